@@ -1,0 +1,144 @@
+/*  util.h - files, time, ids, hex and domain-separated signatures
+    SPDX-License-Identifier: MPL-2.0
+*/
+#ifndef CERTBUS_UTIL_H_INCLUDED
+#define CERTBUS_UTIL_H_INCLUDED
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdbool.h>
+#include <sys/types.h>
+#include "err.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define CERTBUS_WARN_UNUSED __attribute__ ((warn_unused_result))
+#define CERTBUS_PRINTF(a, b) __attribute__ ((format (printf, a, b)))
+
+#define CERTBUS_ID_SIZE 16           //  UUIDv7 message ids
+#define CERTBUS_ID_STR_SIZE 37       //  36 characters and a NUL
+#define CERTBUS_REASON_MAX 512
+
+//  Sets this thread's failure reason and returns code, so that a function
+//  can `return certbus_fail (CERTBUS_E_X, "what went wrong: %s", ...)`.
+certbus_err_t
+    certbus_fail (certbus_err_t code, const char *format, ...) CERTBUS_PRINTF (2, 3);
+
+//  Returns the reason of this thread's last failure (never NULL).
+const char *
+    certbus_reason (void);
+
+//  Clears this thread's failure reason.
+void
+    certbus_reason_clear (void);
+
+//  Initialises libsodium once; aborts if it cannot (no randomness).
+void
+    certbus_init (void);
+
+//  Wall clock, unix milliseconds and seconds.
+int64_t
+    certbus_now_ms (void);
+int64_t
+    certbus_now (void);
+
+//  Formats a unix-millisecond time as RFC 3339 UTC into out (>= 32 bytes).
+void
+    certbus_time_format (int64_t ms, char *out, size_t out_size);
+
+//  Parses "2026-11-27T10:00:00Z", "2026-11-27", or a relative "-15m"/"2h"/
+//  "30d" (before now). Returns unix milliseconds, or -1.
+int64_t
+    certbus_time_parse (const char *text);
+
+//  Parses a duration "90s", "15m", "2h", "7d" or plain seconds; returns
+//  milliseconds or -1.
+int64_t
+    certbus_duration_parse (const char *text);
+
+//  Makes a new UUIDv7: 48-bit millisecond time, version, random bits.
+void
+    certbus_uuid7 (uint8_t id [CERTBUS_ID_SIZE]);
+
+//  Formats an id as 8-4-4-4-12 lowercase hex.
+void
+    certbus_id_format (const uint8_t id [CERTBUS_ID_SIZE], char out [CERTBUS_ID_STR_SIZE]);
+
+//  Parses an id in 8-4-4-4-12 or plain 32-digit hex. Returns 0 or -1.
+int
+    certbus_id_parse (const char *text, uint8_t id [CERTBUS_ID_SIZE]) CERTBUS_WARN_UNUSED;
+
+//  Lowercase hex of bin into out, which must hold 2 * bin_len + 1 bytes.
+void
+    certbus_hex (const uint8_t *bin, size_t bin_len, char *out);
+
+//  Parses exactly bin_len bytes of hex. Returns 0 or -1.
+int
+    certbus_unhex (const char *hex, uint8_t *bin, size_t bin_len) CERTBUS_WARN_UNUSED;
+
+//  Signs domain || 0x00 || data with an Ed25519 secret key. The domain keeps
+//  a signature over one kind of structure from passing as another.
+void
+    certbus_sign (uint8_t sig [64], const char *domain, const uint8_t *data, size_t data_len,
+                  const uint8_t *secret_key);
+
+//  Verifies a signature made by certbus_sign. Returns true when it holds.
+bool
+    certbus_verify (const uint8_t *sig, size_t sig_len, const char *domain, const uint8_t *data,
+                    size_t data_len, const uint8_t *public_key, size_t public_key_len)
+        CERTBUS_WARN_UNUSED;
+
+//  Short printable fingerprint of a public key for logs: 16 hex digits.
+void
+    certbus_fingerprint (const uint8_t *key, size_t key_len, char out [17]);
+
+//  Writes data to path through a temporary file in the same folder, fsync
+//  and rename, so readers see the old file or the whole new one. Returns 0,
+//  or -1 with the reason set.
+int
+    certbus_file_write (const char *path, const void *data, size_t size, mode_t mode)
+        CERTBUS_WARN_UNUSED;
+
+//  Reads a whole file of at most max_size bytes into a new malloc buffer.
+//  Returns 0, or -1 with the reason set.
+int
+    certbus_file_read (const char *path, size_t max_size, uint8_t **data_p, size_t *size_p)
+        CERTBUS_WARN_UNUSED;
+
+//  Reads a secret file of exactly size bytes into out (sodium_malloc memory).
+//  Refuses a file that group or others may read, naming the file and the
+//  fix. Returns 0, or -1 with the reason set.
+int
+    certbus_file_read_secret (const char *path, uint8_t *out, size_t size) CERTBUS_WARN_UNUSED;
+
+//  Reads all of a stream (stdin) up to max_size bytes. Returns 0 or -1.
+int
+    certbus_stream_read (int fd, size_t max_size, uint8_t **data_p, size_t *size_p)
+        CERTBUS_WARN_UNUSED;
+
+//  True when s is valid UTF-8 of at most max_len bytes with no NUL.
+bool
+    certbus_utf8_valid (const char *s, size_t max_len);
+
+//  Appends s to the JSON string in buf (with quotes), escaping as needed.
+//  buf is a growable zchunk-free string builder: see certbus_sb_t.
+typedef struct {
+    char *data;                      //  NUL-terminated contents
+    size_t len;                      //  bytes used, without the NUL
+    size_t cap;                      //  bytes allocated
+} certbus_sb_t;
+
+void
+    certbus_sb_printf (certbus_sb_t *sb, const char *format, ...) CERTBUS_PRINTF (2, 3);
+void
+    certbus_sb_json_str (certbus_sb_t *sb, const char *s);
+void
+    certbus_sb_free (certbus_sb_t *sb);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

@@ -1,0 +1,389 @@
+/*  cert.c - enrolment requests, Council certificates and revocations
+    SPDX-License-Identifier: MPL-2.0
+*/
+#include "certbus.h"
+#include <sodium.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define s_DOMAIN_REQUEST "certbus-request-v1"
+#define s_DOMAIN_CERT "certbus-certificate-v1"
+#define s_DOMAIN_REVOCATION "certbus-revocation-v1"
+
+static const char *s_tiers [] = {NULL,         "national", "government",   "federal",
+                                 "provincial", "sectoral", "organization"};
+
+certbus_tier_t
+certbus_tier_parse (const char *text)
+{
+    for (int i = 1; text && i <= CERTBUS_TIER_ORGANIZATION; i++)
+        if (strcmp (text, s_tiers [i]) == 0)
+            return (certbus_tier_t) i;
+    return CERTBUS_TIER_NONE;
+}
+
+const char *
+certbus_tier_name (certbus_tier_t tier)
+{
+    if (tier < CERTBUS_TIER_NATIONAL || tier > CERTBUS_TIER_ORGANIZATION)
+        return "unknown";
+    return s_tiers [tier];
+}
+
+const char *
+certbus_tier_list (void)
+{
+    return "national, government, federal, provincial, sectoral, organization";
+}
+
+bool
+certbus_name_valid (const char *s)
+{
+    if (!s || !*s || strlen (s) > CERTBUS_MAX_NAME)
+        return false;
+    if (!((*s >= 'a' && *s <= 'z') || (*s >= '0' && *s <= '9')))
+        return false;
+    for (const char *p = s; *p; p++)
+        if (!((*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') || *p == '-' || *p == '_'
+              || *p == '.'))
+            return false;
+    return true;
+}
+
+static char *
+s_strdup (const char *s)
+{
+    char *copy = strdup (s ? s : "");
+    if (!copy)
+        abort ();
+    return copy;
+}
+
+static bool
+s_key_ok (ProtobufCBinaryData key)
+{
+    return key.len == CERTBUS_KEY_SIZE;
+}
+
+int
+certbus_request_make (certbus_identity_t *identity, const char *org_id, const char *name,
+                      uint8_t **bytes_p, size_t *size_p)
+{
+    if (!certbus_name_valid (org_id))
+        return certbus_fail (CERTBUS_E_FIELD,
+                             "org id '%s' is not valid: use 1 to %d characters of a-z, 0-9, "
+                             "'.', '_' and '-'",
+                             org_id ? org_id : "", CERTBUS_MAX_NAME),
+               -1;
+    if (name && (!certbus_utf8_valid (name, 256)))
+        return certbus_fail (CERTBUS_E_FIELD, "name is not UTF-8 of at most 256 bytes"), -1;
+    Certbus__RequestBody body = CERTBUS__REQUEST_BODY__INIT;
+    body.version = CERTBUS_WIRE_MAJOR;
+    body.org_id = (char *) org_id;
+    body.name = (char *) (name ? name : org_id);
+    body.sign_key.data = (uint8_t *) certbus_identity_sign_public (identity);
+    body.sign_key.len = CERTBUS_KEY_SIZE;
+    body.box_key.data = (uint8_t *) certbus_identity_box_public (identity);
+    body.box_key.len = CERTBUS_KEY_SIZE;
+    body.curve_key.data = (uint8_t *) certbus_identity_curve_public (identity);
+    body.curve_key.len = CERTBUS_KEY_SIZE;
+    body.created = certbus_now ();
+    size_t body_size;
+    uint8_t *body_bytes = certbus_codec_encode (&body, &body_size);
+    uint8_t sig [CERTBUS_SIG_SIZE];
+    certbus_sign (sig, s_DOMAIN_REQUEST, body_bytes, body_size,
+                  certbus_identity_sign_secret (identity));
+    Certbus__Request request = CERTBUS__REQUEST__INIT;
+    request.version = CERTBUS_WIRE_MAJOR;
+    request.body.data = body_bytes;
+    request.body.len = body_size;
+    request.signature.data = sig;
+    request.signature.len = sizeof sig;
+    *bytes_p = certbus_codec_encode (&request, size_p);
+    free (body_bytes);
+    return 0;
+}
+
+certbus_request_t *
+certbus_request_decode (const uint8_t *bytes, size_t size)
+{
+    Certbus__Request *request = NULL;
+    Certbus__RequestBody *body = NULL;
+    certbus_request_t *self = NULL;
+    if (certbus_codec_decode (&certbus__request__descriptor, bytes, size, 64 * 1024, 16,
+                              (void **) &request))
+        goto cleanup;
+    if (certbus_codec_decode (&certbus__request_body__descriptor, request->body.data,
+                              request->body.len, 64 * 1024, 16, (void **) &body))
+        goto cleanup;
+    if (!certbus_name_valid (body->org_id) || !s_key_ok (body->sign_key)
+        || !s_key_ok (body->box_key) || !s_key_ok (body->curve_key)) {
+        certbus_fail (CERTBUS_E_FIELD, "request has an invalid org id or key");
+        goto cleanup;
+    }
+    if (!certbus_verify (request->signature.data, request->signature.len, s_DOMAIN_REQUEST,
+                         request->body.data, request->body.len, body->sign_key.data,
+                         body->sign_key.len)) {
+        certbus_fail (CERTBUS_E_SIGNATURE, "request for '%s' is not signed by its own key",
+                      body->org_id);
+        goto cleanup;
+    }
+    self = calloc (1, sizeof *self);
+    if (!self)
+        abort ();
+    self->org_id = s_strdup (body->org_id);
+    self->name = s_strdup (*body->name ? body->name : body->org_id);
+    memcpy (self->sign_key, body->sign_key.data, CERTBUS_KEY_SIZE);
+    memcpy (self->box_key, body->box_key.data, CERTBUS_KEY_SIZE);
+    memcpy (self->curve_key, body->curve_key.data, CERTBUS_KEY_SIZE);
+cleanup:
+    certbus_codec_free (body);
+    certbus_codec_free (request);
+    return self;
+}
+
+void
+certbus_request_destroy (certbus_request_t **self_p)
+{
+    assert (self_p);
+    if (*self_p) {
+        free ((*self_p)->org_id);
+        free ((*self_p)->name);
+        free (*self_p);
+        *self_p = NULL;
+    }
+}
+
+int
+certbus_cert_issue (certbus_identity_t *council, const certbus_request_t *request, uint64_t serial,
+                    certbus_tier_t tier, const char *sector, const char *region,
+                    int64_t not_before, int64_t not_after, uint8_t **bytes_p, size_t *size_p)
+{
+    if (tier < CERTBUS_TIER_NATIONAL || tier > CERTBUS_TIER_ORGANIZATION)
+        return certbus_fail (CERTBUS_E_FIELD, "unknown tier (tiers: %s)", certbus_tier_list ()),
+               -1;
+    if (sector && *sector && !certbus_name_valid (sector))
+        return certbus_fail (CERTBUS_E_FIELD, "sector '%s' is not a valid name", sector), -1;
+    if (region && *region && !certbus_name_valid (region))
+        return certbus_fail (CERTBUS_E_FIELD, "region '%s' is not a valid name", region), -1;
+    if (not_after <= not_before)
+        return certbus_fail (CERTBUS_E_FIELD, "validity window is empty"), -1;
+    Certbus__CertificateBody body = CERTBUS__CERTIFICATE_BODY__INIT;
+    body.version = CERTBUS_WIRE_MAJOR;
+    body.serial = serial;
+    body.org_id = request->org_id;
+    body.name = request->name;
+    body.tier = (Certbus__Tier) tier;
+    body.sector = (char *) (sector ? sector : "");
+    body.region = (char *) (region ? region : "");
+    body.sign_key.data = (uint8_t *) request->sign_key;
+    body.sign_key.len = CERTBUS_KEY_SIZE;
+    body.box_key.data = (uint8_t *) request->box_key;
+    body.box_key.len = CERTBUS_KEY_SIZE;
+    body.curve_key.data = (uint8_t *) request->curve_key;
+    body.curve_key.len = CERTBUS_KEY_SIZE;
+    body.not_before = not_before;
+    body.not_after = not_after;
+    size_t body_size;
+    uint8_t *body_bytes = certbus_codec_encode (&body, &body_size);
+    uint8_t sig [CERTBUS_SIG_SIZE];
+    certbus_sign (sig, s_DOMAIN_CERT, body_bytes, body_size,
+                  certbus_identity_sign_secret (council));
+    Certbus__Certificate cert = CERTBUS__CERTIFICATE__INIT;
+    cert.version = CERTBUS_WIRE_MAJOR;
+    cert.body.data = body_bytes;
+    cert.body.len = body_size;
+    cert.signature.data = sig;
+    cert.signature.len = sizeof sig;
+    *bytes_p = certbus_codec_encode (&cert, size_p);
+    free (body_bytes);
+    return 0;
+}
+
+certbus_err_t
+certbus_cert_decode (const uint8_t *bytes, size_t size, const uint8_t *council_key,
+                     certbus_cert_t **cert_p)
+{
+    *cert_p = NULL;
+    Certbus__Certificate *cert = NULL;
+    Certbus__CertificateBody *body = NULL;
+    certbus_err_t rc = certbus_codec_decode (&certbus__certificate__descriptor, bytes, size,
+                                             64 * 1024, 16, (void **) &cert);
+    if (rc)
+        goto cleanup;
+    if (!certbus_verify (cert->signature.data, cert->signature.len, s_DOMAIN_CERT,
+                         cert->body.data, cert->body.len, council_key, CERTBUS_KEY_SIZE)) {
+        rc = certbus_fail (CERTBUS_E_CERT_SIGNATURE, "certificate is not signed by this Council");
+        goto cleanup;
+    }
+    rc = certbus_codec_decode (&certbus__certificate_body__descriptor, cert->body.data,
+                               cert->body.len, 64 * 1024, 16, (void **) &body);
+    if (rc)
+        goto cleanup;
+    if (!certbus_name_valid (body->org_id) || body->serial == 0
+        || body->tier < CERTBUS__TIER__TIER_NATIONAL
+        || body->tier > CERTBUS__TIER__TIER_ORGANIZATION
+        || (*body->sector && !certbus_name_valid (body->sector))
+        || (*body->region && !certbus_name_valid (body->region))
+        || strlen (body->name) > 256 || !s_key_ok (body->sign_key) || !s_key_ok (body->box_key)
+        || !s_key_ok (body->curve_key) || body->not_after <= body->not_before) {
+        rc = certbus_fail (CERTBUS_E_FIELD, "certificate has an invalid field");
+        goto cleanup;
+    }
+    certbus_cert_t *self = calloc (1, sizeof *self);
+    if (!self)
+        abort ();
+    self->serial = body->serial;
+    self->org_id = s_strdup (body->org_id);
+    self->name = s_strdup (body->name);
+    self->tier = (certbus_tier_t) body->tier;
+    self->sector = s_strdup (body->sector);
+    self->region = s_strdup (body->region);
+    memcpy (self->sign_key, body->sign_key.data, CERTBUS_KEY_SIZE);
+    memcpy (self->box_key, body->box_key.data, CERTBUS_KEY_SIZE);
+    memcpy (self->curve_key, body->curve_key.data, CERTBUS_KEY_SIZE);
+    self->not_before = body->not_before;
+    self->not_after = body->not_after;
+    self->bytes = malloc (size);
+    if (!self->bytes)
+        abort ();
+    memcpy (self->bytes, bytes, size);
+    self->size = size;
+    *cert_p = self;
+cleanup:
+    certbus_codec_free (body);
+    certbus_codec_free (cert);
+    return rc;
+}
+
+certbus_err_t
+certbus_cert_check_time (const certbus_cert_t *self, int64_t when_s)
+{
+    if (when_s < self->not_before)
+        return certbus_fail (CERTBUS_E_CERT_NOT_YET_VALID,
+                             "certificate %llu of '%s' is not valid before %lld",
+                             (unsigned long long) self->serial, self->org_id,
+                             (long long) self->not_before);
+    if (when_s >= self->not_after)
+        return certbus_fail (CERTBUS_E_CERT_EXPIRED, "certificate %llu of '%s' expired at %lld",
+                             (unsigned long long) self->serial, self->org_id,
+                             (long long) self->not_after);
+    return CERTBUS_OK;
+}
+
+certbus_cert_t *
+certbus_cert_dup (const certbus_cert_t *self)
+{
+    certbus_cert_t *copy = malloc (sizeof *copy);
+    if (!copy)
+        abort ();
+    *copy = *self;
+    copy->org_id = s_strdup (self->org_id);
+    copy->name = s_strdup (self->name);
+    copy->sector = s_strdup (self->sector);
+    copy->region = s_strdup (self->region);
+    copy->bytes = malloc (self->size);
+    if (!copy->bytes)
+        abort ();
+    memcpy (copy->bytes, self->bytes, self->size);
+    return copy;
+}
+
+void
+certbus_cert_destroy (certbus_cert_t **self_p)
+{
+    assert (self_p);
+    certbus_cert_t *self = *self_p;
+    if (self) {
+        free (self->org_id);
+        free (self->name);
+        free (self->sector);
+        free (self->region);
+        free (self->bytes);
+        free (self);
+        *self_p = NULL;
+    }
+}
+
+int
+certbus_revocation_issue (certbus_identity_t *council, uint64_t serial, const char *org_id,
+                          int64_t revoked_at, const char *reason, uint8_t **bytes_p,
+                          size_t *size_p)
+{
+    if (reason && !certbus_utf8_valid (reason, 1024))
+        return certbus_fail (CERTBUS_E_FIELD, "reason is not UTF-8 of at most 1024 bytes"), -1;
+    Certbus__RevocationBody body = CERTBUS__REVOCATION_BODY__INIT;
+    body.version = CERTBUS_WIRE_MAJOR;
+    body.serial = serial;
+    body.org_id = (char *) org_id;
+    body.revoked_at = revoked_at;
+    body.reason = (char *) (reason ? reason : "");
+    size_t body_size;
+    uint8_t *body_bytes = certbus_codec_encode (&body, &body_size);
+    uint8_t sig [CERTBUS_SIG_SIZE];
+    certbus_sign (sig, s_DOMAIN_REVOCATION, body_bytes, body_size,
+                  certbus_identity_sign_secret (council));
+    Certbus__Revocation rev = CERTBUS__REVOCATION__INIT;
+    rev.version = CERTBUS_WIRE_MAJOR;
+    rev.body.data = body_bytes;
+    rev.body.len = body_size;
+    rev.signature.data = sig;
+    rev.signature.len = sizeof sig;
+    *bytes_p = certbus_codec_encode (&rev, size_p);
+    free (body_bytes);
+    return 0;
+}
+
+certbus_err_t
+certbus_revocation_decode (const uint8_t *bytes, size_t size, const uint8_t *council_key,
+                           certbus_revocation_t **rev_p)
+{
+    *rev_p = NULL;
+    Certbus__Revocation *rev = NULL;
+    Certbus__RevocationBody *body = NULL;
+    certbus_err_t rc = certbus_codec_decode (&certbus__revocation__descriptor, bytes, size,
+                                             16 * 1024, 16, (void **) &rev);
+    if (rc)
+        goto cleanup;
+    if (!certbus_verify (rev->signature.data, rev->signature.len, s_DOMAIN_REVOCATION,
+                         rev->body.data, rev->body.len, council_key, CERTBUS_KEY_SIZE)) {
+        rc = certbus_fail (CERTBUS_E_DIRECTORY_SIGNATURE,
+                           "revocation is not signed by this Council");
+        goto cleanup;
+    }
+    rc = certbus_codec_decode (&certbus__revocation_body__descriptor, rev->body.data,
+                               rev->body.len, 16 * 1024, 16, (void **) &body);
+    if (rc)
+        goto cleanup;
+    certbus_revocation_t *self = calloc (1, sizeof *self);
+    if (!self)
+        abort ();
+    self->serial = body->serial;
+    self->org_id = s_strdup (body->org_id);
+    self->revoked_at = body->revoked_at;
+    self->reason = s_strdup (body->reason);
+    self->bytes = malloc (size);
+    if (!self->bytes)
+        abort ();
+    memcpy (self->bytes, bytes, size);
+    self->size = size;
+    *rev_p = self;
+cleanup:
+    certbus_codec_free (body);
+    certbus_codec_free (rev);
+    return rc;
+}
+
+void
+certbus_revocation_destroy (certbus_revocation_t **self_p)
+{
+    assert (self_p);
+    certbus_revocation_t *self = *self_p;
+    if (self) {
+        free (self->org_id);
+        free (self->reason);
+        free (self->bytes);
+        free (self);
+        *self_p = NULL;
+    }
+}

@@ -1,0 +1,112 @@
+/*  codec.c - bounded encode and decode of every certbus protobuf message
+    SPDX-License-Identifier: MPL-2.0
+*/
+#include "certbus.h"
+#include <stdlib.h>
+#include <string.h>
+
+//  Walks every field of msg by its descriptor: protobuf-c checks wire
+//  structure only, not what the strings hold or how many items arrived.
+static certbus_err_t
+s_check (const ProtobufCMessage *msg, size_t max_repeated, int depth)
+{
+    const ProtobufCMessageDescriptor *desc = msg->descriptor;
+    if (depth > 4)
+        return certbus_fail (CERTBUS_E_DECODE, "%s nests too deeply", desc->name);
+    for (unsigned i = 0; i < desc->n_fields; i++) {
+        const ProtobufCFieldDescriptor *field = &desc->fields [i];
+        const uint8_t *base = (const uint8_t *) msg;
+        if (field->label == PROTOBUF_C_LABEL_REPEATED) {
+            size_t count = *(const size_t *) (base + field->quantifier_offset);
+            if (count > max_repeated)
+                return certbus_fail (CERTBUS_E_TOO_LARGE, "%s.%s has %zu items, more than %zu",
+                                     desc->name, field->name, count, max_repeated);
+            void *const *items = *(void *const *const *) (base + field->offset);
+            for (size_t j = 0; j < count; j++) {
+                if (field->type == PROTOBUF_C_TYPE_STRING) {
+                    const char *s = ((const char *const *) items) [j];
+                    if (s && !certbus_utf8_valid (s, CERTBUS_MAX_STRING))
+                        return certbus_fail (CERTBUS_E_FIELD,
+                                             "%s.%s is not valid UTF-8 of at most %d bytes",
+                                             desc->name, field->name, CERTBUS_MAX_STRING);
+                }
+                else if (field->type == PROTOBUF_C_TYPE_MESSAGE) {
+                    certbus_err_t rc = s_check (items [j], max_repeated, depth + 1);
+                    if (rc)
+                        return rc;
+                }
+            }
+        }
+        else if (field->type == PROTOBUF_C_TYPE_STRING) {
+            const char *s = *(const char *const *) (base + field->offset);
+            if (s && !certbus_utf8_valid (s, CERTBUS_MAX_STRING))
+                return certbus_fail (CERTBUS_E_FIELD,
+                                     "%s.%s is not valid UTF-8 of at most %d bytes", desc->name,
+                                     field->name, CERTBUS_MAX_STRING);
+        }
+        else if (field->type == PROTOBUF_C_TYPE_MESSAGE) {
+            const ProtobufCMessage *sub = *(const ProtobufCMessage *const *) (base + field->offset);
+            if (sub) {
+                certbus_err_t rc = s_check (sub, max_repeated, depth + 1);
+                if (rc)
+                    return rc;
+            }
+        }
+    }
+    return CERTBUS_OK;
+}
+
+certbus_err_t
+certbus_codec_decode (const ProtobufCMessageDescriptor *desc, const uint8_t *data, size_t size,
+                      size_t max_size, size_t max_repeated, void **msg_p)
+{
+    assert (desc);
+    assert (msg_p);
+    *msg_p = NULL;
+    const char *name = desc->short_name;
+    if (size > max_size)
+        return certbus_fail (CERTBUS_E_TOO_LARGE, "%s of %zu bytes exceeds the limit of %zu",
+                             name, size, max_size);
+    if (size == 0 || !data)
+        return certbus_fail (CERTBUS_E_DECODE, "%s is empty", name);
+    ProtobufCMessage *msg = protobuf_c_message_unpack (desc, NULL, size, data);
+    if (!msg)
+        return certbus_fail (CERTBUS_E_DECODE, "%s is malformed or truncated", name);
+    certbus_err_t rc = s_check (msg, max_repeated, 0);
+    if (rc == CERTBUS_OK) {
+        const ProtobufCFieldDescriptor *version
+            = protobuf_c_message_descriptor_get_field_by_name (desc, "version");
+        if (version && version->type == PROTOBUF_C_TYPE_UINT32) {
+            uint32_t v = *(const uint32_t *) ((const uint8_t *) msg + version->offset);
+            if (v != CERTBUS_WIRE_MAJOR)
+                rc = certbus_fail (CERTBUS_E_VERSION,
+                                   "%s has major version %u; this build knows version %d", name,
+                                   v, CERTBUS_WIRE_MAJOR);
+        }
+    }
+    if (rc != CERTBUS_OK) {
+        protobuf_c_message_free_unpacked (msg, NULL);
+        return rc;
+    }
+    *msg_p = msg;
+    return CERTBUS_OK;
+}
+
+void
+certbus_codec_free (void *msg)
+{
+    if (msg)
+        protobuf_c_message_free_unpacked (msg, NULL);
+}
+
+uint8_t *
+certbus_codec_encode (const void *msg, size_t *size_p)
+{
+    size_t size = protobuf_c_message_get_packed_size (msg);
+    uint8_t *buf = malloc (size ? size : 1);
+    if (!buf)
+        abort ();
+    protobuf_c_message_pack (msg, buf);
+    *size_p = size;
+    return buf;
+}

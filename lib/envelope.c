@@ -1,0 +1,593 @@
+/*  envelope.c - signed, end-to-end encrypted envelopes: seal and open
+    SPDX-License-Identifier: MPL-2.0
+
+    Content keys are wrapped with one ephemeral X25519 key per envelope: for
+    each recipient, X25519(ephemeral, recipient) gives a key that encrypts
+    the content key with XSalsa20-Poly1305 (crypto_secretbox). This is
+    written by hand rather than with crypto_box_seal because a sealed box
+    makes a fresh ephemeral key pair per recipient, which doubles the X25519
+    work of a fan-out to thousands of members.
+*/
+#include "certbus.h"
+#include <sodium.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define s_DOMAIN_ENVELOPE "certbus-envelope-v1"
+
+struct certbus_envelope_t {
+    Certbus__Envelope *wire;         //  decoded Envelope
+    Certbus__EnvelopeHeader *hdr;    //  decoded from wire->header
+    certbus_header_t header;         //  our copy of the header's fields
+};
+
+bool
+certbus_severity_valid (const char *severity)
+{
+    static const char *known [] = {"info", "low", "medium", "high", "critical"};
+    for (size_t i = 0; severity && i < sizeof known / sizeof known [0]; i++)
+        if (strcmp (severity, known [i]) == 0)
+            return true;
+    return false;
+}
+
+static bool
+s_kind_valid (const char *kind)
+{
+    return certbus_name_valid (kind) && strlen (kind) <= 32;
+}
+
+static bool
+s_content_type_valid (const char *type)
+{
+    if (!type || !*type || strlen (type) > CERTBUS_MAX_NAME || !strchr (type, '/'))
+        return false;
+    for (const char *p = type; *p; p++)
+        if (*p <= ' ' || *p > '~')
+            return false;
+    return true;
+}
+
+static int
+s_strcmp_p (const void *a, const void *b)
+{
+    return strcmp (*(char *const *) a, *(char *const *) b);
+}
+
+//  BLAKE2b-256 over each id followed by a newline, in the order given.
+static void
+s_recipients_hash (char *const *orgs, size_t count, uint8_t out [CERTBUS_HASH_SIZE])
+{
+    crypto_generichash_state state;
+    crypto_generichash_init (&state, NULL, 0, CERTBUS_HASH_SIZE);
+    for (size_t i = 0; i < count; i++) {
+        crypto_generichash_update (&state, (const uint8_t *) orgs [i], strlen (orgs [i]));
+        crypto_generichash_update (&state, (const uint8_t *) "\n", 1);
+    }
+    crypto_generichash_final (&state, out, CERTBUS_HASH_SIZE);
+}
+
+static void
+s_wrap_nonce (const uint8_t *ephemeral, const uint8_t *recipient,
+              uint8_t nonce [crypto_secretbox_NONCEBYTES])
+{
+    crypto_generichash_state state;
+    crypto_generichash_init (&state, NULL, 0, crypto_secretbox_NONCEBYTES);
+    crypto_generichash_update (&state, ephemeral, CERTBUS_KEY_SIZE);
+    crypto_generichash_update (&state, recipient, CERTBUS_KEY_SIZE);
+    crypto_generichash_final (&state, nonce, crypto_secretbox_NONCEBYTES);
+}
+
+static certbus_err_t
+s_check_opts (const certbus_seal_opts_t *opts, size_t size)
+{
+    if (!s_kind_valid (opts->kind))
+        return certbus_fail (CERTBUS_E_FIELD, "kind '%s' is not valid (e.g. advisory, incident)",
+                             opts->kind ? opts->kind : "");
+    if (!certbus_tlp_valid (opts->tlp))
+        return certbus_fail (CERTBUS_E_TLP,
+                             "TLP '%s' is not one of clear, green, amber, amber+strict, red",
+                             opts->tlp ? opts->tlp : "");
+    if (opts->severity && !certbus_severity_valid (opts->severity))
+        return certbus_fail (CERTBUS_E_FIELD,
+                             "severity '%s' is not one of info, low, medium, high, critical",
+                             opts->severity);
+    if (opts->content_type && !s_content_type_valid (opts->content_type))
+        return certbus_fail (CERTBUS_E_FIELD, "content type '%s' is not a MIME type",
+                             opts->content_type);
+    if (opts->topic && !certbus_utf8_valid (opts->topic, 256))
+        return certbus_fail (CERTBUS_E_FIELD, "topic is not UTF-8 of at most 256 bytes");
+    if (opts->ref_count > 16)
+        return certbus_fail (CERTBUS_E_FIELD, "more than 16 references");
+    if (size > CERTBUS_MAX_PAYLOAD)
+        return certbus_fail (CERTBUS_E_TOO_LARGE, "payload of %zu bytes exceeds the limit of %u",
+                             size, CERTBUS_MAX_PAYLOAD);
+    return CERTBUS_OK;
+}
+
+certbus_err_t
+certbus_envelope_seal (certbus_identity_t *identity, const certbus_cert_t *own,
+                       certbus_directory_t *dir, const certbus_seal_opts_t *opts,
+                       const uint8_t *payload, size_t size, uint8_t id_out [CERTBUS_ID_SIZE],
+                       uint8_t **bytes_p, size_t *size_p)
+{
+    certbus_err_t rc = s_check_opts (opts, size);
+    if (rc)
+        return rc;
+    char **orgs;
+    size_t count;
+    rc = certbus_audience_resolve (opts->audience, opts->tlp, dir, own->org_id, certbus_now (),
+                                   &orgs, &count);
+    if (rc)
+        return rc;
+    rc = certbus_envelope_seal_to (identity, own, dir, opts, orgs, count, payload, size, id_out,
+                                   bytes_p, size_p);
+    certbus_strv_free (orgs, count);
+    return rc;
+}
+
+certbus_err_t
+certbus_envelope_seal_to (certbus_identity_t *identity, const certbus_cert_t *own,
+                          certbus_directory_t *dir, const certbus_seal_opts_t *opts,
+                          char *const *recipients, size_t recipient_count,
+                          const uint8_t *payload, size_t size, uint8_t id_out [CERTBUS_ID_SIZE],
+                          uint8_t **bytes_p, size_t *size_p)
+{
+    certbus_err_t rc = s_check_opts (opts, size);
+    if (rc)
+        return rc;
+    if (recipient_count == 0)
+        return certbus_fail (CERTBUS_E_AUDIENCE_EMPTY, "no recipients");
+    if (recipient_count > CERTBUS_MAX_RECIPIENTS)
+        return certbus_fail (CERTBUS_E_TOO_LARGE, "%zu recipients, more than the limit of %d",
+                             recipient_count, CERTBUS_MAX_RECIPIENTS);
+    bool encrypt = strcmp (opts->tlp, "clear") != 0;
+
+    //  Sorted, unique recipients with their certificates
+    char **orgs = malloc (recipient_count * sizeof (char *));
+    if (!orgs)
+        abort ();
+    memcpy (orgs, recipients, recipient_count * sizeof (char *));
+    qsort (orgs, recipient_count, sizeof (char *), s_strcmp_p);
+    size_t count = 0;
+    for (size_t i = 0; i < recipient_count; i++)
+        if (count == 0 || strcmp (orgs [count - 1], orgs [i]) != 0)
+            orgs [count++] = orgs [i];
+
+    uint8_t *content_key = sodium_malloc (crypto_aead_xchacha20poly1305_ietf_KEYBYTES);
+    uint8_t *ephemeral_secret = sodium_malloc (CERTBUS_KEY_SIZE);
+    uint8_t *shared = sodium_malloc (crypto_box_BEFORENMBYTES);
+    if (!content_key || !ephemeral_secret || !shared)
+        abort ();
+    uint8_t ephemeral_public [CERTBUS_KEY_SIZE];
+    uint8_t nonce [crypto_aead_xchacha20poly1305_ietf_NPUBBYTES];
+    uint8_t *ciphertext = NULL;
+    size_t ciphertext_size = size;
+    Certbus__RecipientKey *keys = calloc (count, sizeof (Certbus__RecipientKey));
+    Certbus__RecipientKey **key_ptrs = calloc (count, sizeof (Certbus__RecipientKey *));
+    uint8_t *wrapped = calloc (count, CERTBUS_WRAPPED_KEY_SIZE);
+    if (!keys || !key_ptrs || !wrapped)
+        abort ();
+
+    Certbus__EnvelopeHeader hdr = CERTBUS__ENVELOPE_HEADER__INIT;
+    uint8_t id [CERTBUS_ID_SIZE];
+    certbus_uuid7 (id);
+    hdr.version = CERTBUS_WIRE_MAJOR;
+    hdr.id.data = id;
+    hdr.id.len = sizeof id;
+
+    for (size_t i = 0; i < count; i++) {
+        const certbus_cert_t *cert = certbus_directory_find (dir, orgs [i]);
+        if (!cert || certbus_directory_revocation (dir, cert->serial)) {
+            rc = certbus_fail (CERTBUS_E_AUDIENCE_EMPTY,
+                               "recipient '%s' is not a current member", orgs [i]);
+            goto cleanup;
+        }
+        certbus__recipient_key__init (&keys [i]);
+        keys [i].org_id = orgs [i];
+        key_ptrs [i] = &keys [i];
+    }
+    if (encrypt) {
+        crypto_aead_xchacha20poly1305_ietf_keygen (content_key);
+        randombytes_buf (nonce, sizeof nonce);
+        crypto_box_keypair (ephemeral_public, ephemeral_secret);
+        ciphertext_size = size + crypto_aead_xchacha20poly1305_ietf_ABYTES;
+        ciphertext = malloc (ciphertext_size);
+        if (!ciphertext)
+            abort ();
+        unsigned long long written;
+        crypto_aead_xchacha20poly1305_ietf_encrypt (ciphertext, &written, payload, size, id,
+                                                    sizeof id, NULL, nonce, content_key);
+        for (size_t i = 0; i < count; i++) {
+            const certbus_cert_t *cert = certbus_directory_find (dir, orgs [i]);
+            uint8_t wrap_nonce [crypto_secretbox_NONCEBYTES];
+            if (crypto_box_beforenm (shared, cert->box_key, ephemeral_secret) != 0) {
+                rc = certbus_fail (CERTBUS_E_FIELD, "recipient '%s' has an unusable key",
+                                   orgs [i]);
+                goto cleanup;
+            }
+            s_wrap_nonce (ephemeral_public, cert->box_key, wrap_nonce);
+            uint8_t *out = wrapped + i * CERTBUS_WRAPPED_KEY_SIZE;
+            crypto_secretbox_easy (out, content_key, crypto_aead_xchacha20poly1305_ietf_KEYBYTES,
+                                   wrap_nonce, shared);
+            keys [i].wrapped_key.data = out;
+            keys [i].wrapped_key.len = CERTBUS_WRAPPED_KEY_SIZE;
+        }
+        hdr.ephemeral_key.data = ephemeral_public;
+        hdr.ephemeral_key.len = sizeof ephemeral_public;
+        hdr.nonce.data = nonce;
+        hdr.nonce.len = sizeof nonce;
+    }
+    uint8_t recipients_hash [CERTBUS_HASH_SIZE], ciphertext_hash [CERTBUS_HASH_SIZE];
+    s_recipients_hash (orgs, count, recipients_hash);
+    crypto_hash_sha256 (ciphertext_hash, encrypt ? ciphertext : payload, ciphertext_size);
+
+    hdr.origin = own->org_id;
+    hdr.origin_serial = own->serial;
+    hdr.kind = (char *) opts->kind;
+    hdr.topic = (char *) (opts->topic ? opts->topic : "");
+    hdr.tlp = (char *) opts->tlp;
+    hdr.severity = (char *) (opts->severity ? opts->severity : "medium");
+    hdr.created = certbus_now_ms ();
+    hdr.audience = (char *) (opts->audience ? opts->audience : "");
+    hdr.recipients_hash.data = recipients_hash;
+    hdr.recipients_hash.len = sizeof recipients_hash;
+    hdr.recipient_count = (uint32_t) count;
+    hdr.ciphertext_hash.data = ciphertext_hash;
+    hdr.ciphertext_hash.len = sizeof ciphertext_hash;
+    hdr.content_type
+        = (char *) (opts->content_type ? opts->content_type : "application/octet-stream");
+    hdr.encrypted = encrypt;
+    hdr.case_status = (char *) (opts->case_status ? opts->case_status : "");
+    hdr.assign = (char *) (opts->assign ? opts->assign : "");
+    Certbus__Reference refs [16], *ref_ptrs [16];
+    for (size_t i = 0; i < opts->ref_count; i++) {
+        certbus__reference__init (&refs [i]);
+        refs [i].relation = (char *) opts->refs [i].relation;
+        refs [i].message_id.data = (uint8_t *) opts->refs [i].id;
+        refs [i].message_id.len = CERTBUS_ID_SIZE;
+        ref_ptrs [i] = &refs [i];
+    }
+    hdr.n_references = opts->ref_count;
+    hdr.references = ref_ptrs;
+
+    size_t header_size;
+    uint8_t *header_bytes = certbus_codec_encode (&hdr, &header_size);
+    uint8_t sig [CERTBUS_SIG_SIZE];
+    certbus_sign (sig, s_DOMAIN_ENVELOPE, header_bytes, header_size,
+                  certbus_identity_sign_secret (identity));
+    Certbus__Envelope env = CERTBUS__ENVELOPE__INIT;
+    env.version = CERTBUS_WIRE_MAJOR;
+    env.header.data = header_bytes;
+    env.header.len = header_size;
+    env.signature.data = sig;
+    env.signature.len = sizeof sig;
+    env.ciphertext.data = encrypt ? ciphertext : (uint8_t *) payload;
+    env.ciphertext.len = ciphertext_size;
+    env.n_recipients = count;
+    env.recipients = key_ptrs;
+    *bytes_p = certbus_codec_encode (&env, size_p);
+    free (header_bytes);
+    memcpy (id_out, id, CERTBUS_ID_SIZE);
+    rc = CERTBUS_OK;
+cleanup:
+    sodium_free (content_key);
+    sodium_free (ephemeral_secret);
+    sodium_free (shared);
+    free (ciphertext);
+    free (keys);
+    free (key_ptrs);
+    free (wrapped);
+    free (orgs);
+    return rc;
+}
+
+static certbus_err_t
+s_bytes_field (ProtobufCBinaryData field, size_t want, const char *name, uint8_t *out)
+{
+    if (field.len != want)
+        return certbus_fail (CERTBUS_E_FIELD, "envelope header field %s has %zu bytes, not %zu",
+                             name, field.len, want);
+    if (out)
+        memcpy (out, field.data, want);
+    return CERTBUS_OK;
+}
+
+certbus_err_t
+certbus_envelope_decode (const uint8_t *bytes, size_t size, certbus_envelope_t **env_p)
+{
+    *env_p = NULL;
+    certbus_envelope_t *self = calloc (1, sizeof *self);
+    if (!self)
+        abort ();
+    certbus_err_t rc = certbus_codec_decode (&certbus__envelope__descriptor, bytes, size,
+                                             CERTBUS_MAX_ENVELOPE, CERTBUS_MAX_RECIPIENTS,
+                                             (void **) &self->wire);
+    if (rc)
+        goto cleanup;
+    Certbus__Envelope *wire = self->wire;
+    rc = certbus_codec_decode (&certbus__envelope_header__descriptor, wire->header.data,
+                               wire->header.len, 64 * 1024, 16, (void **) &self->hdr);
+    if (rc)
+        goto cleanup;
+    Certbus__EnvelopeHeader *hdr = self->hdr;
+    certbus_header_t *h = &self->header;
+    if ((rc = s_bytes_field (hdr->id, CERTBUS_ID_SIZE, "id", h->id))
+        || (rc = s_bytes_field (hdr->recipients_hash, CERTBUS_HASH_SIZE, "recipients_hash",
+                                h->recipients_hash))
+        || (rc = s_bytes_field (hdr->ciphertext_hash, CERTBUS_HASH_SIZE, "ciphertext_hash",
+                                h->ciphertext_hash)))
+        goto cleanup;
+    if (hdr->encrypted
+        && ((rc = s_bytes_field (hdr->ephemeral_key, CERTBUS_KEY_SIZE, "ephemeral_key", NULL))
+            || (rc = s_bytes_field (hdr->nonce, crypto_aead_xchacha20poly1305_ietf_NPUBBYTES,
+                                    "nonce", NULL))))
+        goto cleanup;
+    if (wire->signature.len != CERTBUS_SIG_SIZE) {
+        rc = certbus_fail (CERTBUS_E_FIELD, "envelope signature has %zu bytes, not 64",
+                           wire->signature.len);
+        goto cleanup;
+    }
+    if (!certbus_name_valid (hdr->origin) || !s_kind_valid (hdr->kind)
+        || !certbus_tlp_valid (hdr->tlp) || !certbus_severity_valid (hdr->severity)
+        || !s_content_type_valid (hdr->content_type) || strlen (hdr->topic) > 256
+        || hdr->recipient_count == 0 || hdr->recipient_count > CERTBUS_MAX_RECIPIENTS
+        || (!hdr->encrypted && strcmp (hdr->tlp, "clear") != 0)) {
+        rc = certbus_fail (CERTBUS_E_FIELD,
+                           "envelope header has an invalid origin, kind, TLP, severity, "
+                           "content type, topic or recipient count");
+        goto cleanup;
+    }
+    if (wire->n_recipients > hdr->recipient_count) {
+        rc = certbus_fail (CERTBUS_E_RECIPIENTS_HASH,
+                           "envelope carries %zu recipients but was sealed to %u",
+                           wire->n_recipients, hdr->recipient_count);
+        goto cleanup;
+    }
+    for (size_t i = 0; i < wire->n_recipients; i++) {
+        Certbus__RecipientKey *key = wire->recipients [i];
+        if (!certbus_name_valid (key->org_id)
+            || (hdr->encrypted && key->wrapped_key.len != CERTBUS_WRAPPED_KEY_SIZE)
+            || (!hdr->encrypted && key->wrapped_key.len != 0)) {
+            rc = certbus_fail (CERTBUS_E_FIELD, "recipient entry %zu is malformed", i);
+            goto cleanup;
+        }
+        if (i > 0 && strcmp (wire->recipients [i - 1]->org_id, key->org_id) >= 0) {
+            rc = certbus_fail (CERTBUS_E_FIELD, "recipient list is not sorted and unique");
+            goto cleanup;
+        }
+    }
+    if (hdr->n_references > 16) {
+        rc = certbus_fail (CERTBUS_E_FIELD, "envelope has more than 16 references");
+        goto cleanup;
+    }
+    uint8_t hash [CERTBUS_HASH_SIZE];
+    crypto_hash_sha256 (hash, wire->ciphertext.data, wire->ciphertext.len);
+    if (sodium_memcmp (hash, h->ciphertext_hash, sizeof hash) != 0) {
+        rc = certbus_fail (CERTBUS_E_CIPHERTEXT_HASH,
+                           "ciphertext does not match the hash in the signed header");
+        goto cleanup;
+    }
+    h->origin = hdr->origin;
+    h->origin_serial = hdr->origin_serial;
+    h->kind = hdr->kind;
+    h->topic = hdr->topic;
+    h->tlp = hdr->tlp;
+    h->severity = hdr->severity;
+    h->created = hdr->created;
+    h->audience = hdr->audience;
+    h->recipient_count = hdr->recipient_count;
+    h->content_type = hdr->content_type;
+    h->encrypted = hdr->encrypted;
+    h->case_status = hdr->case_status;
+    h->assign = hdr->assign;
+    h->ref_count = hdr->n_references;
+    h->refs = calloc (hdr->n_references + 1, sizeof (certbus_ref_t));
+    if (!h->refs)
+        abort ();
+    for (size_t i = 0; i < hdr->n_references; i++) {
+        Certbus__Reference *ref = hdr->references [i];
+        if (ref->message_id.len != CERTBUS_ID_SIZE || strlen (ref->relation) >= 32) {
+            rc = certbus_fail (CERTBUS_E_FIELD, "reference %zu is malformed", i);
+            goto cleanup;
+        }
+        snprintf (h->refs [i].relation, sizeof h->refs [i].relation, "%s", ref->relation);
+        memcpy (h->refs [i].id, ref->message_id.data, CERTBUS_ID_SIZE);
+    }
+    *env_p = self;
+    self = NULL;
+cleanup:
+    certbus_envelope_destroy (&self);
+    return rc;
+}
+
+certbus_err_t
+certbus_envelope_verify (certbus_envelope_t *self, certbus_directory_t *dir, int64_t when_s,
+                         const certbus_cert_t **cert_p)
+{
+    const certbus_cert_t *cert;
+    certbus_err_t rc = certbus_directory_check_origin (dir, self->header.origin,
+                                                       self->header.origin_serial, when_s, &cert);
+    if (rc)
+        return rc;
+    if (!certbus_verify (self->wire->signature.data, self->wire->signature.len,
+                         s_DOMAIN_ENVELOPE, self->wire->header.data, self->wire->header.len,
+                         cert->sign_key, CERTBUS_KEY_SIZE))
+        return certbus_fail (CERTBUS_E_SIGNATURE,
+                             "envelope signature does not verify with the key of '%s'",
+                             self->header.origin);
+    if (certbus_envelope_complete (self)) {
+        char **orgs = malloc ((self->wire->n_recipients + 1) * sizeof (char *));
+        if (!orgs)
+            abort ();
+        for (size_t i = 0; i < self->wire->n_recipients; i++)
+            orgs [i] = self->wire->recipients [i]->org_id;
+        uint8_t hash [CERTBUS_HASH_SIZE];
+        s_recipients_hash (orgs, self->wire->n_recipients, hash);
+        free (orgs);
+        if (sodium_memcmp (hash, self->header.recipients_hash, sizeof hash) != 0)
+            return certbus_fail (CERTBUS_E_RECIPIENTS_HASH,
+                                 "recipient list does not match the hash in the signed header");
+    }
+    if (cert_p)
+        *cert_p = cert;
+    return CERTBUS_OK;
+}
+
+certbus_err_t
+certbus_envelope_decrypt (certbus_envelope_t *self, certbus_identity_t *identity,
+                          const char *org_id, uint8_t **payload_p, size_t *size_p)
+{
+    *payload_p = NULL;
+    *size_p = 0;
+    Certbus__RecipientKey *mine = NULL;
+    for (size_t i = 0; i < self->wire->n_recipients && !mine; i++)
+        if (strcmp (self->wire->recipients [i]->org_id, org_id) == 0)
+            mine = self->wire->recipients [i];
+    if (!mine)
+        return certbus_fail (CERTBUS_E_NOT_RECIPIENT, "'%s' is not a recipient of this envelope",
+                             org_id);
+    ProtobufCBinaryData ct = self->wire->ciphertext;
+    if (!self->header.encrypted) {
+        *payload_p = malloc (ct.len ? ct.len : 1);
+        if (!*payload_p)
+            abort ();
+        if (ct.len)
+            memcpy (*payload_p, ct.data, ct.len);
+        *size_p = ct.len;
+        return CERTBUS_OK;
+    }
+    if (ct.len < crypto_aead_xchacha20poly1305_ietf_ABYTES)
+        return certbus_fail (CERTBUS_E_DECRYPT, "ciphertext is shorter than its tag");
+    certbus_err_t rc = CERTBUS_OK;
+    uint8_t *shared = sodium_malloc (crypto_box_BEFORENMBYTES);
+    uint8_t *content_key = sodium_malloc (crypto_aead_xchacha20poly1305_ietf_KEYBYTES);
+    if (!shared || !content_key)
+        abort ();
+    uint8_t wrap_nonce [crypto_secretbox_NONCEBYTES];
+    const uint8_t *ephemeral = self->hdr->ephemeral_key.data;
+    if (crypto_box_beforenm (shared, ephemeral, certbus_identity_box_secret (identity)) != 0) {
+        rc = certbus_fail (CERTBUS_E_WRAPPED_KEY, "envelope's ephemeral key is unusable");
+        goto cleanup;
+    }
+    s_wrap_nonce (ephemeral, certbus_identity_box_public (identity), wrap_nonce);
+    if (crypto_secretbox_open_easy (content_key, mine->wrapped_key.data, mine->wrapped_key.len,
+                                    wrap_nonce, shared)
+        != 0) {
+        rc = certbus_fail (CERTBUS_E_WRAPPED_KEY, "wrapped content key for '%s' does not open",
+                           org_id);
+        goto cleanup;
+    }
+    size_t plain_size = ct.len - crypto_aead_xchacha20poly1305_ietf_ABYTES;
+    uint8_t *plain = malloc (plain_size ? plain_size : 1);
+    if (!plain)
+        abort ();
+    unsigned long long got;
+    if (crypto_aead_xchacha20poly1305_ietf_decrypt (plain, &got, NULL, ct.data, ct.len,
+                                                    self->header.id, CERTBUS_ID_SIZE,
+                                                    self->hdr->nonce.data, content_key)
+        != 0) {
+        free (plain);
+        rc = certbus_fail (CERTBUS_E_DECRYPT, "payload does not decrypt");
+        goto cleanup;
+    }
+    *payload_p = plain;
+    *size_p = (size_t) got;
+cleanup:
+    sodium_free (shared);
+    sodium_free (content_key);
+    return rc;
+}
+
+certbus_err_t
+certbus_envelope_open (const uint8_t *bytes, size_t size, certbus_directory_t *dir,
+                       certbus_identity_t *identity, const char *org_id, int64_t when_s,
+                       certbus_envelope_t **env_p, uint8_t **payload_p, size_t *size_p)
+{
+    if (env_p)
+        *env_p = NULL;
+    certbus_envelope_t *env;
+    certbus_err_t rc = certbus_envelope_decode (bytes, size, &env);
+    if (rc)
+        return rc;
+    rc = certbus_envelope_verify (env, dir, when_s, NULL);
+    if (rc == CERTBUS_OK)
+        rc = certbus_envelope_decrypt (env, identity, org_id, payload_p, size_p);
+    if (rc == CERTBUS_OK && env_p)
+        *env_p = env;
+    else
+        certbus_envelope_destroy (&env);
+    return rc;
+}
+
+void
+certbus_envelope_destroy (certbus_envelope_t **self_p)
+{
+    assert (self_p);
+    certbus_envelope_t *self = *self_p;
+    if (!self)
+        return;
+    free (self->header.refs);
+    certbus_codec_free (self->hdr);
+    certbus_codec_free (self->wire);
+    free (self);
+    *self_p = NULL;
+}
+
+const certbus_header_t *
+certbus_envelope_header (certbus_envelope_t *self)
+{
+    return &self->header;
+}
+
+const uint8_t *
+certbus_envelope_header_bytes (certbus_envelope_t *self, size_t *size_p)
+{
+    *size_p = self->wire->header.len;
+    return self->wire->header.data;
+}
+
+size_t
+certbus_envelope_recipients (certbus_envelope_t *self)
+{
+    return self->wire->n_recipients;
+}
+
+const char *
+certbus_envelope_recipient (certbus_envelope_t *self, size_t index)
+{
+    return index < self->wire->n_recipients ? self->wire->recipients [index]->org_id : NULL;
+}
+
+bool
+certbus_envelope_complete (certbus_envelope_t *self)
+{
+    return self->wire->n_recipients == self->header.recipient_count;
+}
+
+uint8_t *
+certbus_envelope_base_bytes (certbus_envelope_t *self, size_t *size_p)
+{
+    Certbus__Envelope base = *self->wire;
+    base.n_recipients = 0;
+    base.recipients = NULL;
+    return certbus_codec_encode (&base, size_p);
+}
+
+uint8_t *
+certbus_envelope_recipient_bytes (certbus_envelope_t *self, size_t index, size_t *size_p)
+{
+    assert (index < self->wire->n_recipients);
+    //  An Envelope holding only this recipient encodes as exactly the bytes
+    //  of field 5, which append to the base envelope.
+    Certbus__Envelope one = CERTBUS__ENVELOPE__INIT;
+    one.n_recipients = 1;
+    one.recipients = &self->wire->recipients [index];
+    return certbus_codec_encode (&one, size_p);
+}
+
+size_t
+certbus_envelope_ciphertext_size (certbus_envelope_t *self)
+{
+    return self->wire->ciphertext.len;
+}

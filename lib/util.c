@@ -1,0 +1,498 @@
+/*  util.c - files, time, ids, hex and domain-separated signatures
+    SPDX-License-Identifier: MPL-2.0
+*/
+#include "certbus.h"
+#include <sodium.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <libgen.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+static _Thread_local char s_reason [CERTBUS_REASON_MAX];
+
+certbus_err_t
+certbus_fail (certbus_err_t code, const char *format, ...)
+{
+    va_list args;
+    va_start (args, format);
+    vsnprintf (s_reason, sizeof s_reason, format, args);
+    va_end (args);
+    return code;
+}
+
+const char *
+certbus_reason (void)
+{
+    return s_reason;
+}
+
+void
+certbus_reason_clear (void)
+{
+    s_reason [0] = 0;
+}
+
+void
+certbus_init (void)
+{
+    if (sodium_init () < 0) {
+        fprintf (stderr, "certbus: libsodium failed to initialise\n");
+        abort ();
+    }
+}
+
+int64_t
+certbus_now_ms (void)
+{
+    struct timespec ts;
+    clock_gettime (CLOCK_REALTIME, &ts);
+    return (int64_t) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+int64_t
+certbus_now (void)
+{
+    return certbus_now_ms () / 1000;
+}
+
+void
+certbus_time_format (int64_t ms, char *out, size_t out_size)
+{
+    time_t secs = (time_t) (ms / 1000);
+    struct tm tm;
+    gmtime_r (&secs, &tm);
+    char base [24];
+    strftime (base, sizeof base, "%Y-%m-%dT%H:%M:%S", &tm);
+    snprintf (out, out_size, "%s.%03dZ", base, (int) (ms % 1000 < 0 ? 0 : ms % 1000));
+}
+
+int64_t
+certbus_duration_parse (const char *text)
+{
+    if (!text || !*text)
+        return -1;
+    char *end;
+    errno = 0;
+    long long value = strtoll (text, &end, 10);
+    if (errno || value < 0 || end == text)
+        return -1;
+    int64_t unit = 1000;
+    if (*end == 's' || *end == 0)
+        unit = 1000;
+    else if (*end == 'm')
+        unit = 60 * 1000;
+    else if (*end == 'h')
+        unit = 3600 * 1000;
+    else if (*end == 'd')
+        unit = 86400 * 1000;
+    else
+        return -1;
+    if (*end && end [1])
+        return -1;
+    if (value > INT64_MAX / unit)
+        return -1;
+    return value * unit;
+}
+
+int64_t
+certbus_time_parse (const char *text)
+{
+    if (!text || !*text)
+        return -1;
+    if (*text == '-' || (*text >= '0' && *text <= '9' && !strchr (text, '-'))) {
+        int64_t ago = certbus_duration_parse (*text == '-' ? text + 1 : text);
+        return ago < 0 ? -1 : certbus_now_ms () - ago;
+    }
+    struct tm tm;
+    memset (&tm, 0, sizeof tm);
+    const char *rest = strptime (text, "%Y-%m-%dT%H:%M:%S", &tm);
+    if (!rest) {
+        memset (&tm, 0, sizeof tm);
+        rest = strptime (text, "%Y-%m-%d", &tm);
+    }
+    if (!rest || (*rest && strcmp (rest, "Z") != 0))
+        return -1;
+    time_t secs = timegm (&tm);
+    return secs == (time_t) -1 ? -1 : (int64_t) secs * 1000;
+}
+
+void
+certbus_uuid7 (uint8_t id [CERTBUS_ID_SIZE])
+{
+    uint64_t ms = (uint64_t) certbus_now_ms ();
+    randombytes_buf (id, CERTBUS_ID_SIZE);
+    for (int i = 0; i < 6; i++)
+        id [i] = (uint8_t) (ms >> (40 - 8 * i));
+    id [6] = (uint8_t) (0x70 | (id [6] & 0x0F));
+    id [8] = (uint8_t) (0x80 | (id [8] & 0x3F));
+}
+
+void
+certbus_id_format (const uint8_t id [CERTBUS_ID_SIZE], char out [CERTBUS_ID_STR_SIZE])
+{
+    static const char digits [] = "0123456789abcdef";
+    size_t pos = 0;
+    for (int i = 0; i < CERTBUS_ID_SIZE; i++) {
+        if (i == 4 || i == 6 || i == 8 || i == 10)
+            out [pos++] = '-';
+        out [pos++] = digits [id [i] >> 4];
+        out [pos++] = digits [id [i] & 15];
+    }
+    out [pos] = 0;
+}
+
+int
+certbus_id_parse (const char *text, uint8_t id [CERTBUS_ID_SIZE])
+{
+    if (!text)
+        return -1;
+    char hex [33];
+    size_t n = 0;
+    for (const char *p = text; *p; p++) {
+        if (*p == '-')
+            continue;
+        if (n == 32)
+            return -1;
+        hex [n++] = *p;
+    }
+    hex [n] = 0;
+    if (n != 32)
+        return -1;
+    return certbus_unhex (hex, id, CERTBUS_ID_SIZE);
+}
+
+void
+certbus_hex (const uint8_t *bin, size_t bin_len, char *out)
+{
+    sodium_bin2hex (out, bin_len * 2 + 1, bin, bin_len);
+}
+
+int
+certbus_unhex (const char *hex, uint8_t *bin, size_t bin_len)
+{
+    size_t got = 0;
+    const char *end = NULL;
+    if (!hex || strlen (hex) != bin_len * 2)
+        return -1;
+    if (sodium_hex2bin (bin, bin_len, hex, bin_len * 2, NULL, &got, &end) != 0 || got != bin_len)
+        return -1;
+    return 0;
+}
+
+//  The signed message is domain || 0 || data. Copying costs far less than
+//  the signature itself for the small structures we sign.
+static uint8_t *
+s_signed_message (const char *domain, const uint8_t *data, size_t data_len, size_t *len_p)
+{
+    size_t dlen = strlen (domain);
+    uint8_t *msg = malloc (dlen + 1 + data_len + 1);
+    if (!msg)
+        abort ();
+    memcpy (msg, domain, dlen);
+    msg [dlen] = 0;
+    if (data_len)
+        memcpy (msg + dlen + 1, data, data_len);
+    *len_p = dlen + 1 + data_len;
+    return msg;
+}
+
+void
+certbus_sign (uint8_t sig [64], const char *domain, const uint8_t *data, size_t data_len,
+              const uint8_t *secret_key)
+{
+    size_t len;
+    uint8_t *msg = s_signed_message (domain, data, data_len, &len);
+    crypto_sign_detached (sig, NULL, msg, len, secret_key);
+    free (msg);
+}
+
+bool
+certbus_verify (const uint8_t *sig, size_t sig_len, const char *domain, const uint8_t *data,
+                size_t data_len, const uint8_t *public_key, size_t public_key_len)
+{
+    if (sig_len != crypto_sign_BYTES || public_key_len != crypto_sign_PUBLICKEYBYTES)
+        return false;
+    size_t len;
+    uint8_t *msg = s_signed_message (domain, data, data_len, &len);
+    bool ok = crypto_sign_verify_detached (sig, msg, len, public_key) == 0;
+    free (msg);
+    return ok;
+}
+
+void
+certbus_fingerprint (const uint8_t *key, size_t key_len, char out [17])
+{
+    uint8_t hash [8];
+    crypto_generichash (hash, sizeof hash, key, key_len, NULL, 0);
+    certbus_hex (hash, sizeof hash, out);
+}
+
+static int
+s_fsync_dir (const char *path)
+{
+    char *copy = strdup (path);
+    if (!copy)
+        abort ();
+    int fd = open (dirname (copy), O_RDONLY | O_DIRECTORY);
+    free (copy);
+    if (fd < 0)
+        return -1;
+    int rc = fsync (fd);
+    close (fd);
+    return rc;
+}
+
+int
+certbus_file_write (const char *path, const void *data, size_t size, mode_t mode)
+{
+    size_t tmp_len = strlen (path) + 16;
+    char *tmp = malloc (tmp_len);
+    if (!tmp)
+        abort ();
+    snprintf (tmp, tmp_len, "%s.tmp%05d", path, (int) (getpid () % 100000));
+    int rc = -1;
+    int fd = open (tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
+    if (fd < 0) {
+        certbus_fail (CERTBUS_E_IO, "cannot create %s: %s", tmp, strerror (errno));
+        goto cleanup;
+    }
+    //  open() honours the umask; the mode we promise is exact
+    if (fchmod (fd, mode) != 0) {
+        certbus_fail (CERTBUS_E_IO, "cannot set mode of %s: %s", tmp, strerror (errno));
+        goto cleanup;
+    }
+    const uint8_t *cursor = data;
+    size_t left = size;
+    while (left) {
+        ssize_t n = write (fd, cursor, left);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0) {
+            certbus_fail (CERTBUS_E_IO, "cannot write %s: %s", tmp, strerror (errno));
+            goto cleanup;
+        }
+        cursor += n;
+        left -= (size_t) n;
+    }
+    if (fsync (fd) != 0) {
+        certbus_fail (CERTBUS_E_IO, "cannot sync %s: %s", tmp, strerror (errno));
+        goto cleanup;
+    }
+    close (fd);
+    fd = -1;
+    if (rename (tmp, path) != 0) {
+        certbus_fail (CERTBUS_E_IO, "cannot rename %s to %s: %s", tmp, path, strerror (errno));
+        goto cleanup;
+    }
+    s_fsync_dir (path);
+    rc = 0;
+cleanup:
+    if (fd >= 0)
+        close (fd);
+    if (rc != 0)
+        unlink (tmp);
+    free (tmp);
+    return rc;
+}
+
+static int
+s_read_fd (int fd, const char *name, size_t max_size, uint8_t **data_p, size_t *size_p)
+{
+    size_t cap = 4096, len = 0;
+    uint8_t *buf = malloc (cap);
+    if (!buf)
+        abort ();
+    while (true) {
+        if (len == cap) {
+            if (cap > max_size) {
+                free (buf);
+                return certbus_fail (CERTBUS_E_TOO_LARGE, "%s is larger than %zu bytes", name,
+                                     max_size),
+                       -1;
+            }
+            cap *= 2;
+            buf = realloc (buf, cap);
+            if (!buf)
+                abort ();
+        }
+        ssize_t n = read (fd, buf + len, cap - len);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0) {
+            free (buf);
+            return certbus_fail (CERTBUS_E_IO, "cannot read %s: %s", name, strerror (errno)), -1;
+        }
+        if (n == 0)
+            break;
+        len += (size_t) n;
+    }
+    if (len > max_size) {
+        free (buf);
+        return certbus_fail (CERTBUS_E_TOO_LARGE, "%s is larger than %zu bytes", name, max_size),
+               -1;
+    }
+    *data_p = buf;
+    *size_p = len;
+    return 0;
+}
+
+int
+certbus_file_read (const char *path, size_t max_size, uint8_t **data_p, size_t *size_p)
+{
+    int fd = open (path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return certbus_fail (CERTBUS_E_IO, "cannot open %s: %s", path, strerror (errno)), -1;
+    int rc = s_read_fd (fd, path, max_size, data_p, size_p);
+    close (fd);
+    return rc;
+}
+
+int
+certbus_stream_read (int fd, size_t max_size, uint8_t **data_p, size_t *size_p)
+{
+    return s_read_fd (fd, "standard input", max_size, data_p, size_p);
+}
+
+int
+certbus_file_read_secret (const char *path, uint8_t *out, size_t size)
+{
+    int fd = open (path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+    if (fd < 0)
+        return certbus_fail (CERTBUS_E_IO, "cannot open secret file %s: %s", path,
+                             strerror (errno)),
+               -1;
+    int rc = -1;
+    struct stat st;
+    if (fstat (fd, &st) != 0) {
+        certbus_fail (CERTBUS_E_IO, "cannot stat %s: %s", path, strerror (errno));
+        goto cleanup;
+    }
+    if (st.st_mode & (S_IRWXG | S_IRWXO)) {
+        certbus_fail (CERTBUS_E_PERM,
+                      "secret file %s has mode %04o and may be read by others; "
+                      "refusing to load it (fix: chmod 600 %s)",
+                      path, (unsigned) (st.st_mode & 07777), path);
+        goto cleanup;
+    }
+    if (!S_ISREG (st.st_mode) || (size_t) st.st_size != size) {
+        certbus_fail (CERTBUS_E_FIELD, "secret file %s is not a %zu-byte key file", path, size);
+        goto cleanup;
+    }
+    size_t got = 0;
+    while (got < size) {
+        ssize_t n = read (fd, out + got, size - got);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0) {
+            certbus_fail (CERTBUS_E_IO, "cannot read %s", path);
+            sodium_memzero (out, size);
+            goto cleanup;
+        }
+        got += (size_t) n;
+    }
+    rc = 0;
+cleanup:
+    close (fd);
+    return rc;
+}
+
+bool
+certbus_utf8_valid (const char *s, size_t max_len)
+{
+    const unsigned char *p = (const unsigned char *) s;
+    size_t len = 0;
+    while (*p) {
+        size_t extra;
+        uint32_t cp;
+        if (*p < 0x80) {
+            extra = 0;
+            cp = *p;
+        }
+        else if ((*p & 0xE0) == 0xC0) {
+            extra = 1;
+            cp = *p & 0x1F;
+        }
+        else if ((*p & 0xF0) == 0xE0) {
+            extra = 2;
+            cp = *p & 0x0F;
+        }
+        else if ((*p & 0xF8) == 0xF0) {
+            extra = 3;
+            cp = *p & 0x07;
+        }
+        else
+            return false;
+        for (size_t i = 1; i <= extra; i++) {
+            if ((p [i] & 0xC0) != 0x80)
+                return false;
+            cp = (cp << 6) | (p [i] & 0x3F);
+        }
+        //  overlong forms, surrogates and values past U+10FFFF
+        if ((extra == 1 && cp < 0x80) || (extra == 2 && cp < 0x800)
+            || (extra == 3 && cp < 0x10000) || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF))
+            return false;
+        p += extra + 1;
+        len += extra + 1;
+        if (len > max_len)
+            return false;
+    }
+    return true;
+}
+
+void
+certbus_sb_printf (certbus_sb_t *sb, const char *format, ...)
+{
+    va_list args;
+    va_start (args, format);
+    va_list copy;
+    va_copy (copy, args);
+    int need = vsnprintf (NULL, 0, format, copy);
+    va_end (copy);
+    if (need < 0) {
+        va_end (args);
+        return;
+    }
+    if (sb->len + (size_t) need + 1 > sb->cap) {
+        size_t cap = sb->cap ? sb->cap : 256;
+        while (cap < sb->len + (size_t) need + 1)
+            cap *= 2;
+        sb->data = realloc (sb->data, cap);
+        if (!sb->data)
+            abort ();
+        sb->cap = cap;
+    }
+    vsnprintf (sb->data + sb->len, sb->cap - sb->len, format, args);
+    sb->len += (size_t) need;
+    va_end (args);
+}
+
+void
+certbus_sb_json_str (certbus_sb_t *sb, const char *s)
+{
+    certbus_sb_printf (sb, "\"");
+    for (const unsigned char *p = (const unsigned char *) (s ? s : ""); *p; p++) {
+        if (*p == '"' || *p == '\\')
+            certbus_sb_printf (sb, "\\%c", *p);
+        else if (*p == '\n')
+            certbus_sb_printf (sb, "\\n");
+        else if (*p < 0x20)
+            certbus_sb_printf (sb, "\\u%04x", *p);
+        else
+            certbus_sb_printf (sb, "%c", *p);
+    }
+    certbus_sb_printf (sb, "\"");
+}
+
+void
+certbus_sb_free (certbus_sb_t *sb)
+{
+    free (sb->data);
+    sb->data = NULL;
+    sb->len = sb->cap = 0;
+}
