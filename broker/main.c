@@ -1,1 +1,297 @@
-int main (void) { return 0; }
+/*  main.c - certbus-broker: the Council's command-line tool and daemon
+    SPDX-License-Identifier: MPL-2.0
+*/
+#include "council.h"
+#include "engine.h"
+#include "store.h"
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const char *s_usage
+    = "usage: certbus-broker COMMAND --dir DIR [options]\n"
+      "\n"
+      "Council commands:\n"
+      "  init      --dir DIR                      Council key, broker identity, empty database;\n"
+      "                                           writes DIR/council.pub and DIR/broker.pub\n"
+      "  issue     --dir DIR --tier TIER [--sector S] [--region R] [--days N] REQUEST --out CERT\n"
+      "                                           sign a member's request (default 365 days)\n"
+      "  revoke    --dir DIR ORG_ID [--reason TEXT]\n"
+      "  directory --dir DIR --out FILE           export the signed directory\n"
+      "\n"
+      "Daemon:\n"
+      "  run       --dir DIR [--bind ENDPOINT] [--window N] [--heartbeat MS]\n"
+      "            [--peer-timeout MS] [--expiry DAYS] [--verbose]\n"
+      "                                           serve members (default tcp://0.0.0.0:7447)\n"
+      "  status    --dir DIR [--json]             running or not, sessions, backlog\n"
+      "  reload    --dir DIR                      load a new directory without dropping links\n"
+      "\n"
+      "Tiers: national, government, federal, provincial, sectoral, organization.\n";
+
+static int
+s_error (const char *what)
+{
+    fprintf (stderr, "certbus-broker: %s\n", what);
+    return 1;
+}
+
+static int
+s_fail (void)
+{
+    return s_error (*certbus_reason () ? certbus_reason () : "failed");
+}
+
+typedef struct {
+    const char *dir, *tier, *sector, *region, *out, *reason, *bind;
+    int days, window, heartbeat, peer_timeout, expiry_days;
+    bool json, verbose, help;
+    int argc;                        //  positional arguments left
+    char **argv;
+} s_args_t;
+
+static int
+s_parse (int argc, char **argv, s_args_t *args)
+{
+    static const struct option options [] = {
+        {"dir", required_argument, NULL, 'd'},
+        {"tier", required_argument, NULL, 't'},
+        {"sector", required_argument, NULL, 's'},
+        {"region", required_argument, NULL, 'r'},
+        {"days", required_argument, NULL, 'D'},
+        {"out", required_argument, NULL, 'o'},
+        {"reason", required_argument, NULL, 'R'},
+        {"bind", required_argument, NULL, 'b'},
+        {"window", required_argument, NULL, 'w'},
+        {"heartbeat", required_argument, NULL, 'H'},
+        {"peer-timeout", required_argument, NULL, 'T'},
+        {"expiry", required_argument, NULL, 'E'},
+        {"metrics", required_argument, NULL, 'm'},
+        {"json", no_argument, NULL, 'j'},
+        {"verbose", no_argument, NULL, 'v'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    memset (args, 0, sizeof *args);
+    args->days = 365;
+    args->window = BROKER_DEFAULT_WINDOW;
+    args->heartbeat = BROKER_DEFAULT_HEARTBEAT_MS;
+    args->peer_timeout = BROKER_DEFAULT_PEER_TIMEOUT_MS;
+    args->expiry_days = 30;
+    args->bind = BROKER_DEFAULT_BIND;
+    optind = 1;
+    int opt;
+    while ((opt = getopt_long (argc, argv, "+", options, NULL)) != -1) {
+        switch (opt) {
+            case 'd': args->dir = optarg; break;
+            case 't': args->tier = optarg; break;
+            case 's': args->sector = optarg; break;
+            case 'r': args->region = optarg; break;
+            case 'D': args->days = atoi (optarg); break;
+            case 'o': args->out = optarg; break;
+            case 'R': args->reason = optarg; break;
+            case 'b': args->bind = optarg; break;
+            case 'w': args->window = atoi (optarg); break;
+            case 'H': args->heartbeat = atoi (optarg); break;
+            case 'T': args->peer_timeout = atoi (optarg); break;
+            case 'E': args->expiry_days = atoi (optarg); break;
+            case 'm': break;
+            case 'j': args->json = true; break;
+            case 'v': args->verbose = true; break;
+            case 'h': args->help = true; break;
+            default: return -1;
+        }
+    }
+    args->argc = argc - optind;
+    args->argv = argv + optind;
+    return 0;
+}
+
+static volatile sig_atomic_t s_reload_requested = 0;
+
+static void
+s_on_hup (int signum)
+{
+    (void) signum;
+    s_reload_requested = 1;
+}
+
+static int
+s_run (s_args_t *args)
+{
+    broker_config_t config;
+    broker_config_defaults (&config);
+    config.dir = args->dir;
+    config.bind = args->bind;
+    if (args->window < 1 || args->window > 100000 || args->heartbeat < 10
+        || args->peer_timeout < args->heartbeat || args->expiry_days < 1)
+        return s_error ("--window must be 1..100000, --heartbeat >= 10 ms, --peer-timeout >= "
+                        "--heartbeat, --expiry >= 1 day");
+    config.window = args->window;
+    config.heartbeat_ms = args->heartbeat;
+    config.peer_timeout_ms = args->peer_timeout;
+    config.expiry_ms = (int64_t) args->expiry_days * 86400 * 1000;
+    signal (SIGHUP, s_on_hup);
+    zactor_t *engine = zactor_new (broker_engine_actor, &config);
+    char *status = zstr_recv (engine);
+    if (!status || strncmp (status, "READY ", 6) != 0) {
+        int rc = s_error (status && strlen (status) > 6 ? status + 6 : "engine did not start");
+        zstr_free (&status);
+        zactor_destroy (&engine);
+        return rc;
+    }
+    char *endpoint_file = council_path (args->dir, "broker.endpoint");
+    if (certbus_file_write (endpoint_file, status + 6, strlen (status + 6), 0644))
+        zsys_warning ("broker: %s", certbus_reason ());
+    printf ("certbus-broker: serving %s\n", status + 6);
+    fflush (stdout);
+    zstr_free (&status);
+    zpoller_t *poller = zpoller_new (engine, NULL);
+    while (!zsys_interrupted) {
+        zpoller_wait (poller, 200);
+        if (zpoller_terminated (poller) && zsys_interrupted)
+            break;
+        if (s_reload_requested) {
+            s_reload_requested = 0;
+            zstr_send (engine, "RELOAD");
+            char *reply = zstr_recv (engine);
+            zsys_info ("broker: reload: %s", reply ? reply : "no answer");
+            zstr_free (&reply);
+        }
+    }
+    zsys_info ("broker: shutting down");
+    zpoller_destroy (&poller);
+    zactor_destroy (&engine);
+    unlink (endpoint_file);
+    free (endpoint_file);
+    return 0;
+}
+
+//  Sends one command to a running broker's control socket; returns the
+//  reply (caller frees) or NULL when no broker answers.
+static char *
+s_control (const char *dir, const char *command)
+{
+    char *real = realpath (dir, NULL);
+    if (!real)
+        return NULL;
+    char *ctl = council_path (real, BROKER_CONTROL);
+    free (real);
+    char *reply = NULL;
+    if (access (ctl, F_OK) == 0) {
+        zsock_t *client = zsock_new (ZMQ_DEALER);
+        zsock_set_rcvtimeo (client, 2000);
+        zsock_set_sndtimeo (client, 2000);
+        zsock_set_linger (client, 0);
+        if (zsock_connect (client, "ipc://%s", ctl) == 0 && zstr_send (client, command) == 0)
+            reply = zstr_recv (client);
+        zsock_destroy (&client);
+    }
+    free (ctl);
+    return reply;
+}
+
+static int
+s_status (s_args_t *args)
+{
+    char *stats = s_control (args->dir, "STATS");
+    if (stats) {
+        if (args->json)
+            printf ("{\"running\":true,\"broker\":%s}\n", stats);
+        else
+            printf ("certbus-broker: running\n%s\n", stats);
+        free (stats);
+        return 0;
+    }
+    char *db_path = council_path (args->dir, BROKER_DB);
+    broker_store_t *store = broker_store_open (db_path, false);
+    free (db_path);
+    if (!store)
+        return s_fail ();
+    long long messages = broker_store_count (store, "messages");
+    long long queued = broker_store_count (store, "queue");
+    long long audit = broker_store_audit_size (store);
+    long long members = broker_store_count (store, "certs");
+    broker_store_destroy (&store);
+    if (args->json)
+        printf ("{\"running\":false,\"messages\":%lld,\"queued\":%lld,\"audit_size\":%lld,"
+                "\"certificates\":%lld}\n",
+                messages, queued, audit, members);
+    else
+        printf ("certbus-broker: not running\nmessages stored: %lld\ndeliveries queued: %lld\n"
+                "audit records: %lld\ncertificates issued: %lld\n",
+                messages, queued, audit, members);
+    return 0;
+}
+
+int
+main (int argc, char **argv)
+{
+    certbus_init ();
+    if (argc < 2 || streq (argv [1], "--help") || streq (argv [1], "-h")
+        || streq (argv [1], "help")) {
+        fputs (s_usage, argc < 2 ? stderr : stdout);
+        return argc < 2 ? 2 : 0;
+    }
+    const char *command = argv [1];
+    s_args_t args;
+    if (s_parse (argc - 1, argv + 1, &args) != 0) {
+        fputs (s_usage, stderr);
+        return 2;
+    }
+    if (args.help) {
+        fputs (s_usage, stdout);
+        return 0;
+    }
+    if (!args.dir)
+        return s_error ("--dir DIR is required (see certbus-broker --help)");
+    int rc;
+    if (streq (command, "init")) {
+        if (council_init (args.dir))
+            return s_fail ();
+        printf ("initialised Council broker in %s\n"
+                "give members %s/council.pub and %s/broker.pub\n",
+                args.dir, args.dir, args.dir);
+        rc = 0;
+    }
+    else if (streq (command, "issue")) {
+        if (!args.tier || !args.out || args.argc != 1)
+            return s_error ("usage: certbus-broker issue --dir DIR --tier TIER [--sector S] "
+                            "[--region R] [--days N] REQUEST --out CERT");
+        rc = council_issue (args.dir, args.tier, args.sector, args.region, args.days,
+                            args.argv [0], args.out)
+                 ? s_fail ()
+                 : 0;
+    }
+    else if (streq (command, "revoke")) {
+        if (args.argc != 1)
+            return s_error ("usage: certbus-broker revoke --dir DIR ORG_ID [--reason TEXT]");
+        rc = council_revoke (args.dir, args.argv [0], args.reason) ? s_fail () : 0;
+    }
+    else if (streq (command, "directory")) {
+        if (!args.out)
+            return s_error ("usage: certbus-broker directory --dir DIR --out FILE");
+        rc = council_directory (args.dir, args.out) ? s_fail () : 0;
+    }
+    else if (streq (command, "run")) {
+        if (!args.verbose)
+            zsys_set_logident ("certbus-broker");
+        rc = s_run (&args);
+    }
+    else if (streq (command, "status"))
+        rc = s_status (&args);
+    else if (streq (command, "reload")) {
+        char *reply = s_control (args.dir, "RELOAD");
+        if (!reply)
+            return s_error ("no broker is running in this folder (nothing to reload)");
+        rc = strncmp (reply, "OK", 2) == 0 ? 0 : 1;
+        fprintf (rc ? stderr : stdout, "certbus-broker: reload: %s\n", reply);
+        free (reply);
+    }
+    else {
+        fprintf (stderr, "certbus-broker: unknown command '%s'\n\n%s", command, s_usage);
+        rc = 2;
+    }
+    return rc;
+}

@@ -13,6 +13,7 @@
 #include "certbus/directory.h"
 #include "certbus/audience.h"
 #include "certbus/envelope.h"
+#include "certbus/packet.h"
 
 #define CERTBUS_VERSION "0.1.0"
 

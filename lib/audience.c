@@ -182,7 +182,8 @@ certbus_audience_resolve (const char *text, const char *tlp, certbus_directory_t
         if (term->type != CERTBUS_TERM_ORG)
             continue;
         const certbus_cert_t *cert = certbus_directory_find (dir, term->value);
-        if (!cert || certbus_cert_check_time (cert, when_s) != CERTBUS_OK) {
+        if (!cert || certbus_cert_check_time (cert, when_s) != CERTBUS_OK
+            || certbus_directory_revocation (dir, cert->serial)) {
             rc = certbus_fail (CERTBUS_E_AUDIENCE_EMPTY,
                                "org '%s' is not a current member in directory version %llu",
                                term->value, (unsigned long long) certbus_directory_serial (dir));

@@ -1,0 +1,231 @@
+/*  council.c - the Council's offline commands: init, issue, revoke, directory
+    SPDX-License-Identifier: MPL-2.0
+*/
+#include "council.h"
+#include "store.h"
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+char *
+council_path (const char *dir, const char *name)
+{
+    size_t len = strlen (dir) + strlen (name) + 2;
+    char *path = malloc (len);
+    if (!path)
+        abort ();
+    snprintf (path, len, "%s/%s", dir, name);
+    return path;
+}
+
+int
+council_init (const char *dir)
+{
+    int rc = -1;
+    char *db_path = council_path (dir, BROKER_DB);
+    char *council_secret = council_path (dir, COUNCIL_SECRET);
+    char *council_pub = council_path (dir, COUNCIL_PUB);
+    char *broker_secret = council_path (dir, BROKER_SECRET);
+    char *broker_pub = council_path (dir, BROKER_PUB);
+    certbus_identity_t *council = NULL, *broker = NULL;
+    broker_store_t *store = NULL;
+    if (mkdir (dir, 0700) != 0 && errno != EEXIST) {
+        certbus_fail (CERTBUS_E_IO, "cannot create %s: %s", dir, strerror (errno));
+        goto cleanup;
+    }
+    if (access (council_secret, F_OK) == 0 || access (db_path, F_OK) == 0) {
+        certbus_fail (CERTBUS_E_EXISTS,
+                      "%s already holds a Council (%s); refusing to overwrite it", dir,
+                      COUNCIL_SECRET);
+        goto cleanup;
+    }
+    council = certbus_identity_new ();
+    broker = certbus_identity_new ();
+    if (certbus_identity_save (council, council_secret)
+        || certbus_identity_save (broker, broker_secret)
+        || certbus_pubfile_write (council_pub, "council", certbus_identity_sign_public (council),
+                                  NULL)
+        || certbus_pubfile_write (broker_pub, "broker", certbus_identity_sign_public (broker),
+                                  certbus_identity_curve_public (broker)))
+        goto cleanup;
+    store = broker_store_open (db_path, true);
+    if (!store)
+        goto cleanup;
+    chmod (db_path, 0600);
+    uint64_t serial;
+    if (broker_store_begin (store) || broker_store_directory_publish (store, council, &serial)
+        || broker_store_meta_set (store, "council_fingerprint",
+                                  certbus_identity_fingerprint (council))
+        || broker_store_commit (store))
+        goto cleanup;
+    rc = 0;
+cleanup:
+    broker_store_destroy (&store);
+    certbus_identity_destroy (&council);
+    certbus_identity_destroy (&broker);
+    free (db_path);
+    free (council_secret);
+    free (council_pub);
+    free (broker_secret);
+    free (broker_pub);
+    return rc;
+}
+
+static broker_store_t *
+s_open_store (const char *dir)
+{
+    char *db_path = council_path (dir, BROKER_DB);
+    broker_store_t *store = NULL;
+    if (access (db_path, F_OK) != 0)
+        certbus_fail (CERTBUS_E_NOT_FOUND, "%s is not a broker folder (no %s): run certbus-broker init",
+                      dir, BROKER_DB);
+    else
+        store = broker_store_open (db_path, false);
+    free (db_path);
+    return store;
+}
+
+static certbus_identity_t *
+s_load_council (const char *dir)
+{
+    char *path = council_path (dir, COUNCIL_SECRET);
+    certbus_identity_t *council = certbus_identity_load (path);
+    free (path);
+    return council;
+}
+
+int
+council_issue (const char *dir, const char *tier_name, const char *sector, const char *region,
+               int days, const char *request_path, const char *out_path)
+{
+    int rc = -1;
+    uint8_t *request_bytes = NULL, *cert_bytes = NULL;
+    size_t request_size = 0, cert_size = 0;
+    certbus_request_t *request = NULL;
+    certbus_cert_t *cert = NULL;
+    broker_store_t *store = NULL;
+    certbus_identity_t *council = NULL;
+    certbus_tier_t tier = certbus_tier_parse (tier_name);
+    if (tier == CERTBUS_TIER_NONE) {
+        certbus_fail (CERTBUS_E_USAGE, "unknown tier '%s' (tiers: %s)", tier_name ? tier_name : "",
+                      certbus_tier_list ());
+        goto cleanup;
+    }
+    if (days <= 0 || days > 3650) {
+        certbus_fail (CERTBUS_E_USAGE, "--days must be between 1 and 3650");
+        goto cleanup;
+    }
+    if (certbus_file_read (request_path, 64 * 1024, &request_bytes, &request_size))
+        goto cleanup;
+    request = certbus_request_decode (request_bytes, request_size);
+    if (!request)
+        goto cleanup;
+    store = s_open_store (dir);
+    council = store ? s_load_council (dir) : NULL;
+    if (!council)
+        goto cleanup;
+    if (broker_store_begin (store))
+        goto cleanup;
+    uint64_t existing = broker_store_cert_active (store, request->org_id);
+    if (existing) {
+        certbus_fail (CERTBUS_E_EXISTS,
+                      "org '%s' already holds certificate %llu; revoke it first "
+                      "(certbus-broker revoke --dir %s %s)",
+                      request->org_id, (unsigned long long) existing, dir, request->org_id);
+        broker_store_rollback (store);
+        goto cleanup;
+    }
+    uint64_t serial = broker_store_next_serial (store);
+    int64_t now = certbus_now ();
+    //  A minute of slack for clocks that run a little behind ours
+    if (certbus_cert_issue (council, request, serial, tier, sector, region, now - 60,
+                            now + (int64_t) days * 86400, &cert_bytes, &cert_size)
+        || certbus_cert_decode (cert_bytes, cert_size, certbus_identity_sign_public (council),
+                                &cert)) {
+        broker_store_rollback (store);
+        goto cleanup;
+    }
+    uint64_t dir_serial;
+    if (broker_store_cert_insert (store, cert, now)
+        || broker_store_directory_publish (store, council, &dir_serial)) {
+        broker_store_rollback (store);
+        goto cleanup;
+    }
+    //  The certificate file is written before the commit: a failed write
+    //  leaves no member the Council cannot hand a certificate to.
+    if (certbus_file_write (out_path, cert_bytes, cert_size, 0644)) {
+        broker_store_rollback (store);
+        goto cleanup;
+    }
+    if (broker_store_commit (store))
+        goto cleanup;
+    printf ("issued certificate %llu to %s (%s%s%s%s%s), valid %d days; directory version %llu\n",
+            (unsigned long long) serial, cert->org_id, certbus_tier_name (tier),
+            *cert->sector ? ", sector " : "", cert->sector, *cert->region ? ", region " : "",
+            cert->region, days, (unsigned long long) dir_serial);
+    rc = 0;
+cleanup:
+    certbus_cert_destroy (&cert);
+    certbus_request_destroy (&request);
+    certbus_identity_destroy (&council);
+    broker_store_destroy (&store);
+    free (request_bytes);
+    free (cert_bytes);
+    return rc;
+}
+
+int
+council_revoke (const char *dir, const char *org_id, const char *reason)
+{
+    int rc = -1;
+    broker_store_t *store = s_open_store (dir);
+    certbus_identity_t *council = store ? s_load_council (dir) : NULL;
+    uint8_t *bytes = NULL;
+    size_t size;
+    if (!council)
+        goto cleanup;
+    if (broker_store_begin (store))
+        goto cleanup;
+    uint64_t serial = broker_store_cert_active (store, org_id);
+    if (!serial) {
+        certbus_fail (CERTBUS_E_NOT_FOUND, "org '%s' holds no current certificate", org_id);
+        broker_store_rollback (store);
+        goto cleanup;
+    }
+    int64_t now = certbus_now ();
+    uint64_t dir_serial;
+    if (certbus_revocation_issue (council, serial, org_id, now, reason, &bytes, &size)
+        || broker_store_cert_revoke (store, serial, bytes, size, now, reason)
+        || broker_store_directory_publish (store, council, &dir_serial)) {
+        broker_store_rollback (store);
+        goto cleanup;
+    }
+    if (broker_store_commit (store))
+        goto cleanup;
+    printf ("revoked certificate %llu of %s; directory version %llu\n",
+            (unsigned long long) serial, org_id, (unsigned long long) dir_serial);
+    rc = 0;
+cleanup:
+    free (bytes);
+    certbus_identity_destroy (&council);
+    broker_store_destroy (&store);
+    return rc;
+}
+
+int
+council_directory (const char *dir, const char *out_path)
+{
+    int rc = -1;
+    broker_store_t *store = s_open_store (dir);
+    uint8_t *bytes = NULL;
+    size_t size;
+    if (store && broker_store_directory_latest (store, &bytes, &size) == 0
+        && certbus_file_write (out_path, bytes, size, 0644) == 0)
+        rc = 0;
+    free (bytes);
+    broker_store_destroy (&store);
+    return rc;
+}

@@ -1,0 +1,30 @@
+/*  council.h - the Council's offline commands: init, issue, revoke, directory
+    SPDX-License-Identifier: MPL-2.0
+*/
+#ifndef BROKER_COUNCIL_H_INCLUDED
+#define BROKER_COUNCIL_H_INCLUDED
+
+#include "certbus.h"
+
+#define BROKER_DB "broker.db"
+#define BROKER_SECRET "broker.secret"
+#define BROKER_PUB "broker.pub"
+#define COUNCIL_SECRET "council.secret"
+#define COUNCIL_PUB "council.pub"
+
+//  Each returns 0, or -1 with the reason set.
+int
+    council_init (const char *dir);
+int
+    council_issue (const char *dir, const char *tier, const char *sector, const char *region,
+                   int days, const char *request_path, const char *out_path);
+int
+    council_revoke (const char *dir, const char *org_id, const char *reason);
+int
+    council_directory (const char *dir, const char *out_path);
+
+//  A new string "dir/name"; the caller frees it.
+char *
+    council_path (const char *dir, const char *name);
+
+#endif

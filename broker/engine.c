@@ -1,0 +1,992 @@
+/*  engine.c - the Council broker's engine, a CZMQ actor
+    SPDX-License-Identifier: MPL-2.0
+
+    One thread owns the ROUTER socket, the database and every session. Each
+    turn of the loop drains up to `batch` packets, decides every publish
+    inside one transaction, commits, and only then acknowledges (group
+    commit: many publishes share one fsync). Deliveries are pumped from the
+    database under a credit window per member, so the backlog lives in
+    SQLite and never in memory.
+*/
+#include "engine.h"
+#include "council.h"
+#include "store.h"
+#include "zap.h"
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct {
+    char *org;                       //  member org id, the key
+    zframe_t *routing;               //  current ROUTER identity
+    bool ready;                      //  said hello
+    int window;                      //  credit granted
+    uint64_t *inflight;              //  delivery sequences sent, unacked
+    int inflight_count;
+    bool dirty;                      //  may have deliveries to send
+    int64_t last_seen;               //  last packet, unix ms
+    uint64_t delivered;              //  deliveries sent in this session
+} s_session_t;
+
+typedef struct {
+    zframe_t *routing;               //  where the PubAck goes
+    Certbus__PubAck ack;             //  decided, sent after commit
+    uint8_t id [CERTBUS_ID_SIZE];    //  message id (ack.message_id points here)
+    char *reason;                    //  owned reason text
+    char *rule;                      //  owned rule text
+    char **recipients;               //  sessions to wake after commit
+    size_t recipient_count;
+} s_reply_t;
+
+typedef struct {
+    broker_config_t config;          //  our copy of the settings
+    zsock_t *pipe;                   //  actor pipe
+    zsock_t *router;                 //  members connect here
+    zsock_t *control;                //  ipc control socket for the CLI
+    zactor_t *zap;                   //  ZAP handler
+    broker_store_t *store;
+    certbus_identity_t *identity;    //  broker's keys (CURVE, tree heads)
+    uint8_t council_key [CERTBUS_KEY_SIZE];
+    certbus_directory_t *directory;  //  current signed directory
+    int64_t data_version;            //  of the database, to see CLI writes
+    zhashx_t *sessions;              //  org -> s_session_t
+    char endpoint [256];             //  bound endpoint
+    bool in_txn;                     //  a batch transaction is open
+    bool txn_failed;                 //  an insert failed in this batch
+    s_reply_t *replies;              //  publish decisions awaiting commit
+    size_t reply_count;
+    size_t reply_cap;
+    int64_t next_tick;               //  timers, unix ms
+    int64_t next_expire;
+    bool terminated;
+    char last_error [256];
+    struct {
+        uint64_t received, accepted, rejected, duplicates, deliveries, acks, bad_frames,
+            refused_members, commits, sessions_expired;
+    } stats;
+} self_t;
+
+void
+broker_config_defaults (broker_config_t *config)
+{
+    memset (config, 0, sizeof *config);
+    config->bind = BROKER_DEFAULT_BIND;
+    config->window = BROKER_DEFAULT_WINDOW;
+    config->expiry_ms = BROKER_DEFAULT_EXPIRY_MS;
+    config->heartbeat_ms = BROKER_DEFAULT_HEARTBEAT_MS;
+    config->peer_timeout_ms = BROKER_DEFAULT_PEER_TIMEOUT_MS;
+    config->batch = BROKER_DEFAULT_BATCH;
+}
+
+static void
+s_session_destroy (void **item)
+{
+    s_session_t *session = *item;
+    if (!session)
+        return;
+    free (session->org);
+    zframe_destroy (&session->routing);
+    free (session->inflight);
+    free (session);
+    *item = NULL;
+}
+
+//  ---------------------------------------------------------------------
+//  Directory and admission
+
+static int
+s_load_directory (self_t *self)
+{
+    uint8_t *bytes;
+    size_t size;
+    if (broker_store_directory_latest (self->store, &bytes, &size))
+        return -1;
+    certbus_directory_t *dir;
+    uint64_t have = self->directory ? certbus_directory_serial (self->directory) : 0;
+    certbus_err_t rc = certbus_directory_decode (bytes, size, self->council_key, have, &dir);
+    free (bytes);
+    if (rc)
+        return -1;
+    if (self->directory && certbus_directory_serial (dir) == have) {
+        certbus_directory_destroy (&dir);
+        return 0;
+    }
+    certbus_directory_destroy (&self->directory);
+    self->directory = dir;
+    //  The ZAP handler gets the transport keys of every current member
+    zmsg_t *keys = zmsg_new ();
+    zmsg_addstr (keys, "KEYS");
+    int64_t now = certbus_now ();
+    for (size_t i = 0; i < certbus_directory_count (dir); i++) {
+        const certbus_cert_t *cert = certbus_directory_at (dir, i);
+        if (certbus_cert_check_time (cert, now) == CERTBUS_OK)
+            zmsg_addmem (keys, cert->curve_key, CERTBUS_KEY_SIZE);
+    }
+    zmsg_send (&keys, self->zap);
+    zsock_wait (self->zap);
+    //  Sessions of members no longer admitted are cut off at once
+    s_session_t *session = zhashx_first (self->sessions);
+    zlist_t *gone = zlist_new ();
+    while (session) {
+        const certbus_cert_t *cert = certbus_directory_find (dir, session->org);
+        if (!cert || certbus_cert_check_time (cert, now) != CERTBUS_OK)
+            zlist_append (gone, session);
+        session = zhashx_next (self->sessions);
+    }
+    for (session = zlist_first (gone); session; session = zlist_next (gone)) {
+        Certbus__Error error = CERTBUS__ERROR__INIT;
+        error.code = CERTBUS_E_REVOKED;
+        error.reason = "membership revoked or expired: connection closed by the Council broker";
+        Certbus__Packet packet = CERTBUS__PACKET__INIT;
+        packet.body_case = CERTBUS__PACKET__BODY_ERROR;
+        packet.error = &error;
+        certbus_packet_send (self->router, session->routing, &packet);
+        zsys_notice ("broker: cut off org=%s reason=revoked", session->org);
+        zhashx_delete (self->sessions, session->org);
+    }
+    zlist_destroy (&gone);
+    zsys_info ("broker: directory version %llu, %zu members",
+               (unsigned long long) certbus_directory_serial (dir), certbus_directory_count (dir));
+    return 0;
+}
+
+//  Finds the member behind a frame from its authenticated transport key
+//  (the User-Id our ZAP handler set). Checked on every frame, so a
+//  revocation takes effect on the very next one.
+static const certbus_cert_t *
+s_member (self_t *self, zframe_t *frame)
+{
+    const char *user_id = zframe_meta (frame, "User-Id");
+    uint8_t key [CERTBUS_KEY_SIZE];
+    if (!user_id || certbus_unhex (user_id, key, sizeof key) != 0)
+        return NULL;
+    const certbus_cert_t *cert = certbus_directory_find_curve (self->directory, key);
+    if (!cert || certbus_directory_revocation (self->directory, cert->serial)
+        || certbus_cert_check_time (cert, certbus_now ()) != CERTBUS_OK)
+        return NULL;
+    return cert;
+}
+
+//  ---------------------------------------------------------------------
+//  Sending
+
+static void
+s_send_error (self_t *self, zframe_t *routing, certbus_err_t code, const char *reason)
+{
+    Certbus__Error error = CERTBUS__ERROR__INIT;
+    error.code = code;
+    error.reason = (char *) reason;
+    Certbus__Packet packet = CERTBUS__PACKET__INIT;
+    packet.body_case = CERTBUS__PACKET__BODY_ERROR;
+    packet.error = &error;
+    certbus_packet_send (self->router, routing, &packet);
+}
+
+static void
+s_send_directory (self_t *self, zframe_t *routing)
+{
+    Certbus__DirectoryReply reply = CERTBUS__DIRECTORY_REPLY__INIT;
+    size_t size;
+    reply.directory.data = (uint8_t *) certbus_directory_bytes (self->directory, &size);
+    reply.directory.len = size;
+    Certbus__Packet packet = CERTBUS__PACKET__INIT;
+    packet.body_case = CERTBUS__PACKET__BODY_DIRECTORY_REPLY;
+    packet.directory_reply = &reply;
+    certbus_packet_send (self->router, routing, &packet);
+}
+
+//  ---------------------------------------------------------------------
+//  Transactions and audit
+
+static int
+s_txn (self_t *self)
+{
+    if (self->in_txn)
+        return self->txn_failed ? -1 : 0;
+    if (broker_store_begin (self->store)) {
+        snprintf (self->last_error, sizeof self->last_error, "%s", certbus_reason ());
+        return -1;
+    }
+    self->in_txn = true;
+    self->txn_failed = false;
+    return 0;
+}
+
+static void
+s_audit (self_t *self, const char *event, const char *org, const certbus_header_t *header,
+         const char *decision, const char *rule, const char *reason, uint64_t sequence,
+         char **recipients, size_t recipient_count)
+{
+    if (s_txn (self))
+        return;
+    Certbus__AuditRecord record = CERTBUS__AUDIT_RECORD__INIT;
+    record.time = certbus_now_ms ();
+    record.event = (char *) event;
+    record.org = (char *) org;
+    if (header) {
+        record.message_id.data = (uint8_t *) header->id;
+        record.message_id.len = CERTBUS_ID_SIZE;
+        record.kind = header->kind;
+        record.tlp = header->tlp;
+        record.audience = header->audience;
+        record.ciphertext_hash.data = (uint8_t *) header->ciphertext_hash;
+        record.ciphertext_hash.len = CERTBUS_HASH_SIZE;
+        record.severity = header->severity;
+        record.case_status = header->case_status;
+    }
+    record.decision = (char *) (decision ? decision : "");
+    record.rule = (char *) (rule ? rule : "");
+    record.reason = (char *) (reason ? reason : "");
+    record.sequence = sequence;
+    record.recipients = recipients;
+    record.n_recipients = recipient_count;
+    if (broker_store_audit_append (self->store, &record)) {
+        self->txn_failed = true;
+        snprintf (self->last_error, sizeof self->last_error, "%s", certbus_reason ());
+    }
+}
+
+//  ---------------------------------------------------------------------
+//  Publish
+
+static s_reply_t *
+s_reply_new (self_t *self, zframe_t *routing)
+{
+    if (self->reply_count == self->reply_cap) {
+        self->reply_cap = self->reply_cap ? self->reply_cap * 2 : 64;
+        self->replies = realloc (self->replies, self->reply_cap * sizeof (s_reply_t));
+        if (!self->replies)
+            abort ();
+    }
+    s_reply_t *reply = &self->replies [self->reply_count++];
+    memset (reply, 0, sizeof *reply);
+    certbus__pub_ack__init (&reply->ack);
+    reply->routing = zframe_dup (routing);
+    return reply;
+}
+
+static void
+s_reject (self_t *self, s_reply_t *reply, const char *org, const certbus_header_t *header,
+          certbus_err_t code, const char *reason, const char *rule)
+{
+    reply->ack.status = CERTBUS__STATUS__STATUS_REJECTED;
+    reply->ack.code = code;
+    reply->reason = strdup (reason);
+    reply->rule = strdup (rule ? rule : "");
+    self->stats.rejected++;
+    char id [CERTBUS_ID_STR_SIZE] = "-";
+    if (header)
+        certbus_id_format (header->id, id);
+    zsys_notice ("broker: rejected publish org=%s id=%s code=%s reason=\"%s\"%s%s", org, id,
+                 certbus_err_name (code), reason, rule ? " rule=" : "", rule ? rule : "");
+    s_audit (self, "publish", org, header, "reject", rule, reason, 0, NULL, 0);
+}
+
+//  The Council policy decides whether this sender may send this kind, at
+//  this TLP, to this audience. Returns 0 to allow; the rule that decided is
+//  written to *rule_p.
+static int
+s_policy_allows (self_t *self, const certbus_cert_t *sender, const certbus_header_t *header,
+                 const char **rule_p)
+{
+    (void) self;
+    (void) sender;
+    (void) header;
+    *rule_p = "open";
+    return 0;
+}
+
+static int
+s_strcmp_p (const void *a, const void *b)
+{
+    return strcmp (*(char *const *) a, *(char *const *) b);
+}
+
+static void
+s_handle_publish (self_t *self, zframe_t *routing, const certbus_cert_t *sender,
+                  Certbus__Publish *publish)
+{
+    s_reply_t *reply = s_reply_new (self, routing);
+    certbus_envelope_t *env = NULL;
+    char **allowed = NULL;
+    size_t allowed_count = 0;
+    char **queued = NULL;
+    size_t queued_count = 0;
+    const char *org = sender->org_id;
+    certbus_err_t rc = certbus_envelope_decode (publish->envelope.data, publish->envelope.len,
+                                                &env);
+    if (rc) {
+        s_reject (self, reply, org, NULL, rc, certbus_reason (), NULL);
+        goto cleanup;
+    }
+    const certbus_header_t *header = certbus_envelope_header (env);
+    memcpy (reply->id, header->id, CERTBUS_ID_SIZE);
+    reply->ack.message_id.data = reply->id;
+    reply->ack.message_id.len = CERTBUS_ID_SIZE;
+    if (strcmp (header->origin, org) != 0 || header->origin_serial != sender->serial) {
+        char reason [300];
+        snprintf (reason, sizeof reason,
+                  "envelope claims origin '%s' (certificate %llu) but was sent by member '%s' "
+                  "(certificate %llu)",
+                  header->origin, (unsigned long long) header->origin_serial, org,
+                  (unsigned long long) sender->serial);
+        s_reject (self, reply, org, header, CERTBUS_E_ORIGIN_MISMATCH, reason, NULL);
+        goto cleanup;
+    }
+    rc = certbus_envelope_verify (env, self->directory, certbus_now (), NULL);
+    if (rc) {
+        s_reject (self, reply, org, header, rc, certbus_reason (), NULL);
+        goto cleanup;
+    }
+    if (!certbus_envelope_complete (env)) {
+        s_reject (self, reply, org, header, CERTBUS_E_RECIPIENTS_HASH,
+                  "a publish must carry every recipient the envelope was sealed to", NULL);
+        goto cleanup;
+    }
+    //  Duplicates get the original acknowledgement, never a second copy
+    uint64_t seq;
+    int64_t accepted_at;
+    if (s_txn (self) == 0
+        && broker_store_message_lookup (self->store, header->id, &seq, &accepted_at) == 1) {
+        reply->ack.status = CERTBUS__STATUS__STATUS_DUPLICATE;
+        reply->ack.sequence = seq;
+        reply->ack.accepted_at = accepted_at;
+        self->stats.duplicates++;
+        goto cleanup;
+    }
+    const char *rule = NULL;
+    if (s_policy_allows (self, sender, header, &rule) != 0) {
+        s_reject (self, reply, org, header, CERTBUS_E_POLICY, certbus_reason (), rule);
+        goto cleanup;
+    }
+    //  Every recipient must be within what the signed audience resolves to
+    //  here; members revoked since the sender's directory are dropped.
+    rc = certbus_audience_resolve (header->audience, header->tlp, self->directory, org,
+                                   certbus_now (), &allowed, &allowed_count);
+    if (rc && rc != CERTBUS_E_AUDIENCE_EMPTY) {
+        s_reject (self, reply, org, header, rc, certbus_reason (), NULL);
+        goto cleanup;
+    }
+    size_t total = certbus_envelope_recipients (env);
+    queued = calloc (total + 1, sizeof (char *));
+    if (!queued)
+        abort ();
+    for (size_t i = 0; i < total; i++) {
+        const char *recipient = certbus_envelope_recipient (env, i);
+        const char *key = recipient;
+        bool inside = allowed
+                      && bsearch (&key, allowed, allowed_count, sizeof (char *), s_strcmp_p);
+        if (!inside) {
+            const certbus_cert_t *cert = certbus_directory_find (self->directory, recipient);
+            if (!cert) {
+                zsys_info ("broker: dropped recipient %s of publish from %s: not a current "
+                           "member",
+                           recipient, org);
+                continue;
+            }
+            char reason [300];
+            snprintf (reason, sizeof reason, "recipient '%s' is outside the audience '%s'",
+                      recipient, header->audience);
+            s_reject (self, reply, org, header, CERTBUS_E_RECIPIENTS, reason, NULL);
+            goto cleanup;
+        }
+        queued [queued_count++] = (char *) recipient;
+    }
+    if (queued_count == 0) {
+        s_reject (self, reply, org, header, CERTBUS_E_AUDIENCE_EMPTY,
+                  "no recipient of this envelope is a current member", NULL);
+        goto cleanup;
+    }
+    if (s_txn (self))
+        goto cleanup;
+    size_t base_size;
+    uint8_t *base = certbus_envelope_base_bytes (env, &base_size);
+    int64_t now = certbus_now_ms ();
+    int priority = strcmp (header->severity, "critical") == 0 ? 1 : 0;
+    int failed = broker_store_message_insert (self->store, header, base, base_size, now,
+                                              now + self->config.expiry_ms,
+                                              (uint32_t) queued_count, &seq);
+    free (base);
+    for (size_t i = 0; !failed && i < total; i++) {
+        const char *recipient = certbus_envelope_recipient (env, i);
+        bool is_queued = false;
+        for (size_t j = 0; j < queued_count && !is_queued; j++)
+            is_queued = queued [j] == recipient;
+        if (!is_queued)
+            continue;
+        size_t wrapped_size;
+        uint8_t *wrapped = certbus_envelope_recipient_bytes (env, i, &wrapped_size);
+        failed = broker_store_queue_insert (self->store, recipient, seq, priority, wrapped,
+                                            wrapped_size);
+        free (wrapped);
+    }
+    if (failed) {
+        self->txn_failed = true;
+        snprintf (self->last_error, sizeof self->last_error, "%s", certbus_reason ());
+        goto cleanup;
+    }
+    s_audit (self, "publish", org, header, "accept", rule, "", seq, queued, queued_count);
+    reply->ack.status = CERTBUS__STATUS__STATUS_ACCEPTED;
+    reply->ack.sequence = seq;
+    reply->ack.accepted_at = now;
+    reply->rule = strdup (rule);
+    reply->recipients = calloc (queued_count, sizeof (char *));
+    for (size_t i = 0; i < queued_count; i++)
+        reply->recipients [i] = strdup (queued [i]);
+    reply->recipient_count = queued_count;
+cleanup:
+    free (queued);
+    certbus_strv_free (allowed, allowed_count);
+    certbus_envelope_destroy (&env);
+}
+
+//  Commits the batch, then answers every publish in it. A failed commit
+//  turns every acceptance into a rejection: nothing unsaved is acknowledged.
+static void
+s_flush (self_t *self)
+{
+    bool ok = true;
+    if (self->in_txn) {
+        if (self->txn_failed) {
+            broker_store_rollback (self->store);
+            ok = false;
+        }
+        else if (broker_store_commit (self->store)) {
+            snprintf (self->last_error, sizeof self->last_error, "%s", certbus_reason ());
+            ok = false;
+        }
+        else
+            self->stats.commits++;
+        self->in_txn = false;
+        self->txn_failed = false;
+    }
+    bool full = strstr (self->last_error, "full") != NULL;
+    for (size_t i = 0; i < self->reply_count; i++) {
+        s_reply_t *reply = &self->replies [i];
+        if (!ok && reply->ack.status != CERTBUS__STATUS__STATUS_REJECTED) {
+            reply->ack.status = CERTBUS__STATUS__STATUS_REJECTED;
+            reply->ack.code = full ? CERTBUS_E_STORAGE_FULL : CERTBUS_E_IO;
+            free (reply->reason);
+            char reason [400];
+            snprintf (reason, sizeof reason,
+                      "the broker could not store the message (%s); nothing was accepted, "
+                      "publish again later",
+                      self->last_error);
+            reply->reason = strdup (reason);
+            zsys_error ("broker: batch not stored: %s", self->last_error);
+        }
+        else if (reply->ack.status == CERTBUS__STATUS__STATUS_ACCEPTED) {
+            self->stats.accepted++;
+            for (size_t j = 0; j < reply->recipient_count; j++) {
+                s_session_t *session = zhashx_lookup (self->sessions, reply->recipients [j]);
+                if (session)
+                    session->dirty = true;
+            }
+        }
+        reply->ack.reason = reply->reason ? reply->reason : "";
+        reply->ack.rule = reply->rule ? reply->rule : "";
+        Certbus__Packet packet = CERTBUS__PACKET__INIT;
+        packet.body_case = CERTBUS__PACKET__BODY_PUBACK;
+        packet.puback = &reply->ack;
+        certbus_packet_send (self->router, reply->routing, &packet);
+        zframe_destroy (&reply->routing);
+        free (reply->reason);
+        free (reply->rule);
+        certbus_strv_free (reply->recipients, reply->recipient_count);
+    }
+    self->reply_count = 0;
+    if (!ok) {
+        //  Acknowledgements in the failed batch were lost too: resend later
+        s_session_t *session = zhashx_first (self->sessions);
+        while (session) {
+            session->dirty = true;
+            session = zhashx_next (self->sessions);
+        }
+    }
+}
+
+//  ---------------------------------------------------------------------
+//  Sessions and delivery
+
+static void
+s_handle_hello (self_t *self, zframe_t *routing, const certbus_cert_t *member, Certbus__Hello *hello)
+{
+    s_session_t *session = zhashx_lookup (self->sessions, member->org_id);
+    if (!session) {
+        session = calloc (1, sizeof *session);
+        if (!session)
+            abort ();
+        session->org = strdup (member->org_id);
+        session->inflight = calloc ((size_t) self->config.window, sizeof (uint64_t));
+        zhashx_insert (self->sessions, session->org, session);
+    }
+    zframe_destroy (&session->routing);
+    session->routing = zframe_dup (routing);
+    session->ready = true;
+    session->dirty = true;
+    //  Whatever was in flight in an earlier session is delivered again
+    session->inflight_count = 0;
+    session->window = self->config.window;
+    if (hello->credit > 0 && (int) hello->credit < session->window)
+        session->window = (int) hello->credit;
+    session->last_seen = certbus_now_ms ();
+    session->delivered = 0;
+    zsys_info ("broker: hello org=%s window=%d directory=%llu", member->org_id, session->window,
+               (unsigned long long) hello->directory_serial);
+    Certbus__Hello welcome = CERTBUS__HELLO__INIT;
+    welcome.credit = (uint32_t) session->window;
+    welcome.directory_serial = certbus_directory_serial (self->directory);
+    welcome.agent = "certbus-broker " CERTBUS_VERSION;
+    Certbus__Packet packet = CERTBUS__PACKET__INIT;
+    packet.body_case = CERTBUS__PACKET__BODY_HELLO;
+    packet.hello = &welcome;
+    certbus_packet_send (self->router, routing, &packet);
+    if (hello->directory_serial < certbus_directory_serial (self->directory))
+        s_send_directory (self, routing);
+}
+
+static void
+s_handle_acks (self_t *self, const certbus_cert_t *member, Certbus__DeliverAck *ack)
+{
+    s_session_t *session = zhashx_lookup (self->sessions, member->org_id);
+    if (s_txn (self))
+        return;
+    for (size_t i = 0; i < ack->n_sequences; i++) {
+        uint64_t qseq = ack->sequences [i];
+        int found = broker_store_queue_ack (self->store, member->org_id, qseq, NULL);
+        if (found < 0) {
+            self->txn_failed = true;
+            return;
+        }
+        self->stats.acks += (uint64_t) found;
+        if (session) {
+            for (int j = 0; j < session->inflight_count; j++)
+                if (session->inflight [j] == qseq) {
+                    session->inflight [j] = session->inflight [--session->inflight_count];
+                    break;
+                }
+            session->dirty = true;
+        }
+    }
+}
+
+typedef struct {
+    self_t *self;
+    s_session_t *session;
+    int room;                        //  deliveries we may still send
+} s_pump_t;
+
+static int
+s_pump_one (void *arg, const broker_delivery_t *delivery)
+{
+    s_pump_t *pump = arg;
+    s_session_t *session = pump->session;
+    for (int i = 0; i < session->inflight_count; i++)
+        if (session->inflight [i] == delivery->qseq)
+            return 0;
+    size_t size = delivery->envelope_size + delivery->wrapped_size;
+    uint8_t *bytes = malloc (size ? size : 1);
+    if (!bytes)
+        abort ();
+    memcpy (bytes, delivery->envelope, delivery->envelope_size);
+    memcpy (bytes + delivery->envelope_size, delivery->wrapped, delivery->wrapped_size);
+    Certbus__Deliver deliver = CERTBUS__DELIVER__INIT;
+    deliver.sequence = delivery->qseq;
+    deliver.envelope.data = bytes;
+    deliver.envelope.len = size;
+    deliver.accepted_at = delivery->accepted_at;
+    deliver.message_sequence = delivery->msg_seq;
+    Certbus__Packet packet = CERTBUS__PACKET__INIT;
+    packet.body_case = CERTBUS__PACKET__BODY_DELIVER;
+    packet.deliver = &deliver;
+    certbus_packet_send (pump->self->router, session->routing, &packet);
+    free (bytes);
+    session->inflight [session->inflight_count++] = delivery->qseq;
+    session->delivered++;
+    pump->self->stats.deliveries++;
+    return --pump->room > 0 ? 0 : 1;
+}
+
+static void
+s_pump (self_t *self)
+{
+    s_session_t *session = zhashx_first (self->sessions);
+    while (session) {
+        if (session->ready && session->dirty && session->inflight_count < session->window) {
+            s_pump_t pump = {self, session, session->window - session->inflight_count};
+            int limit = session->window;   //  in flight + room
+            int rows = broker_store_queue_fetch (self->store, session->org, limit, s_pump_one,
+                                                 &pump);
+            if (rows >= 0 && rows < limit)
+                session->dirty = false;
+        }
+        session = zhashx_next (self->sessions);
+    }
+}
+
+static void
+s_tick (self_t *self)
+{
+    int64_t now = certbus_now_ms ();
+    if (now < self->next_tick)
+        return;
+    self->next_tick = now + self->config.heartbeat_ms;
+    //  Council commands (issue, revoke) write the same database
+    int64_t version = broker_store_data_version (self->store);
+    if (version != self->data_version) {
+        self->data_version = version;
+        if (s_load_directory (self))
+            zsys_error ("broker: cannot load the new directory: %s", certbus_reason ());
+    }
+    zlist_t *gone = zlist_new ();
+    s_session_t *session = zhashx_first (self->sessions);
+    while (session) {
+        if (now - session->last_seen > self->config.peer_timeout_ms)
+            zlist_append (gone, session->org);
+        else {
+            Certbus__Ping ping = CERTBUS__PING__INIT;
+            ping.time = now;
+            Certbus__Packet packet = CERTBUS__PACKET__INIT;
+            packet.body_case = CERTBUS__PACKET__BODY_PING;
+            packet.ping = &ping;
+            certbus_packet_send (self->router, session->routing, &packet);
+        }
+        session = zhashx_next (self->sessions);
+    }
+    for (char *org = zlist_first (gone); org; org = zlist_next (gone)) {
+        zsys_notice ("broker: org=%s silent for %d ms: session closed", org,
+                     self->config.peer_timeout_ms);
+        self->stats.sessions_expired++;
+        zhashx_delete (self->sessions, org);
+    }
+    zlist_destroy (&gone);
+    if (now >= self->next_expire) {
+        self->next_expire = now + 60 * 1000;
+        int removed = broker_store_expire (self->store, now);
+        if (removed > 0)
+            zsys_info ("broker: expired %d messages", removed);
+    }
+}
+
+//  ---------------------------------------------------------------------
+//  Router
+
+static void
+s_bad_frame (self_t *self, zframe_t *routing, const certbus_cert_t *member, certbus_err_t code,
+             const char *reason)
+{
+    self->stats.bad_frames++;
+    zsys_notice ("broker: bad packet org=%s code=%s reason=\"%s\"", member->org_id,
+                 certbus_err_name (code), reason);
+    s_audit (self, "bad-packet", member->org_id, NULL, "reject", NULL, reason, 0, NULL, 0);
+    s_send_error (self, routing, code, reason);
+}
+
+static void
+s_handle_router (self_t *self)
+{
+    zmsg_t *msg = zmsg_recv (self->router);
+    if (!msg)
+        return;
+    self->stats.received++;
+    zframe_t *routing = zmsg_pop (msg);
+    zframe_t *payload = zmsg_pop (msg);
+    if (!routing || !payload) {
+        zframe_destroy (&routing);
+        zmsg_destroy (&msg);
+        return;
+    }
+    const certbus_cert_t *member = s_member (self, payload);
+    if (!member) {
+        self->stats.refused_members++;
+        const char *user_id = zframe_meta (payload, "User-Id");
+        zsys_notice ("broker: refused frame from key %.16s: not a current member",
+                     user_id ? user_id : "?");
+        s_audit (self, "refused", user_id ? user_id : "unknown", NULL, "reject", NULL,
+                 "not a current member", 0, NULL, 0);
+        s_send_error (self, routing, CERTBUS_E_REVOKED,
+                      "not a current member of this Council: revoked or expired");
+        goto cleanup;
+    }
+    if (zmsg_size (msg) > 0) {
+        s_bad_frame (self, routing, member, CERTBUS_E_PROTOCOL,
+                     "one packet per message: extra frames refused");
+        goto cleanup;
+    }
+    Certbus__Packet *packet = NULL;
+    certbus_err_t rc = certbus_packet_decode (payload, &packet);
+    if (rc) {
+        s_bad_frame (self, routing, member, rc, certbus_reason ());
+        goto cleanup;
+    }
+    s_session_t *session = zhashx_lookup (self->sessions, member->org_id);
+    if (session && zframe_eq (session->routing, routing))
+        session->last_seen = certbus_now_ms ();
+    else
+        session = NULL;
+    switch (packet->body_case) {
+        case CERTBUS__PACKET__BODY_HELLO:
+            s_handle_hello (self, routing, member, packet->hello);
+            break;
+        case CERTBUS__PACKET__BODY_PUBLISH:
+            s_handle_publish (self, routing, member, packet->publish);
+            break;
+        case CERTBUS__PACKET__BODY_DELIVER_ACK:
+            s_handle_acks (self, member, packet->deliver_ack);
+            break;
+        case CERTBUS__PACKET__BODY_DIRECTORY_REQUEST:
+            s_send_directory (self, routing);
+            break;
+        case CERTBUS__PACKET__BODY_PING:
+            if (session) {
+                Certbus__Pong pong = CERTBUS__PONG__INIT;
+                pong.time = packet->ping->time;
+                Certbus__Packet reply = CERTBUS__PACKET__INIT;
+                reply.body_case = CERTBUS__PACKET__BODY_PONG;
+                reply.pong = &pong;
+                certbus_packet_send (self->router, routing, &reply);
+            }
+            else
+                s_send_error (self, routing, CERTBUS_E_PROTOCOL, "no session: send hello");
+            break;
+        case CERTBUS__PACKET__BODY_PONG:
+            if (!session)
+                s_send_error (self, routing, CERTBUS_E_PROTOCOL, "no session: send hello");
+            break;
+        default: {
+            char reason [128];
+            snprintf (reason, sizeof reason, "a member may not send a %s packet",
+                      certbus_packet_name (packet));
+            s_bad_frame (self, routing, member, CERTBUS_E_PROTOCOL, reason);
+        }
+    }
+    certbus_codec_free (packet);
+cleanup:
+    zframe_destroy (&routing);
+    zframe_destroy (&payload);
+    zmsg_destroy (&msg);
+}
+
+//  ---------------------------------------------------------------------
+//  Commands
+
+static char *
+s_stats_json (self_t *self)
+{
+    certbus_sb_t sb = {0};
+    certbus_sb_printf (&sb,
+                       "{\"endpoint\":\"%s\",\"directory\":%llu,\"members\":%zu,"
+                       "\"received\":%llu,\"accepted\":%llu,\"rejected\":%llu,"
+                       "\"duplicates\":%llu,\"deliveries\":%llu,\"acks\":%llu,"
+                       "\"bad_packets\":%llu,\"refused_frames\":%llu,\"commits\":%llu,"
+                       "\"audit_size\":%lld,\"messages\":%lld,\"queued\":%lld,"
+                       "\"window\":%d,\"last_error\":",
+                       self->endpoint,
+                       (unsigned long long) certbus_directory_serial (self->directory),
+                       certbus_directory_count (self->directory),
+                       (unsigned long long) self->stats.received,
+                       (unsigned long long) self->stats.accepted,
+                       (unsigned long long) self->stats.rejected,
+                       (unsigned long long) self->stats.duplicates,
+                       (unsigned long long) self->stats.deliveries,
+                       (unsigned long long) self->stats.acks,
+                       (unsigned long long) self->stats.bad_frames,
+                       (unsigned long long) self->stats.refused_members,
+                       (unsigned long long) self->stats.commits,
+                       (long long) broker_store_audit_size (self->store),
+                       (long long) broker_store_count (self->store, "messages"),
+                       (long long) broker_store_count (self->store, "queue"), self->config.window);
+    certbus_sb_json_str (&sb, self->last_error);
+    certbus_sb_printf (&sb, ",\"sessions\":[");
+    s_session_t *session = zhashx_first (self->sessions);
+    bool first = true;
+    while (session) {
+        const certbus_cert_t *cert = certbus_directory_find (self->directory, session->org);
+        int64_t oldest = 0;
+        int64_t depth = broker_store_queue_depth (self->store, session->org, &oldest);
+        certbus_sb_printf (&sb,
+                           "%s{\"org\":\"%s\",\"tier\":\"%s\",\"ready\":%s,\"inflight\":%d,"
+                           "\"window\":%d,\"delivered\":%llu,\"queued\":%lld,"
+                           "\"idle_ms\":%lld}",
+                           first ? "" : ",", session->org,
+                           cert ? certbus_tier_name (cert->tier) : "unknown",
+                           session->ready ? "true" : "false", session->inflight_count,
+                           session->window, (unsigned long long) session->delivered,
+                           (long long) depth,
+                           (long long) (certbus_now_ms () - session->last_seen));
+        first = false;
+        session = zhashx_next (self->sessions);
+    }
+    certbus_sb_printf (&sb, "]}");
+    return sb.data;
+}
+
+//  Handles a command from the pipe or the control socket; returns the
+//  reply text (caller frees).
+static char *
+s_command (self_t *self, const char *command)
+{
+    if (streq (command, "STATS"))
+        return s_stats_json (self);
+    if (streq (command, "ENDPOINT"))
+        return strdup (self->endpoint);
+    if (streq (command, "RELOAD")) {
+        s_flush (self);
+        if (s_load_directory (self) != 0)
+            return zsys_sprintf ("ERROR %s", certbus_reason ());
+        return zsys_sprintf ("OK directory=%llu",
+                             (unsigned long long) certbus_directory_serial (self->directory));
+    }
+    return zsys_sprintf ("ERROR unknown command %s", command);
+}
+
+static void
+s_handle_pipe (self_t *self)
+{
+    char *command = zstr_recv (self->pipe);
+    if (!command || streq (command, "$TERM"))
+        self->terminated = true;
+    else {
+        char *reply = s_command (self, command);
+        zstr_send (self->pipe, reply);
+        free (reply);
+    }
+    zstr_free (&command);
+}
+
+static void
+s_handle_control (self_t *self)
+{
+    zmsg_t *msg = zmsg_recv (self->control);
+    if (!msg)
+        return;
+    zframe_t *routing = zmsg_pop (msg);
+    char *command = zmsg_popstr (msg);
+    char *reply = s_command (self, command ? command : "");
+    zframe_send (&routing, self->control, ZFRAME_MORE);
+    zstr_send (self->control, reply);
+    free (reply);
+    zstr_free (&command);
+    zmsg_destroy (&msg);
+}
+
+//  ---------------------------------------------------------------------
+//  Start and stop
+
+static int
+s_start (self_t *self)
+{
+    char *path = council_path (self->config.dir, BROKER_SECRET);
+    self->identity = certbus_identity_load (path);
+    free (path);
+    if (!self->identity)
+        return -1;
+    path = council_path (self->config.dir, COUNCIL_PUB);
+    int rc = certbus_pubfile_read (path, self->council_key, NULL);
+    free (path);
+    if (rc)
+        return -1;
+    path = council_path (self->config.dir, BROKER_DB);
+    self->store = broker_store_open (path, false);
+    free (path);
+    if (!self->store)
+        return -1;
+    self->sessions = zhashx_new ();
+    zhashx_set_destructor (self->sessions, s_session_destroy);
+    //  Fail closed: the ZAP handler must answer before anything binds,
+    //  since libzmq admits every CURVE client when none does.
+    self->zap = zactor_new (broker_zap_actor, NULL);
+    if (!self->zap || broker_zap_selftest () != 0) {
+        certbus_fail (CERTBUS_E_INTERNAL,
+                      "no working ZAP handler (is another broker running in this process?); "
+                      "refusing to start, as libzmq would admit every client");
+        return -1;
+    }
+    self->data_version = broker_store_data_version (self->store);
+    if (s_load_directory (self))
+        return -1;
+    self->router = zsock_new (ZMQ_ROUTER);
+    zsock_set_zap_domain (self->router, "certbus");
+    zsock_set_curve_server (self->router, 1);
+    zsock_set_curve_secretkey_bin (self->router, certbus_identity_curve_secret (self->identity));
+    zsock_set_curve_publickey_bin (self->router, certbus_identity_curve_public (self->identity));
+    zsock_set_maxmsgsize (self->router, CERTBUS_MAX_PACKET);
+    zsock_set_router_mandatory (self->router, 0);
+    zsock_set_sndhwm (self->router, 100000);
+    zsock_set_rcvhwm (self->router, 100000);
+    zsock_set_linger (self->router, 0);
+    zsock_set_heartbeat_ivl (self->router, self->config.heartbeat_ms);
+    zsock_set_heartbeat_timeout (self->router, self->config.peer_timeout_ms);
+    if (zsock_bind (self->router, "%s", self->config.bind) < 0) {
+        certbus_fail (CERTBUS_E_IO, "cannot bind %s: %s", self->config.bind,
+                      zmq_strerror (zmq_errno ()));
+        return -1;
+    }
+    const char *endpoint = zsock_last_endpoint (self->router);
+    snprintf (self->endpoint, sizeof self->endpoint, "%s", endpoint ? endpoint : self->config.bind);
+    char *real = realpath (self->config.dir, NULL);
+    if (real) {
+        self->control = zsock_new (ZMQ_ROUTER);
+        char *ctl = council_path (real, BROKER_CONTROL);
+        if (zsock_bind (self->control, "ipc://%s", ctl) < 0) {
+            zsys_warning ("broker: no control socket at %s: %s", ctl,
+                          zmq_strerror (zmq_errno ()));
+            zsock_destroy (&self->control);
+        }
+        free (ctl);
+        free (real);
+    }
+    return 0;
+}
+
+void
+broker_engine_actor (zsock_t *pipe, void *args)
+{
+    certbus_init ();
+    self_t *self = calloc (1, sizeof *self);
+    if (!self)
+        abort ();
+    self->pipe = pipe;
+    self->config = *(broker_config_t *) args;
+    zsock_signal (pipe, 0);
+    if (s_start (self) != 0) {
+        zstr_sendf (pipe, "ERROR %s", certbus_reason ());
+        char *command = zstr_recv (pipe);
+        zstr_free (&command);
+    }
+    else {
+        zsys_info ("broker: serving %s as %s, window %d", self->endpoint,
+                   certbus_identity_fingerprint (self->identity), self->config.window);
+        zstr_sendf (pipe, "READY %s", self->endpoint);
+        zpoller_t *poller = zpoller_new (pipe, self->router, NULL);
+        if (self->control)
+            zpoller_add (poller, self->control);
+        while (!self->terminated) {
+            void *which = zpoller_wait (poller, self->config.heartbeat_ms / 2 + 1);
+            if (which == pipe)
+                s_handle_pipe (self);
+            else if (which == self->control && self->control)
+                s_handle_control (self);
+            for (int n = 0; n < self->config.batch && (zsock_events (self->router) & ZMQ_POLLIN);
+                 n++)
+                s_handle_router (self);
+            s_flush (self);
+            s_pump (self);
+            s_tick (self);
+            if (zpoller_terminated (poller))
+                break;
+        }
+        s_flush (self);
+        zpoller_destroy (&poller);
+        zsys_info ("broker: stopped");
+    }
+    zsock_destroy (&self->router);
+    zsock_destroy (&self->control);
+    zhashx_destroy (&self->sessions);
+    zactor_destroy (&self->zap);
+    certbus_directory_destroy (&self->directory);
+    broker_store_destroy (&self->store);
+    certbus_identity_destroy (&self->identity);
+    free (self->replies);
+    free (self);
+}

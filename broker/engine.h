@@ -1,0 +1,45 @@
+/*  engine.h - the Council broker's engine, a CZMQ actor
+    SPDX-License-Identifier: MPL-2.0
+
+    Start it with zactor_new (broker_engine_actor, &config); it then sends
+    one string on the actor pipe: "READY endpoint" once it serves, or
+    "ERROR reason" when it cannot start (send $TERM after either).
+
+    Pipe commands (each answered with one string message):
+        STATS     -> JSON object: counters, sessions, in-flight windows
+        RELOAD    -> "OK directory=N" or "ERROR reason"
+        ENDPOINT  -> the bound endpoint
+        $TERM     end the actor
+*/
+#ifndef BROKER_ENGINE_H_INCLUDED
+#define BROKER_ENGINE_H_INCLUDED
+
+#include <czmq.h>
+#include "certbus.h"
+
+typedef struct {
+    const char *dir;                 //  the broker folder (init'd)
+    const char *bind;                //  ROUTER endpoint
+    int window;                      //  deliveries in flight per member
+    int64_t expiry_ms;               //  message lifetime in the queues
+    int heartbeat_ms;                //  ping interval, both ways
+    int peer_timeout_ms;             //  silence after which a member is gone
+    int batch;                       //  most publishes per transaction
+} broker_config_t;
+
+#define BROKER_DEFAULT_BIND "tcp://0.0.0.0:7447"
+#define BROKER_DEFAULT_WINDOW 64
+#define BROKER_DEFAULT_EXPIRY_MS (30LL * 86400 * 1000)
+#define BROKER_DEFAULT_HEARTBEAT_MS 1000
+#define BROKER_DEFAULT_PEER_TIMEOUT_MS 10000
+#define BROKER_DEFAULT_BATCH 256
+#define BROKER_CONTROL "broker.ctl"
+
+//  Fills config with defaults.
+void
+    broker_config_defaults (broker_config_t *config);
+
+void
+    broker_engine_actor (zsock_t *pipe, void *args);
+
+#endif

@@ -1,0 +1,607 @@
+/*  store.c - the broker's storage: every SQL statement the broker runs
+    SPDX-License-Identifier: MPL-2.0
+*/
+#include "store.h"
+#include <sodium.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct broker_store_t {
+    sqlite3 *db;                     //  the database connection
+    char *path;                      //  its file
+    sqlite3_stmt *msg_lookup;        //  cached hot-path statements
+    sqlite3_stmt *msg_insert;
+    sqlite3_stmt *queue_insert;
+    sqlite3_stmt *queue_fetch;
+    sqlite3_stmt *queue_ack;
+    sqlite3_stmt *audit_insert;
+    int64_t audit_size;              //  records in the audit log
+};
+
+static const char *s_schema
+    = "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT);"
+      "CREATE TABLE IF NOT EXISTS certs ("
+      "  serial INTEGER PRIMARY KEY, org_id TEXT NOT NULL, tier TEXT NOT NULL,"
+      "  sector TEXT NOT NULL, region TEXT NOT NULL, not_before INTEGER NOT NULL,"
+      "  not_after INTEGER NOT NULL, cert BLOB NOT NULL, issued_at INTEGER NOT NULL,"
+      "  revoked_at INTEGER, revocation BLOB, reason TEXT);"
+      "CREATE INDEX IF NOT EXISTS certs_by_org ON certs (org_id);"
+      "CREATE TABLE IF NOT EXISTS directories ("
+      "  serial INTEGER PRIMARY KEY, issued_at INTEGER NOT NULL, blob BLOB NOT NULL);"
+      "CREATE TABLE IF NOT EXISTS messages ("
+      "  seq INTEGER PRIMARY KEY AUTOINCREMENT, id BLOB NOT NULL UNIQUE,"
+      "  origin TEXT NOT NULL, kind TEXT NOT NULL, tlp TEXT NOT NULL,"
+      "  severity TEXT NOT NULL, audience TEXT NOT NULL, recipients INTEGER NOT NULL,"
+      "  accepted_at INTEGER NOT NULL, expires_at INTEGER NOT NULL, envelope BLOB NOT NULL);"
+      "CREATE INDEX IF NOT EXISTS messages_by_expiry ON messages (expires_at);"
+      "CREATE TABLE IF NOT EXISTS queue ("
+      "  qseq INTEGER PRIMARY KEY AUTOINCREMENT, recipient TEXT NOT NULL,"
+      "  msg_seq INTEGER NOT NULL REFERENCES messages (seq) ON DELETE CASCADE,"
+      "  priority INTEGER NOT NULL, wrapped BLOB);"
+      "CREATE INDEX IF NOT EXISTS queue_by_recipient ON queue (recipient, priority DESC, qseq);"
+      "CREATE INDEX IF NOT EXISTS queue_by_message ON queue (msg_seq);"
+      "CREATE TABLE IF NOT EXISTS audit ("
+      "  idx INTEGER PRIMARY KEY, time INTEGER NOT NULL, event TEXT NOT NULL,"
+      "  org TEXT NOT NULL, message_id BLOB, record BLOB NOT NULL, leaf_hash BLOB NOT NULL);"
+      "CREATE INDEX IF NOT EXISTS audit_by_org ON audit (org, time);"
+      "CREATE INDEX IF NOT EXISTS audit_by_message ON audit (message_id);";
+
+static int
+s_fail_db (broker_store_t *self, const char *what)
+{
+    int code = sqlite3_extended_errcode (self->db);
+    certbus_err_t err = (code == SQLITE_FULL || (code & 0xFF) == SQLITE_FULL)
+                            ? CERTBUS_E_STORAGE_FULL
+                            : CERTBUS_E_IO;
+    certbus_fail (err, "%s: %s: %s", self->path, what, sqlite3_errmsg (self->db));
+    return -1;
+}
+
+static sqlite3_stmt *
+s_prepare (broker_store_t *self, const char *sql)
+{
+    sqlite3_stmt *stmt = NULL;
+    if (sqlite3_prepare_v2 (self->db, sql, -1, &stmt, NULL) != SQLITE_OK) {
+        s_fail_db (self, "prepare");
+        return NULL;
+    }
+    return stmt;
+}
+
+broker_store_t *
+broker_store_open (const char *path, bool create)
+{
+    broker_store_t *self = calloc (1, sizeof *self);
+    if (!self)
+        abort ();
+    self->path = strdup (path);
+    int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX | (create ? SQLITE_OPEN_CREATE : 0);
+    if (sqlite3_open_v2 (path, &self->db, flags, NULL) != SQLITE_OK) {
+        certbus_fail (CERTBUS_E_IO, "cannot open database %s: %s", path,
+                      self->db ? sqlite3_errmsg (self->db) : "out of memory");
+        broker_store_destroy (&self);
+        return NULL;
+    }
+    sqlite3_busy_timeout (self->db, 10000);
+    sqlite3_extended_result_codes (self->db, 1);
+    //  quick_check reads every page: a torn or corrupted file is refused
+    //  here instead of served.
+    sqlite3_stmt *check = s_prepare (self, "PRAGMA quick_check");
+    const char *verdict = NULL;
+    if (check && sqlite3_step (check) == SQLITE_ROW)
+        verdict = (const char *) sqlite3_column_text (check, 0);
+    if (!verdict || strcmp (verdict, "ok") != 0) {
+        certbus_fail (CERTBUS_E_IO,
+                      "database %s failed its integrity check (%s); refusing to serve it: "
+                      "restore it from a backup",
+                      path, verdict ? verdict : sqlite3_errmsg (self->db));
+        sqlite3_finalize (check);
+        broker_store_destroy (&self);
+        return NULL;
+    }
+    sqlite3_finalize (check);
+    char *error = NULL;
+    if (sqlite3_exec (self->db,
+                      "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; "
+                      "PRAGMA foreign_keys=ON;",
+                      NULL, NULL, &error)
+            != SQLITE_OK
+        || sqlite3_exec (self->db, s_schema, NULL, NULL, &error) != SQLITE_OK) {
+        certbus_fail (CERTBUS_E_IO, "cannot prepare database %s: %s", path,
+                      error ? error : "unknown error");
+        sqlite3_free (error);
+        broker_store_destroy (&self);
+        return NULL;
+    }
+    self->msg_lookup = s_prepare (self, "SELECT seq, accepted_at FROM messages WHERE id = ?1");
+    self->msg_insert = s_prepare (
+        self, "INSERT INTO messages (id, origin, kind, tlp, severity, audience, recipients,"
+              " accepted_at, expires_at, envelope) VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10)");
+    self->queue_insert = s_prepare (
+        self, "INSERT INTO queue (recipient, msg_seq, priority, wrapped) VALUES (?1,?2,?3,?4)");
+    self->queue_fetch = s_prepare (
+        self, "SELECT q.qseq, q.msg_seq, m.accepted_at, m.envelope, q.wrapped"
+              " FROM queue q JOIN messages m ON m.seq = q.msg_seq"
+              " WHERE q.recipient = ?1 ORDER BY q.priority DESC, q.qseq LIMIT ?2");
+    self->queue_ack
+        = s_prepare (self, "DELETE FROM queue WHERE qseq = ?1 AND recipient = ?2 RETURNING msg_seq");
+    self->audit_insert = s_prepare (
+        self, "INSERT INTO audit (idx, time, event, org, message_id, record, leaf_hash)"
+              " VALUES (?1,?2,?3,?4,?5,?6,?7)");
+    if (!self->msg_lookup || !self->msg_insert || !self->queue_insert || !self->queue_fetch
+        || !self->queue_ack || !self->audit_insert) {
+        broker_store_destroy (&self);
+        return NULL;
+    }
+    self->audit_size = broker_store_count (self, "audit");
+    return self;
+}
+
+void
+broker_store_destroy (broker_store_t **self_p)
+{
+    assert (self_p);
+    broker_store_t *self = *self_p;
+    if (!self)
+        return;
+    sqlite3_finalize (self->msg_lookup);
+    sqlite3_finalize (self->msg_insert);
+    sqlite3_finalize (self->queue_insert);
+    sqlite3_finalize (self->queue_fetch);
+    sqlite3_finalize (self->queue_ack);
+    sqlite3_finalize (self->audit_insert);
+    sqlite3_close (self->db);
+    free (self->path);
+    free (self);
+    *self_p = NULL;
+}
+
+int
+broker_store_begin (broker_store_t *self)
+{
+    if (sqlite3_exec (self->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK)
+        return s_fail_db (self, "begin");
+    return 0;
+}
+
+int
+broker_store_commit (broker_store_t *self)
+{
+    if (sqlite3_exec (self->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) {
+        s_fail_db (self, "commit");
+        broker_store_rollback (self);
+        return -1;
+    }
+    return 0;
+}
+
+void
+broker_store_rollback (broker_store_t *self)
+{
+    if (!sqlite3_get_autocommit (self->db))
+        sqlite3_exec (self->db, "ROLLBACK", NULL, NULL, NULL);
+    //  the audit size is re-read so that a rolled-back append is forgotten
+    self->audit_size = broker_store_count (self, "audit");
+}
+
+int64_t
+broker_store_data_version (broker_store_t *self)
+{
+    sqlite3_stmt *stmt = s_prepare (self, "PRAGMA data_version");
+    int64_t version = -1;
+    if (stmt && sqlite3_step (stmt) == SQLITE_ROW)
+        version = sqlite3_column_int64 (stmt, 0);
+    sqlite3_finalize (stmt);
+    return version;
+}
+
+int
+broker_store_meta_set (broker_store_t *self, const char *key, const char *value)
+{
+    sqlite3_stmt *stmt = s_prepare (self, "INSERT OR REPLACE INTO meta VALUES (?1, ?2)");
+    if (!stmt)
+        return -1;
+    sqlite3_bind_text (stmt, 1, key, -1, SQLITE_STATIC);
+    sqlite3_bind_text (stmt, 2, value, -1, SQLITE_STATIC);
+    int rc = sqlite3_step (stmt) == SQLITE_DONE ? 0 : s_fail_db (self, "meta");
+    sqlite3_finalize (stmt);
+    return rc;
+}
+
+char *
+broker_store_meta_get (broker_store_t *self, const char *key)
+{
+    sqlite3_stmt *stmt = s_prepare (self, "SELECT value FROM meta WHERE key = ?1");
+    char *value = NULL;
+    if (!stmt)
+        return NULL;
+    sqlite3_bind_text (stmt, 1, key, -1, SQLITE_STATIC);
+    if (sqlite3_step (stmt) == SQLITE_ROW && sqlite3_column_text (stmt, 0))
+        value = strdup ((const char *) sqlite3_column_text (stmt, 0));
+    sqlite3_finalize (stmt);
+    return value;
+}
+
+uint64_t
+broker_store_next_serial (broker_store_t *self)
+{
+    sqlite3_stmt *stmt = s_prepare (self, "SELECT COALESCE (MAX (serial), 0) + 1 FROM certs");
+    uint64_t serial = 0;
+    if (stmt && sqlite3_step (stmt) == SQLITE_ROW)
+        serial = (uint64_t) sqlite3_column_int64 (stmt, 0);
+    sqlite3_finalize (stmt);
+    return serial;
+}
+
+int
+broker_store_cert_insert (broker_store_t *self, const certbus_cert_t *cert, int64_t now)
+{
+    sqlite3_stmt *stmt = s_prepare (
+        self, "INSERT INTO certs (serial, org_id, tier, sector, region, not_before, not_after,"
+              " cert, issued_at) VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9)");
+    if (!stmt)
+        return -1;
+    sqlite3_bind_int64 (stmt, 1, (int64_t) cert->serial);
+    sqlite3_bind_text (stmt, 2, cert->org_id, -1, SQLITE_STATIC);
+    sqlite3_bind_text (stmt, 3, certbus_tier_name (cert->tier), -1, SQLITE_STATIC);
+    sqlite3_bind_text (stmt, 4, cert->sector, -1, SQLITE_STATIC);
+    sqlite3_bind_text (stmt, 5, cert->region, -1, SQLITE_STATIC);
+    sqlite3_bind_int64 (stmt, 6, cert->not_before);
+    sqlite3_bind_int64 (stmt, 7, cert->not_after);
+    sqlite3_bind_blob (stmt, 8, cert->bytes, (int) cert->size, SQLITE_STATIC);
+    sqlite3_bind_int64 (stmt, 9, now);
+    int rc = sqlite3_step (stmt) == SQLITE_DONE ? 0 : s_fail_db (self, "insert certificate");
+    sqlite3_finalize (stmt);
+    return rc;
+}
+
+uint64_t
+broker_store_cert_active (broker_store_t *self, const char *org_id)
+{
+    sqlite3_stmt *stmt = s_prepare (
+        self, "SELECT serial FROM certs WHERE org_id = ?1 AND revoked_at IS NULL"
+              " ORDER BY serial DESC LIMIT 1");
+    uint64_t serial = 0;
+    if (!stmt)
+        return 0;
+    sqlite3_bind_text (stmt, 1, org_id, -1, SQLITE_STATIC);
+    if (sqlite3_step (stmt) == SQLITE_ROW)
+        serial = (uint64_t) sqlite3_column_int64 (stmt, 0);
+    sqlite3_finalize (stmt);
+    return serial;
+}
+
+int
+broker_store_cert_revoke (broker_store_t *self, uint64_t serial, const uint8_t *revocation,
+                          size_t size, int64_t at, const char *reason)
+{
+    sqlite3_stmt *stmt = s_prepare (
+        self, "UPDATE certs SET revoked_at = ?2, revocation = ?3, reason = ?4 WHERE serial = ?1");
+    if (!stmt)
+        return -1;
+    sqlite3_bind_int64 (stmt, 1, (int64_t) serial);
+    sqlite3_bind_int64 (stmt, 2, at);
+    sqlite3_bind_blob (stmt, 3, revocation, (int) size, SQLITE_STATIC);
+    sqlite3_bind_text (stmt, 4, reason ? reason : "", -1, SQLITE_STATIC);
+    int rc = sqlite3_step (stmt) == SQLITE_DONE ? 0 : s_fail_db (self, "revoke");
+    sqlite3_finalize (stmt);
+    return rc;
+}
+
+//  Collects one blob column of a query into growable arrays.
+static int
+s_collect (broker_store_t *self, const char *sql, uint8_t ***blobs_p, size_t **sizes_p,
+           size_t *count_p)
+{
+    sqlite3_stmt *stmt = s_prepare (self, sql);
+    if (!stmt)
+        return -1;
+    size_t count = 0, cap = 16;
+    uint8_t **blobs = malloc (cap * sizeof (uint8_t *));
+    size_t *sizes = malloc (cap * sizeof (size_t));
+    if (!blobs || !sizes)
+        abort ();
+    while (sqlite3_step (stmt) == SQLITE_ROW) {
+        if (count == cap) {
+            cap *= 2;
+            blobs = realloc (blobs, cap * sizeof (uint8_t *));
+            sizes = realloc (sizes, cap * sizeof (size_t));
+            if (!blobs || !sizes)
+                abort ();
+        }
+        size_t size = (size_t) sqlite3_column_bytes (stmt, 0);
+        blobs [count] = malloc (size ? size : 1);
+        if (!blobs [count])
+            abort ();
+        memcpy (blobs [count], sqlite3_column_blob (stmt, 0), size);
+        sizes [count++] = size;
+    }
+    sqlite3_finalize (stmt);
+    *blobs_p = blobs;
+    *sizes_p = sizes;
+    *count_p = count;
+    return 0;
+}
+
+static void
+s_free_blobs (uint8_t **blobs, size_t *sizes, size_t count)
+{
+    for (size_t i = 0; i < count; i++)
+        free (blobs [i]);
+    free (blobs);
+    free (sizes);
+}
+
+int
+broker_store_directory_publish (broker_store_t *self, certbus_identity_t *council,
+                                uint64_t *serial_p)
+{
+    uint8_t **certs = NULL, **revs = NULL;
+    size_t *cert_sizes = NULL, *rev_sizes = NULL, cert_count = 0, rev_count = 0;
+    int rc = -1;
+    if (s_collect (self, "SELECT cert FROM certs WHERE revoked_at IS NULL ORDER BY org_id", &certs,
+                   &cert_sizes, &cert_count)
+        || s_collect (self, "SELECT revocation FROM certs WHERE revoked_at IS NOT NULL",
+                      &revs, &rev_sizes, &rev_count))
+        goto cleanup;
+    sqlite3_stmt *stmt
+        = s_prepare (self, "SELECT COALESCE (MAX (serial), 0) + 1 FROM directories");
+    uint64_t serial = 0;
+    if (stmt && sqlite3_step (stmt) == SQLITE_ROW)
+        serial = (uint64_t) sqlite3_column_int64 (stmt, 0);
+    sqlite3_finalize (stmt);
+    if (serial == 0)
+        goto cleanup;
+    uint8_t *bytes;
+    size_t size;
+    if (certbus_directory_build (council, serial, certs, cert_sizes, cert_count, revs, rev_sizes,
+                                 rev_count, &bytes, &size))
+        goto cleanup;
+    stmt = s_prepare (self, "INSERT INTO directories VALUES (?1, ?2, ?3)");
+    if (stmt) {
+        sqlite3_bind_int64 (stmt, 1, (int64_t) serial);
+        sqlite3_bind_int64 (stmt, 2, certbus_now ());
+        sqlite3_bind_blob (stmt, 3, bytes, (int) size, SQLITE_STATIC);
+        if (sqlite3_step (stmt) == SQLITE_DONE) {
+            rc = 0;
+            *serial_p = serial;
+        }
+        else
+            s_fail_db (self, "store directory");
+    }
+    sqlite3_finalize (stmt);
+    free (bytes);
+cleanup:
+    if (certs)
+        s_free_blobs (certs, cert_sizes, cert_count);
+    if (revs)
+        s_free_blobs (revs, rev_sizes, rev_count);
+    return rc;
+}
+
+int
+broker_store_directory_latest (broker_store_t *self, uint8_t **bytes_p, size_t *size_p)
+{
+    sqlite3_stmt *stmt
+        = s_prepare (self, "SELECT blob FROM directories ORDER BY serial DESC LIMIT 1");
+    int rc = -1;
+    if (!stmt)
+        return -1;
+    if (sqlite3_step (stmt) == SQLITE_ROW) {
+        size_t size = (size_t) sqlite3_column_bytes (stmt, 0);
+        *bytes_p = malloc (size ? size : 1);
+        if (!*bytes_p)
+            abort ();
+        memcpy (*bytes_p, sqlite3_column_blob (stmt, 0), size);
+        *size_p = size;
+        rc = 0;
+    }
+    else
+        certbus_fail (CERTBUS_E_NOT_FOUND, "%s holds no directory yet", self->path);
+    sqlite3_finalize (stmt);
+    return rc;
+}
+
+int
+broker_store_message_lookup (broker_store_t *self, const uint8_t *id, uint64_t *seq_p,
+                             int64_t *accepted_at_p)
+{
+    sqlite3_stmt *stmt = self->msg_lookup;
+    sqlite3_reset (stmt);
+    sqlite3_bind_blob (stmt, 1, id, CERTBUS_ID_SIZE, SQLITE_STATIC);
+    int rc = sqlite3_step (stmt);
+    int found = 0;
+    if (rc == SQLITE_ROW) {
+        *seq_p = (uint64_t) sqlite3_column_int64 (stmt, 0);
+        *accepted_at_p = sqlite3_column_int64 (stmt, 1);
+        found = 1;
+    }
+    else if (rc != SQLITE_DONE)
+        found = s_fail_db (self, "look up message");
+    sqlite3_reset (stmt);
+    return found;
+}
+
+int
+broker_store_message_insert (broker_store_t *self, const certbus_header_t *header,
+                             const uint8_t *base, size_t base_size, int64_t accepted_at,
+                             int64_t expires_at, uint32_t recipients, uint64_t *seq_p)
+{
+    sqlite3_stmt *stmt = self->msg_insert;
+    sqlite3_reset (stmt);
+    sqlite3_bind_blob (stmt, 1, header->id, CERTBUS_ID_SIZE, SQLITE_STATIC);
+    sqlite3_bind_text (stmt, 2, header->origin, -1, SQLITE_STATIC);
+    sqlite3_bind_text (stmt, 3, header->kind, -1, SQLITE_STATIC);
+    sqlite3_bind_text (stmt, 4, header->tlp, -1, SQLITE_STATIC);
+    sqlite3_bind_text (stmt, 5, header->severity, -1, SQLITE_STATIC);
+    sqlite3_bind_text (stmt, 6, header->audience, -1, SQLITE_STATIC);
+    sqlite3_bind_int64 (stmt, 7, recipients);
+    sqlite3_bind_int64 (stmt, 8, accepted_at);
+    sqlite3_bind_int64 (stmt, 9, expires_at);
+    sqlite3_bind_blob (stmt, 10, base, (int) base_size, SQLITE_STATIC);
+    int rc = sqlite3_step (stmt) == SQLITE_DONE ? 0 : s_fail_db (self, "insert message");
+    sqlite3_reset (stmt);
+    if (rc == 0)
+        *seq_p = (uint64_t) sqlite3_last_insert_rowid (self->db);
+    return rc;
+}
+
+int
+broker_store_queue_insert (broker_store_t *self, const char *recipient, uint64_t msg_seq,
+                           int priority, const uint8_t *wrapped, size_t wrapped_size)
+{
+    sqlite3_stmt *stmt = self->queue_insert;
+    sqlite3_reset (stmt);
+    sqlite3_bind_text (stmt, 1, recipient, -1, SQLITE_STATIC);
+    sqlite3_bind_int64 (stmt, 2, (int64_t) msg_seq);
+    sqlite3_bind_int (stmt, 3, priority);
+    sqlite3_bind_blob (stmt, 4, wrapped, (int) wrapped_size, SQLITE_STATIC);
+    int rc = sqlite3_step (stmt) == SQLITE_DONE ? 0 : s_fail_db (self, "queue delivery");
+    sqlite3_reset (stmt);
+    return rc;
+}
+
+int
+broker_store_queue_fetch (broker_store_t *self, const char *recipient, int limit,
+                          broker_delivery_fn *fn, void *arg)
+{
+    sqlite3_stmt *stmt = self->queue_fetch;
+    sqlite3_reset (stmt);
+    sqlite3_bind_text (stmt, 1, recipient, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_int (stmt, 2, limit);
+    int rows = 0, rc;
+    while ((rc = sqlite3_step (stmt)) == SQLITE_ROW) {
+        broker_delivery_t delivery = {
+            .qseq = (uint64_t) sqlite3_column_int64 (stmt, 0),
+            .msg_seq = (uint64_t) sqlite3_column_int64 (stmt, 1),
+            .accepted_at = sqlite3_column_int64 (stmt, 2),
+            .envelope = sqlite3_column_blob (stmt, 3),
+            .envelope_size = (size_t) sqlite3_column_bytes (stmt, 3),
+            .wrapped = sqlite3_column_blob (stmt, 4),
+            .wrapped_size = (size_t) sqlite3_column_bytes (stmt, 4),
+        };
+        rows++;
+        if (fn (arg, &delivery) != 0)
+            break;
+    }
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+        rows = s_fail_db (self, "fetch deliveries");
+    sqlite3_reset (stmt);
+    return rows;
+}
+
+int
+broker_store_queue_ack (broker_store_t *self, const char *recipient, uint64_t qseq,
+                        uint64_t *msg_seq_p)
+{
+    sqlite3_stmt *stmt = self->queue_ack;
+    sqlite3_reset (stmt);
+    sqlite3_bind_int64 (stmt, 1, (int64_t) qseq);
+    sqlite3_bind_text (stmt, 2, recipient, -1, SQLITE_TRANSIENT);
+    int found = 0;
+    int rc = sqlite3_step (stmt);
+    if (rc == SQLITE_ROW) {
+        found = 1;
+        if (msg_seq_p)
+            *msg_seq_p = (uint64_t) sqlite3_column_int64 (stmt, 0);
+        rc = sqlite3_step (stmt);
+    }
+    if (rc != SQLITE_DONE)
+        found = s_fail_db (self, "acknowledge delivery");
+    sqlite3_reset (stmt);
+    return found;
+}
+
+int64_t
+broker_store_queue_depth (broker_store_t *self, const char *recipient, int64_t *oldest_p)
+{
+    sqlite3_stmt *stmt = s_prepare (
+        self, "SELECT COUNT (*), MIN (m.accepted_at) FROM queue q"
+              " JOIN messages m ON m.seq = q.msg_seq WHERE q.recipient = ?1");
+    int64_t depth = -1;
+    if (!stmt)
+        return -1;
+    sqlite3_bind_text (stmt, 1, recipient, -1, SQLITE_STATIC);
+    if (sqlite3_step (stmt) == SQLITE_ROW) {
+        depth = sqlite3_column_int64 (stmt, 0);
+        if (oldest_p)
+            *oldest_p = sqlite3_column_int64 (stmt, 1);
+    }
+    sqlite3_finalize (stmt);
+    return depth;
+}
+
+int
+broker_store_expire (broker_store_t *self, int64_t now_ms)
+{
+    sqlite3_stmt *stmt = s_prepare (self, "DELETE FROM messages WHERE expires_at < ?1");
+    if (!stmt)
+        return -1;
+    sqlite3_bind_int64 (stmt, 1, now_ms);
+    int rc = sqlite3_step (stmt) == SQLITE_DONE ? sqlite3_changes (self->db)
+                                                : s_fail_db (self, "expire messages");
+    sqlite3_finalize (stmt);
+    return rc;
+}
+
+int
+broker_store_audit_append (broker_store_t *self, Certbus__AuditRecord *record)
+{
+    record->version = CERTBUS_WIRE_MAJOR;
+    record->index = (uint64_t) self->audit_size;
+    size_t size;
+    uint8_t *bytes = certbus_codec_encode (record, &size);
+    //  RFC 6962 leaf hash: SHA-256 (0x00 || record)
+    uint8_t leaf [CERTBUS_HASH_SIZE];
+    crypto_hash_sha256_state state;
+    crypto_hash_sha256_init (&state);
+    crypto_hash_sha256_update (&state, (const uint8_t *) "\0", 1);
+    crypto_hash_sha256_update (&state, bytes, size);
+    crypto_hash_sha256_final (&state, leaf);
+    sqlite3_stmt *stmt = self->audit_insert;
+    sqlite3_reset (stmt);
+    sqlite3_bind_int64 (stmt, 1, self->audit_size);
+    sqlite3_bind_int64 (stmt, 2, record->time);
+    sqlite3_bind_text (stmt, 3, record->event, -1, SQLITE_STATIC);
+    sqlite3_bind_text (stmt, 4, record->org, -1, SQLITE_STATIC);
+    if (record->message_id.len)
+        sqlite3_bind_blob (stmt, 5, record->message_id.data, (int) record->message_id.len,
+                           SQLITE_STATIC);
+    else
+        sqlite3_bind_null (stmt, 5);
+    sqlite3_bind_blob (stmt, 6, bytes, (int) size, SQLITE_STATIC);
+    sqlite3_bind_blob (stmt, 7, leaf, sizeof leaf, SQLITE_STATIC);
+    int rc = sqlite3_step (stmt) == SQLITE_DONE ? 0 : s_fail_db (self, "append audit record");
+    sqlite3_reset (stmt);
+    free (bytes);
+    if (rc == 0)
+        self->audit_size++;
+    return rc;
+}
+
+int64_t
+broker_store_audit_size (broker_store_t *self)
+{
+    return self->audit_size;
+}
+
+int64_t
+broker_store_count (broker_store_t *self, const char *table)
+{
+    char sql [128];
+    snprintf (sql, sizeof sql, "SELECT COUNT (*) FROM %s", table);
+    sqlite3_stmt *stmt = s_prepare (self, sql);
+    int64_t count = -1;
+    if (stmt && sqlite3_step (stmt) == SQLITE_ROW)
+        count = sqlite3_column_int64 (stmt, 0);
+    sqlite3_finalize (stmt);
+    return count;
+}
+
+void *
+broker_store_db (broker_store_t *self)
+{
+    return self->db;
+}

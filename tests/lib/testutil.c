@@ -1,0 +1,349 @@
+/*  testutil.c - shared helpers for the cmocka unit tests
+    SPDX-License-Identifier: MPL-2.0
+*/
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include "testutil.h"
+#include <dirent.h>
+#include <ftw.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+void
+tu_assert_err_at (certbus_err_t got, certbus_err_t want, const char *expr, const char *file,
+                  int line)
+{
+    if (got == want)
+        return;
+    print_error ("%s:%d: %s returned %s (%d), expected %s (%d); reason: %s\n", file, line, expr,
+                 certbus_err_name (got), (int) got, certbus_err_name (want), (int) want,
+                 certbus_reason ());
+    _fail (file, line);
+}
+
+static char *
+s_strdup (const char *s)
+{
+    char *copy = strdup (s);
+    assert_non_null (copy);
+    return copy;
+}
+
+//  ---------------------------------------------------------------------------
+//  Files and folders
+
+char *
+tu_tmpdir_new (void)
+{
+    const char *base = getenv ("TMPDIR");
+    char *path = tu_path (base && *base ? base : "/tmp", "certbus-test-XXXXXX");
+    assert_non_null (mkdtemp (path));
+    return path;
+}
+
+static int
+s_remove_one (const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+    (void) st;
+    (void) flag;
+    (void) ftw;
+    return remove (path);
+}
+
+void
+tu_tmpdir_remove (char **path_p)
+{
+    if (!*path_p)
+        return;
+    nftw (*path_p, s_remove_one, 16, FTW_DEPTH | FTW_PHYS);
+    free (*path_p);
+    *path_p = NULL;
+}
+
+char *
+tu_path (const char *dir, const char *name)
+{
+    size_t len = strlen (dir) + strlen (name) + 2;
+    char *path = malloc (len);
+    assert_non_null (path);
+    snprintf (path, len, "%s/%s", dir, name);
+    return path;
+}
+
+uint8_t *
+tu_read_file (const char *path, size_t *size_p)
+{
+    uint8_t *data = NULL;
+    if (certbus_file_read (path, 64u * 1024 * 1024, &data, size_p) != 0)
+        fail_msg ("cannot read %s: %s", path, certbus_reason ());
+    return data;
+}
+
+const char *
+tu_shared_dir (void)
+{
+    const char *env = getenv ("CERTBUS_SHARED");
+    const char *path = env && *env ? env : "../shared";
+    struct stat st;
+    if (stat (path, &st) != 0 || !S_ISDIR (st.st_mode))
+        return NULL;
+    return path;
+}
+
+static int
+s_strcmp_p (const void *a, const void *b)
+{
+    return strcmp (*(char *const *) a, *(char *const *) b);
+}
+
+char **
+tu_corpus_list (const char *sub, size_t *count_p)
+{
+    *count_p = 0;
+    const char *shared = tu_shared_dir ();
+    if (!shared)
+        return NULL;
+    char *corpus = tu_path (shared, "corpus");
+    char *folder = tu_path (corpus, sub);
+    free (corpus);
+    DIR *dir = opendir (folder);
+    if (!dir) {
+        free (folder);
+        return NULL;
+    }
+    size_t count = 0, cap = 8;
+    char **list = malloc (cap * sizeof (char *));
+    assert_non_null (list);
+    struct dirent *entry;
+    while ((entry = readdir (dir))) {
+        if (entry->d_name [0] == '.')
+            continue;
+        char *path = tu_path (folder, entry->d_name);
+        struct stat st;
+        if (stat (path, &st) != 0 || !S_ISREG (st.st_mode)) {
+            free (path);
+            continue;
+        }
+        if (count == cap) {
+            cap *= 2;
+            list = realloc (list, cap * sizeof (char *));
+            assert_non_null (list);
+        }
+        list [count++] = path;
+    }
+    closedir (dir);
+    free (folder);
+    qsort (list, count, sizeof (char *), s_strcmp_p);
+    *count_p = count;
+    return list;
+}
+
+//  ---------------------------------------------------------------------------
+//  Bytes
+
+void
+tu_fill (uint8_t *buf, size_t size, uint32_t seed)
+{
+    uint32_t x = seed ? seed : 0x9e3779b9u;
+    for (size_t i = 0; i < size; i++) {
+        x ^= x << 13;
+        x ^= x >> 17;
+        x ^= x << 5;
+        buf [i] = (uint8_t) (x >> 11);
+    }
+}
+
+long
+tu_find (const uint8_t *haystack, size_t size, const void *needle, size_t needle_size)
+{
+    const uint8_t *hit = memmem (haystack, size, needle, needle_size);
+    return hit ? (long) (hit - haystack) : -1;
+}
+
+uint8_t *
+tu_dup (const uint8_t *data, size_t size)
+{
+    uint8_t *copy = malloc (size ? size : 1);
+    assert_non_null (copy);
+    if (size)
+        memcpy (copy, data, size);
+    return copy;
+}
+
+double
+tu_clock_ms (void)
+{
+    struct timespec ts;
+    clock_gettime (CLOCK_MONOTONIC, &ts);
+    return (double) ts.tv_sec * 1000.0 + (double) ts.tv_nsec / 1e6;
+}
+
+//  ---------------------------------------------------------------------------
+//  An in-memory Council
+
+tu_council_t *
+tu_council_new (void)
+{
+    certbus_init ();
+    tu_council_t *self = calloc (1, sizeof *self);
+    assert_non_null (self);
+    self->council = certbus_identity_new ();
+    assert_non_null (self->council);
+    self->next_serial = 1;
+    return self;
+}
+
+static void
+s_member_destroy (tu_member_t **self_p)
+{
+    tu_member_t *self = *self_p;
+    if (!self)
+        return;
+    free (self->org_id);
+    if (self->owns_identity)
+        certbus_identity_destroy (&self->identity);
+    free (self->cert_bytes);
+    certbus_cert_destroy (&self->cert);
+    free (self);
+    *self_p = NULL;
+}
+
+void
+tu_council_destroy (tu_council_t **self_p)
+{
+    tu_council_t *self = *self_p;
+    if (!self)
+        return;
+    for (size_t i = 0; i < self->count; i++)
+        s_member_destroy (&self->members [i]);
+    free (self->members);
+    for (size_t i = 0; i < self->rev_count; i++)
+        free (self->revs [i]);
+    free (self->revs);
+    free (self->rev_sizes);
+    free (self->dir_bytes);
+    certbus_directory_destroy (&self->dir);
+    certbus_identity_destroy (&self->council);
+    free (self);
+    *self_p = NULL;
+}
+
+tu_member_t *
+tu_council_enrol_identity (tu_council_t *self, certbus_identity_t *identity, const char *org_id,
+                           certbus_tier_t tier, const char *sector, const char *region,
+                           int64_t not_before, int64_t not_after)
+{
+    tu_member_t *member = calloc (1, sizeof *member);
+    assert_non_null (member);
+    member->org_id = s_strdup (org_id);
+    if (identity)
+        member->identity = identity;
+    else {
+        member->identity = certbus_identity_new ();
+        member->owns_identity = true;
+    }
+    assert_non_null (member->identity);
+
+    uint8_t *request_bytes = NULL;
+    size_t request_size = 0;
+    if (certbus_request_make (member->identity, org_id, NULL, &request_bytes, &request_size) != 0)
+        fail_msg ("request for %s: %s", org_id, certbus_reason ());
+    certbus_request_t *request = certbus_request_decode (request_bytes, request_size);
+    free (request_bytes);
+    if (!request)
+        fail_msg ("request for %s does not decode: %s", org_id, certbus_reason ());
+    member->serial = self->next_serial++;
+    if (certbus_cert_issue (self->council, request, member->serial, tier, sector, region,
+                            not_before, not_after, &member->cert_bytes, &member->cert_size)
+        != 0)
+        fail_msg ("certificate for %s: %s", org_id, certbus_reason ());
+    certbus_request_destroy (&request);
+    tu_assert_err (certbus_cert_decode (member->cert_bytes, member->cert_size,
+                                        certbus_identity_sign_public (self->council),
+                                        &member->cert),
+                   CERTBUS_OK);
+    if (self->count == self->cap) {
+        self->cap = self->cap ? self->cap * 2 : 16;
+        self->members = realloc (self->members, self->cap * sizeof (tu_member_t *));
+        assert_non_null (self->members);
+    }
+    self->members [self->count++] = member;
+    return member;
+}
+
+tu_member_t *
+tu_council_enrol (tu_council_t *self, const char *org_id, certbus_tier_t tier, const char *sector,
+                  const char *region, int64_t not_before, int64_t not_after)
+{
+    return tu_council_enrol_identity (self, NULL, org_id, tier, sector, region, not_before,
+                                      not_after);
+}
+
+tu_member_t *
+tu_council_enrol_simple (tu_council_t *self, const char *org_id)
+{
+    int64_t now = certbus_now ();
+    return tu_council_enrol (self, org_id, CERTBUS_TIER_NATIONAL, "", "", now - 3600,
+                             now + 86400);
+}
+
+void
+tu_council_revoke (tu_council_t *self, const char *org_id, const char *reason)
+{
+    tu_member_t *member = tu_council_member (self, org_id);
+    self->revs = realloc (self->revs, (self->rev_count + 1) * sizeof (uint8_t *));
+    self->rev_sizes = realloc (self->rev_sizes, (self->rev_count + 1) * sizeof (size_t));
+    assert_non_null (self->revs);
+    assert_non_null (self->rev_sizes);
+    if (certbus_revocation_issue (self->council, member->serial, org_id, certbus_now (), reason,
+                                  &self->revs [self->rev_count], &self->rev_sizes [self->rev_count])
+        != 0)
+        fail_msg ("revocation of %s: %s", org_id, certbus_reason ());
+    self->rev_count++;
+}
+
+certbus_directory_t *
+tu_council_publish (tu_council_t *self)
+{
+    uint8_t **certs = calloc (self->count + 1, sizeof (uint8_t *));
+    size_t *sizes = calloc (self->count + 1, sizeof (size_t));
+    assert_non_null (certs);
+    assert_non_null (sizes);
+    for (size_t i = 0; i < self->count; i++) {
+        certs [i] = self->members [i]->cert_bytes;
+        sizes [i] = self->members [i]->cert_size;
+    }
+    free (self->dir_bytes);
+    self->dir_bytes = NULL;
+    if (certbus_directory_build (self->council, ++self->dir_serial, certs, sizes, self->count,
+                                 self->revs, self->rev_sizes, self->rev_count, &self->dir_bytes,
+                                 &self->dir_size)
+        != 0)
+        fail_msg ("directory: %s", certbus_reason ());
+    free (certs);
+    free (sizes);
+    certbus_directory_destroy (&self->dir);
+    tu_assert_err (certbus_directory_decode (self->dir_bytes, self->dir_size,
+                                             certbus_identity_sign_public (self->council), 0,
+                                             &self->dir),
+                   CERTBUS_OK);
+    return self->dir;
+}
+
+tu_member_t *
+tu_council_member (tu_council_t *self, const char *org_id)
+{
+    for (size_t i = 0; i < self->count; i++)
+        if (strcmp (self->members [i]->org_id, org_id) == 0)
+            return self->members [i];
+    fail_msg ("no member %s in the test Council", org_id);
+    return NULL;
+}

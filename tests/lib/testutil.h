@@ -1,0 +1,137 @@
+/*  testutil.h - shared helpers for the cmocka unit tests: temp folders, the
+    shared corpus, and an in-memory Council with members and a signed directory
+    SPDX-License-Identifier: MPL-2.0
+
+    Helpers fail the running test (cmocka asserts) when the library refuses
+    something they expect to work, so a test body can stay about what it
+    checks. Include <cmocka.h> (and its prerequisites) before this header.
+*/
+#ifndef CERTBUS_TESTUTIL_H_INCLUDED
+#define CERTBUS_TESTUTIL_H_INCLUDED
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include "certbus.h"
+
+//  Asserts that expr returns the certbus_err_t want; on a mismatch prints
+//  both codes by name and the library's reason, then fails the test.
+#define tu_assert_err(expr, want) tu_assert_err_at ((expr), (want), #expr, __FILE__, __LINE__)
+void
+    tu_assert_err_at (certbus_err_t got, certbus_err_t want, const char *expr, const char *file,
+                      int line);
+
+//  ---------------------------------------------------------------------------
+//  Files and folders
+
+//  Makes a new private temp folder; returns its path (caller frees with
+//  tu_tmpdir_remove, which deletes the folder and everything in it).
+char *
+    tu_tmpdir_new (void);
+void
+    tu_tmpdir_remove (char **path_p);
+
+//  Returns a new string "dir/name".
+char *
+    tu_path (const char *dir, const char *name);
+
+//  Reads a whole file into a new buffer; fails the test when it cannot.
+uint8_t *
+    tu_read_file (const char *path, size_t *size_p);
+
+//  The shared folder: $CERTBUS_SHARED when set, else "../shared" (relative
+//  to the repository root, where `make check` runs). Returns a borrowed
+//  path, or NULL when the folder is absent.
+const char *
+    tu_shared_dir (void);
+
+//  The regular files of shared corpus folder sub ("csaf", "stix"), sorted,
+//  as new full paths; NULL when the folder is absent. Free with
+//  certbus_strv_free (list, count).
+char **
+    tu_corpus_list (const char *sub, size_t *count_p);
+
+//  ---------------------------------------------------------------------------
+//  Bytes
+
+//  Deterministic pseudo-random bytes (xorshift) from seed.
+void
+    tu_fill (uint8_t *buf, size_t size, uint32_t seed);
+
+//  Offset of needle in haystack, or -1 when absent.
+long
+    tu_find (const uint8_t *haystack, size_t size, const void *needle, size_t needle_size);
+
+//  A new copy of size bytes.
+uint8_t *
+    tu_dup (const uint8_t *data, size_t size);
+
+//  Monotonic clock in milliseconds, for printed measurements only.
+double
+    tu_clock_ms (void);
+
+//  ---------------------------------------------------------------------------
+//  An in-memory Council
+
+typedef struct {
+    char *org_id;
+    certbus_identity_t *identity;    //  the member's keys
+    bool owns_identity;              //  false when borrowed from another member
+    uint64_t serial;                 //  certificate serial
+    uint8_t *cert_bytes;             //  serialised Certificate
+    size_t cert_size;
+    certbus_cert_t *cert;            //  decoded against the Council key
+} tu_member_t;
+
+typedef struct {
+    certbus_identity_t *council;     //  the Council root key
+    tu_member_t **members;           //  in enrolment order
+    size_t count;
+    size_t cap;
+    uint8_t **revs;                  //  serialised Revocations
+    size_t *rev_sizes;
+    size_t rev_count;
+    uint64_t next_serial;            //  next certificate serial
+    uint64_t dir_serial;             //  version of the last published directory
+    uint8_t *dir_bytes;              //  the last published directory
+    size_t dir_size;
+    certbus_directory_t *dir;        //  decoded dir_bytes
+} tu_council_t;
+
+//  A new Council with no members and no directory.
+tu_council_t *
+    tu_council_new (void);
+void
+    tu_council_destroy (tu_council_t **self_p);
+
+//  Enrols org_id with fresh keys through a request and a certificate valid
+//  from not_before to not_after (unix seconds). Returns the member.
+tu_member_t *
+    tu_council_enrol (tu_council_t *self, const char *org_id, certbus_tier_t tier,
+                      const char *sector, const char *region, int64_t not_before,
+                      int64_t not_after);
+
+//  As tu_council_enrol, but with an existing identity (borrowed, not freed).
+tu_member_t *
+    tu_council_enrol_identity (tu_council_t *self, certbus_identity_t *identity,
+                               const char *org_id, certbus_tier_t tier, const char *sector,
+                               const char *region, int64_t not_before, int64_t not_after);
+
+//  Enrols a national-tier member valid from an hour ago for a day.
+tu_member_t *
+    tu_council_enrol_simple (tu_council_t *self, const char *org_id);
+
+//  Revokes the certificate of org_id.
+void
+    tu_council_revoke (tu_council_t *self, const char *org_id, const char *reason);
+
+//  Signs the next directory version with every member and revocation, and
+//  decodes it into self->dir (replacing the last one). Returns self->dir.
+certbus_directory_t *
+    tu_council_publish (tu_council_t *self);
+
+//  The member named org_id; fails the test when absent.
+tu_member_t *
+    tu_council_member (tu_council_t *self, const char *org_id);
+
+#endif
