@@ -82,7 +82,7 @@ s_parse (int argc, char **argv, s_args_t *args)
     args->bind = BROKER_DEFAULT_BIND;
     optind = 1;
     int opt;
-    while ((opt = getopt_long (argc, argv, "+", options, NULL)) != -1) {
+    while ((opt = getopt_long (argc, argv, "", options, NULL)) != -1) {
         switch (opt) {
             case 'd': args->dir = optarg; break;
             case 't': args->tier = optarg; break;

@@ -178,7 +178,8 @@ certbus_envelope_seal_to (certbus_identity_t *identity, const certbus_cert_t *ow
 
     for (size_t i = 0; i < count; i++) {
         const certbus_cert_t *cert = certbus_directory_find (dir, orgs [i]);
-        if (!cert || certbus_directory_revocation (dir, cert->serial)) {
+        if (!cert || certbus_directory_revocation (dir, cert->serial)
+            || certbus_cert_check_time (cert, certbus_now ()) != CERTBUS_OK) {
             rc = certbus_fail (CERTBUS_E_AUDIENCE_EMPTY,
                                "recipient '%s' is not a current member", orgs [i]);
             goto cleanup;

@@ -1,1 +1,149 @@
-int main (void) { return 0; }
+/*  main.c - certbus-node: a CERT's or an organisation's node, and its CLI
+    SPDX-License-Identifier: MPL-2.0
+*/
+#include "commands.h"
+#include "certbus.h"
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const char *s_usage
+    = "usage: certbus-node COMMAND --dir DIR [options]\n"
+      "\n"
+      "Set-up:\n"
+      "  init      --dir DIR --org ORG_ID [--name NAME]    keys; writes DIR/request for the Council\n"
+      "  enroll    --dir DIR --cert CERT --broker ENDPOINT --council COUNCIL_PUB\n"
+      "            --broker-key BROKER_PUB [--directory FILE]\n"
+      "  directory --dir DIR [--import FILE] [--json]      show or import the signed directory\n"
+      "\n"
+      "Service:\n"
+      "  run       --dir DIR [--verbose]                   connect to the broker and stay up\n"
+      "  status    --dir DIR [--json]\n"
+      "\n"
+      "Messages:\n"
+      "  publish   --dir DIR --kind KIND --tlp TLP --to AUDIENCE [--topic T] [--severity S]\n"
+      "            [--type MIME] [--wait SECONDS] FILE|-\n"
+      "  inbox     --dir DIR [--kind K] [--json]\n"
+      "  show      --dir DIR MESSAGE_ID                    the decrypted payload, byte for byte\n"
+      "  tail      --dir DIR [--kind K] [--json] [--exec CMD] [--all] [--count N] [--timeout S]\n"
+      "  seal      --dir DIR --kind K --tlp T --to AUDIENCE [--topic T] [--severity S]\n"
+      "            [--type MIME] FILE --out FILE.cbe        offline, no broker\n"
+      "  open      --dir DIR FILE.cbe                      verify + decrypt to stdout\n"
+      "\n"
+      "Audiences: org:ID, tier:TIER, sector:NAME, region:NAME, all; comma separated.\n"
+      "TLP: clear, green, amber, amber+strict, red (red only to org: audiences).\n"
+      "Severity: info, low, medium (default), high, critical.\n"
+      "tail --exec runs CMD once per message, payload on stdin, metadata in CERTBUS_ID,\n"
+      "CERTBUS_ORIGIN, CERTBUS_KIND, CERTBUS_TLP, CERTBUS_TOPIC, CERTBUS_SEVERITY,\n"
+      "CERTBUS_TYPE, CERTBUS_CREATED, CERTBUS_SIZE.\n";
+
+static int
+s_parse (int argc, char **argv, node_args_t *args)
+{
+    static const struct option options [] = {
+        {"dir", required_argument, NULL, 'd'},
+        {"org", required_argument, NULL, 'o'},
+        {"name", required_argument, NULL, 'n'},
+        {"cert", required_argument, NULL, 'c'},
+        {"broker", required_argument, NULL, 'b'},
+        {"council", required_argument, NULL, 'C'},
+        {"broker-key", required_argument, NULL, 'B'},
+        {"directory", required_argument, NULL, 'D'},
+        {"import", required_argument, NULL, 'I'},
+        {"kind", required_argument, NULL, 'k'},
+        {"tlp", required_argument, NULL, 't'},
+        {"to", required_argument, NULL, 'T'},
+        {"topic", required_argument, NULL, 'p'},
+        {"severity", required_argument, NULL, 's'},
+        {"type", required_argument, NULL, 'y'},
+        {"out", required_argument, NULL, 'O'},
+        {"exec", required_argument, NULL, 'e'},
+        {"wait", required_argument, NULL, 'w'},
+        {"count", required_argument, NULL, 'N'},
+        {"timeout", required_argument, NULL, 'W'},
+        {"json", no_argument, NULL, 'j'},
+        {"all", no_argument, NULL, 'a'},
+        {"verbose", no_argument, NULL, 'v'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    memset (args, 0, sizeof *args);
+    args->wait_s = 10;
+    optind = 1;
+    int opt;
+    while ((opt = getopt_long (argc, argv, "", options, NULL)) != -1) {
+        switch (opt) {
+            case 'd': args->dir = optarg; break;
+            case 'o': args->org = optarg; break;
+            case 'n': args->name = optarg; break;
+            case 'c': args->cert = optarg; break;
+            case 'b': args->broker = optarg; break;
+            case 'C': args->council = optarg; break;
+            case 'B': args->broker_key = optarg; break;
+            case 'D': args->directory = optarg; break;
+            case 'I': args->import = optarg; break;
+            case 'k': args->kind = optarg; break;
+            case 't': args->tlp = optarg; break;
+            case 'T': args->to = optarg; break;
+            case 'p': args->topic = optarg; break;
+            case 's': args->severity = optarg; break;
+            case 'y': args->type = optarg; break;
+            case 'O': args->out = optarg; break;
+            case 'e': args->exec = optarg; break;
+            case 'w': args->wait_s = atoi (optarg); break;
+            case 'N': args->count = atoi (optarg); break;
+            case 'W': args->timeout_s = atoi (optarg); break;
+            case 'j': args->json = true; break;
+            case 'a': args->all = true; break;
+            case 'v': args->verbose = true; break;
+            case 'h': args->help = true; break;
+            default: return -1;
+        }
+    }
+    args->argc = argc - optind;
+    args->argv = argv + optind;
+    return 0;
+}
+
+int
+main (int argc, char **argv)
+{
+    certbus_init ();
+    if (argc < 2 || streq (argv [1], "--help") || streq (argv [1], "-h")
+        || streq (argv [1], "help")) {
+        fputs (s_usage, argc < 2 ? stderr : stdout);
+        return argc < 2 ? 2 : 0;
+    }
+    static const struct {
+        const char *name;
+        int (*fn) (node_args_t *);
+    } commands [] = {
+        {"init", node_cmd_init},       {"enroll", node_cmd_enroll},
+        {"directory", node_cmd_directory}, {"run", node_cmd_run},
+        {"publish", node_cmd_publish}, {"inbox", node_cmd_inbox},
+        {"show", node_cmd_show},       {"tail", node_cmd_tail},
+        {"status", node_cmd_status},   {"seal", node_cmd_seal},
+        {"open", node_cmd_open},
+    };
+    for (size_t i = 0; i < sizeof commands / sizeof commands [0]; i++) {
+        if (!streq (argv [1], commands [i].name))
+            continue;
+        node_args_t args;
+        if (s_parse (argc - 1, argv + 1, &args) != 0) {
+            fputs (s_usage, stderr);
+            return 2;
+        }
+        if (args.help) {
+            fputs (s_usage, stdout);
+            return 0;
+        }
+        if (!args.dir) {
+            fprintf (stderr, "certbus-node: --dir DIR is required (see certbus-node --help)\n");
+            return 2;
+        }
+        return commands [i].fn (&args);
+    }
+    fprintf (stderr, "certbus-node: unknown command '%s'\n\n%s", argv [1], s_usage);
+    return 2;
+}

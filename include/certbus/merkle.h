@@ -34,7 +34,8 @@ extern "C" {
 #define CERTBUS_MERKLE_PROOF_MAX 65        //  hashes in the longest proof
 #define CERTBUS_MERKLE_PROOF_MAX_BYTES (CERTBUS_MERKLE_PROOF_MAX * CERTBUS_MERKLE_HASH_SIZE)
 //  Serialised frontier: version byte, size (8 bytes), up to 64 hashes.
-#define CERTBUS_MERKLE_FRONTIER_MAX_BYTES (1 + 8 + CERTBUS_MERKLE_MAX_LEVELS * CERTBUS_MERKLE_HASH_SIZE)
+#define CERTBUS_MERKLE_FRONTIER_MAX_BYTES \
+    (1 + 8 + CERTBUS_MERKLE_MAX_LEVELS * CERTBUS_MERKLE_HASH_SIZE)
 #define CERTBUS_MERKLE_FRONTIER_VERSION 1
 
 //  The compact range of a tree of `size` leaves: the roots of the perfect
@@ -165,7 +166,7 @@ certbus_err_t
 //  Verifies that the tree of size2 leaves with root root2 extends the tree
 //  of size1 leaves with root root1, as RFC 9162 section 2.1.4.2 (which asks
 //  for 0 < size1 < size2). For size1 == size2 the proof must be empty and
-//  the roots byte-for-byte equal. Returns CERTBUS_OK; CERTBUS_E_FIELD for
+//  the roots equal as opaque byte strings, whatever their length. Returns CERTBUS_OK; CERTBUS_E_FIELD for
 //  size1 == 0, size1 > size2, a root that is not 32 bytes, or a proof of the
 //  wrong length for these sizes; or CERTBUS_E_DECODE when the proof does not
 //  lead to root1 or to root2 (the reason says which).

@@ -1,0 +1,774 @@
+/*  commands.c - the certbus-node commands, one function each
+    SPDX-License-Identifier: MPL-2.0
+*/
+#include "commands.h"
+#include "context.h"
+#include "engine.h"
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+static int
+s_error (const char *format, ...) CERTBUS_PRINTF (1, 2);
+
+static int
+s_error (const char *format, ...)
+{
+    va_list args;
+    va_start (args, format);
+    fprintf (stderr, "certbus-node: ");
+    vfprintf (stderr, format, args);
+    fprintf (stderr, "\n");
+    va_end (args);
+    return 1;
+}
+
+static int
+s_fail (void)
+{
+    return s_error ("%s", *certbus_reason () ? certbus_reason () : "failed");
+}
+
+//  ---------------------------------------------------------------------
+//  Talking to a running daemon
+
+//  Sends request to the daemon's control socket and waits up to
+//  timeout_ms for the reply. Returns NULL when no daemon answers.
+static zmsg_t *
+s_control (const char *dir, zmsg_t **request_p, int timeout_ms)
+{
+    zmsg_t *reply = NULL;
+    char *endpoint = node_control_endpoint (dir);
+    char *path = node_path (dir, NODE_CONTROL);
+    bool exists = access (path, F_OK) == 0;
+    free (path);
+    if (endpoint && exists) {
+        zsock_t *client = zsock_new (ZMQ_DEALER);
+        zsock_set_linger (client, 0);
+        zsock_set_sndtimeo (client, 1000);
+        zsock_set_rcvtimeo (client, timeout_ms);
+        if (zsock_connect (client, "%s", endpoint) == 0 && zmsg_send (request_p, client) == 0)
+            reply = zmsg_recv (client);
+        zsock_destroy (&client);
+    }
+    zmsg_destroy (request_p);
+    free (endpoint);
+    return reply;
+}
+
+static char *
+s_daemon_status (const char *dir)
+{
+    zmsg_t *request = zmsg_new ();
+    zmsg_addstr (request, "STATUS");
+    zmsg_t *reply = s_control (dir, &request, 1500);
+    char *json = reply ? zmsg_popstr (reply) : NULL;
+    zmsg_destroy (&reply);
+    return json;
+}
+
+//  ---------------------------------------------------------------------
+//  init, enroll, directory
+
+static int
+s_write_conf (const char *dir, const char *org, const char *name, const char *broker)
+{
+    zconfig_t *root = zconfig_new ("root", NULL);
+    zconfig_set_comment (root, " certbus node settings");
+    zconfig_put (root, "node/org", org);
+    zconfig_put (root, "node/name", name ? name : org);
+    zconfig_put (root, "node/broker", broker ? broker : "");
+    char *text = zconfig_str_save (root);
+    zconfig_destroy (&root);
+    char *path = node_path (dir, NODE_CONF);
+    int rc = certbus_file_write (path, text, strlen (text), 0644);
+    free (path);
+    free (text);
+    return rc;
+}
+
+int
+node_cmd_init (node_args_t *args)
+{
+    if (!args->org)
+        return s_error ("usage: certbus-node init --dir DIR --org ORG_ID [--name NAME]");
+    if (!certbus_name_valid (args->org))
+        return s_error ("org id '%s' is not valid: use a-z, 0-9, '.', '_' and '-'", args->org);
+    if (mkdir (args->dir, 0700) != 0 && errno != EEXIST)
+        return s_error ("cannot create %s: %s", args->dir, strerror (errno));
+    char *secret = node_path (args->dir, NODE_SECRET);
+    char *request_path = node_path (args->dir, NODE_REQUEST);
+    int rc = 1;
+    certbus_identity_t *identity = NULL;
+    uint8_t *request = NULL;
+    size_t size;
+    if (access (secret, F_OK) == 0) {
+        s_error ("%s already holds a node identity (%s); refusing to overwrite it", args->dir,
+                 NODE_SECRET);
+        goto cleanup;
+    }
+    identity = certbus_identity_new ();
+    if (certbus_request_make (identity, args->org, args->name, &request, &size)
+        || certbus_identity_save (identity, secret)
+        || certbus_file_write (request_path, request, size, 0644)
+        || s_write_conf (args->dir, args->org, args->name, NULL)) {
+        rc = s_fail ();
+        goto cleanup;
+    }
+    node_ctx_t *ctx = node_ctx_open (args->dir, false);
+    if (!ctx) {
+        rc = s_fail ();
+        goto cleanup;
+    }
+    node_ctx_destroy (&ctx);
+    printf ("initialised node %s (key %s) in %s\nsend %s to the Council to be enrolled\n",
+            args->org, certbus_identity_fingerprint (identity), args->dir, request_path);
+    rc = 0;
+cleanup:
+    free (request);
+    certbus_identity_destroy (&identity);
+    free (secret);
+    free (request_path);
+    return rc;
+}
+
+static int
+s_import_directory (node_ctx_t *ctx, const char *file)
+{
+    uint8_t *bytes;
+    size_t size;
+    if (certbus_file_read (file, CERTBUS_MAX_DIRECTORY, &bytes, &size))
+        return s_fail ();
+    certbus_err_t rc = node_ctx_set_directory (ctx, bytes, size);
+    free (bytes);
+    if (rc)
+        return s_error ("directory %s refused: %s", file, certbus_reason ());
+    return 0;
+}
+
+int
+node_cmd_enroll (node_args_t *args)
+{
+    if (!args->cert || !args->broker || !args->council || !args->broker_key)
+        return s_error ("usage: certbus-node enroll --dir DIR --cert CERT --broker ENDPOINT "
+                        "--council COUNCIL_PUB --broker-key BROKER_PUB [--directory FILE]");
+    node_ctx_t *ctx = node_ctx_open (args->dir, false);
+    if (!ctx)
+        return s_fail ();
+    int rc = 1;
+    uint8_t council [CERTBUS_KEY_SIZE], broker_sign [CERTBUS_KEY_SIZE],
+        broker_curve [CERTBUS_KEY_SIZE];
+    uint8_t *bytes = NULL;
+    size_t size;
+    certbus_cert_t *cert = NULL;
+    char *council_path = node_path (args->dir, NODE_COUNCIL_PUB);
+    char *broker_path = node_path (args->dir, NODE_BROKER_PUB);
+    char *cert_path = node_path (args->dir, NODE_CERT);
+    if (certbus_pubfile_read (args->council, council, NULL)
+        || certbus_pubfile_read (args->broker_key, broker_sign, broker_curve)
+        || certbus_file_read (args->cert, 64 * 1024, &bytes, &size)) {
+        rc = s_fail ();
+        goto cleanup;
+    }
+    if (certbus_cert_decode (bytes, size, council, &cert)) {
+        rc = s_error ("certificate %s: %s", args->cert, certbus_reason ());
+        goto cleanup;
+    }
+    if (strcmp (cert->org_id, ctx->org) != 0
+        || memcmp (cert->sign_key, certbus_identity_sign_public (ctx->identity), CERTBUS_KEY_SIZE)
+        || memcmp (cert->box_key, certbus_identity_box_public (ctx->identity), CERTBUS_KEY_SIZE)
+        || memcmp (cert->curve_key, certbus_identity_curve_public (ctx->identity),
+                   CERTBUS_KEY_SIZE)) {
+        rc = s_error ("certificate %s is for '%s' with other keys, not for this node ('%s')",
+                      args->cert, cert->org_id, ctx->org);
+        goto cleanup;
+    }
+    if (certbus_cert_check_time (cert, certbus_now ())) {
+        rc = s_fail ();
+        goto cleanup;
+    }
+    if (certbus_pubfile_write (council_path, "council", council, NULL)
+        || certbus_pubfile_write (broker_path, "broker", broker_sign, broker_curve)
+        || certbus_file_write (cert_path, bytes, size, 0644)) {
+        rc = s_fail ();
+        goto cleanup;
+    }
+    char *name = strdup (cert->name);
+    if (s_write_conf (args->dir, ctx->org, name, args->broker)) {
+        free (name);
+        rc = s_fail ();
+        goto cleanup;
+    }
+    free (name);
+    if (args->directory) {
+        node_ctx_destroy (&ctx);
+        ctx = node_ctx_open (args->dir, true);
+        if (!ctx || s_import_directory (ctx, args->directory)) {
+            rc = ctx ? 1 : s_fail ();
+            goto cleanup;
+        }
+    }
+    printf ("enrolled %s (%s%s%s%s%s, certificate %llu) with broker %s\n", cert->org_id,
+            certbus_tier_name (cert->tier), *cert->sector ? ", sector " : "", cert->sector,
+            *cert->region ? ", region " : "", cert->region, (unsigned long long) cert->serial,
+            args->broker);
+    rc = 0;
+cleanup:
+    certbus_cert_destroy (&cert);
+    free (bytes);
+    free (council_path);
+    free (broker_path);
+    free (cert_path);
+    node_ctx_destroy (&ctx);
+    return rc;
+}
+
+int
+node_cmd_directory (node_args_t *args)
+{
+    node_ctx_t *ctx = node_ctx_open (args->dir, true);
+    if (!ctx)
+        return s_fail ();
+    int rc = 0;
+    if (args->import)
+        rc = s_import_directory (ctx, args->import);
+    if (rc == 0 && !ctx->directory)
+        rc = s_error ("no directory yet: import one or run the node to fetch it");
+    if (rc == 0) {
+        certbus_directory_t *dir = ctx->directory;
+        if (!args->json)
+            printf ("directory version %llu, %zu members, %zu revoked\n",
+                    (unsigned long long) certbus_directory_serial (dir),
+                    certbus_directory_count (dir), certbus_directory_revocation_count (dir));
+        for (size_t i = 0; i < certbus_directory_count (dir); i++) {
+            const certbus_cert_t *cert = certbus_directory_at (dir, i);
+            if (args->json)
+                printf ("{\"org\":\"%s\",\"serial\":%llu,\"tier\":\"%s\",\"sector\":\"%s\","
+                        "\"region\":\"%s\",\"not_after\":%lld}\n",
+                        cert->org_id, (unsigned long long) cert->serial,
+                        certbus_tier_name (cert->tier), cert->sector, cert->region,
+                        (long long) cert->not_after);
+            else
+                printf ("  %-24s %-13s %-12s %-12s serial %llu\n", cert->org_id,
+                        certbus_tier_name (cert->tier), *cert->sector ? cert->sector : "-",
+                        *cert->region ? cert->region : "-", (unsigned long long) cert->serial);
+        }
+    }
+    node_ctx_destroy (&ctx);
+    return rc;
+}
+
+//  ---------------------------------------------------------------------
+//  run
+
+int
+node_cmd_run (node_args_t *args)
+{
+    node_config_t config;
+    node_config_defaults (&config);
+    config.dir = args->dir;
+    zsys_set_logident ("certbus-node");
+    zactor_t *engine = zactor_new (node_engine_actor, &config);
+    char *status = zstr_recv (engine);
+    if (!status || strcmp (status, "READY") != 0) {
+        int rc = s_error ("%s", status && strlen (status) > 6 ? status + 6 : "engine did not start");
+        zstr_free (&status);
+        zactor_destroy (&engine);
+        return rc;
+    }
+    zstr_free (&status);
+    zpoller_t *poller = zpoller_new (engine, NULL);
+    while (!zsys_interrupted) {
+        zpoller_wait (poller, 500);
+        if (zpoller_terminated (poller))
+            break;
+    }
+    zsys_info ("node: shutting down");
+    zpoller_destroy (&poller);
+    zactor_destroy (&engine);
+    char *ctl = node_path (args->dir, NODE_CONTROL);
+    unlink (ctl);
+    free (ctl);
+    return 0;
+}
+
+//  ---------------------------------------------------------------------
+//  publish and seal
+
+static int
+s_read_payload (node_args_t *args, uint8_t **payload_p, size_t *size_p)
+{
+    if (args->argc != 1)
+        return s_error ("give one FILE, or - for standard input");
+    const char *file = args->argv [0];
+    int rc = streq (file, "-") ? certbus_stream_read (0, CERTBUS_MAX_PAYLOAD, payload_p, size_p)
+                               : certbus_file_read (file, CERTBUS_MAX_PAYLOAD, payload_p, size_p);
+    return rc ? s_fail () : 0;
+}
+
+//  Seals the payload named in args for its audience. Returns an exit code.
+static int
+s_seal (node_ctx_t *ctx, node_args_t *args, uint8_t id [CERTBUS_ID_SIZE], uint8_t **bytes_p,
+        size_t *size_p)
+{
+    if (!args->kind || !args->tlp || !args->to)
+        return s_error ("--kind, --tlp and --to are required");
+    if (!ctx->directory)
+        return s_error ("no directory yet: run certbus-node run (it fetches one from the "
+                        "broker) or enroll with --directory FILE");
+    uint8_t *payload;
+    size_t size;
+    if (s_read_payload (args, &payload, &size))
+        return 1;
+    certbus_seal_opts_t opts = {
+        .kind = args->kind,
+        .tlp = args->tlp,
+        .audience = args->to,
+        .topic = args->topic,
+        .severity = args->severity,
+        .content_type = args->type,
+    };
+    certbus_err_t rc = certbus_envelope_seal (ctx->identity, ctx->cert, ctx->directory, &opts,
+                                              payload, size, id, bytes_p, size_p);
+    free (payload);
+    return rc ? s_fail () : 0;
+}
+
+//  Sends one outbox row straight to the broker when no daemon runs, and
+//  waits for its acknowledgement. Returns the state it reached.
+static char *
+s_publish_direct (node_ctx_t *ctx, const uint8_t *id, const uint8_t *envelope, size_t size,
+                  int wait_ms, uint32_t *code_p, char **reason_p, char **rule_p)
+{
+    zsock_t *dealer = zsock_new (ZMQ_DEALER);
+    zsock_set_curve_serverkey_bin (dealer, ctx->broker_curve);
+    zsock_set_curve_publickey_bin (dealer, certbus_identity_curve_public (ctx->identity));
+    zsock_set_curve_secretkey_bin (dealer, certbus_identity_curve_secret (ctx->identity));
+    zsock_set_linger (dealer, 0);
+    zsock_set_sndtimeo (dealer, wait_ms);
+    char *state = NULL;
+    if (zsock_connect (dealer, "%s", ctx->endpoint) != 0) {
+        *reason_p = zsys_sprintf ("cannot connect to %s", ctx->endpoint);
+        zsock_destroy (&dealer);
+        return strdup ("queued");
+    }
+    Certbus__Publish publish = CERTBUS__PUBLISH__INIT;
+    publish.envelope.data = (uint8_t *) envelope;
+    publish.envelope.len = size;
+    Certbus__Packet packet = CERTBUS__PACKET__INIT;
+    packet.body_case = CERTBUS__PACKET__BODY_PUBLISH;
+    packet.publish = &publish;
+    int64_t deadline = certbus_now_ms () + wait_ms;
+    if (certbus_packet_send (dealer, NULL, &packet) == 0) {
+        node_store_outbox_sent (ctx->store, id, certbus_now_ms ());
+        zpoller_t *poller = zpoller_new (dealer, NULL);
+        while (!state && certbus_now_ms () < deadline) {
+            if (!zpoller_wait (poller, (int) (deadline - certbus_now_ms ())))
+                break;
+            zframe_t *frame = zframe_recv (dealer);
+            Certbus__Packet *reply = NULL;
+            if (frame && certbus_packet_decode (frame, &reply) == CERTBUS_OK) {
+                if (reply->body_case == CERTBUS__PACKET__BODY_PUBACK
+                    && reply->puback->message_id.len == CERTBUS_ID_SIZE
+                    && memcmp (reply->puback->message_id.data, id, CERTBUS_ID_SIZE) == 0) {
+                    Certbus__PubAck *ack = reply->puback;
+                    bool retry = ack->status == CERTBUS__STATUS__STATUS_REJECTED
+                                 && (ack->code == CERTBUS_E_STORAGE_FULL
+                                     || ack->code == CERTBUS_E_IO);
+                    state = strdup (retry ? "queued"
+                                    : ack->status == CERTBUS__STATUS__STATUS_REJECTED
+                                        ? "rejected"
+                                        : "accepted");
+                    *code_p = ack->code;
+                    *reason_p = strdup (ack->reason);
+                    *rule_p = strdup (ack->rule);
+                    if (!retry)
+                        node_store_outbox_result (ctx->store, id, state, ack->code, ack->reason,
+                                                  ack->rule, ack->sequence, ack->accepted_at);
+                }
+                else if (reply->body_case == CERTBUS__PACKET__BODY_ERROR
+                         && reply->error->code == CERTBUS_E_REVOKED) {
+                    state = strdup ("rejected");
+                    *code_p = reply->error->code;
+                    *reason_p = strdup (reply->error->reason);
+                }
+            }
+            certbus_codec_free (reply);
+            zframe_destroy (&frame);
+        }
+        zpoller_destroy (&poller);
+    }
+    zsock_destroy (&dealer);
+    if (!state) {
+        state = strdup ("queued");
+        if (!*reason_p)
+            *reason_p = zsys_sprintf ("no broker reachable at %s", ctx->endpoint);
+    }
+    return state;
+}
+
+//  Hands an envelope already in the outbox to the broker, through the
+//  daemon when it runs, and prints the outcome. Returns the exit code.
+static int
+s_submit (node_ctx_t *ctx, const uint8_t *id, const uint8_t *envelope, size_t size,
+          int wait_s)
+{
+    int wait_ms = wait_s > 0 ? wait_s * 1000 : 1;
+    char *state = NULL, *reason = NULL, *rule = NULL;
+    uint32_t code = 0;
+    char *status = s_daemon_status (ctx->dir);
+    if (status) {
+        free (status);
+        zmsg_t *request = zmsg_new ();
+        zmsg_addstr (request, "SEND");
+        zmsg_addmem (request, id, CERTBUS_ID_SIZE);
+        zmsg_addstrf (request, "%d", wait_ms);
+        zmsg_t *reply = s_control (ctx->dir, &request, wait_ms + 3000);
+        if (reply && zmsg_size (reply) == 4) {
+            state = zmsg_popstr (reply);
+            char *code_text = zmsg_popstr (reply);
+            code = (uint32_t) atoi (code_text);
+            free (code_text);
+            reason = zmsg_popstr (reply);
+            rule = zmsg_popstr (reply);
+        }
+        zmsg_destroy (&reply);
+    }
+    if (!state)
+        state = s_publish_direct (ctx, id, envelope, size, wait_ms, &code, &reason, &rule);
+    char text [CERTBUS_ID_STR_SIZE];
+    certbus_id_format (id, text);
+    int rc = 0;
+    if (streq (state, "accepted") || streq (state, "duplicate"))
+        printf ("%s\n", text);
+    else if (streq (state, "rejected")) {
+        s_error ("the broker rejected %s: %s (%s)%s%s", text, reason ? reason : "",
+                 certbus_err_name ((certbus_err_t) code), rule && *rule ? "; rule: " : "",
+                 rule && *rule ? rule : "");
+        rc = 1;
+    }
+    else {
+        printf ("%s\n", text);
+        fprintf (stderr,
+                 "certbus-node: %s is queued in the outbox (%s); it will be sent when "
+                 "certbus-node run reaches the broker\n",
+                 text, reason ? reason : "no answer yet");
+    }
+    free (state);
+    free (reason);
+    free (rule);
+    return rc;
+}
+
+int
+node_cmd_publish (node_args_t *args)
+{
+    node_ctx_t *ctx = node_ctx_open (args->dir, true);
+    if (!ctx)
+        return s_fail ();
+    uint8_t id [CERTBUS_ID_SIZE];
+    uint8_t *bytes = NULL;
+    size_t size = 0;
+    int rc = s_seal (ctx, args, id, &bytes, &size);
+    if (rc == 0) {
+        certbus_envelope_t *env = NULL;
+        if (certbus_envelope_decode (bytes, size, &env)
+            || node_store_outbox_add (ctx->store, certbus_envelope_header (env), bytes, size))
+            rc = s_fail ();
+        else
+            rc = s_submit (ctx, id, bytes, size, args->wait_s);
+        certbus_envelope_destroy (&env);
+    }
+    free (bytes);
+    node_ctx_destroy (&ctx);
+    return rc;
+}
+
+int
+node_cmd_seal (node_args_t *args)
+{
+    if (!args->out)
+        return s_error ("usage: certbus-node seal --dir DIR --kind K --tlp T --to AUDIENCE "
+                        "FILE --out FILE.cbe");
+    node_ctx_t *ctx = node_ctx_open (args->dir, true);
+    if (!ctx)
+        return s_fail ();
+    uint8_t id [CERTBUS_ID_SIZE];
+    uint8_t *bytes = NULL;
+    size_t size = 0;
+    int rc = s_seal (ctx, args, id, &bytes, &size);
+    if (rc == 0 && certbus_file_write (args->out, bytes, size, 0644))
+        rc = s_fail ();
+    if (rc == 0) {
+        char text [CERTBUS_ID_STR_SIZE];
+        certbus_id_format (id, text);
+        printf ("%s\n", text);
+    }
+    free (bytes);
+    node_ctx_destroy (&ctx);
+    return rc;
+}
+
+int
+node_cmd_open (node_args_t *args)
+{
+    if (args->argc != 1)
+        return s_error ("usage: certbus-node open --dir DIR FILE.cbe");
+    node_ctx_t *ctx = node_ctx_open (args->dir, true);
+    if (!ctx)
+        return s_fail ();
+    int rc = 1;
+    uint8_t *bytes = NULL, *payload = NULL;
+    size_t size, payload_size;
+    certbus_envelope_t *env = NULL;
+    if (!ctx->directory)
+        rc = s_error ("no directory yet: import the Council's directory first");
+    else if (certbus_file_read (args->argv [0], CERTBUS_MAX_ENVELOPE, &bytes, &size))
+        rc = s_fail ();
+    else {
+        certbus_err_t err = certbus_envelope_open (bytes, size, ctx->directory, ctx->identity,
+                                                   ctx->org, certbus_now (), &env, &payload,
+                                                   &payload_size);
+        if (err)
+            rc = s_error ("cannot open %s: %s (%s)", args->argv [0], certbus_reason (),
+                          certbus_err_name (err));
+        else {
+            fwrite (payload, 1, payload_size, stdout);
+            fflush (stdout);
+            rc = 0;
+        }
+    }
+    free (bytes);
+    free (payload);
+    certbus_envelope_destroy (&env);
+    node_ctx_destroy (&ctx);
+    return rc;
+}
+
+//  ---------------------------------------------------------------------
+//  inbox, show, tail
+
+static void
+s_message_json (const node_message_t *message, certbus_sb_t *sb)
+{
+    char id [CERTBUS_ID_STR_SIZE], created [40], accepted [40], received [40];
+    certbus_id_format (message->id, id);
+    certbus_time_format (message->created, created, sizeof created);
+    certbus_time_format (message->accepted_at, accepted, sizeof accepted);
+    certbus_time_format (message->received_at, received, sizeof received);
+    certbus_sb_printf (sb, "{\"id\":\"%s\",\"origin\":", id);
+    certbus_sb_json_str (sb, message->origin);
+    certbus_sb_printf (sb, ",\"kind\":");
+    certbus_sb_json_str (sb, message->kind);
+    certbus_sb_printf (sb, ",\"tlp\":");
+    certbus_sb_json_str (sb, message->tlp);
+    certbus_sb_printf (sb, ",\"topic\":");
+    certbus_sb_json_str (sb, message->topic);
+    certbus_sb_printf (sb, ",\"severity\":");
+    certbus_sb_json_str (sb, message->severity);
+    certbus_sb_printf (sb, ",\"created\":\"%s\",\"type\":", created);
+    certbus_sb_json_str (sb, message->type);
+    certbus_sb_printf (sb, ",\"size\":%zu,\"audience\":", message->size);
+    certbus_sb_json_str (sb, message->audience);
+    certbus_sb_printf (sb, ",\"accepted\":\"%s\",\"received\":\"%s\",\"sequence\":%llu}",
+                       accepted, received, (unsigned long long) message->msg_seq);
+}
+
+typedef struct {
+    node_args_t *args;
+    int64_t last;                    //  highest n seen
+    int printed;
+} s_list_t;
+
+static int
+s_run_exec (const char *command, const node_message_t *message)
+{
+    int fds [2];
+    if (pipe (fds) != 0)
+        return -1;
+    pid_t pid = fork ();
+    if (pid < 0) {
+        close (fds [0]);
+        close (fds [1]);
+        return -1;
+    }
+    if (pid == 0) {
+        char id [CERTBUS_ID_STR_SIZE], created [40], size [32];
+        certbus_id_format (message->id, id);
+        certbus_time_format (message->created, created, sizeof created);
+        snprintf (size, sizeof size, "%zu", message->size);
+        setenv ("CERTBUS_ID", id, 1);
+        setenv ("CERTBUS_ORIGIN", message->origin ? message->origin : "", 1);
+        setenv ("CERTBUS_KIND", message->kind ? message->kind : "", 1);
+        setenv ("CERTBUS_TLP", message->tlp ? message->tlp : "", 1);
+        setenv ("CERTBUS_TOPIC", message->topic ? message->topic : "", 1);
+        setenv ("CERTBUS_SEVERITY", message->severity ? message->severity : "", 1);
+        setenv ("CERTBUS_TYPE", message->type ? message->type : "", 1);
+        setenv ("CERTBUS_CREATED", created, 1);
+        setenv ("CERTBUS_SIZE", size, 1);
+        dup2 (fds [0], 0);
+        close (fds [0]);
+        close (fds [1]);
+        execl ("/bin/sh", "sh", "-c", command, (char *) NULL);
+        _exit (127);
+    }
+    close (fds [0]);
+    signal (SIGPIPE, SIG_IGN);
+    const uint8_t *cursor = message->payload;
+    size_t left = message->size;
+    while (left) {
+        ssize_t n = write (fds [1], cursor, left);
+        if (n <= 0)
+            break;
+        cursor += n;
+        left -= (size_t) n;
+    }
+    close (fds [1]);
+    int status = 0;
+    waitpid (pid, &status, 0);
+    return WIFEXITED (status) ? WEXITSTATUS (status) : -1;
+}
+
+static int
+s_print_message (void *arg, const node_message_t *message)
+{
+    s_list_t *list = arg;
+    list->last = message->n;
+    list->printed++;
+    char id [CERTBUS_ID_STR_SIZE];
+    certbus_id_format (message->id, id);
+    if (list->args->exec) {
+        int status = s_run_exec (list->args->exec, message);
+        if (status != 0)
+            fprintf (stderr, "certbus-node: --exec for %s exited with %d\n", id, status);
+    }
+    else if (list->args->json) {
+        certbus_sb_t sb = {0};
+        s_message_json (message, &sb);
+        printf ("%s\n", sb.data);
+        certbus_sb_free (&sb);
+    }
+    else {
+        char received [40];
+        certbus_time_format (message->received_at, received, sizeof received);
+        bool critical = message->severity && streq (message->severity, "critical");
+        printf ("%s%s  %-20s %-10s %-12s %-8s %8zu  %s  %s\n", critical ? "!! " : "", id,
+                message->origin, message->kind, message->tlp, message->severity, message->size,
+                received, message->topic ? message->topic : "");
+    }
+    fflush (stdout);
+    return list->args->count > 0 && list->printed >= list->args->count ? 1 : 0;
+}
+
+int
+node_cmd_inbox (node_args_t *args)
+{
+    node_ctx_t *ctx = node_ctx_open (args->dir, true);
+    if (!ctx)
+        return s_fail ();
+    s_list_t list = {args, 0, 0};
+    int rows = node_store_inbox_list (ctx->store, 0, args->kind, INT32_MAX, s_print_message,
+                                      &list);
+    node_ctx_destroy (&ctx);
+    return rows < 0 ? s_fail () : 0;
+}
+
+static int
+s_write_payload (void *arg, const node_message_t *message)
+{
+    (void) arg;
+    fwrite (message->payload, 1, message->size, stdout);
+    fflush (stdout);
+    return 0;
+}
+
+int
+node_cmd_show (node_args_t *args)
+{
+    uint8_t id [CERTBUS_ID_SIZE];
+    if (args->argc != 1 || certbus_id_parse (args->argv [0], id) != 0)
+        return s_error ("usage: certbus-node show --dir DIR MESSAGE_ID");
+    node_ctx_t *ctx = node_ctx_open (args->dir, true);
+    if (!ctx)
+        return s_fail ();
+    int found = node_store_inbox_get (ctx->store, id, s_write_payload, NULL);
+    node_ctx_destroy (&ctx);
+    if (found < 0)
+        return s_fail ();
+    if (found == 0)
+        return s_error ("no message %s in the inbox", args->argv [0]);
+    return 0;
+}
+
+int
+node_cmd_tail (node_args_t *args)
+{
+    node_ctx_t *ctx = node_ctx_open (args->dir, true);
+    if (!ctx)
+        return s_fail ();
+    s_list_t list = {args, args->all ? 0 : node_store_inbox_last (ctx->store), 0};
+    int64_t deadline = args->timeout_s > 0 ? certbus_now_ms () + args->timeout_s * 1000LL : 0;
+    int rc = 0;
+    //  The inbox is the source of truth whether or not the daemon runs, so
+    //  tail follows the database: new rows appear as the daemon commits them.
+    while (!zsys_interrupted) {
+        int rows = node_store_inbox_list (ctx->store, list.last, args->kind, 256,
+                                          s_print_message, &list);
+        if (rows < 0) {
+            rc = s_fail ();
+            break;
+        }
+        if (args->count > 0 && list.printed >= args->count)
+            break;
+        if (deadline && certbus_now_ms () >= deadline) {
+            rc = args->count > 0 ? 1 : 0;
+            if (rc)
+                s_error ("timed out after %d messages", list.printed);
+            break;
+        }
+        if (rows == 0)
+            zclock_sleep (100);   //  polling interval of the database
+    }
+    node_ctx_destroy (&ctx);
+    return rc;
+}
+
+//  ---------------------------------------------------------------------
+//  status
+
+int
+node_cmd_status (node_args_t *args)
+{
+    char *json = s_daemon_status (args->dir);
+    if (json) {
+        if (args->json)
+            printf ("%s\n", json);
+        else
+            printf ("certbus-node: running\n%s\n", json);
+        free (json);
+        return 0;
+    }
+    node_ctx_t *ctx = node_ctx_open (args->dir, false);
+    if (!ctx)
+        return s_fail ();
+    unsigned long long version
+        = ctx->directory ? (unsigned long long) certbus_directory_serial (ctx->directory) : 0;
+    long long pending = node_store_outbox_count (ctx->store, "pending");
+    long long inbox = node_store_inbox_count (ctx->store);
+    if (args->json)
+        printf ("{\"org\":\"%s\",\"running\":false,\"enrolled\":%s,\"broker\":\"%s\","
+                "\"directory\":%llu,\"outbox_pending\":%lld,\"inbox\":%lld}\n",
+                ctx->org, ctx->cert ? "true" : "false", ctx->endpoint, version, pending, inbox);
+    else
+        printf ("certbus-node: %s not running\nenrolled: %s\nbroker: %s\ndirectory version: "
+                "%llu\noutbox pending: %lld\ninbox: %lld\n",
+                ctx->org, ctx->cert ? "yes" : "no", *ctx->endpoint ? ctx->endpoint : "-",
+                version, pending, inbox);
+    node_ctx_destroy (&ctx);
+    return 0;
+}

@@ -1,0 +1,612 @@
+/*  engine.c - the node service's engine, a CZMQ actor
+    SPDX-License-Identifier: MPL-2.0
+
+    Owns the DEALER connection to the broker (CURVE), the outbox resend
+    loop, and the inbox: every delivery is verified and decrypted before it
+    is stored, stored before it is acknowledged, and deduplicated by id.
+*/
+#include "engine.h"
+#include "context.h"
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct {
+    zframe_t *routing;               //  CLI client waiting on the control socket
+    uint8_t id [CERTBUS_ID_SIZE];    //  outbox row it waits for
+    int64_t deadline;                //  unix ms, then answer "queued"
+} s_waiter_t;
+
+typedef struct {
+    uint64_t sequence;               //  broker delivery sequence
+    uint64_t message_sequence;
+    int64_t accepted_at;
+    zchunk_t *envelope;              //  held until a newer directory arrives
+} s_held_t;
+
+typedef struct {
+    node_config_t config;
+    zsock_t *pipe;
+    zsock_t *dealer;                 //  to the broker
+    zsock_t *control;                //  CLI requests
+    zpoller_t *poller;
+    node_ctx_t *ctx;
+    bool connected;                  //  the broker answered our hello
+    int64_t last_rx;                 //  last packet from the broker
+    int64_t next_tick;
+    int64_t next_resend;
+    zlist_t *waiters;                //  s_waiter_t
+    zlist_t *held;                   //  s_held_t, awaiting a directory
+    bool directory_requested;
+    bool terminated;
+    char last_error [256];
+    struct {
+        uint64_t delivered, duplicates, refused, published, rejected, reconnects;
+    } stats;
+} self_t;
+
+void
+node_config_defaults (node_config_t *config)
+{
+    memset (config, 0, sizeof *config);
+    config->heartbeat_ms = NODE_DEFAULT_HEARTBEAT_MS;
+    config->peer_timeout_ms = NODE_DEFAULT_PEER_TIMEOUT_MS;
+    config->resend_ms = NODE_DEFAULT_RESEND_MS;
+    config->credit = NODE_DEFAULT_CREDIT;
+}
+
+static void
+s_send (self_t *self, Certbus__Packet *packet)
+{
+    certbus_packet_send (self->dealer, NULL, packet);
+}
+
+static void
+s_hello (self_t *self)
+{
+    Certbus__Hello hello = CERTBUS__HELLO__INIT;
+    hello.credit = (uint32_t) self->config.credit;
+    hello.directory_serial
+        = self->ctx->directory ? certbus_directory_serial (self->ctx->directory) : 0;
+    hello.agent = "certbus-node " CERTBUS_VERSION;
+    Certbus__Packet packet = CERTBUS__PACKET__INIT;
+    packet.body_case = CERTBUS__PACKET__BODY_HELLO;
+    packet.hello = &hello;
+    s_send (self, &packet);
+}
+
+static void
+s_connect (self_t *self)
+{
+    if (self->dealer) {
+        zpoller_remove (self->poller, self->dealer);
+        zsock_destroy (&self->dealer);
+        self->stats.reconnects++;
+    }
+    self->connected = false;
+    self->dealer = zsock_new (ZMQ_DEALER);
+    zsock_set_curve_serverkey_bin (self->dealer, self->ctx->broker_curve);
+    zsock_set_curve_publickey_bin (self->dealer,
+                                   certbus_identity_curve_public (self->ctx->identity));
+    zsock_set_curve_secretkey_bin (self->dealer,
+                                   certbus_identity_curve_secret (self->ctx->identity));
+    zsock_set_maxmsgsize (self->dealer, CERTBUS_MAX_PACKET);
+    zsock_set_linger (self->dealer, 0);
+    zsock_set_reconnect_ivl (self->dealer, 100);
+    zsock_set_reconnect_ivl_max (self->dealer, 5000);
+    zsock_set_sndhwm (self->dealer, 10000);
+    //  Never block the engine: a full or absent connection fails the send
+    zsock_set_sndtimeo (self->dealer, 0);
+    zsock_set_heartbeat_ivl (self->dealer, self->config.heartbeat_ms);
+    zsock_set_heartbeat_timeout (self->dealer, self->config.peer_timeout_ms);
+    if (zsock_connect (self->dealer, "%s", self->ctx->endpoint) != 0)
+        snprintf (self->last_error, sizeof self->last_error, "cannot connect to %s",
+                  self->ctx->endpoint);
+    zpoller_add (self->poller, self->dealer);
+    self->last_rx = certbus_now_ms ();
+    s_hello (self);
+}
+
+//  ---------------------------------------------------------------------
+//  Outbox
+
+static int
+s_resend_one (void *arg, const node_outgoing_t *outgoing)
+{
+    self_t *self = arg;
+    Certbus__Publish publish = CERTBUS__PUBLISH__INIT;
+    publish.envelope.data = (uint8_t *) outgoing->envelope;
+    publish.envelope.len = outgoing->envelope_size;
+    Certbus__Packet packet = CERTBUS__PACKET__INIT;
+    packet.body_case = CERTBUS__PACKET__BODY_PUBLISH;
+    packet.publish = &publish;
+    if (certbus_packet_send (self->dealer, NULL, &packet) != 0)
+        return 1;   //  socket full or not connected: stop for now
+    node_store_outbox_sent (self->ctx->store, outgoing->id, certbus_now_ms ());
+    return 0;
+}
+
+static void
+s_resend (self_t *self, int64_t sent_before)
+{
+    if (!self->connected)
+        return;
+    //  Bounded per turn so a large outbox cannot stall deliveries
+    node_store_outbox_pending (self->ctx->store, sent_before, 512, s_resend_one, self);
+}
+
+static void
+s_answer_waiters (self_t *self, bool expire_all)
+{
+    int64_t now = certbus_now_ms ();
+    s_waiter_t *waiter = zlist_first (self->waiters);
+    while (waiter) {
+        char *state = NULL, *reason = NULL, *rule = NULL;
+        uint32_t code = 0;
+        int found = node_store_outbox_get (self->ctx->store, waiter->id, &state, &code, &reason,
+                                           &rule);
+        bool done = found == 1 && strcmp (state, "pending") != 0;
+        if (!done && (expire_all || now >= waiter->deadline)) {
+            free (state);
+            state = strdup (found == 1 ? "queued" : "error");
+            free (reason);
+            reason = strdup (self->connected ? "no answer from the broker yet"
+                                             : "no broker reachable");
+            done = true;
+        }
+        s_waiter_t *next = zlist_next (self->waiters);
+        if (done) {
+            zframe_send (&waiter->routing, self->control, ZFRAME_MORE);
+            zstr_sendm (self->control, state);
+            zstr_sendfm (self->control, "%u", code);
+            zstr_sendm (self->control, reason ? reason : "");
+            zstr_send (self->control, rule ? rule : "");
+            zlist_remove (self->waiters, waiter);
+            free (waiter);
+        }
+        free (state);
+        free (reason);
+        free (rule);
+        waiter = next;
+    }
+}
+
+static void
+s_handle_puback (self_t *self, Certbus__PubAck *ack)
+{
+    if (ack->message_id.len != CERTBUS_ID_SIZE)
+        return;
+    const char *state = ack->status == CERTBUS__STATUS__STATUS_REJECTED ? "rejected" : "accepted";
+    if (ack->status == CERTBUS__STATUS__STATUS_REJECTED
+        && (ack->code == CERTBUS_E_STORAGE_FULL || ack->code == CERTBUS_E_IO)) {
+        //  The broker could not store it: it stays pending and is resent
+        snprintf (self->last_error, sizeof self->last_error, "broker: %s", ack->reason);
+        return;
+    }
+    node_store_outbox_result (self->ctx->store, ack->message_id.data, state, ack->code,
+                              ack->reason, ack->rule, ack->sequence, ack->accepted_at);
+    char id [CERTBUS_ID_STR_SIZE];
+    certbus_id_format (ack->message_id.data, id);
+    if (ack->status == CERTBUS__STATUS__STATUS_REJECTED) {
+        self->stats.rejected++;
+        zsys_notice ("node: publish %s rejected: %s (%s)%s%s", id, ack->reason,
+                     certbus_err_name (ack->code), *ack->rule ? " rule=" : "", ack->rule);
+    }
+    else
+        self->stats.published++;
+    s_answer_waiters (self, false);
+}
+
+//  ---------------------------------------------------------------------
+//  Inbox
+
+//  Verifies, decrypts and stores one delivery. Returns 1 to acknowledge
+//  it, 0 to hold it for a newer directory.
+static int
+s_deliver (self_t *self, uint64_t sequence, uint64_t message_sequence, int64_t accepted_at,
+           const uint8_t *bytes, size_t size, bool may_hold, int *refused)
+{
+    certbus_envelope_t *env = NULL;
+    uint8_t *payload = NULL;
+    size_t payload_size = 0;
+    certbus_err_t rc = CERTBUS_E_UNKNOWN_ORIGIN;
+    if (self->ctx->directory)
+        rc = certbus_envelope_open (bytes, size, self->ctx->directory, self->ctx->identity,
+                                    self->ctx->org, accepted_at / 1000, &env, &payload,
+                                    &payload_size);
+    if (rc == CERTBUS_E_UNKNOWN_ORIGIN && may_hold)
+        return 0;
+    if (rc) {
+        //  Refused, logged, never stored; acknowledged so it is not resent
+        (*refused)++;
+        self->stats.refused++;
+        snprintf (self->last_error, sizeof self->last_error, "refused delivery %llu: %s",
+                  (unsigned long long) sequence, certbus_reason ());
+        zsys_warning ("node: refused delivery seq=%llu code=%s reason=\"%s\"",
+                      (unsigned long long) sequence, certbus_err_name (rc), certbus_reason ());
+        return 1;
+    }
+    const certbus_header_t *header = certbus_envelope_header (env);
+    int stored = node_store_inbox_add (self->ctx->store, header, NULL, payload, payload_size,
+                                       bytes, size, accepted_at, sequence, message_sequence);
+    if (stored == 1) {
+        self->stats.delivered++;
+        char id [CERTBUS_ID_STR_SIZE];
+        certbus_id_format (header->id, id);
+        zsys_info ("node: received %s id=%s origin=%s tlp=%s size=%zu", header->kind, id,
+                   header->origin, header->tlp, payload_size);
+    }
+    else if (stored == 0)
+        self->stats.duplicates++;
+    free (payload);
+    certbus_envelope_destroy (&env);
+    return stored >= 0 ? 1 : -1;
+}
+
+typedef struct {
+    uint64_t *sequences;
+    size_t count;
+    size_t cap;
+    int refused;
+} s_acks_t;
+
+static void
+s_ack_add (s_acks_t *acks, uint64_t sequence)
+{
+    if (acks->count == acks->cap) {
+        acks->cap = acks->cap ? acks->cap * 2 : 64;
+        acks->sequences = realloc (acks->sequences, acks->cap * sizeof (uint64_t));
+        if (!acks->sequences)
+            abort ();
+    }
+    acks->sequences [acks->count++] = sequence;
+}
+
+static void
+s_acks_send (self_t *self, s_acks_t *acks)
+{
+    if (acks->count) {
+        Certbus__DeliverAck ack = CERTBUS__DELIVER_ACK__INIT;
+        ack.sequences = acks->sequences;
+        ack.n_sequences = acks->count;
+        ack.refused = (uint32_t) acks->refused;
+        Certbus__Packet packet = CERTBUS__PACKET__INIT;
+        packet.body_case = CERTBUS__PACKET__BODY_DELIVER_ACK;
+        packet.deliver_ack = &ack;
+        s_send (self, &packet);
+    }
+    free (acks->sequences);
+    memset (acks, 0, sizeof *acks);
+}
+
+static void
+s_request_directory (self_t *self)
+{
+    if (self->directory_requested)
+        return;
+    self->directory_requested = true;
+    Certbus__DirectoryRequest request = CERTBUS__DIRECTORY_REQUEST__INIT;
+    request.have_serial
+        = self->ctx->directory ? certbus_directory_serial (self->ctx->directory) : 0;
+    Certbus__Packet packet = CERTBUS__PACKET__INIT;
+    packet.body_case = CERTBUS__PACKET__BODY_DIRECTORY_REQUEST;
+    packet.directory_request = &request;
+    s_send (self, &packet);
+}
+
+static void
+s_handle_directory (self_t *self, Certbus__DirectoryReply *reply, s_acks_t *acks)
+{
+    self->directory_requested = false;
+    certbus_err_t rc
+        = node_ctx_set_directory (self->ctx, reply->directory.data, reply->directory.len);
+    if (rc == CERTBUS_OK)
+        zsys_info ("node: directory version %llu",
+                   (unsigned long long) certbus_directory_serial (self->ctx->directory));
+    else if (rc != CERTBUS_E_DIRECTORY_OLD) {
+        snprintf (self->last_error, sizeof self->last_error, "directory refused: %s",
+                  certbus_reason ());
+        zsys_warning ("node: directory refused: %s", certbus_reason ());
+    }
+    //  Held deliveries get their last chance with the newest directory
+    s_held_t *held;
+    while ((held = zlist_pop (self->held))) {
+        if (s_deliver (self, held->sequence, held->message_sequence, held->accepted_at,
+                       zchunk_data (held->envelope), zchunk_size (held->envelope), false,
+                       &acks->refused)
+            == 1)
+            s_ack_add (acks, held->sequence);
+        zchunk_destroy (&held->envelope);
+        free (held);
+    }
+}
+
+//  ---------------------------------------------------------------------
+//  Broker packets
+
+static void
+s_handle_packet (self_t *self, Certbus__Packet *packet, s_acks_t *acks)
+{
+    self->last_rx = certbus_now_ms ();
+    switch (packet->body_case) {
+        case CERTBUS__PACKET__BODY_HELLO:
+            if (!self->connected)
+                zsys_info ("node: connected to %s (broker directory %llu)", self->ctx->endpoint,
+                           (unsigned long long) packet->hello->directory_serial);
+            self->connected = true;
+            self->last_error [0] = 0;
+            if (self->ctx->directory
+                && packet->hello->directory_serial
+                       > certbus_directory_serial (self->ctx->directory))
+                s_request_directory (self);
+            s_resend (self, INT64_MAX);
+            break;
+        case CERTBUS__PACKET__BODY_PUBACK:
+            s_handle_puback (self, packet->puback);
+            break;
+        case CERTBUS__PACKET__BODY_DELIVER: {
+            Certbus__Deliver *deliver = packet->deliver;
+            int rc = s_deliver (self, deliver->sequence, deliver->message_sequence,
+                                deliver->accepted_at, deliver->envelope.data,
+                                deliver->envelope.len, true, &acks->refused);
+            if (rc == 1)
+                s_ack_add (acks, deliver->sequence);
+            else if (rc == 0) {
+                s_held_t *held = calloc (1, sizeof *held);
+                if (!held)
+                    abort ();
+                held->sequence = deliver->sequence;
+                held->message_sequence = deliver->message_sequence;
+                held->accepted_at = deliver->accepted_at;
+                held->envelope = zchunk_new (deliver->envelope.data, deliver->envelope.len);
+                zlist_append (self->held, held);
+                s_request_directory (self);
+            }
+            break;
+        }
+        case CERTBUS__PACKET__BODY_DIRECTORY_REPLY:
+            s_handle_directory (self, packet->directory_reply, acks);
+            break;
+        case CERTBUS__PACKET__BODY_PING: {
+            Certbus__Pong pong = CERTBUS__PONG__INIT;
+            pong.time = packet->ping->time;
+            Certbus__Packet reply = CERTBUS__PACKET__INIT;
+            reply.body_case = CERTBUS__PACKET__BODY_PONG;
+            reply.pong = &pong;
+            s_send (self, &reply);
+            break;
+        }
+        case CERTBUS__PACKET__BODY_PONG:
+            break;
+        case CERTBUS__PACKET__BODY_ERROR:
+            snprintf (self->last_error, sizeof self->last_error, "broker: %s",
+                      packet->error->reason);
+            if (packet->error->code == CERTBUS_E_PROTOCOL && self->connected) {
+                //  The broker lost our session (it restarted): say hello again
+                self->connected = false;
+                s_hello (self);
+            }
+            else if (packet->error->code == CERTBUS_E_REVOKED) {
+                self->connected = false;
+                zsys_error ("node: the broker refused us: %s", packet->error->reason);
+            }
+            else
+                zsys_warning ("node: broker error: %s", packet->error->reason);
+            break;
+        default:
+            zsys_warning ("node: unexpected %s packet from the broker",
+                          certbus_packet_name (packet));
+    }
+}
+
+static void
+s_handle_dealer (self_t *self)
+{
+    s_acks_t acks = {0};
+    bool in_txn = node_store_begin (self->ctx->store) == 0;
+    for (int n = 0; n < 256 && (zsock_events (self->dealer) & ZMQ_POLLIN); n++) {
+        zframe_t *frame = zframe_recv (self->dealer);
+        if (!frame)
+            break;
+        Certbus__Packet *packet = NULL;
+        if (certbus_packet_decode (frame, &packet) == CERTBUS_OK)
+            s_handle_packet (self, packet, &acks);
+        else
+            zsys_warning ("node: bad packet from the broker: %s", certbus_reason ());
+        certbus_codec_free (packet);
+        zframe_destroy (&frame);
+    }
+    //  Acknowledge only what is committed
+    if (in_txn && node_store_commit (self->ctx->store) != 0) {
+        snprintf (self->last_error, sizeof self->last_error, "%s", certbus_reason ());
+        zsys_error ("node: cannot store deliveries: %s", certbus_reason ());
+        free (acks.sequences);
+        return;
+    }
+    s_acks_send (self, &acks);
+}
+
+//  ---------------------------------------------------------------------
+//  Control and status
+
+static char *
+s_status_json (self_t *self)
+{
+    certbus_sb_t sb = {0};
+    certbus_sb_printf (&sb, "{\"org\":");
+    certbus_sb_json_str (&sb, self->ctx->org);
+    certbus_sb_printf (&sb, ",\"running\":true,\"broker\":");
+    certbus_sb_json_str (&sb, self->ctx->endpoint);
+    certbus_sb_printf (
+        &sb,
+        ",\"connected\":%s,\"broker_silent_ms\":%lld,\"directory\":%llu,"
+        "\"outbox_pending\":%lld,\"outbox_rejected\":%lld,\"inbox\":%lld,\"delivered\":%llu,"
+        "\"duplicates\":%llu,\"refused\":%llu,\"published\":%llu,\"reconnects\":%llu,"
+        "\"held\":%zu,\"last_error\":",
+        self->connected ? "true" : "false", (long long) (certbus_now_ms () - self->last_rx),
+        (unsigned long long) (self->ctx->directory
+                                  ? certbus_directory_serial (self->ctx->directory)
+                                  : 0),
+        (long long) node_store_outbox_count (self->ctx->store, "pending"),
+        (long long) node_store_outbox_count (self->ctx->store, "rejected"),
+        (long long) node_store_inbox_count (self->ctx->store),
+        (unsigned long long) self->stats.delivered, (unsigned long long) self->stats.duplicates,
+        (unsigned long long) self->stats.refused, (unsigned long long) self->stats.published,
+        (unsigned long long) self->stats.reconnects, zlist_size (self->held));
+    certbus_sb_json_str (&sb, self->last_error);
+    certbus_sb_printf (&sb, "}");
+    return sb.data;
+}
+
+static void
+s_handle_control (self_t *self)
+{
+    zmsg_t *msg = zmsg_recv (self->control);
+    if (!msg)
+        return;
+    zframe_t *routing = zmsg_pop (msg);
+    char *command = zmsg_popstr (msg);
+    if (command && streq (command, "SEND") && zmsg_size (msg) == 2) {
+        zframe_t *id = zmsg_pop (msg);
+        char *wait = zmsg_popstr (msg);
+        if (zframe_size (id) == CERTBUS_ID_SIZE) {
+            s_waiter_t *waiter = calloc (1, sizeof *waiter);
+            if (!waiter)
+                abort ();
+            waiter->routing = routing;
+            routing = NULL;
+            memcpy (waiter->id, zframe_data (id), CERTBUS_ID_SIZE);
+            waiter->deadline = certbus_now_ms () + atoi (wait);
+            zlist_append (self->waiters, waiter);
+            s_resend (self, INT64_MAX - 1);
+            s_answer_waiters (self, false);
+        }
+        zframe_destroy (&id);
+        zstr_free (&wait);
+    }
+    else if (command && streq (command, "STATUS")) {
+        char *json = s_status_json (self);
+        zframe_send (&routing, self->control, ZFRAME_MORE);
+        zstr_send (self->control, json);
+        free (json);
+    }
+    else {
+        zframe_send (&routing, self->control, ZFRAME_MORE);
+        zstr_send (self->control, "error");
+    }
+    zframe_destroy (&routing);
+    zstr_free (&command);
+    zmsg_destroy (&msg);
+}
+
+static void
+s_tick (self_t *self)
+{
+    int64_t now = certbus_now_ms ();
+    s_answer_waiters (self, false);
+    if (now < self->next_tick)
+        return;
+    self->next_tick = now + self->config.heartbeat_ms;
+    if (now - self->last_rx > self->config.peer_timeout_ms) {
+        if (self->connected)
+            zsys_notice ("node: broker silent for %lld ms: reconnecting",
+                         (long long) (now - self->last_rx));
+        s_connect (self);
+        return;
+    }
+    if (!self->connected)
+        s_hello (self);
+    else {
+        Certbus__Ping ping = CERTBUS__PING__INIT;
+        ping.time = now;
+        Certbus__Packet packet = CERTBUS__PACKET__INIT;
+        packet.body_case = CERTBUS__PACKET__BODY_PING;
+        packet.ping = &ping;
+        s_send (self, &packet);
+    }
+    if (now >= self->next_resend) {
+        self->next_resend = now + self->config.resend_ms;
+        s_resend (self, now - self->config.resend_ms);
+    }
+    if (zlist_size (self->held) && !self->directory_requested)
+        s_request_directory (self);
+}
+
+void
+node_engine_actor (zsock_t *pipe, void *args)
+{
+    certbus_init ();
+    self_t *self = calloc (1, sizeof *self);
+    if (!self)
+        abort ();
+    self->pipe = pipe;
+    self->config = *(node_config_t *) args;
+    self->waiters = zlist_new ();
+    self->held = zlist_new ();
+    zsock_signal (pipe, 0);
+    self->ctx = node_ctx_open (self->config.dir, true);
+    char *endpoint = self->ctx ? node_control_endpoint (self->config.dir) : NULL;
+    if (self->ctx && endpoint) {
+        self->control = zsock_new (ZMQ_ROUTER);
+        if (zsock_bind (self->control, "%s", endpoint) != 0) {
+            certbus_fail (CERTBUS_E_EXISTS,
+                          "cannot bind %s: is certbus-node run already running here?", endpoint);
+            zsock_destroy (&self->control);
+        }
+    }
+    else if (self->ctx)
+        certbus_fail (CERTBUS_E_IO, "folder path too long for a control socket");
+    if (!self->ctx || !self->control) {
+        zstr_sendf (pipe, "ERROR %s", certbus_reason ());
+        char *command = zstr_recv (pipe);
+        zstr_free (&command);
+    }
+    else {
+        self->poller = zpoller_new (pipe, self->control, NULL);
+        s_connect (self);
+        zsys_info ("node: %s (%s) running, broker %s", self->ctx->org,
+                   certbus_identity_fingerprint (self->ctx->identity), self->ctx->endpoint);
+        zstr_send (pipe, "READY");
+        while (!self->terminated) {
+            void *which = zpoller_wait (self->poller, 100);
+            if (which == pipe) {
+                char *command = zstr_recv (pipe);
+                if (!command || streq (command, "$TERM"))
+                    self->terminated = true;
+                else if (streq (command, "STATUS")) {
+                    char *json = s_status_json (self);
+                    zstr_send (pipe, json);
+                    free (json);
+                }
+                else
+                    zstr_send (pipe, "error");
+                zstr_free (&command);
+            }
+            else if (which == self->control)
+                s_handle_control (self);
+            if (zsock_events (self->dealer) & ZMQ_POLLIN)
+                s_handle_dealer (self);
+            s_tick (self);
+            if (zpoller_terminated (self->poller))
+                break;
+        }
+        s_answer_waiters (self, true);
+        zpoller_destroy (&self->poller);
+    }
+    free (endpoint);
+    s_held_t *held;
+    while ((held = zlist_pop (self->held))) {
+        zchunk_destroy (&held->envelope);
+        free (held);
+    }
+    zlist_destroy (&self->held);
+    s_waiter_t *waiter;
+    while ((waiter = zlist_pop (self->waiters))) {
+        zframe_destroy (&waiter->routing);
+        free (waiter);
+    }
+    zlist_destroy (&self->waiters);
+    zsock_destroy (&self->dealer);
+    zsock_destroy (&self->control);
+    node_ctx_destroy (&self->ctx);
+    free (self);
+}

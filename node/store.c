@@ -1,0 +1,445 @@
+/*  store.c - the node's storage: outbox, inbox, directory; all its SQL
+    SPDX-License-Identifier: MPL-2.0
+*/
+#include "store.h"
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+struct node_store_t {
+    sqlite3 *db;
+    char *path;
+    sqlite3_stmt *inbox_insert;      //  hot path: one per delivery
+};
+
+static const char *s_schema
+    = "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value);"
+      "CREATE TABLE IF NOT EXISTS outbox ("
+      "  id BLOB PRIMARY KEY, envelope BLOB NOT NULL, kind TEXT, tlp TEXT, audience TEXT,"
+      "  created INTEGER, state TEXT NOT NULL DEFAULT 'pending', code INTEGER, reason TEXT,"
+      "  rule TEXT, seq INTEGER, accepted_at INTEGER, attempts INTEGER NOT NULL DEFAULT 0,"
+      "  last_sent INTEGER NOT NULL DEFAULT 0);"
+      "CREATE INDEX IF NOT EXISTS outbox_by_state ON outbox (state, last_sent);"
+      "CREATE TABLE IF NOT EXISTS inbox ("
+      "  n INTEGER PRIMARY KEY AUTOINCREMENT, id BLOB NOT NULL UNIQUE, origin TEXT NOT NULL,"
+      "  kind TEXT NOT NULL, tlp TEXT NOT NULL, topic TEXT, severity TEXT, type TEXT,"
+      "  audience TEXT, forwarders TEXT, created INTEGER, accepted_at INTEGER,"
+      "  received_at INTEGER, broker_seq INTEGER, msg_seq INTEGER, size INTEGER,"
+      "  payload BLOB, envelope BLOB);"
+      "CREATE INDEX IF NOT EXISTS inbox_by_kind ON inbox (kind, n);";
+
+static int
+s_fail_db (node_store_t *self, const char *what)
+{
+    int code = sqlite3_extended_errcode (self->db);
+    certbus_fail ((code & 0xFF) == SQLITE_FULL ? CERTBUS_E_STORAGE_FULL : CERTBUS_E_IO,
+                  "%s: %s: %s", self->path, what, sqlite3_errmsg (self->db));
+    return -1;
+}
+
+static sqlite3_stmt *
+s_prepare (node_store_t *self, const char *sql)
+{
+    sqlite3_stmt *stmt = NULL;
+    if (sqlite3_prepare_v2 (self->db, sql, -1, &stmt, NULL) != SQLITE_OK) {
+        s_fail_db (self, "prepare");
+        return NULL;
+    }
+    return stmt;
+}
+
+node_store_t *
+node_store_open (const char *path)
+{
+    node_store_t *self = calloc (1, sizeof *self);
+    if (!self)
+        abort ();
+    self->path = strdup (path);
+    if (sqlite3_open_v2 (path, &self->db,
+                         SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL)
+        != SQLITE_OK) {
+        certbus_fail (CERTBUS_E_IO, "cannot open database %s", path);
+        node_store_destroy (&self);
+        return NULL;
+    }
+    chmod (path, 0600);
+    sqlite3_busy_timeout (self->db, 10000);
+    sqlite3_extended_result_codes (self->db, 1);
+    char *error = NULL;
+    if (sqlite3_exec (self->db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;", NULL, NULL,
+                      &error)
+            != SQLITE_OK
+        || sqlite3_exec (self->db, s_schema, NULL, NULL, &error) != SQLITE_OK) {
+        certbus_fail (CERTBUS_E_IO, "cannot prepare database %s: %s", path,
+                      error ? error : "unknown error");
+        sqlite3_free (error);
+        node_store_destroy (&self);
+        return NULL;
+    }
+    self->inbox_insert = s_prepare (
+        self, "INSERT OR IGNORE INTO inbox (id, origin, kind, tlp, topic, severity, type,"
+              " audience, forwarders, created, accepted_at, received_at, broker_seq, msg_seq,"
+              " size, payload, envelope)"
+              " VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,?17)");
+    if (!self->inbox_insert) {
+        node_store_destroy (&self);
+        return NULL;
+    }
+    return self;
+}
+
+void
+node_store_destroy (node_store_t **self_p)
+{
+    assert (self_p);
+    node_store_t *self = *self_p;
+    if (!self)
+        return;
+    sqlite3_finalize (self->inbox_insert);
+    sqlite3_close (self->db);
+    free (self->path);
+    free (self);
+    *self_p = NULL;
+}
+
+int
+node_store_begin (node_store_t *self)
+{
+    if (sqlite3_exec (self->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK)
+        return s_fail_db (self, "begin");
+    return 0;
+}
+
+int
+node_store_commit (node_store_t *self)
+{
+    if (sqlite3_exec (self->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) {
+        s_fail_db (self, "commit");
+        node_store_rollback (self);
+        return -1;
+    }
+    return 0;
+}
+
+void
+node_store_rollback (node_store_t *self)
+{
+    if (!sqlite3_get_autocommit (self->db))
+        sqlite3_exec (self->db, "ROLLBACK", NULL, NULL, NULL);
+}
+
+static int
+s_blob_get (node_store_t *self, const char *sql, uint8_t **bytes_p, size_t *size_p)
+{
+    sqlite3_stmt *stmt = s_prepare (self, sql);
+    int rc = -1;
+    if (stmt && sqlite3_step (stmt) == SQLITE_ROW && sqlite3_column_bytes (stmt, 0) > 0) {
+        size_t size = (size_t) sqlite3_column_bytes (stmt, 0);
+        *bytes_p = malloc (size);
+        if (!*bytes_p)
+            abort ();
+        memcpy (*bytes_p, sqlite3_column_blob (stmt, 0), size);
+        *size_p = size;
+        rc = 0;
+    }
+    sqlite3_finalize (stmt);
+    return rc;
+}
+
+int
+node_store_directory_get (node_store_t *self, uint8_t **bytes_p, size_t *size_p)
+{
+    return s_blob_get (self, "SELECT value FROM meta WHERE key = 'directory'", bytes_p, size_p);
+}
+
+int
+node_store_directory_set (node_store_t *self, const uint8_t *bytes, size_t size)
+{
+    sqlite3_stmt *stmt
+        = s_prepare (self, "INSERT OR REPLACE INTO meta VALUES ('directory', ?1)");
+    if (!stmt)
+        return -1;
+    sqlite3_bind_blob (stmt, 1, bytes, (int) size, SQLITE_STATIC);
+    int rc = sqlite3_step (stmt) == SQLITE_DONE ? 0 : s_fail_db (self, "store directory");
+    sqlite3_finalize (stmt);
+    return rc;
+}
+
+int
+node_store_meta_set (node_store_t *self, const char *key, const char *value)
+{
+    sqlite3_stmt *stmt = s_prepare (self, "INSERT OR REPLACE INTO meta VALUES (?1, ?2)");
+    if (!stmt)
+        return -1;
+    sqlite3_bind_text (stmt, 1, key, -1, SQLITE_STATIC);
+    sqlite3_bind_text (stmt, 2, value, -1, SQLITE_STATIC);
+    int rc = sqlite3_step (stmt) == SQLITE_DONE ? 0 : s_fail_db (self, "meta");
+    sqlite3_finalize (stmt);
+    return rc;
+}
+
+char *
+node_store_meta_get (node_store_t *self, const char *key)
+{
+    sqlite3_stmt *stmt = s_prepare (self, "SELECT value FROM meta WHERE key = ?1");
+    char *value = NULL;
+    if (!stmt)
+        return NULL;
+    sqlite3_bind_text (stmt, 1, key, -1, SQLITE_STATIC);
+    if (sqlite3_step (stmt) == SQLITE_ROW && sqlite3_column_text (stmt, 0))
+        value = strdup ((const char *) sqlite3_column_text (stmt, 0));
+    sqlite3_finalize (stmt);
+    return value;
+}
+
+int
+node_store_outbox_add (node_store_t *self, const certbus_header_t *header,
+                       const uint8_t *envelope, size_t size)
+{
+    sqlite3_stmt *stmt = s_prepare (
+        self, "INSERT INTO outbox (id, envelope, kind, tlp, audience, created)"
+              " VALUES (?1,?2,?3,?4,?5,?6)");
+    if (!stmt)
+        return -1;
+    sqlite3_bind_blob (stmt, 1, header->id, CERTBUS_ID_SIZE, SQLITE_STATIC);
+    sqlite3_bind_blob (stmt, 2, envelope, (int) size, SQLITE_STATIC);
+    sqlite3_bind_text (stmt, 3, header->kind, -1, SQLITE_STATIC);
+    sqlite3_bind_text (stmt, 4, header->tlp, -1, SQLITE_STATIC);
+    sqlite3_bind_text (stmt, 5, header->audience, -1, SQLITE_STATIC);
+    sqlite3_bind_int64 (stmt, 6, header->created);
+    int rc = sqlite3_step (stmt) == SQLITE_DONE ? 0 : s_fail_db (self, "add to outbox");
+    sqlite3_finalize (stmt);
+    return rc;
+}
+
+int
+node_store_outbox_result (node_store_t *self, const uint8_t *id, const char *state,
+                          uint32_t code, const char *reason, const char *rule, uint64_t seq,
+                          int64_t accepted_at)
+{
+    sqlite3_stmt *stmt = s_prepare (
+        self, "UPDATE outbox SET state = ?2, code = ?3, reason = ?4, rule = ?5, seq = ?6,"
+              " accepted_at = ?7 WHERE id = ?1 AND state = 'pending'");
+    if (!stmt)
+        return -1;
+    sqlite3_bind_blob (stmt, 1, id, CERTBUS_ID_SIZE, SQLITE_STATIC);
+    sqlite3_bind_text (stmt, 2, state, -1, SQLITE_STATIC);
+    sqlite3_bind_int (stmt, 3, (int) code);
+    sqlite3_bind_text (stmt, 4, reason ? reason : "", -1, SQLITE_STATIC);
+    sqlite3_bind_text (stmt, 5, rule ? rule : "", -1, SQLITE_STATIC);
+    sqlite3_bind_int64 (stmt, 6, (int64_t) seq);
+    sqlite3_bind_int64 (stmt, 7, accepted_at);
+    int rc = sqlite3_step (stmt) == SQLITE_DONE ? 0 : s_fail_db (self, "update outbox");
+    sqlite3_finalize (stmt);
+    return rc;
+}
+
+int
+node_store_outbox_pending (node_store_t *self, int64_t sent_before, int limit,
+                           node_outgoing_fn *fn, void *arg)
+{
+    sqlite3_stmt *stmt = s_prepare (
+        self, "SELECT id, envelope, state, attempts, last_sent FROM outbox"
+              " WHERE state = 'pending' AND last_sent < ?1 ORDER BY created LIMIT ?2");
+    if (!stmt)
+        return -1;
+    sqlite3_bind_int64 (stmt, 1, sent_before);
+    sqlite3_bind_int (stmt, 2, limit);
+    int rows = 0;
+    while (sqlite3_step (stmt) == SQLITE_ROW) {
+        node_outgoing_t outgoing = {0};
+        if (sqlite3_column_bytes (stmt, 0) != CERTBUS_ID_SIZE)
+            continue;
+        memcpy (outgoing.id, sqlite3_column_blob (stmt, 0), CERTBUS_ID_SIZE);
+        outgoing.envelope = sqlite3_column_blob (stmt, 1);
+        outgoing.envelope_size = (size_t) sqlite3_column_bytes (stmt, 1);
+        outgoing.state = (const char *) sqlite3_column_text (stmt, 2);
+        outgoing.attempts = sqlite3_column_int (stmt, 3);
+        outgoing.last_sent = sqlite3_column_int64 (stmt, 4);
+        rows++;
+        if (fn (arg, &outgoing))
+            break;
+    }
+    sqlite3_finalize (stmt);
+    return rows;
+}
+
+int
+node_store_outbox_sent (node_store_t *self, const uint8_t *id, int64_t now)
+{
+    sqlite3_stmt *stmt = s_prepare (
+        self, "UPDATE outbox SET attempts = attempts + 1, last_sent = ?2 WHERE id = ?1");
+    if (!stmt)
+        return -1;
+    sqlite3_bind_blob (stmt, 1, id, CERTBUS_ID_SIZE, SQLITE_STATIC);
+    sqlite3_bind_int64 (stmt, 2, now);
+    int rc = sqlite3_step (stmt) == SQLITE_DONE ? 0 : s_fail_db (self, "update outbox");
+    sqlite3_finalize (stmt);
+    return rc;
+}
+
+int64_t
+node_store_outbox_count (node_store_t *self, const char *state)
+{
+    sqlite3_stmt *stmt = s_prepare (self, "SELECT COUNT (*) FROM outbox WHERE state = ?1");
+    int64_t count = -1;
+    if (!stmt)
+        return -1;
+    sqlite3_bind_text (stmt, 1, state, -1, SQLITE_STATIC);
+    if (sqlite3_step (stmt) == SQLITE_ROW)
+        count = sqlite3_column_int64 (stmt, 0);
+    sqlite3_finalize (stmt);
+    return count;
+}
+
+int
+node_store_outbox_get (node_store_t *self, const uint8_t *id, char **state_p, uint32_t *code_p,
+                       char **reason_p, char **rule_p)
+{
+    sqlite3_stmt *stmt
+        = s_prepare (self, "SELECT state, code, reason, rule FROM outbox WHERE id = ?1");
+    int found = 0;
+    if (!stmt)
+        return -1;
+    sqlite3_bind_blob (stmt, 1, id, CERTBUS_ID_SIZE, SQLITE_STATIC);
+    if (sqlite3_step (stmt) == SQLITE_ROW) {
+        found = 1;
+        *state_p = strdup ((const char *) sqlite3_column_text (stmt, 0));
+        *code_p = (uint32_t) sqlite3_column_int (stmt, 1);
+        const char *reason = (const char *) sqlite3_column_text (stmt, 2);
+        const char *rule = (const char *) sqlite3_column_text (stmt, 3);
+        *reason_p = strdup (reason ? reason : "");
+        *rule_p = strdup (rule ? rule : "");
+    }
+    sqlite3_finalize (stmt);
+    return found;
+}
+
+int
+node_store_inbox_add (node_store_t *self, const certbus_header_t *header,
+                      const char *forwarders, const uint8_t *payload, size_t size,
+                      const uint8_t *envelope, size_t envelope_size, int64_t accepted_at,
+                      uint64_t broker_seq, uint64_t msg_seq)
+{
+    sqlite3_stmt *stmt = self->inbox_insert;
+    sqlite3_reset (stmt);
+    sqlite3_bind_blob (stmt, 1, header->id, CERTBUS_ID_SIZE, SQLITE_STATIC);
+    sqlite3_bind_text (stmt, 2, header->origin, -1, SQLITE_STATIC);
+    sqlite3_bind_text (stmt, 3, header->kind, -1, SQLITE_STATIC);
+    sqlite3_bind_text (stmt, 4, header->tlp, -1, SQLITE_STATIC);
+    sqlite3_bind_text (stmt, 5, header->topic, -1, SQLITE_STATIC);
+    sqlite3_bind_text (stmt, 6, header->severity, -1, SQLITE_STATIC);
+    sqlite3_bind_text (stmt, 7, header->content_type, -1, SQLITE_STATIC);
+    sqlite3_bind_text (stmt, 8, header->audience, -1, SQLITE_STATIC);
+    sqlite3_bind_text (stmt, 9, forwarders ? forwarders : "", -1, SQLITE_STATIC);
+    sqlite3_bind_int64 (stmt, 10, header->created);
+    sqlite3_bind_int64 (stmt, 11, accepted_at);
+    sqlite3_bind_int64 (stmt, 12, certbus_now_ms ());
+    sqlite3_bind_int64 (stmt, 13, (int64_t) broker_seq);
+    sqlite3_bind_int64 (stmt, 14, (int64_t) msg_seq);
+    sqlite3_bind_int64 (stmt, 15, (int64_t) size);
+    sqlite3_bind_blob (stmt, 16, payload, (int) size, SQLITE_STATIC);
+    sqlite3_bind_blob (stmt, 17, envelope, (int) envelope_size, SQLITE_STATIC);
+    int rc = sqlite3_step (stmt);
+    sqlite3_reset (stmt);
+    if (rc != SQLITE_DONE)
+        return s_fail_db (self, "store delivery");
+    return sqlite3_changes (self->db) > 0 ? 1 : 0;
+}
+
+static const char *s_inbox_columns
+    = "n, id, origin, kind, tlp, topic, severity, type, audience, forwarders, created,"
+      " accepted_at, received_at, broker_seq, msg_seq, payload, envelope";
+
+static int
+s_inbox_rows (sqlite3_stmt *stmt, node_message_fn *fn, void *arg)
+{
+    int rows = 0;
+    while (sqlite3_step (stmt) == SQLITE_ROW) {
+        node_message_t message = {0};
+        message.n = sqlite3_column_int64 (stmt, 0);
+        if (sqlite3_column_bytes (stmt, 1) == CERTBUS_ID_SIZE)
+            memcpy (message.id, sqlite3_column_blob (stmt, 1), CERTBUS_ID_SIZE);
+        message.origin = (const char *) sqlite3_column_text (stmt, 2);
+        message.kind = (const char *) sqlite3_column_text (stmt, 3);
+        message.tlp = (const char *) sqlite3_column_text (stmt, 4);
+        message.topic = (const char *) sqlite3_column_text (stmt, 5);
+        message.severity = (const char *) sqlite3_column_text (stmt, 6);
+        message.type = (const char *) sqlite3_column_text (stmt, 7);
+        message.audience = (const char *) sqlite3_column_text (stmt, 8);
+        message.forwarders = (const char *) sqlite3_column_text (stmt, 9);
+        message.created = sqlite3_column_int64 (stmt, 10);
+        message.accepted_at = sqlite3_column_int64 (stmt, 11);
+        message.received_at = sqlite3_column_int64 (stmt, 12);
+        message.broker_seq = (uint64_t) sqlite3_column_int64 (stmt, 13);
+        message.msg_seq = (uint64_t) sqlite3_column_int64 (stmt, 14);
+        message.payload = sqlite3_column_blob (stmt, 15);
+        message.size = (size_t) sqlite3_column_bytes (stmt, 15);
+        message.envelope = sqlite3_column_blob (stmt, 16);
+        message.envelope_size = (size_t) sqlite3_column_bytes (stmt, 16);
+        rows++;
+        if (fn (arg, &message))
+            break;
+    }
+    return rows;
+}
+
+int
+node_store_inbox_list (node_store_t *self, int64_t after, const char *kind, int limit,
+                       node_message_fn *fn, void *arg)
+{
+    char sql [512];
+    snprintf (sql, sizeof sql,
+              "SELECT %s FROM inbox WHERE n > ?1 AND (?2 IS NULL OR kind = ?2) ORDER BY n"
+              " LIMIT ?3",
+              s_inbox_columns);
+    sqlite3_stmt *stmt = s_prepare (self, sql);
+    if (!stmt)
+        return -1;
+    sqlite3_bind_int64 (stmt, 1, after);
+    if (kind)
+        sqlite3_bind_text (stmt, 2, kind, -1, SQLITE_STATIC);
+    sqlite3_bind_int (stmt, 3, limit);
+    int rows = s_inbox_rows (stmt, fn, arg);
+    sqlite3_finalize (stmt);
+    return rows;
+}
+
+int
+node_store_inbox_get (node_store_t *self, const uint8_t *id, node_message_fn *fn, void *arg)
+{
+    char sql [512];
+    snprintf (sql, sizeof sql, "SELECT %s FROM inbox WHERE id = ?1", s_inbox_columns);
+    sqlite3_stmt *stmt = s_prepare (self, sql);
+    if (!stmt)
+        return -1;
+    sqlite3_bind_blob (stmt, 1, id, CERTBUS_ID_SIZE, SQLITE_STATIC);
+    int rows = s_inbox_rows (stmt, fn, arg);
+    sqlite3_finalize (stmt);
+    return rows > 0 ? 1 : 0;
+}
+
+static int64_t
+s_scalar (node_store_t *self, const char *sql)
+{
+    sqlite3_stmt *stmt = s_prepare (self, sql);
+    int64_t value = -1;
+    if (stmt && sqlite3_step (stmt) == SQLITE_ROW)
+        value = sqlite3_column_int64 (stmt, 0);
+    sqlite3_finalize (stmt);
+    return value;
+}
+
+int64_t
+node_store_inbox_count (node_store_t *self)
+{
+    return s_scalar (self, "SELECT COUNT (*) FROM inbox");
+}
+
+int64_t
+node_store_inbox_last (node_store_t *self)
+{
+    return s_scalar (self, "SELECT COALESCE (MAX (n), 0) FROM inbox");
+}

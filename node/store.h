@@ -1,0 +1,105 @@
+/*  store.h - the node's storage: outbox, inbox, directory; all its SQL
+    SPDX-License-Identifier: MPL-2.0
+*/
+#ifndef NODE_STORE_H_INCLUDED
+#define NODE_STORE_H_INCLUDED
+
+#include "certbus.h"
+
+typedef struct node_store_t node_store_t;
+
+//  One inbox row. Strings and blobs are borrowed from the store's cursor
+//  and valid only inside the callback.
+typedef struct {
+    int64_t n;                       //  local order of arrival
+    uint8_t id [CERTBUS_ID_SIZE];
+    const char *origin, *kind, *tlp, *topic, *severity, *type, *audience, *forwarders;
+    int64_t created, accepted_at, received_at;    //  unix ms
+    uint64_t broker_seq, msg_seq;
+    const uint8_t *payload;
+    size_t size;
+    const uint8_t *envelope;         //  as delivered (our key only)
+    size_t envelope_size;
+} node_message_t;
+
+typedef int (node_message_fn) (void *arg, const node_message_t *message);
+
+//  One outbox row.
+typedef struct {
+    uint8_t id [CERTBUS_ID_SIZE];
+    const uint8_t *envelope;
+    size_t envelope_size;
+    const char *state;               //  pending, accepted, rejected
+    int attempts;
+    int64_t last_sent;
+} node_outgoing_t;
+
+typedef int (node_outgoing_fn) (void *arg, const node_outgoing_t *outgoing);
+
+node_store_t *
+    node_store_open (const char *path);
+void
+    node_store_destroy (node_store_t **self_p);
+
+//  Transactions around a batch of deliveries (one fsync for many).
+int
+    node_store_begin (node_store_t *self) CERTBUS_WARN_UNUSED;
+int
+    node_store_commit (node_store_t *self) CERTBUS_WARN_UNUSED;
+void
+    node_store_rollback (node_store_t *self);
+
+//  The directory the node holds (verified by the caller), or -1 when none.
+int
+    node_store_directory_get (node_store_t *self, uint8_t **bytes_p, size_t *size_p);
+int
+    node_store_directory_set (node_store_t *self, const uint8_t *bytes, size_t size)
+        CERTBUS_WARN_UNUSED;
+
+//  Outbox.
+int
+    node_store_outbox_add (node_store_t *self, const certbus_header_t *header,
+                           const uint8_t *envelope, size_t size) CERTBUS_WARN_UNUSED;
+int
+    node_store_outbox_result (node_store_t *self, const uint8_t *id, const char *state,
+                              uint32_t code, const char *reason, const char *rule, uint64_t seq,
+                              int64_t accepted_at);
+//  Calls fn for pending rows last sent before sent_before (unix ms).
+int
+    node_store_outbox_pending (node_store_t *self, int64_t sent_before, int limit,
+                               node_outgoing_fn *fn, void *arg);
+int
+    node_store_outbox_sent (node_store_t *self, const uint8_t *id, int64_t now);
+int64_t
+    node_store_outbox_count (node_store_t *self, const char *state);
+//  The state, code, reason and rule of an outbox row (strings new).
+int
+    node_store_outbox_get (node_store_t *self, const uint8_t *id, char **state_p,
+                           uint32_t *code_p, char **reason_p, char **rule_p);
+
+//  Inbox. add returns 1 when stored, 0 when the id was already there.
+int
+    node_store_inbox_add (node_store_t *self, const certbus_header_t *header,
+                          const char *forwarders, const uint8_t *payload, size_t size,
+                          const uint8_t *envelope, size_t envelope_size, int64_t accepted_at,
+                          uint64_t broker_seq, uint64_t msg_seq);
+//  Calls fn for inbox rows with n > after, in order; kind may be NULL.
+int
+    node_store_inbox_list (node_store_t *self, int64_t after, const char *kind, int limit,
+                           node_message_fn *fn, void *arg);
+//  Calls fn for the message id. Returns 1 found, 0 not, -1 error.
+int
+    node_store_inbox_get (node_store_t *self, const uint8_t *id, node_message_fn *fn,
+                          void *arg);
+int64_t
+    node_store_inbox_count (node_store_t *self);
+int64_t
+    node_store_inbox_last (node_store_t *self);
+
+//  Key-value settings (cursor, last error).
+int
+    node_store_meta_set (node_store_t *self, const char *key, const char *value);
+char *
+    node_store_meta_get (node_store_t *self, const char *key);
+
+#endif
