@@ -50,6 +50,8 @@ NODE_SRC := $(wildcard node/*.c)
 NODE_OBJ := $(NODE_SRC:%.c=$(BUILD)/obj/%.o)
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
+INTEG_SRC := $(wildcard tests/integration/test_*.c)
+INTEG_BIN := $(INTEG_SRC:tests/integration/%.c=$(BUILD)/tests/%)
 TESTLIB_SRC := $(wildcard tests/lib/*.c)
 TESTLIB_OBJ := $(TESTLIB_SRC:%.c=$(BUILD)/obj/%.o)
 ENGINE_OBJ := $(filter-out %/main.o,$(BROKER_OBJ) $(NODE_OBJ))
@@ -90,7 +92,12 @@ $(BUILD)/tests/%: tests/unit/%.c $(TESTLIB_OBJ) $(ENGINE_OBJ) $(LIB) $(GEN_H)
 	$(CC) $(CPPFLAGS) -Ibroker -Inode -Itests/lib $(CFLAGS) $(WARN) -o $@ $< $(TESTLIB_OBJ) \
 	    $(ENGINE_OBJ) $(LIB) $(LDFLAGS) $(LDLIBS) $(shell pkg-config --libs cmocka)
 
-tests: all $(UNIT_BIN)
+$(BUILD)/tests/%: tests/integration/%.c $(TESTLIB_OBJ) $(ENGINE_OBJ) $(LIB) $(GEN_H)
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) -Ibroker -Inode -Itests/lib $(CFLAGS) $(WARN) -o $@ $< $(TESTLIB_OBJ) \
+	    $(ENGINE_OBJ) $(LIB) $(LDFLAGS) $(LDLIBS) $(shell pkg-config --libs cmocka)
+
+tests: all $(UNIT_BIN) $(INTEG_BIN)
 
 # Every unit test binary and integration script, with one summary line.
 check: tests
