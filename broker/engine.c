@@ -321,7 +321,8 @@ s_handle_publish (self_t *self, zframe_t *routing, const certbus_cert_t *sender,
     }
     const certbus_header_t *header = certbus_envelope_header (env);
     memcpy (reply->id, header->id, CERTBUS_ID_SIZE);
-    reply->ack.message_id.data = reply->id;
+    //  message_id.data is pointed at reply->id in s_flush: the replies
+    //  array may move while the batch grows
     reply->ack.message_id.len = CERTBUS_ID_SIZE;
     if (strcmp (header->origin, org) != 0 || header->origin_serial != sender->serial) {
         char reason [300];
@@ -482,6 +483,17 @@ s_flush (self_t *self)
                 if (session)
                     session->dirty = true;
             }
+        }
+        if (reply->ack.message_id.len)
+            reply->ack.message_id.data = reply->id;
+        if (reply->ack.status == CERTBUS__STATUS__STATUS_UNSPECIFIED) {
+            //  Decided nothing (the transaction could not start): refuse
+            reply->ack.status = CERTBUS__STATUS__STATUS_REJECTED;
+            reply->ack.code = CERTBUS_E_IO;
+            free (reply->reason);
+            reply->reason = zsys_sprintf ("the broker could not store the message (%s); "
+                                          "publish again later",
+                                          self->last_error);
         }
         reply->ack.reason = reply->reason ? reply->reason : "";
         reply->ack.rule = reply->rule ? reply->rule : "";
@@ -922,8 +934,9 @@ s_start (self_t *self)
                       zmq_strerror (zmq_errno ()));
         return -1;
     }
-    const char *endpoint = zsock_last_endpoint (self->router);
+    char *endpoint = zsock_last_endpoint (self->router);
     snprintf (self->endpoint, sizeof self->endpoint, "%s", endpoint ? endpoint : self->config.bind);
+    zstr_free (&endpoint);
     char *real = realpath (self->config.dir, NULL);
     if (real) {
         self->control = zsock_new (ZMQ_ROUTER);

@@ -377,13 +377,13 @@ s_publish_direct (node_ctx_t *ctx, const uint8_t *id, const uint8_t *envelope, s
                     && reply->puback->message_id.len == CERTBUS_ID_SIZE
                     && memcmp (reply->puback->message_id.data, id, CERTBUS_ID_SIZE) == 0) {
                     Certbus__PubAck *ack = reply->puback;
-                    bool retry = ack->status == CERTBUS__STATUS__STATUS_REJECTED
+                    bool accepted = ack->status == CERTBUS__STATUS__STATUS_ACCEPTED
+                                    || ack->status == CERTBUS__STATUS__STATUS_DUPLICATE;
+                    bool retry = !accepted
                                  && (ack->code == CERTBUS_E_STORAGE_FULL
-                                     || ack->code == CERTBUS_E_IO);
-                    state = strdup (retry ? "queued"
-                                    : ack->status == CERTBUS__STATUS__STATUS_REJECTED
-                                        ? "rejected"
-                                        : "accepted");
+                                     || ack->code == CERTBUS_E_IO
+                                     || ack->status != CERTBUS__STATUS__STATUS_REJECTED);
+                    state = strdup (retry ? "queued" : accepted ? "accepted" : "rejected");
                     *code_p = ack->code;
                     *reason_p = strdup (ack->reason);
                     *rule_p = strdup (ack->rule);

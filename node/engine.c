@@ -125,13 +125,14 @@ s_resend_one (void *arg, const node_outgoing_t *outgoing)
     return 0;
 }
 
+//  Sends pending outbox rows last sent before sent_before, at most limit
+//  of them, so a large outbox cannot stall deliveries for long.
 static void
-s_resend (self_t *self, int64_t sent_before)
+s_resend (self_t *self, int64_t sent_before, int limit)
 {
     if (!self->connected)
         return;
-    //  Bounded per turn so a large outbox cannot stall deliveries
-    node_store_outbox_pending (self->ctx->store, sent_before, 512, s_resend_one, self);
+    node_store_outbox_pending (self->ctx->store, sent_before, limit, s_resend_one, self);
 }
 
 static void
@@ -175,9 +176,11 @@ s_handle_puback (self_t *self, Certbus__PubAck *ack)
 {
     if (ack->message_id.len != CERTBUS_ID_SIZE)
         return;
-    const char *state = ack->status == CERTBUS__STATUS__STATUS_REJECTED ? "rejected" : "accepted";
-    if (ack->status == CERTBUS__STATUS__STATUS_REJECTED
-        && (ack->code == CERTBUS_E_STORAGE_FULL || ack->code == CERTBUS_E_IO)) {
+    bool accepted = ack->status == CERTBUS__STATUS__STATUS_ACCEPTED
+                    || ack->status == CERTBUS__STATUS__STATUS_DUPLICATE;
+    const char *state = accepted ? "accepted" : "rejected";
+    if (!accepted && (ack->code == CERTBUS_E_STORAGE_FULL || ack->code == CERTBUS_E_IO
+                      || ack->status != CERTBUS__STATUS__STATUS_REJECTED)) {
         //  The broker could not store it: it stays pending and is resent
         snprintf (self->last_error, sizeof self->last_error, "broker: %s", ack->reason);
         return;
@@ -338,7 +341,7 @@ s_handle_packet (self_t *self, Certbus__Packet *packet, s_acks_t *acks)
                 && packet->hello->directory_serial
                        > certbus_directory_serial (self->ctx->directory))
                 s_request_directory (self);
-            s_resend (self, INT64_MAX);
+            s_resend (self, INT64_MAX, 5000);
             break;
         case CERTBUS__PACKET__BODY_PUBACK:
             s_handle_puback (self, packet->puback);
@@ -477,7 +480,8 @@ s_handle_control (self_t *self)
             memcpy (waiter->id, zframe_data (id), CERTBUS_ID_SIZE);
             waiter->deadline = certbus_now_ms () + atoi (wait);
             zlist_append (self->waiters, waiter);
-            s_resend (self, INT64_MAX - 1);
+            if (self->connected)
+                node_store_outbox_one (self->ctx->store, waiter->id, s_resend_one, self);
             s_answer_waiters (self, false);
         }
         zframe_destroy (&id);
@@ -525,7 +529,7 @@ s_tick (self_t *self)
     }
     if (now >= self->next_resend) {
         self->next_resend = now + self->config.resend_ms;
-        s_resend (self, now - self->config.resend_ms);
+        s_resend (self, now - self->config.resend_ms, 2000);
     }
     if (zlist_size (self->held) && !self->directory_requested)
         s_request_directory (self);

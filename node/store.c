@@ -236,6 +236,8 @@ node_store_outbox_result (node_store_t *self, const uint8_t *id, const char *sta
     return rc;
 }
 
+static int s_outgoing_rows (sqlite3_stmt *stmt, node_outgoing_fn *fn, void *arg);
+
 int
 node_store_outbox_pending (node_store_t *self, int64_t sent_before, int limit,
                            node_outgoing_fn *fn, void *arg)
@@ -247,6 +249,28 @@ node_store_outbox_pending (node_store_t *self, int64_t sent_before, int limit,
         return -1;
     sqlite3_bind_int64 (stmt, 1, sent_before);
     sqlite3_bind_int (stmt, 2, limit);
+    int rows = s_outgoing_rows (stmt, fn, arg);
+    sqlite3_finalize (stmt);
+    return rows;
+}
+
+int
+node_store_outbox_one (node_store_t *self, const uint8_t *id, node_outgoing_fn *fn, void *arg)
+{
+    sqlite3_stmt *stmt = s_prepare (
+        self, "SELECT id, envelope, state, attempts, last_sent FROM outbox"
+              " WHERE state = 'pending' AND id = ?1");
+    if (!stmt)
+        return -1;
+    sqlite3_bind_blob (stmt, 1, id, CERTBUS_ID_SIZE, SQLITE_STATIC);
+    int rows = s_outgoing_rows (stmt, fn, arg);
+    sqlite3_finalize (stmt);
+    return rows;
+}
+
+static int
+s_outgoing_rows (sqlite3_stmt *stmt, node_outgoing_fn *fn, void *arg)
+{
     int rows = 0;
     while (sqlite3_step (stmt) == SQLITE_ROW) {
         node_outgoing_t outgoing = {0};
@@ -262,7 +286,6 @@ node_store_outbox_pending (node_store_t *self, int64_t sent_before, int limit,
         if (fn (arg, &outgoing))
             break;
     }
-    sqlite3_finalize (stmt);
     return rows;
 }
 

@@ -68,6 +68,11 @@ int
 int
     node_store_outbox_pending (node_store_t *self, int64_t sent_before, int limit,
                                node_outgoing_fn *fn, void *arg);
+//  Calls fn for the outbox row id when it is still pending. Returns 1 when
+//  it was, 0 when not, -1 on error.
+int
+    node_store_outbox_one (node_store_t *self, const uint8_t *id, node_outgoing_fn *fn,
+                           void *arg);
 int
     node_store_outbox_sent (node_store_t *self, const uint8_t *id, int64_t now);
 int64_t

@@ -33,7 +33,7 @@ for f in "${files[@]}"; do
 done
 n=${#files[@]}
 for org in cert-banking bank-01 bank-02; do
-    wait_for 30 test "$(inbox_count $org)" -ge $n || fail "$org got $(inbox_count $org) of $n"
+    wait_for 30 'test "$(inbox_count $org)" -ge $n' || fail "$org got $(inbox_count $org) of $n"
     [ "$(inbox_count $org)" -eq $n ] || fail "$org has duplicates"
     for id in "${!SUM[@]}"; do
         got=$("$NODE" show --dir "$T/$org" "$id" | sha256sum)
@@ -59,7 +59,7 @@ for i in $(seq 1 20); do
         --tlp green --to sector:banking --type text/plain -)")
 done
 node_start bank-02
-wait_for 30 test "$(inbox_count bank-02)" -ge $((n + 20)) || fail "bank-02 did not catch up"
+wait_for 30 'test "$(inbox_count bank-02)" -ge $((n + 20))' || fail "bank-02 did not catch up"
 got=$("$NODE" inbox --dir "$T/bank-02" --json | tail -n 20 | sed 's/.*"id":"\([^"]*\)".*/\1/')
 want=$(printf '%s\n' "${ids[@]}")
 [ "$got" = "$want" ] || fail "offline recipient got them out of order"

@@ -28,12 +28,13 @@ trap cleanup EXIT
 fail() { echo "FAIL: $*" >&2; exit 1; }
 pass() { echo "ok: $*"; }
 
-# wait_for SECONDS COMMAND...: polls COMMAND every 0.1 s until it succeeds;
-# fails the script when the bound runs out.
+# wait_for SECONDS 'COMMAND': evaluates COMMAND (quote it, so that any
+# $(...) in it runs each time) every 0.1 s until it succeeds; returns 1
+# when the bound runs out.
 wait_for() {
     local limit=$1; shift
     local end=$((SECONDS + limit))
-    until "$@"; do
+    until eval "$*"; do
         [ $SECONDS -lt $end ] || return 1
         sleep 0.1
     done
@@ -51,7 +52,7 @@ broker_start() {
     "$BROKER" run --dir "$T/council" --bind "tcp://127.0.0.1:$port" --heartbeat 200 \
         --peer-timeout 3000 >>"$T/broker.log" 2>&1 &
     BROKER_PID=$!
-    wait_for 20 test -s "$T/council/broker.endpoint" || fail "broker did not start"
+    wait_for 20 'test -s "$T/council/broker.endpoint"' || fail "broker did not start"
     ENDPOINT=$(cat "$T/council/broker.endpoint")
     PORT=${ENDPOINT##*:}
 }
@@ -88,7 +89,7 @@ node_start() {
     local org=$1
     "$NODE" run --dir "$T/$org" >>"$T/$org.log" 2>&1 &
     NODE_PIDS[$org]=$!
-    wait_for 20 node_connected "$org" || fail "node $org did not connect"
+    wait_for 20 'node_connected "$org"' || fail "node $org did not connect"
 }
 
 node_kill() {

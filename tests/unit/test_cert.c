@@ -28,8 +28,8 @@ s_setup (void **state)
     self->member = certbus_identity_new ();
     uint8_t *bytes;
     size_t size;
-    assert_int_equal (certbus_request_make (self->member, "cert-pk", "CERT Pakistan", &bytes, &size),
-                      0);
+    assert_int_equal (
+        certbus_request_make (self->member, "cert-pk", "CERT Pakistan", &bytes, &size), 0);
     self->request = certbus_request_decode (bytes, size);
     free (bytes);
     assert_non_null (self->request);
