@@ -62,6 +62,8 @@ NODE := $(BUILD)/certbus-node
 
 .PHONY: all check demo bench fuzz soak install uninstall clean tests
 .DEFAULT_GOAL := all
+# keep every object: tests share them
+.SECONDARY:
 
 all: $(LIB) $(BROKER) $(NODE)
 

@@ -14,6 +14,7 @@
 #include "certbus/audience.h"
 #include "certbus/envelope.h"
 #include "certbus/packet.h"
+#include "certbus/merkle.h"
 
 #define CERTBUS_VERSION "0.1.0"
 
