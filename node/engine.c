@@ -337,8 +337,8 @@ s_handle_packet (self_t *self, Certbus__Packet *packet, s_acks_t *acks)
                            (unsigned long long) packet->hello->directory_serial);
             self->connected = true;
             self->last_error [0] = 0;
-            if (self->ctx->directory
-                && packet->hello->directory_serial
+            if (!self->ctx->directory
+                || packet->hello->directory_serial
                        > certbus_directory_serial (self->ctx->directory))
                 s_request_directory (self);
             s_resend (self, INT64_MAX, 5000);
