@@ -71,6 +71,15 @@ $(GEN_C) $(GEN_H): proto/certbus.proto
 	@mkdir -p $(BUILD)/gen
 	protoc-c --c_out=$(BUILD)/gen $<
 
+# The default policy is compiled into certbus-broker, so that `init` can
+# write it into a new broker folder.
+$(BUILD)/gen/default_policy.h: deploy/policy.zpl
+	@mkdir -p $(dir $@)
+	{ echo 'static const unsigned char s_default_policy [] = {'; \
+	  od -An -v -tx1 $< | sed 's/\([0-9a-f][0-9a-f]\)/0x\1,/g'; echo '0x00};'; } > $@
+
+$(BUILD)/obj/broker/council.o: $(BUILD)/gen/default_policy.h
+
 $(BUILD)/obj/gen/certbus.pb-c.o: $(GEN_C)
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) -std=c11 $(OPT) $(SAN_FLAGS) -Wall -Werror -c $< -o $@

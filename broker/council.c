@@ -9,6 +9,13 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include "default_policy.h"
+
+const char *
+council_default_policy (void)
+{
+    return (const char *) s_default_policy;
+}
 
 char *
 council_path (const char *dir, const char *name)
@@ -30,6 +37,7 @@ council_init (const char *dir)
     char *council_pub = council_path (dir, COUNCIL_PUB);
     char *broker_secret = council_path (dir, BROKER_SECRET);
     char *broker_pub = council_path (dir, BROKER_PUB);
+    char *policy = council_path (dir, BROKER_POLICY);
     certbus_identity_t *council = NULL, *broker = NULL;
     broker_store_t *store = NULL;
     if (mkdir (dir, 0700) != 0 && errno != EEXIST) {
@@ -49,7 +57,9 @@ council_init (const char *dir)
         || certbus_pubfile_write (council_pub, "council", certbus_identity_sign_public (council),
                                   NULL)
         || certbus_pubfile_write (broker_pub, "broker", certbus_identity_sign_public (broker),
-                                  certbus_identity_curve_public (broker)))
+                                  certbus_identity_curve_public (broker))
+        || certbus_file_write (policy, s_default_policy, strlen ((const char *) s_default_policy),
+                               0644))
         goto cleanup;
     store = broker_store_open (db_path, true);
     if (!store)
@@ -71,6 +81,7 @@ cleanup:
     free (council_pub);
     free (broker_secret);
     free (broker_pub);
+    free (policy);
     return rc;
 }
 
@@ -227,5 +238,24 @@ council_directory (const char *dir, const char *out_path)
         rc = 0;
     free (bytes);
     broker_store_destroy (&store);
+    return rc;
+}
+
+int
+council_policy_check (const char *dir, const char *file)
+{
+    char *path = file ? strdup (file) : council_path (dir, BROKER_POLICY);
+    certbus_policy_t *policy = certbus_policy_load (path);
+    if (policy) {
+        printf ("%s: %zu rules, default deny\n", path, certbus_policy_rules (policy));
+        for (size_t i = 0; i < certbus_policy_rules (policy); i++) {
+            char *line = certbus_policy_describe (policy, i);
+            printf ("  %s\n", line);
+            free (line);
+        }
+    }
+    free (path);
+    int rc = policy ? 0 : -1;
+    certbus_policy_destroy (&policy);
     return rc;
 }

@@ -11,6 +11,7 @@
 #define BROKER_PUB "broker.pub"
 #define COUNCIL_SECRET "council.secret"
 #define COUNCIL_PUB "council.pub"
+#define BROKER_POLICY "policy.zpl"
 
 //  Each returns 0, or -1 with the reason set.
 int
@@ -22,6 +23,15 @@ int
     council_revoke (const char *dir, const char *org_id, const char *reason);
 int
     council_directory (const char *dir, const char *out_path);
+
+//  Checks a policy file (DIR/policy.zpl when file is NULL) and prints its
+//  rules.
+int
+    council_policy_check (const char *dir, const char *file);
+
+//  The default policy text compiled into the broker.
+const char *
+    council_default_policy (void);
 
 //  A new string "dir/name"; the caller frees it.
 char *

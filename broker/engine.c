@@ -48,6 +48,7 @@ typedef struct {
     certbus_identity_t *identity;    //  broker's keys (CURVE, tree heads)
     uint8_t council_key [CERTBUS_KEY_SIZE];
     certbus_directory_t *directory;  //  current signed directory
+    certbus_policy_t *policy;        //  current Council policy
     int64_t data_version;            //  of the database, to see CLI writes
     zhashx_t *sessions;              //  org -> s_session_t
     char endpoint [256];             //  bound endpoint
@@ -58,6 +59,8 @@ typedef struct {
     size_t reply_cap;
     int64_t next_tick;               //  timers, unix ms
     int64_t next_expire;
+    certbus_tree_head_t head;        //  latest signed tree head
+    bool have_head;
     bool terminated;
     char last_error [256];
     struct {
@@ -76,6 +79,8 @@ broker_config_defaults (broker_config_t *config)
     config->heartbeat_ms = BROKER_DEFAULT_HEARTBEAT_MS;
     config->peer_timeout_ms = BROKER_DEFAULT_PEER_TIMEOUT_MS;
     config->batch = BROKER_DEFAULT_BATCH;
+    config->head_records = BROKER_DEFAULT_HEAD_RECORDS;
+    config->head_ms = BROKER_DEFAULT_HEAD_MS;
 }
 
 static void
@@ -279,7 +284,7 @@ s_reject (self_t *self, s_reply_t *reply, const char *org, const certbus_header_
         certbus_id_format (header->id, id);
     zsys_notice ("broker: rejected publish org=%s id=%s code=%s reason=\"%s\"%s%s", org, id,
                  certbus_err_name (code), reason, rule ? " rule=" : "", rule ? rule : "");
-    s_audit (self, "publish", org, header, "reject", rule, reason, 0, NULL, 0);
+    s_audit (self, "reject", org, header, "reject", rule, reason, 0, NULL, 0);
 }
 
 //  The Council policy decides whether this sender may send this kind, at
@@ -287,12 +292,86 @@ s_reject (self_t *self, s_reply_t *reply, const char *org, const certbus_header_
 //  written to *rule_p.
 static int
 s_policy_allows (self_t *self, const certbus_cert_t *sender, const certbus_header_t *header,
-                 const char **rule_p)
+                 certbus_decision_t *decision)
 {
-    (void) self;
-    (void) sender;
-    (void) header;
-    *rule_p = "open";
+    memset (decision, 0, sizeof *decision);
+    certbus_audience_t *audience = certbus_audience_parse (header->audience);
+    if (!audience) {
+        snprintf (decision->rule, sizeof decision->rule, "%s", CERTBUS_POLICY_DEFAULT_DENY);
+        snprintf (decision->reason, sizeof decision->reason, "%s", certbus_reason ());
+        return -1;
+    }
+    if (!self->policy) {
+        snprintf (decision->rule, sizeof decision->rule, "%s", CERTBUS_POLICY_DEFAULT_DENY);
+        snprintf (decision->reason, sizeof decision->reason,
+                  "the broker has no policy loaded: everything is refused");
+    }
+    else
+        certbus_policy_decide (self->policy, sender, header->kind, header->tlp,
+                               header->case_status, audience, self->directory, decision);
+    certbus_audience_destroy (&audience);
+    return decision->allowed ? 0 : -1;
+}
+
+#define s_RULE_RECEIPT "receipt-to-publisher"
+
+static int
+s_receipt_allowed (self_t *self, const certbus_cert_t *sender, const certbus_header_t *header,
+                   certbus_envelope_t *env, certbus_decision_t *decision)
+{
+    memset (decision, 0, sizeof *decision);
+    snprintf (decision->rule, sizeof decision->rule, "%s", s_RULE_RECEIPT);
+    if (header->ref_count != 1 || strcmp (header->refs [0].relation, "receipt-for") != 0) {
+        snprintf (decision->reason, sizeof decision->reason,
+                  "a receipt must reference exactly one message (receipt-for)");
+        return -1;
+    }
+    uint8_t *bytes = NULL;
+    size_t size = 0;
+    Certbus__AuditRecord *record = NULL;
+    int rc = -1;
+    if (broker_store_audit_find (self->store, header->refs [0].id, "publish", &bytes, &size) < 0
+        || certbus_codec_decode (&certbus__audit_record__descriptor, bytes, size,
+                                 CERTBUS_MAX_PACKET, CERTBUS_MAX_REPEATED, (void **) &record)) {
+        snprintf (decision->reason, sizeof decision->reason,
+                  "a receipt for a message the broker never accepted");
+        goto cleanup;
+    }
+    bool was_recipient = false;
+    for (size_t i = 0; i < record->n_recipients && !was_recipient; i++)
+        was_recipient = strcmp (record->recipients [i], sender->org_id) == 0;
+    char audience [CERTBUS_MAX_NAME + 8];
+    snprintf (audience, sizeof audience, "org:%s", record->org);
+    if (!was_recipient)
+        snprintf (decision->reason, sizeof decision->reason,
+                  "'%s' was not a recipient of the message it acknowledges", sender->org_id);
+    else if (strcmp (header->audience, audience) != 0 || certbus_envelope_recipients (env) != 1
+             || strcmp (certbus_envelope_recipient (env, 0), record->org) != 0)
+        snprintf (decision->reason, sizeof decision->reason,
+                  "a receipt goes only to the original publisher (%s)", audience);
+    else {
+        decision->allowed = true;
+        rc = 0;
+    }
+cleanup:
+    certbus_codec_free (record);
+    free (bytes);
+    return rc;
+}
+
+//  Loads DIR/policy.zpl. A file that does not parse is refused and the
+//  policy in force stays.
+static int
+s_load_policy (self_t *self)
+{
+    char *path = council_path (self->config.dir, BROKER_POLICY);
+    certbus_policy_t *policy = certbus_policy_load (path);
+    free (path);
+    if (!policy)
+        return -1;
+    certbus_policy_destroy (&self->policy);
+    self->policy = policy;
+    zsys_info ("broker: policy loaded, %zu rules, default deny", certbus_policy_rules (policy));
     return 0;
 }
 
@@ -355,11 +434,29 @@ s_handle_publish (self_t *self, zframe_t *routing, const certbus_cert_t *sender,
         self->stats.duplicates++;
         goto cleanup;
     }
-    const char *rule = NULL;
-    if (s_policy_allows (self, sender, header, &rule) != 0) {
-        s_reject (self, reply, org, header, CERTBUS_E_POLICY, certbus_reason (), rule);
+    //  TLP amber+strict may not travel further than its first recipients
+    for (size_t i = 0; i < header->ref_count; i++)
+        if (strcmp (header->refs [i].relation, "forwards") == 0
+            && strcmp (header->tlp, "amber+strict") == 0) {
+            s_reject (self, reply, org, header, CERTBUS_E_TLP,
+                      "TLP amber+strict may not be forwarded", "tlp-amber-strict");
+            goto cleanup;
+        }
+    certbus_decision_t decision;
+    if (strcmp (header->kind, "receipt") == 0) {
+        //  Receipts need no policy rule: they go back to the publisher of a
+        //  message the sender really received, and nowhere else.
+        if (s_receipt_allowed (self, sender, header, env, &decision) != 0) {
+            s_reject (self, reply, org, header, CERTBUS_E_POLICY, decision.reason,
+                      decision.rule);
+            goto cleanup;
+        }
+    }
+    else if (s_policy_allows (self, sender, header, &decision) != 0) {
+        s_reject (self, reply, org, header, CERTBUS_E_POLICY, decision.reason, decision.rule);
         goto cleanup;
     }
+    const char *rule = decision.rule;
     //  Every recipient must be within what the signed audience resolves to
     //  here; members revoked since the sender's directory are dropped.
     rc = certbus_audience_resolve (header->audience, header->tlp, self->directory, org,
@@ -426,7 +523,8 @@ s_handle_publish (self_t *self, zframe_t *routing, const certbus_cert_t *sender,
         snprintf (self->last_error, sizeof self->last_error, "%s", certbus_reason ());
         goto cleanup;
     }
-    s_audit (self, "publish", org, header, "accept", rule, "", seq, queued, queued_count);
+    s_audit (self, strcmp (header->kind, "receipt") == 0 ? "receipt" : "publish", org, header,
+             "accept", rule, "", seq, queued, queued_count);
     reply->ack.status = CERTBUS__STATUS__STATUS_ACCEPTED;
     reply->ack.sequence = seq;
     reply->ack.accepted_at = now;
@@ -565,12 +663,20 @@ s_handle_acks (self_t *self, const certbus_cert_t *member, Certbus__DeliverAck *
         return;
     for (size_t i = 0; i < ack->n_sequences; i++) {
         uint64_t qseq = ack->sequences [i];
-        int found = broker_store_queue_ack (self->store, member->org_id, qseq, NULL);
+        uint64_t msg_seq = 0;
+        int found = broker_store_queue_ack (self->store, member->org_id, qseq, &msg_seq);
         if (found < 0) {
             self->txn_failed = true;
             return;
         }
         self->stats.acks += (uint64_t) found;
+        certbus_header_t delivered;
+        if (found && broker_store_message_by_seq (self->store, msg_seq, &delivered) == 1) {
+            delivered.case_status = "";
+            s_audit (self, "deliver", member->org_id, &delivered, "delivered", NULL, "", qseq,
+                     NULL, 0);
+            broker_store_header_free (&delivered);
+        }
         if (session) {
             for (int j = 0; j < session->inflight_count; j++)
                 if (session->inflight [j] == qseq) {
@@ -636,6 +742,116 @@ s_pump (self_t *self)
     }
 }
 
+//  Signs and stores a tree head over the whole audit log when it has grown
+//  by head_records, when head_ms has passed since the last head, or when
+//  forced (a proof needs one). Timestamps strictly increase.
+static int
+s_issue_head (self_t *self, bool force)
+{
+    int64_t size = broker_store_audit_size (self->store);
+    if (size <= 0 || (self->have_head && (uint64_t) size == self->head.size))
+        return 0;
+    int64_t now = certbus_now_ms ();
+    bool due = force || !self->have_head
+               || (uint64_t) size - self->head.size >= (uint64_t) self->config.head_records
+               || now - self->head.timestamp >= self->config.head_ms;
+    if (!due || self->in_txn)
+        return 0;
+    certbus_tree_head_t head;
+    head.size = (uint64_t) size;
+    head.timestamp = self->have_head && now <= self->head.timestamp ? self->head.timestamp + 1
+                                                                     : now;
+    broker_store_audit_root (self->store, head.root);
+    size_t bytes_size;
+    uint8_t *bytes = certbus_tree_head_sign (self->identity, &head, &bytes_size);
+    int rc = -1;
+    if (broker_store_begin (self->store) == 0) {
+        if (broker_store_tree_head_add (self->store, &head, bytes, bytes_size) == 0
+            && broker_store_commit (self->store) == 0)
+            rc = 0;
+        else
+            broker_store_rollback (self->store);
+    }
+    free (bytes);
+    if (rc == 0) {
+        self->head = head;
+        self->have_head = true;
+    }
+    else
+        snprintf (self->last_error, sizeof self->last_error, "tree head: %s",
+                  certbus_reason ());
+    return rc;
+}
+
+static void
+s_handle_proof (self_t *self, zframe_t *routing, Certbus__ProofRequest *request)
+{
+    Certbus__ProofReply reply = CERTBUS__PROOF_REPLY__INIT;
+    uint8_t *record = NULL, *head_bytes = NULL;
+    size_t record_size = 0, head_size = 0;
+    uint8_t inclusion [CERTBUS_MERKLE_PROOF_MAX_BYTES], consistency [CERTBUS_MERKLE_PROOF_MAX_BYTES];
+    size_t inclusion_len = 0, consistency_len = 0;
+    ProtobufCBinaryData inclusion_items [CERTBUS_MERKLE_PROOF_MAX],
+        consistency_items [CERTBUS_MERKLE_PROOF_MAX];
+    int64_t index = -1;
+    if (request->message_id.len == CERTBUS_ID_SIZE)
+        index = broker_store_audit_find (self->store, request->message_id.data, "publish",
+                                         &record, &record_size);
+    if (index < 0) {
+        reply.code = CERTBUS_E_NOT_FOUND;
+        reply.reason = "no accepted publish of that message in the audit log";
+        goto send;
+    }
+    if (!self->have_head || self->head.size <= (uint64_t) index)
+        s_issue_head (self, true);
+    certbus_tree_head_t head;
+    if (broker_store_tree_head_latest (self->store, &head, &head_bytes, &head_size) != 1
+        || head.size <= (uint64_t) index) {
+        reply.code = CERTBUS_E_INTERNAL;
+        reply.reason = "no tree head covers that record yet";
+        goto send;
+    }
+    if (request->old_size > head.size) {
+        reply.code = CERTBUS_E_FIELD;
+        reply.reason = "you hold a tree head larger than the broker's newest one";
+        goto send;
+    }
+    if (certbus_merkle_inclusion_proof (inclusion, &inclusion_len, (uint64_t) index, head.size,
+                                        broker_store_audit_node, self->store)
+        || (request->old_size > 0
+            && certbus_merkle_consistency_proof (consistency, &consistency_len,
+                                                 request->old_size, head.size,
+                                                 broker_store_audit_node, self->store))) {
+        reply.code = CERTBUS_E_IO;
+        reply.reason = (char *) certbus_reason ();
+        goto send;
+    }
+    reply.leaf_index = (uint64_t) index;
+    reply.leaf.data = record;
+    reply.leaf.len = record_size;
+    reply.tree_head.data = head_bytes;
+    reply.tree_head.len = head_size;
+    reply.n_inclusion = inclusion_len / 32;
+    reply.inclusion = inclusion_items;
+    for (size_t i = 0; i < reply.n_inclusion; i++) {
+        inclusion_items [i].data = inclusion + 32 * i;
+        inclusion_items [i].len = 32;
+    }
+    reply.n_consistency = consistency_len / 32;
+    reply.consistency = consistency_items;
+    for (size_t i = 0; i < reply.n_consistency; i++) {
+        consistency_items [i].data = consistency + 32 * i;
+        consistency_items [i].len = 32;
+    }
+send:;
+    Certbus__Packet packet = CERTBUS__PACKET__INIT;
+    packet.body_case = CERTBUS__PACKET__BODY_PROOF_REPLY;
+    packet.proof_reply = &reply;
+    certbus_packet_send (self->router, routing, &packet);
+    free (record);
+    free (head_bytes);
+}
+
 static void
 s_tick (self_t *self)
 {
@@ -672,6 +888,7 @@ s_tick (self_t *self)
         zhashx_delete (self->sessions, org);
     }
     zlist_destroy (&gone);
+    s_issue_head (self, false);
     if (now >= self->next_expire) {
         self->next_expire = now + 60 * 1000;
         int removed = broker_store_expire (self->store, now);
@@ -748,6 +965,10 @@ s_handle_router (self_t *self)
             break;
         case CERTBUS__PACKET__BODY_DIRECTORY_REQUEST:
             s_send_directory (self, routing);
+            break;
+        case CERTBUS__PACKET__BODY_PROOF_REQUEST:
+            s_flush (self);
+            s_handle_proof (self, routing, packet->proof_request);
             break;
         case CERTBUS__PACKET__BODY_PING:
             if (session) {
@@ -844,10 +1065,16 @@ s_command (self_t *self, const char *command)
         return strdup (self->endpoint);
     if (streq (command, "RELOAD")) {
         s_flush (self);
+        if (s_load_policy (self) != 0) {
+            zsys_error ("broker: new policy refused, the old one stays: %s", certbus_reason ());
+            return zsys_sprintf ("ERROR policy refused, the old one stays in force: %s",
+                                 certbus_reason ());
+        }
         if (s_load_directory (self) != 0)
             return zsys_sprintf ("ERROR %s", certbus_reason ());
-        return zsys_sprintf ("OK directory=%llu",
-                             (unsigned long long) certbus_directory_serial (self->directory));
+        return zsys_sprintf ("OK directory=%llu policy=%zu rules",
+                             (unsigned long long) certbus_directory_serial (self->directory),
+                             certbus_policy_rules (self->policy));
     }
     return zsys_sprintf ("ERROR unknown command %s", command);
 }
@@ -917,6 +1144,14 @@ s_start (self_t *self)
     self->data_version = broker_store_data_version (self->store);
     if (s_load_directory (self))
         return -1;
+    self->have_head
+        = broker_store_tree_head_latest (self->store, &self->head, NULL, NULL) == 1;
+    if (s_load_policy (self)) {
+        char reason [CERTBUS_REASON_MAX];
+        snprintf (reason, sizeof reason, "%s", certbus_reason ());
+        certbus_fail (CERTBUS_E_FIELD, "cannot load the policy: %s", reason);
+        return -1;
+    }
     self->router = zsock_new (ZMQ_ROUTER);
     zsock_set_zap_domain (self->router, "certbus");
     zsock_set_curve_server (self->router, 1);
@@ -998,6 +1233,7 @@ broker_engine_actor (zsock_t *pipe, void *args)
     zhashx_destroy (&self->sessions);
     zactor_destroy (&self->zap);
     certbus_directory_destroy (&self->directory);
+    certbus_policy_destroy (&self->policy);
     broker_store_destroy (&self->store);
     certbus_identity_destroy (&self->identity);
     free (self->replies);

@@ -25,6 +25,8 @@ typedef struct {
     int heartbeat_ms;                //  ping interval, both ways
     int peer_timeout_ms;             //  silence after which a member is gone
     int batch;                       //  most publishes per transaction
+    int head_records;                //  sign a tree head every N records...
+    int head_ms;                     //  ...or every T ms, whichever first
 } broker_config_t;
 
 #define BROKER_DEFAULT_BIND "tcp://0.0.0.0:7447"
@@ -33,6 +35,8 @@ typedef struct {
 #define BROKER_DEFAULT_HEARTBEAT_MS 1000
 #define BROKER_DEFAULT_PEER_TIMEOUT_MS 10000
 #define BROKER_DEFAULT_BATCH 256
+#define BROKER_DEFAULT_HEAD_RECORDS 1000
+#define BROKER_DEFAULT_HEAD_MS 10000
 #define BROKER_CONTROL "broker.ctl"
 
 //  Fills config with defaults.

@@ -1,6 +1,7 @@
 /*  main.c - certbus-broker: the Council's command-line tool and daemon
     SPDX-License-Identifier: MPL-2.0
 */
+#include "audit.h"
 #include "council.h"
 #include "engine.h"
 #include "store.h"
@@ -26,7 +27,11 @@ static const char *s_usage
       "            [--peer-timeout MS] [--expiry DAYS] [--verbose]\n"
       "                                           serve members (default tcp://0.0.0.0:7447)\n"
       "  status    --dir DIR [--json]             running or not, sessions, backlog\n"
-      "  reload    --dir DIR                      load a new directory without dropping links\n"
+      "  reload    --dir DIR                      load a new policy and directory, no dropped links\n"
+      "  policy check --dir DIR [FILE]            validate a policy file and print its rules\n"
+      "  audit verify --dir DIR                   recompute the audit log and its signed heads\n"
+      "  audit list --dir DIR [--org ID] [--since TIME] [--json]\n"
+      "                                           TIME: 2026-11-27T10:00:00Z, 2026-11-27 or 2h\n"
       "\n"
       "Tiers: national, government, federal, provincial, sectoral, organization.\n";
 
@@ -44,7 +49,7 @@ s_fail (void)
 }
 
 typedef struct {
-    const char *dir, *tier, *sector, *region, *out, *reason, *bind;
+    const char *dir, *tier, *sector, *region, *out, *reason, *bind, *org, *since;
     int days, window, heartbeat, peer_timeout, expiry_days;
     bool json, verbose, help;
     int argc;                        //  positional arguments left
@@ -69,6 +74,8 @@ s_parse (int argc, char **argv, s_args_t *args)
         {"expiry", required_argument, NULL, 'E'},
         {"metrics", required_argument, NULL, 'm'},
         {"json", no_argument, NULL, 'j'},
+        {"org", required_argument, NULL, 'g'},
+        {"since", required_argument, NULL, 'S'},
         {"verbose", no_argument, NULL, 'v'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
@@ -98,6 +105,8 @@ s_parse (int argc, char **argv, s_args_t *args)
             case 'E': args->expiry_days = atoi (optarg); break;
             case 'm': break;
             case 'j': args->json = true; break;
+            case 'g': args->org = optarg; break;
+            case 'S': args->since = optarg; break;
             case 'v': args->verbose = true; break;
             case 'h': args->help = true; break;
             default: return -1;
@@ -278,6 +287,25 @@ main (int argc, char **argv)
         if (!args.verbose)
             zsys_set_logident ("certbus-broker");
         rc = s_run (&args);
+    }
+    else if (streq (command, "policy")) {
+        if (args.argc < 1 || !streq (args.argv [0], "check") || args.argc > 2)
+            return s_error ("usage: certbus-broker policy check --dir DIR [FILE]");
+        rc = council_policy_check (args.dir, args.argc == 2 ? args.argv [1] : NULL) ? s_fail ()
+                                                                                    : 0;
+    }
+    else if (streq (command, "audit")) {
+        if (args.argc == 1 && streq (args.argv [0], "verify"))
+            rc = audit_verify (args.dir) ? 1 : 0;
+        else if (args.argc == 1 && streq (args.argv [0], "list")) {
+            int64_t since = 0;
+            if (args.since && (since = certbus_time_parse (args.since)) < 0)
+                return s_error ("--since takes 2026-11-27T10:00:00Z, 2026-11-27 or a duration "
+                                "such as 2h");
+            rc = audit_list (args.dir, args.org, since, args.json) ? s_fail () : 0;
+        }
+        else
+            return s_error ("usage: certbus-broker audit verify|list --dir DIR");
     }
     else if (streq (command, "status"))
         rc = s_status (&args);

@@ -17,7 +17,11 @@ struct broker_store_t {
     sqlite3_stmt *queue_fetch;
     sqlite3_stmt *queue_ack;
     sqlite3_stmt *audit_insert;
+    sqlite3_stmt *node_insert;
+    sqlite3_stmt *node_get;
+    sqlite3_stmt *msg_by_seq;
     int64_t audit_size;              //  records in the audit log
+    certbus_merkle_frontier_t frontier;  //  of the audit tree, in memory
 };
 
 static const char *s_schema
@@ -46,7 +50,15 @@ static const char *s_schema
       "  idx INTEGER PRIMARY KEY, time INTEGER NOT NULL, event TEXT NOT NULL,"
       "  org TEXT NOT NULL, message_id BLOB, record BLOB NOT NULL, leaf_hash BLOB NOT NULL);"
       "CREATE INDEX IF NOT EXISTS audit_by_org ON audit (org, time);"
-      "CREATE INDEX IF NOT EXISTS audit_by_message ON audit (message_id);";
+      "CREATE INDEX IF NOT EXISTS audit_by_message ON audit (message_id);"
+      "CREATE TABLE IF NOT EXISTS audit_nodes ("
+      "  level INTEGER NOT NULL, idx INTEGER NOT NULL, hash BLOB NOT NULL,"
+      "  PRIMARY KEY (level, idx)) WITHOUT ROWID;"
+      "CREATE TABLE IF NOT EXISTS tree_heads ("
+      "  size INTEGER PRIMARY KEY, timestamp INTEGER NOT NULL, root BLOB NOT NULL,"
+      "  head BLOB NOT NULL);";
+
+static int s_rebuild_frontier (broker_store_t *self);
 
 static int
 s_fail_db (broker_store_t *self, const char *what)
@@ -130,12 +142,22 @@ broker_store_open (const char *path, bool create)
     self->audit_insert = s_prepare (
         self, "INSERT INTO audit (idx, time, event, org, message_id, record, leaf_hash)"
               " VALUES (?1,?2,?3,?4,?5,?6,?7)");
+    self->node_insert
+        = s_prepare (self, "INSERT OR REPLACE INTO audit_nodes VALUES (?1, ?2, ?3)");
+    self->node_get
+        = s_prepare (self, "SELECT hash FROM audit_nodes WHERE level = ?1 AND idx = ?2");
+    self->msg_by_seq = s_prepare (
+        self, "SELECT id, origin, kind, tlp, severity, audience FROM messages WHERE seq = ?1");
     if (!self->msg_lookup || !self->msg_insert || !self->queue_insert || !self->queue_fetch
-        || !self->queue_ack || !self->audit_insert) {
+        || !self->queue_ack || !self->audit_insert || !self->node_insert || !self->node_get
+        || !self->msg_by_seq) {
         broker_store_destroy (&self);
         return NULL;
     }
-    self->audit_size = broker_store_count (self, "audit");
+    if (s_rebuild_frontier (self)) {
+        broker_store_destroy (&self);
+        return NULL;
+    }
     return self;
 }
 
@@ -152,6 +174,9 @@ broker_store_destroy (broker_store_t **self_p)
     sqlite3_finalize (self->queue_fetch);
     sqlite3_finalize (self->queue_ack);
     sqlite3_finalize (self->audit_insert);
+    sqlite3_finalize (self->node_insert);
+    sqlite3_finalize (self->node_get);
+    sqlite3_finalize (self->msg_by_seq);
     sqlite3_close (self->db);
     free (self->path);
     free (self);
@@ -182,8 +207,50 @@ broker_store_rollback (broker_store_t *self)
 {
     if (!sqlite3_get_autocommit (self->db))
         sqlite3_exec (self->db, "ROLLBACK", NULL, NULL, NULL);
-    //  the audit size is re-read so that a rolled-back append is forgotten
+    //  the audit tree is re-read so that a rolled-back append is forgotten
+    s_rebuild_frontier (self);
+}
+
+int
+broker_store_audit_node (void *ctx, unsigned level, uint64_t index, uint8_t out [32])
+{
+    broker_store_t *self = ctx;
+    sqlite3_stmt *stmt = self->node_get;
+    sqlite3_reset (stmt);
+    sqlite3_bind_int (stmt, 1, (int) level);
+    sqlite3_bind_int64 (stmt, 2, (int64_t) index);
+    int rc = sqlite3_step (stmt);
+    int result = 0;
+    if (rc == SQLITE_ROW && sqlite3_column_bytes (stmt, 0) == 32)
+        memcpy (out, sqlite3_column_blob (stmt, 0), 32);
+    else
+        result = certbus_fail (rc == SQLITE_ROW || rc == SQLITE_DONE ? CERTBUS_E_NOT_FOUND
+                                                                     : CERTBUS_E_IO,
+                               "audit tree node %u/%llu is missing", level,
+                               (unsigned long long) index);
+    sqlite3_reset (stmt);
+    return result;
+}
+
+static int
+s_rebuild_frontier (broker_store_t *self)
+{
     self->audit_size = broker_store_count (self, "audit");
+    if (self->audit_size < 0)
+        return -1;
+    certbus_merkle_frontier_init (&self->frontier);
+    if (self->audit_size > 0
+        && certbus_merkle_frontier_from_nodes (&self->frontier, (uint64_t) self->audit_size,
+                                               broker_store_audit_node, self)) {
+        char reason [CERTBUS_REASON_MAX];
+        snprintf (reason, sizeof reason, "%s", certbus_reason ());
+        certbus_fail (CERTBUS_E_IO,
+                      "%s: the audit tree does not match its %lld records (%s); run "
+                      "certbus-broker audit verify",
+                      self->path, (long long) self->audit_size, reason);
+        return -1;
+    }
+    return 0;
 }
 
 int64_t
@@ -553,13 +620,8 @@ broker_store_audit_append (broker_store_t *self, Certbus__AuditRecord *record)
     record->index = (uint64_t) self->audit_size;
     size_t size;
     uint8_t *bytes = certbus_codec_encode (record, &size);
-    //  RFC 6962 leaf hash: SHA-256 (0x00 || record)
     uint8_t leaf [CERTBUS_HASH_SIZE];
-    crypto_hash_sha256_state state;
-    crypto_hash_sha256_init (&state);
-    crypto_hash_sha256_update (&state, (const uint8_t *) "\0", 1);
-    crypto_hash_sha256_update (&state, bytes, size);
-    crypto_hash_sha256_final (&state, leaf);
+    certbus_merkle_leaf_hash (leaf, bytes, size);
     sqlite3_stmt *stmt = self->audit_insert;
     sqlite3_reset (stmt);
     sqlite3_bind_int64 (stmt, 1, self->audit_size);
@@ -576,9 +638,131 @@ broker_store_audit_append (broker_store_t *self, Certbus__AuditRecord *record)
     int rc = sqlite3_step (stmt) == SQLITE_DONE ? 0 : s_fail_db (self, "append audit record");
     sqlite3_reset (stmt);
     free (bytes);
+    //  The perfect subtrees this record completes are stored with it, so
+    //  that proofs later read O(log n) nodes.
+    certbus_merkle_node_t nodes [CERTBUS_MERKLE_MAX_LEVELS];
+    size_t node_count = 0;
+    if (rc == 0 && certbus_merkle_frontier_append (&self->frontier, leaf, nodes, &node_count))
+        rc = -1;
+    for (size_t i = 0; rc == 0 && i < node_count; i++) {
+        sqlite3_stmt *insert = self->node_insert;
+        sqlite3_reset (insert);
+        sqlite3_bind_int (insert, 1, (int) nodes [i].level);
+        sqlite3_bind_int64 (insert, 2, (int64_t) nodes [i].index);
+        sqlite3_bind_blob (insert, 3, nodes [i].hash, CERTBUS_HASH_SIZE, SQLITE_STATIC);
+        if (sqlite3_step (insert) != SQLITE_DONE)
+            rc = s_fail_db (self, "append audit node");
+        sqlite3_reset (insert);
+    }
     if (rc == 0)
         self->audit_size++;
     return rc;
+}
+
+void
+broker_store_audit_root (broker_store_t *self, uint8_t root [32])
+{
+    certbus_merkle_frontier_root (&self->frontier, root);
+}
+
+int
+broker_store_message_by_seq (broker_store_t *self, uint64_t seq, certbus_header_t *header)
+{
+    sqlite3_stmt *stmt = self->msg_by_seq;
+    sqlite3_reset (stmt);
+    sqlite3_bind_int64 (stmt, 1, (int64_t) seq);
+    int found = 0;
+    if (sqlite3_step (stmt) == SQLITE_ROW && sqlite3_column_bytes (stmt, 0) == CERTBUS_ID_SIZE) {
+        memset (header, 0, sizeof *header);
+        memcpy (header->id, sqlite3_column_blob (stmt, 0), CERTBUS_ID_SIZE);
+        header->origin = strdup ((const char *) sqlite3_column_text (stmt, 1));
+        header->kind = strdup ((const char *) sqlite3_column_text (stmt, 2));
+        header->tlp = strdup ((const char *) sqlite3_column_text (stmt, 3));
+        header->severity = strdup ((const char *) sqlite3_column_text (stmt, 4));
+        header->audience = strdup ((const char *) sqlite3_column_text (stmt, 5));
+        found = 1;
+    }
+    sqlite3_reset (stmt);
+    return found;
+}
+
+void
+broker_store_header_free (certbus_header_t *header)
+{
+    free (header->origin);
+    free (header->kind);
+    free (header->tlp);
+    free (header->severity);
+    free (header->audience);
+    memset (header, 0, sizeof *header);
+}
+
+int
+broker_store_tree_head_add (broker_store_t *self, const certbus_tree_head_t *head,
+                            const uint8_t *bytes, size_t size)
+{
+    sqlite3_stmt *stmt = s_prepare (self, "INSERT INTO tree_heads VALUES (?1, ?2, ?3, ?4)");
+    if (!stmt)
+        return -1;
+    sqlite3_bind_int64 (stmt, 1, (int64_t) head->size);
+    sqlite3_bind_int64 (stmt, 2, head->timestamp);
+    sqlite3_bind_blob (stmt, 3, head->root, 32, SQLITE_STATIC);
+    sqlite3_bind_blob (stmt, 4, bytes, (int) size, SQLITE_STATIC);
+    int rc = sqlite3_step (stmt) == SQLITE_DONE ? 0 : s_fail_db (self, "store tree head");
+    sqlite3_finalize (stmt);
+    return rc;
+}
+
+int
+broker_store_tree_head_latest (broker_store_t *self, certbus_tree_head_t *head,
+                               uint8_t **bytes_p, size_t *size_p)
+{
+    sqlite3_stmt *stmt = s_prepare (
+        self, "SELECT size, timestamp, root, head FROM tree_heads ORDER BY size DESC LIMIT 1");
+    int found = 0;
+    if (!stmt)
+        return -1;
+    if (sqlite3_step (stmt) == SQLITE_ROW && sqlite3_column_bytes (stmt, 2) == 32) {
+        head->size = (uint64_t) sqlite3_column_int64 (stmt, 0);
+        head->timestamp = sqlite3_column_int64 (stmt, 1);
+        memcpy (head->root, sqlite3_column_blob (stmt, 2), 32);
+        if (bytes_p) {
+            *size_p = (size_t) sqlite3_column_bytes (stmt, 3);
+            *bytes_p = malloc (*size_p ? *size_p : 1);
+            if (!*bytes_p)
+                abort ();
+            memcpy (*bytes_p, sqlite3_column_blob (stmt, 3), *size_p);
+        }
+        found = 1;
+    }
+    sqlite3_finalize (stmt);
+    return found;
+}
+
+int64_t
+broker_store_audit_find (broker_store_t *self, const uint8_t *message_id, const char *event,
+                         uint8_t **record_p, size_t *size_p)
+{
+    sqlite3_stmt *stmt = s_prepare (
+        self, "SELECT idx, record FROM audit WHERE message_id = ?1 AND event = ?2"
+              " ORDER BY idx LIMIT 1");
+    int64_t index = -1;
+    if (!stmt)
+        return -1;
+    sqlite3_bind_blob (stmt, 1, message_id, CERTBUS_ID_SIZE, SQLITE_STATIC);
+    sqlite3_bind_text (stmt, 2, event, -1, SQLITE_STATIC);
+    if (sqlite3_step (stmt) == SQLITE_ROW) {
+        index = sqlite3_column_int64 (stmt, 0);
+        if (record_p) {
+            *size_p = (size_t) sqlite3_column_bytes (stmt, 1);
+            *record_p = malloc (*size_p ? *size_p : 1);
+            if (!*record_p)
+                abort ();
+            memcpy (*record_p, sqlite3_column_blob (stmt, 1), *size_p);
+        }
+    }
+    sqlite3_finalize (stmt);
+    return index;
 }
 
 int64_t
@@ -604,4 +788,61 @@ void *
 broker_store_db (broker_store_t *self)
 {
     return self->db;
+}
+
+int64_t
+broker_store_audit_each (broker_store_t *self, const char *org, int64_t since,
+                         broker_audit_fn *fn, void *arg)
+{
+    sqlite3_stmt *stmt = s_prepare (
+        self, "SELECT idx, time, event, org, record, leaf_hash FROM audit"
+              " WHERE (?1 IS NULL OR org = ?1) AND time >= ?2 ORDER BY idx");
+    if (!stmt)
+        return -1;
+    if (org)
+        sqlite3_bind_text (stmt, 1, org, -1, SQLITE_STATIC);
+    sqlite3_bind_int64 (stmt, 2, since);
+    int64_t rows = 0;
+    int rc;
+    while ((rc = sqlite3_step (stmt)) == SQLITE_ROW) {
+        broker_audit_row_t row = {
+            .index = sqlite3_column_int64 (stmt, 0),
+            .time = sqlite3_column_int64 (stmt, 1),
+            .event = (const char *) sqlite3_column_text (stmt, 2),
+            .org = (const char *) sqlite3_column_text (stmt, 3),
+            .record = sqlite3_column_blob (stmt, 4),
+            .record_size = (size_t) sqlite3_column_bytes (stmt, 4),
+            .leaf_hash = sqlite3_column_blob (stmt, 5),
+            .leaf_hash_size = (size_t) sqlite3_column_bytes (stmt, 5),
+        };
+        rows++;
+        if (fn (arg, &row))
+            break;
+    }
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+        rows = s_fail_db (self, "read the audit log");
+    sqlite3_finalize (stmt);
+    return rows;
+}
+
+int64_t
+broker_store_tree_heads_each (broker_store_t *self, broker_head_fn *fn, void *arg)
+{
+    sqlite3_stmt *stmt
+        = s_prepare (self, "SELECT size, timestamp, root, head FROM tree_heads ORDER BY size");
+    if (!stmt)
+        return -1;
+    int64_t rows = 0;
+    while (sqlite3_step (stmt) == SQLITE_ROW) {
+        certbus_tree_head_t head = {0};
+        head.size = (uint64_t) sqlite3_column_int64 (stmt, 0);
+        head.timestamp = sqlite3_column_int64 (stmt, 1);
+        if (sqlite3_column_bytes (stmt, 2) == 32)
+            memcpy (head.root, sqlite3_column_blob (stmt, 2), 32);
+        rows++;
+        if (fn (arg, &head, sqlite3_column_blob (stmt, 3), (size_t) sqlite3_column_bytes (stmt, 3)))
+            break;
+    }
+    sqlite3_finalize (stmt);
+    return rows;
 }

@@ -109,6 +109,66 @@ int
 int64_t
     broker_store_audit_size (broker_store_t *self);
 
+//  Root of the audit tree as it stands (in this transaction).
+void
+    broker_store_audit_root (broker_store_t *self, uint8_t root [32]);
+
+//  Reads perfect audit-tree node (level, index): a certbus_merkle_get_node_fn
+//  with the store as ctx.
+int
+    broker_store_audit_node (void *ctx, unsigned level, uint64_t index, uint8_t out [32]);
+
+//  The index of the first audit record of event for message_id, or -1;
+//  with record_p, the record's bytes in a new buffer.
+int64_t
+    broker_store_audit_find (broker_store_t *self, const uint8_t *message_id, const char *event,
+                             uint8_t **record_p, size_t *size_p);
+
+//  Tree heads. latest returns 1 and fills head (and a copy of its signed
+//  bytes when bytes_p is not NULL) when there is one, 0 when none.
+int
+    broker_store_tree_head_add (broker_store_t *self, const certbus_tree_head_t *head,
+                                const uint8_t *bytes, size_t size) CERTBUS_WARN_UNUSED;
+int
+    broker_store_tree_head_latest (broker_store_t *self, certbus_tree_head_t *head,
+                                   uint8_t **bytes_p, size_t *size_p);
+
+//  One audit row as broker_store_audit_each hands it over (borrowed).
+typedef struct {
+    int64_t index;
+    int64_t time;                    //  unix ms
+    const char *event;
+    const char *org;
+    const uint8_t *record;
+    size_t record_size;
+    const uint8_t *leaf_hash;
+    size_t leaf_hash_size;
+} broker_audit_row_t;
+
+typedef int (broker_audit_fn) (void *arg, const broker_audit_row_t *row);
+
+//  Calls fn for every audit row in index order, optionally only those of
+//  org and at or after since (unix ms; 0 for all). fn returns non-zero to
+//  stop. Returns rows seen, or -1.
+int64_t
+    broker_store_audit_each (broker_store_t *self, const char *org, int64_t since,
+                             broker_audit_fn *fn, void *arg);
+
+//  One stored tree head (borrowed bytes).
+typedef int (broker_head_fn) (void *arg, const certbus_tree_head_t *head, const uint8_t *bytes,
+                              size_t size);
+
+//  Calls fn for every stored tree head in size order. Returns heads seen.
+int64_t
+    broker_store_tree_heads_each (broker_store_t *self, broker_head_fn *fn, void *arg);
+
+//  The stored fields of message seq (strings new; free with
+//  broker_store_header_free). Returns 1 when found.
+int
+    broker_store_message_by_seq (broker_store_t *self, uint64_t seq, certbus_header_t *header);
+void
+    broker_store_header_free (certbus_header_t *header);
+
 //  Counts for status: messages stored, queue rows, members.
 int64_t
     broker_store_count (broker_store_t *self, const char *table);

@@ -15,6 +15,8 @@
 #include "certbus/envelope.h"
 #include "certbus/packet.h"
 #include "certbus/merkle.h"
+#include "certbus/policy.h"
+#include "certbus/treehead.h"
 
 #define CERTBUS_VERSION "0.1.0"
 

@@ -435,19 +435,51 @@ certbus_envelope_verify (certbus_envelope_t *self, certbus_directory_t *dir, int
     return CERTBUS_OK;
 }
 
-certbus_err_t
-certbus_envelope_decrypt (certbus_envelope_t *self, certbus_identity_t *identity,
-                          const char *org_id, uint8_t **payload_p, size_t *size_p)
+static Certbus__RecipientKey *
+s_find_recipient (certbus_envelope_t *self, const char *org_id)
 {
-    *payload_p = NULL;
-    *size_p = 0;
-    Certbus__RecipientKey *mine = NULL;
-    for (size_t i = 0; i < self->wire->n_recipients && !mine; i++)
+    for (size_t i = 0; i < self->wire->n_recipients; i++)
         if (strcmp (self->wire->recipients [i]->org_id, org_id) == 0)
-            mine = self->wire->recipients [i];
+            return self->wire->recipients [i];
+    return NULL;
+}
+
+certbus_err_t
+certbus_envelope_content_key (certbus_envelope_t *self, certbus_identity_t *identity,
+                              const char *org_id, uint8_t key [32])
+{
+    Certbus__RecipientKey *mine = s_find_recipient (self, org_id);
     if (!mine)
         return certbus_fail (CERTBUS_E_NOT_RECIPIENT, "'%s' is not a recipient of this envelope",
                              org_id);
+    if (!self->header.encrypted)
+        return certbus_fail (CERTBUS_E_FIELD, "envelope is not encrypted");
+    certbus_err_t rc = CERTBUS_OK;
+    uint8_t *shared = sodium_malloc (crypto_box_BEFORENMBYTES);
+    if (!shared)
+        abort ();
+    uint8_t wrap_nonce [crypto_secretbox_NONCEBYTES];
+    const uint8_t *ephemeral = self->hdr->ephemeral_key.data;
+    if (crypto_box_beforenm (shared, ephemeral, certbus_identity_box_secret (identity)) != 0)
+        rc = certbus_fail (CERTBUS_E_WRAPPED_KEY, "envelope's ephemeral key is unusable");
+    else {
+        s_wrap_nonce (ephemeral, certbus_identity_box_public (identity), wrap_nonce);
+        if (crypto_secretbox_open_easy (key, mine->wrapped_key.data, mine->wrapped_key.len,
+                                        wrap_nonce, shared)
+            != 0)
+            rc = certbus_fail (CERTBUS_E_WRAPPED_KEY,
+                               "wrapped content key for '%s' does not open", org_id);
+    }
+    sodium_free (shared);
+    return rc;
+}
+
+certbus_err_t
+certbus_envelope_decrypt_with_key (certbus_envelope_t *self, const uint8_t *key, size_t key_len,
+                                   uint8_t **payload_p, size_t *size_p)
+{
+    *payload_p = NULL;
+    *size_p = 0;
     ProtobufCBinaryData ct = self->wire->ciphertext;
     if (!self->header.encrypted) {
         *payload_p = malloc (ct.len ? ct.len : 1);
@@ -458,27 +490,10 @@ certbus_envelope_decrypt (certbus_envelope_t *self, certbus_identity_t *identity
         *size_p = ct.len;
         return CERTBUS_OK;
     }
+    if (key_len != crypto_aead_xchacha20poly1305_ietf_KEYBYTES)
+        return certbus_fail (CERTBUS_E_DECRYPT, "content key is not 32 bytes");
     if (ct.len < crypto_aead_xchacha20poly1305_ietf_ABYTES)
         return certbus_fail (CERTBUS_E_DECRYPT, "ciphertext is shorter than its tag");
-    certbus_err_t rc = CERTBUS_OK;
-    uint8_t *shared = sodium_malloc (crypto_box_BEFORENMBYTES);
-    uint8_t *content_key = sodium_malloc (crypto_aead_xchacha20poly1305_ietf_KEYBYTES);
-    if (!shared || !content_key)
-        abort ();
-    uint8_t wrap_nonce [crypto_secretbox_NONCEBYTES];
-    const uint8_t *ephemeral = self->hdr->ephemeral_key.data;
-    if (crypto_box_beforenm (shared, ephemeral, certbus_identity_box_secret (identity)) != 0) {
-        rc = certbus_fail (CERTBUS_E_WRAPPED_KEY, "envelope's ephemeral key is unusable");
-        goto cleanup;
-    }
-    s_wrap_nonce (ephemeral, certbus_identity_box_public (identity), wrap_nonce);
-    if (crypto_secretbox_open_easy (content_key, mine->wrapped_key.data, mine->wrapped_key.len,
-                                    wrap_nonce, shared)
-        != 0) {
-        rc = certbus_fail (CERTBUS_E_WRAPPED_KEY, "wrapped content key for '%s' does not open",
-                           org_id);
-        goto cleanup;
-    }
     size_t plain_size = ct.len - crypto_aead_xchacha20poly1305_ietf_ABYTES;
     uint8_t *plain = malloc (plain_size ? plain_size : 1);
     if (!plain)
@@ -486,18 +501,50 @@ certbus_envelope_decrypt (certbus_envelope_t *self, certbus_identity_t *identity
     unsigned long long got;
     if (crypto_aead_xchacha20poly1305_ietf_decrypt (plain, &got, NULL, ct.data, ct.len,
                                                     self->header.id, CERTBUS_ID_SIZE,
-                                                    self->hdr->nonce.data, content_key)
+                                                    self->hdr->nonce.data, key)
         != 0) {
         free (plain);
-        rc = certbus_fail (CERTBUS_E_DECRYPT, "payload does not decrypt");
-        goto cleanup;
+        return certbus_fail (CERTBUS_E_DECRYPT, "payload does not decrypt");
     }
     *payload_p = plain;
     *size_p = (size_t) got;
-cleanup:
-    sodium_free (shared);
-    sodium_free (content_key);
+    return CERTBUS_OK;
+}
+
+certbus_err_t
+certbus_envelope_decrypt (certbus_envelope_t *self, certbus_identity_t *identity,
+                          const char *org_id, uint8_t **payload_p, size_t *size_p)
+{
+    *payload_p = NULL;
+    *size_p = 0;
+    if (!s_find_recipient (self, org_id))
+        return certbus_fail (CERTBUS_E_NOT_RECIPIENT, "'%s' is not a recipient of this envelope",
+                             org_id);
+    if (!self->header.encrypted)
+        return certbus_envelope_decrypt_with_key (self, NULL, 0, payload_p, size_p);
+    uint8_t *key = sodium_malloc (crypto_aead_xchacha20poly1305_ietf_KEYBYTES);
+    if (!key)
+        abort ();
+    certbus_err_t rc = certbus_envelope_content_key (self, identity, org_id, key);
+    if (rc == CERTBUS_OK)
+        rc = certbus_envelope_decrypt_with_key (self, key, crypto_aead_xchacha20poly1305_ietf_KEYBYTES,
+                                                payload_p, size_p);
+    sodium_free (key);
     return rc;
+}
+
+const uint8_t *
+certbus_envelope_signature (certbus_envelope_t *self, size_t *size_p)
+{
+    *size_p = self->wire->signature.len;
+    return self->wire->signature.data;
+}
+
+const uint8_t *
+certbus_envelope_ciphertext (certbus_envelope_t *self, size_t *size_p)
+{
+    *size_p = self->wire->ciphertext.len;
+    return self->wire->ciphertext.data;
 }
 
 certbus_err_t

@@ -110,6 +110,25 @@ certbus_err_t
                               const char *org_id, uint8_t **payload_p, size_t *size_p)
         CERTBUS_WARN_UNUSED;
 
+//  Unwraps the content key for org_id into key (32 bytes). Call only after
+//  certbus_envelope_verify; fails for an envelope that is not encrypted.
+certbus_err_t
+    certbus_envelope_content_key (certbus_envelope_t *self, certbus_identity_t *identity,
+                                  const char *org_id, uint8_t key [32]) CERTBUS_WARN_UNUSED;
+
+//  Decrypts the payload with a content key given by a forwarder (or copies
+//  it when the envelope is not encrypted). *payload_p is a new buffer.
+certbus_err_t
+    certbus_envelope_decrypt_with_key (certbus_envelope_t *self, const uint8_t *key,
+                                       size_t key_len, uint8_t **payload_p, size_t *size_p)
+        CERTBUS_WARN_UNUSED;
+
+//  The signature and ciphertext as received (borrowed).
+const uint8_t *
+    certbus_envelope_signature (certbus_envelope_t *self, size_t *size_p);
+const uint8_t *
+    certbus_envelope_ciphertext (certbus_envelope_t *self, size_t *size_p);
+
 //  Decode, verify and decrypt in one call, as a recipient does. On success
 //  *env_p (may be NULL) keeps the envelope for its header.
 certbus_err_t

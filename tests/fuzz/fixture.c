@@ -1,0 +1,151 @@
+/*  fixture.c - the fixed Council, members and directory that the fuzz
+    harnesses and the seed generator share
+    SPDX-License-Identifier: MPL-2.0
+*/
+#include "fixture.h"
+#include <sodium.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct {
+    const char *org_id;
+    certbus_tier_t tier;
+    const char *sector;
+    const char *region;
+    int64_t not_before;              //  unix seconds
+    int64_t not_after;
+    bool revoked;                    //  listed in the directory's revocations
+} s_member_t;
+
+//  The first FX_MEMBERS_SMALL are the envelope fixture: a national CERT and
+//  a bank. Serial of member i is i + 1.
+static const s_member_t s_members [FX_MEMBERS_MAX] = {
+    {"cert-national", CERTBUS_TIER_NATIONAL, "", "", 1700000000, 2000000000, false},
+    {"bank-01", CERTBUS_TIER_ORGANIZATION, "banking", "punjab", 1700000000, 2000000000, false},
+    {"cert-banking", CERTBUS_TIER_SECTORAL, "banking", "", 1700000000, 2000000000, false},
+    {"telco-01", CERTBUS_TIER_ORGANIZATION, "telecom", "sindh", 1700000000, 1750000000, false},
+    {"gov-01", CERTBUS_TIER_GOVERNMENT, "", "islamabad", 1700000000, 2000000000, true},
+    {"prov-01", CERTBUS_TIER_PROVINCIAL, "", "punjab", 1900000000, 2000000000, false},
+};
+
+//  Deterministic random source: ChaCha20 keyed by a fixed seed with a call
+//  counter mixed in. The counter restarts in fx_init, so the fixture's keys
+//  do not depend on how much randomness was drawn before it.
+static uint64_t s_counter;
+
+static void
+s_random_buf (void *const buf, const size_t size)
+{
+    uint8_t seed [randombytes_SEEDBYTES] = "certbus fuzz fixture, not secret";
+    for (int i = 0; i < 8; i++)
+        seed [i] ^= (uint8_t) (s_counter >> (8 * i));
+    s_counter++;
+    randombytes_buf_deterministic (buf, size, seed);
+}
+
+static uint32_t
+s_random (void)
+{
+    uint32_t value;
+    s_random_buf (&value, sizeof value);
+    return value;
+}
+
+static const char *
+s_random_name (void)
+{
+    return "certbus-fuzz-deterministic";
+}
+
+static randombytes_implementation s_random_impl = {
+    .implementation_name = s_random_name,
+    .random = s_random,
+    .buf = s_random_buf,
+};
+
+void
+fx_deterministic_random (void)
+{
+    randombytes_set_implementation (&s_random_impl);
+}
+
+const char *
+fx_org (size_t index)
+{
+    return index < FX_MEMBERS_MAX ? s_members [index].org_id : NULL;
+}
+
+int
+fx_find (const fx_t *fx, const char *org_id)
+{
+    for (size_t i = 0; org_id && i < fx->count; i++)
+        if (strcmp (s_members [i].org_id, org_id) == 0)
+            return (int) i;
+    return -1;
+}
+
+int
+fx_init (fx_t *fx, size_t count)
+{
+    assert (count >= 1 && count <= FX_MEMBERS_MAX);
+    memset (fx, 0, sizeof *fx);
+    certbus_init ();
+    s_counter = 0;
+    fx->council = certbus_identity_new ();
+    for (size_t i = 0; i < count; i++)
+        fx->ids [i] = certbus_identity_new ();
+    fx->count = count;
+    for (size_t i = 0; i < count; i++) {
+        const s_member_t *m = &s_members [i];
+        if (certbus_request_make (fx->ids [i], m->org_id, NULL, &fx->requests [i],
+                                  &fx->request_sizes [i]))
+            return -1;
+        certbus_request_t *request
+            = certbus_request_decode (fx->requests [i], fx->request_sizes [i]);
+        if (!request)
+            return -1;
+        int rc = certbus_cert_issue (fx->council, request, i + 1, m->tier, m->sector, m->region,
+                                     m->not_before, m->not_after, &fx->certs [i],
+                                     &fx->cert_sizes [i]);
+        certbus_request_destroy (&request);
+        if (rc)
+            return -1;
+        if (m->revoked) {
+            size_t r = fx->rev_count++;
+            if (certbus_revocation_issue (fx->council, i + 1, m->org_id, 1750000000,
+                                          "key compromise", &fx->revs [r], &fx->rev_sizes [r]))
+                return -1;
+        }
+    }
+    //  A revocation of a serial that no certificate in the directory has
+    if (count > FX_MEMBERS_SMALL) {
+        size_t r = fx->rev_count++;
+        if (certbus_revocation_issue (fx->council, 99, "gone-01", 1600000000, "", &fx->revs [r],
+                                      &fx->rev_sizes [r]))
+            return -1;
+    }
+    if (certbus_directory_build (fx->council, FX_DIR_SERIAL, fx->certs, fx->cert_sizes, count,
+                                 fx->revs, fx->rev_sizes, fx->rev_count, &fx->dir_bytes,
+                                 &fx->dir_size))
+        return -1;
+    if (certbus_directory_decode (fx->dir_bytes, fx->dir_size,
+                                  certbus_identity_sign_public (fx->council), 0, &fx->dir))
+        return -1;
+    return 0;
+}
+
+void
+fx_destroy (fx_t *fx)
+{
+    certbus_directory_destroy (&fx->dir);
+    free (fx->dir_bytes);
+    for (size_t i = 0; i < fx->rev_count; i++)
+        free (fx->revs [i]);
+    for (size_t i = 0; i < fx->count; i++) {
+        free (fx->certs [i]);
+        free (fx->requests [i]);
+        certbus_identity_destroy (&fx->ids [i]);
+    }
+    certbus_identity_destroy (&fx->council);
+    memset (fx, 0, sizeof *fx);
+}

@@ -1,0 +1,76 @@
+/*  fixture.h - the fixed Council, members and directory that the fuzz
+    harnesses and the seed generator share
+    SPDX-License-Identifier: MPL-2.0
+
+    Keys come from a deterministic random source, installed before
+    libsodium starts, so every process that builds the fixture gets the same
+    Council and member keys. That is what lets the committed seeds (signed
+    and sealed by tests/fuzz/make_seeds.c) verify and decrypt inside the
+    harnesses. Times are fixed too: certificates are judged at FX_NOW.
+    Never link this into anything but the fuzzers and the seed generator.
+*/
+#ifndef CERTBUS_FUZZ_FIXTURE_H_INCLUDED
+#define CERTBUS_FUZZ_FIXTURE_H_INCLUDED
+
+#include <stddef.h>
+#include <stdint.h>
+#include "certbus.h"
+
+#define FX_NOW 1800000000            //  2027-01-15: "now" for every check
+#define FX_MEMBERS_MAX 6             //  members in the full fixture
+#define FX_MEMBERS_SMALL 2           //  cert-national and bank-01
+#define FX_DIR_SERIAL 7              //  version of the fixture's directory
+#define FX_REVS_MAX 2
+
+//  The domains under which lib/cert.c, lib/directory.c and lib/envelope.c
+//  sign; the harnesses re-sign mutated bodies with them so that fuzzing
+//  reaches the code behind each signature check. Copies of private
+//  constants: if the library renames one, re-signing just stops helping.
+#define FX_DOMAIN_REQUEST "certbus-request-v1"
+#define FX_DOMAIN_CERT "certbus-certificate-v1"
+#define FX_DOMAIN_REVOCATION "certbus-revocation-v1"
+#define FX_DOMAIN_DIRECTORY "certbus-directory-v1"
+#define FX_DOMAIN_ENVELOPE "certbus-envelope-v1"
+
+typedef struct {
+    certbus_identity_t *council;                 //  the Council root key
+    size_t count;                                //  members enrolled
+    certbus_identity_t *ids [FX_MEMBERS_MAX];    //  each member's keys
+    uint8_t *requests [FX_MEMBERS_MAX];          //  serialised Requests
+    size_t request_sizes [FX_MEMBERS_MAX];
+    uint8_t *certs [FX_MEMBERS_MAX];             //  serialised Certificates
+    size_t cert_sizes [FX_MEMBERS_MAX];
+    uint8_t *revs [FX_REVS_MAX];                 //  serialised Revocations
+    size_t rev_sizes [FX_REVS_MAX];
+    size_t rev_count;
+    uint8_t *dir_bytes;                          //  serialised Directory
+    size_t dir_size;
+    certbus_directory_t *dir;                    //  dir_bytes, decoded
+} fx_t;
+
+//  Replaces libsodium's random source with a deterministic one, for this
+//  whole process. Call it once, before fx_init and before anything else
+//  initialises libsodium (libsodium asks for that order).
+void
+    fx_deterministic_random (void);
+
+//  Builds the fixture with the first count members of the table in
+//  fixture.c (FX_MEMBERS_SMALL or FX_MEMBERS_MAX). The full fixture adds a
+//  sectoral CERT, an expired member, a revoked one and one not yet valid,
+//  and two revocations (one of a serial no certificate has). Returns 0, or
+//  -1 with the library's reason set.
+int
+    fx_init (fx_t *fx, size_t count);
+
+void
+    fx_destroy (fx_t *fx);
+
+//  The org id of member index.
+const char *
+    fx_org (size_t index);
+
+//  Index of the member whose org id is org_id, or -1.
+int
+    fx_find (const fx_t *fx, const char *org_id);
+
+#endif

@@ -1,0 +1,118 @@
+/*  fuzz_directory.c - libFuzzer harness: hostile directories decoded and
+    verified against the fixed Council key, with min_serial
+    SPDX-License-Identifier: MPL-2.0
+
+    Every input is decoded as a Directory. When it unpacks as one, its body
+    is also signed with the Council key and decoded again, so that mutated
+    bodies reach the per-certificate and per-revocation checks behind the
+    directory's own signature. Properties: a failed decode hands back
+    nothing; a directory that decodes answers every look-up for its own
+    members consistently, and is refused as CERTBUS_E_DIRECTORY_OLD by a
+    holder of any later version.
+*/
+#include "certbus.h"
+#include "fixture.h"
+#include <stdlib.h>
+#include <string.h>
+
+int
+LLVMFuzzerInitialize (int *argc, char ***argv);
+int
+LLVMFuzzerTestOneInput (const uint8_t *data, size_t size);
+
+static fx_t s_fx;                    //  built once, read-only afterwards
+
+int
+LLVMFuzzerInitialize (int *argc, char ***argv)
+{
+    (void) argc;
+    (void) argv;
+    fx_deterministic_random ();
+    if (fx_init (&s_fx, FX_MEMBERS_MAX) != 0)
+        abort ();
+    return 0;
+}
+
+static void
+s_walk (certbus_directory_t *dir, const uint8_t *data, size_t size)
+{
+    size_t bytes_size;
+    const uint8_t *bytes = certbus_directory_bytes (dir, &bytes_size);
+    if (bytes_size != size || memcmp (bytes, data, size) != 0)
+        __builtin_trap ();
+    (void) certbus_directory_issued_at (dir);
+    size_t count = certbus_directory_count (dir);
+    if (certbus_directory_at (dir, count) != NULL)
+        __builtin_trap ();
+    for (size_t i = 0; i < count; i++) {
+        const certbus_cert_t *cert = certbus_directory_at (dir, i);
+        if (!cert || certbus_directory_find (dir, cert->org_id) != cert)
+            __builtin_trap ();
+        if (i > 0 && strcmp (certbus_directory_at (dir, i - 1)->org_id, cert->org_id) >= 0)
+            __builtin_trap ();
+        if (!certbus_directory_find_serial (dir, cert->serial)
+            || !certbus_directory_find_curve (dir, cert->curve_key))
+            __builtin_trap ();
+        const certbus_cert_t *origin = NULL;
+        certbus_err_t rc
+            = certbus_directory_check_origin (dir, cert->org_id, cert->serial, FX_NOW, &origin);
+        if ((rc == CERTBUS_OK) != (origin == cert))
+            __builtin_trap ();
+        if (rc == CERTBUS_OK && certbus_directory_revocation (dir, cert->serial))
+            __builtin_trap ();
+    }
+    size_t revs = certbus_directory_revocation_count (dir);
+    if (certbus_directory_revocation_at (dir, revs) != NULL)
+        __builtin_trap ();
+    for (size_t i = 0; i < revs; i++) {
+        const certbus_revocation_t *rev = certbus_directory_revocation_at (dir, i);
+        if (!rev || !certbus_directory_revocation (dir, rev->serial))
+            __builtin_trap ();
+    }
+}
+
+static void
+s_decode (const uint8_t *data, size_t size)
+{
+    const uint8_t *council = certbus_identity_sign_public (s_fx.council);
+    certbus_directory_t *dir = NULL;
+    certbus_err_t rc = certbus_directory_decode (data, size, council, 0, &dir);
+    if (rc != CERTBUS_OK) {
+        if (dir || rc >= CERTBUS_E__COUNT)
+            __builtin_trap ();
+        return;
+    }
+    s_walk (dir, data, size);
+    uint64_t serial = certbus_directory_serial (dir);
+    certbus_directory_destroy (&dir);
+    if (serial < UINT64_MAX) {
+        rc = certbus_directory_decode (data, size, council, serial + 1, &dir);
+        if (rc != CERTBUS_E_DIRECTORY_OLD || dir)
+            __builtin_trap ();
+    }
+}
+
+int
+LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
+{
+    s_decode (data, size);
+
+    Certbus__Directory *outer = certbus__directory__unpack (NULL, size, data);
+    if (!outer)
+        return 0;
+    uint8_t sig [CERTBUS_SIG_SIZE];
+    certbus_sign (sig, FX_DOMAIN_DIRECTORY, outer->body.data, outer->body.len,
+                  certbus_identity_sign_secret (s_fx.council));
+    if (outer->signature.len != sizeof sig
+        || memcmp (outer->signature.data, sig, sizeof sig) != 0) {
+        Certbus__Directory copy = *outer;
+        copy.signature.data = sig;
+        copy.signature.len = sizeof sig;
+        size_t resigned_size;
+        uint8_t *resigned = certbus_codec_encode (&copy, &resigned_size);
+        s_decode (resigned, resigned_size);
+        free (resigned);
+    }
+    certbus__directory__free_unpacked (outer, NULL);
+    return 0;
+}
