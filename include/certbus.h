@@ -17,6 +17,7 @@
 #include "certbus/merkle.h"
 #include "certbus/policy.h"
 #include "certbus/treehead.h"
+#include "certbus/forward.h"
 
 #define CERTBUS_VERSION "0.1.0"
 

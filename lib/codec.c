@@ -13,6 +13,12 @@ s_check (const ProtobufCMessage *msg, size_t max_repeated, int depth)
     const ProtobufCMessageDescriptor *desc = msg->descriptor;
     if (depth > 4)
         return certbus_fail (CERTBUS_E_DECODE, "%s nests too deeply", desc->name);
+    //  protobuf-c refuses field number 0 only in a one-byte tag; spelt in
+    //  more bytes it becomes an unknown field that re-encodes as a tag it
+    //  then refuses, so a message we accept could not be forwarded.
+    for (unsigned i = 0; i < msg->n_unknown_fields; i++)
+        if (msg->unknown_fields [i].tag == 0)
+            return certbus_fail (CERTBUS_E_DECODE, "%s has a field numbered 0", desc->name);
     for (unsigned i = 0; i < desc->n_fields; i++) {
         const ProtobufCFieldDescriptor *field = &desc->fields [i];
         const uint8_t *base = (const uint8_t *) msg;

@@ -475,15 +475,9 @@ node_cmd_publish (node_args_t *args)
     uint8_t *bytes = NULL;
     size_t size = 0;
     int rc = s_seal (ctx, args, id, &bytes, &size);
-    if (rc == 0) {
-        certbus_envelope_t *env = NULL;
-        if (certbus_envelope_decode (bytes, size, &env)
-            || node_store_outbox_add (ctx->store, certbus_envelope_header (env), bytes, size))
-            rc = s_fail ();
-        else
-            rc = s_submit (ctx, id, bytes, size, args->wait_s);
-        certbus_envelope_destroy (&env);
-    }
+    if (rc == 0)
+        rc = node_ctx_queue (ctx, bytes, size) ? s_fail ()
+                                               : s_submit (ctx, id, bytes, size, args->wait_s);
     free (bytes);
     node_ctx_destroy (&ctx);
     return rc;
@@ -575,6 +569,26 @@ s_message_json (const node_message_t *message, certbus_sb_t *sb)
     certbus_sb_json_str (sb, message->type);
     certbus_sb_printf (sb, ",\"size\":%zu,\"audience\":", message->size);
     certbus_sb_json_str (sb, message->audience);
+    certbus_sb_printf (sb, ",\"forwarders\":[");
+    if (message->forwarders && *message->forwarders) {
+        char *copy = strdup (message->forwarders), *save = NULL;
+        bool first = true;
+        for (char *f = strtok_r (copy, ",", &save); f; f = strtok_r (NULL, ",", &save)) {
+            certbus_sb_printf (sb, "%s", first ? "" : ",");
+            certbus_sb_json_str (sb, f);
+            first = false;
+        }
+        free (copy);
+    }
+    certbus_sb_printf (sb, "]");
+    if (message->note_size && message->note_size < 4096) {
+        char *note = strndup ((const char *) message->note, message->note_size);
+        if (note && certbus_utf8_valid (note, 4096)) {
+            certbus_sb_printf (sb, ",\"note\":");
+            certbus_sb_json_str (sb, note);
+        }
+        free (note);
+    }
     certbus_sb_printf (sb, ",\"accepted\":\"%s\",\"received\":\"%s\",\"sequence\":%llu}",
                        accepted, received, (unsigned long long) message->msg_seq);
 }
@@ -771,4 +785,307 @@ node_cmd_status (node_args_t *args)
                 version, pending, inbox);
     node_ctx_destroy (&ctx);
     return 0;
+}
+
+//  ---------------------------------------------------------------------
+//  forward, receipts, audit prove
+
+typedef struct {
+    uint8_t *envelope;
+    size_t size;
+} s_found_t;
+
+static int
+s_keep_envelope (void *arg, const node_message_t *message)
+{
+    s_found_t *found = arg;
+    found->envelope = malloc (message->envelope_size ? message->envelope_size : 1);
+    if (!found->envelope)
+        abort ();
+    memcpy (found->envelope, message->envelope, message->envelope_size);
+    found->size = message->envelope_size;
+    return 0;
+}
+
+int
+node_cmd_forward (node_args_t *args)
+{
+    uint8_t id [CERTBUS_ID_SIZE];
+    if (args->argc != 1 || certbus_id_parse (args->argv [0], id) != 0 || !args->to)
+        return s_error ("usage: certbus-node forward --dir DIR MESSAGE_ID --to AUDIENCE "
+                        "[--note FILE]");
+    node_ctx_t *ctx = node_ctx_open (args->dir, true);
+    if (!ctx)
+        return s_fail ();
+    int rc = 1;
+    s_found_t found = {0};
+    certbus_envelope_t *original = NULL;
+    uint8_t *note = NULL, *payload = NULL, *bytes = NULL;
+    size_t note_size = 0, payload_size = 0, size = 0;
+    if (!ctx->directory) {
+        rc = s_error ("no directory yet");
+        goto cleanup;
+    }
+    int got = node_store_inbox_get (ctx->store, id, s_keep_envelope, &found);
+    if (got != 1) {
+        rc = got < 0 ? s_fail () : s_error ("no message %s in the inbox", args->argv [0]);
+        goto cleanup;
+    }
+    if (args->note && certbus_file_read (args->note, 64 * 1024, &note, &note_size)) {
+        rc = s_fail ();
+        goto cleanup;
+    }
+    //  The stored envelope is opened again: it yields the content key that
+    //  the new recipients need to read the original themselves.
+    if (certbus_envelope_decode (found.envelope, found.size, &original)
+        || certbus_envelope_verify (original, ctx->directory, certbus_now (), NULL)) {
+        rc = s_error ("cannot forward %s: %s", args->argv [0], certbus_reason ());
+        goto cleanup;
+    }
+    const certbus_header_t *header = certbus_envelope_header (original);
+    if (certbus_forward_wrap (original, ctx->identity, ctx->org, note, note_size, "text/plain",
+                              &payload, &payload_size)) {
+        rc = s_error ("cannot forward %s: %s", args->argv [0], certbus_reason ());
+        goto cleanup;
+    }
+    certbus_ref_t ref = {.relation = "forwards"};
+    memcpy (ref.id, header->id, CERTBUS_ID_SIZE);
+    certbus_seal_opts_t opts = {.kind = header->kind,
+                                .tlp = header->tlp,
+                                .audience = args->to,
+                                .topic = header->topic,
+                                .severity = header->severity,
+                                .content_type = CERTBUS_FORWARD_TYPE,
+                                .refs = &ref,
+                                .ref_count = 1};
+    uint8_t new_id [CERTBUS_ID_SIZE];
+    if (certbus_envelope_seal (ctx->identity, ctx->cert, ctx->directory, &opts, payload,
+                               payload_size, new_id, &bytes, &size)) {
+        rc = s_fail ();
+        goto cleanup;
+    }
+    rc = node_ctx_queue (ctx, bytes, size) ? s_fail ()
+                                           : s_submit (ctx, new_id, bytes, size, args->wait_s);
+cleanup:
+    certbus_envelope_destroy (&original);
+    free (found.envelope);
+    free (note);
+    free (payload);
+    free (bytes);
+    node_ctx_destroy (&ctx);
+    return rc;
+}
+
+typedef struct {
+    bool json;
+    zhashx_t *have;                  //  org -> 1, those with a receipt
+    certbus_sb_t out;
+} s_receipts_t;
+
+static void
+s_print_receipt (void *arg, const char *org, int64_t received_at)
+{
+    s_receipts_t *r = arg;
+    char when [40];
+    certbus_time_format (received_at, when, sizeof when);
+    zhashx_insert (r->have, org, (void *) 1);
+    if (r->json)
+        printf ("{\"org\":\"%s\",\"state\":\"received\",\"time\":\"%s\"}\n", org, when);
+    else
+        printf ("  %-28s received  %s\n", org, when);
+}
+
+int
+node_cmd_receipts (node_args_t *args)
+{
+    uint8_t id [CERTBUS_ID_SIZE];
+    if (args->argc != 1 || certbus_id_parse (args->argv [0], id) != 0)
+        return s_error ("usage: certbus-node receipts --dir DIR MESSAGE_ID [--json]");
+    node_ctx_t *ctx = node_ctx_open (args->dir, true);
+    if (!ctx)
+        return s_fail ();
+    s_receipts_t r = {args->json, zhashx_new (), {0}};
+    char *recipients = NULL;
+    int found = node_store_receipts (ctx->store, id, &recipients, s_print_receipt, &r);
+    int rc = 0;
+    if (found < 0)
+        rc = s_fail ();
+    else if (found == 0)
+        rc = s_error ("%s is not a message this node published", args->argv [0]);
+    else {
+        size_t pending = 0;
+        char *save = NULL;
+        for (char *org = strtok_r (recipients, "\n", &save); org;
+             org = strtok_r (NULL, "\n", &save)) {
+            if (zhashx_lookup (r.have, org))
+                continue;
+            pending++;
+            if (args->json)
+                printf ("{\"org\":\"%s\",\"state\":\"pending\"}\n", org);
+            else
+                printf ("  %-28s pending\n", org);
+        }
+        if (!args->json)
+            printf ("%zu received, %zu pending\n", zhashx_size (r.have), pending);
+    }
+    free (recipients);
+    zhashx_destroy (&r.have);
+    node_ctx_destroy (&ctx);
+    return rc;
+}
+
+//  Asks the broker for proofs about message id (one request on a
+//  connection of its own) and verifies them against the last tree head
+//  this node has seen; keeps the newer head.
+int
+node_cmd_audit (node_args_t *args)
+{
+    uint8_t id [CERTBUS_ID_SIZE];
+    if (args->argc != 2 || !streq (args->argv [0], "prove")
+        || certbus_id_parse (args->argv [1], id) != 0)
+        return s_error ("usage: certbus-node audit prove --dir DIR MESSAGE_ID");
+    node_ctx_t *ctx = node_ctx_open (args->dir, true);
+    if (!ctx)
+        return s_fail ();
+    int rc = 1;
+    certbus_tree_head_t old_head = {0}, head;
+    bool have_old = false;
+    uint8_t *old_bytes = NULL;
+    size_t old_size;
+    if (node_store_blob_get (ctx->store, "tree_head", &old_bytes, &old_size) == 0)
+        have_old = certbus_tree_head_verify (old_bytes, old_size, ctx->broker_sign, &old_head)
+                   == CERTBUS_OK;
+    free (old_bytes);
+    zsock_t *dealer = zsock_new (ZMQ_DEALER);
+    zsock_set_curve_serverkey_bin (dealer, ctx->broker_curve);
+    zsock_set_curve_publickey_bin (dealer, certbus_identity_curve_public (ctx->identity));
+    zsock_set_curve_secretkey_bin (dealer, certbus_identity_curve_secret (ctx->identity));
+    zsock_set_linger (dealer, 0);
+    zsock_set_sndtimeo (dealer, 5000);
+    zsock_set_rcvtimeo (dealer, 10000);
+    Certbus__Packet *reply = NULL;
+    zframe_t *frame = NULL;
+    Certbus__ProofRequest request = CERTBUS__PROOF_REQUEST__INIT;
+    request.message_id.data = id;
+    request.message_id.len = sizeof id;
+    request.old_size = have_old ? old_head.size : 0;
+    Certbus__Packet packet = CERTBUS__PACKET__INIT;
+    packet.body_case = CERTBUS__PACKET__BODY_PROOF_REQUEST;
+    packet.proof_request = &request;
+    if (zsock_connect (dealer, "%s", ctx->endpoint) != 0
+        || certbus_packet_send (dealer, NULL, &packet) != 0) {
+        rc = s_error ("cannot reach the broker at %s", ctx->endpoint);
+        goto cleanup;
+    }
+    //  Skip anything but the proof (an error, or nothing, says why)
+    while (!reply) {
+        frame = zframe_recv (dealer);
+        if (!frame) {
+            rc = s_error ("no answer from the broker at %s", ctx->endpoint);
+            goto cleanup;
+        }
+        Certbus__Packet *packet_in = NULL;
+        if (certbus_packet_decode (frame, &packet_in) == CERTBUS_OK) {
+            if (packet_in->body_case == CERTBUS__PACKET__BODY_PROOF_REPLY)
+                reply = packet_in;
+            else if (packet_in->body_case == CERTBUS__PACKET__BODY_ERROR) {
+                rc = s_error ("the broker refused: %s", packet_in->error->reason);
+                certbus_codec_free (packet_in);
+                goto cleanup;
+            }
+            else
+                certbus_codec_free (packet_in);
+        }
+        zframe_destroy (&frame);
+    }
+    Certbus__ProofReply *proof = reply->proof_reply;
+    if (proof->code) {
+        rc = s_error ("the broker cannot prove it: %s", proof->reason);
+        goto cleanup;
+    }
+    if (certbus_tree_head_verify (proof->tree_head.data, proof->tree_head.len, ctx->broker_sign,
+                                  &head)) {
+        rc = s_error ("tree head refused: %s", certbus_reason ());
+        goto cleanup;
+    }
+    //  The record must be the accepted publish of this very message
+    Certbus__AuditRecord *record = NULL;
+    if (certbus_codec_decode (&certbus__audit_record__descriptor, proof->leaf.data,
+                              proof->leaf.len, CERTBUS_MAX_PACKET, CERTBUS_MAX_REPEATED,
+                              (void **) &record)) {
+        rc = s_error ("audit record does not decode: %s", certbus_reason ());
+        goto cleanup;
+    }
+    bool matches = record->message_id.len == CERTBUS_ID_SIZE
+                   && memcmp (record->message_id.data, id, CERTBUS_ID_SIZE) == 0
+                   && streq (record->event, "publish") && record->index == proof->leaf_index;
+    char origin [CERTBUS_MAX_NAME + 1];
+    snprintf (origin, sizeof origin, "%s", record->org);
+    certbus_codec_free (record);
+    if (!matches) {
+        rc = s_error ("the broker proved a record of another message");
+        goto cleanup;
+    }
+    uint8_t leaf [32], path [CERTBUS_MERKLE_PROOF_MAX_BYTES];
+    certbus_merkle_leaf_hash (leaf, proof->leaf.data, proof->leaf.len);
+    size_t path_len = 0;
+    for (size_t i = 0; i < proof->n_inclusion && i < CERTBUS_MERKLE_PROOF_MAX; i++) {
+        if (proof->inclusion [i].len != 32) {
+            path_len = SIZE_MAX;
+            break;
+        }
+        memcpy (path + path_len, proof->inclusion [i].data, 32);
+        path_len += 32;
+    }
+    if (path_len == SIZE_MAX || proof->n_inclusion > CERTBUS_MERKLE_PROOF_MAX
+        || certbus_merkle_verify_inclusion (leaf, 32, proof->leaf_index, head.size, path, path_len,
+                                            head.root, 32)) {
+        rc = s_error ("inclusion proof FAILED: %s", certbus_reason ());
+        goto cleanup;
+    }
+    if (have_old) {
+        if (head.size < old_head.size) {
+            rc = s_error ("the broker's tree head (size %llu) is older than one already seen "
+                          "(size %llu): the log was rolled back",
+                          (unsigned long long) head.size, (unsigned long long) old_head.size);
+            goto cleanup;
+        }
+        path_len = 0;
+        for (size_t i = 0; i < proof->n_consistency && i < CERTBUS_MERKLE_PROOF_MAX; i++) {
+            if (proof->consistency [i].len != 32) {
+                path_len = SIZE_MAX;
+                break;
+            }
+            memcpy (path + path_len, proof->consistency [i].data, 32);
+            path_len += 32;
+        }
+        if (path_len == SIZE_MAX || proof->n_consistency > CERTBUS_MERKLE_PROOF_MAX
+            || certbus_merkle_verify_consistency (old_head.size, head.size, path, path_len,
+                                                  old_head.root, 32, head.root, 32)) {
+            rc = s_error ("consistency proof FAILED from size %llu to %llu: %s",
+                          (unsigned long long) old_head.size, (unsigned long long) head.size,
+                          certbus_reason ());
+            goto cleanup;
+        }
+    }
+    if (node_store_blob_set (ctx->store, "tree_head", proof->tree_head.data, proof->tree_head.len)) {
+        rc = s_fail ();
+        goto cleanup;
+    }
+    char root_hex [65];
+    certbus_hex (head.root, 32, root_hex);
+    printf ("message %s (publish by %s) is record %llu of the audit log\n"
+            "inclusion proof verified against the signed tree head of size %llu, root %s\n",
+            args->argv [1], origin, (unsigned long long) proof->leaf_index,
+            (unsigned long long) head.size, root_hex);
+    if (have_old)
+        printf ("consistency proof verified from the head seen before (size %llu)\n",
+                (unsigned long long) old_head.size);
+    rc = 0;
+cleanup:
+    certbus_codec_free (reply);
+    zframe_destroy (&frame);
+    zsock_destroy (&dealer);
+    node_ctx_destroy (&ctx);
+    return rc;
 }

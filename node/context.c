@@ -50,6 +50,7 @@ node_ctx_open (const char *dir, bool enrolled)
     }
     self->org = strdup (zconfig_get (conf, "node/org", ""));
     self->endpoint = strdup (zconfig_get (conf, "node/broker", ""));
+    self->receipts = atoi (zconfig_get (conf, "node/receipts", "1")) != 0;
     zconfig_destroy (&conf);
     path = node_path (dir, NODE_SECRET);
     self->identity = certbus_identity_load (path);
@@ -141,4 +142,20 @@ node_ctx_set_directory (node_ctx_t *self, const uint8_t *bytes, size_t size)
     certbus_directory_destroy (&self->directory);
     self->directory = dir;
     return CERTBUS_OK;
+}
+
+int
+node_ctx_queue (node_ctx_t *self, const uint8_t *bytes, size_t size)
+{
+    certbus_envelope_t *env = NULL;
+    if (certbus_envelope_decode (bytes, size, &env))
+        return -1;
+    certbus_sb_t recipients = {0};
+    for (size_t i = 0; i < certbus_envelope_recipients (env); i++)
+        certbus_sb_printf (&recipients, "%s\n", certbus_envelope_recipient (env, i));
+    int rc = node_store_outbox_add (self->store, certbus_envelope_header (env), bytes, size,
+                                    recipients.data);
+    certbus_sb_free (&recipients);
+    certbus_envelope_destroy (&env);
+    return rc;
 }

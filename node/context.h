@@ -28,6 +28,7 @@ typedef struct {
     uint8_t broker_curve [CERTBUS_KEY_SIZE];
     node_store_t *store;
     certbus_directory_t *directory;  //  NULL until one is imported
+    bool receipts;                   //  send signed receipts (node/receipts)
 } node_ctx_t;
 
 //  Opens a node folder. With enrolled, refuses a folder that has no
@@ -42,6 +43,11 @@ void
 //  one held, then stores and uses it. Returns CERTBUS_OK or the error.
 certbus_err_t
     node_ctx_set_directory (node_ctx_t *self, const uint8_t *bytes, size_t size);
+
+//  Puts a sealed envelope into the outbox, with its recipient list for
+//  receipts. Returns 0 or -1 with the reason set.
+int
+    node_ctx_queue (node_ctx_t *self, const uint8_t *bytes, size_t size) CERTBUS_WARN_UNUSED;
 
 //  A new string "dir/name".
 char *

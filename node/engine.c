@@ -36,6 +36,7 @@ typedef struct {
     int64_t next_resend;
     zlist_t *waiters;                //  s_waiter_t
     zlist_t *held;                   //  s_held_t, awaiting a directory
+    int receipts_queued;             //  receipts added in this batch
     bool directory_requested;
     bool terminated;
     char last_error [256];
@@ -202,6 +203,44 @@ s_handle_puback (self_t *self, Certbus__PubAck *ack)
 //  ---------------------------------------------------------------------
 //  Inbox
 
+//  Queues a signed receipt for the message we just stored, back to the
+//  member that sent it to us. It travels through the outbox like any
+//  publish, in the same transaction as the inbox row.
+static void
+s_queue_receipt (self_t *self, const certbus_header_t *header)
+{
+    const certbus_cert_t *sender = certbus_directory_find (self->ctx->directory, header->origin);
+    if (!sender || !self->ctx->receipts)
+        return;
+    char audience [CERTBUS_MAX_NAME + 8], id [CERTBUS_ID_STR_SIZE], when [40], body [160];
+    snprintf (audience, sizeof audience, "org:%s", header->origin);
+    certbus_id_format (header->id, id);
+    certbus_time_format (certbus_now_ms (), when, sizeof when);
+    int len = snprintf (body, sizeof body, "{\"receipt_for\":\"%s\",\"stored\":\"%s\"}", id,
+                        when);
+    certbus_ref_t ref = {.relation = "receipt-for"};
+    memcpy (ref.id, header->id, CERTBUS_ID_SIZE);
+    certbus_seal_opts_t opts = {.kind = "receipt",
+                                .tlp = "clear",
+                                .audience = audience,
+                                .severity = "info",
+                                .content_type = "application/json",
+                                .refs = &ref,
+                                .ref_count = 1};
+    char *recipient = (char *) header->origin;
+    uint8_t receipt_id [CERTBUS_ID_SIZE], *bytes = NULL;
+    size_t size;
+    if (certbus_envelope_seal_to (self->ctx->identity, self->ctx->cert, self->ctx->directory,
+                                  &opts, &recipient, 1, (const uint8_t *) body, (size_t) len,
+                                  receipt_id, &bytes, &size)
+            == CERTBUS_OK
+        && node_ctx_queue (self->ctx, bytes, size) == 0)
+        self->receipts_queued++;
+    else
+        zsys_warning ("node: cannot queue a receipt for %s: %s", id, certbus_reason ());
+    free (bytes);
+}
+
 //  Verifies, decrypts and stores one delivery. Returns 1 to acknowledge
 //  it, 0 to hold it for a newer directory.
 static int
@@ -209,6 +248,7 @@ s_deliver (self_t *self, uint64_t sequence, uint64_t message_sequence, int64_t a
            const uint8_t *bytes, size_t size, bool may_hold, int *refused)
 {
     certbus_envelope_t *env = NULL;
+    certbus_forwarded_t *forwarded = NULL;
     uint8_t *payload = NULL;
     size_t payload_size = 0;
     certbus_err_t rc = CERTBUS_E_UNKNOWN_ORIGIN;
@@ -216,8 +256,14 @@ s_deliver (self_t *self, uint64_t sequence, uint64_t message_sequence, int64_t a
         rc = certbus_envelope_open (bytes, size, self->ctx->directory, self->ctx->identity,
                                     self->ctx->org, accepted_at / 1000, &env, &payload,
                                     &payload_size);
-    if (rc == CERTBUS_E_UNKNOWN_ORIGIN && may_hold)
+    const certbus_header_t *header = env ? certbus_envelope_header (env) : NULL;
+    if (rc == CERTBUS_OK && strcmp (header->content_type, CERTBUS_FORWARD_TYPE) == 0)
+        rc = certbus_forward_open (self->ctx->directory, env, payload, payload_size, &forwarded);
+    if (rc == CERTBUS_E_UNKNOWN_ORIGIN && may_hold) {
+        certbus_envelope_destroy (&env);
+        free (payload);
         return 0;
+    }
     if (rc) {
         //  Refused, logged, never stored; acknowledged so it is not resent
         (*refused)++;
@@ -226,20 +272,54 @@ s_deliver (self_t *self, uint64_t sequence, uint64_t message_sequence, int64_t a
                   (unsigned long long) sequence, certbus_reason ());
         zsys_warning ("node: refused delivery seq=%llu code=%s reason=\"%s\"",
                       (unsigned long long) sequence, certbus_err_name (rc), certbus_reason ());
+        certbus_envelope_destroy (&env);
+        free (payload);
         return 1;
     }
-    const certbus_header_t *header = certbus_envelope_header (env);
-    int stored = node_store_inbox_add (self->ctx->store, header, NULL, payload, payload_size,
-                                       bytes, size, accepted_at, sequence, message_sequence);
-    if (stored == 1) {
-        self->stats.delivered++;
-        char id [CERTBUS_ID_STR_SIZE];
-        certbus_id_format (header->id, id);
-        zsys_info ("node: received %s id=%s origin=%s tlp=%s size=%zu", header->kind, id,
-                   header->origin, header->tlp, payload_size);
+    int stored;
+    char id [CERTBUS_ID_STR_SIZE];
+    certbus_id_format (header->id, id);
+    if (strcmp (header->kind, "receipt") == 0) {
+        //  A receipt for something we published: kept beside the outbox
+        stored = -1;
+        if (header->ref_count == 1 && strcmp (header->refs [0].relation, "receipt-for") == 0)
+            stored = node_store_receipt_add (self->ctx->store, header->refs [0].id,
+                                             header->origin, accepted_at)
+                         ? -1
+                         : 1;
+        if (stored < 0)
+            zsys_warning ("node: ignored a malformed receipt from %s", header->origin);
+        stored = stored < 0 ? 0 : stored;
     }
-    else if (stored == 0)
-        self->stats.duplicates++;
+    else {
+        //  A forwarded message is filed under its origin, with the chain
+        certbus_header_t filed = *header;
+        const uint8_t *content = payload;
+        size_t content_size = payload_size;
+        if (forwarded) {
+            const certbus_header_t *origin = certbus_envelope_header (forwarded->origin);
+            filed = *origin;
+            memcpy (filed.id, header->id, CERTBUS_ID_SIZE);
+            filed.audience = header->audience;
+            content = forwarded->payload;
+            content_size = forwarded->size;
+        }
+        stored = node_store_inbox_add (self->ctx->store, &filed,
+                                       forwarded ? forwarded->forwarders : NULL, content,
+                                       content_size, bytes, size, accepted_at, sequence,
+                                       message_sequence, forwarded ? forwarded->note : NULL,
+                                       forwarded ? forwarded->note_size : 0);
+        if (stored == 1) {
+            self->stats.delivered++;
+            zsys_info ("node: received %s id=%s origin=%s%s%s tlp=%s size=%zu", filed.kind, id,
+                       filed.origin, forwarded ? " via " : "",
+                       forwarded ? forwarded->forwarders : "", filed.tlp, content_size);
+            s_queue_receipt (self, header);
+        }
+        else if (stored == 0)
+            self->stats.duplicates++;
+    }
+    certbus_forwarded_destroy (&forwarded);
     free (payload);
     certbus_envelope_destroy (&env);
     return stored >= 0 ? 1 : -1;
@@ -426,6 +506,10 @@ s_handle_dealer (self_t *self)
         return;
     }
     s_acks_send (self, &acks);
+    if (self->receipts_queued) {
+        self->receipts_queued = 0;
+        s_resend (self, 1, 1000);   //  rows never sent yet
+    }
 }
 
 //  ---------------------------------------------------------------------

@@ -30,6 +30,10 @@ static const char *s_usage
       "  seal      --dir DIR --kind K --tlp T --to AUDIENCE [--topic T] [--severity S]\n"
       "            [--type MIME] FILE --out FILE.cbe        offline, no broker\n"
       "  open      --dir DIR FILE.cbe                      verify + decrypt to stdout\n"
+      "  forward   --dir DIR MESSAGE_ID --to AUDIENCE [--note FILE] [--wait SECONDS]\n"
+      "                                                  re-publish, origin signature kept\n"
+      "  receipts  --dir DIR MESSAGE_ID [--json]          who has our message, who has not yet\n"
+      "  audit prove --dir DIR MESSAGE_ID                 inclusion + consistency proof, verified\n"
       "\n"
       "Audiences: org:ID, tier:TIER, sector:NAME, region:NAME, all; comma separated.\n"
       "TLP: clear, green, amber, amber+strict, red (red only to org: audiences).\n"
@@ -51,6 +55,7 @@ s_parse (int argc, char **argv, node_args_t *args)
         {"broker-key", required_argument, NULL, 'B'},
         {"directory", required_argument, NULL, 'D'},
         {"import", required_argument, NULL, 'I'},
+        {"note", required_argument, NULL, 'x'},
         {"kind", required_argument, NULL, 'k'},
         {"tlp", required_argument, NULL, 't'},
         {"to", required_argument, NULL, 'T'},
@@ -83,6 +88,7 @@ s_parse (int argc, char **argv, node_args_t *args)
             case 'B': args->broker_key = optarg; break;
             case 'D': args->directory = optarg; break;
             case 'I': args->import = optarg; break;
+            case 'x': args->note = optarg; break;
             case 'k': args->kind = optarg; break;
             case 't': args->tlp = optarg; break;
             case 'T': args->to = optarg; break;
@@ -124,7 +130,8 @@ main (int argc, char **argv)
         {"publish", node_cmd_publish}, {"inbox", node_cmd_inbox},
         {"show", node_cmd_show},       {"tail", node_cmd_tail},
         {"status", node_cmd_status},   {"seal", node_cmd_seal},
-        {"open", node_cmd_open},
+        {"open", node_cmd_open},       {"forward", node_cmd_forward},
+        {"receipts", node_cmd_receipts}, {"audit", node_cmd_audit},
     };
     for (size_t i = 0; i < sizeof commands / sizeof commands [0]; i++) {
         if (!streq (argv [1], commands [i].name))

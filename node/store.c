@@ -20,14 +20,17 @@ static const char *s_schema
       "  id BLOB PRIMARY KEY, envelope BLOB NOT NULL, kind TEXT, tlp TEXT, audience TEXT,"
       "  created INTEGER, state TEXT NOT NULL DEFAULT 'pending', code INTEGER, reason TEXT,"
       "  rule TEXT, seq INTEGER, accepted_at INTEGER, attempts INTEGER NOT NULL DEFAULT 0,"
-      "  last_sent INTEGER NOT NULL DEFAULT 0);"
+      "  last_sent INTEGER NOT NULL DEFAULT 0, recipients TEXT);"
       "CREATE INDEX IF NOT EXISTS outbox_by_state ON outbox (state, last_sent);"
       "CREATE TABLE IF NOT EXISTS inbox ("
       "  n INTEGER PRIMARY KEY AUTOINCREMENT, id BLOB NOT NULL UNIQUE, origin TEXT NOT NULL,"
       "  kind TEXT NOT NULL, tlp TEXT NOT NULL, topic TEXT, severity TEXT, type TEXT,"
       "  audience TEXT, forwarders TEXT, created INTEGER, accepted_at INTEGER,"
       "  received_at INTEGER, broker_seq INTEGER, msg_seq INTEGER, size INTEGER,"
-      "  payload BLOB, envelope BLOB);"
+      "  payload BLOB, envelope BLOB, note BLOB);"
+      "CREATE TABLE IF NOT EXISTS receipts ("
+      "  message_id BLOB NOT NULL, org TEXT NOT NULL, received_at INTEGER NOT NULL,"
+      "  PRIMARY KEY (message_id, org));"
       "CREATE INDEX IF NOT EXISTS inbox_by_kind ON inbox (kind, n);";
 
 static int
@@ -81,8 +84,8 @@ node_store_open (const char *path)
     self->inbox_insert = s_prepare (
         self, "INSERT OR IGNORE INTO inbox (id, origin, kind, tlp, topic, severity, type,"
               " audience, forwarders, created, accepted_at, received_at, broker_seq, msg_seq,"
-              " size, payload, envelope)"
-              " VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,?17)");
+              " size, payload, envelope, note)"
+              " VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,?17,?18)");
     if (!self->inbox_insert) {
         node_store_destroy (&self);
         return NULL;
@@ -196,11 +199,11 @@ node_store_meta_get (node_store_t *self, const char *key)
 
 int
 node_store_outbox_add (node_store_t *self, const certbus_header_t *header,
-                       const uint8_t *envelope, size_t size)
+                       const uint8_t *envelope, size_t size, const char *recipients)
 {
     sqlite3_stmt *stmt = s_prepare (
-        self, "INSERT INTO outbox (id, envelope, kind, tlp, audience, created)"
-              " VALUES (?1,?2,?3,?4,?5,?6)");
+        self, "INSERT INTO outbox (id, envelope, kind, tlp, audience, created, recipients)"
+              " VALUES (?1,?2,?3,?4,?5,?6,?7)");
     if (!stmt)
         return -1;
     sqlite3_bind_blob (stmt, 1, header->id, CERTBUS_ID_SIZE, SQLITE_STATIC);
@@ -209,6 +212,7 @@ node_store_outbox_add (node_store_t *self, const certbus_header_t *header,
     sqlite3_bind_text (stmt, 4, header->tlp, -1, SQLITE_STATIC);
     sqlite3_bind_text (stmt, 5, header->audience, -1, SQLITE_STATIC);
     sqlite3_bind_int64 (stmt, 6, header->created);
+    sqlite3_bind_text (stmt, 7, recipients ? recipients : "", -1, SQLITE_STATIC);
     int rc = sqlite3_step (stmt) == SQLITE_DONE ? 0 : s_fail_db (self, "add to outbox");
     sqlite3_finalize (stmt);
     return rc;
@@ -344,7 +348,8 @@ int
 node_store_inbox_add (node_store_t *self, const certbus_header_t *header,
                       const char *forwarders, const uint8_t *payload, size_t size,
                       const uint8_t *envelope, size_t envelope_size, int64_t accepted_at,
-                      uint64_t broker_seq, uint64_t msg_seq)
+                      uint64_t broker_seq, uint64_t msg_seq, const uint8_t *note,
+                      size_t note_size)
 {
     sqlite3_stmt *stmt = self->inbox_insert;
     sqlite3_reset (stmt);
@@ -365,6 +370,10 @@ node_store_inbox_add (node_store_t *self, const certbus_header_t *header,
     sqlite3_bind_int64 (stmt, 15, (int64_t) size);
     sqlite3_bind_blob (stmt, 16, payload, (int) size, SQLITE_STATIC);
     sqlite3_bind_blob (stmt, 17, envelope, (int) envelope_size, SQLITE_STATIC);
+    if (note && note_size)
+        sqlite3_bind_blob (stmt, 18, note, (int) note_size, SQLITE_STATIC);
+    else
+        sqlite3_bind_null (stmt, 18);
     int rc = sqlite3_step (stmt);
     sqlite3_reset (stmt);
     if (rc != SQLITE_DONE)
@@ -374,7 +383,7 @@ node_store_inbox_add (node_store_t *self, const certbus_header_t *header,
 
 static const char *s_inbox_columns
     = "n, id, origin, kind, tlp, topic, severity, type, audience, forwarders, created,"
-      " accepted_at, received_at, broker_seq, msg_seq, payload, envelope";
+      " accepted_at, received_at, broker_seq, msg_seq, payload, envelope, note";
 
 static int
 s_inbox_rows (sqlite3_stmt *stmt, node_message_fn *fn, void *arg)
@@ -402,6 +411,8 @@ s_inbox_rows (sqlite3_stmt *stmt, node_message_fn *fn, void *arg)
         message.size = (size_t) sqlite3_column_bytes (stmt, 15);
         message.envelope = sqlite3_column_blob (stmt, 16);
         message.envelope_size = (size_t) sqlite3_column_bytes (stmt, 16);
+        message.note = sqlite3_column_blob (stmt, 17);
+        message.note_size = (size_t) sqlite3_column_bytes (stmt, 17);
         rows++;
         if (fn (arg, &message))
             break;
@@ -465,4 +476,80 @@ int64_t
 node_store_inbox_last (node_store_t *self)
 {
     return s_scalar (self, "SELECT COALESCE (MAX (n), 0) FROM inbox");
+}
+
+int
+node_store_receipt_add (node_store_t *self, const uint8_t *message_id, const char *org,
+                        int64_t received_at)
+{
+    sqlite3_stmt *stmt = s_prepare (self, "INSERT OR IGNORE INTO receipts VALUES (?1, ?2, ?3)");
+    if (!stmt)
+        return -1;
+    sqlite3_bind_blob (stmt, 1, message_id, CERTBUS_ID_SIZE, SQLITE_STATIC);
+    sqlite3_bind_text (stmt, 2, org, -1, SQLITE_STATIC);
+    sqlite3_bind_int64 (stmt, 3, received_at);
+    int rc = sqlite3_step (stmt) == SQLITE_DONE ? 0 : s_fail_db (self, "store receipt");
+    sqlite3_finalize (stmt);
+    return rc;
+}
+
+int
+node_store_receipts (node_store_t *self, const uint8_t *message_id, char **recipients_p,
+                     node_receipt_fn *fn, void *arg)
+{
+    sqlite3_stmt *stmt = s_prepare (self, "SELECT recipients FROM outbox WHERE id = ?1");
+    if (!stmt)
+        return -1;
+    sqlite3_bind_blob (stmt, 1, message_id, CERTBUS_ID_SIZE, SQLITE_STATIC);
+    int found = 0;
+    if (sqlite3_step (stmt) == SQLITE_ROW) {
+        const char *text = (const char *) sqlite3_column_text (stmt, 0);
+        *recipients_p = strdup (text ? text : "");
+        found = 1;
+    }
+    sqlite3_finalize (stmt);
+    if (!found)
+        return 0;
+    stmt = s_prepare (self, "SELECT org, received_at FROM receipts WHERE message_id = ?1"
+                            " ORDER BY received_at, org");
+    if (!stmt)
+        return -1;
+    sqlite3_bind_blob (stmt, 1, message_id, CERTBUS_ID_SIZE, SQLITE_STATIC);
+    while (sqlite3_step (stmt) == SQLITE_ROW)
+        fn (arg, (const char *) sqlite3_column_text (stmt, 0), sqlite3_column_int64 (stmt, 1));
+    sqlite3_finalize (stmt);
+    return 1;
+}
+
+int
+node_store_blob_set (node_store_t *self, const char *key, const uint8_t *bytes, size_t size)
+{
+    sqlite3_stmt *stmt = s_prepare (self, "INSERT OR REPLACE INTO meta VALUES (?1, ?2)");
+    if (!stmt)
+        return -1;
+    sqlite3_bind_text (stmt, 1, key, -1, SQLITE_STATIC);
+    sqlite3_bind_blob (stmt, 2, bytes, (int) size, SQLITE_STATIC);
+    int rc = sqlite3_step (stmt) == SQLITE_DONE ? 0 : s_fail_db (self, "meta");
+    sqlite3_finalize (stmt);
+    return rc;
+}
+
+int
+node_store_blob_get (node_store_t *self, const char *key, uint8_t **bytes_p, size_t *size_p)
+{
+    sqlite3_stmt *stmt = s_prepare (self, "SELECT value FROM meta WHERE key = ?1");
+    int rc = -1;
+    if (!stmt)
+        return -1;
+    sqlite3_bind_text (stmt, 1, key, -1, SQLITE_STATIC);
+    if (sqlite3_step (stmt) == SQLITE_ROW && sqlite3_column_bytes (stmt, 0) > 0) {
+        *size_p = (size_t) sqlite3_column_bytes (stmt, 0);
+        *bytes_p = malloc (*size_p);
+        if (!*bytes_p)
+            abort ();
+        memcpy (*bytes_p, sqlite3_column_blob (stmt, 0), *size_p);
+        rc = 0;
+    }
+    sqlite3_finalize (stmt);
+    return rc;
 }

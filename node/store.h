@@ -20,6 +20,8 @@ typedef struct {
     size_t size;
     const uint8_t *envelope;         //  as delivered (our key only)
     size_t envelope_size;
+    const uint8_t *note;             //  a forwarder's note, or NULL
+    size_t note_size;
 } node_message_t;
 
 typedef int (node_message_fn) (void *arg, const node_message_t *message);
@@ -57,9 +59,11 @@ int
         CERTBUS_WARN_UNUSED;
 
 //  Outbox.
+//  recipients: the ids sealed to, one per line, for receipts.
 int
     node_store_outbox_add (node_store_t *self, const certbus_header_t *header,
-                           const uint8_t *envelope, size_t size) CERTBUS_WARN_UNUSED;
+                           const uint8_t *envelope, size_t size, const char *recipients)
+        CERTBUS_WARN_UNUSED;
 int
     node_store_outbox_result (node_store_t *self, const uint8_t *id, const char *state,
                               uint32_t code, const char *reason, const char *rule, uint64_t seq,
@@ -87,7 +91,8 @@ int
     node_store_inbox_add (node_store_t *self, const certbus_header_t *header,
                           const char *forwarders, const uint8_t *payload, size_t size,
                           const uint8_t *envelope, size_t envelope_size, int64_t accepted_at,
-                          uint64_t broker_seq, uint64_t msg_seq);
+                          uint64_t broker_seq, uint64_t msg_seq, const uint8_t *note,
+                          size_t note_size);
 //  Calls fn for inbox rows with n > after, in order; kind may be NULL.
 int
     node_store_inbox_list (node_store_t *self, int64_t after, const char *kind, int limit,
@@ -100,6 +105,23 @@ int64_t
     node_store_inbox_count (node_store_t *self);
 int64_t
     node_store_inbox_last (node_store_t *self);
+
+//  Receipts for messages we published.
+typedef void (node_receipt_fn) (void *arg, const char *org, int64_t received_at);
+int
+    node_store_receipt_add (node_store_t *self, const uint8_t *message_id, const char *org,
+                            int64_t received_at);
+//  For our message message_id: *recipients_p (new string, one id per line)
+//  and fn for each receipt. Returns 1, or 0 when we did not publish it.
+int
+    node_store_receipts (node_store_t *self, const uint8_t *message_id, char **recipients_p,
+                         node_receipt_fn *fn, void *arg);
+
+//  Binary settings (the last tree head seen).
+int
+    node_store_blob_set (node_store_t *self, const char *key, const uint8_t *bytes, size_t size);
+int
+    node_store_blob_get (node_store_t *self, const char *key, uint8_t **bytes_p, size_t *size_p);
 
 //  Key-value settings (cursor, last error).
 int

@@ -1,0 +1,156 @@
+/*  forward.c - forwarding with provenance
+    SPDX-License-Identifier: MPL-2.0
+*/
+#include "certbus.h"
+#include <sodium.h>
+#include <stdlib.h>
+#include <string.h>
+
+certbus_err_t
+certbus_forward_wrap (certbus_envelope_t *original, certbus_identity_t *identity,
+                      const char *org_id, const uint8_t *note, size_t note_size,
+                      const char *note_type, uint8_t **payload_p, size_t *size_p)
+{
+    const certbus_header_t *header = certbus_envelope_header (original);
+    if (strcmp (header->tlp, "amber+strict") == 0)
+        return certbus_fail (CERTBUS_E_TLP, "TLP amber+strict may not be forwarded");
+    uint8_t *key = sodium_malloc (32);
+    if (!key)
+        abort ();
+    certbus_err_t rc = CERTBUS_OK;
+    if (header->encrypted)
+        rc = certbus_envelope_content_key (original, identity, org_id, key);
+    if (rc == CERTBUS_OK) {
+        Certbus__Forward forward = CERTBUS__FORWARD__INIT;
+        forward.version = CERTBUS_WIRE_MAJOR;
+        forward.header.data
+            = (uint8_t *) certbus_envelope_header_bytes (original, &forward.header.len);
+        forward.signature.data
+            = (uint8_t *) certbus_envelope_signature (original, &forward.signature.len);
+        forward.ciphertext.data
+            = (uint8_t *) certbus_envelope_ciphertext (original, &forward.ciphertext.len);
+        if (header->encrypted) {
+            forward.content_key.data = key;
+            forward.content_key.len = 32;
+        }
+        forward.note.data = (uint8_t *) note;
+        forward.note.len = note ? note_size : 0;
+        forward.note_type = (char *) (note_type ? note_type : "");
+        *payload_p = certbus_codec_encode (&forward, size_p);
+    }
+    sodium_free (key);
+    return rc;
+}
+
+void
+certbus_forwarded_destroy (certbus_forwarded_t **self_p)
+{
+    assert (self_p);
+    certbus_forwarded_t *self = *self_p;
+    if (!self)
+        return;
+    certbus_envelope_destroy (&self->origin);
+    free (self->forwarders);
+    free (self->payload);
+    free (self->note);
+    free (self);
+    *self_p = NULL;
+}
+
+certbus_err_t
+certbus_forward_open (certbus_directory_t *dir, certbus_envelope_t *outer, const uint8_t *payload,
+                      size_t size, certbus_forwarded_t **out_p)
+{
+    *out_p = NULL;
+    certbus_forwarded_t *self = calloc (1, sizeof *self);
+    if (!self)
+        abort ();
+    //  Forwarders are found from the outside in; the list reads inside out
+    char *chain [CERTBUS_FORWARD_MAX_DEPTH + 1];
+    size_t depth = 0;
+    certbus_envelope_t *current = outer;     //  borrowed at depth 0
+    certbus_envelope_t *owned = NULL;        //  the inner envelope we made
+    uint8_t *current_payload = NULL;
+    const uint8_t *data = payload;
+    size_t data_size = size;
+    certbus_err_t rc = CERTBUS_OK;
+    while (strcmp (certbus_envelope_header (current)->content_type, CERTBUS_FORWARD_TYPE) == 0) {
+        if (depth == CERTBUS_FORWARD_MAX_DEPTH) {
+            rc = certbus_fail (CERTBUS_E_TOO_LARGE, "forward chain deeper than %d",
+                               CERTBUS_FORWARD_MAX_DEPTH);
+            goto cleanup;
+        }
+        Certbus__Forward *forward = NULL;
+        rc = certbus_codec_decode (&certbus__forward__descriptor, data, data_size,
+                                   CERTBUS_MAX_PAYLOAD, 16, (void **) &forward);
+        if (rc)
+            goto cleanup;
+        Certbus__Envelope wire = CERTBUS__ENVELOPE__INIT;
+        wire.version = CERTBUS_WIRE_MAJOR;
+        wire.header = forward->header;
+        wire.signature = forward->signature;
+        wire.ciphertext = forward->ciphertext;
+        size_t inner_size;
+        uint8_t *inner_bytes = certbus_codec_encode (&wire, &inner_size);
+        certbus_envelope_t *inner = NULL;
+        rc = certbus_envelope_decode (inner_bytes, inner_size, &inner);
+        free (inner_bytes);
+        const certbus_header_t *inner_header = inner ? certbus_envelope_header (inner) : NULL;
+        if (rc == CERTBUS_OK)
+            rc = certbus_envelope_verify (inner, dir, inner_header->created / 1000, NULL);
+        if (rc == CERTBUS_OK
+            && strcmp (inner_header->tlp, certbus_envelope_header (current)->tlp) != 0)
+            rc = certbus_fail (CERTBUS_E_TLP,
+                               "forwarded as TLP %s but the original is TLP %s",
+                               certbus_envelope_header (current)->tlp, inner_header->tlp);
+        uint8_t *inner_payload = NULL;
+        size_t inner_payload_size = 0;
+        if (rc == CERTBUS_OK)
+            rc = certbus_envelope_decrypt_with_key (inner, forward->content_key.data,
+                                                    forward->content_key.len, &inner_payload,
+                                                    &inner_payload_size);
+        if (rc == CERTBUS_OK && depth == 0 && forward->note.len) {
+            self->note = malloc (forward->note.len);
+            if (!self->note)
+                abort ();
+            memcpy (self->note, forward->note.data, forward->note.len);
+            self->note_size = forward->note.len;
+        }
+        certbus_codec_free (forward);
+        if (rc) {
+            certbus_envelope_destroy (&inner);
+            goto cleanup;
+        }
+        chain [depth++] = strdup (certbus_envelope_header (current)->origin);
+        //  current is the previous inner envelope (or outer): done with it
+        certbus_envelope_destroy (&owned);
+        owned = inner;
+        current = inner;
+        free (current_payload);
+        current_payload = inner_payload;
+        data = inner_payload;
+        data_size = inner_payload_size;
+    }
+    if (depth == 0) {
+        rc = certbus_fail (CERTBUS_E_FIELD, "not a forwarded message");
+        goto cleanup;
+    }
+    certbus_sb_t list = {0};
+    for (size_t i = depth; i-- > 0;)
+        certbus_sb_printf (&list, "%s%s", list.len ? "," : "", chain [i]);
+    self->forwarders = list.data;
+    self->origin = owned;
+    owned = NULL;
+    self->payload = current_payload;
+    self->size = data_size;
+    current_payload = NULL;
+    *out_p = self;
+    self = NULL;
+cleanup:
+    for (size_t i = 0; i < depth; i++)
+        free (chain [i]);
+    certbus_envelope_destroy (&owned);
+    free (current_payload);
+    certbus_forwarded_destroy (&self);
+    return rc;
+}

@@ -1,0 +1,503 @@
+/*  make_seeds.c - writes the committed seed corpus of the fuzz harnesses:
+    real packets, envelopes, certificates, directories, audiences and
+    Merkle vectors, made with the library and the shared fuzz fixture
+    SPDX-License-Identifier: MPL-2.0
+
+    Run once by hand, from the repository root, after `make`:
+
+      gcc -std=c11 -D_GNU_SOURCE -O1 -g -Iinclude -Ibuild/gen \
+          $(pkg-config --cflags libczmq libprotobuf-c libsodium) \
+          tests/fuzz/make_seeds.c tests/fuzz/fixture.c build/libcertbus.a \
+          $(pkg-config --libs libczmq libzmq libprotobuf-c libsodium sqlite3) \
+          -o build/make_seeds
+      build/make_seeds tests/fuzz/corpus
+
+    The fixture's keys are deterministic, so the seeds verify and decrypt
+    inside the harnesses. Envelope ids, payload keys and times of signing
+    are not: a new run makes new files, which is fine but churns git.
+*/
+#include "certbus.h"
+#include "fixture.h"
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+static const char *s_root;           //  the corpus folder
+static size_t s_total;               //  bytes written, for the summary
+
+static void
+s_die (const char *what)
+{
+    fprintf (stderr, "make_seeds: %s: %s\n", what, certbus_reason ());
+    exit (1);
+}
+
+static void
+s_write (const char *harness, const char *name, const uint8_t *data, size_t size)
+{
+    char path [512];
+    snprintf (path, sizeof path, "%s/%s", s_root, harness);
+    if (mkdir (path, 0755) != 0 && errno != EEXIST)
+        s_die (path);
+    snprintf (path, sizeof path, "%s/%s/%s", s_root, harness, name);
+    FILE *file = fopen (path, "wb");
+    if (!file || fwrite (data, 1, size, file) != size || fclose (file) != 0) {
+        fprintf (stderr, "make_seeds: cannot write %s\n", path);
+        exit (1);
+    }
+    s_total += size;
+}
+
+static void
+s_write_packet (const char *name, Certbus__Packet *packet)
+{
+    packet->version = CERTBUS_WIRE_MAJOR;
+    size_t size;
+    uint8_t *bytes = certbus_codec_encode (packet, &size);
+    s_write ("fuzz_packet", name, bytes, size);
+    free (bytes);
+}
+
+//  ---------------------------------------------------------------------------
+//  Envelopes, sealed from fixture members to fixture members
+
+static uint8_t *
+s_seal (fx_t *fx, size_t from, const char *kind, const char *tlp, const char *audience,
+        const char *payload, size_t *size_p)
+{
+    certbus_cert_t *own;
+    if (certbus_cert_decode (fx->certs [from], fx->cert_sizes [from],
+                             certbus_identity_sign_public (fx->council), &own))
+        s_die ("own certificate");
+    certbus_seal_opts_t opts = {.kind = kind,
+                                .tlp = tlp,
+                                .audience = audience,
+                                .topic = "CVE-2026-0001",
+                                .severity = "high",
+                                .content_type = "application/json"};
+    uint8_t id [CERTBUS_ID_SIZE];
+    uint8_t *bytes;
+    //  Sealed through seal_to: seal resolves against the clock, and the
+    //  fixture's certificates are judged at FX_NOW
+    char **orgs;
+    size_t count;
+    if (certbus_audience_resolve (audience, tlp, fx->dir, fx_org (from), FX_NOW, &orgs, &count))
+        s_die (audience);
+    if (certbus_envelope_seal_to (fx->ids [from], own, fx->dir, &opts, orgs, count,
+                                  (const uint8_t *) payload, strlen (payload), id, &bytes,
+                                  size_p))
+        s_die ("seal");
+    certbus_strv_free (orgs, count);
+    certbus_cert_destroy (&own);
+    return bytes;
+}
+
+static void
+s_envelopes (fx_t *fx, uint8_t **publish_p, size_t *publish_size_p, uint8_t **deliver_p,
+             size_t *deliver_size_p)
+{
+    static const char *payload = "{\"document\":{\"category\":\"csaf_security_advisory\","
+                                 "\"title\":\"Example advisory\"}}";
+    static const char *tlps [] = {"clear", "green", "amber", "amber+strict", "red"};
+    size_t size;
+    uint8_t *bytes;
+    for (size_t i = 0; i < 5; i++) {
+        char name [64];
+        snprintf (name, sizeof name, "advisory-%s", tlps [i]);
+        bytes = s_seal (fx, 0, "advisory", tlps [i], "org:bank-01", payload, &size);
+        s_write ("fuzz_envelope", name, bytes, size);
+        if (i == 2)
+            *publish_p = bytes, *publish_size_p = size;
+        else
+            free (bytes);
+    }
+    bytes = s_seal (fx, 1, "incident", "amber", "tier:national", "{\"incident\":1}", &size);
+    s_write ("fuzz_envelope", "incident-from-bank", bytes, size);
+    free (bytes);
+    bytes = s_seal (fx, 0, "alert", "clear", "all", "", &size);
+    s_write ("fuzz_envelope", "alert-clear-empty", bytes, size);
+    free (bytes);
+
+    //  To both members (the sender too), with references and case fields
+    certbus_cert_t *own;
+    if (certbus_cert_decode (fx->certs [0], fx->cert_sizes [0],
+                             certbus_identity_sign_public (fx->council), &own))
+        s_die ("own certificate");
+    certbus_ref_t refs [2] = {{.relation = "updates"}, {.relation = "forwards"}};
+    memset (refs [0].id, 0x11, CERTBUS_ID_SIZE);
+    memset (refs [1].id, 0x22, CERTBUS_ID_SIZE);
+    certbus_seal_opts_t opts = {.kind = "incident",
+                                .tlp = "amber",
+                                .audience = "org:bank-01,org:cert-national",
+                                .severity = "critical",
+                                .content_type = "text/plain",
+                                .refs = refs,
+                                .ref_count = 2,
+                                .case_status = "open",
+                                .assign = "cert-national"};
+    char *both [] = {"bank-01", "cert-national"};
+    uint8_t id [CERTBUS_ID_SIZE];
+    if (certbus_envelope_seal_to (fx->ids [0], own, fx->dir, &opts, both, 2,
+                                  (const uint8_t *) "ransomware at bank-01", 21, id, &bytes,
+                                  &size))
+        s_die ("seal to both");
+    s_write ("fuzz_envelope", "incident-both-refs", bytes, size);
+    certbus_cert_destroy (&own);
+
+    //  Cut down to the bank alone, as the broker delivers it
+    certbus_envelope_t *env;
+    if (certbus_envelope_decode (bytes, size, &env))
+        s_die ("decode");
+    size_t base_size, one_size;
+    uint8_t *base = certbus_envelope_base_bytes (env, &base_size);
+    uint8_t *one = certbus_envelope_recipient_bytes (env, 0, &one_size);
+    uint8_t *cut = malloc (base_size + one_size);
+    memcpy (cut, base, base_size);
+    memcpy (cut + base_size, one, one_size);
+    s_write ("fuzz_envelope", "incident-cut-for-bank", cut, base_size + one_size);
+    *deliver_p = cut;
+    *deliver_size_p = base_size + one_size;
+    free (base);
+    free (one);
+    free (bytes);
+    certbus_envelope_destroy (&env);
+}
+
+//  ---------------------------------------------------------------------------
+//  Certificates, requests, revocations, directories
+
+static void
+s_certs (fx_t *fx)
+{
+    char name [64];
+    for (size_t i = 0; i < fx->count; i++) {
+        snprintf (name, sizeof name, "cert-%s", fx_org (i));
+        s_write ("fuzz_cert", name, fx->certs [i], fx->cert_sizes [i]);
+        snprintf (name, sizeof name, "request-%s", fx_org (i));
+        s_write ("fuzz_cert", name, fx->requests [i], fx->request_sizes [i]);
+    }
+    for (size_t i = 0; i < fx->rev_count; i++) {
+        snprintf (name, sizeof name, "revocation-%zu", i);
+        s_write ("fuzz_cert", name, fx->revs [i], fx->rev_sizes [i]);
+    }
+}
+
+static void
+s_directories (fx_t *small, fx_t *full)
+{
+    s_write ("fuzz_directory", "full", full->dir_bytes, full->dir_size);
+    s_write ("fuzz_directory", "small", small->dir_bytes, small->dir_size);
+    uint8_t *bytes;
+    size_t size;
+    if (certbus_directory_build (full->council, 1, NULL, NULL, 0, NULL, NULL, 0, &bytes, &size))
+        s_die ("empty directory");
+    s_write ("fuzz_directory", "empty", bytes, size);
+    free (bytes);
+    if (certbus_directory_build (full->council, 3, full->certs, full->cert_sizes, 3, NULL, NULL,
+                                 0, &bytes, &size))
+        s_die ("old directory");
+    s_write ("fuzz_directory", "three-members", bytes, size);
+    free (bytes);
+    if (certbus_directory_build (full->council, 9, NULL, NULL, 0, full->revs, full->rev_sizes,
+                                 full->rev_count, &bytes, &size))
+        s_die ("revocations only");
+    s_write ("fuzz_directory", "revocations-only", bytes, size);
+    free (bytes);
+}
+
+static void
+s_audiences (void)
+{
+    static const char *audiences [] = {
+        "all",
+        "org:bank-01",
+        "tier:national",
+        "sector:banking",
+        "region:punjab",
+        "org:bank-01,org:cert-banking",
+        "sector:banking, region:sindh",
+        "tier:organization,sector:telecom",
+        "org:gov-01",
+        "org:telco-01",
+        "org:prov-01",
+        "tier:government,tier:provincial,tier:sectoral,tier:federal",
+        "all,org:bank-01",
+        "region:islamabad , org:cert-national",
+    };
+    for (size_t i = 0; i < sizeof audiences / sizeof audiences [0]; i++) {
+        char name [32];
+        snprintf (name, sizeof name, "audience-%02zu", i);
+        s_write ("fuzz_audience", name, (const uint8_t *) audiences [i], strlen (audiences [i]));
+    }
+}
+
+//  ---------------------------------------------------------------------------
+//  Packets
+
+static void
+s_packets (fx_t *fx, const uint8_t *envelope, size_t envelope_size, const uint8_t *cut,
+           size_t cut_size)
+{
+    uint8_t message_id [CERTBUS_ID_SIZE];
+    memset (message_id, 0x42, sizeof message_id);
+    Certbus__Packet packet = CERTBUS__PACKET__INIT;
+
+    Certbus__Hello hello = CERTBUS__HELLO__INIT;
+    hello.resume_after = 42;
+    hello.credit = 64;
+    hello.directory_serial = FX_DIR_SERIAL;
+    hello.agent = "certbus-node/0.1.0";
+    packet.body_case = CERTBUS__PACKET__BODY_HELLO;
+    packet.hello = &hello;
+    s_write_packet ("hello", &packet);
+
+    Certbus__Publish publish = CERTBUS__PUBLISH__INIT;
+    publish.envelope.data = (uint8_t *) envelope;
+    publish.envelope.len = envelope_size;
+    packet.body_case = CERTBUS__PACKET__BODY_PUBLISH;
+    packet.publish = &publish;
+    s_write_packet ("publish", &packet);
+
+    Certbus__PubAck puback = CERTBUS__PUB_ACK__INIT;
+    puback.message_id.data = message_id;
+    puback.message_id.len = sizeof message_id;
+    puback.status = CERTBUS__STATUS__STATUS_ACCEPTED;
+    puback.sequence = 5;
+    puback.accepted_at = (int64_t) FX_NOW * 1000;
+    packet.body_case = CERTBUS__PACKET__BODY_PUBACK;
+    packet.puback = &puback;
+    s_write_packet ("puback-accepted", &packet);
+    puback.status = CERTBUS__STATUS__STATUS_REJECTED;
+    puback.code = CERTBUS_E_POLICY;
+    puback.reason = "organisations never address all";
+    puback.rule = "org-no-all";
+    puback.sequence = 0;
+    s_write_packet ("puback-rejected", &packet);
+
+    Certbus__Deliver deliver = CERTBUS__DELIVER__INIT;
+    deliver.sequence = 9;
+    deliver.envelope.data = (uint8_t *) cut;
+    deliver.envelope.len = cut_size;
+    deliver.accepted_at = (int64_t) FX_NOW * 1000;
+    deliver.message_sequence = 5;
+    packet.body_case = CERTBUS__PACKET__BODY_DELIVER;
+    packet.deliver = &deliver;
+    s_write_packet ("deliver", &packet);
+
+    uint64_t sequences [] = {1, 2, 3, 300, 70000};
+    Certbus__DeliverAck ack = CERTBUS__DELIVER_ACK__INIT;
+    ack.n_sequences = 5;
+    ack.sequences = sequences;
+    ack.refused = 1;
+    packet.body_case = CERTBUS__PACKET__BODY_DELIVER_ACK;
+    packet.deliver_ack = &ack;
+    s_write_packet ("deliver-ack", &packet);
+
+    Certbus__DirectoryRequest dreq = CERTBUS__DIRECTORY_REQUEST__INIT;
+    dreq.have_serial = FX_DIR_SERIAL - 1;
+    packet.body_case = CERTBUS__PACKET__BODY_DIRECTORY_REQUEST;
+    packet.directory_request = &dreq;
+    s_write_packet ("directory-request", &packet);
+
+    Certbus__DirectoryReply drep = CERTBUS__DIRECTORY_REPLY__INIT;
+    drep.directory.data = fx->dir_bytes;
+    drep.directory.len = fx->dir_size;
+    packet.body_case = CERTBUS__PACKET__BODY_DIRECTORY_REPLY;
+    packet.directory_reply = &drep;
+    s_write_packet ("directory-reply", &packet);
+
+    Certbus__Ping ping = CERTBUS__PING__INIT;
+    ping.time = (int64_t) FX_NOW * 1000;
+    packet.body_case = CERTBUS__PACKET__BODY_PING;
+    packet.ping = &ping;
+    s_write_packet ("ping", &packet);
+    Certbus__Pong pong = CERTBUS__PONG__INIT;
+    pong.time = (int64_t) FX_NOW * 1000 + 3;
+    packet.body_case = CERTBUS__PACKET__BODY_PONG;
+    packet.pong = &pong;
+    s_write_packet ("pong", &packet);
+
+    Certbus__ProofRequest preq = CERTBUS__PROOF_REQUEST__INIT;
+    preq.message_id.data = message_id;
+    preq.message_id.len = sizeof message_id;
+    preq.old_size = 3;
+    packet.body_case = CERTBUS__PACKET__BODY_PROOF_REQUEST;
+    packet.proof_request = &preq;
+    s_write_packet ("proof-request", &packet);
+
+    //  A proof reply with real tree heads signed by a fixture key
+    uint8_t hashes [3][CERTBUS_MERKLE_HASH_SIZE];
+    ProtobufCBinaryData proof [3];
+    for (int i = 0; i < 3; i++) {
+        certbus_merkle_leaf_hash (hashes [i], (const uint8_t *) &i, sizeof i);
+        proof [i].data = hashes [i];
+        proof [i].len = sizeof hashes [i];
+    }
+    certbus_tree_head_t head = {.size = 7, .timestamp = (int64_t) FX_NOW * 1000};
+    memcpy (head.root, hashes [0], sizeof head.root);
+    size_t head_size, old_head_size;
+    uint8_t *head_bytes = certbus_tree_head_sign (fx->council, &head, &head_size);
+    head.size = 3;
+    head.timestamp -= 60000;
+    uint8_t *old_head_bytes = certbus_tree_head_sign (fx->council, &head, &old_head_size);
+    Certbus__ProofReply prep = CERTBUS__PROOF_REPLY__INIT;
+    prep.leaf_index = 2;
+    prep.leaf.data = (uint8_t *) "audit record";
+    prep.leaf.len = 12;
+    prep.n_inclusion = 3;
+    prep.inclusion = proof;
+    prep.n_consistency = 2;
+    prep.consistency = proof + 1;
+    prep.tree_head.data = head_bytes;
+    prep.tree_head.len = head_size;
+    prep.old_tree_head.data = old_head_bytes;
+    prep.old_tree_head.len = old_head_size;
+    packet.body_case = CERTBUS__PACKET__BODY_PROOF_REPLY;
+    packet.proof_reply = &prep;
+    s_write_packet ("proof-reply", &packet);
+    free (head_bytes);
+    free (old_head_bytes);
+
+    Certbus__Error error = CERTBUS__ERROR__INIT;
+    error.code = CERTBUS_E_PROTOCOL;
+    error.reason = "packet out of order";
+    packet.body_case = CERTBUS__PACKET__BODY_ERROR;
+    packet.error = &error;
+    s_write_packet ("error", &packet);
+}
+
+//  ---------------------------------------------------------------------------
+//  Merkle vectors, in the layout fuzz_merkle.c reads
+
+#define H CERTBUS_MERKLE_HASH_SIZE
+
+typedef struct {
+    uint8_t leaves [16][H];
+    uint64_t size;
+} s_tree_t;
+
+static int
+s_get_node (void *ctx, unsigned level, uint64_t index, uint8_t out [H])
+{
+    s_tree_t *tree = ctx;
+    uint64_t start = index << level, end = (index + 1) << level;
+    if (end > tree->size)
+        return CERTBUS_E_NOT_FOUND;
+    certbus_merkle_root (out, tree->leaves [start], (size_t) (end - start));
+    return 0;
+}
+
+static void
+s_merkle_write (const char *name, uint8_t mode, uint64_t a, uint64_t b, const uint8_t *h1,
+                size_t h1_len, const uint8_t *h2, size_t h2_len, const uint8_t *proof,
+                size_t proof_len)
+{
+    uint8_t buf [17 + 2 * H + CERTBUS_MERKLE_PROOF_MAX_BYTES];
+    size_t pos = 0;
+    buf [pos++] = mode;
+    for (int shift = 56; shift >= 0; shift -= 8)
+        buf [pos++] = (uint8_t) (a >> shift);
+    for (int shift = 56; shift >= 0; shift -= 8)
+        buf [pos++] = (uint8_t) (b >> shift);
+    memcpy (buf + pos, h1, h1_len);
+    pos += h1_len;
+    memcpy (buf + pos, h2, h2_len);
+    pos += h2_len;
+    memcpy (buf + pos, proof, proof_len);
+    pos += proof_len;
+    s_write ("fuzz_merkle", name, buf, pos);
+}
+
+static void
+s_merkle (void)
+{
+    s_tree_t tree = {.size = 16};
+    for (uint8_t i = 0; i < 16; i++)
+        certbus_merkle_leaf_hash (tree.leaves [i], &i, 1);
+    uint8_t proof [CERTBUS_MERKLE_PROOF_MAX_BYTES];
+    size_t proof_len;
+    uint8_t root7 [H], root3 [H], root4 [H], root16 [H];
+    certbus_merkle_root (root7, tree.leaves [0], 7);
+    certbus_merkle_root (root3, tree.leaves [0], 3);
+    certbus_merkle_root (root4, tree.leaves [0], 4);
+    certbus_merkle_root (root16, tree.leaves [0], 16);
+
+    //  Valid inclusion proofs (mode 0: the raw numbers)
+    if (certbus_merkle_inclusion_proof (proof, &proof_len, 3, 7, s_get_node, &tree))
+        s_die ("inclusion proof");
+    s_merkle_write ("inclusion-3-of-7", 0, 3, 7, tree.leaves [3], H, root7, H, proof, proof_len);
+    if (certbus_merkle_inclusion_proof (proof, &proof_len, 15, 16, s_get_node, &tree))
+        s_die ("inclusion proof");
+    s_merkle_write ("inclusion-15-of-16", 0, 15, 16, tree.leaves [15], H, root16, H, proof,
+                    proof_len);
+    s_merkle_write ("inclusion-0-of-1", 0, 0, 1, tree.leaves [0], H, tree.leaves [0], H, NULL, 0);
+
+    //  Valid consistency proofs
+    if (certbus_merkle_consistency_proof (proof, &proof_len, 3, 7, s_get_node, &tree))
+        s_die ("consistency proof");
+    s_merkle_write ("consistency-3-to-7", 0, 3, 7, root3, H, root7, H, proof, proof_len);
+    if (certbus_merkle_consistency_proof (proof, &proof_len, 4, 16, s_get_node, &tree))
+        s_die ("consistency proof");
+    s_merkle_write ("consistency-4-to-16", 0, 4, 16, root4, H, root16, H, proof, proof_len);
+    s_merkle_write ("consistency-equal", 0, 7, 7, root7, H, root7, H, NULL, 0);
+    //  A short root (mode bit 2, cut to 20 bytes) and sizes near 2^64
+    s_merkle_write ("short-root", 0x04 | (20 << 3), 3, 7, root3, H, root7, H, proof, proof_len);
+    s_merkle_write ("huge-sizes", 0, UINT64_MAX - 1, UINT64_MAX, root3, H, root7, H, proof,
+                    proof_len);
+
+    //  A stored frontier (the rest of the input is its encoding)
+    certbus_merkle_frontier_t frontier;
+    certbus_merkle_frontier_init (&frontier);
+    for (int i = 0; i < 13; i++)
+        if (certbus_merkle_frontier_append (&frontier, tree.leaves [i], NULL, NULL))
+            s_die ("frontier");
+    uint8_t encoded [CERTBUS_MERKLE_FRONTIER_MAX_BYTES];
+    size_t encoded_size = certbus_merkle_frontier_encode (&frontier, encoded);
+    s_merkle_write ("frontier-13", 0, 0, 0, encoded, encoded_size, NULL, 0, NULL, 0);
+
+    //  Generated trees (mode bit 7), small and near the 300-leaf bound
+    uint8_t salt [16] = "certbus merkle!";
+    s_merkle_write ("generate-7", 0x81, 3, 6, salt, sizeof salt, NULL, 0, NULL, 0);
+    s_merkle_write ("generate-299", 0x81, 200, 298, salt, sizeof salt, NULL, 0, NULL, 0);
+    s_merkle_write ("generate-64", 0x83, 31, 63, salt, sizeof salt, NULL, 0, NULL, 0);
+}
+
+int
+main (int argc, char *argv [])
+{
+    if (argc != 2) {
+        fprintf (stderr, "usage: %s CORPUS_DIR (e.g. tests/fuzz/corpus)\n", argv [0]);
+        return 2;
+    }
+    s_root = argv [1];
+    if (mkdir (s_root, 0755) != 0 && errno != EEXIST)
+        s_die (s_root);
+    fx_deterministic_random ();
+    fx_t small, full;
+    if (fx_init (&small, FX_MEMBERS_SMALL))
+        s_die ("small fixture");
+    if (fx_init (&full, FX_MEMBERS_MAX))
+        s_die ("full fixture");
+    //  Both fixtures must hold the same keys
+    if (memcmp (certbus_identity_sign_public (small.council),
+                certbus_identity_sign_public (full.council), CERTBUS_KEY_SIZE)
+        != 0)
+        s_die ("fixtures disagree");
+
+    uint8_t *publish = NULL, *deliver = NULL;
+    size_t publish_size = 0, deliver_size = 0;
+    s_envelopes (&small, &publish, &publish_size, &deliver, &deliver_size);
+    s_certs (&full);
+    s_directories (&small, &full);
+    s_audiences ();
+    s_packets (&small, publish, publish_size, deliver, deliver_size);
+    s_merkle ();
+    free (publish);
+    free (deliver);
+    fx_destroy (&small);
+    fx_destroy (&full);
+    printf ("make_seeds: %zu bytes of seeds in %s\n", s_total, s_root);
+    return 0;
+}
