@@ -811,11 +811,10 @@ s_handle_proof (self_t *self, zframe_t *routing, Certbus__ProofRequest *request)
         reply.reason = "no tree head covers that record yet";
         goto send;
     }
-    if (request->old_size > head.size) {
-        reply.code = CERTBUS_E_FIELD;
-        reply.reason = "you hold a tree head larger than the broker's newest one";
-        goto send;
-    }
+    //  A member holding a larger head than ours gets no consistency proof:
+    //  it must see for itself that this log was rolled back.
+    if (request->old_size > head.size)
+        request->old_size = 0;
     if (certbus_merkle_inclusion_proof (inclusion, &inclusion_len, (uint64_t) index, head.size,
                                         broker_store_audit_node, self->store)
         || (request->old_size > 0

@@ -24,7 +24,8 @@ static const char *s_usage
       "\n"
       "Daemon:\n"
       "  run       --dir DIR [--bind ENDPOINT] [--window N] [--heartbeat MS]\n"
-      "            [--peer-timeout MS] [--expiry DAYS] [--verbose]\n"
+      "            [--peer-timeout MS] [--expiry DAYS] [--head-records N]\n"
+      "            [--head-interval MS] [--metrics HOST:PORT] [--verbose]\n"
       "                                           serve members (default tcp://0.0.0.0:7447)\n"
       "  status    --dir DIR [--json]             running or not, sessions, backlog\n"
       "  reload    --dir DIR                      load a new policy and directory, no dropped links\n"
@@ -50,7 +51,7 @@ s_fail (void)
 
 typedef struct {
     const char *dir, *tier, *sector, *region, *out, *reason, *bind, *org, *since;
-    int days, window, heartbeat, peer_timeout, expiry_days;
+    int days, window, heartbeat, peer_timeout, expiry_days, head_records, head_interval;
     bool json, verbose, help;
     int argc;                        //  positional arguments left
     char **argv;
@@ -72,6 +73,8 @@ s_parse (int argc, char **argv, s_args_t *args)
         {"heartbeat", required_argument, NULL, 'H'},
         {"peer-timeout", required_argument, NULL, 'T'},
         {"expiry", required_argument, NULL, 'E'},
+        {"head-records", required_argument, NULL, 'N'},
+        {"head-interval", required_argument, NULL, 'I'},
         {"metrics", required_argument, NULL, 'm'},
         {"json", no_argument, NULL, 'j'},
         {"org", required_argument, NULL, 'g'},
@@ -86,6 +89,8 @@ s_parse (int argc, char **argv, s_args_t *args)
     args->heartbeat = BROKER_DEFAULT_HEARTBEAT_MS;
     args->peer_timeout = BROKER_DEFAULT_PEER_TIMEOUT_MS;
     args->expiry_days = 30;
+    args->head_records = BROKER_DEFAULT_HEAD_RECORDS;
+    args->head_interval = BROKER_DEFAULT_HEAD_MS;
     args->bind = BROKER_DEFAULT_BIND;
     optind = 1;
     int opt;
@@ -103,6 +108,8 @@ s_parse (int argc, char **argv, s_args_t *args)
             case 'H': args->heartbeat = atoi (optarg); break;
             case 'T': args->peer_timeout = atoi (optarg); break;
             case 'E': args->expiry_days = atoi (optarg); break;
+            case 'N': args->head_records = atoi (optarg); break;
+            case 'I': args->head_interval = atoi (optarg); break;
             case 'm': break;
             case 'j': args->json = true; break;
             case 'g': args->org = optarg; break;
@@ -141,6 +148,8 @@ s_run (s_args_t *args)
     config.heartbeat_ms = args->heartbeat;
     config.peer_timeout_ms = args->peer_timeout;
     config.expiry_ms = (int64_t) args->expiry_days * 86400 * 1000;
+    config.head_records = args->head_records > 0 ? args->head_records : 1;
+    config.head_ms = args->head_interval > 0 ? args->head_interval : 1;
     signal (SIGHUP, s_on_hup);
     zactor_t *engine = zactor_new (broker_engine_actor, &config);
     char *status = zstr_recv (engine);

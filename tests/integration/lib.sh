@@ -50,7 +50,7 @@ broker_start() {
     local port=${1:-*}
     rm -f "$T/council/broker.endpoint"
     "$BROKER" run --dir "$T/council" --bind "tcp://127.0.0.1:$port" --heartbeat 200 \
-        --peer-timeout 3000 >>"$T/broker.log" 2>&1 &
+        --peer-timeout 3000 ${BROKER_ARGS:-} >>"$T/broker.log" 2>&1 &
     BROKER_PID=$!
     wait_for 20 'test -s "$T/council/broker.endpoint"' || fail "broker did not start"
     ENDPOINT=$(cat "$T/council/broker.endpoint")
