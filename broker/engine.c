@@ -59,6 +59,7 @@ typedef struct {
     size_t reply_cap;
     int64_t next_tick;               //  timers, unix ms
     int64_t next_expire;
+    int64_t audit_time;              //  time for the next audit record, or 0
     certbus_tree_head_t head;        //  latest signed tree head
     bool have_head;
     bool terminated;
@@ -225,7 +226,8 @@ s_audit (self_t *self, const char *event, const char *org, const certbus_header_
     if (s_txn (self))
         return;
     Certbus__AuditRecord record = CERTBUS__AUDIT_RECORD__INIT;
-    record.time = certbus_now_ms ();
+    record.time = self->audit_time ? self->audit_time : certbus_now_ms ();
+    self->audit_time = 0;
     record.event = (char *) event;
     record.org = (char *) org;
     if (header) {
@@ -238,6 +240,11 @@ s_audit (self_t *self, const char *event, const char *org, const certbus_header_
         record.ciphertext_hash.len = CERTBUS_HASH_SIZE;
         record.severity = header->severity;
         record.case_status = header->case_status;
+        for (size_t i = 0; i < header->ref_count; i++)
+            if (strcmp (header->refs [i].relation, "updates") == 0) {
+                record.case_id.data = (uint8_t *) header->refs [i].id;
+                record.case_id.len = CERTBUS_ID_SIZE;
+            }
     }
     record.decision = (char *) (decision ? decision : "");
     record.rule = (char *) (rule ? rule : "");
@@ -457,6 +464,32 @@ s_handle_publish (self_t *self, zframe_t *routing, const certbus_cert_t *sender,
         goto cleanup;
     }
     const char *rule = decision.rule;
+    //  Incident updates: only participants of a known case may add to it
+    const uint8_t *updates = NULL;
+    bool forwarded = false;
+    for (size_t i = 0; i < header->ref_count; i++) {
+        if (strcmp (header->refs [i].relation, "updates") == 0)
+            updates = header->refs [i].id;
+        if (strcmp (header->refs [i].relation, "forwards") == 0)
+            forwarded = true;
+    }
+    broker_case_t kase;
+    bool is_incident = strcmp (header->kind, "incident") == 0;
+    if (is_incident && updates) {
+        char case_text [CERTBUS_ID_STR_SIZE], reason [300];
+        certbus_id_format (updates, case_text);
+        if (s_txn (self) || broker_store_case_get (self->store, updates, &kase) != 1) {
+            snprintf (reason, sizeof reason, "case %s is not known to the broker", case_text);
+            s_reject (self, reply, org, header, CERTBUS_E_NOT_FOUND, reason, NULL);
+            goto cleanup;
+        }
+        if (broker_store_case_member (self->store, updates, org, false) != 1) {
+            snprintf (reason, sizeof reason, "'%s' is not a participant of case %s", org,
+                      case_text);
+            s_reject (self, reply, org, header, CERTBUS_E_POLICY, reason, "case-participants");
+            goto cleanup;
+        }
+    }
     //  Every recipient must be within what the signed audience resolves to
     //  here; members revoked since the sender's directory are dropped.
     rc = certbus_audience_resolve (header->audience, header->tlp, self->directory, org,
@@ -471,6 +504,8 @@ s_handle_publish (self_t *self, zframe_t *routing, const certbus_cert_t *sender,
         abort ();
     for (size_t i = 0; i < total; i++) {
         const char *recipient = certbus_envelope_recipient (env, i);
+        if (strcmp (recipient, org) == 0)
+            continue;   //  the sender's own copy: sealed for it, never queued
         const char *key = recipient;
         bool inside = allowed
                       && bsearch (&key, allowed, allowed_count, sizeof (char *), s_strcmp_p);
@@ -523,6 +558,43 @@ s_handle_publish (self_t *self, zframe_t *routing, const certbus_cert_t *sender,
         snprintf (self->last_error, sizeof self->last_error, "%s", certbus_reason ());
         goto cleanup;
     }
+    if (is_incident && !failed) {
+        //  The case, from the signed header: who takes part, its status,
+        //  and the times the Council's report is made of
+        static const char *acknowledging [] = {"acknowledged", "investigating", "contained",
+                                               "resolved", "closed"};
+        if (!updates) {
+            memset (&kase, 0, sizeof kase);
+            memcpy (kase.case_id, header->id, CERTBUS_ID_SIZE);
+            snprintf (kase.origin, sizeof kase.origin, "%s", org);
+            snprintf (kase.severity, sizeof kase.severity, "%s", header->severity);
+            snprintf (kase.status, sizeof kase.status, "%s",
+                      *header->case_status ? header->case_status : "reported");
+            kase.opened_at = kase.updated_at = now;
+        }
+        else if (!forwarded && *header->case_status) {
+            snprintf (kase.status, sizeof kase.status, "%s", header->case_status);
+            kase.updated_at = now;
+            for (size_t i = 0; i < 5 && !kase.first_ack_at; i++)
+                if (strcmp (header->case_status, acknowledging [i]) == 0
+                    && strcmp (org, kase.origin) != 0)
+                    kase.first_ack_at = now;
+            if (!kase.resolved_at
+                && (strcmp (header->case_status, "resolved") == 0
+                    || strcmp (header->case_status, "closed") == 0))
+                kase.resolved_at = now;
+        }
+        failed = broker_store_case_put (self->store, &kase)
+                 || broker_store_case_member (self->store, kase.case_id, org, true);
+        for (size_t i = 0; !failed && i < queued_count; i++)
+            failed = broker_store_case_member (self->store, kase.case_id, queued [i], true);
+        if (failed) {
+            self->txn_failed = true;
+            snprintf (self->last_error, sizeof self->last_error, "%s", certbus_reason ());
+            goto cleanup;
+        }
+    }
+    self->audit_time = now;
     s_audit (self, strcmp (header->kind, "receipt") == 0 ? "receipt" : "publish", org, header,
              "accept", rule, "", seq, queued, queued_count);
     reply->ack.status = CERTBUS__STATUS__STATUS_ACCEPTED;

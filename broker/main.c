@@ -3,6 +3,7 @@
 */
 #include "audit.h"
 #include "council.h"
+#include "report.h"
 #include "engine.h"
 #include "store.h"
 #include <getopt.h>
@@ -33,6 +34,10 @@ static const char *s_usage
       "  audit verify --dir DIR                   recompute the audit log and its signed heads\n"
       "  audit list --dir DIR [--org ID] [--since TIME] [--json]\n"
       "                                           TIME: 2026-11-27T10:00:00Z, 2026-11-27 or 2h\n"
+      "  report    --dir DIR [--since DURATION] [--overdue SEV=DUR,...] [--json]\n"
+      "                                           incident response times by tier, sector,\n"
+      "                                           severity; overdue defaults: critical=15m,\n"
+      "                                           high=1h, medium=4h, low=24h, info=72h\n"
       "\n"
       "Tiers: national, government, federal, provincial, sectoral, organization.\n";
 
@@ -50,7 +55,7 @@ s_fail (void)
 }
 
 typedef struct {
-    const char *dir, *tier, *sector, *region, *out, *reason, *bind, *org, *since;
+    const char *dir, *tier, *sector, *region, *out, *reason, *bind, *org, *since, *overdue;
     int days, window, heartbeat, peer_timeout, expiry_days, head_records, head_interval;
     bool json, verbose, help;
     int argc;                        //  positional arguments left
@@ -79,6 +84,7 @@ s_parse (int argc, char **argv, s_args_t *args)
         {"json", no_argument, NULL, 'j'},
         {"org", required_argument, NULL, 'g'},
         {"since", required_argument, NULL, 'S'},
+        {"overdue", required_argument, NULL, 'O'},
         {"verbose", no_argument, NULL, 'v'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
@@ -114,6 +120,7 @@ s_parse (int argc, char **argv, s_args_t *args)
             case 'j': args->json = true; break;
             case 'g': args->org = optarg; break;
             case 'S': args->since = optarg; break;
+            case 'O': args->overdue = optarg; break;
             case 'v': args->verbose = true; break;
             case 'h': args->help = true; break;
             default: return -1;
@@ -315,6 +322,16 @@ main (int argc, char **argv)
         }
         else
             return s_error ("usage: certbus-broker audit verify|list --dir DIR");
+    }
+    else if (streq (command, "report")) {
+        int64_t since = 0;
+        if (args.since) {
+            int64_t span = certbus_duration_parse (args.since);
+            since = span >= 0 ? certbus_now_ms () - span : certbus_time_parse (args.since);
+            if (since < 0)
+                return s_error ("--since takes a duration such as 7d or 12h, or a date");
+        }
+        rc = report_print (args.dir, since, args.json, args.overdue) ? s_fail () : 0;
     }
     else if (streq (command, "status"))
         rc = s_status (&args);

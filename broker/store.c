@@ -54,6 +54,12 @@ static const char *s_schema
       "CREATE TABLE IF NOT EXISTS audit_nodes ("
       "  level INTEGER NOT NULL, idx INTEGER NOT NULL, hash BLOB NOT NULL,"
       "  PRIMARY KEY (level, idx)) WITHOUT ROWID;"
+      "CREATE TABLE IF NOT EXISTS cases ("
+      "  case_id BLOB PRIMARY KEY, origin TEXT NOT NULL, severity TEXT NOT NULL,"
+      "  opened_at INTEGER NOT NULL, status TEXT NOT NULL, updated_at INTEGER NOT NULL,"
+      "  first_ack_at INTEGER, resolved_at INTEGER);"
+      "CREATE TABLE IF NOT EXISTS case_members ("
+      "  case_id BLOB NOT NULL, org TEXT NOT NULL, PRIMARY KEY (case_id, org)) WITHOUT ROWID;"
       "CREATE TABLE IF NOT EXISTS tree_heads ("
       "  size INTEGER PRIMARY KEY, timestamp INTEGER NOT NULL, root BLOB NOT NULL,"
       "  head BLOB NOT NULL);";
@@ -842,6 +848,101 @@ broker_store_tree_heads_each (broker_store_t *self, broker_head_fn *fn, void *ar
         rows++;
         if (fn (arg, &head, sqlite3_column_blob (stmt, 3), (size_t) sqlite3_column_bytes (stmt, 3)))
             break;
+    }
+    sqlite3_finalize (stmt);
+    return rows;
+}
+
+int
+broker_store_case_get (broker_store_t *self, const uint8_t *case_id, broker_case_t *c)
+{
+    sqlite3_stmt *stmt = s_prepare (
+        self, "SELECT origin, severity, opened_at, status, updated_at, first_ack_at, resolved_at"
+              " FROM cases WHERE case_id = ?1");
+    int found = 0;
+    if (!stmt)
+        return -1;
+    sqlite3_bind_blob (stmt, 1, case_id, CERTBUS_ID_SIZE, SQLITE_STATIC);
+    if (sqlite3_step (stmt) == SQLITE_ROW) {
+        memset (c, 0, sizeof *c);
+        memcpy (c->case_id, case_id, CERTBUS_ID_SIZE);
+        snprintf (c->origin, sizeof c->origin, "%s", sqlite3_column_text (stmt, 0));
+        snprintf (c->severity, sizeof c->severity, "%s", sqlite3_column_text (stmt, 1));
+        c->opened_at = sqlite3_column_int64 (stmt, 2);
+        snprintf (c->status, sizeof c->status, "%s", sqlite3_column_text (stmt, 3));
+        c->updated_at = sqlite3_column_int64 (stmt, 4);
+        c->first_ack_at = sqlite3_column_int64 (stmt, 5);
+        c->resolved_at = sqlite3_column_int64 (stmt, 6);
+        found = 1;
+    }
+    sqlite3_finalize (stmt);
+    return found;
+}
+
+int
+broker_store_case_put (broker_store_t *self, const broker_case_t *c)
+{
+    sqlite3_stmt *stmt = s_prepare (
+        self, "INSERT OR REPLACE INTO cases VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)");
+    if (!stmt)
+        return -1;
+    sqlite3_bind_blob (stmt, 1, c->case_id, CERTBUS_ID_SIZE, SQLITE_STATIC);
+    sqlite3_bind_text (stmt, 2, c->origin, -1, SQLITE_STATIC);
+    sqlite3_bind_text (stmt, 3, c->severity, -1, SQLITE_STATIC);
+    sqlite3_bind_int64 (stmt, 4, c->opened_at);
+    sqlite3_bind_text (stmt, 5, c->status, -1, SQLITE_STATIC);
+    sqlite3_bind_int64 (stmt, 6, c->updated_at);
+    if (c->first_ack_at)
+        sqlite3_bind_int64 (stmt, 7, c->first_ack_at);
+    else
+        sqlite3_bind_null (stmt, 7);
+    if (c->resolved_at)
+        sqlite3_bind_int64 (stmt, 8, c->resolved_at);
+    else
+        sqlite3_bind_null (stmt, 8);
+    int rc = sqlite3_step (stmt) == SQLITE_DONE ? 0 : s_fail_db (self, "store case");
+    sqlite3_finalize (stmt);
+    return rc;
+}
+
+int
+broker_store_case_member (broker_store_t *self, const uint8_t *case_id, const char *org,
+                          bool add)
+{
+    sqlite3_stmt *stmt = s_prepare (
+        self, add ? "INSERT OR IGNORE INTO case_members VALUES (?1, ?2)"
+                  : "SELECT 1 FROM case_members WHERE case_id = ?1 AND org = ?2");
+    if (!stmt)
+        return -1;
+    sqlite3_bind_blob (stmt, 1, case_id, CERTBUS_ID_SIZE, SQLITE_STATIC);
+    sqlite3_bind_text (stmt, 2, org, -1, SQLITE_STATIC);
+    int rc = sqlite3_step (stmt);
+    int result = add ? (rc == SQLITE_DONE ? 0 : s_fail_db (self, "add case member"))
+                     : (rc == SQLITE_ROW ? 1 : 0);
+    sqlite3_finalize (stmt);
+    return result;
+}
+
+int64_t
+broker_store_cases_each (broker_store_t *self, int64_t since, broker_case_fn *fn, void *arg)
+{
+    sqlite3_stmt *stmt = s_prepare (
+        self, "SELECT case_id FROM cases WHERE opened_at >= ?1 ORDER BY opened_at");
+    if (!stmt)
+        return -1;
+    sqlite3_bind_int64 (stmt, 1, since);
+    int64_t rows = 0;
+    while (sqlite3_step (stmt) == SQLITE_ROW) {
+        broker_case_t c;
+        uint8_t id [CERTBUS_ID_SIZE];
+        if (sqlite3_column_bytes (stmt, 0) != CERTBUS_ID_SIZE)
+            continue;
+        memcpy (id, sqlite3_column_blob (stmt, 0), CERTBUS_ID_SIZE);
+        if (broker_store_case_get (self, id, &c) == 1) {
+            rows++;
+            if (fn (arg, &c))
+                break;
+        }
     }
     sqlite3_finalize (stmt);
     return rows;

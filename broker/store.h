@@ -162,6 +162,34 @@ typedef int (broker_head_fn) (void *arg, const certbus_tree_head_t *head, const 
 int64_t
     broker_store_tree_heads_each (broker_store_t *self, broker_head_fn *fn, void *arg);
 
+//  An incident case as the broker tracks it (from the signed headers).
+typedef struct {
+    uint8_t case_id [CERTBUS_ID_SIZE];   //  the report's message id
+    char origin [CERTBUS_MAX_NAME + 1];  //  the reporter
+    char severity [16];
+    char status [32];                    //  latest status
+    int64_t opened_at;                   //  report accepted, unix ms
+    int64_t updated_at;
+    int64_t first_ack_at;                //  first acknowledgement by another member, or 0
+    int64_t resolved_at;                 //  first resolved/closed, or 0
+} broker_case_t;
+
+typedef int (broker_case_fn) (void *arg, const broker_case_t *c);
+
+//  Returns 1 and fills c when the case is known, 0 when not, -1 on error.
+int
+    broker_store_case_get (broker_store_t *self, const uint8_t *case_id, broker_case_t *c);
+int
+    broker_store_case_put (broker_store_t *self, const broker_case_t *c) CERTBUS_WARN_UNUSED;
+//  With add, makes org a participant (0 or -1); without, returns 1 when it
+//  is one, 0 when not.
+int
+    broker_store_case_member (broker_store_t *self, const uint8_t *case_id, const char *org,
+                              bool add);
+//  Calls fn for every case opened at or after since (unix ms).
+int64_t
+    broker_store_cases_each (broker_store_t *self, int64_t since, broker_case_fn *fn, void *arg);
+
 //  The stored fields of message seq (strings new; free with
 //  broker_store_header_free). Returns 1 when found.
 int

@@ -57,12 +57,15 @@ policy
         audience = org:*
         org-tier = national, government, federal, provincial, sectoral
 
-    #   Any member reports incidents to the national tier.
+    #   Any organisation reports incidents to the national tier. An
+    #   organisation may open (reported) or reopen a case; the CERTs handle
+    #   the rest of its life (acknowledged ... closed).
     rule = incidents-to-national
         sender
-            tier = *
+            tier = organization
         kind = incident
         tlp = *
+        status = reported, reopened
         audience = tier:national, org:*
         org-tier = national
 
@@ -72,6 +75,7 @@ policy
             tier = organization
         kind = incident
         tlp = *
+        status = reported, reopened
         audience = org:*
         org-tier = sectoral
         org-scope = own-sector
@@ -82,6 +86,7 @@ policy
             tier = organization
         kind = incident
         tlp = *
+        status = reported, reopened
         audience = org:*
         org-tier = provincial
         org-scope = own-region

@@ -120,6 +120,15 @@ certbus_envelope_seal (certbus_identity_t *identity, const certbus_cert_t *own,
                                    &orgs, &count);
     if (rc)
         return rc;
+    if (opts->self_copy) {
+        char **more = realloc (orgs, (count + 1) * sizeof (char *));
+        if (!more)
+            abort ();
+        orgs = more;
+        orgs [count] = strdup (own->org_id);
+        if (!orgs [count++])
+            abort ();
+    }
     rc = certbus_envelope_seal_to (identity, own, dir, opts, orgs, count, payload, size, id_out,
                                    bytes_p, size_p);
     certbus_strv_free (orgs, count);

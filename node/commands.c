@@ -12,6 +12,7 @@
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
+#include <sodium.h>
 
 static int
 s_error (const char *format, ...) CERTBUS_PRINTF (1, 2);
@@ -314,7 +315,7 @@ s_read_payload (node_args_t *args, uint8_t **payload_p, size_t *size_p)
 //  Seals the payload named in args for its audience. Returns an exit code.
 static int
 s_seal (node_ctx_t *ctx, node_args_t *args, uint8_t id [CERTBUS_ID_SIZE], uint8_t **bytes_p,
-        size_t *size_p)
+        size_t *size_p, uint8_t **payload_p, size_t *payload_size_p)
 {
     if (!args->kind || !args->tlp || !args->to)
         return s_error ("--kind, --tlp and --to are required");
@@ -332,10 +333,17 @@ s_seal (node_ctx_t *ctx, node_args_t *args, uint8_t id [CERTBUS_ID_SIZE], uint8_
         .topic = args->topic,
         .severity = args->severity,
         .content_type = args->type,
+        .self_copy = true,
+        .case_status = streq (args->kind, "incident") ? "reported" : NULL,
     };
     certbus_err_t rc = certbus_envelope_seal (ctx->identity, ctx->cert, ctx->directory, &opts,
                                               payload, size, id, bytes_p, size_p);
-    free (payload);
+    if (rc == CERTBUS_OK && payload_p) {
+        *payload_p = payload;
+        *payload_size_p = size;
+    }
+    else
+        free (payload);
     return rc ? s_fail () : 0;
 }
 
@@ -474,10 +482,14 @@ node_cmd_publish (node_args_t *args)
     uint8_t id [CERTBUS_ID_SIZE];
     uint8_t *bytes = NULL;
     size_t size = 0;
-    int rc = s_seal (ctx, args, id, &bytes, &size);
+    uint8_t *payload = NULL;
+    size_t payload_size = 0;
+    int rc = s_seal (ctx, args, id, &bytes, &size, &payload, &payload_size);
     if (rc == 0)
-        rc = node_ctx_queue (ctx, bytes, size) ? s_fail ()
-                                               : s_submit (ctx, id, bytes, size, args->wait_s);
+        rc = node_ctx_queue (ctx, bytes, size, payload, payload_size)
+                 ? s_fail ()
+                 : s_submit (ctx, id, bytes, size, args->wait_s);
+    free (payload);
     free (bytes);
     node_ctx_destroy (&ctx);
     return rc;
@@ -495,7 +507,7 @@ node_cmd_seal (node_args_t *args)
     uint8_t id [CERTBUS_ID_SIZE];
     uint8_t *bytes = NULL;
     size_t size = 0;
-    int rc = s_seal (ctx, args, id, &bytes, &size);
+    int rc = s_seal (ctx, args, id, &bytes, &size, NULL, NULL);
     if (rc == 0 && certbus_file_write (args->out, bytes, size, 0644))
         rc = s_fail ();
     if (rc == 0) {
@@ -857,15 +869,17 @@ node_cmd_forward (node_args_t *args)
                                 .severity = header->severity,
                                 .content_type = CERTBUS_FORWARD_TYPE,
                                 .refs = &ref,
-                                .ref_count = 1};
+                                .ref_count = 1,
+                                .self_copy = true};
     uint8_t new_id [CERTBUS_ID_SIZE];
     if (certbus_envelope_seal (ctx->identity, ctx->cert, ctx->directory, &opts, payload,
                                payload_size, new_id, &bytes, &size)) {
         rc = s_fail ();
         goto cleanup;
     }
-    rc = node_ctx_queue (ctx, bytes, size) ? s_fail ()
-                                           : s_submit (ctx, new_id, bytes, size, args->wait_s);
+    rc = node_ctx_queue (ctx, bytes, size, NULL, 0)
+             ? s_fail ()
+             : s_submit (ctx, new_id, bytes, size, args->wait_s);
 cleanup:
     certbus_envelope_destroy (&original);
     free (found.envelope);
@@ -917,8 +931,8 @@ node_cmd_receipts (node_args_t *args)
         char *save = NULL;
         for (char *org = strtok_r (recipients, "\n", &save); org;
              org = strtok_r (NULL, "\n", &save)) {
-            if (zhashx_lookup (r.have, org))
-                continue;
+            if (zhashx_lookup (r.have, org) || streq (org, ctx->org))
+                continue;   //  our own copy needs no receipt
             pending++;
             if (args->json)
                 printf ("{\"org\":\"%s\",\"state\":\"pending\"}\n", org);
@@ -1086,6 +1100,352 @@ cleanup:
     certbus_codec_free (reply);
     zframe_destroy (&frame);
     zsock_destroy (&dealer);
+    node_ctx_destroy (&ctx);
+    return rc;
+}
+
+//  ---------------------------------------------------------------------
+//  incident list | show | update | escalate
+
+static const char *s_statuses [] = {"reported",  "acknowledged", "investigating", "contained",
+                                    "resolved",  "closed",       "reopened"};
+
+static bool
+s_status_valid (const char *status)
+{
+    for (size_t i = 0; status && i < sizeof s_statuses / sizeof s_statuses [0]; i++)
+        if (streq (status, s_statuses [i]))
+            return true;
+    return false;
+}
+
+typedef struct {
+    size_t count;
+    node_thread_entry_t first;       //  the report (strings copied below)
+    char *reporter, *severity, *topic, *tlp, *status, *assign;
+    int64_t opened, updated;
+    zhashx_t *participants;          //  org -> 1
+    certbus_directory_t *dir;
+    const char *self_org;
+} s_case_t;
+
+static int
+s_case_collect (void *arg, const node_thread_entry_t *entry)
+{
+    s_case_t *c = arg;
+    if (c->count++ == 0) {
+        c->reporter = strdup (entry->origin ? entry->origin : "");
+        c->severity = strdup (entry->severity ? entry->severity : "");
+        c->topic = strdup (entry->topic ? entry->topic : "");
+        c->tlp = strdup (entry->tlp ? entry->tlp : "amber");
+        c->opened = entry->created;
+    }
+    if (entry->status && *entry->status) {
+        free (c->status);
+        c->status = strdup (entry->status);
+    }
+    if (entry->assign && *entry->assign) {
+        free (c->assign);
+        c->assign = strdup (entry->assign);
+    }
+    c->updated = entry->created;
+    if (c->participants) {
+        zhashx_insert (c->participants, entry->origin, (void *) 1);
+        char **orgs = NULL;
+        size_t n = 0;
+        if (c->dir && entry->audience
+            && certbus_audience_resolve (entry->audience, NULL, c->dir, NULL, certbus_now (),
+                                         &orgs, &n)
+                   == CERTBUS_OK)
+            for (size_t i = 0; i < n; i++)
+                zhashx_insert (c->participants, orgs [i], (void *) 1);
+        certbus_strv_free (orgs, n);
+    }
+    return 0;
+}
+
+static void
+s_case_free (s_case_t *c)
+{
+    free (c->reporter);
+    free (c->severity);
+    free (c->topic);
+    free (c->tlp);
+    free (c->status);
+    free (c->assign);
+    zhashx_destroy (&c->participants);
+}
+
+typedef struct {
+    node_ctx_t *ctx;
+    node_args_t *args;
+} s_cases_t;
+
+static int
+s_list_case (void *arg, const uint8_t *case_id)
+{
+    s_cases_t *cases = arg;
+    s_case_t c = {0};
+    node_store_case_thread (cases->ctx->store, case_id, cases->ctx->org, s_case_collect, &c);
+    const char *status = c.status ? c.status : "reported";
+    if (!cases->args->status || streq (cases->args->status, status)) {
+        char id [CERTBUS_ID_STR_SIZE], opened [40], updated [40];
+        certbus_id_format (case_id, id);
+        certbus_time_format (c.opened, opened, sizeof opened);
+        certbus_time_format (c.updated, updated, sizeof updated);
+        if (cases->args->json) {
+            certbus_sb_t sb = {0};
+            certbus_sb_printf (&sb, "{\"case\":\"%s\",\"reporter\":", id);
+            certbus_sb_json_str (&sb, c.reporter);
+            certbus_sb_printf (&sb, ",\"severity\":");
+            certbus_sb_json_str (&sb, c.severity);
+            certbus_sb_printf (&sb, ",\"status\":\"%s\",\"assigned\":", status);
+            certbus_sb_json_str (&sb, c.assign ? c.assign : "");
+            certbus_sb_printf (&sb, ",\"topic\":");
+            certbus_sb_json_str (&sb, c.topic);
+            certbus_sb_printf (&sb, ",\"opened\":\"%s\",\"updated\":\"%s\",\"messages\":%zu}",
+                               opened, updated, c.count);
+            printf ("%s\n", sb.data);
+            certbus_sb_free (&sb);
+        }
+        else
+            printf ("%s  %-14s %-9s %-13s %3zu msgs  opened %s  %s\n", id, c.reporter,
+                    c.severity, status, c.count, opened, c.topic);
+    }
+    s_case_free (&c);
+    return 0;
+}
+
+typedef struct {
+    bool json;
+    size_t n;
+} s_show_t;
+
+static int
+s_show_entry (void *arg, const node_thread_entry_t *entry)
+{
+    s_show_t *show = arg;
+    char id [CERTBUS_ID_STR_SIZE], when [40];
+    certbus_id_format (entry->id, id);
+    certbus_time_format (entry->created, when, sizeof when);
+    char *text = entry->payload ? strndup ((const char *) entry->payload, entry->size) : strdup ("");
+    bool printable = text && strlen (text) == entry->size && certbus_utf8_valid (text, SIZE_MAX);
+    if (show->json) {
+        certbus_sb_t sb = {0};
+        certbus_sb_printf (&sb, "{\"n\":%zu,\"id\":\"%s\",\"origin\":", ++show->n, id);
+        certbus_sb_json_str (&sb, entry->origin);
+        certbus_sb_printf (&sb, ",\"created\":\"%s\",\"status\":", when);
+        certbus_sb_json_str (&sb, entry->status);
+        certbus_sb_printf (&sb, ",\"assigned\":");
+        certbus_sb_json_str (&sb, entry->assign);
+        certbus_sb_printf (&sb, ",\"forwarders\":");
+        certbus_sb_json_str (&sb, entry->forwarders);
+        certbus_sb_printf (&sb, ",\"size\":%zu", entry->size);
+        if (printable) {
+            certbus_sb_printf (&sb, ",\"payload\":");
+            certbus_sb_json_str (&sb, text);
+        }
+        else if (entry->payload) {
+            char *b64 = malloc (sodium_base64_ENCODED_LEN (entry->size,
+                                                            sodium_base64_VARIANT_ORIGINAL));
+            sodium_bin2base64 (b64,
+                               sodium_base64_ENCODED_LEN (entry->size,
+                                                          sodium_base64_VARIANT_ORIGINAL),
+                               entry->payload, entry->size, sodium_base64_VARIANT_ORIGINAL);
+            certbus_sb_printf (&sb, ",\"payload_base64\":\"%s\"", b64);
+            free (b64);
+        }
+        certbus_sb_printf (&sb, "}");
+        printf ("%s\n", sb.data);
+        certbus_sb_free (&sb);
+    }
+    else {
+        printf ("%zu. %s  %s  %-14s %s%s%s%s%s\n", ++show->n, when, id, entry->origin,
+                entry->status && *entry->status ? entry->status : "-",
+                entry->assign && *entry->assign ? " assigned to " : "",
+                entry->assign ? entry->assign : "",
+                entry->forwarders && *entry->forwarders ? " via " : "",
+                entry->forwarders ? entry->forwarders : "");
+        if (printable)
+            printf ("   %s\n", text);
+        else
+            printf ("   (%zu bytes)\n", entry->size);
+    }
+    free (text);
+    return 0;
+}
+
+//  Seals payload as an incident message of case_id and hands it to the
+//  broker. Returns the exit code.
+static int
+s_case_send (node_ctx_t *ctx, node_args_t *args, const uint8_t *case_id, const char *audience,
+             const char *tlp, const char *severity, const char *topic, const char *status,
+             const char *assign, const char *content_type, const certbus_ref_t *refs,
+             size_t ref_count, const uint8_t *payload, size_t size, bool keep_payload)
+{
+    (void) case_id;
+    certbus_seal_opts_t opts = {.kind = "incident",
+                                .tlp = tlp,
+                                .audience = audience,
+                                .topic = topic,
+                                .severity = severity,
+                                .content_type = content_type,
+                                .refs = refs,
+                                .ref_count = ref_count,
+                                .case_status = status,
+                                .assign = assign,
+                                .self_copy = true};
+    uint8_t id [CERTBUS_ID_SIZE], *bytes = NULL;
+    size_t bytes_size = 0;
+    int rc;
+    if (certbus_envelope_seal (ctx->identity, ctx->cert, ctx->directory, &opts, payload, size, id,
+                               &bytes, &bytes_size))
+        rc = s_fail ();
+    else if (node_ctx_queue (ctx, bytes, bytes_size, keep_payload ? payload : NULL,
+                             keep_payload ? size : 0))
+        rc = s_fail ();
+    else
+        rc = s_submit (ctx, id, bytes, bytes_size, args->wait_s);
+    free (bytes);
+    return rc;
+}
+
+typedef struct {
+    node_ctx_t *ctx;
+    node_args_t *args;
+    const uint8_t *case_id;
+    int rc;
+    size_t sent;
+} s_escalate_t;
+
+static int
+s_escalate_one (void *arg, const node_thread_entry_t *entry)
+{
+    s_escalate_t *e = arg;
+    uint8_t *bytes = NULL, *payload = NULL;
+    size_t size = 0, payload_size = 0;
+    certbus_envelope_t *original = NULL;
+    bool own = streq (entry->origin, e->ctx->org) && !(entry->forwarders && *entry->forwarders);
+    int found = own ? node_store_outbox_envelope (e->ctx->store, entry->id, &bytes, &size)
+                    : node_store_inbox_envelope (e->ctx->store, entry->id, &bytes, &size);
+    if (found != 1) {
+        e->rc = s_error ("message %s of the case is no longer stored", entry->origin);
+        return 1;
+    }
+    //  A message that reached us forwarded is re-forwarded as its outer
+    //  envelope; recipients unwrap the chain down to the origin.
+    if (certbus_envelope_decode (bytes, size, &original)
+        || certbus_envelope_verify (original, e->ctx->directory, certbus_now (), NULL)
+        || certbus_forward_wrap (original, e->ctx->identity, e->ctx->org, NULL, 0, NULL, &payload,
+                                 &payload_size)) {
+        e->rc = s_error ("cannot escalate: %s", certbus_reason ());
+        free (bytes);
+        certbus_envelope_destroy (&original);
+        return 1;
+    }
+    const certbus_header_t *header = certbus_envelope_header (original);
+    certbus_ref_t refs [2] = {{.relation = "updates"}, {.relation = "forwards"}};
+    memcpy (refs [0].id, e->case_id, CERTBUS_ID_SIZE);
+    memcpy (refs [1].id, header->id, CERTBUS_ID_SIZE);
+    e->rc = s_case_send (e->ctx, e->args, e->case_id, e->args->to, header->tlp, header->severity,
+                         header->topic, header->case_status, header->assign, CERTBUS_FORWARD_TYPE,
+                         refs, 2, payload, payload_size, false);
+    if (e->rc == 0)
+        e->sent++;
+    free (bytes);
+    free (payload);
+    certbus_envelope_destroy (&original);
+    return e->rc ? 1 : 0;
+}
+
+int
+node_cmd_incident (node_args_t *args)
+{
+    const char *sub = args->argc > 0 ? args->argv [0] : "";
+    uint8_t case_id [CERTBUS_ID_SIZE];
+    bool needs_case = streq (sub, "show") || streq (sub, "update") || streq (sub, "escalate");
+    if (!(streq (sub, "list") || needs_case)
+        || (needs_case && (args->argc < 2 || certbus_id_parse (args->argv [1], case_id) != 0)))
+        return s_error ("usage: certbus-node incident list|show|update|escalate --dir DIR "
+                        "[CASE_ID] ... (see certbus-node --help)");
+    node_ctx_t *ctx = node_ctx_open (args->dir, true);
+    if (!ctx)
+        return s_fail ();
+    int rc = 0;
+    if (streq (sub, "list")) {
+        s_cases_t cases = {ctx, args};
+        if (node_store_cases (ctx->store, s_list_case, &cases) < 0)
+            rc = s_fail ();
+    }
+    else if (streq (sub, "show")) {
+        s_show_t show = {args->json, 0};
+        int rows = node_store_case_thread (ctx->store, case_id, ctx->org, s_show_entry, &show);
+        if (rows <= 0)
+            rc = rows < 0 ? s_fail () : s_error ("no case %s here", args->argv [1]);
+    }
+    else {
+        s_case_t c = {0};
+        c.participants = zhashx_new ();
+        c.dir = ctx->directory;
+        c.self_org = ctx->org;
+        int rows = node_store_case_thread (ctx->store, case_id, ctx->org, s_case_collect, &c);
+        if (rows <= 0)
+            rc = rows < 0 ? s_fail () : s_error ("no case %s here", args->argv [1]);
+        else if (!ctx->directory)
+            rc = s_error ("no directory yet");
+        else if (streq (sub, "update")) {
+            uint8_t *payload = NULL;
+            size_t size = 0;
+            if (!s_status_valid (args->status))
+                rc = s_error ("--status must be one of reported, acknowledged, investigating, "
+                              "contained, resolved, closed, reopened");
+            else if (args->argc != 3)
+                rc = s_error ("give the update as FILE, or - for standard input");
+            else if ((streq (args->argv [2], "-")
+                          ? certbus_stream_read (0, CERTBUS_MAX_PAYLOAD, &payload, &size)
+                          : certbus_file_read (args->argv [2], CERTBUS_MAX_PAYLOAD, &payload,
+                                               &size)))
+                rc = s_fail ();
+            else {
+                //  Every participant but us, unless --to narrows it
+                certbus_sb_t audience = {0};
+                if (args->to)
+                    certbus_sb_printf (&audience, "%s", args->to);
+                else
+                    for (const void *v = zhashx_first (c.participants); v;
+                         v = zhashx_next (c.participants)) {
+                        const char *org = zhashx_cursor (c.participants);
+                        if (!streq (org, ctx->org))
+                            certbus_sb_printf (&audience, "%sorg:%s", audience.len ? "," : "", org);
+                    }
+                certbus_ref_t ref = {.relation = "updates"};
+                memcpy (ref.id, case_id, CERTBUS_ID_SIZE);
+                if (!audience.data)
+                    rc = s_error ("this case has no other participant");
+                else
+                    rc = s_case_send (ctx, args, case_id, audience.data, c.tlp, c.severity,
+                                      c.topic, args->status, args->assign,
+                                      args->type ? args->type : "text/plain", &ref, 1, payload,
+                                      size, true);
+                certbus_sb_free (&audience);
+            }
+            free (payload);
+        }
+        else if (streq (sub, "escalate")) {
+            if (!args->to)
+                rc = s_error ("usage: certbus-node incident escalate --dir DIR CASE_ID --to "
+                              "AUDIENCE");
+            else {
+                s_escalate_t e = {ctx, args, case_id, 0, 0};
+                node_store_case_thread (ctx->store, case_id, ctx->org, s_escalate_one, &e);
+                rc = e.rc;
+                if (rc == 0)
+                    fprintf (stderr, "certbus-node: escalated case %s to %s with %zu messages\n",
+                             args->argv [1], args->to, e.sent);
+            }
+        }
+        s_case_free (&c);
+    }
     node_ctx_destroy (&ctx);
     return rc;
 }

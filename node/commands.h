@@ -9,6 +9,7 @@
 typedef struct {
     const char *dir, *org, *name, *cert, *broker, *council, *broker_key, *directory;
     const char *kind, *tlp, *to, *topic, *severity, *type, *out, *exec, *import, *note;
+    const char *status, *assign;
     int wait_s;                      //  publish: seconds to wait for the broker
     int count;                       //  tail: stop after this many messages
     int timeout_s;                   //  tail: stop after this many seconds
@@ -32,5 +33,6 @@ int node_cmd_open (node_args_t *args);
 int node_cmd_forward (node_args_t *args);
 int node_cmd_receipts (node_args_t *args);
 int node_cmd_audit (node_args_t *args);
+int node_cmd_incident (node_args_t *args);
 
 #endif

@@ -145,7 +145,8 @@ node_ctx_set_directory (node_ctx_t *self, const uint8_t *bytes, size_t size)
 }
 
 int
-node_ctx_queue (node_ctx_t *self, const uint8_t *bytes, size_t size)
+node_ctx_queue (node_ctx_t *self, const uint8_t *bytes, size_t size, const uint8_t *payload,
+                size_t payload_size)
 {
     certbus_envelope_t *env = NULL;
     if (certbus_envelope_decode (bytes, size, &env))
@@ -154,7 +155,7 @@ node_ctx_queue (node_ctx_t *self, const uint8_t *bytes, size_t size)
     for (size_t i = 0; i < certbus_envelope_recipients (env); i++)
         certbus_sb_printf (&recipients, "%s\n", certbus_envelope_recipient (env, i));
     int rc = node_store_outbox_add (self->store, certbus_envelope_header (env), bytes, size,
-                                    recipients.data);
+                                    recipients.data, payload, payload_size);
     certbus_sb_free (&recipients);
     certbus_envelope_destroy (&env);
     return rc;

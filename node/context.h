@@ -47,7 +47,8 @@ certbus_err_t
 //  Puts a sealed envelope into the outbox, with its recipient list for
 //  receipts. Returns 0 or -1 with the reason set.
 int
-    node_ctx_queue (node_ctx_t *self, const uint8_t *bytes, size_t size) CERTBUS_WARN_UNUSED;
+    node_ctx_queue (node_ctx_t *self, const uint8_t *bytes, size_t size, const uint8_t *payload,
+                    size_t payload_size) CERTBUS_WARN_UNUSED;
 
 //  A new string "dir/name".
 char *

@@ -234,7 +234,7 @@ s_queue_receipt (self_t *self, const certbus_header_t *header)
                                   &opts, &recipient, 1, (const uint8_t *) body, (size_t) len,
                                   receipt_id, &bytes, &size)
             == CERTBUS_OK
-        && node_ctx_queue (self->ctx, bytes, size) == 0)
+        && node_ctx_queue (self->ctx, bytes, size, NULL, 0) == 0)
         self->receipts_queued++;
     else
         zsys_warning ("node: cannot queue a receipt for %s: %s", id, certbus_reason ());
@@ -299,16 +299,18 @@ s_deliver (self_t *self, uint64_t sequence, uint64_t message_sequence, int64_t a
         if (forwarded) {
             const certbus_header_t *origin = certbus_envelope_header (forwarded->origin);
             filed = *origin;
-            memcpy (filed.id, header->id, CERTBUS_ID_SIZE);
             filed.audience = header->audience;
             content = forwarded->payload;
             content_size = forwarded->size;
         }
-        stored = node_store_inbox_add (self->ctx->store, &filed,
+        //  Filed under the envelope's id, with the original's id beside it
+        certbus_header_t row = filed;
+        memcpy (row.id, header->id, CERTBUS_ID_SIZE);
+        stored = node_store_inbox_add (self->ctx->store, &row,
                                        forwarded ? forwarded->forwarders : NULL, content,
                                        content_size, bytes, size, accepted_at, sequence,
                                        message_sequence, forwarded ? forwarded->note : NULL,
-                                       forwarded ? forwarded->note_size : 0);
+                                       forwarded ? forwarded->note_size : 0, filed.id);
         if (stored == 1) {
             self->stats.delivered++;
             zsys_info ("node: received %s id=%s origin=%s%s%s tlp=%s size=%zu", filed.kind, id,

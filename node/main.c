@@ -35,6 +35,14 @@ static const char *s_usage
       "  receipts  --dir DIR MESSAGE_ID [--json]          who has our message, who has not yet\n"
       "  audit prove --dir DIR MESSAGE_ID                 inclusion + consistency proof, verified\n"
       "\n"
+      "Incidents (publish --kind incident opens a case; its id is the case id):\n"
+      "  incident list     --dir DIR [--status S] [--json]\n"
+      "  incident show     --dir DIR CASE_ID [--json]     the whole thread, in order\n"
+      "  incident update   --dir DIR CASE_ID --status STATUS [--assign ORG] [--to AUDIENCE]\n"
+      "                    FILE|-                         to every participant unless --to\n"
+      "  incident escalate --dir DIR CASE_ID --to AUDIENCE  bring others in, with the thread\n"
+      "Statuses: reported, acknowledged, investigating, contained, resolved, closed, reopened.\n"
+      "\n"
       "Audiences: org:ID, tier:TIER, sector:NAME, region:NAME, all; comma separated.\n"
       "TLP: clear, green, amber, amber+strict, red (red only to org: audiences).\n"
       "Severity: info, low, medium (default), high, critical.\n"
@@ -56,6 +64,8 @@ s_parse (int argc, char **argv, node_args_t *args)
         {"directory", required_argument, NULL, 'D'},
         {"import", required_argument, NULL, 'I'},
         {"note", required_argument, NULL, 'x'},
+        {"status", required_argument, NULL, 'S'},
+        {"assign", required_argument, NULL, 'A'},
         {"kind", required_argument, NULL, 'k'},
         {"tlp", required_argument, NULL, 't'},
         {"to", required_argument, NULL, 'T'},
@@ -89,6 +99,8 @@ s_parse (int argc, char **argv, node_args_t *args)
             case 'D': args->directory = optarg; break;
             case 'I': args->import = optarg; break;
             case 'x': args->note = optarg; break;
+            case 'S': args->status = optarg; break;
+            case 'A': args->assign = optarg; break;
             case 'k': args->kind = optarg; break;
             case 't': args->tlp = optarg; break;
             case 'T': args->to = optarg; break;
@@ -132,6 +144,7 @@ main (int argc, char **argv)
         {"status", node_cmd_status},   {"seal", node_cmd_seal},
         {"open", node_cmd_open},       {"forward", node_cmd_forward},
         {"receipts", node_cmd_receipts}, {"audit", node_cmd_audit},
+        {"incident", node_cmd_incident},
     };
     for (size_t i = 0; i < sizeof commands / sizeof commands [0]; i++) {
         if (!streq (argv [1], commands [i].name))

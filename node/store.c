@@ -20,14 +20,17 @@ static const char *s_schema
       "  id BLOB PRIMARY KEY, envelope BLOB NOT NULL, kind TEXT, tlp TEXT, audience TEXT,"
       "  created INTEGER, state TEXT NOT NULL DEFAULT 'pending', code INTEGER, reason TEXT,"
       "  rule TEXT, seq INTEGER, accepted_at INTEGER, attempts INTEGER NOT NULL DEFAULT 0,"
-      "  last_sent INTEGER NOT NULL DEFAULT 0, recipients TEXT);"
+      "  last_sent INTEGER NOT NULL DEFAULT 0, recipients TEXT, topic TEXT, severity TEXT,"
+      "  type TEXT, case_id BLOB, case_status TEXT, assign TEXT, payload BLOB);"
       "CREATE INDEX IF NOT EXISTS outbox_by_state ON outbox (state, last_sent);"
       "CREATE TABLE IF NOT EXISTS inbox ("
       "  n INTEGER PRIMARY KEY AUTOINCREMENT, id BLOB NOT NULL UNIQUE, origin TEXT NOT NULL,"
       "  kind TEXT NOT NULL, tlp TEXT NOT NULL, topic TEXT, severity TEXT, type TEXT,"
       "  audience TEXT, forwarders TEXT, created INTEGER, accepted_at INTEGER,"
       "  received_at INTEGER, broker_seq INTEGER, msg_seq INTEGER, size INTEGER,"
-      "  payload BLOB, envelope BLOB, note BLOB);"
+      "  payload BLOB, envelope BLOB, note BLOB, case_id BLOB, case_status TEXT,"
+      "  assign TEXT, orig_id BLOB);"
+      "CREATE INDEX IF NOT EXISTS inbox_by_case ON inbox (case_id);"
       "CREATE TABLE IF NOT EXISTS receipts ("
       "  message_id BLOB NOT NULL, org TEXT NOT NULL, received_at INTEGER NOT NULL,"
       "  PRIMARY KEY (message_id, org));"
@@ -84,8 +87,9 @@ node_store_open (const char *path)
     self->inbox_insert = s_prepare (
         self, "INSERT OR IGNORE INTO inbox (id, origin, kind, tlp, topic, severity, type,"
               " audience, forwarders, created, accepted_at, received_at, broker_seq, msg_seq,"
-              " size, payload, envelope, note)"
-              " VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,?17,?18)");
+              " size, payload, envelope, note, case_id, case_status, assign, orig_id)"
+              " VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,?17,?18,"
+              " ?19,?20,?21,?22)");
     if (!self->inbox_insert) {
         node_store_destroy (&self);
         return NULL;
@@ -197,13 +201,26 @@ node_store_meta_get (node_store_t *self, const char *key)
     return value;
 }
 
+//  The case an incident message belongs to: the case it updates, or its
+//  own id when it opens one. NULL for other messages.
+const uint8_t *
+node_case_of (const certbus_header_t *header)
+{
+    for (size_t i = 0; i < header->ref_count; i++)
+        if (strcmp (header->refs [i].relation, "updates") == 0)
+            return header->refs [i].id;
+    return strcmp (header->kind, "incident") == 0 ? header->id : NULL;
+}
+
 int
 node_store_outbox_add (node_store_t *self, const certbus_header_t *header,
-                       const uint8_t *envelope, size_t size, const char *recipients)
+                       const uint8_t *envelope, size_t size, const char *recipients,
+                       const uint8_t *payload, size_t payload_size)
 {
     sqlite3_stmt *stmt = s_prepare (
-        self, "INSERT INTO outbox (id, envelope, kind, tlp, audience, created, recipients)"
-              " VALUES (?1,?2,?3,?4,?5,?6,?7)");
+        self, "INSERT INTO outbox (id, envelope, kind, tlp, audience, created, recipients,"
+              " topic, severity, type, case_id, case_status, assign, payload)"
+              " VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14)");
     if (!stmt)
         return -1;
     sqlite3_bind_blob (stmt, 1, header->id, CERTBUS_ID_SIZE, SQLITE_STATIC);
@@ -213,6 +230,17 @@ node_store_outbox_add (node_store_t *self, const certbus_header_t *header,
     sqlite3_bind_text (stmt, 5, header->audience, -1, SQLITE_STATIC);
     sqlite3_bind_int64 (stmt, 6, header->created);
     sqlite3_bind_text (stmt, 7, recipients ? recipients : "", -1, SQLITE_STATIC);
+    sqlite3_bind_text (stmt, 8, header->topic, -1, SQLITE_STATIC);
+    sqlite3_bind_text (stmt, 9, header->severity, -1, SQLITE_STATIC);
+    sqlite3_bind_text (stmt, 10, header->content_type, -1, SQLITE_STATIC);
+    const uint8_t *case_id = node_case_of (header);
+    if (case_id)
+        sqlite3_bind_blob (stmt, 11, case_id, CERTBUS_ID_SIZE, SQLITE_STATIC);
+    sqlite3_bind_text (stmt, 12, header->case_status, -1, SQLITE_STATIC);
+    sqlite3_bind_text (stmt, 13, header->assign, -1, SQLITE_STATIC);
+    //  Our own incident messages keep their payload for the case thread
+    if (case_id && payload)
+        sqlite3_bind_blob (stmt, 14, payload, (int) payload_size, SQLITE_STATIC);
     int rc = sqlite3_step (stmt) == SQLITE_DONE ? 0 : s_fail_db (self, "add to outbox");
     sqlite3_finalize (stmt);
     return rc;
@@ -349,7 +377,7 @@ node_store_inbox_add (node_store_t *self, const certbus_header_t *header,
                       const char *forwarders, const uint8_t *payload, size_t size,
                       const uint8_t *envelope, size_t envelope_size, int64_t accepted_at,
                       uint64_t broker_seq, uint64_t msg_seq, const uint8_t *note,
-                      size_t note_size)
+                      size_t note_size, const uint8_t *orig_id)
 {
     sqlite3_stmt *stmt = self->inbox_insert;
     sqlite3_reset (stmt);
@@ -374,6 +402,16 @@ node_store_inbox_add (node_store_t *self, const certbus_header_t *header,
         sqlite3_bind_blob (stmt, 18, note, (int) note_size, SQLITE_STATIC);
     else
         sqlite3_bind_null (stmt, 18);
+    const uint8_t *case_id = node_case_of (header);
+    if (case_id == header->id && orig_id)
+        case_id = orig_id;   //  a forwarded report opened the case under its own id
+    if (case_id)
+        sqlite3_bind_blob (stmt, 19, case_id, CERTBUS_ID_SIZE, SQLITE_STATIC);
+    else
+        sqlite3_bind_null (stmt, 19);
+    sqlite3_bind_text (stmt, 20, header->case_status, -1, SQLITE_STATIC);
+    sqlite3_bind_text (stmt, 21, header->assign, -1, SQLITE_STATIC);
+    sqlite3_bind_blob (stmt, 22, orig_id ? orig_id : header->id, CERTBUS_ID_SIZE, SQLITE_STATIC);
     int rc = sqlite3_step (stmt);
     sqlite3_reset (stmt);
     if (rc != SQLITE_DONE)
@@ -552,4 +590,119 @@ node_store_blob_get (node_store_t *self, const char *key, uint8_t **bytes_p, siz
     }
     sqlite3_finalize (stmt);
     return rc;
+}
+
+//  Every message of a case this node holds: what it received (inbox) and
+//  what it sent (outbox), in one order all participants share: the signed
+//  creation time, then the id.
+static const char *s_thread_sql
+    = "SELECT orig_id, origin, created, case_status, assign, kind, payload, forwarders,"
+      " audience, severity, topic, tlp, type FROM ("
+      " SELECT orig_id, origin, created, case_status, assign, kind, payload, forwarders,"
+      "  audience, severity, topic, tlp, type FROM inbox WHERE case_id = ?1"
+      " UNION ALL"
+      " SELECT id, ?2, created, case_status, assign, kind, payload, '', audience, severity,"
+      "  topic, tlp, type FROM outbox WHERE case_id = ?1 AND state != 'rejected'"
+      "  AND type != '" CERTBUS_FORWARD_TYPE "')"
+      " GROUP BY orig_id ORDER BY created, orig_id";
+
+int
+node_store_case_thread (node_store_t *self, const uint8_t *case_id, const char *own_org,
+                        node_thread_fn *fn, void *arg)
+{
+    sqlite3_stmt *stmt = s_prepare (self, s_thread_sql);
+    if (!stmt)
+        return -1;
+    sqlite3_bind_blob (stmt, 1, case_id, CERTBUS_ID_SIZE, SQLITE_STATIC);
+    sqlite3_bind_text (stmt, 2, own_org, -1, SQLITE_STATIC);
+    int rows = 0;
+    while (sqlite3_step (stmt) == SQLITE_ROW) {
+        node_thread_entry_t entry = {0};
+        if (sqlite3_column_bytes (stmt, 0) == CERTBUS_ID_SIZE)
+            memcpy (entry.id, sqlite3_column_blob (stmt, 0), CERTBUS_ID_SIZE);
+        entry.origin = (const char *) sqlite3_column_text (stmt, 1);
+        entry.created = sqlite3_column_int64 (stmt, 2);
+        entry.status = (const char *) sqlite3_column_text (stmt, 3);
+        entry.assign = (const char *) sqlite3_column_text (stmt, 4);
+        entry.kind = (const char *) sqlite3_column_text (stmt, 5);
+        entry.payload = sqlite3_column_blob (stmt, 6);
+        entry.size = (size_t) sqlite3_column_bytes (stmt, 6);
+        entry.forwarders = (const char *) sqlite3_column_text (stmt, 7);
+        entry.audience = (const char *) sqlite3_column_text (stmt, 8);
+        entry.severity = (const char *) sqlite3_column_text (stmt, 9);
+        entry.topic = (const char *) sqlite3_column_text (stmt, 10);
+        entry.tlp = (const char *) sqlite3_column_text (stmt, 11);
+        entry.type = (const char *) sqlite3_column_text (stmt, 12);
+        rows++;
+        if (fn (arg, &entry))
+            break;
+    }
+    sqlite3_finalize (stmt);
+    return rows;
+}
+
+int
+node_store_cases (node_store_t *self, node_case_fn *fn, void *arg)
+{
+    sqlite3_stmt *stmt = s_prepare (
+        self, "SELECT DISTINCT case_id FROM (SELECT case_id FROM inbox WHERE case_id IS NOT NULL"
+              " UNION SELECT case_id FROM outbox WHERE case_id IS NOT NULL"
+              " AND state != 'rejected')");
+    if (!stmt)
+        return -1;
+    int rows = 0;
+    while (sqlite3_step (stmt) == SQLITE_ROW) {
+        if (sqlite3_column_bytes (stmt, 0) != CERTBUS_ID_SIZE)
+            continue;
+        uint8_t case_id [CERTBUS_ID_SIZE];
+        memcpy (case_id, sqlite3_column_blob (stmt, 0), CERTBUS_ID_SIZE);
+        rows++;
+        if (fn (arg, case_id))
+            break;
+    }
+    sqlite3_finalize (stmt);
+    return rows;
+}
+
+int
+node_store_outbox_envelope (node_store_t *self, const uint8_t *id, uint8_t **bytes_p,
+                            size_t *size_p)
+{
+    sqlite3_stmt *stmt = s_prepare (self, "SELECT envelope FROM outbox WHERE id = ?1");
+    int found = 0;
+    if (!stmt)
+        return -1;
+    sqlite3_bind_blob (stmt, 1, id, CERTBUS_ID_SIZE, SQLITE_STATIC);
+    if (sqlite3_step (stmt) == SQLITE_ROW) {
+        *size_p = (size_t) sqlite3_column_bytes (stmt, 0);
+        *bytes_p = malloc (*size_p ? *size_p : 1);
+        if (!*bytes_p)
+            abort ();
+        memcpy (*bytes_p, sqlite3_column_blob (stmt, 0), *size_p);
+        found = 1;
+    }
+    sqlite3_finalize (stmt);
+    return found;
+}
+
+int
+node_store_inbox_envelope (node_store_t *self, const uint8_t *orig_id, uint8_t **bytes_p,
+                           size_t *size_p)
+{
+    sqlite3_stmt *stmt
+        = s_prepare (self, "SELECT envelope FROM inbox WHERE orig_id = ?1 OR id = ?1 LIMIT 1");
+    int found = 0;
+    if (!stmt)
+        return -1;
+    sqlite3_bind_blob (stmt, 1, orig_id, CERTBUS_ID_SIZE, SQLITE_STATIC);
+    if (sqlite3_step (stmt) == SQLITE_ROW) {
+        *size_p = (size_t) sqlite3_column_bytes (stmt, 0);
+        *bytes_p = malloc (*size_p ? *size_p : 1);
+        if (!*bytes_p)
+            abort ();
+        memcpy (*bytes_p, sqlite3_column_blob (stmt, 0), *size_p);
+        found = 1;
+    }
+    sqlite3_finalize (stmt);
+    return found;
 }

@@ -60,10 +60,46 @@ int
 
 //  Outbox.
 //  recipients: the ids sealed to, one per line, for receipts.
+//  payload: kept only for incident messages (their case thread).
 int
     node_store_outbox_add (node_store_t *self, const certbus_header_t *header,
-                           const uint8_t *envelope, size_t size, const char *recipients)
-        CERTBUS_WARN_UNUSED;
+                           const uint8_t *envelope, size_t size, const char *recipients,
+                           const uint8_t *payload, size_t payload_size) CERTBUS_WARN_UNUSED;
+//  The envelope of a message we published (new buffer). Returns 1, 0, -1.
+int
+    node_store_outbox_envelope (node_store_t *self, const uint8_t *id, uint8_t **bytes_p,
+                                size_t *size_p);
+//  The envelope as delivered of the message whose original id (or id) is
+//  orig_id (new buffer). Returns 1, 0, -1.
+int
+    node_store_inbox_envelope (node_store_t *self, const uint8_t *orig_id, uint8_t **bytes_p,
+                               size_t *size_p);
+
+//  The case an incident message belongs to (the case it updates, or its own
+//  id for a report), or NULL.
+const uint8_t *
+    node_case_of (const certbus_header_t *header);
+
+//  One message of a case thread (borrowed strings).
+typedef struct {
+    uint8_t id [CERTBUS_ID_SIZE];    //  the original message id
+    const char *origin, *status, *assign, *kind, *forwarders, *audience, *severity, *topic,
+        *tlp, *type;
+    int64_t created;                 //  signed creation time, unix ms
+    const uint8_t *payload;
+    size_t size;
+} node_thread_entry_t;
+
+typedef int (node_thread_fn) (void *arg, const node_thread_entry_t *entry);
+typedef int (node_case_fn) (void *arg, const uint8_t *case_id);
+
+//  Calls fn for every message of a case, in the shared order. Returns rows.
+int
+    node_store_case_thread (node_store_t *self, const uint8_t *case_id, const char *own_org,
+                            node_thread_fn *fn, void *arg);
+//  Calls fn for every case this node takes part in.
+int
+    node_store_cases (node_store_t *self, node_case_fn *fn, void *arg);
 int
     node_store_outbox_result (node_store_t *self, const uint8_t *id, const char *state,
                               uint32_t code, const char *reason, const char *rule, uint64_t seq,
@@ -92,7 +128,7 @@ int
                           const char *forwarders, const uint8_t *payload, size_t size,
                           const uint8_t *envelope, size_t envelope_size, int64_t accepted_at,
                           uint64_t broker_seq, uint64_t msg_seq, const uint8_t *note,
-                          size_t note_size);
+                          size_t note_size, const uint8_t *orig_id);
 //  Calls fn for inbox rows with n > after, in order; kind may be NULL.
 int
     node_store_inbox_list (node_store_t *self, int64_t after, const char *kind, int limit,

@@ -39,6 +39,8 @@ typedef struct {
     size_t ref_count;
     const char *case_status;         //  incident threads; NULL for none
     const char *assign;              //  incident threads; NULL for none
+    bool self_copy;                  //  seal: add the sender as a recipient, so
+                                     //  it can open (and forward) its own message
 } certbus_seal_opts_t;
 
 //  The decoded header of an envelope. Strings are owned by the envelope.

@@ -59,7 +59,8 @@ s_parse (const char *text)
         if (term->type == CERTBUS_TERM_ALL ? term->value [0] != 0
                                            : !certbus_name_valid (term->value))
             __builtin_trap ();
-        if (term->type == CERTBUS_TERM_TIER && certbus_tier_parse (term->value) == CERTBUS_TIER_NONE)
+        if (term->type == CERTBUS_TERM_TIER
+            && certbus_tier_parse (term->value) == CERTBUS_TIER_NONE)
             __builtin_trap ();
         for (size_t i = 0; i < members; i++)
             (void) certbus_term_matches (term, certbus_directory_at (s_fx.dir, i));

@@ -47,7 +47,12 @@ s_walk (certbus_envelope_t *env)
     size_t header_size;
     if (!certbus_envelope_header_bytes (env, &header_size) || header_size == 0)
         __builtin_trap ();
-    (void) certbus_envelope_ciphertext_size (env);
+    size_t sig_size, ct_size;
+    if (!certbus_envelope_signature (env, &sig_size) || sig_size != CERTBUS_SIG_SIZE)
+        __builtin_trap ();
+    const uint8_t *ct = certbus_envelope_ciphertext (env, &ct_size);
+    if ((ct_size && !ct) || ct_size != certbus_envelope_ciphertext_size (env))
+        __builtin_trap ();
     (void) certbus_envelope_complete (env);
     size_t count = certbus_envelope_recipients (env);
     if (certbus_envelope_recipient (env, count) != NULL)

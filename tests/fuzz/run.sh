@@ -48,7 +48,8 @@ for tool in protoc-c pkg-config; do
         || { echo "run.sh: $tool is missing (run deploy/deps.sh)" >&2; exit 2; }
 done
 # shellcheck disable=SC2086
-pkg-config --exists $PKGS || { echo "run.sh: missing libraries: $PKGS (run deploy/deps.sh)" >&2; exit 2; }
+pkg-config --exists $PKGS \
+    || { echo "run.sh: missing libraries: $PKGS (run deploy/deps.sh)" >&2; exit 2; }
 
 # --------------------------------------------------------------------------
 # Build. Objects are rebuilt when their source, any header or this script
@@ -57,7 +58,8 @@ pkg-config --exists $PKGS || { echo "run.sh: missing libraries: $PKGS (run deplo
 gen_c=$out/gen/proto/certbus.pb-c.c
 gen_h=$out/gen/proto/certbus.pb-c.h
 if [ ! -f "$gen_c" ] || [ proto/certbus.proto -nt "$gen_c" ]; then
-    protoc-c --c_out="$out/gen" proto/certbus.proto || { echo "run.sh: protoc-c failed" >&2; exit 1; }
+    protoc-c --c_out="$out/gen" proto/certbus.proto \
+        || { echo "run.sh: protoc-c failed" >&2; exit 1; }
 fi
 
 # shellcheck disable=SC2086
@@ -66,16 +68,16 @@ read -r -a pkg_cflags <<< "$(pkg-config --cflags $PKGS)"
 read -r -a pkg_libs <<< "$(pkg-config --libs $PKGS)"
 common=(-std=c11 -D_GNU_SOURCE -g -O1 -fno-omit-frame-pointer -fno-sanitize-recover=undefined
         -Iinclude -I"$out/gen" "${pkg_cflags[@]}")
-lib_flags=(-fsanitize=address,undefined,fuzzer-no-link "${common[@]}")
-fixture_flags=(-fsanitize=address,undefined,fuzzer-no-link "${common[@]}" -Wall -Wextra -Werror)
-fuzz_flags=(-fsanitize=fuzzer,address,undefined "${common[@]}" -Wall -Wextra -Werror)
+lib_flags=("-fsanitize=address,undefined,fuzzer-no-link" "${common[@]}")
+fixture_flags=("-fsanitize=address,undefined,fuzzer-no-link" "${common[@]}" -Wall -Wextra -Werror)
+fuzz_flags=("-fsanitize=fuzzer,address,undefined" "${common[@]}" -Wall -Wextra -Werror)
 
 # compile SRC OBJ FLAGS...: only when OBJ is missing or older than what it is made of
 compile() {
     local src=$1 obj=$2
     shift 2
-    if [ -f "$obj" ] && [ "$obj" -nt "$src" ] \
-        && [ -z "$(find include tests/fuzz/fixture.h "$gen_h" "$0" -newer "$obj" 2>/dev/null | head -n 1)" ]; then
+    if [ -f "$obj" ] && [ "$obj" -nt "$src" ] && [ -z "$(find include tests/fuzz/fixture.h \
+            "$gen_h" "$0" -newer "$obj" 2>/dev/null | head -n 1)" ]; then
         return 0
     fi
     mkdir -p "$(dirname "$obj")"
@@ -105,8 +107,8 @@ for src in tests/fuzz/fuzz_*.c; do
     log=$out/logs/$name.log
     obj=$out/obj/$name.o
     if ! compile "$src" "$obj" "${fuzz_flags[@]}" >"$log" 2>&1 \
-        || ! "$CC" -fsanitize=fuzzer,address,undefined "$obj" "$out/obj/fixture.o" "${lib_objs[@]}" \
-            "${pkg_libs[@]}" -lpthread -lm -o "$bin" >>"$log" 2>&1; then
+        || ! "$CC" -fsanitize=fuzzer,address,undefined "$obj" "$out/obj/fixture.o" \
+            "${lib_objs[@]}" "${pkg_libs[@]}" -lpthread -lm -o "$bin" >>"$log" 2>&1; then
         failed=$((failed + 1))
         printf '%-16s FAILED: does not build, see %s\n' "$name" "$log"
         continue
@@ -133,8 +135,7 @@ for src in tests/fuzz/fuzz_*.c; do
     else
         failed=$((failed + 1))
         input=$(sed -n 's/.*Test unit written to \(.*\)$/\1/p' "$log" | tail -n 1)
-        why=$(grep -m 1 -E '^SUMMARY: |ERROR: libFuzzer: |ERROR: AddressSanitizer|runtime error' "$log" \
-              | sed 's/^SUMMARY: //')
+        why=$(grep -m 1 -E '^SUMMARY: |runtime error' "$log" | sed 's/^SUMMARY: //')
         printf '%-16s FAILED (rc=%s): %s; input: %s; log: %s\n' "$name" "$rc" \
             "${why:-see the log}" "${input:-none saved}" "$log"
     fi

@@ -1,0 +1,236 @@
+/*  report.c - incident response times for the Council
+    SPDX-License-Identifier: MPL-2.0
+*/
+#include "report.h"
+#include "council.h"
+#include "store.h"
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const char *s_severities [] = {"critical", "high", "medium", "low", "info"};
+#define s_SEVERITIES 5
+
+typedef struct {
+    char key [300];                  //  tier|sector|severity
+    char tier [32], sector [CERTBUS_MAX_NAME + 1], severity [16];
+    size_t cases, open;
+    double *ack, *resolve;           //  seconds
+    size_t ack_n, resolve_n;
+} s_group_t;
+
+typedef struct {
+    certbus_directory_t *dir;
+    s_group_t *groups;
+    size_t group_count;
+    bool json;
+    int64_t thresholds [s_SEVERITIES];   //  ms
+    int64_t now;
+    certbus_sb_t overdue;
+} s_report_t;
+
+static int
+s_cmp (const void *a, const void *b)
+{
+    double x = *(const double *) a, y = *(const double *) b;
+    return x < y ? -1 : x > y;
+}
+
+//  Nearest-rank percentile of n sorted values.
+static double
+s_percentile (double *values, size_t n, double p)
+{
+    if (n == 0)
+        return -1;
+    qsort (values, n, sizeof (double), s_cmp);
+    size_t rank = (size_t) (p * (double) n + 0.999999);
+    if (rank < 1)
+        rank = 1;
+    return values [rank > n ? n - 1 : rank - 1];
+}
+
+static void
+s_push (double **values, size_t *n, double value)
+{
+    *values = realloc (*values, (*n + 1) * sizeof (double));
+    if (!*values)
+        abort ();
+    (*values) [(*n)++] = value;
+}
+
+static int
+s_case (void *arg, const broker_case_t *c)
+{
+    s_report_t *r = arg;
+    const certbus_cert_t *cert = r->dir ? certbus_directory_find (r->dir, c->origin) : NULL;
+    const char *tier = cert ? certbus_tier_name (cert->tier) : "unknown";
+    const char *sector = cert && *cert->sector ? cert->sector : "-";
+    char key [300];
+    snprintf (key, sizeof key, "%s|%s|%s", tier, sector, c->severity);
+    s_group_t *group = NULL;
+    for (size_t i = 0; i < r->group_count && !group; i++)
+        if (strcmp (r->groups [i].key, key) == 0)
+            group = &r->groups [i];
+    if (!group) {
+        r->groups = realloc (r->groups, (r->group_count + 1) * sizeof (s_group_t));
+        if (!r->groups)
+            abort ();
+        group = &r->groups [r->group_count++];
+        memset (group, 0, sizeof *group);
+        snprintf (group->key, sizeof group->key, "%s", key);
+        snprintf (group->tier, sizeof group->tier, "%s", tier);
+        snprintf (group->sector, sizeof group->sector, "%s", sector);
+        snprintf (group->severity, sizeof group->severity, "%s", c->severity);
+    }
+    group->cases++;
+    double ack = c->first_ack_at ? (double) (c->first_ack_at - c->opened_at) / 1000.0 : -1;
+    double resolve = c->resolved_at ? (double) (c->resolved_at - c->opened_at) / 1000.0 : -1;
+    if (ack >= 0)
+        s_push (&group->ack, &group->ack_n, ack);
+    if (resolve >= 0)
+        s_push (&group->resolve, &group->resolve_n, resolve);
+    else
+        group->open++;
+    char id [CERTBUS_ID_STR_SIZE], opened [40];
+    certbus_id_format (c->case_id, id);
+    certbus_time_format (c->opened_at, opened, sizeof opened);
+    if (r->json)
+        printf ("{\"case\":\"%s\",\"reporter\":\"%s\",\"tier\":\"%s\",\"sector\":\"%s\","
+                "\"severity\":\"%s\",\"status\":\"%s\",\"opened\":\"%s\",\"opened_ms\":%lld,"
+                "\"ack_ms\":%lld,\"resolve_ms\":%lld}\n",
+                id, c->origin, tier, sector, c->severity, c->status, opened,
+                (long long) c->opened_at,
+                (long long) (c->first_ack_at ? c->first_ack_at - c->opened_at : -1),
+                (long long) (c->resolved_at ? c->resolved_at - c->opened_at : -1));
+    //  Open and unacknowledged past its severity's threshold
+    for (int s = 0; s < s_SEVERITIES; s++)
+        if (strcmp (c->severity, s_severities [s]) == 0 && !c->resolved_at && !c->first_ack_at
+            && r->now - c->opened_at > r->thresholds [s])
+            certbus_sb_printf (&r->overdue, "%s|%s|%s|%s|%lld\n", id, c->origin, c->severity,
+                               c->status, (long long) (r->now - c->opened_at));
+    return 0;
+}
+
+static int
+s_parse_thresholds (s_report_t *r, const char *text)
+{
+    static const int64_t defaults [s_SEVERITIES]
+        = {15 * 60000LL, 3600000LL, 4 * 3600000LL, 24 * 3600000LL, 72 * 3600000LL};
+    memcpy (r->thresholds, defaults, sizeof defaults);
+    if (!text)
+        return 0;
+    char *copy = strdup (text), *save = NULL;
+    int rc = 0;
+    for (char *item = strtok_r (copy, ",", &save); item && rc == 0;
+         item = strtok_r (NULL, ",", &save)) {
+        char *eq = strchr (item, '=');
+        int found = -1;
+        if (eq) {
+            *eq = 0;
+            for (int s = 0; s < s_SEVERITIES; s++)
+                if (strcmp (item, s_severities [s]) == 0)
+                    found = s;
+        }
+        int64_t ms = eq ? certbus_duration_parse (eq + 1) : -1;
+        if (found < 0 || ms < 0)
+            rc = certbus_fail (CERTBUS_E_USAGE,
+                               "--overdue takes SEVERITY=DURATION[,...], e.g. critical=15m,high=1h"),
+            rc = -1;
+        else
+            r->thresholds [found] = ms;
+    }
+    free (copy);
+    return rc;
+}
+
+int
+report_print (const char *dir, int64_t since, bool json, const char *overdue)
+{
+    s_report_t r;
+    memset (&r, 0, sizeof r);
+    r.json = json;
+    r.now = certbus_now_ms ();
+    if (s_parse_thresholds (&r, overdue))
+        return -1;
+    char *path = council_path (dir, BROKER_DB);
+    broker_store_t *store = broker_store_open (path, false);
+    free (path);
+    if (!store)
+        return -1;
+    uint8_t council [CERTBUS_KEY_SIZE], *bytes = NULL;
+    size_t size;
+    path = council_path (dir, COUNCIL_PUB);
+    if (certbus_pubfile_read (path, council, NULL) == 0
+        && broker_store_directory_latest (store, &bytes, &size) == 0
+        && certbus_directory_decode (bytes, size, council, 0, &r.dir) != CERTBUS_OK)
+        r.dir = NULL;   //  tiers then show as "unknown"
+    free (path);
+    free (bytes);
+    int64_t count = broker_store_cases_each (store, since, s_case, &r);
+    int rc = count < 0 ? -1 : 0;
+    if (rc == 0 && !json) {
+        char from [40];
+        certbus_time_format (since, from, sizeof from);
+        printf ("incident cases opened since %s: %lld\n\n", since ? from : "the start",
+                (long long) count);
+        printf ("%-13s %-12s %-9s %5s %5s %10s %10s %12s %12s\n", "tier", "sector", "severity",
+                "cases", "open", "ack p50", "ack p90", "resolve p50", "resolve p90");
+    }
+    for (size_t i = 0; rc == 0 && i < r.group_count; i++) {
+        s_group_t *g = &r.groups [i];
+        double a50 = s_percentile (g->ack, g->ack_n, 0.5), a90 = s_percentile (g->ack, g->ack_n, 0.9);
+        double r50 = s_percentile (g->resolve, g->resolve_n, 0.5),
+               r90 = s_percentile (g->resolve, g->resolve_n, 0.9);
+        if (json)
+            printf ("{\"group\":{\"tier\":\"%s\",\"sector\":\"%s\",\"severity\":\"%s\"},"
+                    "\"cases\":%zu,\"open\":%zu,\"ack_p50_s\":%.3f,\"ack_p90_s\":%.3f,"
+                    "\"resolve_p50_s\":%.3f,\"resolve_p90_s\":%.3f}\n",
+                    g->tier, g->sector, g->severity, g->cases, g->open, a50, a90, r50, r90);
+        else {
+            char cells [4][24];
+            double values [4] = {a50, a90, r50, r90};
+            for (int v = 0; v < 4; v++)
+                if (values [v] < 0)
+                    snprintf (cells [v], sizeof cells [v], "-");
+                else
+                    snprintf (cells [v], sizeof cells [v], "%.1fs", values [v]);
+            printf ("%-13s %-12s %-9s %5zu %5zu %10s %10s %12s %12s\n", g->tier, g->sector,
+                    g->severity, g->cases, g->open, cells [0], cells [1], cells [2], cells [3]);
+        }
+        free (g->ack);
+        free (g->resolve);
+    }
+    if (rc == 0) {
+        if (!json)
+            printf ("\nopen cases unacknowledged past their threshold:%s\n",
+                    r.overdue.len ? "" : " none");
+        char *save = NULL;
+        for (char *line = r.overdue.data ? strtok_r (r.overdue.data, "\n", &save) : NULL; line;
+             line = strtok_r (NULL, "\n", &save)) {
+            char *fields [5] = {0};
+            int n = 0;
+            for (char *f = line; n < 5; n++) {
+                fields [n] = f;
+                f = strchr (f, '|');
+                if (!f)
+                    break;
+                *f++ = 0;
+            }
+            if (n < 4)
+                continue;
+            long long age = atoll (fields [4]);
+            if (json)
+                printf ("{\"overdue\":\"%s\",\"reporter\":\"%s\",\"severity\":\"%s\","
+                        "\"status\":\"%s\",\"age_s\":%lld}\n",
+                        fields [0], fields [1], fields [2], fields [3], age / 1000);
+            else
+                printf ("  %s  %-16s %-9s %-13s open %lld min\n", fields [0], fields [1],
+                        fields [2], fields [3], age / 60000);
+        }
+    }
+    certbus_sb_free (&r.overdue);
+    free (r.groups);
+    certbus_directory_destroy (&r.dir);
+    broker_store_destroy (&store);
+    return rc;
+}

@@ -1,0 +1,216 @@
+# deploy_files.sh - the files in deploy/ that no program of ours reads:
+# example payloads (well-formed JSON, shaped as CSAF 2.0 and STIX 2.1
+# require), the Grafana dashboard (panels laid out, every exported metric
+# shown), and, when promtool is installed, the Prometheus configuration,
+# alert rules and their unit tests, and every dashboard query.
+# Usage: bash tests/integration/deploy_files.sh
+set -euo pipefail
+
+here=$(cd "$(dirname "$0")" && pwd)
+DEPLOY=$(cd "$here/../../deploy" && pwd)
+
+fail() { echo "FAIL: $*" >&2; exit 1; }
+pass() { echo "ok: $*"; }
+
+command -v python3 >/dev/null 2>&1 || { echo "skipped: python3 not installed"; exit 77; }
+
+for f in "$DEPLOY"/examples/*.json "$DEPLOY"/grafana/*.json; do
+    python3 -m json.tool "$f" >/dev/null || fail "$f is not well-formed JSON"
+done
+pass "examples and dashboard are well-formed JSON"
+
+python3 - "$DEPLOY" <<'EOF'
+import json, re, sys
+from datetime import datetime
+
+deploy = sys.argv[1]
+problems = []
+
+def need(cond, what):
+    if not cond:
+        problems.append(what)
+
+def load(path):
+    with open(f"{deploy}/{path}", encoding="utf-8") as f:
+        return json.load(f)
+
+def timestamp(text):
+    return isinstance(text, str) and re.fullmatch(
+        r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?(Z|[+-]\d\d:\d\d)", text) is not None
+
+# --- CSAF 2.0, profile csaf_security_advisory (CSAF 2.0 sections 3, 4.5, 6.1)
+csaf = load("examples/csaf-advisory.json")
+doc = csaf.get("document", {})
+need(doc.get("category") == "csaf_security_advisory", "csaf: document.category")
+need(doc.get("csaf_version") == "2.0", "csaf: csaf_version")
+pub = doc.get("publisher", {})
+need(pub.get("category") in ("coordinator", "discoverer", "other", "translator", "user", "vendor")
+     and pub.get("name") and pub.get("namespace", "").startswith("https://"), "csaf: publisher")
+need(doc.get("title"), "csaf: title")
+tr = doc.get("tracking", {})
+for key in ("id", "status", "version", "revision_history", "initial_release_date",
+            "current_release_date"):
+    need(key in tr, f"csaf: tracking.{key}")
+need(tr.get("status") in ("draft", "final", "interim"), "csaf: tracking.status")
+history = tr.get("revision_history", [])
+need(history and all(timestamp(r.get("date")) and r.get("number") and r.get("summary")
+                     for r in history), "csaf: revision_history items")
+if history:
+    need(history[-1]["number"] == tr.get("version"), "csaf: version is not the last revision (6.1.16)")
+    need(history[0]["date"] == tr.get("initial_release_date"), "csaf: initial_release_date")
+    need(history[-1]["date"] == tr.get("current_release_date"), "csaf: current_release_date")
+    need([r["date"] for r in history] == sorted(r["date"] for r in history),
+         "csaf: revision history out of order")
+selfref = [r for r in doc.get("references", []) if r.get("category") == "self"]
+need(selfref and selfref[0]["url"].endswith(tr.get("id", "?").lower() + ".json"),
+     "csaf: self reference must end with the tracking id as file name (5.1, 6.2.11)")
+
+defined = set()
+def walk(branches):
+    for b in branches:
+        if "product" in b:
+            defined.add(b["product"]["product_id"])
+        walk(b.get("branches", []))
+need("product_tree" in csaf, "csaf: product_tree (6.1.27.4)")
+walk(csaf.get("product_tree", {}).get("branches", []))
+vulns = csaf.get("vulnerabilities", [])
+need(vulns, "csaf: vulnerabilities")
+for i, v in enumerate(vulns):
+    need(re.fullmatch(r"CVE-\d{4}-\d{4,}", v.get("cve", "")), f"csaf: vulnerabilities[{i}].cve")
+    need(v.get("notes"), f"csaf: vulnerabilities[{i}].notes (6.1.27.5)")
+    status = v.get("product_status", {})
+    need(status, f"csaf: vulnerabilities[{i}].product_status (6.1.27.6)")
+    used = {p for ids in status.values() for p in ids}
+    need(used <= defined, f"csaf: undefined product ids {used - defined} (6.1.1)")
+    affected = set(status.get("known_affected", [])) | set(status.get("first_affected", []))
+    remedied = set()
+    for r in v.get("remediations", []):
+        need(r.get("category") and r.get("details"), f"csaf: vulnerabilities[{i}] remediation")
+        need(r.get("product_ids") or r.get("group_ids"), "csaf: remediation without products (6.1.29)")
+        remedied |= set(r.get("product_ids", []))
+    need(v.get("remediations") and affected <= remedied,
+         f"csaf: affected products without remediation {affected - remedied} (6.2.2)")
+    for s in v.get("scores", []):
+        cv = s.get("cvss_v3", {})
+        need(cv.get("vectorString", "").startswith(f"CVSS:{cv.get('version')}/"),
+             "csaf: cvss_v3 version and vector disagree")
+
+# --- STIX 2.1 bundle (STIX 2.1 sections 2.9, 3, 4, 5, 8)
+stix = load("examples/stix-bundle.json")
+UUID = r"[0-9a-f]{8}-[0-9a-f]{4}-[1-5][0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}"
+need(stix.get("type") == "bundle", "stix: type bundle")
+need(re.fullmatch("bundle--" + UUID, stix.get("id", "")), "stix: bundle id")
+need("spec_version" not in stix, "stix: a 2.1 bundle has no spec_version")
+objects = stix.get("objects", [])
+ids = {o.get("id") for o in objects}
+need(len(ids) == len(objects), "stix: duplicate ids")
+types = {}
+for o in objects:
+    t = o.get("type", "")
+    types.setdefault(t, []).append(o)
+    need(re.fullmatch(re.escape(t) + "--" + UUID, o.get("id", "")), f"stix: id of {t}")
+    need(o.get("spec_version") == "2.1", f"stix: {o.get('id')} spec_version")
+    need(timestamp(o.get("created")), f"stix: {o.get('id')} created")
+    if t != "marking-definition":
+        need(timestamp(o.get("modified")) and o["modified"] >= o["created"],
+             f"stix: {o.get('id')} modified")
+    for key, value in o.items():
+        refs = value if key.endswith("_refs") else [value] if key.endswith("_ref") else []
+        for ref in refs:
+            need(ref in ids, f"stix: {o.get('id')}.{key} points outside the bundle: {ref}")
+for t in ("identity", "indicator", "malware", "relationship"):
+    need(t in types, f"stix: no {t}")
+for o in types.get("identity", []):
+    need(o.get("name") and o.get("identity_class"), "stix: identity name, identity_class")
+for o in types.get("malware", []):
+    need(o.get("name") and isinstance(o.get("is_family"), bool), "stix: malware name, is_family")
+for o in types.get("indicator", []):
+    need(o.get("pattern_type") == "stix" and timestamp(o.get("valid_from")),
+         "stix: indicator pattern_type, valid_from")
+    p = o.get("pattern", "")
+    need(p.startswith("[") and p.endswith("]") and p.count("[") == p.count("]"),
+         f"stix: indicator pattern {p!r}")
+    if "valid_until" in o:
+        need(o["valid_until"] > o["valid_from"], "stix: valid_until before valid_from")
+for o in types.get("relationship", []):
+    need(o.get("relationship_type") and o.get("source_ref") and o.get("target_ref"),
+         "stix: relationship type and ends")
+need(any(r.get("relationship_type") == "indicates"
+         and r["source_ref"].startswith("indicator--") and r["target_ref"].startswith("malware--")
+         for r in types.get("relationship", [])), "stix: no indicator indicates malware")
+
+# --- Grafana dashboard
+dash = load("grafana/certbus.json")
+need(dash.get("uid") and dash.get("title") and dash.get("schemaVersion", 0) >= 36,
+     "grafana: uid, title, schemaVersion >= 36 (Grafana 9)")
+need(dash.get("id") is None, "grafana: id must be null for import")
+panels = dash.get("panels", [])
+pids = [p.get("id") for p in panels]
+need(len(set(pids)) == len(pids), "grafana: duplicate panel ids")
+cells = set()
+exprs = []
+for p in panels:
+    g = p["gridPos"]
+    need(g["x"] >= 0 and g["w"] > 0 and g["x"] + g["w"] <= 24, f"grafana: panel {p['id']} width")
+    mine = {(x, y) for x in range(g["x"], g["x"] + g["w"]) for y in range(g["y"], g["y"] + g["h"])}
+    need(not mine & cells, f"grafana: panel {p['id']} overlaps another")
+    cells |= mine
+    for t in p.get("targets", []):
+        need(t.get("datasource", {}).get("uid") == "${datasource}",
+             f"grafana: panel {p['id']} not on the datasource variable")
+        exprs.append(t["expr"])
+text = "\n".join(exprs)
+for metric in ("certbus_messages_received_total", "certbus_publishes_total",
+               "certbus_deliveries_total", "certbus_redeliveries_total", "certbus_queue_depth",
+               "certbus_queue_oldest_age_seconds", "certbus_members_connected",
+               "certbus_publish_commit_seconds_bucket", "certbus_audit_tree_size",
+               "certbus_build_info"):
+    need(metric in text, f"grafana: no panel shows {metric}")
+known = re.compile(r"certbus_[a-z_]+")
+for name in set(known.findall(text)):
+    need(re.fullmatch(r"certbus_(messages_received_total|publishes_total|deliveries_total|"
+                      r"redeliveries_total|queue_depth|queue_oldest_age_seconds|"
+                      r"members_connected|publish_commit_seconds_(bucket|sum|count)|"
+                      r"audit_tree_size|build_info)", name), f"grafana: unknown metric {name}")
+if problems:
+    print("\n".join("FAIL: " + p for p in problems), file=sys.stderr)
+    sys.exit(1)
+EOF
+pass "CSAF advisory, STIX bundle and Grafana dashboard have the shape their standards require"
+
+for f in "$DEPLOY"/examples/*.txt; do
+    grep -qx 'TLP:[A-Z+]*' <(head -n 1 "$f") || fail "$f does not open with its TLP label"
+    if LC_ALL=C grep -q '[^[:print:][:space:]]' "$f"; then fail "$f is not plain ASCII text"; fi
+done
+pass "text examples open with their TLP label"
+
+if ! command -v promtool >/dev/null 2>&1; then
+    echo "note: promtool not installed; Prometheus files not checked"
+    exit 0
+fi
+T=$(mktemp -d /tmp/certbus-deploy.XXXXXX)
+trap 'rm -rf "$T"' EXIT
+promtool check config "$DEPLOY/prometheus.yml" >"$T/out" 2>&1 || { cat "$T/out"; fail "prometheus.yml"; }
+promtool check rules "$DEPLOY/certbus-alerts.yml" >"$T/out" 2>&1 \
+    || { cat "$T/out"; fail "certbus-alerts.yml"; }
+(cd "$DEPLOY" && promtool test rules certbus-alerts.test.yml) >"$T/out" 2>&1 \
+    || { cat "$T/out"; fail "alert rule tests"; }
+pass "promtool: prometheus.yml, certbus-alerts.yml and its tests"
+
+# Every dashboard query, with Grafana's variables filled in, as a recording
+# rule: promtool parses each one.
+python3 - "$DEPLOY/grafana/certbus.json" >"$T/dashboard-rules.json" <<'EOF'
+import json, sys
+dash = json.load(open(sys.argv[1]))
+exprs = [t["expr"] for p in dash["panels"] for t in p.get("targets", [])]
+subst = {"$__rate_interval": "1m", "$__interval": "1m", "$instance": ".*", "$member": ".*"}
+rules = []
+for i, e in enumerate(exprs):
+    for k, v in subst.items():
+        e = e.replace(k, v)
+    rules.append({"record": f"dashboard:query_{i}", "expr": e})
+json.dump({"groups": [{"name": "dashboard", "rules": rules}]}, sys.stdout)
+EOF
+promtool check rules "$T/dashboard-rules.json" >"$T/out" 2>&1 \
+    || { cat "$T/out"; fail "a dashboard query does not parse"; }
+pass "promtool: every dashboard query parses"
