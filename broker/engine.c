@@ -797,17 +797,41 @@ s_pump_one (void *arg, const broker_delivery_t *delivery)
     return --pump->room > 0 ? 0 : 1;
 }
 
+//  Sends up to room deliveries of one priority class to a session.
+//  Returns true when that class has nothing more to send.
+static bool
+s_pump_class (self_t *self, s_session_t *session, int priority, int room)
+{
+    if (room <= 0)
+        return false;
+    s_pump_t pump = {self, session, room};
+    int limit = session->inflight_count + room;   //  in flight rows come back too
+    int rows = broker_store_queue_fetch (self->store, session->org, priority, limit, s_pump_one,
+                                         &pump);
+    //  Exhausted only when the rows ran out before the room did
+    return rows >= 0 && rows < limit && pump.room > 0;
+}
+
+//  The delivery rule: within each member's queue, critical messages go
+//  first. Of each window's free slots, up to three quarters go to the
+//  oldest critical messages and the rest to the oldest other messages; a
+//  slot one class cannot use goes to the other. A flood of critical
+//  alerts slows routine traffic but never stops it.
 static void
 s_pump (self_t *self)
 {
     s_session_t *session = zhashx_first (self->sessions);
     while (session) {
         if (session->ready && session->dirty && session->inflight_count < session->window) {
-            s_pump_t pump = {self, session, session->window - session->inflight_count};
-            int limit = session->window;   //  in flight + room
-            int rows = broker_store_queue_fetch (self->store, session->org, limit, s_pump_one,
-                                                 &pump);
-            if (rows >= 0 && rows < limit)
+            int room = session->window - session->inflight_count;
+            int critical_room = room - room / 4;
+            bool critical_done = s_pump_class (self, session, 1, critical_room);
+            bool routine_done = s_pump_class (self, session, 0,
+                                              session->window - session->inflight_count);
+            if (!critical_done)
+                critical_done = s_pump_class (self, session, 1,
+                                              session->window - session->inflight_count);
+            if (critical_done && routine_done)
                 session->dirty = false;
         }
         session = zhashx_next (self->sessions);

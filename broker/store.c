@@ -142,7 +142,8 @@ broker_store_open (const char *path, bool create)
     self->queue_fetch = s_prepare (
         self, "SELECT q.qseq, q.msg_seq, m.accepted_at, m.envelope, q.wrapped"
               " FROM queue q JOIN messages m ON m.seq = q.msg_seq"
-              " WHERE q.recipient = ?1 ORDER BY q.priority DESC, q.qseq LIMIT ?2");
+              " WHERE q.recipient = ?1 AND (?3 < 0 OR q.priority = ?3)"
+              " ORDER BY q.priority DESC, q.qseq LIMIT ?2");
     self->queue_ack
         = s_prepare (self, "DELETE FROM queue WHERE qseq = ?1 AND recipient = ?2 RETURNING msg_seq");
     self->audit_insert = s_prepare (
@@ -537,13 +538,14 @@ broker_store_queue_insert (broker_store_t *self, const char *recipient, uint64_t
 }
 
 int
-broker_store_queue_fetch (broker_store_t *self, const char *recipient, int limit,
+broker_store_queue_fetch (broker_store_t *self, const char *recipient, int priority, int limit,
                           broker_delivery_fn *fn, void *arg)
 {
     sqlite3_stmt *stmt = self->queue_fetch;
     sqlite3_reset (stmt);
     sqlite3_bind_text (stmt, 1, recipient, -1, SQLITE_TRANSIENT);
     sqlite3_bind_int (stmt, 2, limit);
+    sqlite3_bind_int (stmt, 3, priority);
     int rows = 0, rc;
     while ((rc = sqlite3_step (stmt)) == SQLITE_ROW) {
         broker_delivery_t delivery = {

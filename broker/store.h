@@ -83,11 +83,12 @@ int
     broker_store_queue_insert (broker_store_t *self, const char *recipient, uint64_t msg_seq,
                                int priority, const uint8_t *wrapped, size_t wrapped_size)
         CERTBUS_WARN_UNUSED;
-//  Calls fn for up to limit queued deliveries of recipient, highest
-//  priority first, then in sequence order. Returns rows seen, or -1.
+//  Calls fn for up to limit queued deliveries of recipient of the given
+//  priority (1 critical, 0 the rest, -1 any), highest priority first, then
+//  in sequence order. Returns rows seen, or -1.
 int
-    broker_store_queue_fetch (broker_store_t *self, const char *recipient, int limit,
-                              broker_delivery_fn *fn, void *arg);
+    broker_store_queue_fetch (broker_store_t *self, const char *recipient, int priority,
+                              int limit, broker_delivery_fn *fn, void *arg);
 //  Removes a delivered row. Returns 1 when it was there, 0 when not.
 int
     broker_store_queue_ack (broker_store_t *self, const char *recipient, uint64_t qseq,

@@ -1316,20 +1316,40 @@ typedef struct {
     const uint8_t *case_id;
     int rc;
     size_t sent;
+    zlist_t *entries;                //  s_entry_t, collected before sending
 } s_escalate_t;
 
+//  The thread is read first and sent afterwards: a write while the read
+//  is still open could not upgrade its snapshot once the daemon has written.
+typedef struct {
+    uint8_t id [CERTBUS_ID_SIZE];
+    bool own;                        //  we published it ourselves
+} s_entry_t;
+
 static int
-s_escalate_one (void *arg, const node_thread_entry_t *entry)
+s_escalate_collect (void *arg, const node_thread_entry_t *entry)
 {
     s_escalate_t *e = arg;
+    s_entry_t *item = calloc (1, sizeof *item);
+    if (!item)
+        abort ();
+    memcpy (item->id, entry->id, CERTBUS_ID_SIZE);
+    item->own = streq (entry->origin, e->ctx->org) && !(entry->forwarders && *entry->forwarders);
+    zlist_append (e->entries, item);
+    return 0;
+}
+
+static int
+s_escalate_one (s_escalate_t *e, const s_entry_t *entry)
+{
     uint8_t *bytes = NULL, *payload = NULL;
     size_t size = 0, payload_size = 0;
     certbus_envelope_t *original = NULL;
-    bool own = streq (entry->origin, e->ctx->org) && !(entry->forwarders && *entry->forwarders);
+    bool own = entry->own;
     int found = own ? node_store_outbox_envelope (e->ctx->store, entry->id, &bytes, &size)
                     : node_store_inbox_envelope (e->ctx->store, entry->id, &bytes, &size);
     if (found != 1) {
-        e->rc = s_error ("message %s of the case is no longer stored", entry->origin);
+        e->rc = s_error ("a message of the case is no longer stored");
         return 1;
     }
     //  A message that reached us forwarded is re-forwarded as its outer
@@ -1389,6 +1409,14 @@ node_cmd_incident (node_args_t *args)
         c.dir = ctx->directory;
         c.self_org = ctx->org;
         int rows = node_store_case_thread (ctx->store, case_id, ctx->org, s_case_collect, &c);
+        if (rows == 0 && streq (sub, "update") && args->to) {
+            //  A case this node has not seen: --to says where; the broker
+            //  decides whether we may take part
+            c.tlp = strdup ("amber");
+            c.severity = strdup ("medium");
+            c.topic = strdup ("");
+            rows = 1;
+        }
         if (rows <= 0)
             rc = rows < 0 ? s_fail () : s_error ("no case %s here", args->argv [1]);
         else if (!ctx->directory)
@@ -1436,8 +1464,15 @@ node_cmd_incident (node_args_t *args)
                 rc = s_error ("usage: certbus-node incident escalate --dir DIR CASE_ID --to "
                               "AUDIENCE");
             else {
-                s_escalate_t e = {ctx, args, case_id, 0, 0};
-                node_store_case_thread (ctx->store, case_id, ctx->org, s_escalate_one, &e);
+                s_escalate_t e = {ctx, args, case_id, 0, 0, zlist_new ()};
+                node_store_case_thread (ctx->store, case_id, ctx->org, s_escalate_collect, &e);
+                for (s_entry_t *entry = zlist_first (e.entries); entry && e.rc == 0;
+                     entry = zlist_next (e.entries))
+                    s_escalate_one (&e, entry);
+                s_entry_t *entry;
+                while ((entry = zlist_pop (e.entries)))
+                    free (entry);
+                zlist_destroy (&e.entries);
                 rc = e.rc;
                 if (rc == 0)
                     fprintf (stderr, "certbus-node: escalated case %s to %s with %zu messages\n",

@@ -64,6 +64,13 @@ void
 void
     b_log_to (const char *path);
 
+//  Silences standard output (the Council and node commands print) and
+//  brings it back.
+int
+    b_stdout_off (void);
+void
+    b_stdout_on (int saved);
+
 //  ---------------------------------------------------------------------------
 //  Council and members
 

@@ -122,7 +122,8 @@ b_die (const char *format, ...)
     fprintf (stderr, "\n");
     va_end (args);
     fflush (stdout);
-    exit (2);
+    fflush (stderr);
+    _exit (2);
 }
 
 char *
@@ -161,6 +162,29 @@ b_log_to (const char *path)
     }
 }
 
+int
+b_stdout_off (void)
+{
+    fflush (stdout);
+    int saved = dup (1);
+    int devnull = open ("/dev/null", O_WRONLY);
+    if (devnull >= 0) {
+        dup2 (devnull, 1);
+        close (devnull);
+    }
+    return saved;
+}
+
+void
+b_stdout_on (int saved)
+{
+    fflush (stdout);
+    if (saved >= 0) {
+        dup2 (saved, 1);
+        close (saved);
+    }
+}
+
 //  ---------------------------------------------------------------------------
 //  Council and members
 
@@ -186,13 +210,7 @@ b_council_new (const char *name, size_t count, const char *prefix, const char *c
     char *cert_path = council_path (self->dir, "member.cert");
     //  council_issue prints a line per certificate: keep them out of the
     //  bench output
-    fflush (stdout);
-    int saved_stdout = dup (1);
-    int devnull = open ("/dev/null", O_WRONLY);
-    if (devnull >= 0) {
-        dup2 (devnull, 1);
-        close (devnull);
-    }
+    int saved_stdout = b_stdout_off ();
     double start = b_now ();
     for (size_t i = 0; i < count; i++) {
         b_member_t *member = &self->members [i];
@@ -217,11 +235,7 @@ b_council_new (const char *name, size_t count, const char *prefix, const char *c
     }
     if (issue_s_p)
         *issue_s_p = b_now () - start;
-    fflush (stdout);
-    if (saved_stdout >= 0) {
-        dup2 (saved_stdout, 1);
-        close (saved_stdout);
-    }
+    b_stdout_on (saved_stdout);
     free (req_path);
     free (cert_path);
     path = council_path (self->dir, "directory.cbd");

@@ -1,0 +1,105 @@
+#!/usr/bin/env bash
+#   run.sh - `make bench`: builds the bench programs in tests/bench and runs
+#   every case, then writes BUILD/bench/results.json (one flat JSON object).
+#   SPDX-License-Identifier: MPL-2.0
+#
+#   usage: tests/bench/run.sh BUILD [CASE...]
+#       CASE: relay e2e fanout backlog audit mqtt (default: all, in that order)
+#   BENCH_QUICK=1 shrinks the sizes for a smoke run (each program says which).
+#   BENCH_TMP=DIR puts the scratch folders (up to ~3 GB for the 10^6 cases)
+#   somewhere other than /tmp.
+#
+#   Every figure is reported, never asserted: the script fails only when a
+#   program cannot be built or crashes.
+set -euo pipefail
+
+BUILD=${1:?usage: tests/bench/run.sh BUILD [CASE...]}
+shift
+CASES=("$@")
+[ ${#CASES[@]} -eq 0 ] && CASES=(relay e2e fanout backlog audit mqtt)
+
+ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+cd "$ROOT"
+OUT="$BUILD/bench"
+BIN="$OUT/bin"
+LOGS="$OUT/logs"
+mkdir -p "$BIN" "$LOGS"
+
+PKGS="libzmq libczmq libprotobuf-c libsodium sqlite3"
+CC=${CC:-cc}
+CFLAGS="-std=c11 -D_GNU_SOURCE -O2 -g -Iinclude -I$BUILD/gen -Ibroker -Inode $(pkg-config --cflags $PKGS)"
+WARN="-Wall -Wextra -Wpedantic -Wstrict-prototypes -Werror"
+LIBS="$(pkg-config --libs $PKGS) -lmicrohttpd -lpthread -lm"
+#   The engines' objects, as the Makefile links them into the tests
+OBJS=$(ls "$BUILD"/obj/broker/*.o "$BUILD"/obj/node/*.o | grep -v '/main\.o$')
+
+build () {
+    local name=$1
+    shift
+    # shellcheck disable=SC2086
+    $CC $CFLAGS $WARN -o "$BIN/$name" "tests/bench/$name.c" tests/bench/bench_common.c \
+        $OBJS "$BUILD/libcertbus.a" "$@" $LIBS
+}
+
+echo "certbus bench: $(nproc) cores, $(uname -srm), load average $(cut -d' ' -f1-3 /proc/loadavg)"
+[ -n "${BENCH_QUICK:-}" ] && [ "${BENCH_QUICK}" != 0 ] && echo "BENCH_QUICK=1: sizes shrunk for a smoke run (each case says which)"
+echo "building bench programs into $BIN"
+for program in bench_relay bench_e2e bench_fanout bench_backlog bench_audit; do
+    [ -f "tests/bench/$program.c" ] && build "$program"
+done
+MQTT_OK=0
+if command -v mosquitto >/dev/null 2>&1 && pkg-config --exists libmosquitto 2>/dev/null; then
+    build bench_mqtt $(pkg-config --libs libmosquitto) && MQTT_OK=1
+fi
+
+RESULTS="$OUT/results.txt"
+: > "$RESULTS"
+echo "cores $(nproc)" >> "$RESULTS"
+echo "load_average_start $(cut -d' ' -f1 /proc/loadavg)" >> "$RESULTS"
+
+#   Runs a program, shows its report, keeps its RESULT lines
+run_case () {
+    local name=$1
+    shift
+    local started=$SECONDS
+    local log="$LOGS/$name.out"
+    if ! "$@" > "$log" 2> "$LOGS/$name.err"; then
+        grep -v '^RESULT ' "$log" || true
+        echo "   $name FAILED (exit code $?); see $LOGS/$name.err:"
+        tail -n 5 "$LOGS/$name.err" | sed 's/^/      /'
+        grep '^RESULT ' "$log" | cut -d' ' -f2- >> "$RESULTS" || true
+        return 0
+    fi
+    grep -v '^RESULT ' "$log" || true
+    grep '^RESULT ' "$log" | cut -d' ' -f2- >> "$RESULTS" || true
+    echo "   ($name took $((SECONDS - started)) s)"
+}
+
+for case in "${CASES[@]}"; do
+    case $case in
+        relay) run_case relay "$BIN/bench_relay" "$LOGS/relay.log" ;;
+        e2e) run_case e2e "$BIN/bench_e2e" "$LOGS/e2e.log" ;;
+        fanout) run_case fanout "$BIN/bench_fanout" "$BUILD/certbus-broker" "$LOGS/fanout.log" ;;
+        backlog) run_case backlog "$BIN/bench_backlog" "$LOGS/backlog.log" ;;
+        audit) run_case audit "$BIN/bench_audit" "$BUILD/certbus-broker" "$LOGS/audit.log" ;;
+        mqtt)
+            if [ $MQTT_OK = 1 ]; then
+                run_case mqtt "$BIN/bench_mqtt" "$(command -v mosquitto)"
+            elif ! command -v mosquitto >/dev/null 2>&1; then
+                echo "== case 6: mosquitto not installed: skipped"
+                echo 'mosquitto_skipped "mosquitto not installed"' >> "$RESULTS"
+            else
+                echo "== case 6: mosquitto is installed but libmosquitto-dev is not: skipped"
+                echo 'mosquitto_skipped "libmosquitto-dev not installed"' >> "$RESULTS"
+            fi ;;
+        *) echo "unknown case $case" >&2; exit 2 ;;
+    esac
+done
+echo "load_average_end $(cut -d' ' -f1 /proc/loadavg)" >> "$RESULTS"
+[ -n "${BENCH_QUICK:-}" ] && [ "${BENCH_QUICK}" != 0 ] && echo 'quick "BENCH_QUICK=1: sizes shrunk"' >> "$RESULTS"
+
+#   One flat JSON object, keys in the order the cases printed them
+awk 'BEGIN { printf "{" }
+     NF >= 2 { key = $1; $1 = ""; sub (/^ /, ""); if (n++) printf ","; printf "\n  \"%s\": %s", key, $0 }
+     END { printf "\n}\n" }' "$RESULTS" > "$OUT/results.json"
+echo "results: $OUT/results.json"
