@@ -37,6 +37,10 @@ void
 double
     b_median (const double *values, size_t n);
 
+//  The p-quantile (0..1, nearest rank) of n values; sorts them in place.
+double
+    b_percentile (double *values, size_t n, double p);
+
 //  "a, b, c" of n values with printf format fmt, into a static buffer.
 const char *
     b_list (const double *values, size_t n, const char *fmt);

@@ -84,6 +84,16 @@ b_median (const double *values, size_t n)
     return median;
 }
 
+double
+b_percentile (double *values, size_t n, double p)
+{
+    if (n == 0)
+        return 0;
+    qsort (values, n, sizeof (double), s_cmp_double);
+    size_t index = (size_t) (p * (double) (n - 1) + 0.5);
+    return values [index < n ? index : n - 1];
+}
+
 const char *
 b_list (const double *values, size_t n, const char *fmt)
 {

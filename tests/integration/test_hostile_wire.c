@@ -1149,9 +1149,10 @@ test_out_of_order (void **state)
     assert_int_equal (s_expect_welcome (fx, alpha), s_WINDOW);
     s_send_broker_only (fx, alpha, envelope, size);
     s_expect_broker_only_refused (alpha);
-    s_send (alpha, &(Certbus__Packet) {.base = packet.base,
-                                       .body_case = CERTBUS__PACKET__BODY_PONG,
-                                       .pong = &pong});
+    packet = (Certbus__Packet) CERTBUS__PACKET__INIT;
+    packet.body_case = CERTBUS__PACKET__BODY_PONG;
+    packet.pong = &pong;
+    s_send (alpha, &packet);
     s_send_hello (fx, alpha, 4);
     assert_int_equal (s_expect_welcome (fx, alpha), 4);
     s_barrier (fx, alpha, NULL);
@@ -1520,8 +1521,8 @@ test_embedded_nul (void **state)
     assert_non_null (env);
     long at = tu_find (env->header.data, env->header.len, "org:charlie", 11);
     assert_true (at > 0);
-    //  The audience field: tag, length, bytes. Grow it by ",\0all" minus
-    //  nothing: rebuild the header bytes with the longer value.
+    //  The audience field is tag, one-byte length, bytes: rebuild the
+    //  header with the value grown by NUL ",all" and the length to match.
     const char suffix [] = {'\0', ',', 'a', 'l', 'l'};
     size_t header_size = env->header.len + sizeof suffix;
     uint8_t *header = malloc (header_size);
@@ -1725,9 +1726,10 @@ test_forged_origin (void **state)
     //  header: the signature is over other bytes
     Certbus__Envelope *env = certbus__envelope__unpack (NULL, size, envelope);
     assert_non_null (env);
+    size_t claimed_size;
     uint8_t *claimed = s_resign (fx, envelope, size, s_BRAVO, "origin", "bravo", bravo_serial,
-                                 &forged_size);
-    Certbus__Envelope *claimed_env = certbus__envelope__unpack (NULL, forged_size, claimed);
+                                 &claimed_size);
+    Certbus__Envelope *claimed_env = certbus__envelope__unpack (NULL, claimed_size, claimed);
     assert_non_null (claimed_env);
     ProtobufCBinaryData keep = claimed_env->signature;
     claimed_env->signature = env->signature;   //  alpha's signature of alpha's header
@@ -1744,7 +1746,7 @@ test_forged_origin (void **state)
 
     //  Control: bravo's honest re-signature of the claimed header is its
     //  own message, and is accepted from bravo
-    s_send_publish (bravo, claimed, forged_size);
+    s_send_publish (bravo, claimed, claimed_size);
     s_expect_accepted (bravo, id);
     free (claimed);
     free (envelope);
