@@ -36,7 +36,31 @@ typedef struct {
     char *rule;                      //  owned rule text
     char **recipients;               //  sessions to wake after commit
     size_t recipient_count;
+    int64_t received_at;             //  when the publish arrived, unix ms
+    char kind [40];                  //  for the metrics
 } s_reply_t;
+
+#define s_BUCKETS 10
+static const double s_bucket_bounds [s_BUCKETS]
+    = {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0};
+
+//  A Prometheus histogram with fixed buckets (seconds)
+typedef struct {
+    uint64_t counts [s_BUCKETS + 1];  //  per bucket, last is +Inf
+    uint64_t count;
+    double sum;
+} s_histogram_t;
+
+static void
+s_observe (s_histogram_t *h, double seconds)
+{
+    int b = 0;
+    while (b < s_BUCKETS && seconds > s_bucket_bounds [b])
+        b++;
+    h->counts [b]++;
+    h->count++;
+    h->sum += seconds;
+}
 
 typedef struct {
     broker_config_t config;          //  our copy of the settings
@@ -66,8 +90,12 @@ typedef struct {
     char last_error [256];
     struct {
         uint64_t received, accepted, rejected, duplicates, deliveries, acks, bad_frames,
-            refused_members, commits, sessions_expired;
+            refused_members, commits, sessions_expired, redeliveries;
     } stats;
+    zhashx_t *by_kind;               //  kind -> accepted count (uint64 in a pointer)
+    zhashx_t *by_reason;             //  error name -> rejected count
+    zhashx_t *max_sent;              //  org -> highest delivery sequence sent
+    s_histogram_t commit_latency;
 } self_t;
 
 void
@@ -274,6 +302,7 @@ s_reply_new (self_t *self, zframe_t *routing)
     memset (reply, 0, sizeof *reply);
     certbus__pub_ack__init (&reply->ack);
     reply->routing = zframe_dup (routing);
+    reply->received_at = certbus_now_ms ();
     return reply;
 }
 
@@ -286,6 +315,9 @@ s_reject (self_t *self, s_reply_t *reply, const char *org, const certbus_header_
     reply->reason = strdup (reason);
     reply->rule = strdup (rule ? rule : "");
     self->stats.rejected++;
+    const char *name = certbus_err_name (code);
+    zhashx_update (self->by_reason, name,
+                   (void *) ((uintptr_t) zhashx_lookup (self->by_reason, name) + 1));
     char id [CERTBUS_ID_STR_SIZE] = "-";
     if (header)
         certbus_id_format (header->id, id);
@@ -406,6 +438,7 @@ s_handle_publish (self_t *self, zframe_t *routing, const certbus_cert_t *sender,
         goto cleanup;
     }
     const certbus_header_t *header = certbus_envelope_header (env);
+    snprintf (reply->kind, sizeof reply->kind, "%s", header->kind);
     memcpy (reply->id, header->id, CERTBUS_ID_SIZE);
     //  message_id.data is pointed at reply->id in s_flush: the replies
     //  array may move while the batch grows
@@ -648,6 +681,10 @@ s_flush (self_t *self)
         }
         else if (reply->ack.status == CERTBUS__STATUS__STATUS_ACCEPTED) {
             self->stats.accepted++;
+            zhashx_update (self->by_kind, reply->kind,
+                           (void *) ((uintptr_t) zhashx_lookup (self->by_kind, reply->kind) + 1));
+            s_observe (&self->commit_latency,
+                       (double) (certbus_now_ms () - reply->received_at) / 1000.0);
             for (size_t j = 0; j < reply->recipient_count; j++) {
                 s_session_t *session = zhashx_lookup (self->sessions, reply->recipients [j]);
                 if (session)
@@ -794,6 +831,11 @@ s_pump_one (void *arg, const broker_delivery_t *delivery)
     session->inflight [session->inflight_count++] = delivery->qseq;
     session->delivered++;
     pump->self->stats.deliveries++;
+    uint64_t max_sent = (uint64_t) (uintptr_t) zhashx_lookup (pump->self->max_sent, session->org);
+    if (delivery->qseq <= max_sent)
+        pump->self->stats.redeliveries++;
+    else
+        zhashx_update (pump->self->max_sent, session->org, (void *) (uintptr_t) delivery->qseq);
     return --pump->room > 0 ? 0 : 1;
 }
 
@@ -1149,6 +1191,189 @@ s_stats_json (self_t *self)
     return sb.data;
 }
 
+static void
+s_metric_histogram (certbus_sb_t *sb, const char *name, const char *labels,
+                    const s_histogram_t *h)
+{
+    uint64_t cumulative = 0;
+    for (int b = 0; b <= s_BUCKETS; b++) {
+        cumulative += h->counts [b];
+        if (b < s_BUCKETS)
+            certbus_sb_printf (sb, "%s_bucket{%s%sle=\"%g\"} %llu\n", name, labels,
+                               *labels ? "," : "", s_bucket_bounds [b],
+                               (unsigned long long) cumulative);
+        else
+            certbus_sb_printf (sb, "%s_bucket{%s%sle=\"+Inf\"} %llu\n", name, labels,
+                               *labels ? "," : "", (unsigned long long) cumulative);
+    }
+    if (*labels)
+        certbus_sb_printf (sb, "%s_sum{%s} %.6f\n%s_count{%s} %llu\n", name, labels, h->sum,
+                           name, labels, (unsigned long long) h->count);
+    else
+        certbus_sb_printf (sb, "%s_sum %.6f\n%s_count %llu\n", name, h->sum, name,
+                           (unsigned long long) h->count);
+}
+
+static void
+s_metric_depth (void *arg, const char *recipient, int64_t depth, int64_t oldest)
+{
+    certbus_sb_t *sb = arg;
+    certbus_sb_printf (sb, "certbus_queue_depth{member=\"%s\"} %lld\n", recipient,
+                       (long long) depth);
+    certbus_sb_printf (sb, "certbus_queue_oldest_age_seconds{member=\"%s\"} %.3f\n", recipient,
+                       depth > 0 ? (double) (certbus_now_ms () - oldest) / 1000.0 : 0.0);
+}
+
+//  Response-time histograms of incident cases, by reporter tier and severity
+typedef struct {
+    self_t *self;
+    zhashx_t *ack;                   //  "tier|severity" -> s_histogram_t
+    zhashx_t *resolve;
+} s_case_metrics_t;
+
+static int
+s_metric_case (void *arg, const broker_case_t *c)
+{
+    s_case_metrics_t *m = arg;
+    const certbus_cert_t *cert = certbus_directory_find (m->self->directory, c->origin);
+    char key [96];
+    snprintf (key, sizeof key, "%s|%s", cert ? certbus_tier_name (cert->tier) : "unknown",
+              c->severity);
+    for (int pass = 0; pass < 2; pass++) {
+        zhashx_t *table = pass ? m->resolve : m->ack;
+        int64_t at = pass ? c->resolved_at : c->first_ack_at;
+        s_histogram_t *h = zhashx_lookup (table, key);
+        if (!h) {
+            h = calloc (1, sizeof *h);
+            if (!h)
+                abort ();
+            zhashx_insert (table, key, h);
+        }
+        if (at)
+            s_observe (h, (double) (at - c->opened_at) / 1000.0);
+    }
+    return 0;
+}
+
+static void
+s_free_item (void **item)
+{
+    free (*item);
+    *item = NULL;
+}
+
+static char *
+s_metrics_text (self_t *self)
+{
+    certbus_sb_t sb = {0};
+    certbus_sb_printf (&sb, "# HELP certbus_build_info certbus build\n# TYPE certbus_build_info gauge\n"
+                            "certbus_build_info{version=\"%s\"} 1\n",
+                       CERTBUS_VERSION);
+    certbus_sb_printf (&sb, "# HELP certbus_messages_received_total Publishes accepted, by kind\n"
+                            "# TYPE certbus_messages_received_total counter\n");
+    for (void *v = zhashx_first (self->by_kind); v; v = zhashx_next (self->by_kind))
+        certbus_sb_printf (&sb, "certbus_messages_received_total{kind=\"%s\"} %llu\n",
+                           (const char *) zhashx_cursor (self->by_kind),
+                           (unsigned long long) (uintptr_t) v);
+    certbus_sb_printf (&sb, "# HELP certbus_publishes_total Publish decisions\n"
+                            "# TYPE certbus_publishes_total counter\n"
+                            "certbus_publishes_total{decision=\"accept\",reason=\"\"} %llu\n"
+                            "certbus_publishes_total{decision=\"duplicate\",reason=\"\"} %llu\n",
+                       (unsigned long long) self->stats.accepted,
+                       (unsigned long long) self->stats.duplicates);
+    for (void *v = zhashx_first (self->by_reason); v; v = zhashx_next (self->by_reason))
+        certbus_sb_printf (&sb, "certbus_publishes_total{decision=\"reject\",reason=\"%s\"} %llu\n",
+                           (const char *) zhashx_cursor (self->by_reason),
+                           (unsigned long long) (uintptr_t) v);
+    certbus_sb_printf (&sb,
+                       "# HELP certbus_packets_received_total Packets from members\n"
+                       "# TYPE certbus_packets_received_total counter\n"
+                       "certbus_packets_received_total %llu\n"
+                       "# HELP certbus_bad_packets_total Malformed or unexpected packets\n"
+                       "# TYPE certbus_bad_packets_total counter\n"
+                       "certbus_bad_packets_total %llu\n"
+                       "# HELP certbus_refused_frames_total Frames from non-members\n"
+                       "# TYPE certbus_refused_frames_total counter\n"
+                       "certbus_refused_frames_total %llu\n"
+                       "# HELP certbus_deliveries_total Deliveries sent\n"
+                       "# TYPE certbus_deliveries_total counter\n"
+                       "certbus_deliveries_total %llu\n"
+                       "# HELP certbus_redeliveries_total Deliveries sent again\n"
+                       "# TYPE certbus_redeliveries_total counter\n"
+                       "certbus_redeliveries_total %llu\n"
+                       "# HELP certbus_delivery_acks_total Deliveries acknowledged\n"
+                       "# TYPE certbus_delivery_acks_total counter\n"
+                       "certbus_delivery_acks_total %llu\n"
+                       "# HELP certbus_commits_total Database transactions committed\n"
+                       "# TYPE certbus_commits_total counter\n"
+                       "certbus_commits_total %llu\n",
+                       (unsigned long long) self->stats.received,
+                       (unsigned long long) self->stats.bad_frames,
+                       (unsigned long long) self->stats.refused_members,
+                       (unsigned long long) self->stats.deliveries,
+                       (unsigned long long) self->stats.redeliveries,
+                       (unsigned long long) self->stats.acks,
+                       (unsigned long long) self->stats.commits);
+    certbus_sb_printf (&sb, "# HELP certbus_queue_depth Deliveries waiting, per member\n"
+                            "# TYPE certbus_queue_depth gauge\n"
+                            "# HELP certbus_queue_oldest_age_seconds Age of the oldest waiting "
+                            "delivery, per member\n"
+                            "# TYPE certbus_queue_oldest_age_seconds gauge\n");
+    broker_store_queue_depths (self->store, s_metric_depth, &sb);
+    certbus_sb_printf (&sb, "# HELP certbus_members_connected Members with a session, by tier\n"
+                            "# TYPE certbus_members_connected gauge\n");
+    for (int tier = CERTBUS_TIER_NATIONAL; tier <= CERTBUS_TIER_ORGANIZATION; tier++) {
+        int connected = 0;
+        for (s_session_t *session = zhashx_first (self->sessions); session;
+             session = zhashx_next (self->sessions)) {
+            const certbus_cert_t *cert = certbus_directory_find (self->directory, session->org);
+            if (session->ready && cert && (int) cert->tier == tier)
+                connected++;
+        }
+        certbus_sb_printf (&sb, "certbus_members_connected{tier=\"%s\"} %d\n",
+                           certbus_tier_name ((certbus_tier_t) tier), connected);
+    }
+    certbus_sb_printf (&sb, "# HELP certbus_members Current members in the directory\n"
+                            "# TYPE certbus_members gauge\ncertbus_members %zu\n"
+                            "# HELP certbus_directory_version Directory version served\n"
+                            "# TYPE certbus_directory_version gauge\ncertbus_directory_version %llu\n",
+                       certbus_directory_count (self->directory),
+                       (unsigned long long) certbus_directory_serial (self->directory));
+    certbus_sb_printf (&sb, "# HELP certbus_publish_commit_seconds From publish received to "
+                            "durably committed\n# TYPE certbus_publish_commit_seconds histogram\n");
+    s_metric_histogram (&sb, "certbus_publish_commit_seconds", "", &self->commit_latency);
+    certbus_sb_printf (&sb, "# HELP certbus_audit_tree_size Records in the audit log\n"
+                            "# TYPE certbus_audit_tree_size gauge\ncertbus_audit_tree_size %lld\n"
+                            "# HELP certbus_audit_tree_head_size Records under the newest signed "
+                            "tree head\n# TYPE certbus_audit_tree_head_size gauge\n"
+                            "certbus_audit_tree_head_size %llu\n",
+                       (long long) broker_store_audit_size (self->store),
+                       (unsigned long long) (self->have_head ? self->head.size : 0));
+    s_case_metrics_t cases = {self, zhashx_new (), zhashx_new ()};
+    zhashx_set_destructor (cases.ack, s_free_item);
+    zhashx_set_destructor (cases.resolve, s_free_item);
+    broker_store_cases_each (self->store, 0, s_metric_case, &cases);
+    const char *names [2] = {"certbus_case_ack_seconds", "certbus_case_resolve_seconds"};
+    const char *helps [2] = {"Time from incident report to first acknowledgement",
+                             "Time from incident report to resolution"};
+    for (int pass = 0; pass < 2; pass++) {
+        zhashx_t *table = pass ? cases.resolve : cases.ack;
+        certbus_sb_printf (&sb, "# HELP %s %s\n# TYPE %s histogram\n", names [pass],
+                           helps [pass], names [pass]);
+        for (s_histogram_t *h = zhashx_first (table); h; h = zhashx_next (table)) {
+            char key [96], labels [128];
+            snprintf (key, sizeof key, "%s", (const char *) zhashx_cursor (table));
+            char *bar = strchr (key, '|');
+            *bar = 0;
+            snprintf (labels, sizeof labels, "tier=\"%s\",severity=\"%s\"", key, bar + 1);
+            s_metric_histogram (&sb, names [pass], labels, h);
+        }
+    }
+    zhashx_destroy (&cases.ack);
+    zhashx_destroy (&cases.resolve);
+    return sb.data;
+}
+
 //  Handles a command from the pipe or the control socket; returns the
 //  reply text (caller frees).
 static char *
@@ -1156,6 +1381,8 @@ s_command (self_t *self, const char *command)
 {
     if (streq (command, "STATS"))
         return s_stats_json (self);
+    if (streq (command, "METRICS"))
+        return s_metrics_text (self);
     if (streq (command, "ENDPOINT"))
         return strdup (self->endpoint);
     if (streq (command, "RELOAD")) {
@@ -1227,6 +1454,9 @@ s_start (self_t *self)
         return -1;
     self->sessions = zhashx_new ();
     zhashx_set_destructor (self->sessions, s_session_destroy);
+    self->by_kind = zhashx_new ();
+    self->by_reason = zhashx_new ();
+    self->max_sent = zhashx_new ();
     //  Fail closed: the ZAP handler must answer before anything binds,
     //  since libzmq admits every CURVE client when none does.
     self->zap = zactor_new (broker_zap_actor, NULL);
@@ -1271,6 +1501,7 @@ s_start (self_t *self)
     if (real) {
         self->control = zsock_new (ZMQ_ROUTER);
         char *ctl = council_path (real, BROKER_CONTROL);
+        zsock_bind (self->control, "%s", BROKER_CONTROL_INPROC);
         if (zsock_bind (self->control, "ipc://%s", ctl) < 0) {
             zsys_warning ("broker: no control socket at %s: %s", ctl,
                           zmq_strerror (zmq_errno ()));
@@ -1326,6 +1557,9 @@ broker_engine_actor (zsock_t *pipe, void *args)
     zsock_destroy (&self->router);
     zsock_destroy (&self->control);
     zhashx_destroy (&self->sessions);
+    zhashx_destroy (&self->by_kind);
+    zhashx_destroy (&self->by_reason);
+    zhashx_destroy (&self->max_sent);
     zactor_destroy (&self->zap);
     certbus_directory_destroy (&self->directory);
     certbus_policy_destroy (&self->policy);

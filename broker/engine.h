@@ -7,6 +7,7 @@
 
     Pipe commands (each answered with one string message):
         STATS     -> JSON object: counters, sessions, in-flight windows
+        METRICS   -> Prometheus text exposition
         RELOAD    -> "OK directory=N" or "ERROR reason"
         ENDPOINT  -> the bound endpoint
         $TERM     end the actor
@@ -38,6 +39,7 @@ typedef struct {
 #define BROKER_DEFAULT_HEAD_RECORDS 1000
 #define BROKER_DEFAULT_HEAD_MS 10000
 #define BROKER_CONTROL "broker.ctl"
+#define BROKER_CONTROL_INPROC "inproc://certbus-broker-control"
 
 //  Fills config with defaults.
 void

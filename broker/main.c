@@ -5,6 +5,7 @@
 #include "council.h"
 #include "report.h"
 #include "engine.h"
+#include "metrics.h"
 #include "store.h"
 #include <getopt.h>
 #include <signal.h>
@@ -56,6 +57,7 @@ s_fail (void)
 
 typedef struct {
     const char *dir, *tier, *sector, *region, *out, *reason, *bind, *org, *since, *overdue;
+    const char *metrics;
     int days, window, heartbeat, peer_timeout, expiry_days, head_records, head_interval;
     bool json, verbose, help;
     int argc;                        //  positional arguments left
@@ -116,7 +118,7 @@ s_parse (int argc, char **argv, s_args_t *args)
             case 'E': args->expiry_days = atoi (optarg); break;
             case 'N': args->head_records = atoi (optarg); break;
             case 'I': args->head_interval = atoi (optarg); break;
-            case 'm': break;
+            case 'm': args->metrics = optarg; break;
             case 'j': args->json = true; break;
             case 'g': args->org = optarg; break;
             case 'S': args->since = optarg; break;
@@ -138,6 +140,24 @@ s_on_hup (int signum)
 {
     (void) signum;
     s_reload_requested = 1;
+}
+
+//  Asks the engine for its metrics over the in-process control endpoint;
+//  called in the HTTP server's thread, so it uses a socket of its own.
+static char *
+s_fetch_metrics (void *arg)
+{
+    (void) arg;
+    zsock_t *client = zsock_new (ZMQ_DEALER);
+    zsock_set_rcvtimeo (client, 3000);
+    zsock_set_sndtimeo (client, 1000);
+    zsock_set_linger (client, 0);
+    char *text = NULL;
+    if (zsock_connect (client, "%s", BROKER_CONTROL_INPROC) == 0
+        && zstr_send (client, "METRICS") == 0)
+        text = zstr_recv (client);
+    zsock_destroy (&client);
+    return text;
 }
 
 static int
@@ -170,8 +190,20 @@ s_run (s_args_t *args)
     if (certbus_file_write (endpoint_file, status + 6, strlen (status + 6), 0644))
         zsys_warning ("broker: %s", certbus_reason ());
     printf ("certbus-broker: serving %s\n", status + 6);
-    fflush (stdout);
     zstr_free (&status);
+    broker_metrics_t *metrics = NULL;
+    if (args->metrics) {
+        metrics = broker_metrics_start (args->metrics, s_fetch_metrics, NULL);
+        if (!metrics) {
+            int rc = s_fail ();
+            zactor_destroy (&engine);
+            free (endpoint_file);
+            return rc;
+        }
+        printf ("certbus-broker: metrics on http://%s/metrics (port %d)\n", args->metrics,
+                broker_metrics_port (metrics));
+    }
+    fflush (stdout);
     zpoller_t *poller = zpoller_new (engine, NULL);
     while (!zsys_interrupted) {
         zpoller_wait (poller, 200);
@@ -186,6 +218,7 @@ s_run (s_args_t *args)
         }
     }
     zsys_info ("broker: shutting down");
+    broker_metrics_stop (&metrics);
     zpoller_destroy (&poller);
     zactor_destroy (&engine);
     unlink (endpoint_file);

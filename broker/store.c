@@ -949,3 +949,18 @@ broker_store_cases_each (broker_store_t *self, int64_t since, broker_case_fn *fn
     sqlite3_finalize (stmt);
     return rows;
 }
+
+int
+broker_store_queue_depths (broker_store_t *self, broker_depth_fn *fn, void *arg)
+{
+    sqlite3_stmt *stmt = s_prepare (
+        self, "SELECT q.recipient, COUNT (*), MIN (m.accepted_at) FROM queue q"
+              " JOIN messages m ON m.seq = q.msg_seq GROUP BY q.recipient");
+    if (!stmt)
+        return -1;
+    while (sqlite3_step (stmt) == SQLITE_ROW)
+        fn (arg, (const char *) sqlite3_column_text (stmt, 0), sqlite3_column_int64 (stmt, 1),
+            sqlite3_column_int64 (stmt, 2));
+    sqlite3_finalize (stmt);
+    return 0;
+}

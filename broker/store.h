@@ -198,6 +198,12 @@ int
 void
     broker_store_header_free (certbus_header_t *header);
 
+//  Calls fn (arg, recipient, depth, oldest accepted_at) for each member
+//  with queued deliveries.
+typedef void (broker_depth_fn) (void *arg, const char *recipient, int64_t depth, int64_t oldest);
+int
+    broker_store_queue_depths (broker_store_t *self, broker_depth_fn *fn, void *arg);
+
 //  Counts for status: messages stored, queue rows, members.
 int64_t
     broker_store_count (broker_store_t *self, const char *table);

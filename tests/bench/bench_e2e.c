@@ -27,7 +27,7 @@
 #include "commands.h"
 #include "context.h"
 #include "council.h"
-#include "engine.h"
+#include "../../node/engine.h"
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
