@@ -1150,7 +1150,8 @@ s_stats_json (self_t *self)
                        "\"duplicates\":%llu,\"deliveries\":%llu,\"acks\":%llu,"
                        "\"bad_packets\":%llu,\"refused_frames\":%llu,\"commits\":%llu,"
                        "\"audit_size\":%lld,\"messages\":%lld,\"queued\":%lld,"
-                       "\"window\":%d,\"last_error\":",
+                       "\"window\":%d,\"tree_head_size\":%llu,\"tree_head_time\":%lld,"
+                       "\"policy_rules\":%zu,\"last_error\":",
                        self->endpoint,
                        (unsigned long long) certbus_directory_serial (self->directory),
                        certbus_directory_count (self->directory),
@@ -1165,7 +1166,10 @@ s_stats_json (self_t *self)
                        (unsigned long long) self->stats.commits,
                        (long long) broker_store_audit_size (self->store),
                        (long long) broker_store_count (self->store, "messages"),
-                       (long long) broker_store_count (self->store, "queue"), self->config.window);
+                       (long long) broker_store_count (self->store, "queue"), self->config.window,
+                       (unsigned long long) (self->have_head ? self->head.size : 0),
+                       (long long) (self->have_head ? self->head.timestamp : 0),
+                       self->policy ? certbus_policy_rules (self->policy) : 0);
     certbus_sb_json_str (&sb, self->last_error);
     certbus_sb_printf (&sb, ",\"sessions\":[");
     s_session_t *session = zhashx_first (self->sessions);

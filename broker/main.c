@@ -27,7 +27,9 @@ static const char *s_usage
       "Daemon:\n"
       "  run       --dir DIR [--bind ENDPOINT] [--window N] [--heartbeat MS]\n"
       "            [--peer-timeout MS] [--expiry DAYS] [--head-records N]\n"
-      "            [--head-interval MS] [--metrics HOST:PORT] [--verbose]\n"
+      "            [--head-interval MS] [--metrics HOST:PORT] [--syslog]\n"
+      "                                           logs: one line per event on stderr;\n"
+      "                                           --syslog sends them to syslog too\n"
       "                                           serve members (default tcp://0.0.0.0:7447)\n"
       "  status    --dir DIR [--json]             running or not, sessions, backlog\n"
       "  reload    --dir DIR                      load a new policy and directory, no dropped links\n"
@@ -59,7 +61,7 @@ typedef struct {
     const char *dir, *tier, *sector, *region, *out, *reason, *bind, *org, *since, *overdue;
     const char *metrics;
     int days, window, heartbeat, peer_timeout, expiry_days, head_records, head_interval;
-    bool json, verbose, help;
+    bool json, verbose, help, syslog;
     int argc;                        //  positional arguments left
     char **argv;
 } s_args_t;
@@ -88,6 +90,7 @@ s_parse (int argc, char **argv, s_args_t *args)
         {"since", required_argument, NULL, 'S'},
         {"overdue", required_argument, NULL, 'O'},
         {"verbose", no_argument, NULL, 'v'},
+        {"syslog", no_argument, NULL, 'L'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -124,6 +127,7 @@ s_parse (int argc, char **argv, s_args_t *args)
             case 'S': args->since = optarg; break;
             case 'O': args->overdue = optarg; break;
             case 'v': args->verbose = true; break;
+            case 'L': args->syslog = true; break;
             case 'h': args->help = true; break;
             default: return -1;
         }
@@ -250,6 +254,46 @@ s_control (const char *dir, const char *command)
     return reply;
 }
 
+//  Renders the engine's STATS for a person at 3 a.m.
+static void
+s_print_stats (const char *json)
+{
+    char head_time [40] = "-";
+    long long head_ms = certbus_json_number (json, "tree_head_time");
+    if (head_ms > 0)
+        certbus_time_format (head_ms, head_time, sizeof head_time);
+    char last_error [256];
+    certbus_json_string (json, "last_error", last_error, sizeof last_error);
+    printf ("certbus-broker: running\n"
+            "  directory version   %lld (%lld members)\n"
+            "  policy              %lld rules, default deny\n"
+            "  messages stored     %lld (queued deliveries %lld)\n"
+            "  accepted/rejected   %lld / %lld (duplicates %lld)\n"
+            "  deliveries/acks     %lld / %lld\n"
+            "  audit log           %lld records, last signed head %lld at %s\n"
+            "  last error          %s\n",
+            certbus_json_number (json, "directory"), certbus_json_number (json, "members"),
+            certbus_json_number (json, "policy_rules"), certbus_json_number (json, "messages"),
+            certbus_json_number (json, "queued"), certbus_json_number (json, "accepted"),
+            certbus_json_number (json, "rejected"), certbus_json_number (json, "duplicates"),
+            certbus_json_number (json, "deliveries"), certbus_json_number (json, "acks"),
+            certbus_json_number (json, "audit_size"), certbus_json_number (json, "tree_head_size"), head_time,
+            *last_error ? last_error : "none");
+    const char *session = strstr (json, "\"sessions\":[");
+    printf ("  %-24s %-13s %8s %8s %8s\n", "member", "tier", "inflight", "queued", "idle ms");
+    while (session && (session = strstr (session, "{\"org\":\""))) {
+        session += strlen ("{\"org\":\"");
+        char org [CERTBUS_MAX_NAME + 1], tier [32] = "";
+        snprintf (org, sizeof org, "%.*s", (int) strcspn (session, "\""), session);
+        const char *t = strstr (session, "\"tier\":\"");
+        if (t)
+            snprintf (tier, sizeof tier, "%.*s", (int) strcspn (t + 8, "\""), t + 8);
+        printf ("  %-24s %-13s %8lld %8lld %8lld\n", org, tier,
+                certbus_json_number (session, "inflight"), certbus_json_number (session, "queued"),
+                certbus_json_number (session, "idle_ms"));
+    }
+}
+
 static int
 s_status (s_args_t *args)
 {
@@ -258,7 +302,7 @@ s_status (s_args_t *args)
         if (args->json)
             printf ("{\"running\":true,\"broker\":%s}\n", stats);
         else
-            printf ("certbus-broker: running\n%s\n", stats);
+            s_print_stats (stats);
         free (stats);
         return 0;
     }
@@ -333,8 +377,10 @@ main (int argc, char **argv)
         rc = council_directory (args.dir, args.out) ? s_fail () : 0;
     }
     else if (streq (command, "run")) {
-        if (!args.verbose)
-            zsys_set_logident ("certbus-broker");
+        zsys_set_logident ("certbus-broker");
+        zsys_set_logstream (stderr);
+        if (args.syslog)
+            zsys_set_logsystem (true);
         rc = s_run (&args);
     }
     else if (streq (command, "policy")) {

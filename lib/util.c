@@ -496,3 +496,32 @@ certbus_sb_free (certbus_sb_t *sb)
     sb->data = NULL;
     sb->len = sb->cap = 0;
 }
+
+long long
+certbus_json_number (const char *json, const char *key)
+{
+    char pattern [64];
+    snprintf (pattern, sizeof pattern, "\"%s\":", key);
+    const char *at = strstr (json, pattern);
+    return at ? atoll (at + strlen (pattern)) : -1;
+}
+
+void
+certbus_json_string (const char *json, const char *key, char *out, size_t out_size)
+{
+    char pattern [64];
+    snprintf (pattern, sizeof pattern, "\"%s\":\"", key);
+    const char *at = strstr (json, pattern);
+    if (!at) {
+        snprintf (out, out_size, "%s", "");
+        return;
+    }
+    at += strlen (pattern);
+    size_t n = 0;
+    while (at [n] && at [n] != '"') {
+        if (at [n] == '\\' && at [n + 1])
+            n++;
+        n++;
+    }
+    snprintf (out, out_size, "%.*s", (int) n, at);
+}

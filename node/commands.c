@@ -274,6 +274,9 @@ node_cmd_run (node_args_t *args)
     node_config_defaults (&config);
     config.dir = args->dir;
     zsys_set_logident ("certbus-node");
+    zsys_set_logstream (stderr);
+    if (args->verbose)
+        zsys_set_logsystem (true);
     zactor_t *engine = zactor_new (node_engine_actor, &config);
     char *status = zstr_recv (engine);
     if (!status || strcmp (status, "READY") != 0) {
@@ -774,8 +777,27 @@ node_cmd_status (node_args_t *args)
     if (json) {
         if (args->json)
             printf ("%s\n", json);
-        else
-            printf ("certbus-node: running\n%s\n", json);
+        else {
+            char org [CERTBUS_MAX_NAME + 1], broker [256], error [256];
+            certbus_json_string (json, "org", org, sizeof org);
+            certbus_json_string (json, "broker", broker, sizeof broker);
+            certbus_json_string (json, "last_error", error, sizeof error);
+            bool connected = strstr (json, "\"connected\":true") != NULL;
+            printf ("certbus-node: %s running\n"
+                    "  broker              %s (%s, last heard %lld ms ago)\n"
+                    "  directory version   %lld\n"
+                    "  outbox              %lld pending, %lld rejected\n"
+                    "  inbox               %lld messages (%lld delivered this run, %lld refused)\n"
+                    "  reconnects          %lld\n"
+                    "  last error          %s\n",
+                    org, broker, connected ? "connected" : "NOT connected",
+                    certbus_json_number (json, "broker_silent_ms"),
+                    certbus_json_number (json, "directory"),
+                    certbus_json_number (json, "outbox_pending"),
+                    certbus_json_number (json, "outbox_rejected"), certbus_json_number (json, "inbox"),
+                    certbus_json_number (json, "delivered"), certbus_json_number (json, "refused"),
+                    certbus_json_number (json, "reconnects"), *error ? error : "none");
+        }
         free (json);
         return 0;
     }

@@ -32,6 +32,7 @@ typedef struct {
     node_ctx_t *ctx;
     bool connected;                  //  the broker answered our hello
     int64_t last_rx;                 //  last packet from the broker
+    int64_t connect_at;              //  when the socket was last (re)made
     int64_t next_tick;
     int64_t next_resend;
     zlist_t *waiters;                //  s_waiter_t
@@ -103,7 +104,7 @@ s_connect (self_t *self)
         snprintf (self->last_error, sizeof self->last_error, "cannot connect to %s",
                   self->ctx->endpoint);
     zpoller_add (self->poller, self->dealer);
-    self->last_rx = certbus_now_ms ();
+    self->last_rx = self->connect_at = certbus_now_ms ();
     s_hello (self);
 }
 
@@ -596,6 +597,13 @@ s_tick (self_t *self)
     if (now < self->next_tick)
         return;
     self->next_tick = now + self->config.heartbeat_ms;
+    //  A refused handshake (say, our certificate reached the broker a moment
+    //  after we first knocked) is retried on a fresh socket, with backoff
+    int64_t patience = 2 * self->config.heartbeat_ms * (1 + (int64_t) self->stats.reconnects % 4);
+    if (!self->connected && now - self->connect_at > patience) {
+        s_connect (self);
+        return;
+    }
     if (now - self->last_rx > self->config.peer_timeout_ms) {
         if (self->connected)
             zsys_notice ("node: broker silent for %lld ms: reconnecting",

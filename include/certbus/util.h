@@ -137,6 +137,14 @@ void
 void
     certbus_sb_free (certbus_sb_t *sb);
 
+//  Picks a top-level number or string field out of JSON that certbus wrote
+//  itself (status replies); not a general JSON parser. number returns -1
+//  when absent; string writes "" when absent.
+long long
+    certbus_json_number (const char *json, const char *key);
+void
+    certbus_json_string (const char *json, const char *key, char *out, size_t out_size);
+
 #ifdef __cplusplus
 }
 #endif

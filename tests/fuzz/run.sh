@@ -38,6 +38,13 @@ skip() {
 # clang, and a fuzzer runtime it can link: try a one-line fuzzer
 command -v "$CC" >/dev/null 2>&1 || skip
 mkdir -p "$out/obj" "$out/bin" "$out/gen" "$out/logs" "$out/work" "$out/crashes" || exit 2
+# One run at a time: runs share build/fuzz/ (and the machine's cores), so a
+# second `make check` or `make fuzz` waits here for the first to finish.
+if command -v flock >/dev/null 2>&1; then
+    exec 9>"$out/.lock"
+    flock 9
+fi
+
 printf 'int LLVMFuzzerTestOneInput (const unsigned char *d, unsigned long n);\n%s\n' \
     'int LLVMFuzzerTestOneInput (const unsigned char *d, unsigned long n) { return d && n == 7; }' \
     > "$out/probe.c"
@@ -122,20 +129,20 @@ for src in tests/fuzz/fuzz_*.c; do
     "$bin" -max_total_time="$seconds" -rss_limit_mb=2048 -timeout=10 -print_final_stats=1 \
         -artifact_prefix="$crashes/$name-" "$work" >"$log" 2>&1
     rc=$?
-    stats=$(grep -E '^#[0-9]+.*cov: ' "$log" | tail -n 1)
+    stats=$(grep -a -E '^#[0-9]+.*cov: ' "$log" | tail -n 1)
     cov=$(sed -n 's/.* cov: \([0-9]*\).*/\1/p' <<< "$stats")
     ft=$(sed -n 's/.* ft: \([0-9]*\).*/\1/p' <<< "$stats")
     corp=$(sed -n 's/.* corp: \([0-9]*\)\/.*/\1/p' <<< "$stats")
-    runs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log")
-    speed=$(sed -n 's/^stat::average_exec_per_sec: *//p' "$log")
-    if [ $rc -eq 0 ] && grep -q '^Done [0-9]* runs' "$log"; then
+    runs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -n 1)
+    speed=$(sed -n 's/^stat::average_exec_per_sec: *//p' "$log" | tail -n 1)
+    if [ $rc -eq 0 ] && grep -a -q '^Done [0-9]* runs' "$log"; then
         passed=$((passed + 1))
         printf '%-16s ok: %s runs in %ss, %s exec/s, cov %s, ft %s, corpus %s\n' "$name" \
             "${runs:-?}" "$seconds" "${speed:-?}" "${cov:-?}" "${ft:-?}" "${corp:-?}"
     else
         failed=$((failed + 1))
         input=$(sed -n 's/.*Test unit written to \(.*\)$/\1/p' "$log" | tail -n 1)
-        why=$(grep -m 1 -E '^SUMMARY: |runtime error' "$log" | sed 's/^SUMMARY: //')
+        why=$(grep -a -m 1 -E '^SUMMARY: |runtime error' "$log" | sed 's/^SUMMARY: //')
         printf '%-16s FAILED (rc=%s): %s; input: %s; log: %s\n' "$name" "$rc" \
             "${why:-see the log}" "${input:-none saved}" "$log"
     fi
