@@ -9,6 +9,7 @@ SYSCONFDIR ?= /etc
 DESTDIR ?=
 
 SANITIZE ?= 0
+KEEP ?= 0
 ifeq ($(SANITIZE),1)
 BUILD ?= build/san
 SAN_FLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
@@ -115,7 +116,7 @@ check: tests
 	@tests/run.sh $(BUILD)
 
 demo: all
-	@deploy/demo.sh $(BUILD)
+	@KEEP=$(KEEP) deploy/demo.sh $(BUILD)
 
 bench: all
 	@mkdir -p $(BUILD)/bench
