@@ -140,7 +140,10 @@ install: all
 	install -m 0644 $(GEN_H) $(DESTDIR)$(INCLUDEDIR)/certbus/proto/
 	if [ -d deploy/systemd ]; then \
 	    install -d $(DESTDIR)$(PREFIX)/lib/systemd/system; \
-	    install -m 0644 deploy/systemd/*.service $(DESTDIR)$(PREFIX)/lib/systemd/system/; fi
+	    install -m 0644 deploy/systemd/*.service $(DESTDIR)$(PREFIX)/lib/systemd/system/; \
+	    install -d $(DESTDIR)$(PREFIX)/lib/sysusers.d; \
+	    install -m 0644 deploy/systemd/sysusers-certbus.conf \
+	        $(DESTDIR)$(PREFIX)/lib/sysusers.d/certbus.conf; fi
 	if [ -f deploy/policy.zpl ]; then \
 	    install -d $(DESTDIR)$(SYSCONFDIR)/certbus; \
 	    install -m 0644 deploy/policy.zpl $(DESTDIR)$(SYSCONFDIR)/certbus/policy.zpl; fi

@@ -75,6 +75,12 @@ int
 void
     b_stdout_on (int saved);
 
+//  Milliseconds per SQLite commit (WAL, synchronous=FULL, one 1.4 KB row)
+//  on the bench's scratch disk: the cost every durable acknowledgement
+//  pays at least once.
+double
+    b_commit_ms (int commits);
+
 //  ---------------------------------------------------------------------------
 //  Council and members
 

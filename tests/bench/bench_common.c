@@ -6,6 +6,7 @@
 #include "engine.h"
 #include <fcntl.h>
 #include <ftw.h>
+#include <sqlite3.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -193,6 +194,30 @@ b_stdout_on (int saved)
         dup2 (saved, 1);
         close (saved);
     }
+}
+
+double
+b_commit_ms (int commits)
+{
+    char *dir = b_tmpdir ("commit");
+    char *path = zsys_sprintf ("%s/commit.db", dir);
+    sqlite3 *db = NULL;
+    if (sqlite3_open (path, &db) != SQLITE_OK
+        || sqlite3_exec (db,
+                         "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;"
+                         " CREATE TABLE t (x BLOB);",
+                         NULL, NULL, NULL)
+               != SQLITE_OK)
+        b_die ("commit baseline: cannot make %s", path);
+    double start = b_now ();
+    for (int i = 0; i < commits; i++)
+        sqlite3_exec (db, "INSERT INTO t VALUES (randomblob (1400))", NULL, NULL, NULL);
+    double ms = (b_now () - start) * 1000 / commits;
+    sqlite3_close (db);
+    b_rmrf (dir);
+    free (path);
+    free (dir);
+    return ms;
 }
 
 //  ---------------------------------------------------------------------------

@@ -63,9 +63,11 @@ run_case () {
     shift
     local started=$SECONDS
     local log="$LOGS/$name.out"
-    if ! "$@" > "$log" 2> "$LOGS/$name.err"; then
+    local rc=0
+    "$@" > "$log" 2> "$LOGS/$name.err" || rc=$?
+    if [ $rc -ne 0 ]; then
         grep -v '^RESULT ' "$log" || true
-        echo "   $name FAILED (exit code $?); see $LOGS/$name.err:"
+        echo "   $name FAILED (exit code $rc); see $LOGS/$name.err:"
         tail -n 5 "$LOGS/$name.err" | sed 's/^/      /'
         grep '^RESULT ' "$log" | cut -d' ' -f2- >> "$RESULTS" || true
         return 0

@@ -1,7 +1,8 @@
 # deploy_files.sh - the files in deploy/ that no program of ours reads:
 # example payloads (well-formed JSON, shaped as CSAF 2.0 and STIX 2.1
-# require), the Grafana dashboard (panels laid out, every exported metric
-# shown), and, when promtool is installed, the Prometheus configuration,
+# require), the Grafana dashboard (panels laid out, every metric of the
+# brief shown, no metric the broker does not print), the alert rules' metric
+# names, and, when promtool is installed, the Prometheus configuration,
 # alert rules and their unit tests, and every dashboard query.
 # Usage: bash tests/integration/deploy_files.sh
 set -euo pipefail
@@ -174,9 +175,12 @@ for path in glob.glob(f"{deploy}/../broker/*.c"):
         for literal in re.findall(r'"((?:[^"\\\n]|\\.)*)"', f.read()):
             exported |= set(re.findall(r"certbus_[a-z0-9_]+", literal))
 need("certbus_build_info" in exported, "grafana: no metric names found in broker/*.c")
-for name in sorted(set(re.findall(r"certbus_[a-z0-9_]+", text))):
-    base = re.sub(r"_(bucket|sum|count)$", "", name)
-    need(name in exported or base in exported, f"grafana: the broker exports no {name}")
+with open(f"{deploy}/certbus-alerts.yml", encoding="utf-8") as f:
+    alerts = f.read()
+for where, source in (("grafana", text), ("certbus-alerts.yml", alerts)):
+    for name in sorted(set(re.findall(r"certbus_[a-z0-9_]+", source))):
+        base = re.sub(r"_(bucket|sum|count)$", "", name)
+        need(name in exported or base in exported, f"{where}: the broker exports no {name}")
 
 if problems:
     print("\n".join("FAIL: " + p for p in problems), file=sys.stderr)

@@ -77,6 +77,19 @@ verify "$T/certbus-broker.service"
 verify "$T/certbus-node@bank-01.service"   # an instance, loaded from the template
 pass "systemd-analyze verify: certbus-broker.service, certbus-node@bank-01.service"
 
+# The users the units run as: sysusers-certbus.conf parses and creates both
+# (in a scratch root, without touching this machine's accounts).
+if command -v systemd-sysusers >/dev/null 2>&1; then
+    mkdir -p "$T/root/etc"
+    touch "$T/root/etc/passwd" "$T/root/etc/group" "$T/root/etc/shadow" "$T/root/etc/gshadow"
+    out=$(systemd-sysusers --root="$T/root" --dry-run "$UNITS/sysusers-certbus.conf" 2>&1) \
+        || { echo "$out"; fail "systemd-sysusers rejects sysusers-certbus.conf"; }
+    for user in certbus certbus-node; do
+        echo "$out" | grep -q "Creating user '$user'" || { echo "$out"; fail "no user $user"; }
+    done
+    pass "sysusers-certbus.conf creates the users certbus and certbus-node"
+fi
+
 # The hardening as systemd scores it (0 = locked down, 10 = exposed); 2.0
 # leaves room for newer systemd versions that score more settings.
 if systemd-analyze security --help 2>/dev/null | grep -q -- '--offline'; then
