@@ -113,7 +113,7 @@ tests: all $(UNIT_BIN) $(INTEG_BIN)
 
 # Every unit test binary and integration script, with one summary line.
 check: tests
-	@tests/run.sh $(BUILD)
+	@SANITIZE_BUILD=$(SANITIZE) tests/run.sh $(BUILD)
 
 demo: all
 	@KEEP=$(KEEP) deploy/demo.sh $(BUILD)

@@ -22,6 +22,10 @@ s_check (const ProtobufCMessage *msg, size_t max_repeated, int depth)
     for (unsigned i = 0; i < desc->n_fields; i++) {
         const ProtobufCFieldDescriptor *field = &desc->fields [i];
         const uint8_t *base = (const uint8_t *) msg;
+        //  Members of a oneof share storage: look only at the one that is set
+        if ((field->flags & PROTOBUF_C_FIELD_FLAG_ONEOF)
+            && *(const uint32_t *) (base + field->quantifier_offset) != field->id)
+            continue;
         if (field->label == PROTOBUF_C_LABEL_REPEATED) {
             size_t count = *(const size_t *) (base + field->quantifier_offset);
             if (count > max_repeated)

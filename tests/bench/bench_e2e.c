@@ -252,6 +252,8 @@ s_drain_control (s_fed_t *fed)
 
 typedef struct {
     double *latencies;               //  ms, when not NULL
+    double *to_broker;               //  created -> broker accepted_at
+    double *from_broker;             //  broker accepted_at -> inbox received_at
     size_t count;
     size_t cap;
     int64_t last_received;
@@ -266,8 +268,13 @@ s_watch_row (void *arg, const node_message_t *message)
         if (watch->count == watch->cap) {
             watch->cap = watch->cap ? watch->cap * 2 : 4096;
             watch->latencies = realloc (watch->latencies, watch->cap * sizeof (double));
+            watch->to_broker = realloc (watch->to_broker, watch->cap * sizeof (double));
+            watch->from_broker = realloc (watch->from_broker, watch->cap * sizeof (double));
         }
         watch->latencies [watch->count] = (double) (message->received_at - message->created);
+        watch->to_broker [watch->count] = (double) (message->accepted_at - message->created);
+        watch->from_broker [watch->count]
+            = (double) (message->received_at - message->accepted_at);
     }
     watch->count++;
     if (message->received_at > watch->last_received)
@@ -344,6 +351,8 @@ s_throughput (s_fed_t *fed, size_t count)
 
 typedef struct {
     double p50, p99, max, rate;
+    double to_broker_p50, from_broker_p50;
+    double queue_p50, queue_p99;     //  the publishing side's outbox insert
     size_t count;
 } s_latency_t;
 
@@ -353,18 +362,24 @@ s_latency (s_fed_t *fed, double rate, double seconds)
     s_latency_t result = {0};
     s_watch_t watch = {0};
     watch.latencies = malloc (sizeof (double));
+    watch.to_broker = malloc (sizeof (double));
+    watch.from_broker = malloc (sizeof (double));
     watch.cap = 1;
     double interval = 1.0 / rate;
     double start = b_now (), next = start, next_poll = start;
-    size_t sent = 0;
+    size_t sent = 0, queue_cap = (size_t) (rate * seconds) + 16;
+    double *queue_ms = malloc (queue_cap * sizeof (double));
     while (b_now () - start < seconds) {
         double now = b_now ();
         if (now >= next) {
             uint8_t id [CERTBUS_ID_SIZE];
             size_t size;
             uint8_t *bytes = s_seal (fed, id, &size);
+            double queue_start = b_now ();
             if (node_ctx_queue (fed->sender, bytes, size, NULL, 0))
                 b_die ("queue: %s", certbus_reason ());
+            if (sent < queue_cap)
+                queue_ms [sent] = (b_now () - queue_start) * 1000;
             free (bytes);
             s_send_request (fed, id);
             sent++;
@@ -392,9 +407,17 @@ s_latency (s_fed_t *fed, double rate, double seconds)
     result.p50 = b_percentile (watch.latencies, n, 0.50);
     result.p99 = b_percentile (watch.latencies, n, 0.99);
     result.max = b_percentile (watch.latencies, n, 1.0);
+    size_t queued = sent < queue_cap ? sent : queue_cap;
+    result.queue_p50 = b_percentile (queue_ms, queued, 0.50);
+    result.queue_p99 = b_percentile (queue_ms, queued, 0.99);
+    free (queue_ms);
+    result.to_broker_p50 = b_percentile (watch.to_broker, n, 0.50);
+    result.from_broker_p50 = b_percentile (watch.from_broker, n, 0.50);
     result.count = n;
     result.rate = (double) sent / elapsed;
     free (watch.latencies);
+    free (watch.to_broker);
+    free (watch.from_broker);
     s_quiesce (fed);
     return result;
 }
@@ -402,6 +425,9 @@ s_latency (s_fed_t *fed, double rate, double seconds)
 typedef struct {
     double throughput;
     double p50, p99, max, rate;
+    double to_broker_p50, from_broker_p50;
+    double queue_p50, queue_p99;
+    double idle_p50, idle_p99;       //  at 20 msgs/s
 } s_case_t;
 
 static s_case_t
@@ -420,9 +446,14 @@ s_case (bool receipts, size_t count, double seconds)
             receipts ? "on" : "off", out.throughput, s_RUNS,
             b_list (throughput, s_RUNS, "%.0f"), count);
     fflush (stdout);
-    double p50 [s_RUNS], p99 [s_RUNS], max [s_RUNS], rate [s_RUNS];
+    double p50 [s_RUNS], p99 [s_RUNS], max [s_RUNS], rate [s_RUNS], to [s_RUNS], from [s_RUNS];
+    double qp50 [s_RUNS], qp99 [s_RUNS];
     for (int r = 0; r < s_RUNS; r++) {
         s_latency_t latency = s_latency (fed, out.throughput / 2, seconds);
+        qp50 [r] = latency.queue_p50;
+        qp99 [r] = latency.queue_p99;
+        to [r] = latency.to_broker_p50;
+        from [r] = latency.from_broker_p50;
         p50 [r] = latency.p50;
         p99 [r] = latency.p99;
         max [r] = latency.max;
@@ -432,10 +463,33 @@ s_case (bool receipts, size_t count, double seconds)
     out.p99 = b_median (p99, s_RUNS);
     out.max = b_median (max, s_RUNS);
     out.rate = b_median (rate, s_RUNS);
+    out.to_broker_p50 = b_median (to, s_RUNS);
+    out.from_broker_p50 = b_median (from, s_RUNS);
+    out.queue_p50 = b_median (qp50, s_RUNS);
+    out.queue_p99 = b_median (qp99, s_RUNS);
+    if (receipts) {
+        //  The floor: the same path nearly idle (20 msgs/s)
+        for (int r = 0; r < s_RUNS; r++) {
+            s_latency_t latency = s_latency (fed, 20, seconds / 2);
+            p50 [r] = latency.p50;
+            p99 [r] = latency.p99;
+        }
+        out.idle_p50 = b_median (p50, s_RUNS);
+        out.idle_p99 = b_median (p99, s_RUNS);
+    }
     printf ("   receipts %-3s latency at %.0f msgs/s (half of max; %.0f s per run): p50 %.0f ms, "
             "p99 %.0f ms (target <= 10 ms)%s, max %.0f ms (medians of %d; p99s: %s)\n",
             receipts ? "on" : "off", out.rate, seconds, out.p50, out.p99,
             out.p99 <= 10 ? "" : " MISSED", out.max, s_RUNS, b_list (p99, s_RUNS, "%.0f"));
+    printf ("   receipts %-3s latency split (p50s): created -> broker accepted %.0f ms (of which "
+            "the CLI-side outbox insert p50 %.1f ms, p99 %.1f ms), broker accepted -> inbox "
+            "%.0f ms\n",
+            receipts ? "on" : "off", out.to_broker_p50, out.queue_p50, out.queue_p99,
+            out.from_broker_p50);
+    if (receipts)
+        printf ("   receipts on  latency at 20 msgs/s (the path nearly idle; %.0f s per run): "
+                "p50 %.0f ms, p99 %.0f ms (medians of %d)\n",
+                seconds / 2, out.idle_p50, out.idle_p99, s_RUNS);
     fflush (stdout);
     s_fed_destroy (&fed);
     return out;
@@ -468,6 +522,12 @@ main (int argc, char *argv [])
     b_result ("e2e_p50_ms", on.p50);
     b_result ("e2e_p99_ms", on.p99);
     b_result ("e2e_max_ms", on.max);
+    b_result ("e2e_p50_to_broker_ms", on.to_broker_p50);
+    b_result ("e2e_p50_from_broker_ms", on.from_broker_p50);
+    b_result ("e2e_idle_p50_ms", on.idle_p50);
+    b_result ("e2e_idle_p99_ms", on.idle_p99);
+    b_result ("e2e_outbox_insert_p50_ms", on.queue_p50);
+    b_result ("e2e_outbox_insert_p99_ms", on.queue_p99);
     b_result ("e2e_latency_rate_msgs_per_s", on.rate);
     b_result ("e2e_noreceipts_msgs_per_s", off.throughput);
     b_result ("e2e_noreceipts_p50_ms", off.p50);

@@ -1,0 +1,9 @@
+policy
+    rule = b
+        sender
+            tier = organization
+        kind = incident
+        status = reported
+        audience = org:*
+        org-tier = sectoral
+        org-scope = own-sector

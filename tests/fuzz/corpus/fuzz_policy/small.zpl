@@ -1,0 +1,6 @@
+policy
+    rule = a
+        sender
+            tier = national
+        kind = *
+        audience = *
