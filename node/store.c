@@ -664,11 +664,12 @@ node_store_cases (node_store_t *self, node_case_fn *fn, void *arg)
     return rows;
 }
 
-int
-node_store_outbox_envelope (node_store_t *self, const uint8_t *id, uint8_t **bytes_p,
-                            size_t *size_p)
+//  Runs a one-row query keyed by an id and copies its single blob column.
+static int
+s_blob_by_id (node_store_t *self, const char *sql, const uint8_t *id, uint8_t **bytes_p,
+              size_t *size_p)
 {
-    sqlite3_stmt *stmt = s_prepare (self, "SELECT envelope FROM outbox WHERE id = ?1");
+    sqlite3_stmt *stmt = s_prepare (self, sql);
     int found = 0;
     if (!stmt)
         return -1;
@@ -686,23 +687,16 @@ node_store_outbox_envelope (node_store_t *self, const uint8_t *id, uint8_t **byt
 }
 
 int
+node_store_outbox_envelope (node_store_t *self, const uint8_t *id, uint8_t **bytes_p,
+                            size_t *size_p)
+{
+    return s_blob_by_id (self, "SELECT envelope FROM outbox WHERE id = ?1", id, bytes_p, size_p);
+}
+
+int
 node_store_inbox_envelope (node_store_t *self, const uint8_t *orig_id, uint8_t **bytes_p,
                            size_t *size_p)
 {
-    sqlite3_stmt *stmt
-        = s_prepare (self, "SELECT envelope FROM inbox WHERE orig_id = ?1 OR id = ?1 LIMIT 1");
-    int found = 0;
-    if (!stmt)
-        return -1;
-    sqlite3_bind_blob (stmt, 1, orig_id, CERTBUS_ID_SIZE, SQLITE_STATIC);
-    if (sqlite3_step (stmt) == SQLITE_ROW) {
-        *size_p = (size_t) sqlite3_column_bytes (stmt, 0);
-        *bytes_p = malloc (*size_p ? *size_p : 1);
-        if (!*bytes_p)
-            abort ();
-        memcpy (*bytes_p, sqlite3_column_blob (stmt, 0), *size_p);
-        found = 1;
-    }
-    sqlite3_finalize (stmt);
-    return found;
+    return s_blob_by_id (self, "SELECT envelope FROM inbox WHERE orig_id = ?1 OR id = ?1 LIMIT 1",
+                         orig_id, bytes_p, size_p);
 }
