@@ -1456,6 +1456,17 @@ s_start (self_t *self)
     free (path);
     if (!self->store)
         return -1;
+    //  After a crash (or a first start) every page is checked before
+    //  anything is served; after a clean stop the Council tables suffice,
+    //  so a large backlog does not slow every restart.
+    char *clean = broker_store_meta_get (self->store, "clean_stop");
+    bool full = !clean || strcmp (clean, "1") != 0 || self->config.full_check;
+    free (clean);
+    if (full)
+        zsys_info ("broker: checking every page of the database (last stop was not clean)");
+    if (broker_store_check (self->store, full)
+        || broker_store_meta_set (self->store, "clean_stop", "0"))
+        return -1;
     self->sessions = zhashx_new ();
     zhashx_set_destructor (self->sessions, s_session_destroy);
     self->by_kind = zhashx_new ();
@@ -1555,6 +1566,8 @@ broker_engine_actor (zsock_t *pipe, void *args)
                 break;
         }
         s_flush (self);
+        if (broker_store_meta_set (self->store, "clean_stop", "1") != 0)
+            zsys_warning ("broker: cannot record the clean stop: %s", certbus_reason ());
         zpoller_destroy (&poller);
         zsys_info ("broker: stopped");
     }

@@ -28,6 +28,7 @@ typedef struct {
     int batch;                       //  most publishes per transaction
     int head_records;                //  sign a tree head every N records...
     int head_ms;                     //  ...or every T ms, whichever first
+    bool full_check;                 //  check every database page at start
 } broker_config_t;
 
 #define BROKER_DEFAULT_BIND "tcp://0.0.0.0:7447"

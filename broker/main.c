@@ -29,7 +29,9 @@ static const char *s_usage
       "            [--peer-timeout MS] [--expiry DAYS] [--head-records N]\n"
       "            [--head-interval MS] [--metrics HOST:PORT] [--syslog]\n"
       "                                           logs: one line per event on stderr;\n"
-      "                                           --syslog sends them to syslog too\n"
+      "                                           --syslog sends them to syslog too;\n"
+      "                                           every database page is checked after an\n"
+      "                                           unclean stop, or always with --check-db\n"
       "                                           serve members (default tcp://0.0.0.0:7447)\n"
       "  status    --dir DIR [--json]             running or not, sessions, backlog\n"
       "  reload    --dir DIR                      load a new policy and directory, no dropped links\n"
@@ -61,7 +63,7 @@ typedef struct {
     const char *dir, *tier, *sector, *region, *out, *reason, *bind, *org, *since, *overdue;
     const char *metrics;
     int days, window, heartbeat, peer_timeout, expiry_days, head_records, head_interval;
-    bool json, verbose, help, syslog;
+    bool json, verbose, help, syslog, check_db;
     int argc;                        //  positional arguments left
     char **argv;
 } s_args_t;
@@ -91,6 +93,7 @@ s_parse (int argc, char **argv, s_args_t *args)
         {"overdue", required_argument, NULL, 'O'},
         {"verbose", no_argument, NULL, 'v'},
         {"syslog", no_argument, NULL, 'L'},
+        {"check-db", no_argument, NULL, 'C'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -128,6 +131,7 @@ s_parse (int argc, char **argv, s_args_t *args)
             case 'O': args->overdue = optarg; break;
             case 'v': args->verbose = true; break;
             case 'L': args->syslog = true; break;
+            case 'C': args->check_db = true; break;
             case 'h': args->help = true; break;
             default: return -1;
         }
@@ -181,6 +185,7 @@ s_run (s_args_t *args)
     config.expiry_ms = (int64_t) args->expiry_days * 86400 * 1000;
     config.head_records = args->head_records > 0 ? args->head_records : 1;
     config.head_ms = args->head_interval > 0 ? args->head_interval : 1;
+    config.full_check = args->check_db;
     signal (SIGHUP, s_on_hup);
     zactor_t *engine = zactor_new (broker_engine_actor, &config);
     char *status = zstr_recv (engine);

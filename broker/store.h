@@ -25,9 +25,16 @@ typedef struct {
 typedef int (broker_delivery_fn) (void *arg, const broker_delivery_t *delivery);
 
 //  Opens (and with create, makes) the database at path. Returns NULL with
-//  the reason set; a database that fails its integrity check is refused.
+//  the reason set; a database whose Council tables (certificates,
+//  directories, tree heads, cases) fail their integrity check is refused.
 broker_store_t *
     broker_store_open (const char *path, bool create);
+
+//  Checks the integrity of the Council tables, or with full of every page
+//  (which reads the whole file: seconds for a large backlog). Returns 0,
+//  or -1 with the reason set.
+int
+    broker_store_check (broker_store_t *self, bool full) CERTBUS_WARN_UNUSED;
 
 void
     broker_store_destroy (broker_store_t **self_p);
