@@ -134,7 +134,13 @@ s_resend (self_t *self, int64_t sent_before, int limit)
 {
     if (!self->connected)
         return;
+    //  One transaction for the "sent" marks: they pace resends, and need
+    //  no fsync each
+    bool own_txn = !node_store_in_txn (self->ctx->store)
+                   && node_store_begin (self->ctx->store) == 0;
     node_store_outbox_pending (self->ctx->store, sent_before, limit, s_resend_one, self);
+    if (own_txn && node_store_commit (self->ctx->store) != 0)
+        zsys_warning ("node: %s", certbus_reason ());
 }
 
 static void
@@ -568,6 +574,8 @@ s_handle_control (self_t *self)
             waiter->deadline = certbus_now_ms () + atoi (wait);
             zlist_append (self->waiters, waiter);
             if (self->connected)
+                //  a lone "sent" mark: it paces resends only, so a lost one
+                //  merely means one more resend
                 node_store_outbox_one (self->ctx->store, waiter->id, s_resend_one, self);
             s_answer_waiters (self, false);
         }

@@ -137,6 +137,12 @@ node_store_rollback (node_store_t *self)
         sqlite3_exec (self->db, "ROLLBACK", NULL, NULL, NULL);
 }
 
+bool
+node_store_in_txn (node_store_t *self)
+{
+    return !sqlite3_get_autocommit (self->db);
+}
+
 static int
 s_blob_get (node_store_t *self, const char *sql, uint8_t **bytes_p, size_t *size_p)
 {

@@ -50,6 +50,9 @@ int
     node_store_commit (node_store_t *self) CERTBUS_WARN_UNUSED;
 void
     node_store_rollback (node_store_t *self);
+//  True inside a transaction.
+bool
+    node_store_in_txn (node_store_t *self);
 
 //  The directory the node holds (verified by the caller), or -1 when none.
 int
