@@ -158,11 +158,22 @@ audit_verify (const char *dir)
             goto report;
         }
     }
+    //  The stored messages must still be what was accepted
+    int64_t damaged = broker_store_damaged_message (v.store);
+    if (damaged != 0) {
+        snprintf (v.problem, sizeof v.problem,
+                  damaged < 0 ? "cannot read the stored messages"
+                              : "stored message %lld was altered: its envelope no longer matches "
+                                "its digest",
+                  (long long) damaged);
+        goto report;
+    }
     uint8_t root [32];
     char root_hex [65];
     certbus_merkle_frontier_root (&v.frontier, root);
     certbus_hex (root, 32, root_hex);
-    printf ("audit log verified: %lld records, %zu signed tree heads, root %s\n",
+    printf ("audit log verified: %lld records, %zu signed tree heads, root %s; stored messages "
+            "intact\n",
             (long long) v.expected, v.head_count, root_hex);
     rc = 0;
 report:

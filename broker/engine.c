@@ -84,6 +84,8 @@ typedef struct {
     int64_t next_tick;               //  timers, unix ms
     int64_t next_expire;
     int64_t audit_time;              //  time for the next audit record, or 0
+    int64_t pump_after;              //  no deliveries before this (after a failed batch)
+    bool damaged_seen;               //  a damaged message was found (logged once)
     certbus_tree_head_t head;        //  latest signed tree head
     bool have_head;
     bool terminated;
@@ -714,15 +716,16 @@ s_flush (self_t *self)
         certbus_strv_free (reply->recipients, reply->recipient_count);
     }
     self->reply_count = 0;
-    if (!ok) {
-        //  Acknowledgements in the failed batch were lost too: resend later
-        s_session_t *session = zhashx_first (self->sessions);
-        while (session) {
-            session->dirty = true;
-            session = zhashx_next (self->sessions);
-        }
-    }
+    if (!ok)
+        //  Acknowledgements in the failed batch were lost too: those
+        //  deliveries go out again, but only after a pause, so a full disk
+        //  does not turn into a resend storm
+        self->pump_after = certbus_now_ms () + 1000;
 }
+
+static void
+s_bad_frame (self_t *self, zframe_t *routing, const certbus_cert_t *member, certbus_err_t code,
+             const char *reason);
 
 //  ---------------------------------------------------------------------
 //  Sessions and delivery
@@ -765,13 +768,29 @@ s_handle_hello (self_t *self, zframe_t *routing, const certbus_cert_t *member, C
 }
 
 static void
-s_handle_acks (self_t *self, const certbus_cert_t *member, Certbus__DeliverAck *ack)
+s_handle_acks (self_t *self, zframe_t *routing, const certbus_cert_t *member,
+               Certbus__DeliverAck *ack)
 {
+    //  Only deliveries in flight in this session can be acknowledged: an
+    //  ack for anything else (never sent, or sent in an earlier session)
+    //  is ignored, and the message is delivered again and acknowledged then.
     s_session_t *session = zhashx_lookup (self->sessions, member->org_id);
+    if (!session || !session->ready || !zframe_eq (session->routing, routing))
+        return;
+    if (ack->n_sequences > (size_t) session->window) {
+        s_bad_frame (self, routing, member, CERTBUS_E_TOO_LARGE,
+                     "a deliver-ack may not list more sequences than the credit window");
+        return;
+    }
     if (s_txn (self))
         return;
     for (size_t i = 0; i < ack->n_sequences; i++) {
         uint64_t qseq = ack->sequences [i];
+        bool in_flight = false;
+        for (int j = 0; j < session->inflight_count && !in_flight; j++)
+            in_flight = session->inflight [j] == qseq;
+        if (!in_flight)
+            continue;
         uint64_t msg_seq = 0;
         int found = broker_store_queue_ack (self->store, member->org_id, qseq, &msg_seq);
         if (found < 0) {
@@ -786,14 +805,12 @@ s_handle_acks (self_t *self, const certbus_cert_t *member, Certbus__DeliverAck *
                      NULL, 0);
             broker_store_header_free (&delivered);
         }
-        if (session) {
-            for (int j = 0; j < session->inflight_count; j++)
-                if (session->inflight [j] == qseq) {
-                    session->inflight [j] = session->inflight [--session->inflight_count];
-                    break;
-                }
-            session->dirty = true;
-        }
+        for (int j = 0; j < session->inflight_count; j++)
+            if (session->inflight [j] == qseq) {
+                session->inflight [j] = session->inflight [--session->inflight_count];
+                break;
+            }
+        session->dirty = true;
     }
 }
 
@@ -811,6 +828,18 @@ s_pump_one (void *arg, const broker_delivery_t *delivery)
     for (int i = 0; i < session->inflight_count; i++)
         if (session->inflight [i] == delivery->qseq)
             return 0;
+    if (delivery->damaged) {
+        //  Never served: it stays queued for an operator to see
+        if (!pump->self->damaged_seen) {
+            zsys_error ("broker: message %llu is damaged in the database (its digest does not "
+                        "match); it is not delivered: restore the database from a backup",
+                        (unsigned long long) delivery->msg_seq);
+            snprintf (pump->self->last_error, sizeof pump->self->last_error,
+                      "message %llu is damaged in the database", (unsigned long long) delivery->msg_seq);
+        }
+        pump->self->damaged_seen = true;
+        return 0;
+    }
     size_t size = delivery->envelope_size + delivery->wrapped_size;
     uint8_t *bytes = malloc (size ? size : 1);
     if (!bytes)
@@ -862,6 +891,13 @@ s_pump_class (self_t *self, s_session_t *session, int priority, int room)
 static void
 s_pump (self_t *self)
 {
+    if (self->pump_after) {
+        if (certbus_now_ms () < self->pump_after)
+            return;
+        self->pump_after = 0;
+        for (s_session_t *s = zhashx_first (self->sessions); s; s = zhashx_next (self->sessions))
+            s->dirty = true;
+    }
     s_session_t *session = zhashx_first (self->sessions);
     while (session) {
         if (session->ready && session->dirty && session->inflight_count < session->window) {
@@ -1098,7 +1134,7 @@ s_handle_router (self_t *self)
             s_handle_publish (self, routing, member, packet->publish);
             break;
         case CERTBUS__PACKET__BODY_DELIVER_ACK:
-            s_handle_acks (self, member, packet->deliver_ack);
+            s_handle_acks (self, routing, member, packet->deliver_ack);
             break;
         case CERTBUS__PACKET__BODY_DIRECTORY_REQUEST:
             s_send_directory (self, routing);

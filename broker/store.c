@@ -38,7 +38,8 @@ static const char *s_schema
       "  seq INTEGER PRIMARY KEY AUTOINCREMENT, id BLOB NOT NULL UNIQUE,"
       "  origin TEXT NOT NULL, kind TEXT NOT NULL, tlp TEXT NOT NULL,"
       "  severity TEXT NOT NULL, audience TEXT NOT NULL, recipients INTEGER NOT NULL,"
-      "  accepted_at INTEGER NOT NULL, expires_at INTEGER NOT NULL, envelope BLOB NOT NULL);"
+      "  accepted_at INTEGER NOT NULL, expires_at INTEGER NOT NULL, envelope BLOB NOT NULL,"
+      "  digest BLOB NOT NULL);"
       "CREATE INDEX IF NOT EXISTS messages_by_expiry ON messages (expires_at);"
       "CREATE TABLE IF NOT EXISTS queue ("
       "  qseq INTEGER PRIMARY KEY AUTOINCREMENT, recipient TEXT NOT NULL,"
@@ -120,11 +121,12 @@ broker_store_open (const char *path, bool create)
     self->msg_lookup = s_prepare (self, "SELECT seq, accepted_at FROM messages WHERE id = ?1");
     self->msg_insert = s_prepare (
         self, "INSERT INTO messages (id, origin, kind, tlp, severity, audience, recipients,"
-              " accepted_at, expires_at, envelope) VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10)");
+              " accepted_at, expires_at, envelope, digest)"
+              " VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11)");
     self->queue_insert = s_prepare (
         self, "INSERT INTO queue (recipient, msg_seq, priority, wrapped) VALUES (?1,?2,?3,?4)");
     self->queue_fetch = s_prepare (
-        self, "SELECT q.qseq, q.msg_seq, m.accepted_at, m.envelope, q.wrapped"
+        self, "SELECT q.qseq, q.msg_seq, m.accepted_at, m.envelope, q.wrapped, m.digest"
               " FROM queue q JOIN messages m ON m.seq = q.msg_seq"
               " WHERE q.recipient = ?1 AND (?3 < 0 OR q.priority = ?3)"
               " ORDER BY q.priority DESC, q.qseq LIMIT ?2");
@@ -529,6 +531,11 @@ broker_store_message_insert (broker_store_t *self, const certbus_header_t *heade
     sqlite3_bind_int64 (stmt, 8, accepted_at);
     sqlite3_bind_int64 (stmt, 9, expires_at);
     sqlite3_bind_blob (stmt, 10, base, (int) base_size, SQLITE_STATIC);
+    //  A digest beside the stored envelope: a damaged row is caught before
+    //  it is served, not by the recipient
+    uint8_t digest [CERTBUS_HASH_SIZE];
+    crypto_generichash (digest, sizeof digest, base, base_size, NULL, 0);
+    sqlite3_bind_blob (stmt, 11, digest, sizeof digest, SQLITE_STATIC);
     int rc = sqlite3_step (stmt) == SQLITE_DONE ? 0 : s_fail_db (self, "insert message");
     sqlite3_reset (stmt);
     if (rc == 0)
@@ -571,6 +578,11 @@ broker_store_queue_fetch (broker_store_t *self, const char *recipient, int prior
             .wrapped = sqlite3_column_blob (stmt, 4),
             .wrapped_size = (size_t) sqlite3_column_bytes (stmt, 4),
         };
+        uint8_t digest [CERTBUS_HASH_SIZE];
+        crypto_generichash (digest, sizeof digest, delivery.envelope, delivery.envelope_size, NULL,
+                            0);
+        delivery.damaged = sqlite3_column_bytes (stmt, 5) != CERTBUS_HASH_SIZE
+                           || memcmp (digest, sqlite3_column_blob (stmt, 5), sizeof digest) != 0;
         rows++;
         if (fn (arg, &delivery) != 0)
             break;
@@ -977,4 +989,23 @@ broker_store_queue_depths (broker_store_t *self, broker_depth_fn *fn, void *arg)
             sqlite3_column_int64 (stmt, 2));
     sqlite3_finalize (stmt);
     return 0;
+}
+
+int64_t
+broker_store_damaged_message (broker_store_t *self)
+{
+    sqlite3_stmt *stmt = s_prepare (self, "SELECT seq, envelope, digest FROM messages ORDER BY seq");
+    if (!stmt)
+        return -1;
+    int64_t damaged = 0;
+    while (sqlite3_step (stmt) == SQLITE_ROW && !damaged) {
+        uint8_t digest [CERTBUS_HASH_SIZE];
+        crypto_generichash (digest, sizeof digest, sqlite3_column_blob (stmt, 1),
+                            (size_t) sqlite3_column_bytes (stmt, 1), NULL, 0);
+        if (sqlite3_column_bytes (stmt, 2) != CERTBUS_HASH_SIZE
+            || memcmp (digest, sqlite3_column_blob (stmt, 2), sizeof digest) != 0)
+            damaged = sqlite3_column_int64 (stmt, 0);
+    }
+    sqlite3_finalize (stmt);
+    return damaged;
 }

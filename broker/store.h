@@ -20,6 +20,7 @@ typedef struct {
     size_t envelope_size;
     const uint8_t *wrapped;          //  this recipient's RecipientKey field
     size_t wrapped_size;
+    bool damaged;                    //  the envelope no longer matches its digest
 } broker_delivery_t;
 
 typedef int (broker_delivery_fn) (void *arg, const broker_delivery_t *delivery);
@@ -210,6 +211,11 @@ void
 typedef void (broker_depth_fn) (void *arg, const char *recipient, int64_t depth, int64_t oldest);
 int
     broker_store_queue_depths (broker_store_t *self, broker_depth_fn *fn, void *arg);
+
+//  The sequence of the first stored message whose envelope no longer
+//  matches its digest, 0 when none, -1 on error.
+int64_t
+    broker_store_damaged_message (broker_store_t *self);
 
 //  Counts for status: messages stored, queue rows, members.
 int64_t

@@ -94,6 +94,14 @@ certbus_codec_decode (const ProtobufCMessageDescriptor *desc, const uint8_t *dat
                                    v, CERTBUS_WIRE_MAJOR);
         }
     }
+    //  protobuf-c hands strings over as C strings: one with a NUL inside
+    //  would be read shorter than it was signed. Such a string, like any
+    //  non-canonical encoding, re-encodes to another size: refuse it.
+    if (rc == CERTBUS_OK && protobuf_c_message_get_packed_size (msg) != size)
+        rc = certbus_fail (CERTBUS_E_DECODE,
+                           "%s is not canonically encoded (a NUL inside a string, or a "
+                           "redundant encoding)",
+                           name);
     if (rc != CERTBUS_OK) {
         protobuf_c_message_free_unpacked (msg, NULL);
         return rc;

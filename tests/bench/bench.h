@@ -75,6 +75,18 @@ int
 void
     b_stdout_on (int saved);
 
+//  CPU time of each thread of this process (/proc/self/task), for
+//  telling which thread limits a run.
+typedef struct {
+    int tid;
+    char comm [32];
+    double cpu_s;                    //  user + system
+    double sys_s;                    //  system alone
+} b_thread_t;
+
+int
+    b_threads (b_thread_t *threads, int max);
+
 //  Milliseconds per SQLite commit (WAL, synchronous=FULL, one 1.4 KB row)
 //  on the bench's scratch disk: the cost every durable acknowledgement
 //  pays at least once.

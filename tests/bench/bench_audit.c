@@ -149,6 +149,7 @@ s_run_verify (const char *program, const char *dir, const char *log, int *rc_p)
 int
 main (int argc, char *argv [])
 {
+    setvbuf (stdout, NULL, _IOLBF, 0);
     if (argc < 2)
         b_die ("usage: bench_audit CERTBUS_BROKER [LOG]");
     const char *program = argv [1];

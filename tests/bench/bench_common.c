@@ -4,6 +4,7 @@
 #include "bench.h"
 #include "council.h"
 #include "engine.h"
+#include <dirent.h>
 #include <fcntl.h>
 #include <ftw.h>
 #include <sqlite3.h>
@@ -194,6 +195,57 @@ b_stdout_on (int saved)
         dup2 (saved, 1);
         close (saved);
     }
+}
+
+int
+b_threads (b_thread_t *threads, int max)
+{
+    DIR *dir = opendir ("/proc/self/task");
+    if (!dir)
+        return 0;
+    long ticks = sysconf (_SC_CLK_TCK);
+    int count = 0;
+    struct dirent *entry;
+    while ((entry = readdir (dir)) && count < max) {
+        if (entry->d_name [0] == '.')
+            continue;
+        char path [300], line [1024];
+        snprintf (path, sizeof path, "/proc/self/task/%s/stat", entry->d_name);
+        FILE *file = fopen (path, "r");
+        if (!file)
+            continue;
+        if (fgets (line, sizeof line, file)) {
+            //  pid (comm) state ... utime is field 14, stime 15
+            char *open_paren = strchr (line, '('), *close_paren = strrchr (line, ')');
+            if (open_paren && close_paren) {
+                b_thread_t *thread = &threads [count];
+                thread->tid = atoi (line);
+                size_t len = (size_t) (close_paren - open_paren - 1);
+                if (len >= sizeof thread->comm)
+                    len = sizeof thread->comm - 1;
+                memcpy (thread->comm, open_paren + 1, len);
+                thread->comm [len] = 0;
+                unsigned long utime = 0, stime = 0;
+                char *fields = close_paren + 2;
+                int field = 3;
+                for (char *token = strtok (fields, " "); token; token = strtok (NULL, " ")) {
+                    if (field == 14)
+                        utime = strtoul (token, NULL, 10);
+                    else if (field == 15) {
+                        stime = strtoul (token, NULL, 10);
+                        break;
+                    }
+                    field++;
+                }
+                thread->cpu_s = (double) (utime + stime) / (double) ticks;
+                thread->sys_s = (double) stime / (double) ticks;
+                count++;
+            }
+        }
+        fclose (file);
+    }
+    closedir (dir);
+    return count;
 }
 
 double

@@ -26,6 +26,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -170,6 +171,8 @@ s_spawn_broker (const char *program, const char *dir, const char *bind, const ch
     if (pid < 0)
         b_die ("fork failed");
     if (pid == 0) {
+        //  the broker goes when this program goes, however it ends
+        prctl (PR_SET_PDEATHSIG, SIGTERM);
         FILE *out = fopen (log, "a");
         if (out) {
             dup2 (fileno (out), 1);
@@ -190,6 +193,7 @@ s_mib (long kib)
 int
 main (int argc, char *argv [])
 {
+    setvbuf (stdout, NULL, _IOLBF, 0);
     if (argc < 2)
         b_die ("usage: bench_fanout CERTBUS_BROKER [LOG]");
     const char *program = argv [1];

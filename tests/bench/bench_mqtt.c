@@ -21,6 +21,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -134,6 +135,7 @@ s_run (int port, long count, int run)
 int
 main (int argc, char *argv [])
 {
+    setvbuf (stdout, NULL, _IOLBF, 0);
     if (argc < 2)
         b_die ("usage: bench_mqtt MOSQUITTO");
     int cores = b_cores ();
@@ -151,6 +153,7 @@ main (int argc, char *argv [])
     fclose (file);
     pid_t pid = fork ();
     if (pid == 0) {
+        prctl (PR_SET_PDEATHSIG, SIGTERM);
         execl (argv [1], argv [1], "-c", conf, (char *) NULL);
         _exit (127);
     }

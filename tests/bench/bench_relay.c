@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #define s_PAYLOAD 1024
 #define s_PUB_WINDOW 1000            //  publishes in flight from the generator
@@ -180,6 +181,10 @@ typedef struct {
     size_t envelope_size;
     size_t header_size;
     int64_t commits;
+    double broker_cpu, io_cpu, generator_cpu;    //  seconds in the timed part
+    double broker_cpu_us, io_cpu_us, generator_cpu_us;   //  per message
+    double broker_busy;              //  engine thread CPU / wall time
+    double broker_sys, broker_sys_us;    //  of which in the kernel
 } s_run_t;
 
 static s_run_t
@@ -230,6 +235,8 @@ s_broker_relay (size_t count)
     zpoller_t *poller = zpoller_new (publisher, recipient, NULL);
     size_t sent = 0, acked = 0, delivered = 0;
     uint64_t *sequences = malloc (512 * sizeof (uint64_t));
+    b_thread_t before [64], after [64];
+    int before_count = b_threads (before, 64);
     double start = b_now (), last_ack = start, last_delivery = start;
     double deadline = start + 600;
     while (delivered < count) {
@@ -267,6 +274,40 @@ s_broker_relay (size_t count)
             b_send_acks (recipient, sequences, batch);
         }
     }
+    //  Wait for the last acknowledgements to be processed, then see which
+    //  thread did what
+    int64_t acks = 0;
+    for (int i = 0; i < 500 && acks < (int64_t) count; i++) {
+        acks = b_broker_stat (broker, "acks");
+        if (acks < (int64_t) count)
+            zclock_sleep (10);
+    }
+    double wall = b_now () - start;
+    int after_count = b_threads (after, 64);
+    int main_tid = (int) getpid ();
+    for (int i = 0; i < after_count; i++) {
+        double delta = after [i].cpu_s;
+        for (int j = 0; j < before_count; j++)
+            if (before [j].tid == after [i].tid)
+                delta -= before [j].cpu_s;
+        if (after [i].tid == main_tid)
+            result.generator_cpu = delta;
+        else if (strncmp (after [i].comm, "ZMQbg/IO", 8) == 0)
+            result.io_cpu += delta;
+        else if (delta > result.broker_cpu) {
+            result.broker_cpu = delta;   //  the busiest other thread: the engine
+            double sys = after [i].sys_s;
+            for (int j = 0; j < before_count; j++)
+                if (before [j].tid == after [i].tid)
+                    sys -= before [j].sys_s;
+            result.broker_sys = sys;
+        }
+    }
+    result.broker_sys_us = result.broker_sys * 1e6 / (double) count;
+    result.broker_cpu_us = result.broker_cpu * 1e6 / (double) count;
+    result.broker_busy = result.broker_cpu / wall;
+    result.io_cpu_us = result.io_cpu * 1e6 / (double) count;
+    result.generator_cpu_us = result.generator_cpu * 1e6 / (double) count;
     result.msgs_per_s = (double) count / (last_delivery - start);
     result.accept_per_s = (double) acked / (last_ack - start);
     result.commits = b_broker_stat (broker, "commits");
@@ -289,6 +330,7 @@ s_broker_relay (size_t count)
 int
 main (int argc, char *argv [])
 {
+    setvbuf (stdout, NULL, _IOLBF, 0);
     certbus_init ();
     zsys_init ();
     zsys_set_sndhwm (0);
@@ -309,6 +351,8 @@ main (int argc, char *argv [])
     //  The raw relay goes first in each run: no broker (and so no ZAP
     //  handler) is running then, so libzmq admits its CURVE clients.
     double raw [s_RUNS], relay [s_RUNS], accept [s_RUNS], verify [s_RUNS], commit [s_RUNS];
+    double engine_us [s_RUNS], engine_busy [s_RUNS], io_us [s_RUNS], gen_us [s_RUNS];
+    double engine_sys_us [s_RUNS];
     s_run_t run = {0};
     if (getenv ("BENCH_PROFILE_RELAY")) {
         //  one broker relay run and nothing else, for perf or callgrind
@@ -321,6 +365,11 @@ main (int argc, char *argv [])
         run = s_broker_relay (count);
         relay [r] = run.msgs_per_s;
         accept [r] = run.accept_per_s;
+        engine_us [r] = run.broker_cpu_us;
+        engine_busy [r] = run.broker_busy;
+        engine_sys_us [r] = run.broker_sys_us;
+        io_us [r] = run.io_cpu_us;
+        gen_us [r] = run.generator_cpu_us;
         size_t verify_size = strlen ("certbus-envelope-v1") + 1 + run.header_size;
         verify [r] = s_verify_rate (verify_size, b_quick () ? 0.3 : 1.0);
         commit [r] = b_commit_ms (b_quick () ? 50 : 200);
@@ -342,6 +391,16 @@ main (int argc, char *argv [])
             "%d: %s)\n",
             raw_m, s_RUNS, b_list (raw, s_RUNS, "%.0f"));
     double commit_m = b_median (commit, s_RUNS);
+    double engine_us_m = b_median (engine_us, s_RUNS), engine_busy_m = b_median (engine_busy, s_RUNS);
+    printf ("   where the time goes: engine thread %.0f us CPU per message (%.0f us of it in the "
+            "kernel); it was on a core %.0f%% of the run's wall time, and idle, blocked (poll, "
+            "fsync) or waiting for a core the rest; ZMQ I/O thread %.0f us; load generator "
+            "%.0f us (medians)\n",
+            engine_us_m, b_median (engine_sys_us, s_RUNS), 100 * engine_busy_m,
+            b_median (io_us, s_RUNS), b_median (gen_us, s_RUNS));
+    printf ("   one verify costs %.0f us here: verification is %.0f%% of the engine's CPU per "
+            "message\n",
+            1e6 / b_median (verify, s_RUNS), 100 * (1e6 / b_median (verify, s_RUNS)) / engine_us_m);
     printf ("   baseline disk:       %8.2f ms per SQLite commit (WAL, synchronous=FULL) = %.0f "
             "commits/s (median of %d: %s)\n",
             commit_m, 1000 / commit_m, s_RUNS, b_list (commit, s_RUNS, "%.2f"));
@@ -356,6 +415,8 @@ main (int argc, char *argv [])
     b_result ("zmq_curve_relay_msgs_per_s", raw_m);
     b_result ("relay_over_verify", relay_m / verify_m);
     b_result ("sqlite_commit_ms", commit_m);
+    b_result ("relay_engine_cpu_us_per_msg", engine_us_m);
+    b_result ("relay_engine_busy", engine_busy_m);
     b_result ("relay_commits_last_run", (double) run.commits);
     b_result ("relay_over_zmq", relay_m / raw_m);
     return 0;

@@ -52,6 +52,11 @@ if command -v mosquitto >/dev/null 2>&1 && pkg-config --exists libmosquitto 2>/d
     build bench_mqtt $(pkg-config --libs libmosquitto) && MQTT_OK=1
 fi
 
+#   Scratch folders of the cases (the 10^6 cases need ~3 GB), removed at exit
+export BENCH_TMP
+BENCH_TMP=$(mktemp -d "${BENCH_TMP:-${TMPDIR:-/tmp}}/certbus-bench.XXXXXX")
+trap 'rm -rf "$BENCH_TMP"' EXIT
+
 RESULTS="$OUT/results.txt"
 : > "$RESULTS"
 echo "cores $(nproc)" >> "$RESULTS"
@@ -64,15 +69,15 @@ run_case () {
     local started=$SECONDS
     local log="$LOGS/$name.out"
     local rc=0
-    "$@" > "$log" 2> "$LOGS/$name.err" || rc=$?
-    if [ $rc -ne 0 ]; then
-        grep -v '^RESULT ' "$log" || true
+    #   the report streams as it comes; RESULT lines go to the log only
+    set +e
+    "$@" 2> "$LOGS/$name.err" | tee "$log" | grep --line-buffered -v '^RESULT '
+    rc=${PIPESTATUS[0]}
+    set -e
+    if [ "$rc" -ne 0 ]; then
         echo "   $name FAILED (exit code $rc); see $LOGS/$name.err:"
         tail -n 5 "$LOGS/$name.err" | sed 's/^/      /'
-        grep '^RESULT ' "$log" | cut -d' ' -f2- >> "$RESULTS" || true
-        return 0
     fi
-    grep -v '^RESULT ' "$log" || true
     grep '^RESULT ' "$log" | cut -d' ' -f2- >> "$RESULTS" || true
     echo "   ($name took $((SECONDS - started)) s)"
 }
@@ -99,6 +104,26 @@ for case in "${CASES[@]}"; do
 done
 echo "load_average_end $(cut -d' ' -f1 /proc/loadavg)" >> "$RESULTS"
 [ -n "${BENCH_QUICK:-}" ] && [ "${BENCH_QUICK}" != 0 ] && echo 'quick "BENCH_QUICK=1: sizes shrunk"' >> "$RESULTS"
+
+#   The targets, from the figures above (reported, never asserted)
+echo "== summary against the targets ($(nproc) cores; load average at start $(awk '$1 == "load_average_start" { print $2 }' "$RESULTS"), at end $(cut -d' ' -f1 /proc/loadavg))"
+awk '{ v[$1] = $2 }
+     function show(name, have, cmp, target, unit,   ok) {
+         if (have == "") { printf "   %-34s not measured\n", name; return }
+         ok = (cmp == "<=") ? (have + 0 <= target) : (have + 0 >= target)
+         printf "   %-34s %12.3f %-8s target %s %s%s\n", name, have, unit, cmp, target,
+                ok ? "  met" : "  MISSED (" sprintf ("%.2fx", cmp == "<=" ? have / target : target / have) ")"
+     }
+     END {
+         ratio = (v["relay_msgs_per_s"] != "" && v["verify_one_core_ops_per_s"] > 0) ? v["relay_msgs_per_s"] / v["verify_one_core_ops_per_s"] : ""
+         show("relay / one-core verify", ratio, ">=", 0.8, "")
+         show("end-to-end p99 at half max", v["e2e_p99_ms"], "<=", 10, "ms")
+         show("fan-out to " (v["fanout_members"] != "" ? v["fanout_members"] : 1000) " members", v["fanout_1000_s"], "<=", 1, "s")
+         show("broker RSS, idle members", v["rss_1000_idle_mib"], "<=", 100, "MiB")
+         show("broker RSS, " (v["backlog_messages"] != "" ? v["backlog_messages"] : 1000000) " backlog", v["rss_1m_backlog_mib"], "<=", 100, "MiB")
+         show("restart with that backlog (warm)", v["restart_1m_backlog_s"], "<=", 5, "s")
+         show("restart with that backlog (cold)", v["restart_1m_backlog_cold_s"], "<=", 5, "s")
+     }' "$RESULTS"
 
 #   One flat JSON object, keys in the order the cases printed them
 awk 'BEGIN { printf "{" }
