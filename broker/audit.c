@@ -73,7 +73,24 @@ s_check_record (void *arg, const broker_audit_row_t *row)
         certbus_codec_free (record);
         return 1;
     }
+    //  The columns beside the record (for queries and listings) must say
+    //  what the signed record says
+    bool columns_ok = row->time == record->time && row->event && row->org
+                      && strcmp (row->event, record->event) == 0
+                      && strcmp (row->org, record->org) == 0
+                      && row->message_id_size == record->message_id.len
+                      && (row->message_id_size == 0
+                          || memcmp (row->message_id, record->message_id.data,
+                                     row->message_id_size)
+                                 == 0);
     certbus_codec_free (record);
+    if (!columns_ok) {
+        snprintf (v->problem, sizeof v->problem,
+                  "record %lld: its indexed columns (time, event, org, message id) were "
+                  "altered and no longer match the record",
+                  (long long) row->index);
+        return 1;
+    }
     certbus_merkle_node_t nodes [CERTBUS_MERKLE_MAX_LEVELS];
     size_t count = 0;
     if (certbus_merkle_frontier_append (&v->frontier, leaf, nodes, &count)) {
@@ -168,12 +185,21 @@ audit_verify (const char *dir)
                   (long long) damaged);
         goto report;
     }
+    damaged = broker_store_damaged_queue_row (v.store);
+    if (damaged != 0) {
+        snprintf (v.problem, sizeof v.problem,
+                  damaged < 0 ? "cannot read the delivery queue"
+                              : "queued delivery %lld was altered: it no longer matches its "
+                                "digest",
+                  (long long) damaged);
+        goto report;
+    }
     uint8_t root [32];
     char root_hex [65];
     certbus_merkle_frontier_root (&v.frontier, root);
     certbus_hex (root, 32, root_hex);
     printf ("audit log verified: %lld records, %zu signed tree heads, root %s; stored messages "
-            "intact\n",
+            "and deliveries intact\n",
             (long long) v.expected, v.head_count, root_hex);
     rc = 0;
 report:

@@ -44,7 +44,7 @@ static const char *s_schema
       "CREATE TABLE IF NOT EXISTS queue ("
       "  qseq INTEGER PRIMARY KEY AUTOINCREMENT, recipient TEXT NOT NULL,"
       "  msg_seq INTEGER NOT NULL REFERENCES messages (seq) ON DELETE CASCADE,"
-      "  priority INTEGER NOT NULL, wrapped BLOB);"
+      "  priority INTEGER NOT NULL, wrapped BLOB, digest BLOB NOT NULL);"
       "CREATE INDEX IF NOT EXISTS queue_by_recipient ON queue (recipient, priority DESC, qseq);"
       "CREATE INDEX IF NOT EXISTS queue_by_message ON queue (msg_seq);"
       "CREATE TABLE IF NOT EXISTS audit ("
@@ -66,6 +66,25 @@ static const char *s_schema
       "  head BLOB NOT NULL);";
 
 static int s_rebuild_frontier (broker_store_t *self);
+
+//  The digest of a queue row: who, which message, how urgent, which key
+static void
+s_queue_digest (uint8_t out [CERTBUS_HASH_SIZE], const char *recipient, uint64_t msg_seq,
+                int priority, const uint8_t *wrapped, size_t wrapped_size)
+{
+    crypto_generichash_state state;
+    uint8_t fixed [12];
+    for (int i = 0; i < 8; i++)
+        fixed [i] = (uint8_t) (msg_seq >> (56 - 8 * i));
+    for (int i = 0; i < 4; i++)
+        fixed [8 + i] = (uint8_t) ((uint32_t) priority >> (24 - 8 * i));
+    crypto_generichash_init (&state, NULL, 0, CERTBUS_HASH_SIZE);
+    crypto_generichash_update (&state, (const uint8_t *) recipient, strlen (recipient) + 1);
+    crypto_generichash_update (&state, fixed, sizeof fixed);
+    if (wrapped_size)
+        crypto_generichash_update (&state, wrapped, wrapped_size);
+    crypto_generichash_final (&state, out, CERTBUS_HASH_SIZE);
+}
 
 static int
 s_fail_db (broker_store_t *self, const char *what)
@@ -124,9 +143,11 @@ broker_store_open (const char *path, bool create)
               " accepted_at, expires_at, envelope, digest)"
               " VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11)");
     self->queue_insert = s_prepare (
-        self, "INSERT INTO queue (recipient, msg_seq, priority, wrapped) VALUES (?1,?2,?3,?4)");
+        self, "INSERT INTO queue (recipient, msg_seq, priority, wrapped, digest)"
+              " VALUES (?1,?2,?3,?4,?5)");
     self->queue_fetch = s_prepare (
-        self, "SELECT q.qseq, q.msg_seq, m.accepted_at, m.envelope, q.wrapped, m.digest"
+        self, "SELECT q.qseq, q.msg_seq, m.accepted_at, m.envelope, q.wrapped, m.digest,"
+              " q.digest, q.priority, q.recipient"
               " FROM queue q JOIN messages m ON m.seq = q.msg_seq"
               " WHERE q.recipient = ?1 AND (?3 < 0 OR q.priority = ?3)"
               " ORDER BY q.priority DESC, q.qseq LIMIT ?2");
@@ -553,6 +574,9 @@ broker_store_queue_insert (broker_store_t *self, const char *recipient, uint64_t
     sqlite3_bind_int64 (stmt, 2, (int64_t) msg_seq);
     sqlite3_bind_int (stmt, 3, priority);
     sqlite3_bind_blob (stmt, 4, wrapped, (int) wrapped_size, SQLITE_STATIC);
+    uint8_t digest [CERTBUS_HASH_SIZE];
+    s_queue_digest (digest, recipient, msg_seq, priority, wrapped, wrapped_size);
+    sqlite3_bind_blob (stmt, 5, digest, sizeof digest, SQLITE_STATIC);
     int rc = sqlite3_step (stmt) == SQLITE_DONE ? 0 : s_fail_db (self, "queue delivery");
     sqlite3_reset (stmt);
     return rc;
@@ -583,6 +607,12 @@ broker_store_queue_fetch (broker_store_t *self, const char *recipient, int prior
                             0);
         delivery.damaged = sqlite3_column_bytes (stmt, 5) != CERTBUS_HASH_SIZE
                            || memcmp (digest, sqlite3_column_blob (stmt, 5), sizeof digest) != 0;
+        const char *row_recipient = (const char *) sqlite3_column_text (stmt, 8);
+        s_queue_digest (digest, row_recipient ? row_recipient : "", delivery.msg_seq,
+                        sqlite3_column_int (stmt, 7), delivery.wrapped, delivery.wrapped_size);
+        if (sqlite3_column_bytes (stmt, 6) != CERTBUS_HASH_SIZE
+            || memcmp (digest, sqlite3_column_blob (stmt, 6), sizeof digest) != 0)
+            delivery.damaged = true;
         rows++;
         if (fn (arg, &delivery) != 0)
             break;
@@ -829,7 +859,7 @@ broker_store_audit_each (broker_store_t *self, const char *org, int64_t since,
                          broker_audit_fn *fn, void *arg)
 {
     sqlite3_stmt *stmt = s_prepare (
-        self, "SELECT idx, time, event, org, record, leaf_hash FROM audit"
+        self, "SELECT idx, time, event, org, record, leaf_hash, message_id FROM audit"
               " WHERE (?1 IS NULL OR org = ?1) AND time >= ?2 ORDER BY idx");
     if (!stmt)
         return -1;
@@ -848,6 +878,8 @@ broker_store_audit_each (broker_store_t *self, const char *org, int64_t since,
             .record_size = (size_t) sqlite3_column_bytes (stmt, 4),
             .leaf_hash = sqlite3_column_blob (stmt, 5),
             .leaf_hash_size = (size_t) sqlite3_column_bytes (stmt, 5),
+            .message_id = sqlite3_column_blob (stmt, 6),
+            .message_id_size = (size_t) sqlite3_column_bytes (stmt, 6),
         };
         rows++;
         if (fn (arg, &row))
@@ -989,6 +1021,28 @@ broker_store_queue_depths (broker_store_t *self, broker_depth_fn *fn, void *arg)
             sqlite3_column_int64 (stmt, 2));
     sqlite3_finalize (stmt);
     return 0;
+}
+
+int64_t
+broker_store_damaged_queue_row (broker_store_t *self)
+{
+    sqlite3_stmt *stmt = s_prepare (
+        self, "SELECT qseq, recipient, msg_seq, priority, wrapped, digest FROM queue ORDER BY qseq");
+    if (!stmt)
+        return -1;
+    int64_t damaged = 0;
+    while (sqlite3_step (stmt) == SQLITE_ROW && !damaged) {
+        uint8_t digest [CERTBUS_HASH_SIZE];
+        const char *recipient = (const char *) sqlite3_column_text (stmt, 1);
+        s_queue_digest (digest, recipient ? recipient : "", (uint64_t) sqlite3_column_int64 (stmt, 2),
+                        sqlite3_column_int (stmt, 3), sqlite3_column_blob (stmt, 4),
+                        (size_t) sqlite3_column_bytes (stmt, 4));
+        if (sqlite3_column_bytes (stmt, 5) != CERTBUS_HASH_SIZE
+            || memcmp (digest, sqlite3_column_blob (stmt, 5), sizeof digest) != 0)
+            damaged = sqlite3_column_int64 (stmt, 0);
+    }
+    sqlite3_finalize (stmt);
+    return damaged;
 }
 
 int64_t

@@ -152,6 +152,8 @@ typedef struct {
     size_t record_size;
     const uint8_t *leaf_hash;
     size_t leaf_hash_size;
+    const uint8_t *message_id;       //  NULL when the record names none
+    size_t message_id_size;
 } broker_audit_row_t;
 
 typedef int (broker_audit_fn) (void *arg, const broker_audit_row_t *row);
@@ -216,6 +218,9 @@ int
 //  matches its digest, 0 when none, -1 on error.
 int64_t
     broker_store_damaged_message (broker_store_t *self);
+//  The same for queued deliveries (recipient, message, priority, key).
+int64_t
+    broker_store_damaged_queue_row (broker_store_t *self);
 
 //  Counts for status: messages stored, queue rows, members.
 int64_t
