@@ -31,6 +31,7 @@ typedef struct {
     zpoller_t *poller;
     node_ctx_t *ctx;
     bool connected;                  //  the broker answered our hello
+    int ack_window;                  //  most sequences one deliver-ack may list
     int64_t last_rx;                 //  last packet from the broker
     int64_t connect_at;              //  when the socket was last (re)made
     int64_t next_tick;
@@ -356,11 +357,16 @@ s_ack_add (s_acks_t *acks, uint64_t sequence)
 static void
 s_acks_send (self_t *self, s_acks_t *acks)
 {
-    if (acks->count) {
+    //  One batch can hold more deliveries than the broker's window (what
+    //  was in flight before a reconnect, plus the new session's window, plus
+    //  held deliveries), and the broker refuses an ack longer than the
+    //  window: so the acks go in chunks of at most the window it granted.
+    size_t chunk = self->ack_window > 0 ? (size_t) self->ack_window : NODE_DEFAULT_CREDIT;
+    for (size_t at = 0; at < acks->count; at += chunk) {
         Certbus__DeliverAck ack = CERTBUS__DELIVER_ACK__INIT;
-        ack.sequences = acks->sequences;
-        ack.n_sequences = acks->count;
-        ack.refused = (uint32_t) acks->refused;
+        ack.sequences = acks->sequences + at;
+        ack.n_sequences = acks->count - at < chunk ? acks->count - at : chunk;
+        ack.refused = at == 0 ? (uint32_t) acks->refused : 0;
         Certbus__Packet packet = CERTBUS__PACKET__INIT;
         packet.body_case = CERTBUS__PACKET__BODY_DELIVER_ACK;
         packet.deliver_ack = &ack;
@@ -426,6 +432,9 @@ s_handle_packet (self_t *self, Certbus__Packet *packet, s_acks_t *acks)
                            (unsigned long long) packet->hello->directory_serial);
             self->connected = true;
             self->last_error [0] = 0;
+            self->ack_window = self->config.credit;
+            if (packet->hello->credit > 0 && (int) packet->hello->credit < self->ack_window)
+                self->ack_window = (int) packet->hello->credit;
             if (!self->ctx->directory
                 || packet->hello->directory_serial
                        > certbus_directory_serial (self->ctx->directory))
