@@ -180,7 +180,7 @@ audit_verify (const char *dir)
     if (damaged != 0) {
         snprintf (v.problem, sizeof v.problem,
                   damaged < 0 ? "cannot read the stored messages"
-                              : "stored message %lld was altered: its envelope no longer matches "
+                              : "stored message %lld was altered: its row no longer matches "
                                 "its digest",
                   (long long) damaged);
         goto report;
@@ -190,7 +190,7 @@ audit_verify (const char *dir)
         snprintf (v.problem, sizeof v.problem,
                   damaged < 0 ? "cannot read the delivery queue"
                               : "queued delivery %lld was altered: it no longer matches its "
-                                "digest",
+                                "digest, or its message is gone",
                   (long long) damaged);
         goto report;
     }

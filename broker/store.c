@@ -68,6 +68,78 @@ static const char *s_schema
 
 static int s_rebuild_frontier (broker_store_t *self);
 
+//  The columns a message digest covers, in the order s_message_digest_at
+//  reads them: everything in the row but its sequence (the queue rows'
+//  digests cover that) and the digest itself
+#define s_MESSAGE_COLUMNS \
+    "id, origin, kind, tlp, severity, audience, recipients, accepted_at, expires_at, envelope"
+#define s_MESSAGE_COLUMNS_M                                                                    \
+    "m.id, m.origin, m.kind, m.tlp, m.severity, m.audience, m.recipients, m.accepted_at,"    \
+    " m.expires_at, m.envelope"
+
+static void
+s_hash_text (crypto_generichash_state *state, const char *text)
+{
+    text = text ? text : "";
+    crypto_generichash_update (state, (const uint8_t *) text, strlen (text) + 1);
+}
+
+static void
+s_hash_int (crypto_generichash_state *state, int64_t value)
+{
+    uint8_t bytes [8];
+    for (int i = 0; i < 8; i++)
+        bytes [i] = (uint8_t) ((uint64_t) value >> (56 - 8 * i));
+    crypto_generichash_update (state, bytes, sizeof bytes);
+}
+
+//  The digest of a message row: the stored envelope and every column the
+//  broker selects, counts or expires by, so a damaged row is caught before
+//  it is served, not by the recipient
+static void
+s_message_digest (uint8_t out [CERTBUS_HASH_SIZE], const uint8_t *id, const char *origin,
+                  const char *kind, const char *tlp, const char *severity, const char *audience,
+                  int64_t recipients, int64_t accepted_at, int64_t expires_at,
+                  const uint8_t *envelope, size_t envelope_size)
+{
+    crypto_generichash_state state;
+    crypto_generichash_init (&state, NULL, 0, CERTBUS_HASH_SIZE);
+    crypto_generichash_update (&state, id, CERTBUS_ID_SIZE);
+    s_hash_text (&state, origin);
+    s_hash_text (&state, kind);
+    s_hash_text (&state, tlp);
+    s_hash_text (&state, severity);
+    s_hash_text (&state, audience);
+    s_hash_int (&state, recipients);
+    s_hash_int (&state, accepted_at);
+    s_hash_int (&state, expires_at);
+    s_hash_int (&state, (int64_t) envelope_size);
+    if (envelope_size)
+        crypto_generichash_update (&state, envelope, envelope_size);
+    crypto_generichash_final (&state, out, CERTBUS_HASH_SIZE);
+}
+
+//  True when the row's s_MESSAGE_COLUMNS, from column col on, match the
+//  digest in column digest_col
+static bool
+s_message_row_intact (sqlite3_stmt *stmt, int col, int digest_col)
+{
+    if (sqlite3_column_bytes (stmt, col) != CERTBUS_ID_SIZE
+        || sqlite3_column_bytes (stmt, digest_col) != CERTBUS_HASH_SIZE)
+        return false;
+    uint8_t digest [CERTBUS_HASH_SIZE];
+    s_message_digest (digest, sqlite3_column_blob (stmt, col),
+                      (const char *) sqlite3_column_text (stmt, col + 1),
+                      (const char *) sqlite3_column_text (stmt, col + 2),
+                      (const char *) sqlite3_column_text (stmt, col + 3),
+                      (const char *) sqlite3_column_text (stmt, col + 4),
+                      (const char *) sqlite3_column_text (stmt, col + 5),
+                      sqlite3_column_int64 (stmt, col + 6), sqlite3_column_int64 (stmt, col + 7),
+                      sqlite3_column_int64 (stmt, col + 8), sqlite3_column_blob (stmt, col + 9),
+                      (size_t) sqlite3_column_bytes (stmt, col + 9));
+    return memcmp (digest, sqlite3_column_blob (stmt, digest_col), sizeof digest) == 0;
+}
+
 //  The digest of a queue row: who, which message, how urgent, which key
 static void
 s_queue_digest (uint8_t out [CERTBUS_HASH_SIZE], const char *recipient, uint64_t msg_seq,
@@ -147,16 +219,16 @@ broker_store_open (const char *path, bool create)
         self, "INSERT INTO queue (recipient, msg_seq, priority, wrapped, digest)"
               " VALUES (?1,?2,?3,?4,?5)");
     self->queue_fetch = s_prepare (
-        self, "SELECT q.qseq, q.msg_seq, m.accepted_at, m.envelope, q.wrapped, m.digest,"
-              " q.digest, q.priority, q.recipient"
+        self, "SELECT q.qseq, q.msg_seq, q.wrapped, q.digest, q.priority, q.recipient,"
+              " m.digest, " s_MESSAGE_COLUMNS_M
               " FROM queue q JOIN messages m ON m.seq = q.msg_seq"
               " WHERE q.recipient = ?1 AND q.priority = ?3"
               " ORDER BY q.qseq LIMIT ?2");
     //  Two statements, not "(?3 < 0 OR priority = ?3)": that form keeps
     //  SQLite from using the index's priority column and scans the queue
     self->queue_fetch_any = s_prepare (
-        self, "SELECT q.qseq, q.msg_seq, m.accepted_at, m.envelope, q.wrapped, m.digest,"
-              " q.digest, q.priority, q.recipient"
+        self, "SELECT q.qseq, q.msg_seq, q.wrapped, q.digest, q.priority, q.recipient,"
+              " m.digest, " s_MESSAGE_COLUMNS_M
               " FROM queue q JOIN messages m ON m.seq = q.msg_seq"
               " WHERE q.recipient = ?1 ORDER BY q.priority DESC, q.qseq LIMIT ?2");
     self->queue_ack
@@ -561,10 +633,10 @@ broker_store_message_insert (broker_store_t *self, const certbus_header_t *heade
     sqlite3_bind_int64 (stmt, 8, accepted_at);
     sqlite3_bind_int64 (stmt, 9, expires_at);
     sqlite3_bind_blob (stmt, 10, base, (int) base_size, SQLITE_STATIC);
-    //  A digest beside the stored envelope: a damaged row is caught before
-    //  it is served, not by the recipient
     uint8_t digest [CERTBUS_HASH_SIZE];
-    crypto_generichash (digest, sizeof digest, base, base_size, NULL, 0);
+    s_message_digest (digest, header->id, header->origin, header->kind, header->tlp,
+                      header->severity, header->audience, recipients, accepted_at, expires_at,
+                      base, base_size);
     sqlite3_bind_blob (stmt, 11, digest, sizeof digest, SQLITE_STATIC);
     int rc = sqlite3_step (stmt) == SQLITE_DONE ? 0 : s_fail_db (self, "insert message");
     sqlite3_reset (stmt);
@@ -603,25 +675,24 @@ broker_store_queue_fetch (broker_store_t *self, const char *recipient, int prior
         sqlite3_bind_int (stmt, 3, priority);
     int rows = 0, rc;
     while ((rc = sqlite3_step (stmt)) == SQLITE_ROW) {
+        //  Columns: the queue row (0-5), the message digest (6), then
+        //  s_MESSAGE_COLUMNS from 7 on (accepted_at 14, envelope 16)
         broker_delivery_t delivery = {
             .qseq = (uint64_t) sqlite3_column_int64 (stmt, 0),
             .msg_seq = (uint64_t) sqlite3_column_int64 (stmt, 1),
-            .accepted_at = sqlite3_column_int64 (stmt, 2),
-            .envelope = sqlite3_column_blob (stmt, 3),
-            .envelope_size = (size_t) sqlite3_column_bytes (stmt, 3),
-            .wrapped = sqlite3_column_blob (stmt, 4),
-            .wrapped_size = (size_t) sqlite3_column_bytes (stmt, 4),
+            .wrapped = sqlite3_column_blob (stmt, 2),
+            .wrapped_size = (size_t) sqlite3_column_bytes (stmt, 2),
+            .accepted_at = sqlite3_column_int64 (stmt, 14),
+            .envelope = sqlite3_column_blob (stmt, 16),
+            .envelope_size = (size_t) sqlite3_column_bytes (stmt, 16),
         };
+        delivery.damaged = !s_message_row_intact (stmt, 7, 6);
         uint8_t digest [CERTBUS_HASH_SIZE];
-        crypto_generichash (digest, sizeof digest, delivery.envelope, delivery.envelope_size, NULL,
-                            0);
-        delivery.damaged = sqlite3_column_bytes (stmt, 5) != CERTBUS_HASH_SIZE
-                           || memcmp (digest, sqlite3_column_blob (stmt, 5), sizeof digest) != 0;
-        const char *row_recipient = (const char *) sqlite3_column_text (stmt, 8);
+        const char *row_recipient = (const char *) sqlite3_column_text (stmt, 5);
         s_queue_digest (digest, row_recipient ? row_recipient : "", delivery.msg_seq,
-                        sqlite3_column_int (stmt, 7), delivery.wrapped, delivery.wrapped_size);
-        if (sqlite3_column_bytes (stmt, 6) != CERTBUS_HASH_SIZE
-            || memcmp (digest, sqlite3_column_blob (stmt, 6), sizeof digest) != 0)
+                        sqlite3_column_int (stmt, 4), delivery.wrapped, delivery.wrapped_size);
+        if (sqlite3_column_bytes (stmt, 3) != CERTBUS_HASH_SIZE
+            || memcmp (digest, sqlite3_column_blob (stmt, 3), sizeof digest) != 0)
             delivery.damaged = true;
         rows++;
         if (fn (arg, &delivery) != 0)
@@ -1052,24 +1123,31 @@ broker_store_damaged_queue_row (broker_store_t *self)
             damaged = sqlite3_column_int64 (stmt, 0);
     }
     sqlite3_finalize (stmt);
+    if (damaged)
+        return damaged;
+    //  A queue row whose message row is gone (a damaged sequence number)
+    //  would never be delivered: as bad as an altered one
+    stmt = s_prepare (self, "SELECT q.qseq FROM queue q LEFT JOIN messages m ON m.seq = q.msg_seq"
+                            " WHERE m.seq IS NULL ORDER BY q.qseq LIMIT 1");
+    if (!stmt)
+        return -1;
+    if (sqlite3_step (stmt) == SQLITE_ROW)
+        damaged = sqlite3_column_int64 (stmt, 0);
+    sqlite3_finalize (stmt);
     return damaged;
 }
 
 int64_t
 broker_store_damaged_message (broker_store_t *self)
 {
-    sqlite3_stmt *stmt = s_prepare (self, "SELECT seq, envelope, digest FROM messages ORDER BY seq");
+    sqlite3_stmt *stmt = s_prepare (
+        self, "SELECT seq, digest, " s_MESSAGE_COLUMNS " FROM messages ORDER BY seq");
     if (!stmt)
         return -1;
     int64_t damaged = 0;
-    while (sqlite3_step (stmt) == SQLITE_ROW && !damaged) {
-        uint8_t digest [CERTBUS_HASH_SIZE];
-        crypto_generichash (digest, sizeof digest, sqlite3_column_blob (stmt, 1),
-                            (size_t) sqlite3_column_bytes (stmt, 1), NULL, 0);
-        if (sqlite3_column_bytes (stmt, 2) != CERTBUS_HASH_SIZE
-            || memcmp (digest, sqlite3_column_blob (stmt, 2), sizeof digest) != 0)
+    while (sqlite3_step (stmt) == SQLITE_ROW && !damaged)
+        if (!s_message_row_intact (stmt, 2, 1))
             damaged = sqlite3_column_int64 (stmt, 0);
-    }
     sqlite3_finalize (stmt);
     return damaged;
 }

@@ -214,11 +214,12 @@ typedef void (broker_depth_fn) (void *arg, const char *recipient, int64_t depth,
 int
     broker_store_queue_depths (broker_store_t *self, broker_depth_fn *fn, void *arg);
 
-//  The sequence of the first stored message whose envelope no longer
-//  matches its digest, 0 when none, -1 on error.
+//  The sequence of the first stored message whose row (envelope and every
+//  column beside it) no longer matches its digest, 0 when none, -1 on error.
 int64_t
     broker_store_damaged_message (broker_store_t *self);
-//  The same for queued deliveries (recipient, message, priority, key).
+//  The same for queued deliveries (recipient, message, priority, key), and
+//  for a queued delivery whose message row is gone.
 int64_t
     broker_store_damaged_queue_row (broker_store_t *self);
 
