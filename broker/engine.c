@@ -1063,7 +1063,9 @@ s_tick (self_t *self)
     zlist_destroy (&gone);
     s_issue_head (self, false);
     if (now >= self->next_expire) {
-        self->next_expire = now + 60 * 1000;
+        //  Once a minute, or sooner when messages live less than minutes
+        int64_t every = self->config.expiry_ms / 4;
+        self->next_expire = now + (every < 100 ? 100 : every > 60000 ? 60000 : every);
         int removed = broker_store_expire (self->store, now);
         if (removed > 0)
             zsys_info ("broker: expired %d messages", removed);

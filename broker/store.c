@@ -2,11 +2,18 @@
     SPDX-License-Identifier: MPL-2.0
 */
 #include "store.h"
+#include <czmq.h>
 #include <sodium.h>
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+typedef struct {
+    int64_t depth;                   //  committed queue rows
+    int64_t delta;                   //  change in the open transaction
+    bool touched;
+} s_depth_t;
 
 struct broker_store_t {
     sqlite3 *db;                     //  the database connection
@@ -23,6 +30,15 @@ struct broker_store_t {
     sqlite3_stmt *msg_by_seq;
     int64_t audit_size;              //  records in the audit log
     certbus_merkle_frontier_t frontier;  //  of the audit tree, in memory
+    //  Row counts for status and metrics, kept in memory: COUNT (*) over a
+    //  backlog of a million rows blocks the engine for seconds. Counted
+    //  once on first use, then moved by the committed inserts and acks;
+    //  an expiry (which cascades) makes them be counted again.
+    bool counts_valid;
+    zhashx_t *depths;                //  recipient -> s_depth_t
+    s_depth_t **touched;             //  entries with a delta in this transaction
+    size_t touched_count, touched_cap;
+    int64_t messages, messages_delta;
 };
 
 static const char *s_schema
@@ -67,6 +83,7 @@ static const char *s_schema
       "  head BLOB NOT NULL);";
 
 static int s_rebuild_frontier (broker_store_t *self);
+static void s_depth_free (void **item_p);
 
 //  The columns a message digest covers, in the order s_message_digest_at
 //  reads them: everything in the row but its sequence (the queue rows'
@@ -185,6 +202,10 @@ broker_store_t *
 broker_store_open (const char *path, bool create)
 {
     broker_store_t *self = calloc (1, sizeof *self);
+    if (self) {
+        self->depths = zhashx_new ();
+        zhashx_set_destructor (self->depths, s_depth_free);
+    }
     if (!self)
         abort ();
     self->path = strdup (path);
@@ -303,9 +324,129 @@ broker_store_destroy (broker_store_t **self_p)
     sqlite3_finalize (self->node_get);
     sqlite3_finalize (self->msg_by_seq);
     sqlite3_close (self->db);
+    zhashx_destroy (&self->depths);
+    free (self->touched);
     free (self->path);
     free (self);
     *self_p = NULL;
+}
+
+//  ---------------------------------------------------------------------
+//  Row counts in memory
+
+static void
+s_depth_free (void **item_p)
+{
+    free (*item_p);
+    *item_p = NULL;
+}
+
+//  The entry for recipient, made when absent
+static s_depth_t *
+s_depth_entry (broker_store_t *self, const char *recipient)
+{
+    s_depth_t *entry = zhashx_lookup (self->depths, recipient);
+    if (!entry) {
+        entry = calloc (1, sizeof *entry);
+        if (!entry)
+            abort ();
+        zhashx_insert (self->depths, recipient, entry);
+    }
+    return entry;
+}
+
+//  Records a change of delta rows for recipient in the open transaction
+static void
+s_depth_move (broker_store_t *self, const char *recipient, int64_t delta)
+{
+    if (!self->counts_valid)
+        return;
+    s_depth_t *entry = s_depth_entry (self, recipient);
+    if (sqlite3_get_autocommit (self->db)) {
+        entry->depth += delta;       //  a statement outside a transaction
+        return;
+    }
+    if (!entry->touched) {
+        if (self->touched_count == self->touched_cap) {
+            self->touched_cap = self->touched_cap ? self->touched_cap * 2 : 64;
+            self->touched = realloc (self->touched, self->touched_cap * sizeof (s_depth_t *));
+            if (!self->touched)
+                abort ();
+        }
+        self->touched [self->touched_count++] = entry;
+        entry->touched = true;
+    }
+    entry->delta += delta;
+}
+
+//  At the end of a transaction: committed changes count, others are dropped
+static void
+s_counts_settle (broker_store_t *self, bool committed)
+{
+    for (size_t i = 0; i < self->touched_count; i++) {
+        s_depth_t *entry = self->touched [i];
+        if (committed)
+            entry->depth += entry->delta;
+        entry->delta = 0;
+        entry->touched = false;
+    }
+    self->touched_count = 0;
+    if (committed)
+        self->messages += self->messages_delta;
+    self->messages_delta = 0;
+}
+
+//  Counts the rows when the counts are not known. Inside a transaction
+//  the counts would include uncommitted rows: returns -1 and the caller
+//  asks SQLite directly instead.
+static int
+s_counts_load (broker_store_t *self)
+{
+    if (self->counts_valid)
+        return 0;
+    if (!sqlite3_get_autocommit (self->db))
+        return -1;
+    zhashx_purge (self->depths);
+    self->touched_count = 0;
+    sqlite3_stmt *stmt
+        = s_prepare (self, "SELECT recipient, COUNT (*) FROM queue GROUP BY recipient");
+    if (!stmt)
+        return -1;
+    while (sqlite3_step (stmt) == SQLITE_ROW)
+        s_depth_entry (self, (const char *) sqlite3_column_text (stmt, 0))->depth
+            = sqlite3_column_int64 (stmt, 1);
+    sqlite3_finalize (stmt);
+    stmt = s_prepare (self, "SELECT COUNT (*) FROM messages");
+    if (!stmt || sqlite3_step (stmt) != SQLITE_ROW) {
+        sqlite3_finalize (stmt);
+        return -1;
+    }
+    self->messages = sqlite3_column_int64 (stmt, 0);
+    self->messages_delta = 0;
+    sqlite3_finalize (stmt);
+    self->counts_valid = true;
+    return 0;
+}
+
+//  Accept time of recipient's oldest queued delivery, 0 when none: the
+//  lowest qseq of each priority class, two seeks in the queue's index
+static int64_t
+s_oldest (broker_store_t *self, const char *recipient)
+{
+    sqlite3_stmt *stmt = s_prepare (
+        self, "SELECT MIN (m.accepted_at) FROM messages m WHERE m.seq IN ("
+              " SELECT (SELECT msg_seq FROM queue WHERE recipient = ?1 AND priority = 1"
+              "  ORDER BY qseq LIMIT 1)"
+              " UNION ALL SELECT (SELECT msg_seq FROM queue WHERE recipient = ?1 AND priority = 0"
+              "  ORDER BY qseq LIMIT 1))");
+    int64_t oldest = 0;
+    if (!stmt)
+        return 0;
+    sqlite3_bind_text (stmt, 1, recipient, -1, SQLITE_STATIC);
+    if (sqlite3_step (stmt) == SQLITE_ROW)
+        oldest = sqlite3_column_int64 (stmt, 0);
+    sqlite3_finalize (stmt);
+    return oldest;
 }
 
 int
@@ -324,6 +465,7 @@ broker_store_commit (broker_store_t *self)
         broker_store_rollback (self);
         return -1;
     }
+    s_counts_settle (self, true);
     return 0;
 }
 
@@ -332,6 +474,7 @@ broker_store_rollback (broker_store_t *self)
 {
     if (!sqlite3_get_autocommit (self->db))
         sqlite3_exec (self->db, "ROLLBACK", NULL, NULL, NULL);
+    s_counts_settle (self, false);
     //  the audit tree is re-read so that a rolled-back append is forgotten
     s_rebuild_frontier (self);
 }
@@ -640,8 +783,13 @@ broker_store_message_insert (broker_store_t *self, const certbus_header_t *heade
     sqlite3_bind_blob (stmt, 11, digest, sizeof digest, SQLITE_STATIC);
     int rc = sqlite3_step (stmt) == SQLITE_DONE ? 0 : s_fail_db (self, "insert message");
     sqlite3_reset (stmt);
-    if (rc == 0)
+    if (rc == 0) {
         *seq_p = (uint64_t) sqlite3_last_insert_rowid (self->db);
+        if (sqlite3_get_autocommit (self->db))
+            self->messages++;
+        else
+            self->messages_delta++;
+    }
     return rc;
 }
 
@@ -660,6 +808,8 @@ broker_store_queue_insert (broker_store_t *self, const char *recipient, uint64_t
     sqlite3_bind_blob (stmt, 5, digest, sizeof digest, SQLITE_STATIC);
     int rc = sqlite3_step (stmt) == SQLITE_DONE ? 0 : s_fail_db (self, "queue delivery");
     sqlite3_reset (stmt);
+    if (rc == 0)
+        s_depth_move (self, recipient, 1);
     return rc;
 }
 
@@ -723,25 +873,29 @@ broker_store_queue_ack (broker_store_t *self, const char *recipient, uint64_t qs
     if (rc != SQLITE_DONE)
         found = s_fail_db (self, "acknowledge delivery");
     sqlite3_reset (stmt);
+    if (found > 0)
+        s_depth_move (self, recipient, -1);
     return found;
 }
 
 int64_t
 broker_store_queue_depth (broker_store_t *self, const char *recipient, int64_t *oldest_p)
 {
-    sqlite3_stmt *stmt = s_prepare (
-        self, "SELECT COUNT (*), MIN (m.accepted_at) FROM queue q"
-              " JOIN messages m ON m.seq = q.msg_seq WHERE q.recipient = ?1");
-    int64_t depth = -1;
-    if (!stmt)
-        return -1;
-    sqlite3_bind_text (stmt, 1, recipient, -1, SQLITE_STATIC);
-    if (sqlite3_step (stmt) == SQLITE_ROW) {
-        depth = sqlite3_column_int64 (stmt, 0);
-        if (oldest_p)
-            *oldest_p = sqlite3_column_int64 (stmt, 1);
+    int64_t depth = 0;
+    if (s_counts_load (self) == 0) {
+        s_depth_t *entry = zhashx_lookup (self->depths, recipient);
+        depth = entry ? entry->depth : 0;
     }
-    sqlite3_finalize (stmt);
+    else {
+        sqlite3_stmt *stmt = s_prepare (self, "SELECT COUNT (*) FROM queue WHERE recipient = ?1");
+        if (!stmt)
+            return -1;
+        sqlite3_bind_text (stmt, 1, recipient, -1, SQLITE_STATIC);
+        depth = sqlite3_step (stmt) == SQLITE_ROW ? sqlite3_column_int64 (stmt, 0) : -1;
+        sqlite3_finalize (stmt);
+    }
+    if (oldest_p)
+        *oldest_p = depth > 0 ? s_oldest (self, recipient) : 0;
     return depth;
 }
 
@@ -755,6 +909,8 @@ broker_store_expire (broker_store_t *self, int64_t now_ms)
     int rc = sqlite3_step (stmt) == SQLITE_DONE ? sqlite3_changes (self->db)
                                                 : s_fail_db (self, "expire messages");
     sqlite3_finalize (stmt);
+    if (rc != 0)
+        self->counts_valid = false;  //  the cascade removed queue rows too
     return rc;
 }
 
@@ -919,6 +1075,15 @@ broker_store_audit_size (broker_store_t *self)
 int64_t
 broker_store_count (broker_store_t *self, const char *table)
 {
+    if (strcmp (table, "messages") == 0 && s_counts_load (self) == 0)
+        return self->messages;
+    if (strcmp (table, "queue") == 0 && s_counts_load (self) == 0) {
+        int64_t total = 0;
+        for (s_depth_t *entry = zhashx_first (self->depths); entry;
+             entry = zhashx_next (self->depths))
+            total += entry->depth;
+        return total;
+    }
     char sql [128];
     snprintf (sql, sizeof sql, "SELECT COUNT (*) FROM %s", table);
     sqlite3_stmt *stmt = s_prepare (self, sql);
@@ -1092,15 +1257,14 @@ broker_store_cases_each (broker_store_t *self, int64_t since, broker_case_fn *fn
 int
 broker_store_queue_depths (broker_store_t *self, broker_depth_fn *fn, void *arg)
 {
-    sqlite3_stmt *stmt = s_prepare (
-        self, "SELECT q.recipient, COUNT (*), MIN (m.accepted_at) FROM queue q"
-              " JOIN messages m ON m.seq = q.msg_seq GROUP BY q.recipient");
-    if (!stmt)
+    if (s_counts_load (self))
         return -1;
-    while (sqlite3_step (stmt) == SQLITE_ROW)
-        fn (arg, (const char *) sqlite3_column_text (stmt, 0), sqlite3_column_int64 (stmt, 1),
-            sqlite3_column_int64 (stmt, 2));
-    sqlite3_finalize (stmt);
+    for (s_depth_t *entry = zhashx_first (self->depths); entry;
+         entry = zhashx_next (self->depths))
+        if (entry->depth > 0) {
+            const char *recipient = zhashx_cursor (self->depths);
+            fn (arg, recipient, entry->depth, s_oldest (self, recipient));
+        }
     return 0;
 }
 

@@ -33,6 +33,7 @@
 #define s_WAIT_MS 5000           //  bound on every positive wait
 #define s_QUIET_MS 1000          //  bounded poll that must see nothing
 #define s_MEMBER_COUNT 3
+#define s_SHORT_EXPIRY_MS 2000       //  message lifetime in the expiry test
 
 typedef struct {
     const char *org;                 //  org id
@@ -50,6 +51,7 @@ typedef struct {
     s_member_t members [s_MEMBER_COUNT];
     zlist_t *clients;                //  every client socket, destroyed in teardown
     int64_t next_ping;               //  token for barrier pings
+    int64_t expiry_ms;               //  message lifetime; 0 for the default
 } s_fixture_t;
 
 enum { s_ALPHA = 0, s_BRAVO = 1, s_CHARLIE = 2 };
@@ -473,11 +475,27 @@ static int
     s_teardown (void **state);
 
 static int
+    s_setup_with (void **state, int64_t expiry_ms);
+
+static int
 s_setup (void **state)
+{
+    return s_setup_with (state, 0);
+}
+
+static int
+s_setup_short_expiry (void **state)
+{
+    return s_setup_with (state, s_SHORT_EXPIRY_MS);
+}
+
+static int
+s_setup_with (void **state, int64_t expiry_ms)
 {
     s_fixture_t *fx = calloc (1, sizeof *fx);
     assert_non_null (fx);
     *state = fx;
+    fx->expiry_ms = expiry_ms;
     fx->clients = zlist_new ();
     snprintf (fx->dir, sizeof fx->dir, "/tmp/certbus-wire-XXXXXX");
     assert_non_null (mkdtemp (fx->dir));
@@ -508,6 +526,8 @@ s_setup (void **state)
     config.bind = "tcp://127.0.0.1:*";
     config.window = s_WINDOW;
     config.heartbeat_ms = 100;
+    if (fx->expiry_ms)
+        config.expiry_ms = fx->expiry_ms;
     //  Sessions that only listen must not time out while a test runs
     config.peer_timeout_ms = 60000;
     fx->broker = zactor_new (broker_engine_actor, &config);
@@ -877,6 +897,63 @@ test_bad_frames (void **state)
 
 //  An optional argument picks tests by name (cmocka's pattern, e.g.
 //  "test_slow*"); "-test_x" skips test_x instead.
+//  ---------------------------------------------------------------------------
+//  7. Expiry: messages nobody fetched in their lifetime are removed, with
+//     their queued deliveries; the counts in STATS follow; service goes on
+
+static void
+test_expiry (void **state)
+{
+    s_fixture_t *fx = *state;
+    zsock_t *alpha = s_client (fx, fx->members [s_ALPHA].identity);
+    uint8_t id [CERTBUS_ID_SIZE];
+    size_t size;
+    for (int i = 0; i < 3; i++) {
+        uint8_t *envelope = s_seal (fx, s_ALPHA, "org:bravo,org:charlie", "short-lived", id,
+                                    &size);
+        s_send_publish (alpha, envelope, size);
+        Certbus__Packet *packet;
+        s_expect_puback (alpha, id, CERTBUS__STATUS__STATUS_ACCEPTED, &packet);
+        certbus_codec_free (packet);
+        free (envelope);
+    }
+    assert_int_equal (s_stat (fx, "messages"), 3);
+    assert_int_equal (s_stat (fx, "queued"), 6);
+
+    //  Nobody connects; the broker's tick removes them once they expire
+    int64_t deadline = zclock_mono () + s_SHORT_EXPIRY_MS + s_WAIT_MS;
+    while (s_stat (fx, "messages") > 0 && zclock_mono () < deadline)
+        zclock_sleep (50);
+    assert_int_equal (s_stat (fx, "messages"), 0);
+    assert_int_equal (s_stat (fx, "queued"), 0);
+
+    //  Bravo connects later and is sent nothing
+    zsock_t *bravo = s_client (fx, fx->members [s_BRAVO].identity);
+    s_send_hello (fx, bravo, 0);
+    assert_int_equal (s_expect_welcome (fx, bravo), s_WINDOW);
+    s_inbox_t *inbox = calloc (1, sizeof *inbox);
+    assert_non_null (inbox);
+    s_barrier (fx, bravo, inbox);
+    assert_int_equal (inbox->count, 0);
+
+    //  A new message still goes through, and the counts move with it
+    uint8_t *envelope = s_seal (fx, s_ALPHA, "org:bravo", "fresh", id, &size);
+    s_send_publish (alpha, envelope, size);
+    free (envelope);
+    Certbus__Packet *packet;
+    s_expect_puback (alpha, id, CERTBUS__STATUS__STATUS_ACCEPTED, &packet);
+    certbus_codec_free (packet);
+    s_await_deliveries (bravo, inbox, 1);
+    s_open (fx, s_BRAVO, inbox->envelopes [0], id, "fresh");
+    assert_int_equal (s_session_stat (fx, "bravo", "queued"), 1);
+    s_send_acks (bravo, inbox->sequences, inbox->count);
+    s_barrier (fx, bravo, NULL);
+    assert_int_equal (s_session_stat (fx, "bravo", "queued"), 0);
+    assert_int_equal (s_stat (fx, "queued"), 0);
+    s_inbox_purge (inbox);
+    free (inbox);
+}
+
 int
 main (int argc, char *argv [])
 {
@@ -893,6 +970,7 @@ main (int argc, char *argv [])
         cmocka_unit_test_setup_teardown (test_slow_consumer, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_duplicate_publish, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_bad_frames, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown (test_expiry, s_setup_short_expiry, s_teardown),
     };
     return cmocka_run_group_tests (tests, NULL, NULL);
 }
