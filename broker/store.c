@@ -2,6 +2,7 @@
     SPDX-License-Identifier: MPL-2.0
 */
 #include "store.h"
+#include "certbus/db.h"
 #include <czmq.h>
 #include <sodium.h>
 #include <sqlite3.h>
@@ -202,32 +203,13 @@ broker_store_t *
 broker_store_open (const char *path, bool create)
 {
     broker_store_t *self = calloc (1, sizeof *self);
-    if (self) {
-        self->depths = zhashx_new ();
-        zhashx_set_destructor (self->depths, s_depth_free);
-    }
     if (!self)
         abort ();
+    self->depths = zhashx_new ();
+    zhashx_set_destructor (self->depths, s_depth_free);
     self->path = strdup (path);
-    int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX | (create ? SQLITE_OPEN_CREATE : 0);
-    if (sqlite3_open_v2 (path, &self->db, flags, NULL) != SQLITE_OK) {
-        certbus_fail (CERTBUS_E_IO, "cannot open database %s: %s", path,
-                      self->db ? sqlite3_errmsg (self->db) : "out of memory");
-        broker_store_destroy (&self);
-        return NULL;
-    }
-    sqlite3_busy_timeout (self->db, 10000);
-    sqlite3_extended_result_codes (self->db, 1);
-    char *error = NULL;
-    if (sqlite3_exec (self->db,
-                      "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; "
-                      "PRAGMA foreign_keys=ON;",
-                      NULL, NULL, &error)
-            != SQLITE_OK
-        || sqlite3_exec (self->db, s_schema, NULL, NULL, &error) != SQLITE_OK) {
-        certbus_fail (CERTBUS_E_IO, "cannot prepare database %s: %s", path,
-                      error ? error : "unknown error");
-        sqlite3_free (error);
+    self->db = certbus_db_open (path, create, s_schema);
+    if (!self->db) {
         broker_store_destroy (&self);
         return NULL;
     }

@@ -135,13 +135,18 @@ s_resend (self_t *self, int64_t sent_before, int limit)
 {
     if (!self->connected)
         return;
-    //  One transaction for the "sent" marks: they pace resends, and need
-    //  no fsync each
-    bool own_txn = !node_store_in_txn (self->ctx->store)
-                   && node_store_begin (self->ctx->store) == 0;
+    //  One transaction for the "sent" marks, which need no fsync: they
+    //  pace resends only
+    bool own_txn = !node_store_in_txn (self->ctx->store);
+    if (own_txn) {
+        node_store_set_durable (self->ctx->store, false);
+        own_txn = node_store_begin (self->ctx->store) == 0;
+    }
     node_store_outbox_pending (self->ctx->store, sent_before, limit, s_resend_one, self);
     if (own_txn && node_store_commit (self->ctx->store) != 0)
         zsys_warning ("node: %s", certbus_reason ());
+    if (!node_store_in_txn (self->ctx->store))
+        node_store_set_durable (self->ctx->store, true);
 }
 
 static void
@@ -582,10 +587,13 @@ s_handle_control (self_t *self)
             memcpy (waiter->id, zframe_data (id), CERTBUS_ID_SIZE);
             waiter->deadline = certbus_now_ms () + atoi (wait);
             zlist_append (self->waiters, waiter);
-            if (self->connected)
-                //  a lone "sent" mark: it paces resends only, so a lost one
-                //  merely means one more resend
+            if (self->connected) {
+                //  a lone "sent" mark: it paces resends only, so it needs
+                //  no fsync, and a lost one merely means one more resend
+                node_store_set_durable (self->ctx->store, false);
                 node_store_outbox_one (self->ctx->store, waiter->id, s_resend_one, self);
+                node_store_set_durable (self->ctx->store, true);
+            }
             s_answer_waiters (self, false);
         }
         zframe_destroy (&id);

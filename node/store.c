@@ -2,6 +2,7 @@
     SPDX-License-Identifier: MPL-2.0
 */
 #include "store.h"
+#include "certbus/db.h"
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -63,24 +64,8 @@ node_store_open (const char *path)
     if (!self)
         abort ();
     self->path = strdup (path);
-    if (sqlite3_open_v2 (path, &self->db,
-                         SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL)
-        != SQLITE_OK) {
-        certbus_fail (CERTBUS_E_IO, "cannot open database %s", path);
-        node_store_destroy (&self);
-        return NULL;
-    }
-    chmod (path, 0600);
-    sqlite3_busy_timeout (self->db, 10000);
-    sqlite3_extended_result_codes (self->db, 1);
-    char *error = NULL;
-    if (sqlite3_exec (self->db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;", NULL, NULL,
-                      &error)
-            != SQLITE_OK
-        || sqlite3_exec (self->db, s_schema, NULL, NULL, &error) != SQLITE_OK) {
-        certbus_fail (CERTBUS_E_IO, "cannot prepare database %s: %s", path,
-                      error ? error : "unknown error");
-        sqlite3_free (error);
+    self->db = certbus_db_open (path, true, s_schema);
+    if (!self->db) {
         node_store_destroy (&self);
         return NULL;
     }
@@ -141,6 +126,13 @@ bool
 node_store_in_txn (node_store_t *self)
 {
     return !sqlite3_get_autocommit (self->db);
+}
+
+void
+node_store_set_durable (node_store_t *self, bool durable)
+{
+    sqlite3_exec (self->db, durable ? "PRAGMA synchronous=FULL" : "PRAGMA synchronous=NORMAL",
+                  NULL, NULL, NULL);
 }
 
 static int

@@ -53,6 +53,13 @@ void
 //  True inside a transaction.
 bool
     node_store_in_txn (node_store_t *self);
+//  With durable false, the next commits do not wait for the disk
+//  (synchronous=NORMAL); true (the default) makes them wait again. For
+//  writes that only pace work, such as "sent" marks: in WAL mode the next
+//  durable commit carries them to disk in order, and a lost one costs one
+//  more resend. Call outside a transaction.
+void
+    node_store_set_durable (node_store_t *self, bool durable);
 
 //  The directory the node holds (verified by the caller), or -1 when none.
 int
