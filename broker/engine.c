@@ -11,8 +11,10 @@
 #include "engine.h"
 #include "council.h"
 #include "store.h"
+#include "verify.h"
 #include "zap.h"
 #include <limits.h>
+#include <unistd.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -26,6 +28,8 @@ typedef struct {
     bool dirty;                      //  may have deliveries to send
     int64_t last_seen;               //  last packet, unix ms
     uint64_t delivered;              //  deliveries sent in this session
+    uint64_t cursor [2];             //  per priority class: the last queue
+                                     //  sequence sent in this session
 } s_session_t;
 
 typedef struct {
@@ -61,6 +65,21 @@ s_observe (s_histogram_t *h, double seconds)
     h->count++;
     h->sum += seconds;
 }
+
+//  One received message of a batch, decoded before any is handled, so
+//  that the signatures of the batch's publishes are checked in parallel
+typedef struct {
+    zframe_t *routing;
+    zframe_t *payload;
+    bool extra_frames;               //  more than one packet frame
+    const certbus_cert_t *member;    //  the authenticated sender, or NULL
+    Certbus__Packet *packet;         //  decoded, or NULL
+    certbus_err_t packet_rc;
+    char *packet_reason;             //  why not, when not
+    certbus_envelope_t *env;         //  a publish's envelope, or NULL
+    certbus_err_t env_rc;
+    char *env_reason;
+} s_item_t;
 
 typedef struct {
     broker_config_t config;          //  our copy of the settings
@@ -98,6 +117,9 @@ typedef struct {
     zhashx_t *by_reason;             //  error name -> rejected count
     zhashx_t *max_sent;              //  org -> highest delivery sequence sent
     s_histogram_t commit_latency;
+    broker_verifier_t *verifier;     //  signature helpers
+    s_item_t *items;                 //  the batch being handled
+    broker_verify_job_t *jobs;       //  its signature checks
 } self_t;
 
 void
@@ -112,6 +134,7 @@ broker_config_defaults (broker_config_t *config)
     config->batch = BROKER_DEFAULT_BATCH;
     config->head_records = BROKER_DEFAULT_HEAD_RECORDS;
     config->head_ms = BROKER_DEFAULT_HEAD_MS;
+    config->verify_threads = -1;
 }
 
 static void
@@ -424,19 +447,20 @@ s_strcmp_p (const void *a, const void *b)
 
 static void
 s_handle_publish (self_t *self, zframe_t *routing, const certbus_cert_t *sender,
-                  Certbus__Publish *publish)
+                  s_item_t *item)
 {
     s_reply_t *reply = s_reply_new (self, routing);
-    certbus_envelope_t *env = NULL;
+    certbus_envelope_t *env = item->env;   //  decoded with the batch; ours now
+    item->env = NULL;
     char **allowed = NULL;
     size_t allowed_count = 0;
     char **queued = NULL;
     size_t queued_count = 0;
     const char *org = sender->org_id;
-    certbus_err_t rc = certbus_envelope_decode (publish->envelope.data, publish->envelope.len,
-                                                &env);
-    if (rc) {
-        s_reject (self, reply, org, NULL, rc, certbus_reason (), NULL);
+    certbus_err_t rc = item->env_rc;
+    if (rc || !env) {
+        s_reject (self, reply, org, NULL, rc ? rc : CERTBUS_E_INTERNAL,
+                  item->env_reason ? item->env_reason : "envelope not decoded", NULL);
         goto cleanup;
     }
     const certbus_header_t *header = certbus_envelope_header (env);
@@ -748,6 +772,7 @@ s_handle_hello (self_t *self, zframe_t *routing, const certbus_cert_t *member, C
     session->dirty = true;
     //  Whatever was in flight in an earlier session is delivered again
     session->inflight_count = 0;
+    session->cursor [0] = session->cursor [1] = 0;
     session->window = self->config.window;
     if (hello->credit > 0 && (int) hello->credit < session->window)
         session->window = (int) hello->credit;
@@ -817,6 +842,7 @@ s_handle_acks (self_t *self, zframe_t *routing, const certbus_cert_t *member,
 typedef struct {
     self_t *self;
     s_session_t *session;
+    int priority;                    //  the class being pumped
     int room;                        //  deliveries we may still send
 } s_pump_t;
 
@@ -825,6 +851,7 @@ s_pump_one (void *arg, const broker_delivery_t *delivery)
 {
     s_pump_t *pump = arg;
     s_session_t *session = pump->session;
+    session->cursor [pump->priority] = delivery->qseq;
     for (int i = 0; i < session->inflight_count; i++)
         if (session->inflight [i] == delivery->qseq)
             return 0;
@@ -875,10 +902,10 @@ s_pump_class (self_t *self, s_session_t *session, int priority, int room)
 {
     if (room <= 0)
         return false;
-    s_pump_t pump = {self, session, room};
-    int limit = session->inflight_count + room;   //  in flight rows come back too
-    int rows = broker_store_queue_fetch (self->store, session->org, priority, limit, s_pump_one,
-                                         &pump);
+    s_pump_t pump = {self, session, priority, room};
+    int limit = room;
+    int rows = broker_store_queue_fetch (self->store, session->org, priority,
+                                         session->cursor [priority], limit, s_pump_one, &pump);
     //  Exhausted only when the rows ran out before the room did
     return rows >= 0 && rows < limit && pump.room > 0;
 }
@@ -895,8 +922,11 @@ s_pump (self_t *self)
         if (certbus_now_ms () < self->pump_after)
             return;
         self->pump_after = 0;
-        for (s_session_t *s = zhashx_first (self->sessions); s; s = zhashx_next (self->sessions))
+        //  Acks lost with the failed batch left rows behind the cursors
+        for (s_session_t *s = zhashx_first (self->sessions); s; s = zhashx_next (self->sessions)) {
             s->dirty = true;
+            s->cursor [0] = s->cursor [1] = 0;
+        }
     }
     s_session_t *session = zhashx_first (self->sessions);
     while (session) {
@@ -1086,21 +1116,86 @@ s_bad_frame (self_t *self, zframe_t *routing, const certbus_cert_t *member, cert
     s_send_error (self, routing, code, reason);
 }
 
-static void
-s_handle_router (self_t *self)
+//  Receives one message into item and decodes what can be decoded before
+//  the batch is handled. Returns -1 when there was nothing usable.
+static int
+s_router_recv (self_t *self, s_item_t *item)
 {
+    memset (item, 0, sizeof *item);
     zmsg_t *msg = zmsg_recv (self->router);
     if (!msg)
-        return;
+        return -1;
     self->stats.received++;
-    zframe_t *routing = zmsg_pop (msg);
-    zframe_t *payload = zmsg_pop (msg);
-    if (!routing || !payload) {
-        zframe_destroy (&routing);
-        zmsg_destroy (&msg);
-        return;
+    item->routing = zmsg_pop (msg);
+    item->payload = zmsg_pop (msg);
+    item->extra_frames = zmsg_size (msg) > 0;
+    zmsg_destroy (&msg);
+    if (!item->routing || !item->payload) {
+        zframe_destroy (&item->routing);
+        zframe_destroy (&item->payload);
+        return -1;
     }
-    const certbus_cert_t *member = s_member (self, payload);
+    item->member = s_member (self, item->payload);
+    if (!item->member || item->extra_frames)
+        return 0;
+    item->packet_rc = certbus_packet_decode (item->payload, &item->packet);
+    if (item->packet_rc) {
+        item->packet_reason = strdup (certbus_reason ());
+        return 0;
+    }
+    if (item->packet->body_case == CERTBUS__PACKET__BODY_PUBLISH) {
+        Certbus__Publish *publish = item->packet->publish;
+        item->env_rc = certbus_envelope_decode (publish->envelope.data, publish->envelope.len,
+                                                &item->env);
+        if (item->env_rc)
+            item->env_reason = strdup (certbus_reason ());
+    }
+    return 0;
+}
+
+//  Checks the signatures of the batch's publishes on every core. Each
+//  origin's key is looked up here, on the engine's thread; whatever the
+//  directory says against a publish is found again, and reported, when
+//  certbus_envelope_verify runs as the publish is handled.
+static void
+s_check_signatures (self_t *self, int count)
+{
+    size_t jobs = 0;
+    for (int i = 0; i < count; i++) {
+        s_item_t *item = &self->items [i];
+        if (!item->env)
+            continue;
+        const certbus_header_t *header = certbus_envelope_header (item->env);
+        const certbus_cert_t *cert = certbus_directory_find (self->directory, header->origin);
+        if (!cert || cert->serial != header->origin_serial)
+            continue;
+        self->jobs [jobs].env = item->env;
+        self->jobs [jobs].sign_key = cert->sign_key;
+        jobs++;
+    }
+    broker_verifier_run (self->verifier, self->jobs, jobs);
+}
+
+static void
+s_item_clear (s_item_t *item)
+{
+    zframe_destroy (&item->routing);
+    zframe_destroy (&item->payload);
+    certbus_codec_free (item->packet);
+    item->packet = NULL;
+    certbus_envelope_destroy (&item->env);
+    free (item->packet_reason);
+    free (item->env_reason);
+    item->packet_reason = item->env_reason = NULL;
+}
+
+//  Handles one received message, in the order they arrived
+static void
+s_handle_item (self_t *self, s_item_t *item)
+{
+    zframe_t *routing = item->routing;
+    zframe_t *payload = item->payload;
+    const certbus_cert_t *member = item->member;
     if (!member) {
         self->stats.refused_members++;
         const char *user_id = zframe_meta (payload, "User-Id");
@@ -1112,15 +1207,15 @@ s_handle_router (self_t *self)
                       "not a current member of this Council: revoked or expired");
         goto cleanup;
     }
-    if (zmsg_size (msg) > 0) {
+    if (item->extra_frames) {
         s_bad_frame (self, routing, member, CERTBUS_E_PROTOCOL,
                      "one packet per message: extra frames refused");
         goto cleanup;
     }
-    Certbus__Packet *packet = NULL;
-    certbus_err_t rc = certbus_packet_decode (payload, &packet);
-    if (rc) {
-        s_bad_frame (self, routing, member, rc, certbus_reason ());
+    Certbus__Packet *packet = item->packet;
+    if (item->packet_rc || !packet) {
+        s_bad_frame (self, routing, member, item->packet_rc ? item->packet_rc : CERTBUS_E_PROTOCOL,
+                     item->packet_reason ? item->packet_reason : "undecodable packet");
         goto cleanup;
     }
     s_session_t *session = zhashx_lookup (self->sessions, member->org_id);
@@ -1133,7 +1228,7 @@ s_handle_router (self_t *self)
             s_handle_hello (self, routing, member, packet->hello);
             break;
         case CERTBUS__PACKET__BODY_PUBLISH:
-            s_handle_publish (self, routing, member, packet->publish);
+            s_handle_publish (self, routing, member, item);
             break;
         case CERTBUS__PACKET__BODY_DELIVER_ACK:
             s_handle_acks (self, routing, member, packet->deliver_ack);
@@ -1168,11 +1263,8 @@ s_handle_router (self_t *self)
             s_bad_frame (self, routing, member, CERTBUS_E_PROTOCOL, reason);
         }
     }
-    certbus_codec_free (packet);
 cleanup:
-    zframe_destroy (&routing);
-    zframe_destroy (&payload);
-    zmsg_destroy (&msg);
+    s_item_clear (item);
 }
 
 //  ---------------------------------------------------------------------
@@ -1505,6 +1597,17 @@ s_start (self_t *self)
     if (broker_store_check (self->store, full)
         || broker_store_meta_set (self->store, "clean_stop", "0"))
         return -1;
+    int threads = self->config.verify_threads;
+    if (threads < 0) {
+        long cores = sysconf (_SC_NPROCESSORS_ONLN);
+        threads = cores > 1 ? (int) (cores - 1) : 0;
+        threads = threads > 8 ? 8 : threads;
+    }
+    self->verifier = broker_verifier_new (threads);
+    self->items = calloc ((size_t) self->config.batch, sizeof (s_item_t));
+    self->jobs = calloc ((size_t) self->config.batch, sizeof (broker_verify_job_t));
+    if (!self->items || !self->jobs)
+        abort ();
     self->sessions = zhashx_new ();
     zhashx_set_destructor (self->sessions, s_session_destroy);
     self->by_kind = zhashx_new ();
@@ -1582,8 +1685,9 @@ broker_engine_actor (zsock_t *pipe, void *args)
         zstr_free (&command);
     }
     else {
-        zsys_info ("broker: serving %s as %s, window %d", self->endpoint,
-                   certbus_identity_fingerprint (self->identity), self->config.window);
+        zsys_info ("broker: serving %s as %s, window %d, %d signature helper threads",
+                   self->endpoint, certbus_identity_fingerprint (self->identity),
+                   self->config.window, broker_verifier_threads (self->verifier));
         zstr_sendf (pipe, "READY %s", self->endpoint);
         zpoller_t *poller = zpoller_new (pipe, self->router, NULL);
         if (self->control)
@@ -1594,9 +1698,14 @@ broker_engine_actor (zsock_t *pipe, void *args)
                 s_handle_pipe (self);
             else if (which == self->control && self->control)
                 s_handle_control (self);
+            int count = 0;
             for (int n = 0; n < self->config.batch && (zsock_events (self->router) & ZMQ_POLLIN);
                  n++)
-                s_handle_router (self);
+                if (s_router_recv (self, &self->items [count]) == 0)
+                    count++;
+            s_check_signatures (self, count);
+            for (int i = 0; i < count; i++)
+                s_handle_item (self, &self->items [i]);
             s_flush (self);
             s_pump (self);
             s_tick (self);
@@ -1621,5 +1730,8 @@ broker_engine_actor (zsock_t *pipe, void *args)
     broker_store_destroy (&self->store);
     certbus_identity_destroy (&self->identity);
     free (self->replies);
+    broker_verifier_destroy (&self->verifier);
+    free (self->items);
+    free (self->jobs);
     free (self);
 }

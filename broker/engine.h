@@ -29,6 +29,8 @@ typedef struct {
     int head_records;                //  sign a tree head every N records...
     int head_ms;                     //  ...or every T ms, whichever first
     bool full_check;                 //  check every database page at start
+    int verify_threads;              //  signature helper threads; -1: one per
+                                     //  core beyond the first (at most 8)
 } broker_config_t;
 
 #define BROKER_DEFAULT_BIND "tcp://0.0.0.0:7447"

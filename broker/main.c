@@ -28,6 +28,8 @@ static const char *s_usage
       "  run       --dir DIR [--bind ENDPOINT] [--window N] [--heartbeat MS]\n"
       "            [--peer-timeout MS] [--expiry DAYS] [--head-records N]\n"
       "            [--head-interval MS] [--metrics HOST:PORT] [--syslog]\n"
+      "            [--verify-threads N]           signature checks on N more threads\n"
+      "                                           (default: one per core beyond the first)\n"
       "                                           logs: one line per event on stderr;\n"
       "                                           --syslog sends them to syslog too;\n"
       "                                           every database page is checked after an\n"
@@ -63,6 +65,7 @@ typedef struct {
     const char *dir, *tier, *sector, *region, *out, *reason, *bind, *org, *since, *overdue;
     const char *metrics;
     int days, window, heartbeat, peer_timeout, expiry_days, head_records, head_interval;
+    int verify_threads;
     bool json, verbose, help, syslog, check_db;
     int argc;                        //  positional arguments left
     char **argv;
@@ -94,6 +97,7 @@ s_parse (int argc, char **argv, s_args_t *args)
         {"verbose", no_argument, NULL, 'v'},
         {"syslog", no_argument, NULL, 'L'},
         {"check-db", no_argument, NULL, 'C'},
+        {"verify-threads", required_argument, NULL, 'V'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -106,6 +110,7 @@ s_parse (int argc, char **argv, s_args_t *args)
     args->head_records = BROKER_DEFAULT_HEAD_RECORDS;
     args->head_interval = BROKER_DEFAULT_HEAD_MS;
     args->bind = BROKER_DEFAULT_BIND;
+    args->verify_threads = -1;
     optind = 1;
     int opt;
     while ((opt = getopt_long (argc, argv, "", options, NULL)) != -1) {
@@ -132,6 +137,7 @@ s_parse (int argc, char **argv, s_args_t *args)
             case 'v': args->verbose = true; break;
             case 'L': args->syslog = true; break;
             case 'C': args->check_db = true; break;
+            case 'V': args->verify_threads = atoi (optarg); break;
             case 'h': args->help = true; break;
             default: return -1;
         }
@@ -176,9 +182,10 @@ s_run (s_args_t *args)
     config.dir = args->dir;
     config.bind = args->bind;
     if (args->window < 1 || args->window > 100000 || args->heartbeat < 10
-        || args->peer_timeout < args->heartbeat || args->expiry_days < 1)
+        || args->peer_timeout < args->heartbeat || args->expiry_days < 1
+        || args->verify_threads < -1 || args->verify_threads > 64)
         return s_error ("--window must be 1..100000, --heartbeat >= 10 ms, --peer-timeout >= "
-                        "--heartbeat, --expiry >= 1 day");
+                        "--heartbeat, --expiry >= 1 day, --verify-threads 0..64");
     config.window = args->window;
     config.heartbeat_ms = args->heartbeat;
     config.peer_timeout_ms = args->peer_timeout;
@@ -186,6 +193,7 @@ s_run (s_args_t *args)
     config.head_records = args->head_records > 0 ? args->head_records : 1;
     config.head_ms = args->head_interval > 0 ? args->head_interval : 1;
     config.full_check = args->check_db;
+    config.verify_threads = args->verify_threads;
     signal (SIGHUP, s_on_hup);
     zactor_t *engine = zactor_new (broker_engine_actor, &config);
     char *status = zstr_recv (engine);

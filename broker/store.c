@@ -22,8 +22,7 @@ struct broker_store_t {
     sqlite3_stmt *msg_lookup;        //  cached hot-path statements
     sqlite3_stmt *msg_insert;
     sqlite3_stmt *queue_insert;
-    sqlite3_stmt *queue_fetch;       //  one priority class (uses the index fully)
-    sqlite3_stmt *queue_fetch_any;   //  every class
+    sqlite3_stmt *queue_fetch;       //  one priority class, from a cursor
     sqlite3_stmt *queue_ack;
     sqlite3_stmt *audit_insert;
     sqlite3_stmt *node_insert;
@@ -221,19 +220,15 @@ broker_store_open (const char *path, bool create)
     self->queue_insert = s_prepare (
         self, "INSERT INTO queue (recipient, msg_seq, priority, wrapped, digest)"
               " VALUES (?1,?2,?3,?4,?5)");
+    //  One priority class at a time, from a cursor: the whole index
+    //  (recipient, priority, qseq) serves it, and rows already in flight
+    //  are not read again
     self->queue_fetch = s_prepare (
         self, "SELECT q.qseq, q.msg_seq, q.wrapped, q.digest, q.priority, q.recipient,"
               " m.digest, " s_MESSAGE_COLUMNS_M
               " FROM queue q JOIN messages m ON m.seq = q.msg_seq"
-              " WHERE q.recipient = ?1 AND q.priority = ?3"
+              " WHERE q.recipient = ?1 AND q.priority = ?3 AND q.qseq > ?4"
               " ORDER BY q.qseq LIMIT ?2");
-    //  Two statements, not "(?3 < 0 OR priority = ?3)": that form keeps
-    //  SQLite from using the index's priority column and scans the queue
-    self->queue_fetch_any = s_prepare (
-        self, "SELECT q.qseq, q.msg_seq, q.wrapped, q.digest, q.priority, q.recipient,"
-              " m.digest, " s_MESSAGE_COLUMNS_M
-              " FROM queue q JOIN messages m ON m.seq = q.msg_seq"
-              " WHERE q.recipient = ?1 ORDER BY q.priority DESC, q.qseq LIMIT ?2");
     self->queue_ack
         = s_prepare (self, "DELETE FROM queue WHERE qseq = ?1 AND recipient = ?2 RETURNING msg_seq");
     self->audit_insert = s_prepare (
@@ -246,7 +241,7 @@ broker_store_open (const char *path, bool create)
     self->msg_by_seq = s_prepare (
         self, "SELECT id, origin, kind, tlp, severity, audience FROM messages WHERE seq = ?1");
     if (!self->msg_lookup || !self->msg_insert || !self->queue_insert || !self->queue_fetch
-        || !self->queue_fetch_any || !self->queue_ack || !self->audit_insert || !self->node_insert || !self->node_get
+        || !self->queue_ack || !self->audit_insert || !self->node_insert || !self->node_get
         || !self->msg_by_seq) {
         broker_store_destroy (&self);
         return NULL;
@@ -299,7 +294,6 @@ broker_store_destroy (broker_store_t **self_p)
     sqlite3_finalize (self->msg_insert);
     sqlite3_finalize (self->queue_insert);
     sqlite3_finalize (self->queue_fetch);
-    sqlite3_finalize (self->queue_fetch_any);
     sqlite3_finalize (self->queue_ack);
     sqlite3_finalize (self->audit_insert);
     sqlite3_finalize (self->node_insert);
@@ -796,15 +790,15 @@ broker_store_queue_insert (broker_store_t *self, const char *recipient, uint64_t
 }
 
 int
-broker_store_queue_fetch (broker_store_t *self, const char *recipient, int priority, int limit,
-                          broker_delivery_fn *fn, void *arg)
+broker_store_queue_fetch (broker_store_t *self, const char *recipient, int priority,
+                          uint64_t after, int limit, broker_delivery_fn *fn, void *arg)
 {
-    sqlite3_stmt *stmt = priority < 0 ? self->queue_fetch_any : self->queue_fetch;
+    sqlite3_stmt *stmt = self->queue_fetch;
     sqlite3_reset (stmt);
     sqlite3_bind_text (stmt, 1, recipient, -1, SQLITE_TRANSIENT);
     sqlite3_bind_int (stmt, 2, limit);
-    if (priority >= 0)
-        sqlite3_bind_int (stmt, 3, priority);
+    sqlite3_bind_int (stmt, 3, priority);
+    sqlite3_bind_int64 (stmt, 4, (int64_t) after);
     int rows = 0, rc;
     while ((rc = sqlite3_step (stmt)) == SQLITE_ROW) {
         //  Columns: the queue row (0-5), the message digest (6), then

@@ -92,11 +92,13 @@ int
                                int priority, const uint8_t *wrapped, size_t wrapped_size)
         CERTBUS_WARN_UNUSED;
 //  Calls fn for up to limit queued deliveries of recipient of the given
-//  priority (1 critical, 0 the rest, -1 any), highest priority first, then
-//  in sequence order. Returns rows seen, or -1.
+//  priority (1 critical, 0 the rest) with a queue sequence above after, in
+//  sequence order; stops early when fn returns non-zero. Returns rows
+//  seen, or -1.
 int
     broker_store_queue_fetch (broker_store_t *self, const char *recipient, int priority,
-                              int limit, broker_delivery_fn *fn, void *arg);
+                              uint64_t after, int limit, broker_delivery_fn *fn, void *arg)
+        CERTBUS_WARN_UNUSED;
 //  Removes a delivered row. Returns 1 when it was there, 0 when not.
 int
     broker_store_queue_ack (broker_store_t *self, const char *recipient, uint64_t qseq,

@@ -19,6 +19,8 @@ struct certbus_envelope_t {
     Certbus__Envelope *wire;         //  decoded Envelope
     Certbus__EnvelopeHeader *hdr;    //  decoded from wire->header
     certbus_header_t header;         //  our copy of the header's fields
+    bool signature_ok;               //  the signature verified with signature_key
+    uint8_t signature_key [CERTBUS_KEY_SIZE];
 };
 
 bool
@@ -163,9 +165,9 @@ certbus_envelope_seal_to (certbus_identity_t *identity, const certbus_cert_t *ow
         if (count == 0 || strcmp (orgs [count - 1], orgs [i]) != 0)
             orgs [count++] = orgs [i];
 
-    uint8_t *content_key = sodium_malloc (crypto_aead_xchacha20poly1305_ietf_KEYBYTES);
-    uint8_t *ephemeral_secret = sodium_malloc (CERTBUS_KEY_SIZE);
-    uint8_t *shared = sodium_malloc (crypto_box_BEFORENMBYTES);
+    uint8_t *content_key = certbus_secret_alloc (crypto_aead_xchacha20poly1305_ietf_KEYBYTES);
+    uint8_t *ephemeral_secret = certbus_secret_alloc (CERTBUS_KEY_SIZE);
+    uint8_t *shared = certbus_secret_alloc (crypto_box_BEFORENMBYTES);
     if (!content_key || !ephemeral_secret || !shared)
         abort ();
     uint8_t ephemeral_public [CERTBUS_KEY_SIZE];
@@ -281,9 +283,9 @@ certbus_envelope_seal_to (certbus_identity_t *identity, const certbus_cert_t *ow
     memcpy (id_out, id, CERTBUS_ID_SIZE);
     rc = CERTBUS_OK;
 cleanup:
-    sodium_free (content_key);
-    sodium_free (ephemeral_secret);
-    sodium_free (shared);
+    certbus_secret_free (content_key, crypto_aead_xchacha20poly1305_ietf_KEYBYTES);
+    certbus_secret_free (ephemeral_secret, CERTBUS_KEY_SIZE);
+    certbus_secret_free (shared, crypto_box_BEFORENMBYTES);
     free (ciphertext);
     free (keys);
     free (key_ptrs);
@@ -420,9 +422,9 @@ certbus_envelope_verify (certbus_envelope_t *self, certbus_directory_t *dir, int
                                                        self->header.origin_serial, when_s, &cert);
     if (rc)
         return rc;
-    if (!certbus_verify (self->wire->signature.data, self->wire->signature.len,
-                         s_DOMAIN_ENVELOPE, self->wire->header.data, self->wire->header.len,
-                         cert->sign_key, CERTBUS_KEY_SIZE))
+    bool checked = self->signature_ok
+                   && sodium_memcmp (self->signature_key, cert->sign_key, CERTBUS_KEY_SIZE) == 0;
+    if (!checked && !certbus_envelope_check_signature (self, cert->sign_key))
         return certbus_fail (CERTBUS_E_SIGNATURE,
                              "envelope signature does not verify with the key of '%s'",
                              self->header.origin);
@@ -442,6 +444,19 @@ certbus_envelope_verify (certbus_envelope_t *self, certbus_directory_t *dir, int
     if (cert_p)
         *cert_p = cert;
     return CERTBUS_OK;
+}
+
+bool
+certbus_envelope_check_signature (certbus_envelope_t *self,
+                                  const uint8_t sign_key [CERTBUS_KEY_SIZE])
+{
+    if (!certbus_verify (self->wire->signature.data, self->wire->signature.len,
+                         s_DOMAIN_ENVELOPE, self->wire->header.data, self->wire->header.len,
+                         sign_key, CERTBUS_KEY_SIZE))
+        return false;
+    memcpy (self->signature_key, sign_key, CERTBUS_KEY_SIZE);
+    self->signature_ok = true;
+    return true;
 }
 
 static Certbus__RecipientKey *
@@ -464,9 +479,7 @@ certbus_envelope_content_key (certbus_envelope_t *self, certbus_identity_t *iden
     if (!self->header.encrypted)
         return certbus_fail (CERTBUS_E_FIELD, "envelope is not encrypted");
     certbus_err_t rc = CERTBUS_OK;
-    uint8_t *shared = sodium_malloc (crypto_box_BEFORENMBYTES);
-    if (!shared)
-        abort ();
+    uint8_t *shared = certbus_secret_alloc (crypto_box_BEFORENMBYTES);
     uint8_t wrap_nonce [crypto_secretbox_NONCEBYTES];
     const uint8_t *ephemeral = self->hdr->ephemeral_key.data;
     if (crypto_box_beforenm (shared, ephemeral, certbus_identity_box_secret (identity)) != 0)
@@ -479,7 +492,7 @@ certbus_envelope_content_key (certbus_envelope_t *self, certbus_identity_t *iden
             rc = certbus_fail (CERTBUS_E_WRAPPED_KEY,
                                "wrapped content key for '%s' does not open", org_id);
     }
-    sodium_free (shared);
+    certbus_secret_free (shared, crypto_box_BEFORENMBYTES);
     return rc;
 }
 
@@ -531,14 +544,12 @@ certbus_envelope_decrypt (certbus_envelope_t *self, certbus_identity_t *identity
                              org_id);
     if (!self->header.encrypted)
         return certbus_envelope_decrypt_with_key (self, NULL, 0, payload_p, size_p);
-    uint8_t *key = sodium_malloc (crypto_aead_xchacha20poly1305_ietf_KEYBYTES);
-    if (!key)
-        abort ();
+    uint8_t *key = certbus_secret_alloc (crypto_aead_xchacha20poly1305_ietf_KEYBYTES);
     certbus_err_t rc = certbus_envelope_content_key (self, identity, org_id, key);
     if (rc == CERTBUS_OK)
         rc = certbus_envelope_decrypt_with_key (self, key, crypto_aead_xchacha20poly1305_ietf_KEYBYTES,
                                                 payload_p, size_p);
-    sodium_free (key);
+    certbus_secret_free (key, crypto_aead_xchacha20poly1305_ietf_KEYBYTES);
     return rc;
 }
 

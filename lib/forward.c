@@ -14,9 +14,7 @@ certbus_forward_wrap (certbus_envelope_t *original, certbus_identity_t *identity
     const certbus_header_t *header = certbus_envelope_header (original);
     if (strcmp (header->tlp, "amber+strict") == 0)
         return certbus_fail (CERTBUS_E_TLP, "TLP amber+strict may not be forwarded");
-    uint8_t *key = sodium_malloc (32);
-    if (!key)
-        abort ();
+    uint8_t *key = certbus_secret_alloc (32);
     certbus_err_t rc = CERTBUS_OK;
     if (header->encrypted)
         rc = certbus_envelope_content_key (original, identity, org_id, key);
@@ -38,7 +36,7 @@ certbus_forward_wrap (certbus_envelope_t *original, certbus_identity_t *identity
         forward.note_type = (char *) (note_type ? note_type : "");
         *payload_p = certbus_codec_encode (&forward, size_p);
     }
-    sodium_free (key);
+    certbus_secret_free (key, 32);
     return rc;
 }
 

@@ -105,6 +105,15 @@ certbus_err_t
     certbus_envelope_verify (certbus_envelope_t *self, certbus_directory_t *dir, int64_t when_s,
                              const certbus_cert_t **cert_p) CERTBUS_WARN_UNUSED;
 
+//  Checks only the signature over the header, with sign_key: no directory,
+//  no clock, so many envelopes can be checked on many threads at once (each
+//  envelope by one thread). A signature found good here is remembered with
+//  its key: certbus_envelope_verify, which still makes every other check,
+//  then skips the cryptography when the origin's key is that same key.
+bool
+    certbus_envelope_check_signature (certbus_envelope_t *self,
+                                      const uint8_t sign_key [CERTBUS_KEY_SIZE]);
+
 //  Decrypts the payload for org_id with identity's X25519 key. Call only
 //  after certbus_envelope_verify. *payload_p is a new buffer.
 certbus_err_t

@@ -90,6 +90,15 @@ bool
                     size_t data_len, const uint8_t *public_key, size_t public_key_len)
         CERTBUS_WARN_UNUSED;
 
+//  Guarded, locked memory (libsodium's) for a short-lived secret: a
+//  content key, an ephemeral key, a shared secret. Pieces come from one
+//  region per thread, so a call costs no system call. Free every piece
+//  with certbus_secret_free and its size, which wipes it.
+void *
+    certbus_secret_alloc (size_t size);
+void
+    certbus_secret_free (void *secret, size_t size);
+
 //  Short printable fingerprint of a public key for logs: 16 hex digits.
 void
     certbus_fingerprint (const uint8_t *key, size_t key_len, char out [17]);

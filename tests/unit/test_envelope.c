@@ -672,6 +672,36 @@ test_flipped_signature_bit (void **state)
 }
 
 static void
+test_check_signature (void **state)
+{
+    sealed_t *self = *state;
+    const uint8_t *right = tu_council_member (s_council, "sender")->cert->sign_key;
+    const uint8_t *wrong = tu_council_member (s_council, "m0002")->cert->sign_key;
+    //  A wrong key: refused, and remembered as nothing
+    certbus_envelope_t *env = NULL;
+    tu_assert_err (certbus_envelope_decode (self->bytes, self->size, &env), CERTBUS_OK);
+    assert_false (certbus_envelope_check_signature (env, wrong));
+    tu_assert_err (certbus_envelope_verify (env, s_council->dir, certbus_now (), NULL),
+                   CERTBUS_OK);
+    certbus_envelope_destroy (&env);
+    //  The origin's key: good, and verify agrees
+    tu_assert_err (certbus_envelope_decode (self->bytes, self->size, &env), CERTBUS_OK);
+    assert_true (certbus_envelope_check_signature (env, right));
+    tu_assert_err (certbus_envelope_verify (env, s_council->dir, certbus_now (), NULL),
+                   CERTBUS_OK);
+    certbus_envelope_destroy (&env);
+    //  A flipped signature bit: no key makes it good, and verify refuses it
+    uint8_t *copy = tu_dup (self->bytes, self->size);
+    copy [s_offset_of (copy, self->size, s_SIGNATURE) + 10] ^= 0x10;
+    tu_assert_err (certbus_envelope_decode (copy, self->size, &env), CERTBUS_OK);
+    assert_false (certbus_envelope_check_signature (env, right));
+    tu_assert_err (certbus_envelope_verify (env, s_council->dir, certbus_now (), NULL),
+                   CERTBUS_E_SIGNATURE);
+    certbus_envelope_destroy (&env);
+    free (copy);
+}
+
+static void
 test_flipped_wrapped_key_bit (void **state)
 {
     sealed_t *self = *state;
@@ -1119,6 +1149,7 @@ main (void)
                                          s_sealed_teardown),
         cmocka_unit_test_setup_teardown (test_flipped_signature_bit, s_sealed_setup,
                                          s_sealed_teardown),
+        cmocka_unit_test_setup_teardown (test_check_signature, s_sealed_setup, s_sealed_teardown),
         cmocka_unit_test_setup_teardown (test_flipped_wrapped_key_bit, s_sealed_setup,
                                          s_sealed_teardown),
         cmocka_unit_test_setup_teardown (test_every_bit_flip_refused, s_sealed_setup,

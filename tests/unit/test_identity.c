@@ -311,6 +311,40 @@ test_pubfile_round_trip (void **state)
     tu_tmpdir_remove (&dir);
 }
 
+//  Short-lived secrets: pieces of one guarded region per thread, wiped
+//  when freed (in any order), the region reused once all are back; a
+//  request larger than the region gets a guarded allocation of its own
+static void
+test_secret_pieces (void **state)
+{
+    (void) state;
+    uint8_t *a = certbus_secret_alloc (32);
+    uint8_t *b = certbus_secret_alloc (24);
+    uint8_t *c = certbus_secret_alloc (32);
+    assert_non_null (a);
+    assert_true (b >= a + 32);
+    assert_true (c >= b + 24);
+    memset (a, 0xAA, 32);
+    memset (b, 0xBB, 24);
+    memset (c, 0xCC, 32);
+    certbus_secret_free (a, 32);
+    for (int i = 0; i < 32; i++)
+        assert_int_equal (a [i], 0);
+    assert_int_equal (b [0], 0xBB);
+    certbus_secret_free (c, 32);
+    certbus_secret_free (b, 24);
+    for (int i = 0; i < 24; i++)
+        assert_int_equal (b [i], 0);
+    //  All back: the next piece is the region's first again
+    uint8_t *again = certbus_secret_alloc (16);
+    assert_ptr_equal (again, a);
+    uint8_t *big = certbus_secret_alloc (10000);
+    assert_non_null (big);
+    memset (big, 0x11, 10000);
+    certbus_secret_free (big, 10000);
+    certbus_secret_free (again, 16);
+}
+
 int
 main (void)
 {
@@ -322,6 +356,7 @@ main (void)
         cmocka_unit_test (test_readable_secret_is_refused),
         cmocka_unit_test (test_bad_secret_files_are_refused),
         cmocka_unit_test (test_pubfile_round_trip),
+        cmocka_unit_test (test_secret_pieces),
     };
     return cmocka_run_group_tests (tests, NULL, NULL);
 }
