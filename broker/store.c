@@ -684,6 +684,19 @@ broker_store_directory_publish (broker_store_t *self, certbus_identity_t *counci
     }
     sqlite3_finalize (stmt);
     free (bytes);
+    //  Each directory holds every certificate, so keeping them all grows
+    //  as members squared (a hundred MiB after a thousand enrolments).
+    //  Only the latest is served; the last few are kept for an operator
+    //  comparing versions, and the certificates themselves stay in certs.
+    if (rc == 0 && serial > BROKER_DIRECTORIES_KEPT) {
+        stmt = s_prepare (self, "DELETE FROM directories WHERE serial <= ?1");
+        if (stmt) {
+            sqlite3_bind_int64 (stmt, 1, (int64_t) (serial - BROKER_DIRECTORIES_KEPT));
+            if (sqlite3_step (stmt) != SQLITE_DONE)
+                rc = s_fail_db (self, "prune old directories");
+        }
+        sqlite3_finalize (stmt);
+    }
 cleanup:
     if (certs)
         s_free_blobs (certs, cert_sizes, cert_count);

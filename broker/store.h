@@ -11,6 +11,9 @@
 
 typedef struct broker_store_t broker_store_t;
 
+//  Signed directories kept in the database (the latest is served)
+#define BROKER_DIRECTORIES_KEPT 16
+
 //  One queued delivery, as broker_store_queue_fetch returns it.
 typedef struct {
     uint64_t qseq;                   //  per-recipient delivery sequence

@@ -84,6 +84,25 @@ fx_find (const fx_t *fx, const char *org_id)
     return -1;
 }
 
+certbus_cert_t *
+fx_cert (const fx_t *fx, size_t index)
+{
+    certbus_cert_t *cert = NULL;
+    if (index >= fx->count
+        || certbus_cert_decode (fx->certs [index], fx->cert_sizes [index],
+                                certbus_identity_sign_public (fx->council), &cert))
+        abort ();
+    return cert;
+}
+
+void
+fx_sign_as (const fx_t *fx, const char *org, const char *domain, const uint8_t *data,
+            size_t size, uint8_t sig [CERTBUS_SIG_SIZE])
+{
+    int who = fx_find (fx, org);
+    certbus_sign (sig, domain, data, size, certbus_identity_sign_secret (fx->ids [who < 0 ? 0 : who]));
+}
+
 int
 fx_init (fx_t *fx, size_t count)
 {

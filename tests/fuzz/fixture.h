@@ -73,4 +73,32 @@ const char *
 int
     fx_find (const fx_t *fx, const char *org_id);
 
+//  Member index's certificate, decoded against the Council key; aborts
+//  when it does not decode. Free with certbus_cert_destroy.
+certbus_cert_t *
+    fx_cert (const fx_t *fx, size_t index);
+
+//  Signs data under domain with the key of the member whose org id is org
+//  (the national CERT's, for an org the fixture does not know): how the
+//  harnesses re-sign a mutated body to get past its signature check.
+void
+    fx_sign_as (const fx_t *fx, const char *org, const char *domain, const uint8_t *data,
+                size_t size, uint8_t sig [CERTBUS_SIG_SIZE]);
+
+//  Declares the harness's fixture, static fx_t s_fx, and an
+//  LLVMFuzzerInitialize that builds it with the first count members
+//  (deterministic keys first, as libsodium asks), aborting on failure.
+#define FX_FUZZER_FIXTURE(count)                                                              \
+    static fx_t s_fx;                                                                         \
+    int LLVMFuzzerInitialize (int *argc, char ***argv);                                       \
+    int LLVMFuzzerInitialize (int *argc, char ***argv)                                        \
+    {                                                                                         \
+        (void) argc;                                                                          \
+        (void) argv;                                                                          \
+        fx_deterministic_random ();                                                           \
+        if (fx_init (&s_fx, (count)) != 0)                                                    \
+            abort ();                                                                         \
+        return 0;                                                                             \
+    }
+
 #endif

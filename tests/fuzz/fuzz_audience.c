@@ -15,26 +15,13 @@
 #include <string.h>
 
 int
-LLVMFuzzerInitialize (int *argc, char ***argv);
-int
 LLVMFuzzerTestOneInput (const uint8_t *data, size_t size);
 
-static fx_t s_fx;                    //  built once, read-only afterwards
+FX_FUZZER_FIXTURE (FX_MEMBERS_MAX)
 
 //  Every TLP, and two that are not one
 static const char *s_tlps [] = {"clear", "green", "amber", "amber+strict", "red", NULL, "RED"};
 #define s_TLP_COUNT (sizeof s_tlps / sizeof s_tlps [0])
-
-int
-LLVMFuzzerInitialize (int *argc, char ***argv)
-{
-    (void) argc;
-    (void) argv;
-    fx_deterministic_random ();
-    if (fx_init (&s_fx, FX_MEMBERS_MAX) != 0)
-        abort ();
-    return 0;
-}
 
 static bool
 s_current (const certbus_cert_t *cert)

@@ -17,22 +17,9 @@
 #include <string.h>
 
 int
-LLVMFuzzerInitialize (int *argc, char ***argv);
-int
 LLVMFuzzerTestOneInput (const uint8_t *data, size_t size);
 
-static fx_t s_fx;                    //  built once, read-only afterwards
-
-int
-LLVMFuzzerInitialize (int *argc, char ***argv)
-{
-    (void) argc;
-    (void) argv;
-    fx_deterministic_random ();
-    if (fx_init (&s_fx, FX_MEMBERS_SMALL) != 0)
-        abort ();
-    return 0;
-}
+FX_FUZZER_FIXTURE (FX_MEMBERS_SMALL)
 
 #define s_CERT 1
 #define s_REQUEST 2

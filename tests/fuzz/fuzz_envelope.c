@@ -17,22 +17,9 @@
 #include <string.h>
 
 int
-LLVMFuzzerInitialize (int *argc, char ***argv);
-int
 LLVMFuzzerTestOneInput (const uint8_t *data, size_t size);
 
-static fx_t s_fx;                    //  built once, read-only afterwards
-
-int
-LLVMFuzzerInitialize (int *argc, char ***argv)
-{
-    (void) argc;
-    (void) argv;
-    fx_deterministic_random ();
-    if (fx_init (&s_fx, FX_MEMBERS_SMALL) != 0)
-        abort ();
-    return 0;
-}
+FX_FUZZER_FIXTURE (FX_MEMBERS_SMALL)
 
 //  Reads every accessor of an envelope that decoded, and cuts it down to
 //  each of its first recipients.
@@ -129,10 +116,9 @@ s_open_resigned (const uint8_t *data, size_t size)
         return;
     Certbus__EnvelopeHeader *hdr
         = certbus__envelope_header__unpack (NULL, wire->header.len, wire->header.data);
-    int who = hdr ? fx_find (&s_fx, hdr->origin) : -1;
     uint8_t sig [CERTBUS_SIG_SIZE];
-    certbus_sign (sig, FX_DOMAIN_ENVELOPE, wire->header.data, wire->header.len,
-                  certbus_identity_sign_secret (s_fx.ids [who < 0 ? 0 : who]));
+    fx_sign_as (&s_fx, hdr ? hdr->origin : NULL, FX_DOMAIN_ENVELOPE, wire->header.data,
+                wire->header.len, sig);
     if (wire->signature.len != sizeof sig || memcmp (wire->signature.data, sig, sizeof sig) != 0) {
         Certbus__Envelope copy = *wire;
         copy.signature.data = sig;

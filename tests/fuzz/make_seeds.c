@@ -1,6 +1,7 @@
 /*  make_seeds.c - writes the committed seed corpus of the fuzz harnesses:
-    real packets, envelopes, certificates, directories, audiences and
-    Merkle vectors, made with the library and the shared fuzz fixture
+    real packets, envelopes, certificates, directories, audiences, Merkle
+    vectors, forward payloads and signed tree heads, made with the library
+    and the shared fuzz fixture
     SPDX-License-Identifier: MPL-2.0
 
     Run once by hand, from the repository root, after `make`:
@@ -67,10 +68,7 @@ static uint8_t *
 s_seal (fx_t *fx, size_t from, const char *kind, const char *tlp, const char *audience,
         const char *payload, size_t *size_p)
 {
-    certbus_cert_t *own;
-    if (certbus_cert_decode (fx->certs [from], fx->cert_sizes [from],
-                             certbus_identity_sign_public (fx->council), &own))
-        s_die ("own certificate");
+    certbus_cert_t *own = fx_cert (fx, from);
     certbus_seal_opts_t opts = {.kind = kind,
                                 .tlp = tlp,
                                 .audience = audience,
@@ -464,6 +462,109 @@ s_merkle (void)
     s_merkle_write ("generate-64", 0x83, 31, 63, salt, sizeof salt, NULL, 0, NULL, 0);
 }
 
+//  ---------------------------------------------------------------------------
+//  Forward payloads, one and two forwarders deep (see fuzz_forward.c)
+
+static uint8_t *
+s_forward_envelope (fx_t *fx, size_t from, const char *to, const uint8_t *payload,
+                    size_t payload_size, size_t *size_p)
+{
+    certbus_cert_t *own = fx_cert (fx, from);
+    certbus_seal_opts_t opts = {.kind = "advisory",
+                                .tlp = "amber",
+                                .audience = "",
+                                .topic = "forwarded",
+                                .severity = "high",
+                                .content_type = CERTBUS_FORWARD_TYPE};
+    char audience [64];
+    snprintf (audience, sizeof audience, "org:%s", to);
+    opts.audience = audience;
+    char *orgs [] = {(char *) to};
+    uint8_t id [CERTBUS_ID_SIZE], *bytes;
+    if (certbus_envelope_seal_to (fx->ids [from], own, fx->dir, &opts, orgs, 1, payload,
+                                  payload_size, id, &bytes, size_p))
+        s_die ("seal forward");
+    certbus_cert_destroy (&own);
+    return bytes;
+}
+
+static uint8_t *
+s_wrap (fx_t *fx, const uint8_t *bytes, size_t size, size_t as, const char *note,
+        size_t *payload_size_p)
+{
+    certbus_envelope_t *env;
+    if (certbus_envelope_decode (bytes, size, &env))
+        s_die ("decode to forward");
+    uint8_t *payload;
+    if (certbus_forward_wrap (env, fx->ids [as], fx_org (as), (const uint8_t *) note,
+                              note ? strlen (note) : 0, note ? "text/plain" : NULL, &payload,
+                              payload_size_p))
+        s_die ("forward wrap");
+    certbus_envelope_destroy (&env);
+    return payload;
+}
+
+static void
+s_forwards (fx_t *fx)
+{
+    size_t size, one_size, bare_size, hop_size, two_size;
+    uint8_t *original = s_seal (fx, 0, "advisory", "amber", "org:bank-01",
+                                "{\"document\":{\"title\":\"forward me\"}}", &size);
+    uint8_t *one = s_wrap (fx, original, size, 1, "seen here too", &one_size);
+    s_write ("fuzz_forward", "forward-one", one, one_size);
+    uint8_t *bare = s_wrap (fx, original, size, 1, NULL, &bare_size);
+    s_write ("fuzz_forward", "forward-no-note", bare, bare_size);
+    //  The bank forwards to the national CERT, which forwards that again
+    uint8_t *hop = s_forward_envelope (fx, 1, "cert-national", one, one_size, &hop_size);
+    uint8_t *two = s_wrap (fx, hop, hop_size, 0, "second hop", &two_size);
+    s_write ("fuzz_forward", "forward-two", two, two_size);
+    //  Each seed opens under an outer envelope like the harness's
+    certbus_envelope_t *outer;
+    certbus_forwarded_t *opened;
+    if (certbus_envelope_decode (hop, hop_size, &outer)
+        || certbus_forward_open (fx->dir, outer, one, one_size, &opened))
+        s_die ("forward-one does not open");
+    certbus_forwarded_destroy (&opened);
+    //  (the outer envelope is the bank's, so the chain names it twice)
+    if (certbus_forward_open (fx->dir, outer, two, two_size, &opened)
+        || strcmp (opened->forwarders, "bank-01,bank-01") != 0)
+        s_die ("forward-two does not open through two forwarders");
+    certbus_forwarded_destroy (&opened);
+    certbus_envelope_destroy (&outer);
+    free (original);
+    free (one);
+    free (bare);
+    free (hop);
+    free (two);
+}
+
+//  ---------------------------------------------------------------------------
+//  Signed tree heads, signed with the Council key (see fuzz_treehead.c)
+
+static void
+s_tree_heads (fx_t *fx)
+{
+    static const struct {
+        const char *name;
+        uint64_t size;
+        int64_t timestamp;
+    } heads [] = {
+        {"empty", 0, 1800000000000},
+        {"seven", 7, 1800000000123},
+        {"large", 1000000, 1800000999999},
+        {"max", UINT64_MAX, INT64_MAX},
+    };
+    for (size_t i = 0; i < sizeof heads / sizeof heads [0]; i++) {
+        certbus_tree_head_t head = {.size = heads [i].size, .timestamp = heads [i].timestamp};
+        for (size_t b = 0; b < sizeof head.root; b++)
+            head.root [b] = (uint8_t) (i * 31 + b);
+        size_t size;
+        uint8_t *bytes = certbus_tree_head_sign (fx->council, &head, &size);
+        s_write ("fuzz_treehead", heads [i].name, bytes, size);
+        free (bytes);
+    }
+}
+
 int
 main (int argc, char *argv [])
 {
@@ -494,6 +595,8 @@ main (int argc, char *argv [])
     s_audiences ();
     s_packets (&small, publish, publish_size, deliver, deliver_size);
     s_merkle ();
+    s_forwards (&small);
+    s_tree_heads (&small);
     free (publish);
     free (deliver);
     fx_destroy (&small);

@@ -153,3 +153,15 @@ if "$BROKER" audit verify --dir "$T/tamper2" 2>"$T/err"; then fail "deleted reco
 grep -q "were deleted" "$T/err" || fail "unclear: $(cat "$T/err")"
 "$BROKER" audit verify --dir "$T/council" >/dev/null || fail "the untouched log fails"
 pass "an altered record is named; deleted records are caught by the signed tree head"
+
+# old directories are pruned: only the last 16 stay, the latest is served
+for i in $(seq 1 20); do member "extra-$i" organization banking punjab; done
+kept=$(sqlite3 "$T/council/broker.db" "SELECT COUNT(*) FROM directories")
+latest=$(sqlite3 "$T/council/broker.db" "SELECT MAX(serial) FROM directories")
+[ "$kept" -eq 16 ] || fail "$kept directories kept, not 16"
+"$BROKER" directory --dir "$T/council" --out "$T/latest.cbd" > "$T/dir.out" \
+    || fail "no directory exported after pruning"
+"$NODE" directory --dir "$T/bank-01" --import "$T/latest.cbd" > "$T/import.out" 2>&1 \
+    || fail "the latest directory does not import: $(cat "$T/import.out")"
+grep -q "$latest" "$T/import.out" "$T/dir.out" || fail "directory version $latest not reported: $(cat "$T/dir.out" "$T/import.out")"
+pass "old directories pruned: $kept kept, the latest (version $latest) served"

@@ -196,10 +196,11 @@ judge() {
     fi
     echo "$out" | grep -q "audit log verified" || fail "audit verify exited 0 without saying so: $out"
     #  The broker may sign a tree head of its own while it runs: heads are
-    #  left out of the comparison (audit verify checked every one of them)
+    #  left out of the comparison (audit verify checked every one of them),
+    #  and so is meta, where it records a clean stop as it stops
     local mine theirs
-    mine=$(digest "$dir" | grep -v '^tree_heads \|^\* ')
-    theirs=$(digest "$ref" | grep -v '^tree_heads \|^\* ')
+    mine=$(digest "$dir" | grep -v '^tree_heads \|^meta \|^\* ')
+    theirs=$(digest "$ref" | grep -v '^tree_heads \|^meta \|^\* ')
     if [[ "$mine" == error* ]]; then
         VERDICT="SILENT: served, yet SQLite cannot read it all ($mine)"
     elif [ "$mine" = "$theirs" ]; then
@@ -229,9 +230,17 @@ part_torn() {
     broker_start
     member cert-national national
     member bank-01 organization banking punjab
-    enroll_all cert-national bank-01
+    # bank-02 never connects: its deliveries stay queued in every copy
+    member bank-02 organization banking punjab
+    enroll_all cert-national bank-01 bank-02
     node_start cert-national
     node_start bank-01
+    local i
+    for i in 1 2 3; do
+        echo "for bank-02, $i" | "$NODE" publish --dir "$T/cert-national" --kind advisory \
+            --tlp amber --to org:bank-02 --type text/plain --wait 30 - >/dev/null \
+            || fail "publish to bank-02 was not accepted"
+    done
     to_bank() { echo bank-01; }
     publish_burst cert-national 400 torn to_bank "$T/ids" &
     local burst=$!
@@ -323,12 +332,13 @@ part_torn() {
     # each one changed behind the broker's back (sqlite3 on a copy) makes
     # audit verify fail and name the row
     local col change tampered=0
-    for change in "messages origin='forged'" "messages kind='notice'" "messages tlp='clear'" \
-                  "messages severity='low'" "messages audience='all'" \
+    # (each change differs from whatever the row held)
+    for change in "messages origin=origin||'x'" "messages kind=kind||'x'" "messages tlp=tlp||'x'" \
+                  "messages severity=severity||'x'" "messages audience=audience||'x'" \
                   "messages recipients=recipients+1" "messages accepted_at=accepted_at-1" \
                   "messages expires_at=expires_at+86400000" "messages envelope=envelope||x'00'" \
                   "messages id=randomblob(16)" \
-                  "queue recipient='cert-national'" "queue priority=1-priority" \
+                  "queue recipient=recipient||'x'" "queue priority=1-priority" \
                   "queue wrapped=randomblob(48)" "queue msg_seq=msg_seq+100000"; do
         local table=${change%% *} set=${change#* } key
         [ "$table" = messages ] && key=seq || key=qseq
@@ -337,14 +347,13 @@ part_torn() {
             || fail "sqlite3 could not apply: $change"
         local rows out vrc=0
         rows=$(sqlite3 "$T/tamper/broker.db" "SELECT COUNT(*) FROM $table")
-        [ "$rows" -gt 0 ] || { echo "  tamper: $table is empty, $set not tried"; continue; }
+        [ "$rows" -gt 0 ] || fail "$table is empty: nothing to change"
         out=$("$BROKER" audit verify --dir "$T/tamper" 2>&1) || vrc=$?
         [ $vrc -ne 0 ] && [[ "$out" == *altered* ]] \
             || fail "UPDATE $table SET $set: audit verify did not notice ($out)"
         echo "  tamper: UPDATE $table SET $set -> $(echo "$out" | tail -n 1)"
         tampered=$((tampered + 1))
     done
-    [ $tampered -ge 10 ] || fail "only $tampered column changes were tried"
     pass "every column of a stored message and a queued delivery is covered by its digest ($tampered changes caught)"
 }
 
