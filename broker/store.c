@@ -176,28 +176,6 @@ s_queue_digest (uint8_t out [CERTBUS_HASH_SIZE], const char *recipient, uint64_t
     crypto_generichash_final (&state, out, CERTBUS_HASH_SIZE);
 }
 
-static int
-s_fail_db (broker_store_t *self, const char *what)
-{
-    int code = sqlite3_extended_errcode (self->db);
-    certbus_err_t err = (code == SQLITE_FULL || (code & 0xFF) == SQLITE_FULL)
-                            ? CERTBUS_E_STORAGE_FULL
-                            : CERTBUS_E_IO;
-    certbus_fail (err, "%s: %s: %s", self->path, what, sqlite3_errmsg (self->db));
-    return -1;
-}
-
-static sqlite3_stmt *
-s_prepare (broker_store_t *self, const char *sql)
-{
-    sqlite3_stmt *stmt = NULL;
-    if (sqlite3_prepare_v2 (self->db, sql, -1, &stmt, NULL) != SQLITE_OK) {
-        s_fail_db (self, "prepare");
-        return NULL;
-    }
-    return stmt;
-}
-
 broker_store_t *
 broker_store_open (const char *path, bool create)
 {
@@ -212,34 +190,34 @@ broker_store_open (const char *path, bool create)
         broker_store_destroy (&self);
         return NULL;
     }
-    self->msg_lookup = s_prepare (self, "SELECT seq, accepted_at FROM messages WHERE id = ?1");
-    self->msg_insert = s_prepare (
-        self, "INSERT INTO messages (id, origin, kind, tlp, severity, audience, recipients,"
+    self->msg_lookup = certbus_db_prepare (self->db, "SELECT seq, accepted_at FROM messages WHERE id = ?1");
+    self->msg_insert = certbus_db_prepare (
+        self->db, "INSERT INTO messages (id, origin, kind, tlp, severity, audience, recipients,"
               " accepted_at, expires_at, envelope, digest)"
               " VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11)");
-    self->queue_insert = s_prepare (
-        self, "INSERT INTO queue (recipient, msg_seq, priority, wrapped, digest)"
+    self->queue_insert = certbus_db_prepare (
+        self->db, "INSERT INTO queue (recipient, msg_seq, priority, wrapped, digest)"
               " VALUES (?1,?2,?3,?4,?5)");
     //  One priority class at a time, from a cursor: the whole index
     //  (recipient, priority, qseq) serves it, and rows already in flight
     //  are not read again
-    self->queue_fetch = s_prepare (
-        self, "SELECT q.qseq, q.msg_seq, q.wrapped, q.digest, q.priority, q.recipient,"
+    self->queue_fetch = certbus_db_prepare (
+        self->db, "SELECT q.qseq, q.msg_seq, q.wrapped, q.digest, q.priority, q.recipient,"
               " m.digest, " s_MESSAGE_COLUMNS_M
               " FROM queue q JOIN messages m ON m.seq = q.msg_seq"
               " WHERE q.recipient = ?1 AND q.priority = ?3 AND q.qseq > ?4"
               " ORDER BY q.qseq LIMIT ?2");
     self->queue_ack
-        = s_prepare (self, "DELETE FROM queue WHERE qseq = ?1 AND recipient = ?2 RETURNING msg_seq");
-    self->audit_insert = s_prepare (
-        self, "INSERT INTO audit (idx, time, event, org, message_id, record, leaf_hash)"
+        = certbus_db_prepare (self->db, "DELETE FROM queue WHERE qseq = ?1 AND recipient = ?2 RETURNING msg_seq");
+    self->audit_insert = certbus_db_prepare (
+        self->db, "INSERT INTO audit (idx, time, event, org, message_id, record, leaf_hash)"
               " VALUES (?1,?2,?3,?4,?5,?6,?7)");
     self->node_insert
-        = s_prepare (self, "INSERT OR REPLACE INTO audit_nodes VALUES (?1, ?2, ?3)");
+        = certbus_db_prepare (self->db, "INSERT OR REPLACE INTO audit_nodes VALUES (?1, ?2, ?3)");
     self->node_get
-        = s_prepare (self, "SELECT hash FROM audit_nodes WHERE level = ?1 AND idx = ?2");
-    self->msg_by_seq = s_prepare (
-        self, "SELECT id, origin, kind, tlp, severity, audience FROM messages WHERE seq = ?1");
+        = certbus_db_prepare (self->db, "SELECT hash FROM audit_nodes WHERE level = ?1 AND idx = ?2");
+    self->msg_by_seq = certbus_db_prepare (
+        self->db, "SELECT id, origin, kind, tlp, severity, audience FROM messages WHERE seq = ?1");
     if (!self->msg_lookup || !self->msg_insert || !self->queue_insert || !self->queue_fetch
         || !self->queue_ack || !self->audit_insert || !self->node_insert || !self->node_get
         || !self->msg_by_seq) {
@@ -266,7 +244,7 @@ broker_store_check (broker_store_t *self, bool full)
             snprintf (sql, sizeof sql, "PRAGMA quick_check");
         else
             snprintf (sql, sizeof sql, "PRAGMA quick_check ('%s')", small [i]);
-        sqlite3_stmt *check = s_prepare (self, sql);
+        sqlite3_stmt *check = certbus_db_prepare (self->db, sql);
         const char *verdict = NULL;
         if (check && sqlite3_step (check) == SQLITE_ROW)
             verdict = (const char *) sqlite3_column_text (check, 0);
@@ -385,14 +363,14 @@ s_counts_load (broker_store_t *self)
     zhashx_purge (self->depths);
     self->touched_count = 0;
     sqlite3_stmt *stmt
-        = s_prepare (self, "SELECT recipient, COUNT (*) FROM queue GROUP BY recipient");
+        = certbus_db_prepare (self->db, "SELECT recipient, COUNT (*) FROM queue GROUP BY recipient");
     if (!stmt)
         return -1;
     while (sqlite3_step (stmt) == SQLITE_ROW)
         s_depth_entry (self, (const char *) sqlite3_column_text (stmt, 0))->depth
             = sqlite3_column_int64 (stmt, 1);
     sqlite3_finalize (stmt);
-    stmt = s_prepare (self, "SELECT COUNT (*) FROM messages");
+    stmt = certbus_db_prepare (self->db, "SELECT COUNT (*) FROM messages");
     if (!stmt || sqlite3_step (stmt) != SQLITE_ROW) {
         sqlite3_finalize (stmt);
         return -1;
@@ -409,8 +387,8 @@ s_counts_load (broker_store_t *self)
 static int64_t
 s_oldest (broker_store_t *self, const char *recipient)
 {
-    sqlite3_stmt *stmt = s_prepare (
-        self, "SELECT MIN (m.accepted_at) FROM messages m WHERE m.seq IN ("
+    sqlite3_stmt *stmt = certbus_db_prepare (
+        self->db, "SELECT MIN (m.accepted_at) FROM messages m WHERE m.seq IN ("
               " SELECT (SELECT msg_seq FROM queue WHERE recipient = ?1 AND priority = 1"
               "  ORDER BY qseq LIMIT 1)"
               " UNION ALL SELECT (SELECT msg_seq FROM queue WHERE recipient = ?1 AND priority = 0"
@@ -428,17 +406,14 @@ s_oldest (broker_store_t *self, const char *recipient)
 int
 broker_store_begin (broker_store_t *self)
 {
-    if (sqlite3_exec (self->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK)
-        return s_fail_db (self, "begin");
-    return 0;
+    return certbus_db_begin (self->db);
 }
 
 int
 broker_store_commit (broker_store_t *self)
 {
-    if (sqlite3_exec (self->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) {
-        s_fail_db (self, "commit");
-        broker_store_rollback (self);
+    if (certbus_db_commit (self->db) != 0) {
+        broker_store_rollback (self);   //  forgets the batch's counts and audit appends
         return -1;
     }
     s_counts_settle (self, true);
@@ -448,8 +423,7 @@ broker_store_commit (broker_store_t *self)
 void
 broker_store_rollback (broker_store_t *self)
 {
-    if (!sqlite3_get_autocommit (self->db))
-        sqlite3_exec (self->db, "ROLLBACK", NULL, NULL, NULL);
+    certbus_db_rollback (self->db);
     s_counts_settle (self, false);
     //  the audit tree is re-read so that a rolled-back append is forgotten
     s_rebuild_frontier (self);
@@ -500,7 +474,7 @@ s_rebuild_frontier (broker_store_t *self)
 int64_t
 broker_store_data_version (broker_store_t *self)
 {
-    sqlite3_stmt *stmt = s_prepare (self, "PRAGMA data_version");
+    sqlite3_stmt *stmt = certbus_db_prepare (self->db, "PRAGMA data_version");
     int64_t version = -1;
     if (stmt && sqlite3_step (stmt) == SQLITE_ROW)
         version = sqlite3_column_int64 (stmt, 0);
@@ -511,34 +485,19 @@ broker_store_data_version (broker_store_t *self)
 int
 broker_store_meta_set (broker_store_t *self, const char *key, const char *value)
 {
-    sqlite3_stmt *stmt = s_prepare (self, "INSERT OR REPLACE INTO meta VALUES (?1, ?2)");
-    if (!stmt)
-        return -1;
-    sqlite3_bind_text (stmt, 1, key, -1, SQLITE_STATIC);
-    sqlite3_bind_text (stmt, 2, value, -1, SQLITE_STATIC);
-    int rc = sqlite3_step (stmt) == SQLITE_DONE ? 0 : s_fail_db (self, "meta");
-    sqlite3_finalize (stmt);
-    return rc;
+    return certbus_db_meta_set (self->db, key, value);
 }
 
 char *
 broker_store_meta_get (broker_store_t *self, const char *key)
 {
-    sqlite3_stmt *stmt = s_prepare (self, "SELECT value FROM meta WHERE key = ?1");
-    char *value = NULL;
-    if (!stmt)
-        return NULL;
-    sqlite3_bind_text (stmt, 1, key, -1, SQLITE_STATIC);
-    if (sqlite3_step (stmt) == SQLITE_ROW && sqlite3_column_text (stmt, 0))
-        value = strdup ((const char *) sqlite3_column_text (stmt, 0));
-    sqlite3_finalize (stmt);
-    return value;
+    return certbus_db_meta_get (self->db, key);
 }
 
 uint64_t
 broker_store_next_serial (broker_store_t *self)
 {
-    sqlite3_stmt *stmt = s_prepare (self, "SELECT COALESCE (MAX (serial), 0) + 1 FROM certs");
+    sqlite3_stmt *stmt = certbus_db_prepare (self->db, "SELECT COALESCE (MAX (serial), 0) + 1 FROM certs");
     uint64_t serial = 0;
     if (stmt && sqlite3_step (stmt) == SQLITE_ROW)
         serial = (uint64_t) sqlite3_column_int64 (stmt, 0);
@@ -549,8 +508,8 @@ broker_store_next_serial (broker_store_t *self)
 int
 broker_store_cert_insert (broker_store_t *self, const certbus_cert_t *cert, int64_t now)
 {
-    sqlite3_stmt *stmt = s_prepare (
-        self, "INSERT INTO certs (serial, org_id, tier, sector, region, not_before, not_after,"
+    sqlite3_stmt *stmt = certbus_db_prepare (
+        self->db, "INSERT INTO certs (serial, org_id, tier, sector, region, not_before, not_after,"
               " cert, issued_at) VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9)");
     if (!stmt)
         return -1;
@@ -563,7 +522,7 @@ broker_store_cert_insert (broker_store_t *self, const certbus_cert_t *cert, int6
     sqlite3_bind_int64 (stmt, 7, cert->not_after);
     sqlite3_bind_blob (stmt, 8, cert->bytes, (int) cert->size, SQLITE_STATIC);
     sqlite3_bind_int64 (stmt, 9, now);
-    int rc = sqlite3_step (stmt) == SQLITE_DONE ? 0 : s_fail_db (self, "insert certificate");
+    int rc = sqlite3_step (stmt) == SQLITE_DONE ? 0 : certbus_db_fail (self->db, "insert certificate");
     sqlite3_finalize (stmt);
     return rc;
 }
@@ -571,8 +530,8 @@ broker_store_cert_insert (broker_store_t *self, const certbus_cert_t *cert, int6
 uint64_t
 broker_store_cert_active (broker_store_t *self, const char *org_id)
 {
-    sqlite3_stmt *stmt = s_prepare (
-        self, "SELECT serial FROM certs WHERE org_id = ?1 AND revoked_at IS NULL"
+    sqlite3_stmt *stmt = certbus_db_prepare (
+        self->db, "SELECT serial FROM certs WHERE org_id = ?1 AND revoked_at IS NULL"
               " ORDER BY serial DESC LIMIT 1");
     uint64_t serial = 0;
     if (!stmt)
@@ -588,15 +547,15 @@ int
 broker_store_cert_revoke (broker_store_t *self, uint64_t serial, const uint8_t *revocation,
                           size_t size, int64_t at, const char *reason)
 {
-    sqlite3_stmt *stmt = s_prepare (
-        self, "UPDATE certs SET revoked_at = ?2, revocation = ?3, reason = ?4 WHERE serial = ?1");
+    sqlite3_stmt *stmt = certbus_db_prepare (
+        self->db, "UPDATE certs SET revoked_at = ?2, revocation = ?3, reason = ?4 WHERE serial = ?1");
     if (!stmt)
         return -1;
     sqlite3_bind_int64 (stmt, 1, (int64_t) serial);
     sqlite3_bind_int64 (stmt, 2, at);
     sqlite3_bind_blob (stmt, 3, revocation, (int) size, SQLITE_STATIC);
     sqlite3_bind_text (stmt, 4, reason ? reason : "", -1, SQLITE_STATIC);
-    int rc = sqlite3_step (stmt) == SQLITE_DONE ? 0 : s_fail_db (self, "revoke");
+    int rc = sqlite3_step (stmt) == SQLITE_DONE ? 0 : certbus_db_fail (self->db, "revoke");
     sqlite3_finalize (stmt);
     return rc;
 }
@@ -606,7 +565,7 @@ static int
 s_collect (broker_store_t *self, const char *sql, uint8_t ***blobs_p, size_t **sizes_p,
            size_t *count_p)
 {
-    sqlite3_stmt *stmt = s_prepare (self, sql);
+    sqlite3_stmt *stmt = certbus_db_prepare (self->db, sql);
     if (!stmt)
         return -1;
     size_t count = 0, cap = 16;
@@ -658,7 +617,7 @@ broker_store_directory_publish (broker_store_t *self, certbus_identity_t *counci
                       &revs, &rev_sizes, &rev_count))
         goto cleanup;
     sqlite3_stmt *stmt
-        = s_prepare (self, "SELECT COALESCE (MAX (serial), 0) + 1 FROM directories");
+        = certbus_db_prepare (self->db, "SELECT COALESCE (MAX (serial), 0) + 1 FROM directories");
     uint64_t serial = 0;
     if (stmt && sqlite3_step (stmt) == SQLITE_ROW)
         serial = (uint64_t) sqlite3_column_int64 (stmt, 0);
@@ -670,7 +629,7 @@ broker_store_directory_publish (broker_store_t *self, certbus_identity_t *counci
     if (certbus_directory_build (council, serial, certs, cert_sizes, cert_count, revs, rev_sizes,
                                  rev_count, &bytes, &size))
         goto cleanup;
-    stmt = s_prepare (self, "INSERT INTO directories VALUES (?1, ?2, ?3)");
+    stmt = certbus_db_prepare (self->db, "INSERT INTO directories VALUES (?1, ?2, ?3)");
     if (stmt) {
         sqlite3_bind_int64 (stmt, 1, (int64_t) serial);
         sqlite3_bind_int64 (stmt, 2, certbus_now ());
@@ -680,7 +639,7 @@ broker_store_directory_publish (broker_store_t *self, certbus_identity_t *counci
             *serial_p = serial;
         }
         else
-            s_fail_db (self, "store directory");
+            certbus_db_fail (self->db, "store directory");
     }
     sqlite3_finalize (stmt);
     free (bytes);
@@ -689,11 +648,11 @@ broker_store_directory_publish (broker_store_t *self, certbus_identity_t *counci
     //  Only the latest is served; the last few are kept for an operator
     //  comparing versions, and the certificates themselves stay in certs.
     if (rc == 0 && serial > BROKER_DIRECTORIES_KEPT) {
-        stmt = s_prepare (self, "DELETE FROM directories WHERE serial <= ?1");
+        stmt = certbus_db_prepare (self->db, "DELETE FROM directories WHERE serial <= ?1");
         if (stmt) {
             sqlite3_bind_int64 (stmt, 1, (int64_t) (serial - BROKER_DIRECTORIES_KEPT));
             if (sqlite3_step (stmt) != SQLITE_DONE)
-                rc = s_fail_db (self, "prune old directories");
+                rc = certbus_db_fail (self->db, "prune old directories");
         }
         sqlite3_finalize (stmt);
     }
@@ -709,7 +668,7 @@ int
 broker_store_directory_latest (broker_store_t *self, uint8_t **bytes_p, size_t *size_p)
 {
     sqlite3_stmt *stmt
-        = s_prepare (self, "SELECT blob FROM directories ORDER BY serial DESC LIMIT 1");
+        = certbus_db_prepare (self->db, "SELECT blob FROM directories ORDER BY serial DESC LIMIT 1");
     int rc = -1;
     if (!stmt)
         return -1;
@@ -743,7 +702,7 @@ broker_store_message_lookup (broker_store_t *self, const uint8_t *id, uint64_t *
         found = 1;
     }
     else if (rc != SQLITE_DONE)
-        found = s_fail_db (self, "look up message");
+        found = certbus_db_fail (self->db, "look up message");
     sqlite3_reset (stmt);
     return found;
 }
@@ -770,7 +729,7 @@ broker_store_message_insert (broker_store_t *self, const certbus_header_t *heade
                       header->severity, header->audience, recipients, accepted_at, expires_at,
                       base, base_size);
     sqlite3_bind_blob (stmt, 11, digest, sizeof digest, SQLITE_STATIC);
-    int rc = sqlite3_step (stmt) == SQLITE_DONE ? 0 : s_fail_db (self, "insert message");
+    int rc = sqlite3_step (stmt) == SQLITE_DONE ? 0 : certbus_db_fail (self->db, "insert message");
     sqlite3_reset (stmt);
     if (rc == 0) {
         *seq_p = (uint64_t) sqlite3_last_insert_rowid (self->db);
@@ -795,7 +754,7 @@ broker_store_queue_insert (broker_store_t *self, const char *recipient, uint64_t
     uint8_t digest [CERTBUS_HASH_SIZE];
     s_queue_digest (digest, recipient, msg_seq, priority, wrapped, wrapped_size);
     sqlite3_bind_blob (stmt, 5, digest, sizeof digest, SQLITE_STATIC);
-    int rc = sqlite3_step (stmt) == SQLITE_DONE ? 0 : s_fail_db (self, "queue delivery");
+    int rc = sqlite3_step (stmt) == SQLITE_DONE ? 0 : certbus_db_fail (self->db, "queue delivery");
     sqlite3_reset (stmt);
     if (rc == 0)
         s_depth_move (self, recipient, 1);
@@ -838,7 +797,7 @@ broker_store_queue_fetch (broker_store_t *self, const char *recipient, int prior
             break;
     }
     if (rc != SQLITE_ROW && rc != SQLITE_DONE)
-        rows = s_fail_db (self, "fetch deliveries");
+        rows = certbus_db_fail (self->db, "fetch deliveries");
     sqlite3_reset (stmt);
     return rows;
 }
@@ -860,7 +819,7 @@ broker_store_queue_ack (broker_store_t *self, const char *recipient, uint64_t qs
         rc = sqlite3_step (stmt);
     }
     if (rc != SQLITE_DONE)
-        found = s_fail_db (self, "acknowledge delivery");
+        found = certbus_db_fail (self->db, "acknowledge delivery");
     sqlite3_reset (stmt);
     if (found > 0)
         s_depth_move (self, recipient, -1);
@@ -876,7 +835,7 @@ broker_store_queue_depth (broker_store_t *self, const char *recipient, int64_t *
         depth = entry ? entry->depth : 0;
     }
     else {
-        sqlite3_stmt *stmt = s_prepare (self, "SELECT COUNT (*) FROM queue WHERE recipient = ?1");
+        sqlite3_stmt *stmt = certbus_db_prepare (self->db, "SELECT COUNT (*) FROM queue WHERE recipient = ?1");
         if (!stmt)
             return -1;
         sqlite3_bind_text (stmt, 1, recipient, -1, SQLITE_STATIC);
@@ -891,12 +850,12 @@ broker_store_queue_depth (broker_store_t *self, const char *recipient, int64_t *
 int
 broker_store_expire (broker_store_t *self, int64_t now_ms)
 {
-    sqlite3_stmt *stmt = s_prepare (self, "DELETE FROM messages WHERE expires_at < ?1");
+    sqlite3_stmt *stmt = certbus_db_prepare (self->db, "DELETE FROM messages WHERE expires_at < ?1");
     if (!stmt)
         return -1;
     sqlite3_bind_int64 (stmt, 1, now_ms);
     int rc = sqlite3_step (stmt) == SQLITE_DONE ? sqlite3_changes (self->db)
-                                                : s_fail_db (self, "expire messages");
+                                                : certbus_db_fail (self->db, "expire messages");
     sqlite3_finalize (stmt);
     if (rc != 0)
         self->counts_valid = false;  //  the cascade removed queue rows too
@@ -925,7 +884,7 @@ broker_store_audit_append (broker_store_t *self, Certbus__AuditRecord *record)
         sqlite3_bind_null (stmt, 5);
     sqlite3_bind_blob (stmt, 6, bytes, (int) size, SQLITE_STATIC);
     sqlite3_bind_blob (stmt, 7, leaf, sizeof leaf, SQLITE_STATIC);
-    int rc = sqlite3_step (stmt) == SQLITE_DONE ? 0 : s_fail_db (self, "append audit record");
+    int rc = sqlite3_step (stmt) == SQLITE_DONE ? 0 : certbus_db_fail (self->db, "append audit record");
     sqlite3_reset (stmt);
     free (bytes);
     //  The perfect subtrees this record completes are stored with it, so
@@ -941,7 +900,7 @@ broker_store_audit_append (broker_store_t *self, Certbus__AuditRecord *record)
         sqlite3_bind_int64 (insert, 2, (int64_t) nodes [i].index);
         sqlite3_bind_blob (insert, 3, nodes [i].hash, CERTBUS_HASH_SIZE, SQLITE_STATIC);
         if (sqlite3_step (insert) != SQLITE_DONE)
-            rc = s_fail_db (self, "append audit node");
+            rc = certbus_db_fail (self->db, "append audit node");
         sqlite3_reset (insert);
     }
     if (rc == 0)
@@ -991,14 +950,14 @@ int
 broker_store_tree_head_add (broker_store_t *self, const certbus_tree_head_t *head,
                             const uint8_t *bytes, size_t size)
 {
-    sqlite3_stmt *stmt = s_prepare (self, "INSERT INTO tree_heads VALUES (?1, ?2, ?3, ?4)");
+    sqlite3_stmt *stmt = certbus_db_prepare (self->db, "INSERT INTO tree_heads VALUES (?1, ?2, ?3, ?4)");
     if (!stmt)
         return -1;
     sqlite3_bind_int64 (stmt, 1, (int64_t) head->size);
     sqlite3_bind_int64 (stmt, 2, head->timestamp);
     sqlite3_bind_blob (stmt, 3, head->root, 32, SQLITE_STATIC);
     sqlite3_bind_blob (stmt, 4, bytes, (int) size, SQLITE_STATIC);
-    int rc = sqlite3_step (stmt) == SQLITE_DONE ? 0 : s_fail_db (self, "store tree head");
+    int rc = sqlite3_step (stmt) == SQLITE_DONE ? 0 : certbus_db_fail (self->db, "store tree head");
     sqlite3_finalize (stmt);
     return rc;
 }
@@ -1007,8 +966,8 @@ int
 broker_store_tree_head_latest (broker_store_t *self, certbus_tree_head_t *head,
                                uint8_t **bytes_p, size_t *size_p)
 {
-    sqlite3_stmt *stmt = s_prepare (
-        self, "SELECT size, timestamp, root, head FROM tree_heads ORDER BY size DESC LIMIT 1");
+    sqlite3_stmt *stmt = certbus_db_prepare (
+        self->db, "SELECT size, timestamp, root, head FROM tree_heads ORDER BY size DESC LIMIT 1");
     int found = 0;
     if (!stmt)
         return -1;
@@ -1033,8 +992,8 @@ int64_t
 broker_store_audit_find (broker_store_t *self, const uint8_t *message_id, const char *event,
                          uint8_t **record_p, size_t *size_p)
 {
-    sqlite3_stmt *stmt = s_prepare (
-        self, "SELECT idx, record FROM audit WHERE message_id = ?1 AND event = ?2"
+    sqlite3_stmt *stmt = certbus_db_prepare (
+        self->db, "SELECT idx, record FROM audit WHERE message_id = ?1 AND event = ?2"
               " ORDER BY idx LIMIT 1");
     int64_t index = -1;
     if (!stmt)
@@ -1075,7 +1034,7 @@ broker_store_count (broker_store_t *self, const char *table)
     }
     char sql [128];
     snprintf (sql, sizeof sql, "SELECT COUNT (*) FROM %s", table);
-    sqlite3_stmt *stmt = s_prepare (self, sql);
+    sqlite3_stmt *stmt = certbus_db_prepare (self->db, sql);
     int64_t count = -1;
     if (stmt && sqlite3_step (stmt) == SQLITE_ROW)
         count = sqlite3_column_int64 (stmt, 0);
@@ -1093,8 +1052,8 @@ int64_t
 broker_store_audit_each (broker_store_t *self, const char *org, int64_t since,
                          broker_audit_fn *fn, void *arg)
 {
-    sqlite3_stmt *stmt = s_prepare (
-        self, "SELECT idx, time, event, org, record, leaf_hash, message_id FROM audit"
+    sqlite3_stmt *stmt = certbus_db_prepare (
+        self->db, "SELECT idx, time, event, org, record, leaf_hash, message_id FROM audit"
               " WHERE (?1 IS NULL OR org = ?1) AND time >= ?2 ORDER BY idx");
     if (!stmt)
         return -1;
@@ -1121,7 +1080,7 @@ broker_store_audit_each (broker_store_t *self, const char *org, int64_t since,
             break;
     }
     if (rc != SQLITE_ROW && rc != SQLITE_DONE)
-        rows = s_fail_db (self, "read the audit log");
+        rows = certbus_db_fail (self->db, "read the audit log");
     sqlite3_finalize (stmt);
     return rows;
 }
@@ -1130,7 +1089,7 @@ int64_t
 broker_store_tree_heads_each (broker_store_t *self, broker_head_fn *fn, void *arg)
 {
     sqlite3_stmt *stmt
-        = s_prepare (self, "SELECT size, timestamp, root, head FROM tree_heads ORDER BY size");
+        = certbus_db_prepare (self->db, "SELECT size, timestamp, root, head FROM tree_heads ORDER BY size");
     if (!stmt)
         return -1;
     int64_t rows = 0;
@@ -1151,8 +1110,8 @@ broker_store_tree_heads_each (broker_store_t *self, broker_head_fn *fn, void *ar
 int
 broker_store_case_get (broker_store_t *self, const uint8_t *case_id, broker_case_t *c)
 {
-    sqlite3_stmt *stmt = s_prepare (
-        self, "SELECT origin, severity, opened_at, status, updated_at, first_ack_at, resolved_at"
+    sqlite3_stmt *stmt = certbus_db_prepare (
+        self->db, "SELECT origin, severity, opened_at, status, updated_at, first_ack_at, resolved_at"
               " FROM cases WHERE case_id = ?1");
     int found = 0;
     if (!stmt)
@@ -1177,8 +1136,8 @@ broker_store_case_get (broker_store_t *self, const uint8_t *case_id, broker_case
 int
 broker_store_case_put (broker_store_t *self, const broker_case_t *c)
 {
-    sqlite3_stmt *stmt = s_prepare (
-        self, "INSERT OR REPLACE INTO cases VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)");
+    sqlite3_stmt *stmt = certbus_db_prepare (
+        self->db, "INSERT OR REPLACE INTO cases VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)");
     if (!stmt)
         return -1;
     sqlite3_bind_blob (stmt, 1, c->case_id, CERTBUS_ID_SIZE, SQLITE_STATIC);
@@ -1195,7 +1154,7 @@ broker_store_case_put (broker_store_t *self, const broker_case_t *c)
         sqlite3_bind_int64 (stmt, 8, c->resolved_at);
     else
         sqlite3_bind_null (stmt, 8);
-    int rc = sqlite3_step (stmt) == SQLITE_DONE ? 0 : s_fail_db (self, "store case");
+    int rc = sqlite3_step (stmt) == SQLITE_DONE ? 0 : certbus_db_fail (self->db, "store case");
     sqlite3_finalize (stmt);
     return rc;
 }
@@ -1204,15 +1163,15 @@ int
 broker_store_case_member (broker_store_t *self, const uint8_t *case_id, const char *org,
                           bool add)
 {
-    sqlite3_stmt *stmt = s_prepare (
-        self, add ? "INSERT OR IGNORE INTO case_members VALUES (?1, ?2)"
+    sqlite3_stmt *stmt = certbus_db_prepare (
+        self->db, add ? "INSERT OR IGNORE INTO case_members VALUES (?1, ?2)"
                   : "SELECT 1 FROM case_members WHERE case_id = ?1 AND org = ?2");
     if (!stmt)
         return -1;
     sqlite3_bind_blob (stmt, 1, case_id, CERTBUS_ID_SIZE, SQLITE_STATIC);
     sqlite3_bind_text (stmt, 2, org, -1, SQLITE_STATIC);
     int rc = sqlite3_step (stmt);
-    int result = add ? (rc == SQLITE_DONE ? 0 : s_fail_db (self, "add case member"))
+    int result = add ? (rc == SQLITE_DONE ? 0 : certbus_db_fail (self->db, "add case member"))
                      : (rc == SQLITE_ROW ? 1 : 0);
     sqlite3_finalize (stmt);
     return result;
@@ -1221,8 +1180,8 @@ broker_store_case_member (broker_store_t *self, const uint8_t *case_id, const ch
 int64_t
 broker_store_cases_each (broker_store_t *self, int64_t since, broker_case_fn *fn, void *arg)
 {
-    sqlite3_stmt *stmt = s_prepare (
-        self, "SELECT case_id FROM cases WHERE opened_at >= ?1 ORDER BY opened_at");
+    sqlite3_stmt *stmt = certbus_db_prepare (
+        self->db, "SELECT case_id FROM cases WHERE opened_at >= ?1 ORDER BY opened_at");
     if (!stmt)
         return -1;
     sqlite3_bind_int64 (stmt, 1, since);
@@ -1260,8 +1219,8 @@ broker_store_queue_depths (broker_store_t *self, broker_depth_fn *fn, void *arg)
 int64_t
 broker_store_damaged_queue_row (broker_store_t *self)
 {
-    sqlite3_stmt *stmt = s_prepare (
-        self, "SELECT qseq, recipient, msg_seq, priority, wrapped, digest FROM queue ORDER BY qseq");
+    sqlite3_stmt *stmt = certbus_db_prepare (
+        self->db, "SELECT qseq, recipient, msg_seq, priority, wrapped, digest FROM queue ORDER BY qseq");
     if (!stmt)
         return -1;
     int64_t damaged = 0;
@@ -1280,7 +1239,7 @@ broker_store_damaged_queue_row (broker_store_t *self)
         return damaged;
     //  A queue row whose message row is gone (a damaged sequence number)
     //  would never be delivered: as bad as an altered one
-    stmt = s_prepare (self, "SELECT q.qseq FROM queue q LEFT JOIN messages m ON m.seq = q.msg_seq"
+    stmt = certbus_db_prepare (self->db, "SELECT q.qseq FROM queue q LEFT JOIN messages m ON m.seq = q.msg_seq"
                             " WHERE m.seq IS NULL ORDER BY q.qseq LIMIT 1");
     if (!stmt)
         return -1;
@@ -1293,8 +1252,8 @@ broker_store_damaged_queue_row (broker_store_t *self)
 int64_t
 broker_store_damaged_message (broker_store_t *self)
 {
-    sqlite3_stmt *stmt = s_prepare (
-        self, "SELECT seq, digest, " s_MESSAGE_COLUMNS " FROM messages ORDER BY seq");
+    sqlite3_stmt *stmt = certbus_db_prepare (
+        self->db, "SELECT seq, digest, " s_MESSAGE_COLUMNS " FROM messages ORDER BY seq");
     if (!stmt)
         return -1;
     int64_t damaged = 0;

@@ -3,6 +3,8 @@
 */
 #include "certbus/db.h"
 #include "certbus/util.h"
+#include <stdlib.h>
+#include <string.h>
 #include <sys/stat.h>
 #include <time.h>
 
@@ -65,4 +67,81 @@ certbus_db_open (const char *path, bool create, const char *schema)
         return NULL;
     }
     return db;
+}
+
+int
+certbus_db_fail (sqlite3 *db, const char *what)
+{
+    int code = sqlite3_extended_errcode (db);
+    const char *file = sqlite3_db_filename (db, "main");
+    certbus_fail ((code & 0xFF) == SQLITE_FULL ? CERTBUS_E_STORAGE_FULL : CERTBUS_E_IO,
+                  "%s: %s: %s", file && *file ? file : "database", what, sqlite3_errmsg (db));
+    return -1;
+}
+
+sqlite3_stmt *
+certbus_db_prepare (sqlite3 *db, const char *sql)
+{
+    sqlite3_stmt *stmt = NULL;
+    if (sqlite3_prepare_v2 (db, sql, -1, &stmt, NULL) != SQLITE_OK) {
+        certbus_db_fail (db, "prepare");
+        return NULL;
+    }
+    return stmt;
+}
+
+int
+certbus_db_begin (sqlite3 *db)
+{
+    if (sqlite3_exec (db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK)
+        return certbus_db_fail (db, "begin");
+    return 0;
+}
+
+int
+certbus_db_commit (sqlite3 *db)
+{
+    if (sqlite3_exec (db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) {
+        certbus_db_fail (db, "commit");
+        certbus_db_rollback (db);
+        return -1;
+    }
+    return 0;
+}
+
+void
+certbus_db_rollback (sqlite3 *db)
+{
+    if (!sqlite3_get_autocommit (db))
+        sqlite3_exec (db, "ROLLBACK", NULL, NULL, NULL);
+}
+
+char *
+certbus_db_meta_get (sqlite3 *db, const char *key)
+{
+    sqlite3_stmt *stmt = certbus_db_prepare (db, "SELECT value FROM meta WHERE key = ?1");
+    char *value = NULL;
+    if (!stmt)
+        return NULL;
+    sqlite3_bind_text (stmt, 1, key, -1, SQLITE_STATIC);
+    if (sqlite3_step (stmt) == SQLITE_ROW && sqlite3_column_text (stmt, 0)) {
+        value = strdup ((const char *) sqlite3_column_text (stmt, 0));
+        if (!value)
+            abort ();
+    }
+    sqlite3_finalize (stmt);
+    return value;
+}
+
+int
+certbus_db_meta_set (sqlite3 *db, const char *key, const char *value)
+{
+    sqlite3_stmt *stmt = certbus_db_prepare (db, "INSERT OR REPLACE INTO meta VALUES (?1, ?2)");
+    if (!stmt)
+        return -1;
+    sqlite3_bind_text (stmt, 1, key, -1, SQLITE_STATIC);
+    sqlite3_bind_text (stmt, 2, value, -1, SQLITE_STATIC);
+    int rc = sqlite3_step (stmt) == SQLITE_DONE ? 0 : certbus_db_fail (db, "meta");
+    sqlite3_finalize (stmt);
+    return rc;
 }

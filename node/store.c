@@ -37,26 +37,6 @@ static const char *s_schema
       "  PRIMARY KEY (message_id, org));"
       "CREATE INDEX IF NOT EXISTS inbox_by_kind ON inbox (kind, n);";
 
-static int
-s_fail_db (node_store_t *self, const char *what)
-{
-    int code = sqlite3_extended_errcode (self->db);
-    certbus_fail ((code & 0xFF) == SQLITE_FULL ? CERTBUS_E_STORAGE_FULL : CERTBUS_E_IO,
-                  "%s: %s: %s", self->path, what, sqlite3_errmsg (self->db));
-    return -1;
-}
-
-static sqlite3_stmt *
-s_prepare (node_store_t *self, const char *sql)
-{
-    sqlite3_stmt *stmt = NULL;
-    if (sqlite3_prepare_v2 (self->db, sql, -1, &stmt, NULL) != SQLITE_OK) {
-        s_fail_db (self, "prepare");
-        return NULL;
-    }
-    return stmt;
-}
-
 node_store_t *
 node_store_open (const char *path)
 {
@@ -69,8 +49,8 @@ node_store_open (const char *path)
         node_store_destroy (&self);
         return NULL;
     }
-    self->inbox_insert = s_prepare (
-        self, "INSERT OR IGNORE INTO inbox (id, origin, kind, tlp, topic, severity, type,"
+    self->inbox_insert = certbus_db_prepare (
+        self->db, "INSERT OR IGNORE INTO inbox (id, origin, kind, tlp, topic, severity, type,"
               " audience, forwarders, created, accepted_at, received_at, broker_seq, msg_seq,"
               " size, payload, envelope, note, case_id, case_status, assign, orig_id)"
               " VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,?17,?18,"
@@ -99,27 +79,19 @@ node_store_destroy (node_store_t **self_p)
 int
 node_store_begin (node_store_t *self)
 {
-    if (sqlite3_exec (self->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK)
-        return s_fail_db (self, "begin");
-    return 0;
+    return certbus_db_begin (self->db);
 }
 
 int
 node_store_commit (node_store_t *self)
 {
-    if (sqlite3_exec (self->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) {
-        s_fail_db (self, "commit");
-        node_store_rollback (self);
-        return -1;
-    }
-    return 0;
+    return certbus_db_commit (self->db);
 }
 
 void
 node_store_rollback (node_store_t *self)
 {
-    if (!sqlite3_get_autocommit (self->db))
-        sqlite3_exec (self->db, "ROLLBACK", NULL, NULL, NULL);
+    certbus_db_rollback (self->db);
 }
 
 bool
@@ -138,7 +110,7 @@ node_store_set_durable (node_store_t *self, bool durable)
 static int
 s_blob_get (node_store_t *self, const char *sql, uint8_t **bytes_p, size_t *size_p)
 {
-    sqlite3_stmt *stmt = s_prepare (self, sql);
+    sqlite3_stmt *stmt = certbus_db_prepare (self->db, sql);
     int rc = -1;
     if (stmt && sqlite3_step (stmt) == SQLITE_ROW && sqlite3_column_bytes (stmt, 0) > 0) {
         size_t size = (size_t) sqlite3_column_bytes (stmt, 0);
@@ -163,11 +135,11 @@ int
 node_store_directory_set (node_store_t *self, const uint8_t *bytes, size_t size)
 {
     sqlite3_stmt *stmt
-        = s_prepare (self, "INSERT OR REPLACE INTO meta VALUES ('directory', ?1)");
+        = certbus_db_prepare (self->db, "INSERT OR REPLACE INTO meta VALUES ('directory', ?1)");
     if (!stmt)
         return -1;
     sqlite3_bind_blob (stmt, 1, bytes, (int) size, SQLITE_STATIC);
-    int rc = sqlite3_step (stmt) == SQLITE_DONE ? 0 : s_fail_db (self, "store directory");
+    int rc = sqlite3_step (stmt) == SQLITE_DONE ? 0 : certbus_db_fail (self->db, "store directory");
     sqlite3_finalize (stmt);
     return rc;
 }
@@ -175,28 +147,13 @@ node_store_directory_set (node_store_t *self, const uint8_t *bytes, size_t size)
 int
 node_store_meta_set (node_store_t *self, const char *key, const char *value)
 {
-    sqlite3_stmt *stmt = s_prepare (self, "INSERT OR REPLACE INTO meta VALUES (?1, ?2)");
-    if (!stmt)
-        return -1;
-    sqlite3_bind_text (stmt, 1, key, -1, SQLITE_STATIC);
-    sqlite3_bind_text (stmt, 2, value, -1, SQLITE_STATIC);
-    int rc = sqlite3_step (stmt) == SQLITE_DONE ? 0 : s_fail_db (self, "meta");
-    sqlite3_finalize (stmt);
-    return rc;
+    return certbus_db_meta_set (self->db, key, value);
 }
 
 char *
 node_store_meta_get (node_store_t *self, const char *key)
 {
-    sqlite3_stmt *stmt = s_prepare (self, "SELECT value FROM meta WHERE key = ?1");
-    char *value = NULL;
-    if (!stmt)
-        return NULL;
-    sqlite3_bind_text (stmt, 1, key, -1, SQLITE_STATIC);
-    if (sqlite3_step (stmt) == SQLITE_ROW && sqlite3_column_text (stmt, 0))
-        value = strdup ((const char *) sqlite3_column_text (stmt, 0));
-    sqlite3_finalize (stmt);
-    return value;
+    return certbus_db_meta_get (self->db, key);
 }
 
 //  The case an incident message belongs to: the case it updates, or its
@@ -215,8 +172,8 @@ node_store_outbox_add (node_store_t *self, const certbus_header_t *header,
                        const uint8_t *envelope, size_t size, const char *recipients,
                        const uint8_t *payload, size_t payload_size)
 {
-    sqlite3_stmt *stmt = s_prepare (
-        self, "INSERT INTO outbox (id, envelope, kind, tlp, audience, created, recipients,"
+    sqlite3_stmt *stmt = certbus_db_prepare (
+        self->db, "INSERT INTO outbox (id, envelope, kind, tlp, audience, created, recipients,"
               " topic, severity, type, case_id, case_status, assign, payload)"
               " VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14)");
     if (!stmt)
@@ -239,7 +196,7 @@ node_store_outbox_add (node_store_t *self, const certbus_header_t *header,
     //  Our own incident messages keep their payload for the case thread
     if (case_id && payload)
         sqlite3_bind_blob (stmt, 14, payload, (int) payload_size, SQLITE_STATIC);
-    int rc = sqlite3_step (stmt) == SQLITE_DONE ? 0 : s_fail_db (self, "add to outbox");
+    int rc = sqlite3_step (stmt) == SQLITE_DONE ? 0 : certbus_db_fail (self->db, "add to outbox");
     sqlite3_finalize (stmt);
     return rc;
 }
@@ -249,8 +206,8 @@ node_store_outbox_result (node_store_t *self, const uint8_t *id, const char *sta
                           uint32_t code, const char *reason, const char *rule, uint64_t seq,
                           int64_t accepted_at)
 {
-    sqlite3_stmt *stmt = s_prepare (
-        self, "UPDATE outbox SET state = ?2, code = ?3, reason = ?4, rule = ?5, seq = ?6,"
+    sqlite3_stmt *stmt = certbus_db_prepare (
+        self->db, "UPDATE outbox SET state = ?2, code = ?3, reason = ?4, rule = ?5, seq = ?6,"
               " accepted_at = ?7 WHERE id = ?1 AND state = 'pending'");
     if (!stmt)
         return -1;
@@ -261,7 +218,7 @@ node_store_outbox_result (node_store_t *self, const uint8_t *id, const char *sta
     sqlite3_bind_text (stmt, 5, rule ? rule : "", -1, SQLITE_STATIC);
     sqlite3_bind_int64 (stmt, 6, (int64_t) seq);
     sqlite3_bind_int64 (stmt, 7, accepted_at);
-    int rc = sqlite3_step (stmt) == SQLITE_DONE ? 0 : s_fail_db (self, "update outbox");
+    int rc = sqlite3_step (stmt) == SQLITE_DONE ? 0 : certbus_db_fail (self->db, "update outbox");
     sqlite3_finalize (stmt);
     return rc;
 }
@@ -272,8 +229,8 @@ int
 node_store_outbox_pending (node_store_t *self, int64_t sent_before, int limit,
                            node_outgoing_fn *fn, void *arg)
 {
-    sqlite3_stmt *stmt = s_prepare (
-        self, "SELECT id, envelope, state, attempts, last_sent FROM outbox"
+    sqlite3_stmt *stmt = certbus_db_prepare (
+        self->db, "SELECT id, envelope, state, attempts, last_sent FROM outbox"
               " WHERE state = 'pending' AND last_sent < ?1 ORDER BY created LIMIT ?2");
     if (!stmt)
         return -1;
@@ -287,8 +244,8 @@ node_store_outbox_pending (node_store_t *self, int64_t sent_before, int limit,
 int
 node_store_outbox_one (node_store_t *self, const uint8_t *id, node_outgoing_fn *fn, void *arg)
 {
-    sqlite3_stmt *stmt = s_prepare (
-        self, "SELECT id, envelope, state, attempts, last_sent FROM outbox"
+    sqlite3_stmt *stmt = certbus_db_prepare (
+        self->db, "SELECT id, envelope, state, attempts, last_sent FROM outbox"
               " WHERE state = 'pending' AND id = ?1");
     if (!stmt)
         return -1;
@@ -322,13 +279,13 @@ s_outgoing_rows (sqlite3_stmt *stmt, node_outgoing_fn *fn, void *arg)
 int
 node_store_outbox_sent (node_store_t *self, const uint8_t *id, int64_t now)
 {
-    sqlite3_stmt *stmt = s_prepare (
-        self, "UPDATE outbox SET attempts = attempts + 1, last_sent = ?2 WHERE id = ?1");
+    sqlite3_stmt *stmt = certbus_db_prepare (
+        self->db, "UPDATE outbox SET attempts = attempts + 1, last_sent = ?2 WHERE id = ?1");
     if (!stmt)
         return -1;
     sqlite3_bind_blob (stmt, 1, id, CERTBUS_ID_SIZE, SQLITE_STATIC);
     sqlite3_bind_int64 (stmt, 2, now);
-    int rc = sqlite3_step (stmt) == SQLITE_DONE ? 0 : s_fail_db (self, "update outbox");
+    int rc = sqlite3_step (stmt) == SQLITE_DONE ? 0 : certbus_db_fail (self->db, "update outbox");
     sqlite3_finalize (stmt);
     return rc;
 }
@@ -336,7 +293,7 @@ node_store_outbox_sent (node_store_t *self, const uint8_t *id, int64_t now)
 int64_t
 node_store_outbox_count (node_store_t *self, const char *state)
 {
-    sqlite3_stmt *stmt = s_prepare (self, "SELECT COUNT (*) FROM outbox WHERE state = ?1");
+    sqlite3_stmt *stmt = certbus_db_prepare (self->db, "SELECT COUNT (*) FROM outbox WHERE state = ?1");
     int64_t count = -1;
     if (!stmt)
         return -1;
@@ -352,7 +309,7 @@ node_store_outbox_get (node_store_t *self, const uint8_t *id, char **state_p, ui
                        char **reason_p, char **rule_p)
 {
     sqlite3_stmt *stmt
-        = s_prepare (self, "SELECT state, code, reason, rule FROM outbox WHERE id = ?1");
+        = certbus_db_prepare (self->db, "SELECT state, code, reason, rule FROM outbox WHERE id = ?1");
     int found = 0;
     if (!stmt)
         return -1;
@@ -413,7 +370,7 @@ node_store_inbox_add (node_store_t *self, const certbus_header_t *header,
     int rc = sqlite3_step (stmt);
     sqlite3_reset (stmt);
     if (rc != SQLITE_DONE)
-        return s_fail_db (self, "store delivery");
+        return certbus_db_fail (self->db, "store delivery");
     return sqlite3_changes (self->db) > 0 ? 1 : 0;
 }
 
@@ -465,7 +422,7 @@ node_store_inbox_list (node_store_t *self, int64_t after, const char *kind, int 
               "SELECT %s FROM inbox WHERE n > ?1 AND (?2 IS NULL OR kind = ?2) ORDER BY n"
               " LIMIT ?3",
               s_inbox_columns);
-    sqlite3_stmt *stmt = s_prepare (self, sql);
+    sqlite3_stmt *stmt = certbus_db_prepare (self->db, sql);
     if (!stmt)
         return -1;
     sqlite3_bind_int64 (stmt, 1, after);
@@ -482,7 +439,7 @@ node_store_inbox_get (node_store_t *self, const uint8_t *id, node_message_fn *fn
 {
     char sql [512];
     snprintf (sql, sizeof sql, "SELECT %s FROM inbox WHERE id = ?1", s_inbox_columns);
-    sqlite3_stmt *stmt = s_prepare (self, sql);
+    sqlite3_stmt *stmt = certbus_db_prepare (self->db, sql);
     if (!stmt)
         return -1;
     sqlite3_bind_blob (stmt, 1, id, CERTBUS_ID_SIZE, SQLITE_STATIC);
@@ -494,7 +451,7 @@ node_store_inbox_get (node_store_t *self, const uint8_t *id, node_message_fn *fn
 static int64_t
 s_scalar (node_store_t *self, const char *sql)
 {
-    sqlite3_stmt *stmt = s_prepare (self, sql);
+    sqlite3_stmt *stmt = certbus_db_prepare (self->db, sql);
     int64_t value = -1;
     if (stmt && sqlite3_step (stmt) == SQLITE_ROW)
         value = sqlite3_column_int64 (stmt, 0);
@@ -518,13 +475,13 @@ int
 node_store_receipt_add (node_store_t *self, const uint8_t *message_id, const char *org,
                         int64_t received_at)
 {
-    sqlite3_stmt *stmt = s_prepare (self, "INSERT OR IGNORE INTO receipts VALUES (?1, ?2, ?3)");
+    sqlite3_stmt *stmt = certbus_db_prepare (self->db, "INSERT OR IGNORE INTO receipts VALUES (?1, ?2, ?3)");
     if (!stmt)
         return -1;
     sqlite3_bind_blob (stmt, 1, message_id, CERTBUS_ID_SIZE, SQLITE_STATIC);
     sqlite3_bind_text (stmt, 2, org, -1, SQLITE_STATIC);
     sqlite3_bind_int64 (stmt, 3, received_at);
-    int rc = sqlite3_step (stmt) == SQLITE_DONE ? 0 : s_fail_db (self, "store receipt");
+    int rc = sqlite3_step (stmt) == SQLITE_DONE ? 0 : certbus_db_fail (self->db, "store receipt");
     sqlite3_finalize (stmt);
     return rc;
 }
@@ -533,7 +490,7 @@ int
 node_store_receipts (node_store_t *self, const uint8_t *message_id, char **recipients_p,
                      node_receipt_fn *fn, void *arg)
 {
-    sqlite3_stmt *stmt = s_prepare (self, "SELECT recipients FROM outbox WHERE id = ?1");
+    sqlite3_stmt *stmt = certbus_db_prepare (self->db, "SELECT recipients FROM outbox WHERE id = ?1");
     if (!stmt)
         return -1;
     sqlite3_bind_blob (stmt, 1, message_id, CERTBUS_ID_SIZE, SQLITE_STATIC);
@@ -546,7 +503,7 @@ node_store_receipts (node_store_t *self, const uint8_t *message_id, char **recip
     sqlite3_finalize (stmt);
     if (!found)
         return 0;
-    stmt = s_prepare (self, "SELECT org, received_at FROM receipts WHERE message_id = ?1"
+    stmt = certbus_db_prepare (self->db, "SELECT org, received_at FROM receipts WHERE message_id = ?1"
                             " ORDER BY received_at, org");
     if (!stmt)
         return -1;
@@ -560,12 +517,12 @@ node_store_receipts (node_store_t *self, const uint8_t *message_id, char **recip
 int
 node_store_blob_set (node_store_t *self, const char *key, const uint8_t *bytes, size_t size)
 {
-    sqlite3_stmt *stmt = s_prepare (self, "INSERT OR REPLACE INTO meta VALUES (?1, ?2)");
+    sqlite3_stmt *stmt = certbus_db_prepare (self->db, "INSERT OR REPLACE INTO meta VALUES (?1, ?2)");
     if (!stmt)
         return -1;
     sqlite3_bind_text (stmt, 1, key, -1, SQLITE_STATIC);
     sqlite3_bind_blob (stmt, 2, bytes, (int) size, SQLITE_STATIC);
-    int rc = sqlite3_step (stmt) == SQLITE_DONE ? 0 : s_fail_db (self, "meta");
+    int rc = sqlite3_step (stmt) == SQLITE_DONE ? 0 : certbus_db_fail (self->db, "meta");
     sqlite3_finalize (stmt);
     return rc;
 }
@@ -573,7 +530,7 @@ node_store_blob_set (node_store_t *self, const char *key, const uint8_t *bytes, 
 int
 node_store_blob_get (node_store_t *self, const char *key, uint8_t **bytes_p, size_t *size_p)
 {
-    sqlite3_stmt *stmt = s_prepare (self, "SELECT value FROM meta WHERE key = ?1");
+    sqlite3_stmt *stmt = certbus_db_prepare (self->db, "SELECT value FROM meta WHERE key = ?1");
     int rc = -1;
     if (!stmt)
         return -1;
@@ -608,7 +565,7 @@ int
 node_store_case_thread (node_store_t *self, const uint8_t *case_id, const char *own_org,
                         node_thread_fn *fn, void *arg)
 {
-    sqlite3_stmt *stmt = s_prepare (self, s_thread_sql);
+    sqlite3_stmt *stmt = certbus_db_prepare (self->db, s_thread_sql);
     if (!stmt)
         return -1;
     sqlite3_bind_blob (stmt, 1, case_id, CERTBUS_ID_SIZE, SQLITE_STATIC);
@@ -642,8 +599,8 @@ node_store_case_thread (node_store_t *self, const uint8_t *case_id, const char *
 int
 node_store_cases (node_store_t *self, node_case_fn *fn, void *arg)
 {
-    sqlite3_stmt *stmt = s_prepare (
-        self, "SELECT DISTINCT case_id FROM (SELECT case_id FROM inbox WHERE case_id IS NOT NULL"
+    sqlite3_stmt *stmt = certbus_db_prepare (
+        self->db, "SELECT DISTINCT case_id FROM (SELECT case_id FROM inbox WHERE case_id IS NOT NULL"
               " UNION SELECT case_id FROM outbox WHERE case_id IS NOT NULL"
               " AND state != 'rejected')");
     if (!stmt)
@@ -667,7 +624,7 @@ static int
 s_blob_by_id (node_store_t *self, const char *sql, const uint8_t *id, uint8_t **bytes_p,
               size_t *size_p)
 {
-    sqlite3_stmt *stmt = s_prepare (self, sql);
+    sqlite3_stmt *stmt = certbus_db_prepare (self->db, sql);
     int found = 0;
     if (!stmt)
         return -1;

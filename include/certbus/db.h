@@ -19,6 +19,34 @@
 sqlite3 *
     certbus_db_open (const char *path, bool create, const char *schema);
 
+//  Sets the library's reason from the connection's last error ("FILE:
+//  what: SQLite's message"), as CERTBUS_E_STORAGE_FULL when the disk or
+//  the database is full, else CERTBUS_E_IO. Returns -1.
+int
+    certbus_db_fail (sqlite3 *db, const char *what);
+
+//  A prepared statement, or NULL with the reason set.
+sqlite3_stmt *
+    certbus_db_prepare (sqlite3 *db, const char *sql);
+
+//  BEGIN IMMEDIATE (the write lock now, not at the first write); COMMIT,
+//  which rolls back when it fails; ROLLBACK of an open transaction. The
+//  first two return 0, or -1 with the reason set.
+int
+    certbus_db_begin (sqlite3 *db);
+int
+    certbus_db_commit (sqlite3 *db);
+void
+    certbus_db_rollback (sqlite3 *db);
+
+//  The text value of key in the database's meta table (key TEXT PRIMARY
+//  KEY, value): a new string, or NULL when absent.
+char *
+    certbus_db_meta_get (sqlite3 *db, const char *key);
+//  Sets it. Returns 0, or -1 with the reason set.
+int
+    certbus_db_meta_set (sqlite3 *db, const char *key, const char *value);
+
 //  The busy handler: when another connection holds the write lock, retry
 //  after 250 microseconds at first, then 2 ms, then 20 ms, for at most 10 s
 //  in all. Returns 0 (give up) or 1 (try again).
