@@ -423,11 +423,14 @@ s_publish_direct (node_ctx_t *ctx, const uint8_t *id, const uint8_t *envelope, s
     return state;
 }
 
-//  Hands an envelope already in the outbox to the broker, through the
-//  daemon when it runs, and prints the outcome. Returns the exit code.
+//  Puts a sealed envelope into the outbox and hands it to the broker, and
+//  prints the outcome. While the daemon runs it does both (QUEUE on its
+//  control socket), so that it stays the database's only writer; else
+//  this process does. payload (may be NULL) is kept beside the outbox row.
+//  Returns the exit code.
 static int
 s_submit (node_ctx_t *ctx, const uint8_t *id, const uint8_t *envelope, size_t size,
-          int wait_s)
+          const uint8_t *payload, size_t payload_size, int wait_s)
 {
     int wait_ms = wait_s > 0 ? wait_s * 1000 : 1;
     char *state = NULL, *reason = NULL, *rule = NULL;
@@ -436,8 +439,10 @@ s_submit (node_ctx_t *ctx, const uint8_t *id, const uint8_t *envelope, size_t si
     if (status) {
         free (status);
         zmsg_t *request = zmsg_new ();
-        zmsg_addstr (request, "SEND");
+        zmsg_addstr (request, "QUEUE");
         zmsg_addmem (request, id, CERTBUS_ID_SIZE);
+        zmsg_addmem (request, envelope, size);
+        zmsg_addmem (request, payload, payload ? payload_size : 0);
         zmsg_addstrf (request, "%d", wait_ms);
         zmsg_t *reply = s_control (ctx->dir, &request, wait_ms + 3000);
         if (reply && zmsg_size (reply) == 4) {
@@ -450,10 +455,33 @@ s_submit (node_ctx_t *ctx, const uint8_t *id, const uint8_t *envelope, size_t si
         }
         zmsg_destroy (&reply);
     }
-    if (!state)
-        state = s_publish_direct (ctx, id, envelope, size, wait_ms, &code, &reason, &rule);
     char text [CERTBUS_ID_STR_SIZE];
     certbus_id_format (id, text);
+    if (state && streq (state, "error")) {
+        s_error ("could not queue %s: %s", text, reason ? reason : "unknown error");
+        free (state);
+        free (reason);
+        free (rule);
+        return 1;
+    }
+    if (!state) {
+        //  No daemon, or no answer from it: into the outbox here, unless
+        //  the daemon got as far as that
+        char *known = NULL, *known_reason = NULL, *known_rule = NULL;
+        uint32_t known_code;
+        int found = node_store_outbox_get (ctx->store, id, &known, &known_code, &known_reason,
+                                           &known_rule);
+        free (known);
+        free (known_reason);
+        free (known_rule);
+        if (found != 1 && node_ctx_queue (ctx, envelope, size, payload, payload_size) != 0) {
+            free (reason);
+            return s_fail ();
+        }
+        free (reason);
+        reason = NULL;
+        state = s_publish_direct (ctx, id, envelope, size, wait_ms, &code, &reason, &rule);
+    }
     int rc = 0;
     if (streq (state, "accepted") || streq (state, "duplicate"))
         printf ("%s\n", text);
@@ -489,9 +517,7 @@ node_cmd_publish (node_args_t *args)
     size_t payload_size = 0;
     int rc = s_seal (ctx, args, id, &bytes, &size, &payload, &payload_size);
     if (rc == 0)
-        rc = node_ctx_queue (ctx, bytes, size, payload, payload_size)
-                 ? s_fail ()
-                 : s_submit (ctx, id, bytes, size, args->wait_s);
+        rc = s_submit (ctx, id, bytes, size, payload, payload_size, args->wait_s);
     free (payload);
     free (bytes);
     node_ctx_destroy (&ctx);
@@ -899,9 +925,7 @@ node_cmd_forward (node_args_t *args)
         rc = s_fail ();
         goto cleanup;
     }
-    rc = node_ctx_queue (ctx, bytes, size, NULL, 0)
-             ? s_fail ()
-             : s_submit (ctx, new_id, bytes, size, args->wait_s);
+    rc = s_submit (ctx, new_id, bytes, size, NULL, 0, args->wait_s);
 cleanup:
     certbus_envelope_destroy (&original);
     free (found.envelope);
@@ -1323,11 +1347,9 @@ s_case_send (node_ctx_t *ctx, node_args_t *args, const uint8_t *case_id, const c
     if (certbus_envelope_seal (ctx->identity, ctx->cert, ctx->directory, &opts, payload, size, id,
                                &bytes, &bytes_size))
         rc = s_fail ();
-    else if (node_ctx_queue (ctx, bytes, bytes_size, keep_payload ? payload : NULL,
-                             keep_payload ? size : 0))
-        rc = s_fail ();
     else
-        rc = s_submit (ctx, id, bytes, bytes_size, args->wait_s);
+        rc = s_submit (ctx, id, bytes, bytes_size, keep_payload ? payload : NULL,
+                       keep_payload ? size : 0, args->wait_s);
     free (bytes);
     return rc;
 }

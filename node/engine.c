@@ -567,51 +567,116 @@ s_status_json (self_t *self)
     return sb.data;
 }
 
+//  Answers a control request with an outcome of four frames
+static void
+s_answer (self_t *self, zframe_t **routing_p, const char *state, uint32_t code,
+          const char *reason)
+{
+    zframe_send (routing_p, self->control, ZFRAME_MORE);
+    zstr_sendm (self->control, state);
+    zstr_sendfm (self->control, "%u", code);
+    zstr_sendm (self->control, reason);
+    zstr_send (self->control, "");
+}
+
+//  A SEND or QUEUE request of a control batch
+typedef struct {
+    zframe_t *routing;
+    uint8_t id [CERTBUS_ID_SIZE];
+    int wait_ms;
+    bool queue;                      //  QUEUE: its envelope went into the outbox
+} s_request_t;
+
+#define s_CONTROL_BATCH 256
+
+//  Handles a batch of control requests. QUEUE hands over a sealed
+//  envelope: the daemon, the only writer while it runs, puts the batch's
+//  envelopes into the outbox in one transaction (one fsync for many
+//  publishers), and only once that is durable sends them and starts
+//  waiting for the broker's answers. SEND does the same for an envelope
+//  already in the outbox.
 static void
 s_handle_control (self_t *self)
 {
-    zmsg_t *msg = zmsg_recv (self->control);
-    if (!msg)
-        return;
-    zframe_t *routing = zmsg_pop (msg);
-    char *command = zmsg_popstr (msg);
-    if (command && streq (command, "SEND") && zmsg_size (msg) == 2) {
-        zframe_t *id = zmsg_pop (msg);
-        char *wait = zmsg_popstr (msg);
-        if (zframe_size (id) == CERTBUS_ID_SIZE) {
-            s_waiter_t *waiter = calloc (1, sizeof *waiter);
-            if (!waiter)
-                abort ();
-            waiter->routing = routing;
-            routing = NULL;
-            memcpy (waiter->id, zframe_data (id), CERTBUS_ID_SIZE);
-            waiter->deadline = certbus_now_ms () + atoi (wait);
-            zlist_append (self->waiters, waiter);
-            if (self->connected) {
-                //  a lone "sent" mark: it paces resends only, so it needs
-                //  no fsync, and a lost one merely means one more resend
-                node_store_set_durable (self->ctx->store, false);
-                node_store_outbox_one (self->ctx->store, waiter->id, s_resend_one, self);
-                node_store_set_durable (self->ctx->store, true);
+    s_request_t *requests = calloc (s_CONTROL_BATCH, sizeof (s_request_t));
+    if (!requests)
+        abort ();
+    size_t count = 0;
+    bool in_txn = false;
+    for (int n = 0; n < s_CONTROL_BATCH && (zsock_events (self->control) & ZMQ_POLLIN); n++) {
+        zmsg_t *msg = zmsg_recv (self->control);
+        if (!msg)
+            break;
+        zframe_t *routing = zmsg_pop (msg);
+        char *command = zmsg_popstr (msg);
+        bool queue = command && streq (command, "QUEUE") && zmsg_size (msg) == 4;
+        bool send = command && streq (command, "SEND") && zmsg_size (msg) == 2;
+        zframe_t *id = (queue || send) ? zmsg_pop (msg) : NULL;
+        if (id && zframe_size (id) == CERTBUS_ID_SIZE) {
+            int rc = 0;
+            if (queue) {
+                zframe_t *envelope = zmsg_pop (msg), *payload = zmsg_pop (msg);
+                if (!in_txn)
+                    in_txn = node_store_begin (self->ctx->store) == 0;
+                rc = node_ctx_queue (self->ctx, zframe_data (envelope), zframe_size (envelope),
+                                     zframe_size (payload) ? zframe_data (payload) : NULL,
+                                     zframe_size (payload));
+                zframe_destroy (&envelope);
+                zframe_destroy (&payload);
             }
-            s_answer_waiters (self, false);
+            char *wait = zmsg_popstr (msg);
+            if (rc != 0)
+                s_answer (self, &routing, "error", CERTBUS_E_IO, certbus_reason ());
+            else {
+                s_request_t *request = &requests [count++];
+                request->routing = routing;
+                routing = NULL;
+                memcpy (request->id, zframe_data (id), CERTBUS_ID_SIZE);
+                request->wait_ms = wait ? atoi (wait) : 0;
+                request->queue = queue;
+            }
+            zstr_free (&wait);
+        }
+        else if (command && streq (command, "STATUS")) {
+            char *json = s_status_json (self);
+            zframe_send (&routing, self->control, ZFRAME_MORE);
+            zstr_send (self->control, json);
+            free (json);
+        }
+        else {
+            zframe_send (&routing, self->control, ZFRAME_MORE);
+            zstr_send (self->control, "error");
         }
         zframe_destroy (&id);
-        zstr_free (&wait);
+        zframe_destroy (&routing);
+        zstr_free (&command);
+        zmsg_destroy (&msg);
     }
-    else if (command && streq (command, "STATUS")) {
-        char *json = s_status_json (self);
-        zframe_send (&routing, self->control, ZFRAME_MORE);
-        zstr_send (self->control, json);
-        free (json);
+    bool committed = !in_txn || node_store_commit (self->ctx->store) == 0;
+    for (size_t i = 0; i < count; i++) {
+        s_request_t *request = &requests [i];
+        if (request->queue && !committed) {
+            //  Nothing of the batch reached the outbox
+            s_answer (self, &request->routing, "error", CERTBUS_E_IO, certbus_reason ());
+            continue;
+        }
+        s_waiter_t *waiter = calloc (1, sizeof *waiter);
+        if (!waiter)
+            abort ();
+        waiter->routing = request->routing;
+        memcpy (waiter->id, request->id, CERTBUS_ID_SIZE);
+        waiter->deadline = certbus_now_ms () + request->wait_ms;
+        zlist_append (self->waiters, waiter);
+        if (self->connected) {
+            //  a lone "sent" mark: it paces resends only, so it needs no
+            //  fsync, and a lost one merely means one more resend
+            node_store_set_durable (self->ctx->store, false);
+            node_store_outbox_one (self->ctx->store, waiter->id, s_resend_one, self);
+            node_store_set_durable (self->ctx->store, true);
+        }
     }
-    else {
-        zframe_send (&routing, self->control, ZFRAME_MORE);
-        zstr_send (self->control, "error");
-    }
-    zframe_destroy (&routing);
-    zstr_free (&command);
-    zmsg_destroy (&msg);
+    free (requests);
+    s_answer_waiters (self, false);
 }
 
 static void
