@@ -135,13 +135,15 @@ audit_verify (const char *dir)
     char *path = council_path (dir, BROKER_PUB);
     int rc = certbus_pubfile_read (path, v.broker_key, NULL);
     free (path);
-    if (rc)
+    if (rc == 0) {
+        path = council_path (dir, BROKER_DB);
+        v.store = broker_store_open (path, false);
+        free (path);
+    }
+    if (!v.store) {
+        fprintf (stderr, "certbus-broker: audit verify: %s\n", certbus_reason ());
         return -1;
-    path = council_path (dir, BROKER_DB);
-    v.store = broker_store_open (path, false);
-    free (path);
-    if (!v.store)
-        return -1;
+    }
     rc = -1;
     if (broker_store_tree_heads_each (v.store, s_collect_head, &v) < 0 || *v.problem)
         goto report;

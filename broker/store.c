@@ -176,6 +176,40 @@ s_queue_digest (uint8_t out [CERTBUS_HASH_SIZE], const char *recipient, uint64_t
     crypto_generichash_final (&state, out, CERTBUS_HASH_SIZE);
 }
 
+//  Rows are laid out and digested as this build expects: a database
+//  written with another layout is refused with a plain reason, not read
+//  as damage. A database with no version yet and no messages or audit
+//  records is new, and gets this build's.
+static int
+s_schema_check (broker_store_t *self)
+{
+    char want [16];
+    snprintf (want, sizeof want, "%d", BROKER_SCHEMA);
+    char *have = certbus_db_meta_get (self->db, "schema");
+    int rc = 0;
+    if (have && strcmp (have, want) != 0)
+        rc = certbus_fail (CERTBUS_E_VERSION,
+                           "database %s has schema %s; this build of certbus reads schema %s: "
+                           "run the certbus that wrote it, or start a new broker folder",
+                           self->path, have, want);
+    else if (!have) {
+        sqlite3_stmt *stmt = certbus_db_prepare (
+            self->db, "SELECT EXISTS (SELECT 1 FROM messages) OR EXISTS (SELECT 1 FROM audit)");
+        bool used = !stmt || sqlite3_step (stmt) != SQLITE_ROW || sqlite3_column_int (stmt, 0);
+        sqlite3_finalize (stmt);
+        if (used)
+            rc = certbus_fail (CERTBUS_E_VERSION,
+                               "database %s was written by an earlier certbus (it has no "
+                               "schema version); this build reads schema %s: run the certbus "
+                               "that wrote it, or start a new broker folder",
+                               self->path, want);
+        else
+            certbus_db_meta_set (self->db, "schema", want);   //  read-only: checked again next time
+    }
+    free (have);
+    return rc;
+}
+
 broker_store_t *
 broker_store_open (const char *path, bool create)
 {
@@ -186,7 +220,7 @@ broker_store_open (const char *path, bool create)
     zhashx_set_destructor (self->depths, s_depth_free);
     self->path = strdup (path);
     self->db = certbus_db_open (path, create, s_schema);
-    if (!self->db) {
+    if (!self->db || s_schema_check (self) != 0) {
         broker_store_destroy (&self);
         return NULL;
     }

@@ -11,6 +11,9 @@
 
 typedef struct broker_store_t broker_store_t;
 
+//  Layout of the database's rows and digests; see s_schema_check
+#define BROKER_SCHEMA 2
+
 //  Signed directories kept in the database (the latest is served)
 #define BROKER_DIRECTORIES_KEPT 16
 

@@ -165,3 +165,17 @@ latest=$(sqlite3 "$T/council/broker.db" "SELECT MAX(serial) FROM directories")
     || fail "the latest directory does not import: $(cat "$T/import.out")"
 grep -q "$latest" "$T/import.out" "$T/dir.out" || fail "directory version $latest not reported: $(cat "$T/dir.out" "$T/import.out")"
 pass "old directories pruned: $kept kept, the latest (version $latest) served"
+
+# a database written with another row layout is refused plainly
+cp -a "$T/council" "$T/old-layout"
+sqlite3 "$T/old-layout/broker.db" "DELETE FROM meta WHERE key = 'schema'"
+if "$BROKER" audit verify --dir "$T/old-layout" > "$T/schema.out" 2>&1; then
+    fail "a database without a schema version was opened: $(cat "$T/schema.out")"
+fi
+grep -q "written by an earlier certbus" "$T/schema.out" || fail "unclear: $(cat "$T/schema.out")"
+sqlite3 "$T/old-layout/broker.db" "INSERT INTO meta VALUES ('schema', '99')"
+"$BROKER" audit verify --dir "$T/old-layout" > "$T/schema.out" 2>&1 \
+    && fail "a database of schema 99 was opened"
+grep -q "has schema 99" "$T/schema.out" || fail "unclear: $(cat "$T/schema.out")"
+"$BROKER" audit verify --dir "$T/council" > /dev/null || fail "the current database is refused"
+pass "a database of another layout is refused: $(head -n 1 "$T/schema.out")"
