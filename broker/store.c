@@ -28,6 +28,7 @@ struct broker_store_t {
     sqlite3_stmt *node_insert;
     sqlite3_stmt *node_get;
     sqlite3_stmt *msg_by_seq;
+    sqlite3_stmt *oldest;            //  s_oldest's, prepared on first use
     int64_t audit_size;              //  records in the audit log
     certbus_merkle_frontier_t frontier;  //  of the audit tree, in memory
     //  Row counts for status and metrics, kept in memory: COUNT (*) over a
@@ -311,6 +312,7 @@ broker_store_destroy (broker_store_t **self_p)
     sqlite3_finalize (self->node_insert);
     sqlite3_finalize (self->node_get);
     sqlite3_finalize (self->msg_by_seq);
+    sqlite3_finalize (self->oldest);
     sqlite3_close (self->db);
     zhashx_destroy (&self->depths);
     free (self->touched);
@@ -421,19 +423,22 @@ s_counts_load (broker_store_t *self)
 static int64_t
 s_oldest (broker_store_t *self, const char *recipient)
 {
-    sqlite3_stmt *stmt = certbus_db_prepare (
-        self->db, "SELECT MIN (m.accepted_at) FROM messages m WHERE m.seq IN ("
-              " SELECT (SELECT msg_seq FROM queue WHERE recipient = ?1 AND priority = 1"
-              "  ORDER BY qseq LIMIT 1)"
-              " UNION ALL SELECT (SELECT msg_seq FROM queue WHERE recipient = ?1 AND priority = 0"
-              "  ORDER BY qseq LIMIT 1))");
+    //  Prepared once: a scrape asks this for every member with a backlog
+    if (!self->oldest)
+        self->oldest = certbus_db_prepare (
+            self->db, "SELECT MIN (m.accepted_at) FROM messages m WHERE m.seq IN ("
+                      " SELECT (SELECT msg_seq FROM queue WHERE recipient = ?1 AND priority = 1"
+                      "  ORDER BY qseq LIMIT 1)"
+                      " UNION ALL SELECT (SELECT msg_seq FROM queue WHERE recipient = ?1"
+                      "  AND priority = 0 ORDER BY qseq LIMIT 1))");
+    sqlite3_stmt *stmt = self->oldest;
     int64_t oldest = 0;
     if (!stmt)
         return 0;
     sqlite3_bind_text (stmt, 1, recipient, -1, SQLITE_STATIC);
     if (sqlite3_step (stmt) == SQLITE_ROW)
         oldest = sqlite3_column_int64 (stmt, 0);
-    sqlite3_finalize (stmt);
+    sqlite3_reset (stmt);
     return oldest;
 }
 

@@ -26,6 +26,19 @@ certbus_packet_send (zsock_t *sock, zframe_t *routing, Certbus__Packet *packet)
     return 0;
 }
 
+int
+certbus_packet_send_publish (zsock_t *sock, zframe_t *routing, const uint8_t *envelope,
+                             size_t size)
+{
+    Certbus__Publish publish = CERTBUS__PUBLISH__INIT;
+    publish.envelope.data = (uint8_t *) envelope;
+    publish.envelope.len = size;
+    Certbus__Packet packet = CERTBUS__PACKET__INIT;
+    packet.body_case = CERTBUS__PACKET__BODY_PUBLISH;
+    packet.publish = &publish;
+    return certbus_packet_send (sock, routing, &packet);
+}
+
 certbus_err_t
 certbus_packet_decode (zframe_t *frame, Certbus__Packet **packet_p)
 {

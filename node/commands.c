@@ -368,14 +368,8 @@ s_publish_direct (node_ctx_t *ctx, const uint8_t *id, const uint8_t *envelope, s
         zsock_destroy (&dealer);
         return strdup ("queued");
     }
-    Certbus__Publish publish = CERTBUS__PUBLISH__INIT;
-    publish.envelope.data = (uint8_t *) envelope;
-    publish.envelope.len = size;
-    Certbus__Packet packet = CERTBUS__PACKET__INIT;
-    packet.body_case = CERTBUS__PACKET__BODY_PUBLISH;
-    packet.publish = &publish;
     int64_t deadline = certbus_now_ms () + wait_ms;
-    if (certbus_packet_send (dealer, NULL, &packet) == 0) {
+    if (certbus_packet_send_publish (dealer, NULL, envelope, size) == 0) {
         node_store_outbox_sent (ctx->store, id, certbus_now_ms ());
         zpoller_t *poller = zpoller_new (dealer, NULL);
         while (!state && certbus_now_ms () < deadline) {

@@ -116,13 +116,9 @@ static int
 s_resend_one (void *arg, const node_outgoing_t *outgoing)
 {
     self_t *self = arg;
-    Certbus__Publish publish = CERTBUS__PUBLISH__INIT;
-    publish.envelope.data = (uint8_t *) outgoing->envelope;
-    publish.envelope.len = outgoing->envelope_size;
-    Certbus__Packet packet = CERTBUS__PACKET__INIT;
-    packet.body_case = CERTBUS__PACKET__BODY_PUBLISH;
-    packet.publish = &publish;
-    if (certbus_packet_send (self->dealer, NULL, &packet) != 0)
+    if (certbus_packet_send_publish (self->dealer, NULL, outgoing->envelope,
+                                     outgoing->envelope_size)
+        != 0)
         return 1;   //  socket full or not connected: stop for now
     node_store_outbox_sent (self->ctx->store, outgoing->id, certbus_now_ms ());
     return 0;
@@ -149,6 +145,18 @@ s_resend (self_t *self, int64_t sent_before, int limit)
         node_store_set_durable (self->ctx->store, true);
 }
 
+//  Answers a control request with an outcome: state, code, reason, rule
+static void
+s_answer (self_t *self, zframe_t **routing_p, const char *state, uint32_t code,
+          const char *reason, const char *rule)
+{
+    zframe_send (routing_p, self->control, ZFRAME_MORE);
+    zstr_sendm (self->control, state);
+    zstr_sendfm (self->control, "%u", code);
+    zstr_sendm (self->control, reason ? reason : "");
+    zstr_send (self->control, rule ? rule : "");
+}
+
 static void
 s_answer_waiters (self_t *self, bool expire_all)
 {
@@ -170,11 +178,7 @@ s_answer_waiters (self_t *self, bool expire_all)
         }
         s_waiter_t *next = zlist_next (self->waiters);
         if (done) {
-            zframe_send (&waiter->routing, self->control, ZFRAME_MORE);
-            zstr_sendm (self->control, state);
-            zstr_sendfm (self->control, "%u", code);
-            zstr_sendm (self->control, reason ? reason : "");
-            zstr_send (self->control, rule ? rule : "");
+            s_answer (self, &waiter->routing, state, code, reason, rule);
             zlist_remove (self->waiters, waiter);
             free (waiter);
         }
@@ -567,18 +571,6 @@ s_status_json (self_t *self)
     return sb.data;
 }
 
-//  Answers a control request with an outcome of four frames
-static void
-s_answer (self_t *self, zframe_t **routing_p, const char *state, uint32_t code,
-          const char *reason)
-{
-    zframe_send (routing_p, self->control, ZFRAME_MORE);
-    zstr_sendm (self->control, state);
-    zstr_sendfm (self->control, "%u", code);
-    zstr_sendm (self->control, reason);
-    zstr_send (self->control, "");
-}
-
 //  A SEND or QUEUE request of a control batch
 typedef struct {
     zframe_t *routing;
@@ -626,7 +618,7 @@ s_handle_control (self_t *self)
             }
             char *wait = zmsg_popstr (msg);
             if (rc != 0)
-                s_answer (self, &routing, "error", CERTBUS_E_IO, certbus_reason ());
+                s_answer (self, &routing, "error", CERTBUS_E_IO, certbus_reason (), NULL);
             else {
                 s_request_t *request = &requests [count++];
                 request->routing = routing;
@@ -657,7 +649,7 @@ s_handle_control (self_t *self)
         s_request_t *request = &requests [i];
         if (request->queue && !committed) {
             //  Nothing of the batch reached the outbox
-            s_answer (self, &request->routing, "error", CERTBUS_E_IO, certbus_reason ());
+            s_answer (self, &request->routing, "error", CERTBUS_E_IO, certbus_reason (), NULL);
             continue;
         }
         s_waiter_t *waiter = calloc (1, sizeof *waiter);

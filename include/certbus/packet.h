@@ -16,6 +16,12 @@ extern "C" {
 int
     certbus_packet_send (zsock_t *sock, zframe_t *routing, Certbus__Packet *packet);
 
+//  Sends a Publish packet carrying envelope (size bytes) on sock, as
+//  certbus_packet_send. Returns 0 or -1.
+int
+    certbus_packet_send_publish (zsock_t *sock, zframe_t *routing, const uint8_t *envelope,
+                                 size_t size);
+
 //  Decodes one frame as a Packet, bounded by CERTBUS_MAX_PACKET. On
 //  success *packet_p is the caller's (free with certbus_codec_free).
 certbus_err_t

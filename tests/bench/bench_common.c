@@ -418,13 +418,7 @@ b_send_hello (zsock_t *client, uint32_t credit, uint64_t directory_serial)
 int
 b_send_publish (zsock_t *client, const uint8_t *envelope, size_t size)
 {
-    Certbus__Publish publish = CERTBUS__PUBLISH__INIT;
-    publish.envelope.data = (uint8_t *) envelope;
-    publish.envelope.len = size;
-    Certbus__Packet packet = CERTBUS__PACKET__INIT;
-    packet.body_case = CERTBUS__PACKET__BODY_PUBLISH;
-    packet.publish = &publish;
-    return s_send (client, &packet);
+    return certbus_packet_send_publish (client, NULL, envelope, size);
 }
 
 int

@@ -297,13 +297,7 @@ tw_publish_packet (const uint8_t *envelope, size_t size, size_t *packed_size)
 void
 tw_send_publish (zsock_t *client, const uint8_t *envelope, size_t size)
 {
-    Certbus__Publish publish = CERTBUS__PUBLISH__INIT;
-    publish.envelope.data = (uint8_t *) envelope;
-    publish.envelope.len = size;
-    Certbus__Packet packet = CERTBUS__PACKET__INIT;
-    packet.body_case = CERTBUS__PACKET__BODY_PUBLISH;
-    packet.publish = &publish;
-    tw_send (client, &packet);
+    assert_int_equal (certbus_packet_send_publish (client, NULL, envelope, size), 0);
 }
 
 void
