@@ -42,6 +42,8 @@ static const struct {
     [CERTBUS_E_USAGE] = {"usage", "bad arguments"},
     [CERTBUS_E_RECIPIENTS] = {"recipients", "recipient list is outside the audience"},
     [CERTBUS_E_EXPIRED] = {"expired", "message has expired"},
+    [CERTBUS_E_QUOTA] = {"quota", "a quota of this member is used up"},
+    [CERTBUS_E_CLOCK] = {"clock", "a signed time lies ahead of the broker's clock"},
 };
 
 const char *

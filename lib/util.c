@@ -489,6 +489,61 @@ certbus_sb_json_str (certbus_sb_t *sb, const char *s)
     certbus_sb_printf (sb, "\"");
 }
 
+//  The length of the valid UTF-8 sequence at p (at most left bytes), or 0.
+static size_t
+s_utf8_len (const unsigned char *p, size_t left)
+{
+    size_t len = p [0] < 0x80 ? 1 : (p [0] & 0xe0) == 0xc0 ? 2 : (p [0] & 0xf0) == 0xe0 ? 3
+               : (p [0] & 0xf8) == 0xf0                   ? 4
+                                                          : 0;
+    if (len == 0 || len > left || (len == 2 && p [0] < 0xc2))
+        return 0;
+    for (size_t i = 1; i < len; i++)
+        if ((p [i] & 0xc0) != 0x80)
+            return 0;
+    if (len == 3 && ((p [0] == 0xe0 && p [1] < 0xa0) || (p [0] == 0xed && p [1] >= 0xa0)))
+        return 0;   //  overlong, or a surrogate
+    if (len == 4 && ((p [0] == 0xf0 && p [1] < 0x90) || p [0] > 0xf4
+                     || (p [0] == 0xf4 && p [1] >= 0x90)))
+        return 0;   //  overlong, or above U+10FFFF
+    return len;
+}
+
+void
+certbus_sb_term (certbus_sb_t *sb, const char *s, size_t size, bool multiline)
+{
+    const unsigned char *p = (const unsigned char *) (s ? s : "");
+    if (!s)
+        size = 0;
+    certbus_sb_printf (sb, "%s", "");   //  an empty string is still a string
+    for (size_t at = 0; at < size;) {
+        size_t len = s_utf8_len (p + at, size - at);
+        if (len == 1 && multiline && (p [at] == '\n' || p [at] == '\t'))
+            certbus_sb_printf (sb, "%c", p [at]);
+        else if (len == 1 && (p [at] < 0x20 || p [at] == 0x7f))
+            certbus_sb_printf (sb, "\\x%02x", p [at]);
+        else if (len == 1 && p [at] == '\\')
+            certbus_sb_printf (sb, "\\\\");
+        else if (len == 2 && p [at] == 0xc2 && p [at + 1] < 0xa0)
+            certbus_sb_printf (sb, "\\u%04x", p [at + 1]);   //  C1 controls
+        else if (len == 0) {
+            certbus_sb_printf (sb, "\\x%02x", p [at]);
+            len = 1;
+        }
+        else
+            certbus_sb_printf (sb, "%.*s", (int) len, (const char *) p + at);
+        at += len;
+    }
+}
+
+char *
+certbus_term_escape (const char *s)
+{
+    certbus_sb_t sb = {0};
+    certbus_sb_term (&sb, s, s ? strlen (s) : 0, false);
+    return sb.data;
+}
+
 void
 certbus_sb_free (certbus_sb_t *sb)
 {

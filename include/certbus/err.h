@@ -48,6 +48,8 @@ typedef enum {
     CERTBUS_E_USAGE = 32,            //  bad command-line arguments
     CERTBUS_E_RECIPIENTS = 33,       //  recipient list outside the audience
     CERTBUS_E_EXPIRED = 34,          //  message past its expiry
+    CERTBUS_E_QUOTA = 35,            //  a member's storage or rate quota is used up
+    CERTBUS_E_CLOCK = 36,            //  a signed time lies too far ahead of the broker's
     CERTBUS_E__COUNT
 } certbus_err_t;
 

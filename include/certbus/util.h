@@ -146,6 +146,20 @@ void
 void
     certbus_sb_free (certbus_sb_t *sb);
 
+//  Appends size bytes of s for a terminal: control characters (C0, DEL and
+//  the C1 range U+0080..U+009F) and bytes that are not UTF-8 become \xNN
+//  (or \u00NN), so that text a member chose can neither move the cursor,
+//  nor recolour the screen, nor forge a line. With multiline, newline and
+//  tab pass unchanged (a payload's own lines); otherwise they are escaped.
+void
+    certbus_sb_term (certbus_sb_t *sb, const char *s, size_t size, bool multiline);
+
+//  A new NUL-terminated string of s escaped as certbus_sb_term does, with
+//  multiline false (one header field on one line). NULL prints as "".
+//  Caller frees.
+char *
+    certbus_term_escape (const char *s);
+
 //  Picks a top-level number or string field out of JSON that certbus wrote
 //  itself (status replies); not a general JSON parser. number returns -1
 //  when absent; string writes "" when absent.
