@@ -6,14 +6,52 @@
 #include <stdlib.h>
 #include <string.h>
 
+//  TLP red and amber+strict never travel further than their recipients
+static bool
+s_may_travel (const char *tlp)
+{
+    return strcmp (tlp, "red") != 0 && strcmp (tlp, "amber+strict") != 0;
+}
+
+//  The one check of a link in a forward chain that needs no cryptography:
+//  current (the forwarding envelope) must carry exactly one `forwards`
+//  reference, naming inner; its origin must not be inner's (a member may
+//  not forward its own message, which would launder its kind or status);
+//  and inner's TLP must be one that may travel.
+static certbus_err_t
+s_check_link (const certbus_header_t *current, const certbus_header_t *inner)
+{
+    size_t forwards = 0;
+    bool names_inner = false;
+    for (size_t i = 0; i < current->ref_count; i++)
+        if (strcmp (current->refs [i].relation, "forwards") == 0) {
+            forwards++;
+            names_inner = memcmp (current->refs [i].id, inner->id, CERTBUS_ID_SIZE) == 0;
+        }
+    if (forwards != 1 || !names_inner)
+        return certbus_fail (CERTBUS_E_FIELD,
+                             "a forward must carry exactly one 'forwards' reference, to the "
+                             "message it carries (this one has %zu%s)",
+                             forwards, forwards == 1 ? ", to another message" : "");
+    if (strcmp (current->origin, inner->origin) == 0)
+        return certbus_fail (CERTBUS_E_POLICY, "%s forwarded its own message", current->origin);
+    if (!s_may_travel (inner->tlp))
+        return certbus_fail (CERTBUS_E_TLP, "a message of TLP %s was forwarded; it may not be",
+                             inner->tlp);
+    return CERTBUS_OK;
+}
+
 certbus_err_t
 certbus_forward_wrap (certbus_envelope_t *original, certbus_identity_t *identity,
                       const char *org_id, const uint8_t *note, size_t note_size,
                       const char *note_type, uint8_t **payload_p, size_t *size_p)
 {
     const certbus_header_t *header = certbus_envelope_header (original);
-    if (strcmp (header->tlp, "amber+strict") == 0)
-        return certbus_fail (CERTBUS_E_TLP, "TLP amber+strict may not be forwarded");
+    if (!s_may_travel (header->tlp))
+        return certbus_fail (CERTBUS_E_TLP,
+                             "TLP %s may not be forwarded: it never travels further than the "
+                             "recipients its origin chose",
+                             header->tlp);
     uint8_t *key = certbus_secret_alloc (32);
     certbus_err_t rc = CERTBUS_OK;
     if (header->encrypted)
@@ -95,6 +133,8 @@ certbus_forward_open (certbus_directory_t *dir, certbus_envelope_t *outer, const
         free (inner_bytes);
         const certbus_header_t *inner_header = inner ? certbus_envelope_header (inner) : NULL;
         if (rc == CERTBUS_OK)
+            rc = s_check_link (certbus_envelope_header (current), inner_header);
+        if (rc == CERTBUS_OK)
             rc = certbus_envelope_verify (inner, dir, inner_header->created / 1000, NULL);
         if (rc == CERTBUS_OK
             && strcmp (inner_header->tlp, certbus_envelope_header (current)->tlp) != 0)
@@ -133,6 +173,14 @@ certbus_forward_open (certbus_directory_t *dir, certbus_envelope_t *outer, const
         rc = certbus_fail (CERTBUS_E_FIELD, "not a forwarded message");
         goto cleanup;
     }
+    //  Nor through others: the origin forwarding a forward of its own message
+    const char *origin = certbus_envelope_header (owned)->origin;
+    for (size_t i = 0; i < depth; i++)
+        if (strcmp (chain [i], origin) == 0) {
+            rc = certbus_fail (CERTBUS_E_POLICY,
+                               "%s forwarded its own message through a forward chain", origin);
+            goto cleanup;
+        }
     certbus_sb_t list = {0};
     for (size_t i = depth; i-- > 0;)
         certbus_sb_printf (&list, "%s%s", list.len ? "," : "", chain [i]);

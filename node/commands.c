@@ -17,16 +17,66 @@
 static int
 s_error (const char *format, ...) CERTBUS_PRINTF (1, 2);
 
+//  Prints one line on stderr. Errors carry reasons and names that members
+//  chose (a broker's rejection reason quotes a header), so the whole line
+//  is escaped for the terminal: it can neither recolour the screen nor
+//  forge a second line.
 static int
 s_error (const char *format, ...)
 {
     va_list args;
     va_start (args, format);
-    fprintf (stderr, "certbus-node: ");
-    vfprintf (stderr, format, args);
-    fprintf (stderr, "\n");
+    char *text = NULL;
+    if (vasprintf (&text, format, args) < 0)
+        abort ();
     va_end (args);
+    char *escaped = certbus_term_escape (text);
+    fprintf (stderr, "certbus-node: %s\n", escaped);
+    free (escaped);
+    free (text);
     return 1;
+}
+
+//  Up to 16 escaped strings for one line of terminal output
+typedef struct {
+    char *strings [16];
+    size_t count;
+} s_esc_t;
+
+static const char *
+s_esc (s_esc_t *pool, const char *s)
+{
+    assert (pool->count < sizeof pool->strings / sizeof pool->strings [0]);
+    return pool->strings [pool->count++] = certbus_term_escape (s);
+}
+
+static void
+s_esc_free (s_esc_t *pool)
+{
+    for (size_t i = 0; i < pool->count; i++)
+        free (pool->strings [i]);
+    pool->count = 0;
+}
+
+
+//  Ranks for "never lowered": TLP and severity, lowest first
+static const char *s_tlps [] = {"clear", "green", "amber", "amber+strict", "red"};
+static const char *s_severities [] = {"info", "low", "medium", "high", "critical"};
+
+static int
+s_rank (const char *const *names, size_t count, const char *value)
+{
+    for (size_t i = 0; value && i < count; i++)
+        if (streq (value, names [i]))
+            return (int) i;
+    return -1;
+}
+
+//  TLP red and amber+strict never travel further than their recipients
+static bool
+s_tlp_travels (const char *tlp)
+{
+    return s_rank (s_tlps, 5, tlp) < s_rank (s_tlps, 5, "amber+strict");
 }
 
 static int
@@ -102,6 +152,10 @@ node_cmd_init (node_args_t *args)
         return s_error ("org id '%s' is not valid: use a-z, 0-9, '.', '_' and '-'", args->org);
     if (mkdir (args->dir, 0700) != 0 && errno != EEXIST)
         return s_error ("cannot create %s: %s", args->dir, strerror (errno));
+    //  A folder that existed already is tightened too: it holds the
+    //  secret keys and the daemon's control socket
+    if (chmod (args->dir, 0700) != 0)
+        return s_error ("cannot restrict %s to mode 0700: %s", args->dir, strerror (errno));
     char *secret = node_path (args->dir, NODE_SECRET);
     char *request_path = node_path (args->dir, NODE_REQUEST);
     int rc = 1;
@@ -248,16 +302,30 @@ node_cmd_directory (node_args_t *args)
                     certbus_directory_count (dir), certbus_directory_revocation_count (dir));
         for (size_t i = 0; i < certbus_directory_count (dir); i++) {
             const certbus_cert_t *cert = certbus_directory_at (dir, i);
-            if (args->json)
-                printf ("{\"org\":\"%s\",\"serial\":%llu,\"tier\":\"%s\",\"sector\":\"%s\","
-                        "\"region\":\"%s\",\"not_after\":%lld}\n",
-                        cert->org_id, (unsigned long long) cert->serial,
-                        certbus_tier_name (cert->tier), cert->sector, cert->region,
-                        (long long) cert->not_after);
-            else
-                printf ("  %-24s %-13s %-12s %-12s serial %llu\n", cert->org_id,
-                        certbus_tier_name (cert->tier), *cert->sector ? cert->sector : "-",
-                        *cert->region ? cert->region : "-", (unsigned long long) cert->serial);
+            if (args->json) {
+                certbus_sb_t sb = {0};
+                certbus_sb_printf (&sb, "{\"org\":");
+                certbus_sb_json_str (&sb, cert->org_id);
+                certbus_sb_printf (&sb, ",\"serial\":%llu,\"tier\":",
+                                   (unsigned long long) cert->serial);
+                certbus_sb_json_str (&sb, certbus_tier_name (cert->tier));
+                certbus_sb_printf (&sb, ",\"sector\":");
+                certbus_sb_json_str (&sb, cert->sector);
+                certbus_sb_printf (&sb, ",\"region\":");
+                certbus_sb_json_str (&sb, cert->region);
+                certbus_sb_printf (&sb, ",\"not_after\":%lld}", (long long) cert->not_after);
+                printf ("%s\n", sb.data);
+                certbus_sb_free (&sb);
+            }
+            else {
+                s_esc_t e = {0};
+                printf ("  %-24s %-13s %-12s %-12s serial %llu\n", s_esc (&e, cert->org_id),
+                        certbus_tier_name (cert->tier),
+                        *cert->sector ? s_esc (&e, cert->sector) : "-",
+                        *cert->region ? s_esc (&e, cert->region) : "-",
+                        (unsigned long long) cert->serial);
+                s_esc_free (&e);
+            }
         }
     }
     node_ctx_destroy (&ctx);
@@ -350,6 +418,21 @@ s_seal (node_ctx_t *ctx, node_args_t *args, uint8_t id [CERTBUS_ID_SIZE], uint8_
     return rc ? s_fail () : 0;
 }
 
+//  Keeps the case participants the broker named in its acknowledgement of
+//  our message id (as the daemon does for what it sends)
+static void
+s_keep_participants (node_ctx_t *ctx, const uint8_t *id, const Certbus__PubAck *ack)
+{
+    uint8_t case_id [CERTBUS_ID_SIZE];
+    char *list = ack->n_participants
+                     ? node_participants_join (ack->participants, ack->n_participants)
+                     : NULL;
+    if (list && node_store_outbox_case (ctx->store, id, case_id) == 1
+        && node_store_case_participants_set (ctx->store, case_id, ack->sequence, list))
+        s_fail ();
+    free (list);
+}
+
 //  Sends one outbox row straight to the broker when no daemon runs, and
 //  waits for its acknowledgement. Returns the state it reached.
 static char *
@@ -395,6 +478,8 @@ s_publish_direct (node_ctx_t *ctx, const uint8_t *id, const uint8_t *envelope, s
                     if (!retry)
                         node_store_outbox_result (ctx->store, id, state, ack->code, ack->reason,
                                                   ack->rule, ack->sequence, ack->accepted_at);
+                    if (accepted)
+                        s_keep_participants (ctx, id, ack);
                 }
                 else if (reply->body_case == CERTBUS__PACKET__BODY_ERROR
                          && reply->error->code == CERTBUS_E_REVOKED) {
@@ -487,9 +572,8 @@ s_submit (node_ctx_t *ctx, const uint8_t *id, const uint8_t *envelope, size_t si
     }
     else {
         printf ("%s\n", text);
-        fprintf (stderr,
-                 "certbus-node: %s is queued in the outbox (%s); it will be sent when "
-                 "certbus-node run reaches the broker\n",
+        s_error ("%s is queued in the outbox (%s); it will be sent when certbus-node run "
+                 "reaches the broker",
                  text, reason ? reason : "no answer yet");
     }
     free (state);
@@ -555,8 +639,15 @@ node_cmd_open (node_args_t *args)
     uint8_t *bytes = NULL, *payload = NULL;
     size_t size, payload_size;
     certbus_envelope_t *env = NULL;
+    uint64_t have = ctx->directory ? certbus_directory_serial (ctx->directory) : 0;
+    uint64_t known = node_ctx_directory_known (ctx);
     if (!ctx->directory)
         rc = s_error ("no directory yet: import the Council's directory first");
+    else if (known > have)
+        //  A newer directory may revoke the sender: nothing opens until we have it
+        rc = s_error ("directory %llu is older than version %llu, which the broker announced; "
+                      "run certbus-node run or import the newer directory",
+                      (unsigned long long) have, (unsigned long long) known);
     else if (certbus_file_read (args->argv [0], CERTBUS_MAX_ENVELOPE, &bytes, &size))
         rc = s_fail ();
     else {
@@ -660,6 +751,7 @@ s_run_exec (const char *command, const node_message_t *message)
         setenv ("CERTBUS_TYPE", message->type ? message->type : "", 1);
         setenv ("CERTBUS_CREATED", created, 1);
         setenv ("CERTBUS_SIZE", size, 1);
+        setenv ("CERTBUS_FORWARDERS", message->forwarders ? message->forwarders : "", 1);
         dup2 (fds [0], 0);
         close (fds [0]);
         close (fds [1]);
@@ -694,7 +786,7 @@ s_print_message (void *arg, const node_message_t *message)
     if (list->args->exec) {
         int status = s_run_exec (list->args->exec, message);
         if (status != 0)
-            fprintf (stderr, "certbus-node: --exec for %s exited with %d\n", id, status);
+            s_error ("--exec for %s exited with %d", id, status);
     }
     else if (list->args->json) {
         certbus_sb_t sb = {0};
@@ -706,9 +798,14 @@ s_print_message (void *arg, const node_message_t *message)
         char received [40];
         certbus_time_format (message->received_at, received, sizeof received);
         bool critical = message->severity && streq (message->severity, "critical");
-        printf ("%s%s  %-20s %-10s %-12s %-8s %8zu  %s  %s\n", critical ? "!! " : "", id,
-                message->origin, message->kind, message->tlp, message->severity, message->size,
-                received, message->topic ? message->topic : "");
+        s_esc_t e = {0};
+        printf ("%s%s  %-20s %-10s %-12s %-8s %8zu  %s  %s%s%s\n", critical ? "!! " : "", id,
+                s_esc (&e, message->origin), s_esc (&e, message->kind),
+                s_esc (&e, message->tlp), s_esc (&e, message->severity), message->size,
+                received, s_esc (&e, message->topic),
+                message->forwarders && *message->forwarders ? "  via " : "",
+                s_esc (&e, message->forwarders));
+        s_esc_free (&e);
     }
     fflush (stdout);
     return list->args->count > 0 && list->printed >= list->args->count ? 1 : 0;
@@ -803,20 +900,30 @@ node_cmd_status (node_args_t *args)
             certbus_json_string (json, "broker", broker, sizeof broker);
             certbus_json_string (json, "last_error", error, sizeof error);
             bool connected = strstr (json, "\"connected\":true") != NULL;
+            bool stale = strstr (json, "\"directory_stale\":true") != NULL;
+            long long have = certbus_json_number (json, "directory");
+            long long known = certbus_json_number (json, "directory_known");
+            char directory [160];
+            snprintf (directory, sizeof directory, "%lld%s", have,
+                      known > have ? stale ? " (STALE: the broker announced a newer version, "
+                                             "deliveries are held)"
+                                           : " (fetching the newer version the broker announced)"
+                                   : "");
+            s_esc_t e = {0};
             printf ("certbus-node: %s running\n"
                     "  broker              %s (%s, last heard %lld ms ago)\n"
-                    "  directory version   %lld\n"
+                    "  directory version   %s\n"
                     "  outbox              %lld pending, %lld rejected\n"
                     "  inbox               %lld messages (%lld delivered this run, %lld refused)\n"
                     "  reconnects          %lld\n"
                     "  last error          %s\n",
-                    org, broker, connected ? "connected" : "NOT connected",
-                    certbus_json_number (json, "broker_silent_ms"),
-                    certbus_json_number (json, "directory"),
+                    s_esc (&e, org), s_esc (&e, broker), connected ? "connected" : "NOT connected",
+                    certbus_json_number (json, "broker_silent_ms"), directory,
                     certbus_json_number (json, "outbox_pending"),
                     certbus_json_number (json, "outbox_rejected"), certbus_json_number (json, "inbox"),
                     certbus_json_number (json, "delivered"), certbus_json_number (json, "refused"),
-                    certbus_json_number (json, "reconnects"), *error ? error : "none");
+                    certbus_json_number (json, "reconnects"), *error ? s_esc (&e, error) : "none");
+            s_esc_free (&e);
         }
         free (json);
         return 0;
@@ -828,15 +935,31 @@ node_cmd_status (node_args_t *args)
         = ctx->directory ? (unsigned long long) certbus_directory_serial (ctx->directory) : 0;
     long long pending = node_store_outbox_count (ctx->store, "pending");
     long long inbox = node_store_inbox_count (ctx->store);
-    if (args->json)
-        printf ("{\"org\":\"%s\",\"running\":false,\"enrolled\":%s,\"broker\":\"%s\","
-                "\"directory\":%llu,\"outbox_pending\":%lld,\"inbox\":%lld}\n",
-                ctx->org, ctx->cert ? "true" : "false", ctx->endpoint, version, pending, inbox);
-    else
+    unsigned long long known = (unsigned long long) node_ctx_directory_known (ctx);
+    if (args->json) {
+        certbus_sb_t sb = {0};
+        certbus_sb_printf (&sb, "{\"org\":");
+        certbus_sb_json_str (&sb, ctx->org);
+        certbus_sb_printf (&sb, ",\"running\":false,\"enrolled\":%s,\"broker\":",
+                           ctx->cert ? "true" : "false");
+        certbus_sb_json_str (&sb, ctx->endpoint);
+        certbus_sb_printf (&sb,
+                           ",\"directory\":%llu,\"directory_known\":%llu,"
+                           "\"directory_stale\":%s,\"outbox_pending\":%lld,\"inbox\":%lld}",
+                           version, known, known > version ? "true" : "false", pending, inbox);
+        printf ("%s\n", sb.data);
+        certbus_sb_free (&sb);
+    }
+    else {
+        s_esc_t e = {0};
         printf ("certbus-node: %s not running\nenrolled: %s\nbroker: %s\ndirectory version: "
-                "%llu\noutbox pending: %lld\ninbox: %lld\n",
-                ctx->org, ctx->cert ? "yes" : "no", *ctx->endpoint ? ctx->endpoint : "-",
-                version, pending, inbox);
+                "%llu%s\noutbox pending: %lld\ninbox: %lld\n",
+                s_esc (&e, ctx->org), ctx->cert ? "yes" : "no",
+                *ctx->endpoint ? s_esc (&e, ctx->endpoint) : "-", version,
+                known > version ? " (STALE: the broker announced a newer version)" : "", pending,
+                inbox);
+        s_esc_free (&e);
+    }
     node_ctx_destroy (&ctx);
     return 0;
 }
@@ -847,6 +970,8 @@ node_cmd_status (node_args_t *args)
 typedef struct {
     uint8_t *envelope;
     size_t size;
+    const char *org;                 //  our org id
+    bool own;                        //  the message's origin is us
 } s_found_t;
 
 static int
@@ -858,6 +983,7 @@ s_keep_envelope (void *arg, const node_message_t *message)
         abort ();
     memcpy (found->envelope, message->envelope, message->envelope_size);
     found->size = message->envelope_size;
+    found->own = message->origin && streq (message->origin, found->org);
     return 0;
 }
 
@@ -872,7 +998,7 @@ node_cmd_forward (node_args_t *args)
     if (!ctx)
         return s_fail ();
     int rc = 1;
-    s_found_t found = {0};
+    s_found_t found = {.org = ctx->org};
     certbus_envelope_t *original = NULL;
     uint8_t *note = NULL, *payload = NULL, *bytes = NULL;
     size_t note_size = 0, payload_size = 0, size = 0;
@@ -897,6 +1023,18 @@ node_cmd_forward (node_args_t *args)
         goto cleanup;
     }
     const certbus_header_t *header = certbus_envelope_header (original);
+    if (!s_tlp_travels (header->tlp)) {
+        rc = s_error ("cannot forward %s: TLP %s may not be forwarded: it never travels "
+                      "further than the recipients its origin chose",
+                      args->argv [0], header->tlp);
+        goto cleanup;
+    }
+    if (found.own) {
+        rc = s_error ("cannot forward %s: it is this node's own message; publish it again to "
+                      "the new audience instead",
+                      args->argv [0]);
+        goto cleanup;
+    }
     if (certbus_forward_wrap (original, ctx->identity, ctx->org, note, note_size, "text/plain",
                               &payload, &payload_size)) {
         rc = s_error ("cannot forward %s: %s", args->argv [0], certbus_reason ());
@@ -943,10 +1081,19 @@ s_print_receipt (void *arg, const char *org, int64_t received_at)
     char when [40];
     certbus_time_format (received_at, when, sizeof when);
     zhashx_insert (r->have, org, (void *) 1);
-    if (r->json)
-        printf ("{\"org\":\"%s\",\"state\":\"received\",\"time\":\"%s\"}\n", org, when);
-    else
-        printf ("  %-28s received  %s\n", org, when);
+    if (r->json) {
+        certbus_sb_t sb = {0};
+        certbus_sb_printf (&sb, "{\"org\":");
+        certbus_sb_json_str (&sb, org);
+        certbus_sb_printf (&sb, ",\"state\":\"received\",\"time\":\"%s\"}", when);
+        printf ("%s\n", sb.data);
+        certbus_sb_free (&sb);
+    }
+    else {
+        char *escaped = certbus_term_escape (org);
+        printf ("  %-28s received  %s\n", escaped, when);
+        free (escaped);
+    }
 }
 
 int
@@ -974,10 +1121,19 @@ node_cmd_receipts (node_args_t *args)
             if (zhashx_lookup (r.have, org) || streq (org, ctx->org))
                 continue;   //  our own copy needs no receipt
             pending++;
-            if (args->json)
-                printf ("{\"org\":\"%s\",\"state\":\"pending\"}\n", org);
-            else
-                printf ("  %-28s pending\n", org);
+            if (args->json) {
+                certbus_sb_t sb = {0};
+                certbus_sb_printf (&sb, "{\"org\":");
+                certbus_sb_json_str (&sb, org);
+                certbus_sb_printf (&sb, ",\"state\":\"pending\"}");
+                printf ("%s\n", sb.data);
+                certbus_sb_free (&sb);
+            }
+            else {
+                char *escaped = certbus_term_escape (org);
+                printf ("  %-28s pending\n", escaped);
+                free (escaped);
+            }
         }
         if (!args->json)
             printf ("%zu received, %zu pending\n", zhashx_size (r.have), pending);
@@ -1128,13 +1284,15 @@ node_cmd_audit (node_args_t *args)
     }
     char root_hex [65];
     certbus_hex (head.root, 32, root_hex);
+    s_esc_t e = {0};
     printf ("message %s (publish by %s) is record %llu of the audit log\n"
             "inclusion proof verified against the signed tree head of size %llu, root %s\n",
-            args->argv [1], origin, (unsigned long long) proof->leaf_index,
+            args->argv [1], s_esc (&e, origin), (unsigned long long) proof->leaf_index,
             (unsigned long long) head.size, root_hex);
     if (have_old)
         printf ("consistency proof verified from the head seen before (size %llu)\n",
                 (unsigned long long) old_head.size);
+    s_esc_free (&e);
     rc = 0;
 cleanup:
     certbus_codec_free (reply);
@@ -1159,48 +1317,60 @@ s_status_valid (const char *status)
     return false;
 }
 
+//  Replaces *field with value when value ranks higher (or *field is unset)
+static void
+s_raise (char **field, const char *const *names, size_t count, const char *value)
+{
+    int rank = s_rank (names, count, value);
+    if (rank < 0 || (*field && s_rank (names, count, *field) >= rank))
+        return;
+    free (*field);
+    *field = strdup (value);
+}
+
+static void
+s_replace (char **field, const char *value)
+{
+    free (*field);
+    *field = strdup (value ? value : "");
+}
+
+//  What a case thread adds up to
 typedef struct {
+    const uint8_t *case_id;
     size_t count;
-    node_thread_entry_t first;       //  the report (strings copied below)
-    char *reporter, *severity, *topic, *tlp, *status, *assign;
-    int64_t opened, updated;
-    zhashx_t *participants;          //  org -> 1
-    certbus_directory_t *dir;
-    const char *self_org;
+    bool have_report;                //  we hold the entry whose id is the case id
+    char *reporter, *topic;          //  the report's (else the first entry's)
+    char *severity, *tlp;            //  the highest of the thread: never lowered
+    char *status, *assign;           //  of the latest entry in broker order with one
+    int64_t opened, updated;         //  broker accept times (signed time when unknown)
+    zhashx_t *origins;               //  org -> 1: every sender of a message we hold
 } s_case_t;
 
 static int
 s_case_collect (void *arg, const node_thread_entry_t *entry)
 {
     s_case_t *c = arg;
-    if (c->count++ == 0) {
-        c->reporter = strdup (entry->origin ? entry->origin : "");
-        c->severity = strdup (entry->severity ? entry->severity : "");
-        c->topic = strdup (entry->topic ? entry->topic : "");
-        c->tlp = strdup (entry->tlp ? entry->tlp : "amber");
-        c->opened = entry->created;
+    int64_t when = entry->accepted_at ? entry->accepted_at : entry->created;
+    bool report = memcmp (entry->id, c->case_id, CERTBUS_ID_SIZE) == 0;
+    if (c->count++ == 0 || (report && !c->have_report)) {
+        s_replace (&c->reporter, entry->origin);
+        s_replace (&c->topic, entry->topic);
+        c->opened = when;
     }
-    if (entry->status && *entry->status) {
-        free (c->status);
-        c->status = strdup (entry->status);
-    }
-    if (entry->assign && *entry->assign) {
-        free (c->assign);
-        c->assign = strdup (entry->assign);
-    }
-    c->updated = entry->created;
-    if (c->participants) {
-        zhashx_insert (c->participants, entry->origin, (void *) 1);
-        char **orgs = NULL;
-        size_t n = 0;
-        if (c->dir && entry->audience
-            && certbus_audience_resolve (entry->audience, NULL, c->dir, NULL, certbus_now (),
-                                         &orgs, &n)
-                   == CERTBUS_OK)
-            for (size_t i = 0; i < n; i++)
-                zhashx_insert (c->participants, orgs [i], (void *) 1);
-        certbus_strv_free (orgs, n);
-    }
+    c->have_report = c->have_report || report;
+    //  Every entry can only raise them: a member that signs an early time
+    //  or a lower TLP on its update changes neither
+    s_raise (&c->tlp, s_tlps, 5, entry->tlp);
+    s_raise (&c->severity, s_severities, 5, entry->severity);
+    if (entry->status && *entry->status)
+        s_replace (&c->status, entry->status);
+    if (entry->assign && *entry->assign)
+        s_replace (&c->assign, entry->assign);
+    if (when > c->updated)
+        c->updated = when;
+    if (c->origins && entry->origin)
+        zhashx_insert (c->origins, entry->origin, (void *) 1);
     return 0;
 }
 
@@ -1213,7 +1383,7 @@ s_case_free (s_case_t *c)
     free (c->tlp);
     free (c->status);
     free (c->assign);
-    zhashx_destroy (&c->participants);
+    zhashx_destroy (&c->origins);
 }
 
 typedef struct {
@@ -1225,7 +1395,7 @@ static int
 s_list_case (void *arg, const uint8_t *case_id)
 {
     s_cases_t *cases = arg;
-    s_case_t c = {0};
+    s_case_t c = {.case_id = case_id};
     node_store_case_thread (cases->ctx->store, case_id, cases->ctx->org, s_case_collect, &c);
     const char *status = c.status ? c.status : "reported";
     if (!cases->args->status || streq (cases->args->status, status)) {
@@ -1238,8 +1408,12 @@ s_list_case (void *arg, const uint8_t *case_id)
             certbus_sb_printf (&sb, "{\"case\":\"%s\",\"reporter\":", id);
             certbus_sb_json_str (&sb, c.reporter);
             certbus_sb_printf (&sb, ",\"severity\":");
-            certbus_sb_json_str (&sb, c.severity);
-            certbus_sb_printf (&sb, ",\"status\":\"%s\",\"assigned\":", status);
+            certbus_sb_json_str (&sb, c.severity ? c.severity : "");
+            certbus_sb_printf (&sb, ",\"tlp\":");
+            certbus_sb_json_str (&sb, c.tlp ? c.tlp : "");
+            certbus_sb_printf (&sb, ",\"status\":");
+            certbus_sb_json_str (&sb, status);
+            certbus_sb_printf (&sb, ",\"assigned\":");
             certbus_sb_json_str (&sb, c.assign ? c.assign : "");
             certbus_sb_printf (&sb, ",\"topic\":");
             certbus_sb_json_str (&sb, c.topic);
@@ -1248,9 +1422,13 @@ s_list_case (void *arg, const uint8_t *case_id)
             printf ("%s\n", sb.data);
             certbus_sb_free (&sb);
         }
-        else
-            printf ("%s  %-14s %-9s %-13s %3zu msgs  opened %s  %s\n", id, c.reporter,
-                    c.severity, status, c.count, opened, c.topic);
+        else {
+            s_esc_t e = {0};
+            printf ("%s  %-14s %-9s %-13s %3zu msgs  opened %s  %s\n", id, s_esc (&e, c.reporter),
+                    s_esc (&e, c.severity), s_esc (&e, status), c.count, opened,
+                    s_esc (&e, c.topic));
+            s_esc_free (&e);
+        }
     }
     s_case_free (&c);
     return 0;
@@ -1300,14 +1478,22 @@ s_show_entry (void *arg, const node_thread_entry_t *entry)
         certbus_sb_free (&sb);
     }
     else {
-        printf ("%zu. %s  %s  %-14s %s%s%s%s%s\n", ++show->n, when, id, entry->origin,
-                entry->status && *entry->status ? entry->status : "-",
+        s_esc_t e = {0};
+        printf ("%zu. %s  %s  %-14s %s%s%s%s%s\n", ++show->n, when, id,
+                s_esc (&e, entry->origin),
+                entry->status && *entry->status ? s_esc (&e, entry->status) : "-",
                 entry->assign && *entry->assign ? " assigned to " : "",
-                entry->assign ? entry->assign : "",
+                s_esc (&e, entry->assign),
                 entry->forwarders && *entry->forwarders ? " via " : "",
-                entry->forwarders ? entry->forwarders : "");
-        if (printable)
-            printf ("   %s\n", text);
+                s_esc (&e, entry->forwarders));
+        s_esc_free (&e);
+        if (printable) {
+            //  The payload's own lines, indented; control characters escaped
+            certbus_sb_t sb = {0};
+            certbus_sb_term (&sb, text, entry->size, true);
+            printf ("   %s\n", sb.data ? sb.data : "");
+            certbus_sb_free (&sb);
+        }
         else
             printf ("   (%zu bytes)\n", entry->size);
     }
@@ -1315,30 +1501,16 @@ s_show_entry (void *arg, const node_thread_entry_t *entry)
     return 0;
 }
 
-//  Seals payload as an incident message of case_id and hands it to the
-//  broker. Returns the exit code.
+//  Seals payload as opts says and hands it to the broker. Returns the
+//  exit code.
 static int
-s_case_send (node_ctx_t *ctx, node_args_t *args, const uint8_t *case_id, const char *audience,
-             const char *tlp, const char *severity, const char *topic, const char *status,
-             const char *assign, const char *content_type, const certbus_ref_t *refs,
-             size_t ref_count, const uint8_t *payload, size_t size, bool keep_payload)
+s_case_send (node_ctx_t *ctx, node_args_t *args, const certbus_seal_opts_t *opts,
+             const uint8_t *payload, size_t size, bool keep_payload)
 {
-    (void) case_id;
-    certbus_seal_opts_t opts = {.kind = "incident",
-                                .tlp = tlp,
-                                .audience = audience,
-                                .topic = topic,
-                                .severity = severity,
-                                .content_type = content_type,
-                                .refs = refs,
-                                .ref_count = ref_count,
-                                .case_status = status,
-                                .assign = assign,
-                                .self_copy = true};
     uint8_t id [CERTBUS_ID_SIZE], *bytes = NULL;
     size_t bytes_size = 0;
     int rc;
-    if (certbus_envelope_seal (ctx->identity, ctx->cert, ctx->directory, &opts, payload, size, id,
+    if (certbus_envelope_seal (ctx->identity, ctx->cert, ctx->directory, opts, payload, size, id,
                                &bytes, &bytes_size))
         rc = s_fail ();
     else
@@ -1348,21 +1520,40 @@ s_case_send (node_ctx_t *ctx, node_args_t *args, const uint8_t *case_id, const c
     return rc;
 }
 
-typedef struct {
-    node_ctx_t *ctx;
-    node_args_t *args;
-    const uint8_t *case_id;
-    int rc;
-    size_t sent;
-    zlist_t *entries;                //  s_entry_t, collected before sending
-} s_escalate_t;
-
 //  The thread is read first and sent afterwards: a write while the read
 //  is still open could not upgrade its snapshot once the daemon has written.
 typedef struct {
     uint8_t id [CERTBUS_ID_SIZE];
     bool own;                        //  we published it ourselves
+    char *status, *assign, *topic, *type;   //  own: what the new message repeats
+    uint8_t *payload;
+    size_t size;
 } s_entry_t;
+
+typedef struct {
+    node_ctx_t *ctx;
+    node_args_t *args;
+    const uint8_t *case_id;
+    const s_case_t *c;
+    int rc;
+    size_t sent;
+    zlist_t *entries;                //  s_entry_t, collected before sending
+} s_escalate_t;
+
+static void
+s_entry_free (s_entry_t **entry_p)
+{
+    s_entry_t *entry = *entry_p;
+    if (!entry)
+        return;
+    free (entry->status);
+    free (entry->assign);
+    free (entry->topic);
+    free (entry->type);
+    free (entry->payload);
+    free (entry);
+    *entry_p = NULL;
+}
 
 static int
 s_escalate_collect (void *arg, const node_thread_entry_t *entry)
@@ -1372,21 +1563,53 @@ s_escalate_collect (void *arg, const node_thread_entry_t *entry)
     if (!item)
         abort ();
     memcpy (item->id, entry->id, CERTBUS_ID_SIZE);
-    item->own = streq (entry->origin, e->ctx->org) && !(entry->forwarders && *entry->forwarders);
+    item->own = entry->own || streq (entry->origin, e->ctx->org);
+    if (item->own) {
+        item->status = strdup (entry->status ? entry->status : "");
+        item->assign = strdup (entry->assign ? entry->assign : "");
+        item->topic = strdup (entry->topic ? entry->topic : "");
+        item->type = strdup (entry->type && *entry->type ? entry->type : "text/plain");
+        item->size = entry->size;
+        item->payload = malloc (entry->size ? entry->size : 1);
+        if (!item->payload)
+            abort ();
+        if (entry->size)
+            memcpy (item->payload, entry->payload, entry->size);
+    }
     zlist_append (e->entries, item);
     return 0;
 }
 
+//  Our own message of the case goes to the new audience as a new incident
+//  message (the broker refuses a forward of one's own message, which could
+//  launder its kind or status past policy); another member's is forwarded,
+//  its origin signature kept.
 static int
 s_escalate_one (s_escalate_t *e, const s_entry_t *entry)
 {
+    certbus_ref_t refs [2] = {{.relation = "updates"}, {.relation = "forwards"}};
+    memcpy (refs [0].id, e->case_id, CERTBUS_ID_SIZE);
+    if (entry->own) {
+        certbus_seal_opts_t opts = {.kind = "incident",
+                                    .tlp = e->c->tlp,
+                                    .audience = e->args->to,
+                                    .topic = entry->topic,
+                                    .severity = e->c->severity,
+                                    .content_type = entry->type,
+                                    .refs = refs,
+                                    .ref_count = 1,
+                                    .case_status = *entry->status ? entry->status : NULL,
+                                    .assign = *entry->assign ? entry->assign : NULL,
+                                    .self_copy = true};
+        e->rc = s_case_send (e->ctx, e->args, &opts, entry->payload, entry->size, true);
+        if (e->rc == 0)
+            e->sent++;
+        return e->rc ? 1 : 0;
+    }
     uint8_t *bytes = NULL, *payload = NULL;
     size_t size = 0, payload_size = 0;
     certbus_envelope_t *original = NULL;
-    bool own = entry->own;
-    int found = own ? node_store_outbox_envelope (e->ctx->store, entry->id, &bytes, &size)
-                    : node_store_inbox_envelope (e->ctx->store, entry->id, &bytes, &size);
-    if (found != 1) {
+    if (node_store_inbox_envelope (e->ctx->store, entry->id, &bytes, &size) != 1) {
         e->rc = s_error ("a message of the case is no longer stored");
         return 1;
     }
@@ -1402,18 +1625,123 @@ s_escalate_one (s_escalate_t *e, const s_entry_t *entry)
         return 1;
     }
     const certbus_header_t *header = certbus_envelope_header (original);
-    certbus_ref_t refs [2] = {{.relation = "updates"}, {.relation = "forwards"}};
-    memcpy (refs [0].id, e->case_id, CERTBUS_ID_SIZE);
     memcpy (refs [1].id, header->id, CERTBUS_ID_SIZE);
-    e->rc = s_case_send (e->ctx, e->args, e->case_id, e->args->to, header->tlp, header->severity,
-                         header->topic, header->case_status, header->assign, CERTBUS_FORWARD_TYPE,
-                         refs, 2, payload, payload_size, false);
+    certbus_seal_opts_t opts = {.kind = "incident",
+                                .tlp = header->tlp,
+                                .audience = e->args->to,
+                                .topic = header->topic,
+                                .severity = header->severity,
+                                .content_type = CERTBUS_FORWARD_TYPE,
+                                .refs = refs,
+                                .ref_count = 2,
+                                .case_status = header->case_status,
+                                .assign = header->assign,
+                                .self_copy = true};
+    e->rc = s_case_send (e->ctx, e->args, &opts, payload, payload_size, false);
     if (e->rc == 0)
         e->sent++;
     free (bytes);
     free (payload);
     certbus_envelope_destroy (&original);
     return e->rc ? 1 : 0;
+}
+
+//  The audience of an update: every participant the broker named for the
+//  case but us (or, before the broker named any, every sender of a message
+//  we hold). An audience string a member wrote is never read back.
+static void
+s_case_audience (node_ctx_t *ctx, const uint8_t *case_id, const s_case_t *c,
+                 certbus_sb_t *audience)
+{
+    char *list = node_store_case_participants (ctx->store, case_id);
+    if (list) {
+        char *save = NULL;
+        for (char *org = strtok_r (list, ",", &save); org; org = strtok_r (NULL, ",", &save))
+            if (!streq (org, ctx->org) && certbus_name_valid (org))
+                certbus_sb_printf (audience, "%sorg:%s", audience->len ? "," : "", org);
+        free (list);
+        return;
+    }
+    zlistx_t *orgs = zhashx_keys (c->origins);
+    zlistx_set_comparator (orgs, (zlistx_comparator_fn *) strcmp);
+    zlistx_sort (orgs);
+    for (const char *org = zlistx_first (orgs); org; org = zlistx_next (orgs))
+        if (!streq (org, ctx->org))
+            certbus_sb_printf (audience, "%sorg:%s", audience->len ? "," : "", org);
+    zlistx_destroy (&orgs);
+}
+
+static int
+s_incident_update (node_ctx_t *ctx, node_args_t *args, const uint8_t *case_id, const s_case_t *c)
+{
+    uint8_t *payload = NULL;
+    size_t size = 0;
+    int rc;
+    if (!s_status_valid (args->status))
+        return s_error ("--status must be one of reported, acknowledged, investigating, "
+                        "contained, resolved, closed, reopened");
+    if (args->argc != 3)
+        return s_error ("give the update as FILE, or - for standard input");
+    if (streq (args->argv [2], "-")
+            ? certbus_stream_read (0, CERTBUS_MAX_PAYLOAD, &payload, &size)
+            : certbus_file_read (args->argv [2], CERTBUS_MAX_PAYLOAD, &payload, &size))
+        return s_fail ();
+    certbus_sb_t audience = {0};
+    if (args->to)
+        certbus_sb_printf (&audience, "%s", args->to);
+    else
+        s_case_audience (ctx, case_id, c, &audience);
+    certbus_ref_t ref = {.relation = "updates"};
+    memcpy (ref.id, case_id, CERTBUS_ID_SIZE);
+    //  At the case's TLP and severity: an update never lowers them
+    certbus_seal_opts_t opts = {.kind = "incident",
+                                .tlp = c->tlp,
+                                .audience = audience.data,
+                                .topic = c->topic,
+                                .severity = c->severity,
+                                .content_type = args->type ? args->type : "text/plain",
+                                .refs = &ref,
+                                .ref_count = 1,
+                                .case_status = args->status,
+                                .assign = args->assign,
+                                .self_copy = true};
+    if (!audience.data)
+        rc = s_error ("this case has no other participant");
+    else
+        rc = s_case_send (ctx, args, &opts, payload, size, true);
+    certbus_sb_free (&audience);
+    free (payload);
+    return rc;
+}
+
+static int
+s_incident_escalate (node_ctx_t *ctx, node_args_t *args, const uint8_t *case_id,
+                     const s_case_t *c)
+{
+    if (!args->to)
+        return s_error ("usage: certbus-node incident escalate --dir DIR CASE_ID --to AUDIENCE");
+    if (!s_tlp_travels (c->tlp))
+        return s_error ("case %s is TLP %s, which never travels further than its "
+                        "participants: it cannot be escalated. Its originator can bring in "
+                        "another CERT with a new message: certbus-node incident update %s "
+                        "--status STATUS --to AUDIENCE FILE",
+                        args->argv [1], c->tlp, args->argv [1]);
+    s_escalate_t e = {ctx, args, case_id, c, 0, 0, zlist_new ()};
+    node_store_case_thread (ctx->store, case_id, ctx->org, s_escalate_collect, &e);
+    for (s_entry_t *entry = zlist_first (e.entries); entry && e.rc == 0;
+         entry = zlist_next (e.entries))
+        s_escalate_one (&e, entry);
+    s_entry_t *entry;
+    while ((entry = zlist_pop (e.entries)))
+        s_entry_free (&entry);
+    zlist_destroy (&e.entries);
+    if (e.rc == 0) {
+        char *to = certbus_term_escape (args->to);
+        fprintf (stderr, "certbus-node: escalated case %s to %s with %zu messages\n",
+                 args->argv [1], to, e.sent);
+        free (to);
+    }
+    return e.rc;
 }
 
 int
@@ -1442,10 +1770,7 @@ node_cmd_incident (node_args_t *args)
             rc = rows < 0 ? s_fail () : s_error ("no case %s here", args->argv [1]);
     }
     else {
-        s_case_t c = {0};
-        c.participants = zhashx_new ();
-        c.dir = ctx->directory;
-        c.self_org = ctx->org;
+        s_case_t c = {.case_id = case_id, .origins = zhashx_new ()};
         int rows = node_store_case_thread (ctx->store, case_id, ctx->org, s_case_collect, &c);
         if (rows == 0 && streq (sub, "update") && args->to) {
             //  A case this node has not seen: --to says where; the broker
@@ -1455,68 +1780,18 @@ node_cmd_incident (node_args_t *args)
             c.topic = strdup ("");
             rows = 1;
         }
+        if (rows > 0 && !c.tlp)
+            c.tlp = strdup ("amber");
+        if (rows > 0 && !c.severity)
+            c.severity = strdup ("medium");
         if (rows <= 0)
             rc = rows < 0 ? s_fail () : s_error ("no case %s here", args->argv [1]);
         else if (!ctx->directory)
             rc = s_error ("no directory yet");
-        else if (streq (sub, "update")) {
-            uint8_t *payload = NULL;
-            size_t size = 0;
-            if (!s_status_valid (args->status))
-                rc = s_error ("--status must be one of reported, acknowledged, investigating, "
-                              "contained, resolved, closed, reopened");
-            else if (args->argc != 3)
-                rc = s_error ("give the update as FILE, or - for standard input");
-            else if ((streq (args->argv [2], "-")
-                          ? certbus_stream_read (0, CERTBUS_MAX_PAYLOAD, &payload, &size)
-                          : certbus_file_read (args->argv [2], CERTBUS_MAX_PAYLOAD, &payload,
-                                               &size)))
-                rc = s_fail ();
-            else {
-                //  Every participant but us, unless --to narrows it
-                certbus_sb_t audience = {0};
-                if (args->to)
-                    certbus_sb_printf (&audience, "%s", args->to);
-                else
-                    for (const void *v = zhashx_first (c.participants); v;
-                         v = zhashx_next (c.participants)) {
-                        const char *org = zhashx_cursor (c.participants);
-                        if (!streq (org, ctx->org))
-                            certbus_sb_printf (&audience, "%sorg:%s", audience.len ? "," : "", org);
-                    }
-                certbus_ref_t ref = {.relation = "updates"};
-                memcpy (ref.id, case_id, CERTBUS_ID_SIZE);
-                if (!audience.data)
-                    rc = s_error ("this case has no other participant");
-                else
-                    rc = s_case_send (ctx, args, case_id, audience.data, c.tlp, c.severity,
-                                      c.topic, args->status, args->assign,
-                                      args->type ? args->type : "text/plain", &ref, 1, payload,
-                                      size, true);
-                certbus_sb_free (&audience);
-            }
-            free (payload);
-        }
-        else if (streq (sub, "escalate")) {
-            if (!args->to)
-                rc = s_error ("usage: certbus-node incident escalate --dir DIR CASE_ID --to "
-                              "AUDIENCE");
-            else {
-                s_escalate_t e = {ctx, args, case_id, 0, 0, zlist_new ()};
-                node_store_case_thread (ctx->store, case_id, ctx->org, s_escalate_collect, &e);
-                for (s_entry_t *entry = zlist_first (e.entries); entry && e.rc == 0;
-                     entry = zlist_next (e.entries))
-                    s_escalate_one (&e, entry);
-                s_entry_t *entry;
-                while ((entry = zlist_pop (e.entries)))
-                    free (entry);
-                zlist_destroy (&e.entries);
-                rc = e.rc;
-                if (rc == 0)
-                    fprintf (stderr, "certbus-node: escalated case %s to %s with %zu messages\n",
-                             args->argv [1], args->to, e.sent);
-            }
-        }
+        else if (streq (sub, "update"))
+            rc = s_incident_update (ctx, args, case_id, &c);
+        else
+            rc = s_incident_escalate (ctx, args, case_id, &c);
         s_case_free (&c);
     }
     node_ctx_destroy (&ctx);

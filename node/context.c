@@ -160,3 +160,29 @@ node_ctx_queue (node_ctx_t *self, const uint8_t *bytes, size_t size, const uint8
     certbus_envelope_destroy (&env);
     return rc;
 }
+
+uint64_t
+node_ctx_directory_known (node_ctx_t *self)
+{
+    char *known = node_store_meta_get (self->store, NODE_META_DIRECTORY_KNOWN);
+    uint64_t serial = known ? strtoull (known, NULL, 10) : 0;
+    free (known);
+    uint64_t have = self->directory ? certbus_directory_serial (self->directory) : 0;
+    return serial > have ? serial : have;
+}
+
+char *
+node_participants_join (char **orgs, size_t count)
+{
+    if (count > CERTBUS_MAX_REPEATED)
+        return NULL;
+    certbus_sb_t sb = {0};
+    for (size_t i = 0; i < count; i++) {
+        if (!orgs [i] || !certbus_name_valid (orgs [i])) {
+            certbus_sb_free (&sb);
+            return NULL;
+        }
+        certbus_sb_printf (&sb, "%s%s", i ? "," : "", orgs [i]);
+    }
+    return sb.data;
+}

@@ -17,6 +17,9 @@
 #define NODE_DB "node.db"
 #define NODE_CONTROL "node.ctl"
 
+//  Node meta key: the highest directory version the broker announced
+#define NODE_META_DIRECTORY_KNOWN "directory_known"
+
 typedef struct {
     char *dir;                       //  the node folder
     char *org;                       //  our org id
@@ -49,6 +52,17 @@ certbus_err_t
 int
     node_ctx_queue (node_ctx_t *self, const uint8_t *bytes, size_t size, const uint8_t *payload,
                     size_t payload_size) CERTBUS_WARN_UNUSED;
+
+//  The highest directory version this node knows exists (announced by the
+//  broker, or held), 0 when none.
+uint64_t
+    node_ctx_directory_known (node_ctx_t *self);
+
+//  Joins the broker's participant list (org ids) with commas: a new
+//  string, or NULL when an entry is not a valid org id or there are more
+//  than CERTBUS_MAX_REPEATED of them.
+char *
+    node_participants_join (char **orgs, size_t count);
 
 //  A new string "dir/name".
 char *

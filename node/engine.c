@@ -9,6 +9,7 @@
 #include "context.h"
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 typedef struct {
     zframe_t *routing;               //  CLI client waiting on the control socket
@@ -16,11 +17,22 @@ typedef struct {
     int64_t deadline;                //  unix ms, then answer "queued"
 } s_waiter_t;
 
+//  One delivery from the broker, as s_deliver takes it (borrowed)
+typedef struct {
+    uint64_t sequence;               //  broker delivery sequence
+    uint64_t message_sequence;       //  broker message sequence
+    int64_t accepted_at;             //  broker accept time, unix ms
+    const uint8_t *envelope;
+    size_t size;
+    const char *participants;        //  the case's participants (comma list), or NULL
+} s_delivery_t;
+
 typedef struct {
     uint64_t sequence;               //  broker delivery sequence
     uint64_t message_sequence;
     int64_t accepted_at;
     zchunk_t *envelope;              //  held until a newer directory arrives
+    char *participants;              //  as s_delivery_t, or NULL
 } s_held_t;
 
 typedef struct {
@@ -40,6 +52,9 @@ typedef struct {
     zlist_t *held;                   //  s_held_t, awaiting a directory
     int receipts_queued;             //  receipts added in this batch
     bool directory_requested;
+    int64_t directory_asked_at;      //  when we last asked for the directory
+    uint64_t directory_known;        //  the highest version the broker announced
+    int64_t behind_since;            //  when we learned ours is older; 0 when it is not
     bool terminated;
     char last_error [256];
     struct {
@@ -55,6 +70,45 @@ node_config_defaults (node_config_t *config)
     config->peer_timeout_ms = NODE_DEFAULT_PEER_TIMEOUT_MS;
     config->resend_ms = NODE_DEFAULT_RESEND_MS;
     config->credit = NODE_DEFAULT_CREDIT;
+    config->directory_grace_ms = NODE_DEFAULT_DIRECTORY_GRACE_MS;
+}
+
+//  ---------------------------------------------------------------------
+//  Directory freshness: a node that knows a newer directory exists (a
+//  revocation, say) and cannot fetch it opens nothing after a grace time
+
+static uint64_t
+s_directory_have (self_t *self)
+{
+    return self->ctx->directory ? certbus_directory_serial (self->ctx->directory) : 0;
+}
+
+//  True when our directory is older than one the broker announced, and
+//  the grace time to fetch it has run out
+static bool
+s_directory_stale (self_t *self)
+{
+    return self->behind_since
+           && certbus_now_ms () - self->behind_since >= self->config.directory_grace_ms;
+}
+
+//  Notes the version the broker says it holds; persists a higher one, so
+//  that the CLI (open) refuses too while the daemon is down
+static void
+s_directory_learn (self_t *self, uint64_t serial)
+{
+    if (serial > self->directory_known) {
+        self->directory_known = serial;
+        char text [32];
+        snprintf (text, sizeof text, "%llu", (unsigned long long) serial);
+        if (node_store_meta_set (self->ctx->store, NODE_META_DIRECTORY_KNOWN, text))
+            zsys_warning ("node: %s", certbus_reason ());
+    }
+    bool behind = s_directory_have (self) < self->directory_known;
+    if (!behind)
+        self->behind_since = 0;
+    else if (!self->behind_since)
+        self->behind_since = certbus_now_ms ();
 }
 
 static void
@@ -189,6 +243,18 @@ s_answer_waiters (self_t *self, bool expire_all)
     }
 }
 
+//  Keeps the broker's participant list of the delivery's case (when it
+//  names only valid org ids)
+static void
+s_keep_participants (self_t *self, const uint8_t *case_id, uint64_t seq, const char *list)
+{
+    if (!case_id || !list || !*list)
+        return;
+    int rc = node_store_case_participants_set (self->ctx->store, case_id, seq, list);
+    if (rc)
+        zsys_warning ("node: %s", certbus_reason ());
+}
+
 static void
 s_handle_puback (self_t *self, Certbus__PubAck *ack)
 {
@@ -205,12 +271,22 @@ s_handle_puback (self_t *self, Certbus__PubAck *ack)
     }
     node_store_outbox_result (self->ctx->store, ack->message_id.data, state, ack->code,
                               ack->reason, ack->rule, ack->sequence, ack->accepted_at);
+    if (accepted && ack->n_participants) {
+        char *list = node_participants_join (ack->participants, ack->n_participants);
+        uint8_t case_id [CERTBUS_ID_SIZE];
+        if (list && node_store_outbox_case (self->ctx->store, ack->message_id.data, case_id) == 1)
+            s_keep_participants (self, case_id, ack->sequence, list);
+        free (list);
+    }
     char id [CERTBUS_ID_STR_SIZE];
     certbus_id_format (ack->message_id.data, id);
     if (ack->status == CERTBUS__STATUS__STATUS_REJECTED) {
         self->stats.rejected++;
-        zsys_notice ("node: publish %s rejected: %s (%s)%s%s", id, ack->reason,
-                     certbus_err_name (ack->code), *ack->rule ? " rule=" : "", ack->rule);
+        char *reason = certbus_term_escape (ack->reason), *rule = certbus_term_escape (ack->rule);
+        zsys_notice ("node: publish %s rejected: %s (%s)%s%s", id, reason,
+                     certbus_err_name (ack->code), *rule ? " rule=" : "", rule);
+        free (reason);
+        free (rule);
     }
     else
         self->stats.published++;
@@ -259,11 +335,18 @@ s_queue_receipt (self_t *self, const certbus_header_t *header)
 }
 
 //  Verifies, decrypts and stores one delivery. Returns 1 to acknowledge
-//  it, 0 to hold it for a newer directory.
+//  it, 0 to hold it (for a newer directory), -1 when it could not be stored.
+//  While our directory is stale, every delivery is held: nothing is opened
+//  with keys that a revocation may have withdrawn.
 static int
-s_deliver (self_t *self, uint64_t sequence, uint64_t message_sequence, int64_t accepted_at,
-           const uint8_t *bytes, size_t size, bool may_hold, int *refused)
+s_deliver (self_t *self, const s_delivery_t *delivery, bool may_hold, int *refused)
 {
+    uint64_t sequence = delivery->sequence;
+    int64_t accepted_at = delivery->accepted_at;
+    const uint8_t *bytes = delivery->envelope;
+    size_t size = delivery->size;
+    if (s_directory_stale (self))
+        return 0;
     certbus_envelope_t *env = NULL;
     certbus_forwarded_t *forwarded = NULL;
     uint8_t *payload = NULL;
@@ -285,10 +368,12 @@ s_deliver (self_t *self, uint64_t sequence, uint64_t message_sequence, int64_t a
         //  Refused, logged, never stored; acknowledged so it is not resent
         (*refused)++;
         self->stats.refused++;
+        char *reason = certbus_term_escape (certbus_reason ());
         snprintf (self->last_error, sizeof self->last_error, "refused delivery %llu: %s",
-                  (unsigned long long) sequence, certbus_reason ());
+                  (unsigned long long) sequence, reason);
         zsys_warning ("node: refused delivery seq=%llu code=%s reason=\"%s\"",
-                      (unsigned long long) sequence, certbus_err_name (rc), certbus_reason ());
+                      (unsigned long long) sequence, certbus_err_name (rc), reason);
+        free (reason);
         certbus_envelope_destroy (&env);
         free (payload);
         return 1;
@@ -326,13 +411,22 @@ s_deliver (self_t *self, uint64_t sequence, uint64_t message_sequence, int64_t a
         stored = node_store_inbox_add (self->ctx->store, &row,
                                        forwarded ? forwarded->forwarders : NULL, content,
                                        content_size, bytes, size, accepted_at, sequence,
-                                       message_sequence, forwarded ? forwarded->note : NULL,
+                                       delivery->message_sequence,
+                                       forwarded ? forwarded->note : NULL,
                                        forwarded ? forwarded->note_size : 0, filed.id);
+        if (stored >= 0)
+            s_keep_participants (self, node_case_of_filed (&row, filed.id),
+                                 delivery->message_sequence, delivery->participants);
         if (stored == 1) {
             self->stats.delivered++;
-            zsys_info ("node: received %s id=%s origin=%s%s%s tlp=%s size=%zu", filed.kind, id,
-                       filed.origin, forwarded ? " via " : "",
-                       forwarded ? forwarded->forwarders : "", filed.tlp, content_size);
+            char *kind = certbus_term_escape (filed.kind);
+            char *origin = certbus_term_escape (filed.origin);
+            char *via = certbus_term_escape (forwarded ? forwarded->forwarders : "");
+            zsys_info ("node: received %s id=%s origin=%s%s%s tlp=%s size=%zu", kind, id,
+                       origin, forwarded ? " via " : "", via, filed.tlp, content_size);
+            free (kind);
+            free (origin);
+            free (via);
             s_queue_receipt (self, header);
         }
         else if (stored == 0)
@@ -391,6 +485,7 @@ s_request_directory (self_t *self)
     if (self->directory_requested)
         return;
     self->directory_requested = true;
+    self->directory_asked_at = certbus_now_ms ();
     Certbus__DirectoryRequest request = CERTBUS__DIRECTORY_REQUEST__INIT;
     request.have_serial
         = self->ctx->directory ? certbus_directory_serial (self->ctx->directory) : 0;
@@ -398,6 +493,32 @@ s_request_directory (self_t *self)
     packet.body_case = CERTBUS__PACKET__BODY_DIRECTORY_REQUEST;
     packet.directory_request = &request;
     s_send (self, &packet);
+}
+
+//  Offers the held deliveries to s_deliver again (after a directory
+//  arrived); those it still holds stay, in order
+static void
+s_retry_held (self_t *self, bool may_hold, s_acks_t *acks)
+{
+    zlist_t *still = zlist_new ();
+    s_held_t *held;
+    while ((held = zlist_pop (self->held))) {
+        s_delivery_t delivery = {held->sequence, held->message_sequence, held->accepted_at,
+                                 zchunk_data (held->envelope), zchunk_size (held->envelope),
+                                 held->participants};
+        int rc = s_deliver (self, &delivery, may_hold, &acks->refused);
+        if (rc == 0) {
+            zlist_append (still, held);
+            continue;
+        }
+        if (rc == 1)
+            s_ack_add (acks, held->sequence);
+        zchunk_destroy (&held->envelope);
+        free (held->participants);
+        free (held);
+    }
+    zlist_destroy (&self->held);
+    self->held = still;
 }
 
 static void
@@ -414,17 +535,33 @@ s_handle_directory (self_t *self, Certbus__DirectoryReply *reply, s_acks_t *acks
                   certbus_reason ());
         zsys_warning ("node: directory refused: %s", certbus_reason ());
     }
-    //  Held deliveries get their last chance with the newest directory
-    s_held_t *held;
-    while ((held = zlist_pop (self->held))) {
-        if (s_deliver (self, held->sequence, held->message_sequence, held->accepted_at,
-                       zchunk_data (held->envelope), zchunk_size (held->envelope), false,
-                       &acks->refused)
-            == 1)
-            s_ack_add (acks, held->sequence);
-        zchunk_destroy (&held->envelope);
-        free (held);
-    }
+    //  A directory the Council signed is proof that its version exists
+    s_directory_learn (self, s_directory_have (self));
+    if (!self->behind_since && strncmp (self->last_error, "directory ", 10) == 0)
+        self->last_error [0] = 0;
+    //  Held deliveries get their last chance with the newest directory,
+    //  unless ours is still older than one the broker announced
+    s_retry_held (self, false, acks);
+}
+
+//  Holds a delivery that cannot be opened yet, unacknowledged. The broker
+//  sends at most its window before an ack, so the list stays small; past a
+//  bound (a node held through reconnects) a delivery is dropped, still
+//  unacknowledged, and the broker sends it again on the next session.
+static void
+s_hold (self_t *self, const s_delivery_t *delivery)
+{
+    if (zlist_size (self->held) >= (size_t) self->config.credit * 4)
+        return;
+    s_held_t *held = calloc (1, sizeof *held);
+    if (!held)
+        abort ();
+    held->sequence = delivery->sequence;
+    held->message_sequence = delivery->message_sequence;
+    held->accepted_at = delivery->accepted_at;
+    held->envelope = zchunk_new (delivery->envelope, delivery->size);
+    held->participants = delivery->participants ? strdup (delivery->participants) : NULL;
+    zlist_append (self->held, held);
 }
 
 //  ---------------------------------------------------------------------
@@ -444,9 +581,8 @@ s_handle_packet (self_t *self, Certbus__Packet *packet, s_acks_t *acks)
             self->ack_window = self->config.credit;
             if (packet->hello->credit > 0 && (int) packet->hello->credit < self->ack_window)
                 self->ack_window = (int) packet->hello->credit;
-            if (!self->ctx->directory
-                || packet->hello->directory_serial
-                       > certbus_directory_serial (self->ctx->directory))
+            s_directory_learn (self, packet->hello->directory_serial);
+            if (!self->ctx->directory || self->behind_since)
                 s_request_directory (self);
             s_resend (self, INT64_MAX, 5000);
             break;
@@ -455,28 +591,32 @@ s_handle_packet (self_t *self, Certbus__Packet *packet, s_acks_t *acks)
             break;
         case CERTBUS__PACKET__BODY_DELIVER: {
             Certbus__Deliver *deliver = packet->deliver;
-            int rc = s_deliver (self, deliver->sequence, deliver->message_sequence,
-                                deliver->accepted_at, deliver->envelope.data,
-                                deliver->envelope.len, true, &acks->refused);
+            char *participants
+                = deliver->n_participants
+                      ? node_participants_join (deliver->participants, deliver->n_participants)
+                      : NULL;
+            s_delivery_t delivery = {deliver->sequence,      deliver->message_sequence,
+                                     deliver->accepted_at,   deliver->envelope.data,
+                                     deliver->envelope.len, participants};
+            int rc = s_deliver (self, &delivery, true, &acks->refused);
             if (rc == 1)
                 s_ack_add (acks, deliver->sequence);
             else if (rc == 0) {
-                s_held_t *held = calloc (1, sizeof *held);
-                if (!held)
-                    abort ();
-                held->sequence = deliver->sequence;
-                held->message_sequence = deliver->message_sequence;
-                held->accepted_at = deliver->accepted_at;
-                held->envelope = zchunk_new (deliver->envelope.data, deliver->envelope.len);
-                zlist_append (self->held, held);
+                s_hold (self, &delivery);
                 s_request_directory (self);
             }
+            free (participants);
             break;
         }
         case CERTBUS__PACKET__BODY_DIRECTORY_REPLY:
             s_handle_directory (self, packet->directory_reply, acks);
             break;
         case CERTBUS__PACKET__BODY_PING: {
+            //  The broker announces its directory version: a revocation
+            //  reaches us even when its pushed directory did not
+            s_directory_learn (self, packet->ping->directory_serial);
+            if (self->behind_since)
+                s_request_directory (self);
             Certbus__Pong pong = CERTBUS__PONG__INIT;
             pong.time = packet->ping->time;
             Certbus__Packet reply = CERTBUS__PACKET__INIT;
@@ -487,9 +627,9 @@ s_handle_packet (self_t *self, Certbus__Packet *packet, s_acks_t *acks)
         }
         case CERTBUS__PACKET__BODY_PONG:
             break;
-        case CERTBUS__PACKET__BODY_ERROR:
-            snprintf (self->last_error, sizeof self->last_error, "broker: %s",
-                      packet->error->reason);
+        case CERTBUS__PACKET__BODY_ERROR: {
+            char *reason = certbus_term_escape (packet->error->reason);
+            snprintf (self->last_error, sizeof self->last_error, "broker: %s", reason);
             if (packet->error->code == CERTBUS_E_PROTOCOL && self->connected) {
                 //  The broker lost our session (it restarted): say hello again
                 self->connected = false;
@@ -497,11 +637,13 @@ s_handle_packet (self_t *self, Certbus__Packet *packet, s_acks_t *acks)
             }
             else if (packet->error->code == CERTBUS_E_REVOKED) {
                 self->connected = false;
-                zsys_error ("node: the broker refused us: %s", packet->error->reason);
+                zsys_error ("node: the broker refused us: %s", reason);
             }
             else
-                zsys_warning ("node: broker error: %s", packet->error->reason);
+                zsys_warning ("node: broker error: %s", reason);
+            free (reason);
             break;
+        }
         default:
             zsys_warning ("node: unexpected %s packet from the broker",
                           certbus_packet_name (packet));
@@ -555,7 +697,7 @@ s_status_json (self_t *self)
         ",\"connected\":%s,\"broker_silent_ms\":%lld,\"directory\":%llu,"
         "\"outbox_pending\":%lld,\"outbox_rejected\":%lld,\"inbox\":%lld,\"delivered\":%llu,"
         "\"duplicates\":%llu,\"refused\":%llu,\"published\":%llu,\"reconnects\":%llu,"
-        "\"held\":%zu,\"last_error\":",
+        "\"held\":%zu,\"directory_known\":%llu,\"directory_stale\":%s,\"last_error\":",
         self->connected ? "true" : "false", (long long) (certbus_now_ms () - self->last_rx),
         (unsigned long long) (self->ctx->directory
                                   ? certbus_directory_serial (self->ctx->directory)
@@ -565,7 +707,8 @@ s_status_json (self_t *self)
         (long long) node_store_inbox_count (self->ctx->store),
         (unsigned long long) self->stats.delivered, (unsigned long long) self->stats.duplicates,
         (unsigned long long) self->stats.refused, (unsigned long long) self->stats.published,
-        (unsigned long long) self->stats.reconnects, zlist_size (self->held));
+        (unsigned long long) self->stats.reconnects, zlist_size (self->held),
+        (unsigned long long) self->directory_known, s_directory_stale (self) ? "true" : "false");
     certbus_sb_json_str (&sb, self->last_error);
     certbus_sb_printf (&sb, "}");
     return sb.data;
@@ -707,8 +850,18 @@ s_tick (self_t *self)
         self->next_resend = now + self->config.resend_ms;
         s_resend (self, now - self->config.resend_ms, 2000);
     }
-    if (zlist_size (self->held) && !self->directory_requested)
+    //  A directory request that got no answer is asked again
+    if (self->directory_requested && now - self->directory_asked_at > 2 * self->config.heartbeat_ms)
+        self->directory_requested = false;
+    if ((zlist_size (self->held) || self->behind_since) && !self->directory_requested
+        && self->connected)
         s_request_directory (self);
+    if (s_directory_stale (self))
+        snprintf (self->last_error, sizeof self->last_error,
+                  "directory %llu is older than version %llu, which the broker announced, and "
+                  "the newer one could not be fetched: deliveries are held",
+                  (unsigned long long) s_directory_have (self),
+                  (unsigned long long) self->directory_known);
 }
 
 void
@@ -727,11 +880,22 @@ node_engine_actor (zsock_t *pipe, void *args)
     char *endpoint = self->ctx ? node_control_endpoint (self->config.dir) : NULL;
     if (self->ctx && endpoint) {
         self->control = zsock_new (ZMQ_ROUTER);
+        char *path = node_path (self->config.dir, NODE_CONTROL);
         if (zsock_bind (self->control, "%s", endpoint) != 0) {
             certbus_fail (CERTBUS_E_EXISTS,
                           "cannot bind %s: is certbus-node run already running here?", endpoint);
             zsock_destroy (&self->control);
         }
+        //  Only our own user may talk to the daemon, whatever the umask
+        //  (the folder is 0700 too, which covers the moment before this)
+        else if (chmod (path, 0600) != 0) {
+            certbus_fail (CERTBUS_E_IO, "cannot restrict %s to mode 0600", path);
+            zsock_destroy (&self->control);
+        }
+        free (path);
+        char *known = node_store_meta_get (self->ctx->store, NODE_META_DIRECTORY_KNOWN);
+        s_directory_learn (self, known ? strtoull (known, NULL, 10) : 0);
+        free (known);
     }
     else if (self->ctx)
         certbus_fail (CERTBUS_E_IO, "folder path too long for a control socket");
@@ -776,6 +940,7 @@ node_engine_actor (zsock_t *pipe, void *args)
     s_held_t *held;
     while ((held = zlist_pop (self->held))) {
         zchunk_destroy (&held->envelope);
+        free (held->participants);
         free (held);
     }
     zlist_destroy (&self->held);

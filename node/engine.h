@@ -25,12 +25,15 @@ typedef struct {
     int peer_timeout_ms;             //  broker silence before reconnecting
     int resend_ms;                   //  outbox resend interval
     int credit;                      //  deliveries in flight we accept
+    int directory_grace_ms;          //  after learning that a newer directory exists,
+                                     //  how long we may still open with ours
 } node_config_t;
 
 #define NODE_DEFAULT_HEARTBEAT_MS 1000
 #define NODE_DEFAULT_PEER_TIMEOUT_MS 5000
 #define NODE_DEFAULT_RESEND_MS 3000
 #define NODE_DEFAULT_CREDIT 64
+#define NODE_DEFAULT_DIRECTORY_GRACE_MS 10000
 
 void
     node_config_defaults (node_config_t *config);

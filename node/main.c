@@ -42,6 +42,7 @@ static const char *s_usage
       "  incident update   --dir DIR CASE_ID --status STATUS [--assign ORG] [--to AUDIENCE]\n"
       "                    FILE|-                         to every participant unless --to\n"
       "  incident escalate --dir DIR CASE_ID --to AUDIENCE  bring others in, with the thread\n"
+      "                    (not for TLP red or amber+strict: those never travel further)\n"
       "Statuses: reported, acknowledged, investigating, contained, resolved, closed, reopened.\n"
       "\n"
       "Audiences: org:ID, tier:TIER, sector:NAME, region:NAME, all; comma separated.\n"
@@ -49,7 +50,8 @@ static const char *s_usage
       "Severity: info, low, medium (default), high, critical.\n"
       "tail --exec runs CMD once per message, payload on stdin, metadata in CERTBUS_ID,\n"
       "CERTBUS_ORIGIN, CERTBUS_KIND, CERTBUS_TLP, CERTBUS_TOPIC, CERTBUS_SEVERITY,\n"
-      "CERTBUS_TYPE, CERTBUS_CREATED, CERTBUS_SIZE.\n";
+      "CERTBUS_TYPE, CERTBUS_CREATED, CERTBUS_SIZE, CERTBUS_FORWARDERS (comma list, empty when\n"
+      "not forwarded).\n";
 
 static int
 s_parse (int argc, char **argv, node_args_t *args)

@@ -35,7 +35,9 @@ static const char *s_schema
       "CREATE TABLE IF NOT EXISTS receipts ("
       "  message_id BLOB NOT NULL, org TEXT NOT NULL, received_at INTEGER NOT NULL,"
       "  PRIMARY KEY (message_id, org));"
-      "CREATE INDEX IF NOT EXISTS inbox_by_kind ON inbox (kind, n);";
+      "CREATE INDEX IF NOT EXISTS inbox_by_kind ON inbox (kind, n);"
+      "CREATE TABLE IF NOT EXISTS case_participants ("
+      "  case_id BLOB PRIMARY KEY, seq INTEGER NOT NULL, participants TEXT NOT NULL);";
 
 node_store_t *
 node_store_open (const char *path)
@@ -165,6 +167,15 @@ node_case_of (const certbus_header_t *header)
         if (strcmp (header->refs [i].relation, "updates") == 0)
             return header->refs [i].id;
     return strcmp (header->kind, "incident") == 0 ? header->id : NULL;
+}
+
+const uint8_t *
+node_case_of_filed (const certbus_header_t *header, const uint8_t *orig_id)
+{
+    const uint8_t *case_id = node_case_of (header);
+    if (case_id == header->id && orig_id)
+        case_id = orig_id;   //  a forwarded report opened the case under its own id
+    return case_id;
 }
 
 int
@@ -357,9 +368,7 @@ node_store_inbox_add (node_store_t *self, const certbus_header_t *header,
         sqlite3_bind_blob (stmt, 18, note, (int) note_size, SQLITE_STATIC);
     else
         sqlite3_bind_null (stmt, 18);
-    const uint8_t *case_id = node_case_of (header);
-    if (case_id == header->id && orig_id)
-        case_id = orig_id;   //  a forwarded report opened the case under its own id
+    const uint8_t *case_id = node_case_of_filed (header, orig_id);
     if (case_id)
         sqlite3_bind_blob (stmt, 19, case_id, CERTBUS_ID_SIZE, SQLITE_STATIC);
     else
@@ -548,18 +557,26 @@ node_store_blob_get (node_store_t *self, const char *key, uint8_t **bytes_p, siz
 }
 
 //  Every message of a case this node holds: what it received (inbox) and
-//  what it sent (outbox), in one order all participants share: the signed
-//  creation time, then the id.
+//  what it sent (outbox), in one order all participants share: the
+//  broker's accept sequence, then its accept time. The sender's signed
+//  creation time orders nothing: a member may sign any time it likes.
+//  Outbox rows the broker has not accepted yet (no sequence) come last, in
+//  the order they were queued. A message held twice (our own, delivered
+//  back to us forwarded) is listed once, at its first sequence.
 static const char *s_thread_sql
     = "SELECT orig_id, origin, created, case_status, assign, kind, payload, forwarders,"
-      " audience, severity, topic, tlp, type FROM ("
+      " audience, severity, topic, tlp, type, MIN (seq_key), accepted_at, own FROM ("
       " SELECT orig_id, origin, created, case_status, assign, kind, payload, forwarders,"
-      "  audience, severity, topic, tlp, type FROM inbox WHERE case_id = ?1"
+      "  audience, severity, topic, tlp, type, NULLIF (msg_seq, 0) AS seq_key, accepted_at,"
+      "  0 AS own, 0 AS local FROM inbox WHERE case_id = ?1"
       " UNION ALL"
       " SELECT id, ?2, created, case_status, assign, kind, payload, '', audience, severity,"
-      "  topic, tlp, type FROM outbox WHERE case_id = ?1 AND state != 'rejected'"
+      "  topic, tlp, type, CASE WHEN state = 'accepted' THEN NULLIF (seq, 0) END,"
+      "  CASE WHEN state = 'accepted' THEN accepted_at END, 1, rowid"
+      "  FROM outbox WHERE case_id = ?1 AND state != 'rejected'"
       "  AND type != '" CERTBUS_FORWARD_TYPE "')"
-      " GROUP BY orig_id ORDER BY created, orig_id";
+      " GROUP BY orig_id ORDER BY MIN (seq_key) IS NULL, MIN (seq_key), accepted_at, local,"
+      " orig_id";
 
 int
 node_store_case_thread (node_store_t *self, const uint8_t *case_id, const char *own_org,
@@ -588,6 +605,9 @@ node_store_case_thread (node_store_t *self, const uint8_t *case_id, const char *
         entry.topic = (const char *) sqlite3_column_text (stmt, 10);
         entry.tlp = (const char *) sqlite3_column_text (stmt, 11);
         entry.type = (const char *) sqlite3_column_text (stmt, 12);
+        entry.seq = (uint64_t) sqlite3_column_int64 (stmt, 13);
+        entry.accepted_at = sqlite3_column_int64 (stmt, 14);
+        entry.own = sqlite3_column_int (stmt, 15) != 0;
         rows++;
         if (fn (arg, &entry))
             break;
@@ -654,4 +674,59 @@ node_store_inbox_envelope (node_store_t *self, const uint8_t *orig_id, uint8_t *
 {
     return s_blob_by_id (self, "SELECT envelope FROM inbox WHERE orig_id = ?1 OR id = ?1 LIMIT 1",
                          orig_id, bytes_p, size_p);
+}
+
+int
+node_store_case_participants_set (node_store_t *self, const uint8_t *case_id, uint64_t seq,
+                                  const char *participants)
+{
+    //  The list of the highest broker sequence wins; an older one (a
+    //  delivery that arrives late) never replaces it
+    sqlite3_stmt *stmt = certbus_db_prepare (
+        self->db, "INSERT INTO case_participants VALUES (?1, ?2, ?3)"
+                  " ON CONFLICT (case_id) DO UPDATE SET seq = excluded.seq,"
+                  " participants = excluded.participants WHERE excluded.seq >= seq");
+    if (!stmt)
+        return -1;
+    sqlite3_bind_blob (stmt, 1, case_id, CERTBUS_ID_SIZE, SQLITE_STATIC);
+    sqlite3_bind_int64 (stmt, 2, (int64_t) seq);
+    sqlite3_bind_text (stmt, 3, participants, -1, SQLITE_STATIC);
+    int rc = sqlite3_step (stmt) == SQLITE_DONE ? 0
+                                                : certbus_db_fail (self->db, "store participants");
+    sqlite3_finalize (stmt);
+    return rc;
+}
+
+char *
+node_store_case_participants (node_store_t *self, const uint8_t *case_id)
+{
+    sqlite3_stmt *stmt = certbus_db_prepare (
+        self->db, "SELECT participants FROM case_participants WHERE case_id = ?1");
+    if (!stmt)
+        return NULL;
+    sqlite3_bind_blob (stmt, 1, case_id, CERTBUS_ID_SIZE, SQLITE_STATIC);
+    char *list = NULL;
+    if (sqlite3_step (stmt) == SQLITE_ROW) {
+        const char *text = (const char *) sqlite3_column_text (stmt, 0);
+        list = strdup (text ? text : "");
+    }
+    sqlite3_finalize (stmt);
+    return list;
+}
+
+int
+node_store_outbox_case (node_store_t *self, const uint8_t *id, uint8_t case_id [CERTBUS_ID_SIZE])
+{
+    sqlite3_stmt *stmt
+        = certbus_db_prepare (self->db, "SELECT case_id FROM outbox WHERE id = ?1");
+    if (!stmt)
+        return -1;
+    sqlite3_bind_blob (stmt, 1, id, CERTBUS_ID_SIZE, SQLITE_STATIC);
+    int found = 0;
+    if (sqlite3_step (stmt) == SQLITE_ROW && sqlite3_column_bytes (stmt, 0) == CERTBUS_ID_SIZE) {
+        memcpy (case_id, sqlite3_column_blob (stmt, 0), CERTBUS_ID_SIZE);
+        found = 1;
+    }
+    sqlite3_finalize (stmt);
+    return found;
 }

@@ -89,13 +89,20 @@ int
 //  id for a report), or NULL.
 const uint8_t *
     node_case_of (const certbus_header_t *header);
+//  As node_case_of, for a message filed under orig_id (the original's id
+//  of a forwarded one, or NULL): a forwarded report's case is its original.
+const uint8_t *
+    node_case_of_filed (const certbus_header_t *header, const uint8_t *orig_id);
 
 //  One message of a case thread (borrowed strings).
 typedef struct {
     uint8_t id [CERTBUS_ID_SIZE];    //  the original message id
     const char *origin, *status, *assign, *kind, *forwarders, *audience, *severity, *topic,
         *tlp, *type;
-    int64_t created;                 //  signed creation time, unix ms
+    int64_t created;                 //  signed creation time, unix ms (shown, orders nothing)
+    uint64_t seq;                    //  broker message sequence; 0 while not accepted
+    int64_t accepted_at;             //  broker accept time, unix ms; 0 while not accepted
+    bool own;                        //  from our outbox: we published it
     const uint8_t *payload;
     size_t size;
 } node_thread_entry_t;
@@ -103,10 +110,25 @@ typedef struct {
 typedef int (node_thread_fn) (void *arg, const node_thread_entry_t *entry);
 typedef int (node_case_fn) (void *arg, const uint8_t *case_id);
 
-//  Calls fn for every message of a case, in the shared order. Returns rows.
+//  Calls fn for every message of a case, in the shared order (the broker's
+//  sequence, then its accept time; not yet accepted last). Returns rows.
 int
     node_store_case_thread (node_store_t *self, const uint8_t *case_id, const char *own_org,
                             node_thread_fn *fn, void *arg);
+//  The case's participants as the broker last told us (for the message of
+//  the highest broker sequence seq seen so far): a comma list of org ids.
+//  set keeps the stored list when it came with a higher seq.
+int
+    node_store_case_participants_set (node_store_t *self, const uint8_t *case_id, uint64_t seq,
+                                      const char *participants) CERTBUS_WARN_UNUSED;
+//  The cached list (new string), or NULL when the broker never sent one.
+char *
+    node_store_case_participants (node_store_t *self, const uint8_t *case_id);
+//  The case of outbox row id. Returns 1 (case_id filled), 0 (not a case
+//  message, or no such row), -1 on error.
+int
+    node_store_outbox_case (node_store_t *self, const uint8_t *id,
+                            uint8_t case_id [CERTBUS_ID_SIZE]);
 //  Calls fn for every case this node takes part in.
 int
     node_store_cases (node_store_t *self, node_case_fn *fn, void *arg);
