@@ -59,6 +59,7 @@ typedef struct {
     char last_error [256];
     struct {
         uint64_t delivered, duplicates, refused, published, rejected, reconnects;
+        uint64_t held_stale;         //  deliveries held for a stale directory
     } stats;
 } self_t;
 
@@ -345,8 +346,14 @@ s_deliver (self_t *self, const s_delivery_t *delivery, bool may_hold, int *refus
     int64_t accepted_at = delivery->accepted_at;
     const uint8_t *bytes = delivery->envelope;
     size_t size = delivery->size;
-    if (s_directory_stale (self))
+    if (s_directory_stale (self)) {
+        if (self->stats.held_stale++ == 0)
+            zsys_warning ("node: directory %llu is older than version %llu, which the broker "
+                          "announced, and the newer one could not be fetched: holding deliveries",
+                          (unsigned long long) s_directory_have (self),
+                          (unsigned long long) self->directory_known);
         return 0;
+    }
     certbus_envelope_t *env = NULL;
     certbus_forwarded_t *forwarded = NULL;
     uint8_t *payload = NULL;
@@ -438,11 +445,16 @@ s_deliver (self_t *self, const s_delivery_t *delivery, bool may_hold, int *refus
     return stored >= 0 ? 1 : -1;
 }
 
+//  What one batch of broker packets owes the broker, sent once the batch
+//  is committed: deliver-acks, then the pongs of the pings in the batch,
+//  so that a pong tells the broker everything before its ping is handled
 typedef struct {
     uint64_t *sequences;
     size_t count;
     size_t cap;
     int refused;
+    int64_t pongs [16];              //  ping times to answer
+    size_t pong_count;
 } s_acks_t;
 
 static void
@@ -474,6 +486,14 @@ s_acks_send (self_t *self, s_acks_t *acks)
         packet.body_case = CERTBUS__PACKET__BODY_DELIVER_ACK;
         packet.deliver_ack = &ack;
         s_send (self, &packet);
+    }
+    for (size_t i = 0; i < acks->pong_count; i++) {
+        Certbus__Pong pong = CERTBUS__PONG__INIT;
+        pong.time = acks->pongs [i];
+        Certbus__Packet reply = CERTBUS__PACKET__INIT;
+        reply.body_case = CERTBUS__PACKET__BODY_PONG;
+        reply.pong = &pong;
+        s_send (self, &reply);
     }
     free (acks->sequences);
     memset (acks, 0, sizeof *acks);
@@ -617,12 +637,8 @@ s_handle_packet (self_t *self, Certbus__Packet *packet, s_acks_t *acks)
             s_directory_learn (self, packet->ping->directory_serial);
             if (self->behind_since)
                 s_request_directory (self);
-            Certbus__Pong pong = CERTBUS__PONG__INIT;
-            pong.time = packet->ping->time;
-            Certbus__Packet reply = CERTBUS__PACKET__INIT;
-            reply.body_case = CERTBUS__PACKET__BODY_PONG;
-            reply.pong = &pong;
-            s_send (self, &reply);
+            if (acks->pong_count < sizeof acks->pongs / sizeof acks->pongs [0])
+                acks->pongs [acks->pong_count++] = packet->ping->time;
             break;
         }
         case CERTBUS__PACKET__BODY_PONG:
@@ -668,14 +684,15 @@ s_handle_dealer (self_t *self)
         zframe_destroy (&frame);
     }
     //  Acknowledge only what is committed
-    if (in_txn && node_store_commit (self->ctx->store) != 0) {
+    bool failed = in_txn && node_store_commit (self->ctx->store) != 0;
+    if (failed) {
         snprintf (self->last_error, sizeof self->last_error, "%s", certbus_reason ());
         zsys_error ("node: cannot store deliveries: %s", certbus_reason ());
-        free (acks.sequences);
-        return;
+        acks.count = 0;     //  nothing acknowledged; the pongs still go
+        acks.refused = 0;
     }
     s_acks_send (self, &acks);
-    if (self->receipts_queued) {
+    if (!failed && self->receipts_queued) {
         self->receipts_queued = 0;
         s_resend (self, 1, 1000);   //  rows never sent yet
     }
@@ -687,6 +704,12 @@ s_handle_dealer (self_t *self)
 static char *
 s_status_json (self_t *self)
 {
+    if (s_directory_stale (self))
+        snprintf (self->last_error, sizeof self->last_error,
+                  "directory %llu is older than version %llu, which the broker announced, and "
+                  "the newer one could not be fetched: deliveries are held",
+                  (unsigned long long) s_directory_have (self),
+                  (unsigned long long) self->directory_known);
     certbus_sb_t sb = {0};
     certbus_sb_printf (&sb, "{\"org\":");
     certbus_sb_json_str (&sb, self->ctx->org);
@@ -856,12 +879,6 @@ s_tick (self_t *self)
     if ((zlist_size (self->held) || self->behind_since) && !self->directory_requested
         && self->connected)
         s_request_directory (self);
-    if (s_directory_stale (self))
-        snprintf (self->last_error, sizeof self->last_error,
-                  "directory %llu is older than version %llu, which the broker announced, and "
-                  "the newer one could not be fetched: deliveries are held",
-                  (unsigned long long) s_directory_have (self),
-                  (unsigned long long) self->directory_known);
 }
 
 void
