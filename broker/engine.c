@@ -13,24 +13,50 @@
 #include "store.h"
 #include "verify.h"
 #include "zap.h"
+#include <errno.h>
 #include <limits.h>
+#include <sys/stat.h>
+#include <stdarg.h>
 #include <unistd.h>
 #include <stdlib.h>
 #include <string.h>
+
+//  One delivery sent and not yet acknowledged
+typedef struct {
+    uint64_t qseq;                   //  its delivery sequence
+    size_t bytes;                    //  its size on the wire
+} s_flight_t;
 
 typedef struct {
     char *org;                       //  member org id, the key
     zframe_t *routing;               //  current ROUTER identity
     bool ready;                      //  said hello
     int window;                      //  credit granted
-    uint64_t *inflight;              //  delivery sequences sent, unacked
+    s_flight_t *inflight;            //  deliveries sent, unacked
     int inflight_count;
+    int64_t inflight_bytes;          //  their bytes: bounded by config.inflight_bytes
     bool dirty;                      //  may have deliveries to send
     int64_t last_seen;               //  last packet, unix ms
     uint64_t delivered;              //  deliveries sent in this session
     uint64_t cursor [2];             //  per priority class: the last queue
                                      //  sequence sent in this session
 } s_session_t;
+
+//  What the broker keeps about a member (or, for refused frames, a
+//  transport key) beyond its session: quotas and aggregated noise
+typedef struct {
+    double rate_tokens;              //  publishes it may still send now
+    int64_t rate_at;                 //  when the tokens were counted, unix ms
+    double hello_tokens;             //  hellos it may still send now
+    int64_t hello_at;
+    int64_t stored_bytes;            //  envelope bytes stored for it, when known
+    bool stored_known;
+    int noise;                       //  bad or refused frames in this interval
+    int64_t noise_since;             //  the interval's start, unix ms
+    int64_t noise_more;              //  of them, not audited one by one
+    char noise_event [16];           //  their audit event
+    char noise_reason [160];         //  the last one's reason
+} s_member_t;
 
 typedef struct {
     zframe_t *routing;               //  where the PubAck goes
@@ -40,6 +66,8 @@ typedef struct {
     char *rule;                      //  owned rule text
     char **recipients;               //  sessions to wake after commit
     size_t recipient_count;
+    char **participants;             //  of the message's case, for the PubAck
+    size_t participant_count;
     int64_t received_at;             //  when the publish arrived, unix ms
     char kind [40];                  //  for the metrics
 } s_reply_t;
@@ -111,8 +139,12 @@ typedef struct {
     char last_error [256];
     struct {
         uint64_t received, accepted, rejected, duplicates, deliveries, acks, bad_frames,
-            refused_members, commits, sessions_expired, redeliveries;
+            refused_members, commits, sessions_expired, redeliveries, quota_refusals,
+            hellos_ignored, noise_aggregated, send_blocked, refused_deliveries,
+            directory_pushes;
+        int64_t inflight_bytes_max;  //  the most any member ever had in flight
     } stats;
+    zhashx_t *members;               //  org (or "key:HEX") -> s_member_t
     zhashx_t *by_kind;               //  kind -> accepted count (uint64 in a pointer)
     zhashx_t *by_reason;             //  error name -> rejected count
     zhashx_t *max_sent;              //  org -> highest delivery sequence sent
@@ -135,6 +167,14 @@ broker_config_defaults (broker_config_t *config)
     config->head_records = BROKER_DEFAULT_HEAD_RECORDS;
     config->head_ms = BROKER_DEFAULT_HEAD_MS;
     config->verify_threads = -1;
+    config->created_skew_ms = BROKER_DEFAULT_CREATED_SKEW_MS;
+    config->inflight_bytes = BROKER_DEFAULT_INFLIGHT_BYTES;
+    config->quota_bytes = BROKER_DEFAULT_QUOTA_BYTES;
+    config->quota_rate = BROKER_DEFAULT_QUOTA_RATE;
+    config->quota_burst = BROKER_DEFAULT_QUOTA_BURST;
+    config->receipt_max = BROKER_DEFAULT_RECEIPT_MAX;
+    config->noise_burst = BROKER_DEFAULT_NOISE_BURST;
+    config->noise_interval_ms = BROKER_DEFAULT_NOISE_INTERVAL_MS;
 }
 
 static void
@@ -149,6 +189,11 @@ s_session_destroy (void **item)
     free (session);
     *item = NULL;
 }
+
+static s_member_t *s_member_state (self_t *self, const char *key);
+static void s_send_directory (self_t *self, zframe_t *routing);
+static void s_free_item (void **item);
+static bool s_take_token (double *tokens, int64_t *at, double rate, double burst);
 
 //  ---------------------------------------------------------------------
 //  Directory and admission
@@ -204,6 +249,15 @@ s_load_directory (self_t *self)
         zhashx_delete (self->sessions, session->org);
     }
     zlist_destroy (&gone);
+    //  Every connected node gets the new directory at once, so that a
+    //  revocation takes effect on members' own checks too (Ping carries
+    //  the serial as well, for a push that was lost)
+    for (session = zhashx_first (self->sessions); session;
+         session = zhashx_next (self->sessions))
+        if (session->ready) {
+            s_send_directory (self, session->routing);
+            self->stats.directory_pushes++;
+        }
     zsys_info ("broker: directory version %llu, %zu members",
                (unsigned long long) certbus_directory_serial (dir), certbus_directory_count (dir));
     return 0;
@@ -311,8 +365,130 @@ s_audit (self_t *self, const char *event, const char *org, const certbus_header_
     }
 }
 
+//  The Council policy decides whether this sender may send this kind, at
+//  this TLP, to this audience. Returns 0 to allow; the rule that decided is
+//  written to *rule_p.
+static int
+s_policy_allows (self_t *self, const certbus_cert_t *sender, const certbus_header_t *header,
+                 certbus_decision_t *decision)
+{
+    memset (decision, 0, sizeof *decision);
+    certbus_audience_t *audience = certbus_audience_parse (header->audience);
+    if (!audience) {
+        snprintf (decision->rule, sizeof decision->rule, "%s", CERTBUS_POLICY_DEFAULT_DENY);
+        snprintf (decision->reason, sizeof decision->reason, "%s", certbus_reason ());
+        return -1;
+    }
+    if (!self->policy) {
+        snprintf (decision->rule, sizeof decision->rule, "%s", CERTBUS_POLICY_DEFAULT_DENY);
+        snprintf (decision->reason, sizeof decision->reason,
+                  "the broker has no policy loaded: everything is refused");
+    }
+    else
+        certbus_policy_decide (self->policy, sender, header->kind, header->tlp,
+                               header->case_status, audience, self->directory, decision);
+    certbus_audience_destroy (&audience);
+    return decision->allowed ? 0 : -1;
+}
+
+//  Loads DIR/policy.zpl. A file that does not parse is refused and the
+//  policy in force stays.
+static int
+s_load_policy (self_t *self)
+{
+    char *path = council_path (self->config.dir, BROKER_POLICY);
+    certbus_policy_t *policy = certbus_policy_load (path);
+    free (path);
+    if (!policy)
+        return -1;
+    certbus_policy_destroy (&self->policy);
+    self->policy = policy;
+    zsys_info ("broker: policy loaded, %zu rules, default deny", certbus_policy_rules (policy));
+    return 0;
+}
+
+static int
+s_strcmp_p (const void *a, const void *b)
+{
+    return strcmp (*(char *const *) a, *(char *const *) b);
+}
+
+//  ---------------------------------------------------------------------
+//  Noise: refused and bad frames, audited in aggregate
+
+//  Audits one refused or bad frame of key (a member's org, or "key:HEX"
+//  for a transport key that is no member). The first `burst` of an
+//  interval are audited and logged one by one; the rest are only counted,
+//  and s_noise_flush writes one record for them. Returns true when this
+//  one is audited one by one (and so may be answered and logged).
+static bool
+s_noise (self_t *self, const char *key, const char *event, const char *reason, int burst)
+{
+    s_member_t *state = s_member_state (self, key);
+    int64_t now = certbus_now_ms ();
+    if (now - state->noise_since >= self->config.noise_interval_ms && state->noise_more == 0) {
+        state->noise_since = now;
+        state->noise = 0;
+    }
+    snprintf (state->noise_event, sizeof state->noise_event, "%s", event);
+    snprintf (state->noise_reason, sizeof state->noise_reason, "%s", reason);
+    if (state->noise++ < burst)
+        return true;
+    state->noise_more++;
+    self->stats.noise_aggregated++;
+    return false;
+}
+
+//  One audit record and one log line per key for the frames s_noise only
+//  counted in an interval that has ended
+static void
+s_noise_flush (self_t *self, bool all)
+{
+    int64_t now = certbus_now_ms ();
+    for (s_member_t *state = zhashx_first (self->members); state;
+         state = zhashx_next (self->members)) {
+        if (state->noise_more == 0
+            || (!all && now - state->noise_since < self->config.noise_interval_ms))
+            continue;
+        const char *key = zhashx_cursor (self->members);
+        char reason [400];
+        snprintf (reason, sizeof reason,
+                  "%lld more %s frames in %lld ms, not audited one by one; the last: %s",
+                  (long long) state->noise_more, state->noise_event,
+                  (long long) (now - state->noise_since), state->noise_reason);
+        zsys_notice ("broker: org=%s %s", key, reason);
+        s_audit (self, "suppressed", key, NULL, "reject", NULL, reason, 0, NULL, 0);
+        state->noise_more = 0;
+        state->noise = 0;
+        state->noise_since = now;
+    }
+}
+
 //  ---------------------------------------------------------------------
 //  Publish
+
+//  What a stage of the publish path decided against a message
+typedef struct {
+    certbus_err_t code;
+    char rule [256];
+    char reason [512];
+} s_verdict_t;
+
+static int
+s_refuse (s_verdict_t *verdict, certbus_err_t code, const char *rule, const char *format, ...)
+    CERTBUS_PRINTF (4, 5);
+
+static int
+s_refuse (s_verdict_t *verdict, certbus_err_t code, const char *rule, const char *format, ...)
+{
+    verdict->code = code;
+    snprintf (verdict->rule, sizeof verdict->rule, "%s", rule ? rule : "");
+    va_list args;
+    va_start (args, format);
+    vsnprintf (verdict->reason, sizeof verdict->reason, format, args);
+    va_end (args);
+    return -1;
+}
 
 static s_reply_t *
 s_reply_new (self_t *self, zframe_t *routing)
@@ -340,319 +516,522 @@ s_reject (self_t *self, s_reply_t *reply, const char *org, const certbus_header_
     reply->reason = strdup (reason);
     reply->rule = strdup (rule ? rule : "");
     self->stats.rejected++;
+    if (code == CERTBUS_E_QUOTA)
+        self->stats.quota_refusals++;
     const char *name = certbus_err_name (code);
     zhashx_update (self->by_reason, name,
                    (void *) ((uintptr_t) zhashx_lookup (self->by_reason, name) + 1));
+    if (!s_noise (self, org, "refused-publish", reason, self->config.noise_burst))
+        return;
     char id [CERTBUS_ID_STR_SIZE] = "-";
     if (header)
         certbus_id_format (header->id, id);
     zsys_notice ("broker: rejected publish org=%s id=%s code=%s reason=\"%s\"%s%s", org, id,
-                 certbus_err_name (code), reason, rule ? " rule=" : "", rule ? rule : "");
+                 certbus_err_name (code), reason, rule && *rule ? " rule=" : "",
+                 rule ? rule : "");
     s_audit (self, "reject", org, header, "reject", rule, reason, 0, NULL, 0);
 }
 
-//  The Council policy decides whether this sender may send this kind, at
-//  this TLP, to this audience. Returns 0 to allow; the rule that decided is
-//  written to *rule_p.
 static int
-s_policy_allows (self_t *self, const certbus_cert_t *sender, const certbus_header_t *header,
-                 certbus_decision_t *decision)
+s_tlp_rank (const char *tlp)
 {
-    memset (decision, 0, sizeof *decision);
-    certbus_audience_t *audience = certbus_audience_parse (header->audience);
-    if (!audience) {
-        snprintf (decision->rule, sizeof decision->rule, "%s", CERTBUS_POLICY_DEFAULT_DENY);
-        snprintf (decision->reason, sizeof decision->reason, "%s", certbus_reason ());
-        return -1;
-    }
-    if (!self->policy) {
-        snprintf (decision->rule, sizeof decision->rule, "%s", CERTBUS_POLICY_DEFAULT_DENY);
-        snprintf (decision->reason, sizeof decision->reason,
-                  "the broker has no policy loaded: everything is refused");
-    }
-    else
-        certbus_policy_decide (self->policy, sender, header->kind, header->tlp,
-                               header->case_status, audience, self->directory, decision);
-    certbus_audience_destroy (&audience);
-    return decision->allowed ? 0 : -1;
+    static const char *order [] = {"clear", "green", "amber", "amber+strict", "red"};
+    for (int i = 0; i < 5; i++)
+        if (strcmp (tlp, order [i]) == 0)
+            return i;
+    return 5;   //  decode admits no other
 }
 
-#define s_RULE_RECEIPT "receipt-to-publisher"
-
-static int
-s_receipt_allowed (self_t *self, const certbus_cert_t *sender, const certbus_header_t *header,
-                   certbus_envelope_t *env, certbus_decision_t *decision)
+static bool
+s_tlp_travels_no_further (const char *tlp)
 {
-    memset (decision, 0, sizeof *decision);
-    snprintf (decision->rule, sizeof decision->rule, "%s", s_RULE_RECEIPT);
-    if (header->ref_count != 1 || strcmp (header->refs [0].relation, "receipt-for") != 0) {
-        snprintf (decision->reason, sizeof decision->reason,
-                  "a receipt must reference exactly one message (receipt-for)");
-        return -1;
-    }
-    uint8_t *bytes = NULL;
-    size_t size = 0;
-    Certbus__AuditRecord *record = NULL;
-    int rc = -1;
-    if (broker_store_audit_find (self->store, header->refs [0].id, "publish", &bytes, &size) < 0
-        || certbus_codec_decode (&certbus__audit_record__descriptor, bytes, size,
-                                 CERTBUS_MAX_PACKET, CERTBUS_MAX_REPEATED, (void **) &record)) {
-        snprintf (decision->reason, sizeof decision->reason,
-                  "a receipt for a message the broker never accepted");
-        goto cleanup;
-    }
-    bool was_recipient = false;
-    for (size_t i = 0; i < record->n_recipients && !was_recipient; i++)
-        was_recipient = strcmp (record->recipients [i], sender->org_id) == 0;
-    char audience [CERTBUS_MAX_NAME + 8];
-    snprintf (audience, sizeof audience, "org:%s", record->org);
-    if (!was_recipient)
-        snprintf (decision->reason, sizeof decision->reason,
-                  "'%s' was not a recipient of the message it acknowledges", sender->org_id);
-    else if (strcmp (header->audience, audience) != 0 || certbus_envelope_recipients (env) != 1
-             || strcmp (certbus_envelope_recipient (env, 0), record->org) != 0)
-        snprintf (decision->reason, sizeof decision->reason,
-                  "a receipt goes only to the original publisher (%s)", audience);
-    else {
-        decision->allowed = true;
-        rc = 0;
-    }
-cleanup:
-    certbus_codec_free (record);
-    free (bytes);
-    return rc;
+    return strcmp (tlp, "red") == 0 || strcmp (tlp, "amber+strict") == 0;
 }
 
-//  Loads DIR/policy.zpl. A file that does not parse is refused and the
-//  policy in force stays.
-static int
-s_load_policy (self_t *self)
+static const uint8_t *
+s_reference (const certbus_header_t *header, const char *relation, size_t *count_p)
 {
-    char *path = council_path (self->config.dir, BROKER_POLICY);
-    certbus_policy_t *policy = certbus_policy_load (path);
-    free (path);
-    if (!policy)
-        return -1;
-    certbus_policy_destroy (&self->policy);
-    self->policy = policy;
-    zsys_info ("broker: policy loaded, %zu rules, default deny", certbus_policy_rules (policy));
+    const uint8_t *id = NULL;
+    size_t count = 0;
+    for (size_t i = 0; i < header->ref_count; i++)
+        if (strcmp (header->refs [i].relation, relation) == 0) {
+            id = header->refs [i].id;
+            count++;
+        }
+    if (count_p)
+        *count_p = count;
+    return id;
+}
+
+//  Stage 1, authenticate: the sender is the envelope's origin, its
+//  certificate holds, its signature verifies, the envelope carries every
+//  recipient it was sealed to, and its signed creation time does not lie
+//  ahead of ours (an old one is fine: outboxes wait while we are down, and
+//  nothing orders by it)
+static int
+s_authenticate (self_t *self, const certbus_cert_t *sender, certbus_envelope_t *env,
+                s_verdict_t *verdict)
+{
+    const certbus_header_t *header = certbus_envelope_header (env);
+    if (strcmp (header->origin, sender->org_id) != 0 || header->origin_serial != sender->serial)
+        return s_refuse (verdict, CERTBUS_E_ORIGIN_MISMATCH, NULL,
+                         "envelope claims origin '%s' (certificate %llu) but was sent by member "
+                         "'%s' (certificate %llu)",
+                         header->origin, (unsigned long long) header->origin_serial,
+                         sender->org_id, (unsigned long long) sender->serial);
+    certbus_err_t rc = certbus_envelope_verify (env, self->directory, certbus_now (), NULL);
+    if (rc)
+        return s_refuse (verdict, rc, NULL, "%s", certbus_reason ());
+    if (!certbus_envelope_complete (env))
+        return s_refuse (verdict, CERTBUS_E_RECIPIENTS_HASH, NULL,
+                         "a publish must carry every recipient the envelope was sealed to");
+    int64_t ahead = header->created - certbus_now_ms ();
+    if (ahead > self->config.created_skew_ms)
+        return s_refuse (verdict, CERTBUS_E_CLOCK, "created-skew",
+                         "the signed creation time lies %lld s ahead of the broker's clock "
+                         "(at most %lld s allowed): check the sender's clock",
+                         (long long) (ahead / 1000),
+                         (long long) (self->config.created_skew_ms / 1000));
     return 0;
 }
 
+//  Stage 2, quotas: publishes per second and envelope bytes stored, per
+//  member
 static int
-s_strcmp_p (const void *a, const void *b)
+s_quota_allows (self_t *self, const certbus_cert_t *sender, size_t bytes, s_verdict_t *verdict)
 {
-    return strcmp (*(char *const *) a, *(char *const *) b);
+    s_member_t *state = s_member_state (self, sender->org_id);
+    if (self->config.quota_rate > 0
+        && !s_take_token (&state->rate_tokens, &state->rate_at, self->config.quota_rate,
+                          self->config.quota_burst))
+        return s_refuse (verdict, CERTBUS_E_QUOTA, "quota-rate",
+                         "publish rate quota used up: at most %d messages per second "
+                         "(bursts of %d) per member; publish again later",
+                         self->config.quota_rate, self->config.quota_burst);
+    if (self->config.quota_bytes > 0) {
+        if (!state->stored_known) {
+            int64_t stored = broker_store_origin_bytes (self->store, sender->org_id);
+            if (stored < 0)
+                return s_refuse (verdict, CERTBUS_E_IO, NULL, "%s", certbus_reason ());
+            state->stored_bytes = stored;
+            state->stored_known = true;
+        }
+        if (state->stored_bytes + (int64_t) bytes > self->config.quota_bytes)
+            return s_refuse (verdict, CERTBUS_E_QUOTA, "quota-bytes",
+                             "storage quota used up: at most %lld bytes stored per member, "
+                             "%lld stored now; publish again when older messages expire",
+                             (long long) self->config.quota_bytes,
+                             (long long) state->stored_bytes);
+    }
+    return 0;
 }
 
+//  The publish record of message id that names org as a recipient, and
+//  whether org itself published a message of that id
+typedef struct {
+    const char *org;
+    Certbus__AuditRecord *record;    //  the one that names org, or NULL
+    bool own;                        //  org published a message of that id
+} s_find_t;
+
+static int
+s_find_delivered (void *arg, int64_t index, const uint8_t *bytes, size_t size)
+{
+    (void) index;
+    s_find_t *find = arg;
+    Certbus__AuditRecord *record = NULL;
+    if (certbus_codec_decode (&certbus__audit_record__descriptor, bytes, size, CERTBUS_MAX_PACKET,
+                              CERTBUS_MAX_REPEATED, (void **) &record))
+        return 0;
+    if (strcmp (record->org, find->org) == 0)
+        find->own = true;
+    for (size_t i = 0; i < record->n_recipients; i++)
+        if (strcmp (record->recipients [i], find->org) == 0) {
+            find->record = record;
+            return 1;
+        }
+    certbus_codec_free (record);
+    return 0;
+}
+
+static Certbus__AuditRecord *
+s_delivered_to (self_t *self, const uint8_t *id, const char *org, bool *own_p)
+{
+    s_find_t find = {org, NULL, false};
+    broker_store_audit_find_each (self->store, id, "publish", s_find_delivered, &find);
+    if (own_p)
+        *own_p = find.own;
+    return find.record;
+}
+
+#define s_RULE_RECEIPT "receipt-to-publisher"
+#define s_RULE_FORWARD "forward"
+#define s_RULE_CASE "case-participants"
+
+//  A receipt goes back to the publisher of a message the sender really
+//  received, and nowhere else; it is small
+static int
+s_receipt_allowed (self_t *self, const certbus_cert_t *sender, const certbus_header_t *header,
+                   certbus_envelope_t *env, size_t size, s_verdict_t *verdict)
+{
+    size_t count;
+    const uint8_t *target = s_reference (header, "receipt-for", &count);
+    if (count != 1 || header->ref_count != 1)
+        return s_refuse (verdict, CERTBUS_E_POLICY, s_RULE_RECEIPT,
+                         "a receipt must reference exactly one message (receipt-for)");
+    if ((int64_t) size > self->config.receipt_max)
+        return s_refuse (verdict, CERTBUS_E_TOO_LARGE, s_RULE_RECEIPT,
+                         "a receipt may be at most %lld bytes; this one is %zu",
+                         (long long) self->config.receipt_max, size);
+    Certbus__AuditRecord *record = s_delivered_to (self, target, sender->org_id, NULL);
+    if (!record)
+        return s_refuse (verdict, CERTBUS_E_POLICY, s_RULE_RECEIPT,
+                         "'%s' was not a recipient of the message it acknowledges",
+                         sender->org_id);
+    char audience [CERTBUS_MAX_NAME + 8];
+    snprintf (audience, sizeof audience, "org:%s", record->org);
+    int rc = 0;
+    if (strcmp (header->audience, audience) != 0 || certbus_envelope_recipients (env) != 1
+        || strcmp (certbus_envelope_recipient (env, 0), record->org) != 0)
+        rc = s_refuse (verdict, CERTBUS_E_POLICY, s_RULE_RECEIPT,
+                       "a receipt goes only to the original publisher (%s)", audience);
+    certbus_codec_free (record);
+    return rc;
+}
+
+//  A forward is anything of the forward content type or with a forwards
+//  reference: exactly one reference, to a message the broker delivered to
+//  the forwarder, never the forwarder's own, never TLP red or
+//  amber+strict, at the TLP of the original
+static int
+s_forward_allowed (self_t *self, const certbus_cert_t *sender, const certbus_header_t *header,
+                   certbus_envelope_t *env, s_verdict_t *verdict)
+{
+    size_t count;
+    const uint8_t *target = s_reference (header, "forwards", &count);
+    bool typed = strcmp (header->content_type, CERTBUS_FORWARD_TYPE) == 0;
+    if (!typed && count == 0)
+        return 0;
+    if (count != 1 || !typed)
+        return s_refuse (verdict, CERTBUS_E_FIELD, s_RULE_FORWARD,
+                         "a forward is of type %s and carries exactly one forwards reference",
+                         CERTBUS_FORWARD_TYPE);
+    if (s_tlp_travels_no_further (header->tlp))
+        return s_refuse (verdict, CERTBUS_E_TLP, "tlp-no-further",
+                         "TLP %s may not be forwarded: the originator must send a new message",
+                         header->tlp);
+    char text [CERTBUS_ID_STR_SIZE];
+    certbus_id_format (target, text);
+    bool own = false;
+    Certbus__AuditRecord *record = s_delivered_to (self, target, sender->org_id, &own);
+    if (!record)
+        return own ? s_refuse (verdict, CERTBUS_E_POLICY, s_RULE_FORWARD,
+                               "a member may not forward its own message %s: publish it anew",
+                               text)
+                   : s_refuse (verdict, CERTBUS_E_POLICY, s_RULE_FORWARD,
+                               "message %s was never delivered to '%s'", text, sender->org_id);
+    int rc = 0;
+    if (strcmp (record->org, sender->org_id) == 0)
+        rc = s_refuse (verdict, CERTBUS_E_POLICY, s_RULE_FORWARD,
+                       "a member may not forward its own message %s: publish it anew", text);
+    else if (s_tlp_travels_no_further (record->tlp))
+        rc = s_refuse (verdict, CERTBUS_E_TLP, "tlp-no-further",
+                       "message %s is TLP %s and may not be forwarded", text, record->tlp);
+    else if (strcmp (record->tlp, header->tlp) != 0)
+        rc = s_refuse (verdict, CERTBUS_E_TLP, s_RULE_FORWARD,
+                       "forwarded as TLP %s but message %s is TLP %s", header->tlp, text,
+                       record->tlp);
+    certbus_codec_free (record);
+    if (rc || header->encrypted)
+        return rc;
+    //  A clear forward can be read here: its inner message must be the one
+    //  it references
+    size_t size;
+    const uint8_t *payload = certbus_envelope_ciphertext (env, &size);
+    Certbus__Forward *forward = NULL;
+    Certbus__EnvelopeHeader *inner = NULL;
+    if (certbus_codec_decode (&certbus__forward__descriptor, payload, size, CERTBUS_MAX_PAYLOAD,
+                              16, (void **) &forward)
+        || certbus_codec_decode (&certbus__envelope_header__descriptor, forward->header.data,
+                                 forward->header.len, CERTBUS_MAX_PACKET, CERTBUS_MAX_REPEATED,
+                                 (void **) &inner)
+        || inner->id.len != CERTBUS_ID_SIZE || memcmp (inner->id.data, target, CERTBUS_ID_SIZE))
+        rc = s_refuse (verdict, CERTBUS_E_FIELD, s_RULE_FORWARD,
+                       "the forwarded message is not the one the forwards reference names (%s)",
+                       text);
+    certbus_codec_free (inner);
+    certbus_codec_free (forward);
+    return rc;
+}
+
+//  A message that references a case, of whatever kind, comes from one of
+//  its participants and never lowers its TLP; a report opens a new case
+static int
+s_case_allowed (self_t *self, const certbus_cert_t *sender, const certbus_header_t *header,
+                broker_case_t *kase, bool *is_case_p, s_verdict_t *verdict)
+{
+    const uint8_t *updates = s_reference (header, "updates", NULL);
+    *is_case_p = updates || strcmp (header->kind, "incident") == 0;
+    if (!*is_case_p)
+        return 0;
+    const uint8_t *case_id = updates ? updates : header->id;
+    char text [CERTBUS_ID_STR_SIZE];
+    certbus_id_format (case_id, text);
+    int known = broker_store_case_get (self->store, case_id, kase);
+    if (known < 0)
+        return s_refuse (verdict, CERTBUS_E_IO, NULL, "%s", certbus_reason ());
+    if (!updates) {
+        if (known)
+            //  Another member's message id: it cannot take that case over
+            return s_refuse (verdict, CERTBUS_E_FIELD, s_RULE_CASE,
+                             "a report must open a new case: seal it again with a new id");
+        return 0;
+    }
+    if (!known || broker_store_case_member (self->store, case_id, sender->org_id, false) != 1)
+        //  One answer for both, so that case ids cannot be probed
+        return s_refuse (verdict, CERTBUS_E_POLICY, s_RULE_CASE,
+                         "'%s' is not a participant of case %s", sender->org_id, text);
+    if (s_tlp_rank (header->tlp) < s_tlp_rank (kase->tlp))
+        return s_refuse (verdict, CERTBUS_E_TLP, s_RULE_CASE,
+                         "case %s is TLP %s: an update may not be TLP %s", text, kase->tlp,
+                         header->tlp);
+    return 0;
+}
+
+//  Stage 3, authorize: receipts by their own rule, everything else by the
+//  Council policy; then the forward and case rules. Each decides alone.
+static int
+s_authorize (self_t *self, const certbus_cert_t *sender, certbus_envelope_t *env, size_t size,
+             broker_case_t *kase, bool *is_case_p, s_verdict_t *verdict)
+{
+    const certbus_header_t *header = certbus_envelope_header (env);
+    *is_case_p = false;
+    if (strcmp (header->kind, "receipt") == 0) {
+        if (s_receipt_allowed (self, sender, header, env, size, verdict))
+            return -1;
+        snprintf (verdict->rule, sizeof verdict->rule, "%s", s_RULE_RECEIPT);
+    }
+    else {
+        certbus_decision_t decision;
+        if (s_policy_allows (self, sender, header, &decision) != 0)
+            return s_refuse (verdict, CERTBUS_E_POLICY, decision.rule, "%s", decision.reason);
+        snprintf (verdict->rule, sizeof verdict->rule, "%s", decision.rule);
+    }
+    char rule [sizeof verdict->rule];
+    snprintf (rule, sizeof rule, "%s", verdict->rule);
+    if (s_forward_allowed (self, sender, header, env, verdict)
+        || s_case_allowed (self, sender, header, kase, is_case_p, verdict))
+        return -1;
+    snprintf (verdict->rule, sizeof verdict->rule, "%s", rule);
+    return 0;
+}
+
+//  True when org was ever a member: it has a revocation in the directory
+static bool
+s_former_member (self_t *self, const char *org)
+{
+    for (size_t i = 0; i < certbus_directory_revocation_count (self->directory); i++) {
+        const certbus_revocation_t *revocation
+            = certbus_directory_revocation_at (self->directory, i);
+        if (revocation && strcmp (revocation->org_id, org) == 0)
+            return true;
+    }
+    return false;
+}
+
+//  Stage 4, route: every recipient must be within what the signed
+//  audience resolves to here. Members revoked since the sender's directory
+//  are dropped; names the Council never knew are refused. *queued_p gets
+//  borrowed names.
+static int
+s_route (self_t *self, const certbus_cert_t *sender, certbus_envelope_t *env, char ***queued_p,
+         size_t *queued_count_p, s_verdict_t *verdict)
+{
+    const certbus_header_t *header = certbus_envelope_header (env);
+    const char *org = sender->org_id;
+    char **allowed = NULL;
+    size_t allowed_count = 0;
+    certbus_err_t rc = certbus_audience_resolve (header->audience, header->tlp, self->directory,
+                                                 org, certbus_now (), &allowed, &allowed_count);
+    if (rc && rc != CERTBUS_E_AUDIENCE_EMPTY)
+        return s_refuse (verdict, rc, NULL, "%s", certbus_reason ());
+    size_t total = certbus_envelope_recipients (env);
+    char **queued = calloc (total + 1, sizeof (char *));
+    if (!queued)
+        abort ();
+    size_t queued_count = 0;
+    int result = 0;
+    for (size_t i = 0; i < total && result == 0; i++) {
+        const char *recipient = certbus_envelope_recipient (env, i);
+        if (strcmp (recipient, org) == 0)
+            continue;   //  the sender's own copy: sealed for it, never queued
+        const char *key = recipient;
+        if (allowed && bsearch (&key, allowed, allowed_count, sizeof (char *), s_strcmp_p))
+            queued [queued_count++] = (char *) recipient;
+        else if (certbus_directory_find (self->directory, recipient))
+            result = s_refuse (verdict, CERTBUS_E_RECIPIENTS, NULL,
+                               "recipient '%s' is outside the audience '%s'", recipient,
+                               header->audience);
+        else if (!s_former_member (self, recipient))
+            result = s_refuse (verdict, CERTBUS_E_RECIPIENTS, NULL,
+                               "recipient '%s' is not a member of this Council", recipient);
+    }
+    if (result == 0 && queued_count == 0)
+        result = s_refuse (verdict, CERTBUS_E_AUDIENCE_EMPTY, NULL,
+                           "no recipient of this envelope is a current member");
+    certbus_strv_free (allowed, allowed_count);
+    if (result) {
+        free (queued);
+        return -1;
+    }
+    *queued_p = queued;
+    *queued_count_p = queued_count;
+    return 0;
+}
+
+//  Stage 5, store: the message, one queue row per recipient, the case and
+//  its participants, the receipt mark, in the batch's transaction.
+//  Returns 0, 1 when a rule found at store time refuses it (verdict set),
+//  or -1 when the store failed (the whole batch is then refused).
+static int
+s_store (self_t *self, const certbus_cert_t *sender, certbus_envelope_t *env, char **queued,
+         size_t queued_count, bool is_case, broker_case_t *kase, int64_t now, uint64_t *seq_p,
+         s_verdict_t *verdict)
+{
+    const certbus_header_t *header = certbus_envelope_header (env);
+    const char *org = sender->org_id;
+    if (strcmp (header->kind, "receipt") == 0) {
+        int added = broker_store_receipt_add (self->store, s_reference (header, "receipt-for", NULL),
+                                              certbus_envelope_recipient (env, 0), org);
+        if (added < 0)
+            return -1;
+        if (added == 0) {
+            s_refuse (verdict, CERTBUS_E_POLICY, s_RULE_RECEIPT,
+                      "'%s' already sent a receipt for that message: one per recipient", org);
+            return 1;
+        }
+    }
+    size_t base_size;
+    uint8_t *base = certbus_envelope_base_bytes (env, &base_size);
+    int priority = strcmp (header->severity, "critical") == 0 ? 1 : 0;
+    int failed = broker_store_message_insert (self->store, header, base, base_size, now,
+                                              now + self->config.expiry_ms,
+                                              (uint32_t) queued_count, seq_p);
+    free (base);
+    size_t total = certbus_envelope_recipients (env);
+    for (size_t i = 0, q = 0; !failed && i < total && q < queued_count; i++) {
+        if (certbus_envelope_recipient (env, i) != queued [q])
+            continue;   //  queued holds the recipients' own names, in order
+        size_t wrapped_size;
+        uint8_t *wrapped = certbus_envelope_recipient_bytes (env, i, &wrapped_size);
+        failed = broker_store_queue_insert (self->store, queued [q], *seq_p, priority, wrapped,
+                                            wrapped_size);
+        free (wrapped);
+        q++;
+    }
+    s_member_t *state = s_member_state (self, org);
+    if (!failed)
+        state->stored_bytes += (int64_t) base_size;
+    if (failed || !is_case)
+        return failed ? -1 : 0;
+    //  The case, from the signed header and the broker's own record: who
+    //  takes part (the senders and the recipients it delivered to, never
+    //  an audience string), its status, and the report's times
+    static const char *acknowledging [] = {"acknowledged", "investigating", "contained",
+                                           "resolved", "closed"};
+    bool forwarded = s_reference (header, "forwards", NULL) != NULL;
+    if (!s_reference (header, "updates", NULL)) {
+        memset (kase, 0, sizeof *kase);
+        memcpy (kase->case_id, header->id, CERTBUS_ID_SIZE);
+        snprintf (kase->origin, sizeof kase->origin, "%s", org);
+        snprintf (kase->severity, sizeof kase->severity, "%s", header->severity);
+        snprintf (kase->tlp, sizeof kase->tlp, "%s", header->tlp);
+        snprintf (kase->status, sizeof kase->status, "%s",
+                  *header->case_status ? header->case_status : "reported");
+        kase->opened_at = kase->updated_at = now;
+    }
+    else if (!forwarded && *header->case_status) {
+        snprintf (kase->status, sizeof kase->status, "%s", header->case_status);
+        kase->updated_at = now;
+        for (size_t i = 0; i < 5 && !kase->first_ack_at; i++)
+            if (strcmp (header->case_status, acknowledging [i]) == 0
+                && strcmp (org, kase->origin) != 0)
+                kase->first_ack_at = now;
+        if (!kase->resolved_at
+            && (strcmp (header->case_status, "resolved") == 0
+                || strcmp (header->case_status, "closed") == 0))
+            kase->resolved_at = now;
+    }
+    failed = broker_store_case_put (self->store, kase)
+             || broker_store_case_member (self->store, kase->case_id, org, true);
+    for (size_t i = 0; !failed && i < queued_count; i++)
+        failed = broker_store_case_member (self->store, kase->case_id, queued [i], true);
+    return failed ? -1 : 0;
+}
+
+//  Decides one publish of the batch. The contract: the batch's transaction
+//  is open (s_txn) from the first stage that reads the store until s_flush
+//  commits it, and only then is the decision (reply) sent; every
+//  acceptance is stored in that transaction or the whole batch is refused.
+//  The envelope was decoded with the batch (item->env) and is owned here
+//  from the start, whatever the outcome.
 static void
 s_handle_publish (self_t *self, zframe_t *routing, const certbus_cert_t *sender,
                   s_item_t *item)
 {
     s_reply_t *reply = s_reply_new (self, routing);
-    certbus_envelope_t *env = item->env;   //  decoded with the batch; ours now
+    certbus_envelope_t *env = item->env;
     item->env = NULL;
-    char **allowed = NULL;
-    size_t allowed_count = 0;
+    const char *org = sender->org_id;
     char **queued = NULL;
     size_t queued_count = 0;
-    const char *org = sender->org_id;
-    certbus_err_t rc = item->env_rc;
-    if (rc || !env) {
-        s_reject (self, reply, org, NULL, rc ? rc : CERTBUS_E_INTERNAL,
-                  item->env_reason ? item->env_reason : "envelope not decoded", NULL);
-        goto cleanup;
+    s_verdict_t verdict = {0};
+    const certbus_header_t *header = env ? certbus_envelope_header (env) : NULL;
+    if (item->env_rc || !env) {
+        s_refuse (&verdict, item->env_rc ? item->env_rc : CERTBUS_E_INTERNAL, NULL, "%s",
+                  item->env_reason ? item->env_reason : "envelope not decoded");
+        goto refuse;
     }
-    const certbus_header_t *header = certbus_envelope_header (env);
     snprintf (reply->kind, sizeof reply->kind, "%s", header->kind);
     memcpy (reply->id, header->id, CERTBUS_ID_SIZE);
     //  message_id.data is pointed at reply->id in s_flush: the replies
     //  array may move while the batch grows
     reply->ack.message_id.len = CERTBUS_ID_SIZE;
-    if (strcmp (header->origin, org) != 0 || header->origin_serial != sender->serial) {
-        char reason [300];
-        snprintf (reason, sizeof reason,
-                  "envelope claims origin '%s' (certificate %llu) but was sent by member '%s' "
-                  "(certificate %llu)",
-                  header->origin, (unsigned long long) header->origin_serial, org,
-                  (unsigned long long) sender->serial);
-        s_reject (self, reply, org, header, CERTBUS_E_ORIGIN_MISMATCH, reason, NULL);
+    size_t size = item->packet->publish->envelope.len;
+    if (s_authenticate (self, sender, env, &verdict))
+        goto refuse;
+    if (s_txn (self))
         goto cleanup;
-    }
-    rc = certbus_envelope_verify (env, self->directory, certbus_now (), NULL);
-    if (rc) {
-        s_reject (self, reply, org, header, rc, certbus_reason (), NULL);
-        goto cleanup;
-    }
-    if (!certbus_envelope_complete (env)) {
-        s_reject (self, reply, org, header, CERTBUS_E_RECIPIENTS_HASH,
-                  "a publish must carry every recipient the envelope was sealed to", NULL);
-        goto cleanup;
-    }
-    //  Duplicates get the original acknowledgement, never a second copy
+    //  A duplicate (of this origin's own message) gets the original
+    //  acknowledgement, never a second copy
     uint64_t seq;
     int64_t accepted_at;
-    if (s_txn (self) == 0
-        && broker_store_message_lookup (self->store, header->id, &seq, &accepted_at) == 1) {
+    if (broker_store_message_lookup (self->store, org, header->id, &seq, &accepted_at) == 1) {
         reply->ack.status = CERTBUS__STATUS__STATUS_DUPLICATE;
         reply->ack.sequence = seq;
         reply->ack.accepted_at = accepted_at;
         self->stats.duplicates++;
         goto cleanup;
     }
-    //  TLP amber+strict may not travel further than its first recipients
-    for (size_t i = 0; i < header->ref_count; i++)
-        if (strcmp (header->refs [i].relation, "forwards") == 0
-            && strcmp (header->tlp, "amber+strict") == 0) {
-            s_reject (self, reply, org, header, CERTBUS_E_TLP,
-                      "TLP amber+strict may not be forwarded", "tlp-amber-strict");
-            goto cleanup;
-        }
-    certbus_decision_t decision;
-    if (strcmp (header->kind, "receipt") == 0) {
-        //  Receipts need no policy rule: they go back to the publisher of a
-        //  message the sender really received, and nowhere else.
-        if (s_receipt_allowed (self, sender, header, env, &decision) != 0) {
-            s_reject (self, reply, org, header, CERTBUS_E_POLICY, decision.reason,
-                      decision.rule);
-            goto cleanup;
-        }
-    }
-    else if (s_policy_allows (self, sender, header, &decision) != 0) {
-        s_reject (self, reply, org, header, CERTBUS_E_POLICY, decision.reason, decision.rule);
-        goto cleanup;
-    }
-    const char *rule = decision.rule;
-    //  Incident updates: only participants of a known case may add to it
-    const uint8_t *updates = NULL;
-    bool forwarded = false;
-    for (size_t i = 0; i < header->ref_count; i++) {
-        if (strcmp (header->refs [i].relation, "updates") == 0)
-            updates = header->refs [i].id;
-        if (strcmp (header->refs [i].relation, "forwards") == 0)
-            forwarded = true;
-    }
     broker_case_t kase;
-    bool is_incident = strcmp (header->kind, "incident") == 0;
-    if (is_incident && updates) {
-        char case_text [CERTBUS_ID_STR_SIZE], reason [300];
-        certbus_id_format (updates, case_text);
-        if (s_txn (self) || broker_store_case_get (self->store, updates, &kase) != 1) {
-            snprintf (reason, sizeof reason, "case %s is not known to the broker", case_text);
-            s_reject (self, reply, org, header, CERTBUS_E_NOT_FOUND, reason, NULL);
-            goto cleanup;
-        }
-        if (broker_store_case_member (self->store, updates, org, false) != 1) {
-            snprintf (reason, sizeof reason, "'%s' is not a participant of case %s", org,
-                      case_text);
-            s_reject (self, reply, org, header, CERTBUS_E_POLICY, reason, "case-participants");
-            goto cleanup;
-        }
-    }
-    //  Every recipient must be within what the signed audience resolves to
-    //  here; members revoked since the sender's directory are dropped.
-    rc = certbus_audience_resolve (header->audience, header->tlp, self->directory, org,
-                                   certbus_now (), &allowed, &allowed_count);
-    if (rc && rc != CERTBUS_E_AUDIENCE_EMPTY) {
-        s_reject (self, reply, org, header, rc, certbus_reason (), NULL);
-        goto cleanup;
-    }
-    size_t total = certbus_envelope_recipients (env);
-    queued = calloc (total + 1, sizeof (char *));
-    if (!queued)
-        abort ();
-    for (size_t i = 0; i < total; i++) {
-        const char *recipient = certbus_envelope_recipient (env, i);
-        if (strcmp (recipient, org) == 0)
-            continue;   //  the sender's own copy: sealed for it, never queued
-        const char *key = recipient;
-        bool inside = allowed
-                      && bsearch (&key, allowed, allowed_count, sizeof (char *), s_strcmp_p);
-        if (!inside) {
-            const certbus_cert_t *cert = certbus_directory_find (self->directory, recipient);
-            if (!cert) {
-                zsys_info ("broker: dropped recipient %s of publish from %s: not a current "
-                           "member",
-                           recipient, org);
-                continue;
-            }
-            char reason [300];
-            snprintf (reason, sizeof reason, "recipient '%s' is outside the audience '%s'",
-                      recipient, header->audience);
-            s_reject (self, reply, org, header, CERTBUS_E_RECIPIENTS, reason, NULL);
-            goto cleanup;
-        }
-        queued [queued_count++] = (char *) recipient;
-    }
-    if (queued_count == 0) {
-        s_reject (self, reply, org, header, CERTBUS_E_AUDIENCE_EMPTY,
-                  "no recipient of this envelope is a current member", NULL);
-        goto cleanup;
-    }
-    if (s_txn (self))
-        goto cleanup;
-    size_t base_size;
-    uint8_t *base = certbus_envelope_base_bytes (env, &base_size);
+    bool is_case = false;
+    if (s_quota_allows (self, sender, size, &verdict)
+        || s_authorize (self, sender, env, size, &kase, &is_case, &verdict)
+        || s_route (self, sender, env, &queued, &queued_count, &verdict))
+        goto refuse;
     int64_t now = certbus_now_ms ();
-    int priority = strcmp (header->severity, "critical") == 0 ? 1 : 0;
-    int failed = broker_store_message_insert (self->store, header, base, base_size, now,
-                                              now + self->config.expiry_ms,
-                                              (uint32_t) queued_count, &seq);
-    free (base);
-    for (size_t i = 0; !failed && i < total; i++) {
-        const char *recipient = certbus_envelope_recipient (env, i);
-        bool is_queued = false;
-        for (size_t j = 0; j < queued_count && !is_queued; j++)
-            is_queued = queued [j] == recipient;
-        if (!is_queued)
-            continue;
-        size_t wrapped_size;
-        uint8_t *wrapped = certbus_envelope_recipient_bytes (env, i, &wrapped_size);
-        failed = broker_store_queue_insert (self->store, recipient, seq, priority, wrapped,
-                                            wrapped_size);
-        free (wrapped);
-    }
-    if (failed) {
+    char rule [sizeof verdict.rule];
+    snprintf (rule, sizeof rule, "%s", verdict.rule);
+    int stored = s_store (self, sender, env, queued, queued_count, is_case, &kase, now, &seq,
+                          &verdict);
+    if (stored < 0) {
         self->txn_failed = true;
         snprintf (self->last_error, sizeof self->last_error, "%s", certbus_reason ());
         goto cleanup;
     }
-    if (is_incident && !failed) {
-        //  The case, from the signed header: who takes part, its status,
-        //  and the times the Council's report is made of
-        static const char *acknowledging [] = {"acknowledged", "investigating", "contained",
-                                               "resolved", "closed"};
-        if (!updates) {
-            memset (&kase, 0, sizeof kase);
-            memcpy (kase.case_id, header->id, CERTBUS_ID_SIZE);
-            snprintf (kase.origin, sizeof kase.origin, "%s", org);
-            snprintf (kase.severity, sizeof kase.severity, "%s", header->severity);
-            snprintf (kase.status, sizeof kase.status, "%s",
-                      *header->case_status ? header->case_status : "reported");
-            kase.opened_at = kase.updated_at = now;
-        }
-        else if (!forwarded && *header->case_status) {
-            snprintf (kase.status, sizeof kase.status, "%s", header->case_status);
-            kase.updated_at = now;
-            for (size_t i = 0; i < 5 && !kase.first_ack_at; i++)
-                if (strcmp (header->case_status, acknowledging [i]) == 0
-                    && strcmp (org, kase.origin) != 0)
-                    kase.first_ack_at = now;
-            if (!kase.resolved_at
-                && (strcmp (header->case_status, "resolved") == 0
-                    || strcmp (header->case_status, "closed") == 0))
-                kase.resolved_at = now;
-        }
-        failed = broker_store_case_put (self->store, &kase)
-                 || broker_store_case_member (self->store, kase.case_id, org, true);
-        for (size_t i = 0; !failed && i < queued_count; i++)
-            failed = broker_store_case_member (self->store, kase.case_id, queued [i], true);
-        if (failed) {
-            self->txn_failed = true;
-            snprintf (self->last_error, sizeof self->last_error, "%s", certbus_reason ());
-            goto cleanup;
-        }
-    }
+    if (stored > 0)
+        goto refuse;
+    //  Stage 6, accept: the audit record, then the reply for s_flush
     self->audit_time = now;
     s_audit (self, strcmp (header->kind, "receipt") == 0 ? "receipt" : "publish", org, header,
              "accept", rule, "", seq, queued, queued_count);
@@ -664,10 +1043,31 @@ s_handle_publish (self_t *self, zframe_t *routing, const certbus_cert_t *sender,
     for (size_t i = 0; i < queued_count; i++)
         reply->recipients [i] = strdup (queued [i]);
     reply->recipient_count = queued_count;
+    if (is_case
+        && broker_store_case_members (self->store, kase.case_id, &reply->participants,
+                                      &reply->participant_count)
+               != 0)
+        reply->participant_count = 0;
+    goto cleanup;
+refuse:
+    s_reject (self, reply, org, header, verdict.code, verdict.reason,
+              *verdict.rule ? verdict.rule : NULL);
 cleanup:
     free (queued);
-    certbus_strv_free (allowed, allowed_count);
     certbus_envelope_destroy (&env);
+}
+
+//  The metric label of a kind: the Council's list of kinds, and `other`
+//  for any kind a member made up, so that the label set stays bounded
+static const char *
+s_metric_kind (const char *kind)
+{
+    static const char *known [] = {"incident", "advisory", "alert", "receipt", "report",
+                                   "indicator", "vulnerability", "notice"};
+    for (size_t i = 0; i < sizeof known / sizeof known [0]; i++)
+        if (strcmp (kind, known [i]) == 0)
+            return known [i];
+    return "other";
 }
 
 //  Commits the batch, then answers every publish in it. A failed commit
@@ -707,8 +1107,9 @@ s_flush (self_t *self)
         }
         else if (reply->ack.status == CERTBUS__STATUS__STATUS_ACCEPTED) {
             self->stats.accepted++;
-            zhashx_update (self->by_kind, reply->kind,
-                           (void *) ((uintptr_t) zhashx_lookup (self->by_kind, reply->kind) + 1));
+            const char *kind = s_metric_kind (reply->kind);
+            zhashx_update (self->by_kind, kind,
+                           (void *) ((uintptr_t) zhashx_lookup (self->by_kind, kind) + 1));
             s_observe (&self->commit_latency,
                        (double) (certbus_now_ms () - reply->received_at) / 1000.0);
             for (size_t j = 0; j < reply->recipient_count; j++) {
@@ -728,6 +1129,8 @@ s_flush (self_t *self)
                                           "publish again later",
                                           self->last_error);
         }
+        reply->ack.participants = reply->participants;
+        reply->ack.n_participants = reply->participant_count;
         reply->ack.reason = reply->reason ? reply->reason : "";
         reply->ack.rule = reply->rule ? reply->rule : "";
         Certbus__Packet packet = CERTBUS__PACKET__INIT;
@@ -738,8 +1141,14 @@ s_flush (self_t *self)
         free (reply->reason);
         free (reply->rule);
         certbus_strv_free (reply->recipients, reply->recipient_count);
+        certbus_strv_free (reply->participants, reply->participant_count);
     }
     self->reply_count = 0;
+    if (!ok)
+        //  Stored-bytes counts moved with the lost batch: count them again
+        for (s_member_t *state = zhashx_first (self->members); state;
+             state = zhashx_next (self->members))
+            state->stored_known = false;
     if (!ok)
         //  Acknowledgements in the failed batch were lost too: those
         //  deliveries go out again, but only after a pause, so a full disk
@@ -754,32 +1163,84 @@ s_bad_frame (self_t *self, zframe_t *routing, const certbus_cert_t *member, cert
 //  ---------------------------------------------------------------------
 //  Sessions and delivery
 
+//  The broker's record of a member (or of a transport key), made on first use
+static s_member_t *
+s_member_state (self_t *self, const char *key)
+{
+    s_member_t *state = zhashx_lookup (self->members, key);
+    if (!state) {
+        state = calloc (1, sizeof *state);
+        if (!state)
+            abort ();
+        int64_t now = certbus_now_ms ();
+        state->rate_tokens = self->config.quota_burst;
+        state->hello_tokens = BROKER_HELLO_BURST;
+        state->rate_at = state->hello_at = state->noise_since = now;
+        zhashx_insert (self->members, key, state);
+    }
+    return state;
+}
+
+//  Takes one token from a bucket that refills at rate per second up to
+//  burst. Returns false when the bucket is empty.
+static bool
+s_take_token (double *tokens, int64_t *at, double rate, double burst)
+{
+    int64_t now = certbus_now_ms ();
+    *tokens += (double) (now - *at) * rate / 1000.0;
+    if (*tokens > burst)
+        *tokens = burst;
+    *at = now;
+    if (*tokens < 1.0)
+        return false;
+    *tokens -= 1.0;
+    return true;
+}
+
+//  Hello opens a session, or on the connection that already has one only
+//  grants credit again: what is in flight on that connection stays in
+//  flight and is never sent twice. A new connection takes the session
+//  over, and what was in flight on the old one is delivered again. Hellos
+//  are rate-limited per member: a flood of them costs nothing.
 static void
 s_handle_hello (self_t *self, zframe_t *routing, const certbus_cert_t *member, Certbus__Hello *hello)
 {
+    s_member_t *state = s_member_state (self, member->org_id);
+    if (!s_take_token (&state->hello_tokens, &state->hello_at, BROKER_HELLO_RATE,
+                       BROKER_HELLO_BURST)) {
+        self->stats.hellos_ignored++;
+        return;
+    }
     s_session_t *session = zhashx_lookup (self->sessions, member->org_id);
     if (!session) {
         session = calloc (1, sizeof *session);
         if (!session)
             abort ();
         session->org = strdup (member->org_id);
-        session->inflight = calloc ((size_t) self->config.window, sizeof (uint64_t));
+        session->inflight = calloc ((size_t) self->config.window, sizeof (s_flight_t));
+        if (!session->org || !session->inflight)
+            abort ();
         zhashx_insert (self->sessions, session->org, session);
     }
-    zframe_destroy (&session->routing);
-    session->routing = zframe_dup (routing);
+    bool same = session->ready && session->routing && zframe_eq (session->routing, routing);
+    if (!same) {
+        zframe_destroy (&session->routing);
+        session->routing = zframe_dup (routing);
+        //  Whatever was in flight on an earlier connection is delivered again
+        session->inflight_count = 0;
+        session->inflight_bytes = 0;
+        session->cursor [0] = session->cursor [1] = 0;
+        session->delivered = 0;
+    }
     session->ready = true;
     session->dirty = true;
-    //  Whatever was in flight in an earlier session is delivered again
-    session->inflight_count = 0;
-    session->cursor [0] = session->cursor [1] = 0;
     session->window = self->config.window;
     if (hello->credit > 0 && (int) hello->credit < session->window)
         session->window = (int) hello->credit;
     session->last_seen = certbus_now_ms ();
-    session->delivered = 0;
-    zsys_info ("broker: hello org=%s window=%d directory=%llu", member->org_id, session->window,
-               (unsigned long long) hello->directory_serial);
+    zsys_info ("broker: hello org=%s window=%d directory=%llu%s", member->org_id,
+               session->window, (unsigned long long) hello->directory_serial,
+               same ? " (same connection)" : "");
     Certbus__Hello welcome = CERTBUS__HELLO__INIT;
     welcome.credit = (uint32_t) session->window;
     welcome.directory_serial = certbus_directory_serial (self->directory);
@@ -809,12 +1270,18 @@ s_handle_acks (self_t *self, zframe_t *routing, const certbus_cert_t *member,
     }
     if (s_txn (self))
         return;
+    if (ack->n_refused_sequences > (size_t) session->window) {
+        s_bad_frame (self, routing, member, CERTBUS_E_TOO_LARGE,
+                     "a deliver-ack may not refuse more sequences than the credit window");
+        return;
+    }
     for (size_t i = 0; i < ack->n_sequences; i++) {
         uint64_t qseq = ack->sequences [i];
-        bool in_flight = false;
-        for (int j = 0; j < session->inflight_count && !in_flight; j++)
-            in_flight = session->inflight [j] == qseq;
-        if (!in_flight)
+        int slot = -1;
+        for (int j = 0; j < session->inflight_count && slot < 0; j++)
+            if (session->inflight [j].qseq == qseq)
+                slot = j;
+        if (slot < 0)
             continue;
         uint64_t msg_seq = 0;
         int found = broker_store_queue_ack (self->store, member->org_id, qseq, &msg_seq);
@@ -826,15 +1293,21 @@ s_handle_acks (self_t *self, zframe_t *routing, const certbus_cert_t *member,
         certbus_header_t delivered;
         if (found && broker_store_message_by_seq (self->store, msg_seq, &delivered) == 1) {
             delivered.case_status = "";
-            s_audit (self, "deliver", member->org_id, &delivered, "delivered", NULL, "", qseq,
-                     NULL, 0);
+            //  Deliveries the node refused (its verification failed) are
+            //  audited as refused, never as delivered
+            bool was_refused = false;
+            for (size_t r = 0; r < ack->n_refused_sequences && !was_refused; r++)
+                was_refused = ack->refused_sequences [r] == qseq;
+            if (was_refused)
+                self->stats.refused_deliveries++;
+            s_audit (self, was_refused ? "refused-delivery" : "deliver", member->org_id,
+                     &delivered, was_refused ? "refused" : "delivered", NULL,
+                     was_refused ? "the recipient's node refused it (verification failed)" : "",
+                     qseq, NULL, 0);
             broker_store_header_free (&delivered);
         }
-        for (int j = 0; j < session->inflight_count; j++)
-            if (session->inflight [j] == qseq) {
-                session->inflight [j] = session->inflight [--session->inflight_count];
-                break;
-            }
+        session->inflight_bytes -= (int64_t) session->inflight [slot].bytes;
+        session->inflight [slot] = session->inflight [--session->inflight_count];
         session->dirty = true;
     }
 }
@@ -844,30 +1317,64 @@ typedef struct {
     s_session_t *session;
     int priority;                    //  the class being pumped
     int room;                        //  deliveries we may still send
+    bool blocked;                    //  the member's pipe is full, or bytes are used up
 } s_pump_t;
+
+//  The participants of the case a stored envelope belongs to, for its
+//  delivery: NULL when it belongs to none.
+static char **
+s_case_participants (self_t *self, const uint8_t *envelope, size_t size, size_t *count_p)
+{
+    *count_p = 0;
+    certbus_envelope_t *env = NULL;
+    if (certbus_envelope_decode (envelope, size, &env) != CERTBUS_OK)
+        return NULL;
+    const certbus_header_t *header = certbus_envelope_header (env);
+    const uint8_t *case_id = NULL;
+    for (size_t i = 0; i < header->ref_count; i++)
+        if (strcmp (header->refs [i].relation, "updates") == 0)
+            case_id = header->refs [i].id;
+    if (!case_id && strcmp (header->kind, "incident") == 0)
+        case_id = header->id;
+    char **orgs = NULL;
+    if (case_id && broker_store_case_members (self->store, case_id, &orgs, count_p) != 0)
+        orgs = NULL;
+    certbus_envelope_destroy (&env);
+    return orgs;
+}
 
 static int
 s_pump_one (void *arg, const broker_delivery_t *delivery)
 {
     s_pump_t *pump = arg;
     s_session_t *session = pump->session;
-    session->cursor [pump->priority] = delivery->qseq;
+    self_t *self = pump->self;
     for (int i = 0; i < session->inflight_count; i++)
-        if (session->inflight [i] == delivery->qseq)
+        if (session->inflight [i].qseq == delivery->qseq) {
+            session->cursor [pump->priority] = delivery->qseq;
             return 0;
+        }
     if (delivery->damaged) {
         //  Never served: it stays queued for an operator to see
-        if (!pump->self->damaged_seen) {
+        session->cursor [pump->priority] = delivery->qseq;
+        if (!self->damaged_seen) {
             zsys_error ("broker: message %llu is damaged in the database (its digest does not "
                         "match); it is not delivered: restore the database from a backup",
                         (unsigned long long) delivery->msg_seq);
-            snprintf (pump->self->last_error, sizeof pump->self->last_error,
+            snprintf (self->last_error, sizeof self->last_error,
                       "message %llu is damaged in the database", (unsigned long long) delivery->msg_seq);
         }
-        pump->self->damaged_seen = true;
+        self->damaged_seen = true;
         return 0;
     }
     size_t size = delivery->envelope_size + delivery->wrapped_size;
+    //  Bytes in flight are bounded per member: one delivery always goes
+    //  (so a large message cannot stall its queue), more only within the cap
+    if (session->inflight_count > 0
+        && session->inflight_bytes + (int64_t) size > self->config.inflight_bytes) {
+        pump->blocked = true;
+        return 1;
+    }
     uint8_t *bytes = malloc (size ? size : 1);
     if (!bytes)
         abort ();
@@ -879,35 +1386,52 @@ s_pump_one (void *arg, const broker_delivery_t *delivery)
     deliver.envelope.len = size;
     deliver.accepted_at = delivery->accepted_at;
     deliver.message_sequence = delivery->msg_seq;
+    deliver.participants = s_case_participants (self, bytes, size, &deliver.n_participants);
     Certbus__Packet packet = CERTBUS__PACKET__INIT;
     packet.body_case = CERTBUS__PACKET__BODY_DELIVER;
     packet.deliver = &deliver;
-    certbus_packet_send (pump->self->router, session->routing, &packet);
+    //  The socket's send high-water mark is near the window and the ROUTER
+    //  is mandatory: a member whose pipe is full stops the pump here,
+    //  instead of growing the broker's memory
+    int sent = certbus_packet_send (self->router, session->routing, &packet);
+    certbus_strv_free (deliver.participants, deliver.n_participants);
     free (bytes);
-    session->inflight [session->inflight_count++] = delivery->qseq;
+    if (sent != 0) {
+        self->stats.send_blocked++;
+        pump->blocked = true;
+        return 1;
+    }
+    session->cursor [pump->priority] = delivery->qseq;
+    session->inflight [session->inflight_count].qseq = delivery->qseq;
+    session->inflight [session->inflight_count].bytes = size;
+    session->inflight_count++;
+    session->inflight_bytes += (int64_t) size;
+    if (session->inflight_bytes > self->stats.inflight_bytes_max)
+        self->stats.inflight_bytes_max = session->inflight_bytes;
     session->delivered++;
-    pump->self->stats.deliveries++;
-    uint64_t max_sent = (uint64_t) (uintptr_t) zhashx_lookup (pump->self->max_sent, session->org);
+    self->stats.deliveries++;
+    uint64_t max_sent = (uint64_t) (uintptr_t) zhashx_lookup (self->max_sent, session->org);
     if (delivery->qseq <= max_sent)
-        pump->self->stats.redeliveries++;
+        self->stats.redeliveries++;
     else
-        zhashx_update (pump->self->max_sent, session->org, (void *) (uintptr_t) delivery->qseq);
+        zhashx_update (self->max_sent, session->org, (void *) (uintptr_t) delivery->qseq);
     return --pump->room > 0 ? 0 : 1;
 }
 
 //  Sends up to room deliveries of one priority class to a session.
 //  Returns true when that class has nothing more to send.
 static bool
-s_pump_class (self_t *self, s_session_t *session, int priority, int room)
+s_pump_class (self_t *self, s_session_t *session, int priority, int room, bool *blocked)
 {
-    if (room <= 0)
+    if (room <= 0 || *blocked)
         return false;
-    s_pump_t pump = {self, session, priority, room};
+    s_pump_t pump = {self, session, priority, room, false};
     int limit = room;
     int rows = broker_store_queue_fetch (self->store, session->org, priority,
                                          session->cursor [priority], limit, s_pump_one, &pump);
+    *blocked = pump.blocked;
     //  Exhausted only when the rows ran out before the room did
-    return rows >= 0 && rows < limit && pump.room > 0;
+    return rows >= 0 && rows < limit && pump.room > 0 && !pump.blocked;
 }
 
 //  The delivery rule: within each member's queue, critical messages go
@@ -931,14 +1455,18 @@ s_pump (self_t *self)
     s_session_t *session = zhashx_first (self->sessions);
     while (session) {
         if (session->ready && session->dirty && session->inflight_count < session->window) {
+            bool blocked = false;
             int room = session->window - session->inflight_count;
             int critical_room = room - room / 4;
-            bool critical_done = s_pump_class (self, session, 1, critical_room);
+            bool critical_done = s_pump_class (self, session, 1, critical_room, &blocked);
             bool routine_done = s_pump_class (self, session, 0,
-                                              session->window - session->inflight_count);
+                                              session->window - session->inflight_count,
+                                              &blocked);
             if (!critical_done)
                 critical_done = s_pump_class (self, session, 1,
-                                              session->window - session->inflight_count);
+                                              session->window - session->inflight_count,
+                                              &blocked);
+            //  A blocked session stays dirty: acks (or the next tick) try again
             if (critical_done && routine_done)
                 session->dirty = false;
         }
@@ -987,8 +1515,38 @@ s_issue_head (self_t *self, bool force)
     return rc;
 }
 
+typedef struct {
+    const char *org;                 //  who asks
+    uint8_t *bytes;                  //  the record it may see (a copy)
+    size_t size;
+} s_proof_find_t;
+
+static int
+s_proof_find (void *arg, int64_t index, const uint8_t *bytes, size_t size)
+{
+    (void) index;
+    s_proof_find_t *find = arg;
+    Certbus__AuditRecord *record = NULL;
+    if (certbus_codec_decode (&certbus__audit_record__descriptor, bytes, size, CERTBUS_MAX_PACKET,
+                              CERTBUS_MAX_REPEATED, (void **) &record))
+        return 0;
+    bool party = strcmp (record->org, find->org) == 0;
+    for (size_t i = 0; i < record->n_recipients && !party; i++)
+        party = strcmp (record->recipients [i], find->org) == 0;
+    certbus_codec_free (record);
+    if (!party)
+        return 0;
+    find->bytes = malloc (size ? size : 1);
+    if (!find->bytes)
+        abort ();
+    memcpy (find->bytes, bytes, size);
+    find->size = size;
+    return 1;
+}
+
 static void
-s_handle_proof (self_t *self, zframe_t *routing, Certbus__ProofRequest *request)
+s_handle_proof (self_t *self, zframe_t *routing, const certbus_cert_t *member,
+                Certbus__ProofRequest *request)
 {
     Certbus__ProofReply reply = CERTBUS__PROOF_REPLY__INIT;
     uint8_t *record = NULL, *head_bytes = NULL;
@@ -998,12 +1556,19 @@ s_handle_proof (self_t *self, zframe_t *routing, Certbus__ProofRequest *request)
     ProtobufCBinaryData inclusion_items [CERTBUS_MERKLE_PROOF_MAX],
         consistency_items [CERTBUS_MERKLE_PROOF_MAX];
     int64_t index = -1;
+    //  Only the publisher and the recipients of a message learn its
+    //  record (its recipient list): anyone else gets the answer a message
+    //  that does not exist gets
+    s_proof_find_t find = {member->org_id, NULL, 0};
     if (request->message_id.len == CERTBUS_ID_SIZE)
-        index = broker_store_audit_find (self->store, request->message_id.data, "publish",
-                                         &record, &record_size);
+        index = broker_store_audit_find_each (self->store, request->message_id.data, "publish",
+                                              s_proof_find, &find);
+    record = find.bytes;
+    record_size = find.size;
     if (index < 0) {
         reply.code = CERTBUS_E_NOT_FOUND;
-        reply.reason = "no accepted publish of that message in the audit log";
+        reply.reason = "no accepted publish of that message in the audit log that you took "
+                       "part in";
         goto send;
     }
     if (!self->have_head || self->head.size <= (uint64_t) index)
@@ -1077,6 +1642,7 @@ s_tick (self_t *self)
         else {
             Certbus__Ping ping = CERTBUS__PING__INIT;
             ping.time = now;
+            ping.directory_serial = certbus_directory_serial (self->directory);
             Certbus__Packet packet = CERTBUS__PACKET__INIT;
             packet.body_case = CERTBUS__PACKET__BODY_PING;
             packet.ping = &ping;
@@ -1091,12 +1657,17 @@ s_tick (self_t *self)
         zhashx_delete (self->sessions, org);
     }
     zlist_destroy (&gone);
+    s_noise_flush (self, false);
     s_issue_head (self, false);
     if (now >= self->next_expire) {
         //  Once a minute, or sooner when messages live less than minutes
         int64_t every = self->config.expiry_ms / 4;
         self->next_expire = now + (every < 100 ? 100 : every > 60000 ? 60000 : every);
         int removed = broker_store_expire (self->store, now);
+        if (removed > 0)
+            for (s_member_t *state = zhashx_first (self->members); state;
+                 state = zhashx_next (self->members))
+                state->stored_known = false;
         if (removed > 0)
             zsys_info ("broker: expired %d messages", removed);
     }
@@ -1110,10 +1681,14 @@ s_bad_frame (self_t *self, zframe_t *routing, const certbus_cert_t *member, cert
              const char *reason)
 {
     self->stats.bad_frames++;
+    //  A member's garbage is answered (its own client may need the reason)
+    //  but audited and logged one by one only up to the burst
+    s_send_error (self, routing, code, reason);
+    if (!s_noise (self, member->org_id, "bad-packet", reason, self->config.noise_burst))
+        return;
     zsys_notice ("broker: bad packet org=%s code=%s reason=\"%s\"", member->org_id,
                  certbus_err_name (code), reason);
     s_audit (self, "bad-packet", member->org_id, NULL, "reject", NULL, reason, 0, NULL, 0);
-    s_send_error (self, routing, code, reason);
 }
 
 //  Receives one message into item and decodes what can be decoded before
@@ -1197,14 +1772,20 @@ s_handle_item (self_t *self, s_item_t *item)
     zframe_t *payload = item->payload;
     const certbus_cert_t *member = item->member;
     if (!member) {
+        //  A revoked member's frames cost one record, one log line and one
+        //  answer per interval; the rest are counted
         self->stats.refused_members++;
         const char *user_id = zframe_meta (payload, "User-Id");
-        zsys_notice ("broker: refused frame from key %.16s: not a current member",
-                     user_id ? user_id : "?");
-        s_audit (self, "refused", user_id ? user_id : "unknown", NULL, "reject", NULL,
-                 "not a current member", 0, NULL, 0);
-        s_send_error (self, routing, CERTBUS_E_REVOKED,
-                      "not a current member of this Council: revoked or expired");
+        char key [80];
+        snprintf (key, sizeof key, "key:%.64s", user_id ? user_id : "unknown");
+        if (s_noise (self, key, "refused", "not a current member", 1)) {
+            zsys_notice ("broker: refused frame from key %.16s: not a current member",
+                         user_id ? user_id : "?");
+            s_audit (self, "refused", user_id ? user_id : "unknown", NULL, "reject", NULL,
+                     "not a current member", 0, NULL, 0);
+            s_send_error (self, routing, CERTBUS_E_REVOKED,
+                          "not a current member of this Council: revoked or expired");
+        }
         goto cleanup;
     }
     if (item->extra_frames) {
@@ -1238,7 +1819,7 @@ s_handle_item (self_t *self, s_item_t *item)
             break;
         case CERTBUS__PACKET__BODY_PROOF_REQUEST:
             s_flush (self);
-            s_handle_proof (self, routing, packet->proof_request);
+            s_handle_proof (self, routing, member, packet->proof_request);
             break;
         case CERTBUS__PACKET__BODY_PING:
             if (session) {
@@ -1281,7 +1862,10 @@ s_stats_json (self_t *self)
                        "\"bad_packets\":%llu,\"refused_frames\":%llu,\"commits\":%llu,"
                        "\"audit_size\":%lld,\"messages\":%lld,\"queued\":%lld,"
                        "\"window\":%d,\"tree_head_size\":%llu,\"tree_head_time\":%lld,"
-                       "\"policy_rules\":%zu,\"last_error\":",
+                       "\"policy_rules\":%zu,\"quota_refusals\":%llu,\"hellos_ignored\":%llu,"
+                       "\"noise_aggregated\":%llu,\"send_blocked\":%llu,"
+                       "\"refused_deliveries\":%llu,\"directory_pushes\":%llu,"
+                       "\"inflight_bytes_max\":%lld,\"inflight_bytes_cap\":%lld,\"last_error\":",
                        self->endpoint,
                        (unsigned long long) certbus_directory_serial (self->directory),
                        certbus_directory_count (self->directory),
@@ -1299,7 +1883,15 @@ s_stats_json (self_t *self)
                        (long long) broker_store_count (self->store, "queue"), self->config.window,
                        (unsigned long long) (self->have_head ? self->head.size : 0),
                        (long long) (self->have_head ? self->head.timestamp : 0),
-                       self->policy ? certbus_policy_rules (self->policy) : 0);
+                       self->policy ? certbus_policy_rules (self->policy) : 0,
+                       (unsigned long long) self->stats.quota_refusals,
+                       (unsigned long long) self->stats.hellos_ignored,
+                       (unsigned long long) self->stats.noise_aggregated,
+                       (unsigned long long) self->stats.send_blocked,
+                       (unsigned long long) self->stats.refused_deliveries,
+                       (unsigned long long) self->stats.directory_pushes,
+                       (long long) self->stats.inflight_bytes_max,
+                       (long long) self->config.inflight_bytes);
     certbus_sb_json_str (&sb, self->last_error);
     certbus_sb_printf (&sb, ",\"sessions\":[");
     s_session_t *session = zhashx_first (self->sessions);
@@ -1310,11 +1902,13 @@ s_stats_json (self_t *self)
         int64_t depth = broker_store_queue_depth (self->store, session->org, &oldest);
         certbus_sb_printf (&sb,
                            "%s{\"org\":\"%s\",\"tier\":\"%s\",\"ready\":%s,\"inflight\":%d,"
+                           "\"inflight_bytes\":%lld,"
                            "\"window\":%d,\"delivered\":%llu,\"queued\":%lld,"
                            "\"idle_ms\":%lld}",
                            first ? "" : ",", session->org,
                            cert ? certbus_tier_name (cert->tier) : "unknown",
                            session->ready ? "true" : "false", session->inflight_count,
+                           (long long) session->inflight_bytes,
                            session->window, (unsigned long long) session->delivered,
                            (long long) depth,
                            (long long) (certbus_now_ms () - session->last_seen));
@@ -1613,6 +2207,8 @@ s_start (self_t *self)
     self->by_kind = zhashx_new ();
     self->by_reason = zhashx_new ();
     self->max_sent = zhashx_new ();
+    self->members = zhashx_new ();
+    zhashx_set_destructor (self->members, s_free_item);
     //  Fail closed: the ZAP handler must answer before anything binds,
     //  since libzmq admits every CURVE client when none does.
     self->zap = zactor_new (broker_zap_actor, NULL);
@@ -1639,8 +2235,13 @@ s_start (self_t *self)
     zsock_set_curve_secretkey_bin (self->router, certbus_identity_curve_secret (self->identity));
     zsock_set_curve_publickey_bin (self->router, certbus_identity_curve_public (self->identity));
     zsock_set_maxmsgsize (self->router, CERTBUS_MAX_PACKET);
-    zsock_set_router_mandatory (self->router, 0);
-    zsock_set_sndhwm (self->router, 100000);
+    //  A member's pipe holds its window of deliveries (at most
+    //  inflight_bytes) and a bounded number of small packets: a full pipe
+    //  fails the send (mandatory, never blocking) and stops the pump, so a
+    //  member that never reads costs the broker a bounded number of bytes
+    zsock_set_router_mandatory (self->router, 1);
+    zsock_set_sndtimeo (self->router, 0);
+    zsock_set_sndhwm (self->router, self->config.window + BROKER_SNDHWM_SLACK);
     zsock_set_rcvhwm (self->router, 100000);
     zsock_set_linger (self->router, 0);
     zsock_set_heartbeat_ivl (self->router, self->config.heartbeat_ms);
@@ -1661,6 +2262,12 @@ s_start (self_t *self)
         if (zsock_bind (self->control, "ipc://%s", ctl) < 0) {
             zsys_warning ("broker: no control socket at %s: %s", ctl,
                           zmq_strerror (zmq_errno ()));
+            zsock_destroy (&self->control);
+        }
+        //  Only the broker's user may command it, whatever the umask (the
+        //  folder is 0700 as well)
+        else if (chmod (ctl, 0600) != 0) {
+            zsys_error ("broker: cannot make %s private: %s", ctl, strerror (errno));
             zsock_destroy (&self->control);
         }
         free (ctl);
@@ -1724,6 +2331,7 @@ broker_engine_actor (zsock_t *pipe, void *args)
     zhashx_destroy (&self->by_kind);
     zhashx_destroy (&self->by_reason);
     zhashx_destroy (&self->max_sent);
+    zhashx_destroy (&self->members);
     zactor_destroy (&self->zap);
     certbus_directory_destroy (&self->directory);
     certbus_policy_destroy (&self->policy);

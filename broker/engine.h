@@ -6,7 +6,7 @@
     "ERROR reason" when it cannot start (send $TERM after either).
 
     Pipe commands (each answered with one string message):
-        STATS     -> JSON object: counters, sessions, in-flight windows
+        STATS     -> JSON object: counters, sessions, in-flight windows and bytes
         METRICS   -> Prometheus text exposition
         RELOAD    -> "OK directory=N" or "ERROR reason"
         ENDPOINT  -> the bound endpoint
@@ -31,6 +31,15 @@ typedef struct {
     bool full_check;                 //  check every database page at start
     int verify_threads;              //  signature helper threads; -1: one per
                                      //  core beyond the first (at most 8)
+    int64_t created_skew_ms;         //  how far a signed `created` may lie ahead
+    int64_t inflight_bytes;          //  most bytes of deliveries in flight per member
+    int64_t quota_bytes;             //  most envelope bytes stored per member (0: none)
+    int quota_rate;                  //  publishes per second per member (0: none)
+    int quota_burst;                 //  publishes a member may send at once
+    int64_t receipt_max;             //  largest receipt envelope, bytes
+    int noise_burst;                 //  refused or bad frames audited one by one per
+                                     //  member and interval; the rest in one record
+    int noise_interval_ms;           //  the interval of that aggregation
 } broker_config_t;
 
 #define BROKER_DEFAULT_BIND "tcp://0.0.0.0:7447"
@@ -41,6 +50,21 @@ typedef struct {
 #define BROKER_DEFAULT_BATCH 256
 #define BROKER_DEFAULT_HEAD_RECORDS 1000
 #define BROKER_DEFAULT_HEAD_MS 10000
+#define BROKER_DEFAULT_CREATED_SKEW_MS (5LL * 60 * 1000)
+#define BROKER_DEFAULT_INFLIGHT_BYTES (8LL * 1024 * 1024)
+#define BROKER_DEFAULT_QUOTA_BYTES (4LL * 1024 * 1024 * 1024)
+#define BROKER_DEFAULT_QUOTA_RATE 2000
+#define BROKER_DEFAULT_QUOTA_BURST 10000
+#define BROKER_DEFAULT_RECEIPT_MAX 4096
+#define BROKER_DEFAULT_NOISE_BURST 20
+#define BROKER_DEFAULT_NOISE_INTERVAL_MS 10000
+//  Hellos a member may send at once, and how many more it earns per second
+#define BROKER_HELLO_BURST 8
+#define BROKER_HELLO_RATE 2
+//  Packets beyond the window a member's send pipe holds: PubAcks of a
+//  burst of publishes (at most a quota burst), pings. These are small;
+//  deliveries, the large packets, are bounded by inflight_bytes.
+#define BROKER_SNDHWM_SLACK 20000
 #define BROKER_CONTROL "broker.ctl"
 #define BROKER_CONTROL_INPROC "inproc://certbus-broker-control"
 

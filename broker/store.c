@@ -53,11 +53,11 @@ static const char *s_schema
       "CREATE TABLE IF NOT EXISTS directories ("
       "  serial INTEGER PRIMARY KEY, issued_at INTEGER NOT NULL, blob BLOB NOT NULL);"
       "CREATE TABLE IF NOT EXISTS messages ("
-      "  seq INTEGER PRIMARY KEY AUTOINCREMENT, id BLOB NOT NULL UNIQUE,"
+      "  seq INTEGER PRIMARY KEY AUTOINCREMENT, id BLOB NOT NULL,"
       "  origin TEXT NOT NULL, kind TEXT NOT NULL, tlp TEXT NOT NULL,"
       "  severity TEXT NOT NULL, audience TEXT NOT NULL, recipients INTEGER NOT NULL,"
       "  accepted_at INTEGER NOT NULL, expires_at INTEGER NOT NULL, envelope BLOB NOT NULL,"
-      "  digest BLOB NOT NULL);"
+      "  digest BLOB NOT NULL, UNIQUE (origin, id));"
       "CREATE INDEX IF NOT EXISTS messages_by_expiry ON messages (expires_at);"
       "CREATE TABLE IF NOT EXISTS queue ("
       "  qseq INTEGER PRIMARY KEY AUTOINCREMENT, recipient TEXT NOT NULL,"
@@ -76,7 +76,10 @@ static const char *s_schema
       "CREATE TABLE IF NOT EXISTS cases ("
       "  case_id BLOB PRIMARY KEY, origin TEXT NOT NULL, severity TEXT NOT NULL,"
       "  opened_at INTEGER NOT NULL, status TEXT NOT NULL, updated_at INTEGER NOT NULL,"
-      "  first_ack_at INTEGER, resolved_at INTEGER);"
+      "  first_ack_at INTEGER, resolved_at INTEGER, tlp TEXT NOT NULL);"
+      "CREATE TABLE IF NOT EXISTS receipts ("
+      "  message_id BLOB NOT NULL, publisher TEXT NOT NULL, org TEXT NOT NULL,"
+      "  PRIMARY KEY (message_id, publisher, org)) WITHOUT ROWID;"
       "CREATE TABLE IF NOT EXISTS case_members ("
       "  case_id BLOB NOT NULL, org TEXT NOT NULL, PRIMARY KEY (case_id, org)) WITHOUT ROWID;"
       "CREATE TABLE IF NOT EXISTS tree_heads ("
@@ -225,7 +228,8 @@ broker_store_open (const char *path, bool create)
         broker_store_destroy (&self);
         return NULL;
     }
-    self->msg_lookup = certbus_db_prepare (self->db, "SELECT seq, accepted_at FROM messages WHERE id = ?1");
+    self->msg_lookup = certbus_db_prepare (
+        self->db, "SELECT seq, accepted_at FROM messages WHERE origin = ?2 AND id = ?1");
     self->msg_insert = certbus_db_prepare (
         self->db, "INSERT INTO messages (id, origin, kind, tlp, severity, audience, recipients,"
               " accepted_at, expires_at, envelope, digest)"
@@ -727,12 +731,13 @@ broker_store_directory_latest (broker_store_t *self, uint8_t **bytes_p, size_t *
 }
 
 int
-broker_store_message_lookup (broker_store_t *self, const uint8_t *id, uint64_t *seq_p,
-                             int64_t *accepted_at_p)
+broker_store_message_lookup (broker_store_t *self, const char *origin, const uint8_t *id,
+                             uint64_t *seq_p, int64_t *accepted_at_p)
 {
     sqlite3_stmt *stmt = self->msg_lookup;
     sqlite3_reset (stmt);
     sqlite3_bind_blob (stmt, 1, id, CERTBUS_ID_SIZE, SQLITE_STATIC);
+    sqlite3_bind_text (stmt, 2, origin, -1, SQLITE_STATIC);
     int rc = sqlite3_step (stmt);
     int found = 0;
     if (rc == SQLITE_ROW) {
@@ -1150,8 +1155,8 @@ int
 broker_store_case_get (broker_store_t *self, const uint8_t *case_id, broker_case_t *c)
 {
     sqlite3_stmt *stmt = certbus_db_prepare (
-        self->db, "SELECT origin, severity, opened_at, status, updated_at, first_ack_at, resolved_at"
-              " FROM cases WHERE case_id = ?1");
+        self->db, "SELECT origin, severity, opened_at, status, updated_at, first_ack_at, resolved_at,"
+              " tlp FROM cases WHERE case_id = ?1");
     int found = 0;
     if (!stmt)
         return -1;
@@ -1166,6 +1171,7 @@ broker_store_case_get (broker_store_t *self, const uint8_t *case_id, broker_case
         c->updated_at = sqlite3_column_int64 (stmt, 4);
         c->first_ack_at = sqlite3_column_int64 (stmt, 5);
         c->resolved_at = sqlite3_column_int64 (stmt, 6);
+        snprintf (c->tlp, sizeof c->tlp, "%s", sqlite3_column_text (stmt, 7));
         found = 1;
     }
     sqlite3_finalize (stmt);
@@ -1176,7 +1182,7 @@ int
 broker_store_case_put (broker_store_t *self, const broker_case_t *c)
 {
     sqlite3_stmt *stmt = certbus_db_prepare (
-        self->db, "INSERT OR REPLACE INTO cases VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)");
+        self->db, "INSERT OR REPLACE INTO cases VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)");
     if (!stmt)
         return -1;
     sqlite3_bind_blob (stmt, 1, c->case_id, CERTBUS_ID_SIZE, SQLITE_STATIC);
@@ -1193,6 +1199,7 @@ broker_store_case_put (broker_store_t *self, const broker_case_t *c)
         sqlite3_bind_int64 (stmt, 8, c->resolved_at);
     else
         sqlite3_bind_null (stmt, 8);
+    sqlite3_bind_text (stmt, 9, c->tlp, -1, SQLITE_STATIC);
     int rc = sqlite3_step (stmt) == SQLITE_DONE ? 0 : certbus_db_fail (self->db, "store case");
     sqlite3_finalize (stmt);
     return rc;
@@ -1214,6 +1221,86 @@ broker_store_case_member (broker_store_t *self, const uint8_t *case_id, const ch
                      : (rc == SQLITE_ROW ? 1 : 0);
     sqlite3_finalize (stmt);
     return result;
+}
+
+int
+broker_store_case_members (broker_store_t *self, const uint8_t *case_id, char ***orgs_p,
+                           size_t *count_p)
+{
+    *orgs_p = NULL;
+    *count_p = 0;
+    sqlite3_stmt *stmt = certbus_db_prepare (
+        self->db, "SELECT org FROM case_members WHERE case_id = ?1 ORDER BY org");
+    if (!stmt)
+        return -1;
+    sqlite3_bind_blob (stmt, 1, case_id, CERTBUS_ID_SIZE, SQLITE_STATIC);
+    size_t cap = 0;
+    int rc;
+    while ((rc = sqlite3_step (stmt)) == SQLITE_ROW) {
+        if (*count_p == cap) {
+            cap = cap ? cap * 2 : 8;
+            *orgs_p = realloc (*orgs_p, cap * sizeof (char *));
+            if (!*orgs_p)
+                abort ();
+        }
+        (*orgs_p) [(*count_p)++] = strdup ((const char *) sqlite3_column_text (stmt, 0));
+    }
+    sqlite3_finalize (stmt);
+    return rc == SQLITE_DONE ? 0 : certbus_db_fail (self->db, "list case members");
+}
+
+int
+broker_store_receipt_add (broker_store_t *self, const uint8_t *message_id, const char *publisher,
+                          const char *org)
+{
+    sqlite3_stmt *stmt
+        = certbus_db_prepare (self->db, "INSERT OR IGNORE INTO receipts VALUES (?1, ?2, ?3)");
+    if (!stmt)
+        return -1;
+    sqlite3_bind_blob (stmt, 1, message_id, CERTBUS_ID_SIZE, SQLITE_STATIC);
+    sqlite3_bind_text (stmt, 2, publisher, -1, SQLITE_STATIC);
+    sqlite3_bind_text (stmt, 3, org, -1, SQLITE_STATIC);
+    int rc = sqlite3_step (stmt) == SQLITE_DONE ? sqlite3_changes (self->db)
+                                                : certbus_db_fail (self->db, "record receipt");
+    sqlite3_finalize (stmt);
+    return rc;
+}
+
+int64_t
+broker_store_origin_bytes (broker_store_t *self, const char *origin)
+{
+    //  length () of a blob reads only its record header, not its pages
+    sqlite3_stmt *stmt = certbus_db_prepare (
+        self->db, "SELECT COALESCE (SUM (length (envelope)), 0) FROM messages WHERE origin = ?1");
+    if (!stmt)
+        return -1;
+    sqlite3_bind_text (stmt, 1, origin, -1, SQLITE_STATIC);
+    int64_t bytes = sqlite3_step (stmt) == SQLITE_ROW ? sqlite3_column_int64 (stmt, 0)
+                                                      : certbus_db_fail (self->db, "sum sizes");
+    sqlite3_finalize (stmt);
+    return bytes;
+}
+
+int64_t
+broker_store_audit_find_each (broker_store_t *self, const uint8_t *message_id, const char *event,
+                              broker_record_fn *fn, void *arg)
+{
+    sqlite3_stmt *stmt = certbus_db_prepare (
+        self->db, "SELECT idx, record FROM audit WHERE message_id = ?1 AND event = ?2"
+              " ORDER BY idx");
+    if (!stmt)
+        return -1;
+    sqlite3_bind_blob (stmt, 1, message_id, CERTBUS_ID_SIZE, SQLITE_STATIC);
+    sqlite3_bind_text (stmt, 2, event, -1, SQLITE_STATIC);
+    int64_t found = -1;
+    while (sqlite3_step (stmt) == SQLITE_ROW)
+        if (fn (arg, sqlite3_column_int64 (stmt, 0), sqlite3_column_blob (stmt, 1),
+                (size_t) sqlite3_column_bytes (stmt, 1))) {
+            found = sqlite3_column_int64 (stmt, 0);
+            break;
+        }
+    sqlite3_finalize (stmt);
+    return found;
 }
 
 int64_t

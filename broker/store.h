@@ -12,7 +12,7 @@
 typedef struct broker_store_t broker_store_t;
 
 //  Layout of the database's rows and digests; see s_schema_check
-#define BROKER_SCHEMA 2
+#define BROKER_SCHEMA 3
 
 //  Signed directories kept in the database (the latest is served)
 #define BROKER_DIRECTORIES_KEPT 16
@@ -85,9 +85,11 @@ int
         CERTBUS_WARN_UNUSED;
 
 //  Messages. lookup returns 1 and fills seq/accepted_at when id is known.
+//  Deduplication is keyed by (origin, id): another member's id is not a
+//  duplicate of ours, and the broker never says whether it exists.
 int
-    broker_store_message_lookup (broker_store_t *self, const uint8_t *id, uint64_t *seq_p,
-                                 int64_t *accepted_at_p);
+    broker_store_message_lookup (broker_store_t *self, const char *origin, const uint8_t *id,
+                                 uint64_t *seq_p, int64_t *accepted_at_p);
 int
     broker_store_message_insert (broker_store_t *self, const certbus_header_t *header,
                                  const uint8_t *base, size_t base_size, int64_t accepted_at,
@@ -141,6 +143,14 @@ int64_t
     broker_store_audit_find (broker_store_t *self, const uint8_t *message_id, const char *event,
                              uint8_t **record_p, size_t *size_p);
 
+//  Calls fn (arg, index, record bytes) for each audit record of event for
+//  message_id, in index order, until fn returns non-zero; returns the
+//  index of that record, or -1 when fn accepted none.
+typedef int (broker_record_fn) (void *arg, int64_t index, const uint8_t *record, size_t size);
+int64_t
+    broker_store_audit_find_each (broker_store_t *self, const uint8_t *message_id,
+                                  const char *event, broker_record_fn *fn, void *arg);
+
 //  Tree heads. latest returns 1 and fills head (and a copy of its signed
 //  bytes when bytes_p is not NULL) when there is one, 0 when none.
 int
@@ -185,7 +195,8 @@ int64_t
 typedef struct {
     uint8_t case_id [CERTBUS_ID_SIZE];   //  the report's message id
     char origin [CERTBUS_MAX_NAME + 1];  //  the reporter
-    char severity [16];
+    char severity [16];                  //  the report's
+    char tlp [16];                       //  the report's: no update may go lower
     char status [32];                    //  latest status
     int64_t opened_at;                   //  report accepted, unix ms
     int64_t updated_at;
@@ -205,6 +216,19 @@ int
 int
     broker_store_case_member (broker_store_t *self, const uint8_t *case_id, const char *org,
                               bool add);
+//  The participants of a case, sorted (a new list of new strings: free
+//  with certbus_strv_free). Returns 0 or -1.
+int
+    broker_store_case_members (broker_store_t *self, const uint8_t *case_id, char ***orgs_p,
+                               size_t *count_p);
+//  Records the receipt of org for publisher's message_id: 1 when new, 0
+//  when org had already sent one, -1 on error.
+int
+    broker_store_receipt_add (broker_store_t *self, const uint8_t *message_id,
+                              const char *publisher, const char *org);
+//  Bytes of the envelopes stored for origin (its storage quota).
+int64_t
+    broker_store_origin_bytes (broker_store_t *self, const char *origin);
 //  Calls fn for every case opened at or after since (unix ms).
 int64_t
     broker_store_cases_each (broker_store_t *self, int64_t since, broker_case_fn *fn, void *arg);

@@ -44,7 +44,10 @@
 static int
 s_setup (void **state)
 {
-    tw_options_t options = {.agent = "test_hostile_wire"};
+    //  Every refused publish and bad packet is audited one by one here, as
+    //  a Council may configure for forensics; the default aggregates a
+    //  flood (test_malicious_member shows that)
+    tw_options_t options = {.agent = "test_hostile_wire", .noise_burst = 1 << 30};
     return tw_setup (state, &options);
 }
 

@@ -86,6 +86,8 @@ tw_setup (void **state, const tw_options_t *options)
     fx->config.heartbeat_ms = 100;
     if (options->expiry_ms)
         fx->config.expiry_ms = options->expiry_ms;
+    if (options->noise_burst)
+        fx->config.noise_burst = options->noise_burst;
     //  Sessions that only listen must not time out while a test runs
     fx->config.peer_timeout_ms = 60000;
     if (tw_broker_start (fx) != 0) {

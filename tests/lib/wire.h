@@ -53,6 +53,8 @@ typedef struct {
                                      //  name); NULL for a generic one
     int window;                      //  the broker's delivery window; 0 for TW_WINDOW
     int64_t expiry_ms;               //  message lifetime; 0 for the broker's default
+    int noise_burst;                 //  bad frames audited one by one per interval;
+                                     //  0 for the broker's default
 } tw_options_t;
 
 typedef struct {
