@@ -72,7 +72,10 @@ if echo "all good" | "$NODE" incident update --dir "$T/bank-01" "$case1" --statu
 grep -q "with status resolved" "$T/err" || fail "unclear: $(cat "$T/err")"
 pass "non-participant and forbidden status change refused with their reasons"
 
-# escalation: provincial -> national brings the earlier thread, signed
+# escalation: provincial -> national brings the earlier thread. Others'
+# messages are forwarded, origin signature kept; the escalating CERT's own
+# messages go out as new incident messages of the case (a forward of one's
+# own message is refused: it could launder a kind or a status past policy)
 echo "phishing wave against punjab banks" > "$T/report2.txt"
 case2=$("$NODE" publish --dir "$T/bank-01" --kind incident --tlp amber --severity critical \
     --to org:cert-punjab "$T/report2.txt")
@@ -89,13 +92,48 @@ python3 - "$T/t2.national" "$T/t2.punjab" <<'PY' || fail "escalated thread diffe
 import json, sys
 a = [json.loads(l) for l in open(sys.argv[1])]
 b = [json.loads(l) for l in open(sys.argv[2])]
-assert [(x["id"], x["origin"], x["status"], x["payload"]) for x in a] == \
-       [(x["id"], x["origin"], x["status"], x["payload"]) for x in b], (a, b)
-assert all(x["forwarders"] == "cert-punjab" for x in a), a
-assert a[0]["origin"] == "bank-01" and a[1]["origin"] == "cert-punjab"
+# national holds the report, forwarded by punjab, then punjab's update as a
+# new message of punjab's; punjab holds both too, in the same order
+ids = [x["id"] for x in b]
+assert all(x["id"] in ids for x in a), (a, b)
+assert [ids.index(x["id"]) for x in a] == sorted(ids.index(x["id"]) for x in a), (a, b)
+for x in a:
+    y = b[ids.index(x["id"])]
+    assert (x["origin"], x["status"], x["payload"]) == (y["origin"], y["status"], y["payload"]), (x, y)
+assert a[0]["origin"] == "bank-01" and a[0]["forwarders"] == "cert-punjab", a
+assert a[1]["origin"] == "cert-punjab" and a[1]["forwarders"] == "", a
+assert a[1]["status"] == "investigating" and a[1]["payload"] == "investigating\n", a
+original = [y for y in b if y["origin"] == "cert-punjab" and y["id"] != a[1]["id"]]
+assert len(original) == 1 and original[0]["payload"] == a[1]["payload"], b
 PY
 echo "national coordinating" | "$NODE" incident update --dir "$T/cert-national" "$case2" \
     --status contained - >/dev/null || fail "the escalated CERT cannot take part"
 wait_for 20 '"$NODE" incident show --dir "$T/bank-01" "$case2" --json | grep -q contained' \
     || fail "the reporter did not hear from national"
 pass "escalation delivered the earlier thread with provenance; national joined the case"
+
+# TLP red and amber+strict never travel further: a red case is not
+# escalated and a red message is not forwarded; the originator brings
+# another CERT in with a new message instead
+echo "insider at a branch" > "$T/report3.txt"
+case3=$("$NODE" publish --dir "$T/bank-01" --kind incident --tlp red --severity high \
+    --to org:cert-punjab "$T/report3.txt")
+wait_for 20 '"$NODE" incident list --dir "$T/cert-punjab" | grep -q "$case3"' || fail "no case3"
+if "$NODE" incident escalate --dir "$T/cert-punjab" "$case3" --to tier:national 2>"$T/err"; then
+    fail "a red case was escalated"
+fi
+grep -q "TLP red.*cannot be escalated.*incident update" "$T/err" || fail "unclear: $(cat "$T/err")"
+if "$NODE" forward --dir "$T/cert-punjab" "$case3" --to org:cert-national 2>"$T/err"; then
+    fail "a red message was forwarded"
+fi
+grep -q "TLP red may not be forwarded" "$T/err" || fail "unclear: $(cat "$T/err")"
+echo "bringing in national" | "$NODE" incident update --dir "$T/bank-01" "$case3" \
+    --status reported --to org:cert-national - >/dev/null 2>"$T/err" \
+    || fail "the originator could not bring national in: $(cat "$T/err")"
+wait_for 20 '"$NODE" incident list --dir "$T/cert-national" --json | grep "$case3" | grep -q "\"tlp\":\"red\""' \
+    || fail "national did not get the red case from its originator"
+echo "seen" | "$NODE" incident update --dir "$T/cert-national" "$case3" --status acknowledged - \
+    >/dev/null 2>"$T/err" || fail "national cannot take part: $(cat "$T/err")"
+wait_for 20 '"$NODE" incident show --dir "$T/cert-punjab" "$case3" --json | grep -q acknowledged' \
+    || fail "punjab, a participant, did not hear from national"
+pass "red case: escalation and forwarding refused; the originator brought national in; participants from the broker"
