@@ -35,6 +35,7 @@ typedef struct {
     s_flight_t *inflight;            //  deliveries sent, unacked
     int inflight_count;
     int64_t inflight_bytes;          //  their bytes: bounded by config.inflight_bytes
+    bool blocked;                    //  its pipe was full, or its bytes used up
     bool dirty;                      //  may have deliveries to send
     int64_t last_seen;               //  last packet, unix ms
     uint64_t delivered;              //  deliveries sent in this session
@@ -1343,17 +1344,28 @@ s_case_participants (self_t *self, const uint8_t *envelope, size_t size, size_t 
     return orgs;
 }
 
+//  A row already in flight is passed over before its digests are
+//  computed: each stored row is checked once per read, not again in every
+//  pump that meets it
+static bool
+s_pump_skip (void *arg, uint64_t qseq)
+{
+    s_pump_t *pump = arg;
+    s_session_t *session = pump->session;
+    for (int i = 0; i < session->inflight_count; i++)
+        if (session->inflight [i].qseq == qseq) {
+            session->cursor [pump->priority] = qseq;
+            return true;
+        }
+    return false;
+}
+
 static int
 s_pump_one (void *arg, const broker_delivery_t *delivery)
 {
     s_pump_t *pump = arg;
     s_session_t *session = pump->session;
     self_t *self = pump->self;
-    for (int i = 0; i < session->inflight_count; i++)
-        if (session->inflight [i].qseq == delivery->qseq) {
-            session->cursor [pump->priority] = delivery->qseq;
-            return 0;
-        }
     if (delivery->damaged) {
         //  Never served: it stays queued for an operator to see
         session->cursor [pump->priority] = delivery->qseq;
@@ -1386,7 +1398,9 @@ s_pump_one (void *arg, const broker_delivery_t *delivery)
     deliver.envelope.len = size;
     deliver.accepted_at = delivery->accepted_at;
     deliver.message_sequence = delivery->msg_seq;
-    deliver.participants = s_case_participants (self, bytes, size, &deliver.n_participants);
+    if (delivery->incident)
+        deliver.participants
+            = s_case_participants (self, bytes, size, &deliver.n_participants);
     Certbus__Packet packet = CERTBUS__PACKET__INIT;
     packet.body_case = CERTBUS__PACKET__BODY_DELIVER;
     packet.deliver = &deliver;
@@ -1397,6 +1411,10 @@ s_pump_one (void *arg, const broker_delivery_t *delivery)
     certbus_strv_free (deliver.participants, deliver.n_participants);
     free (bytes);
     if (sent != 0) {
+        //  Mandatory ROUTER: EHOSTUNREACH when the member's connection is
+        //  gone (it must say Hello again), EAGAIN when its pipe is full
+        if (zmq_errno () == EHOSTUNREACH)
+            session->ready = false;
         self->stats.send_blocked++;
         pump->blocked = true;
         return 1;
@@ -1428,7 +1446,8 @@ s_pump_class (self_t *self, s_session_t *session, int priority, int room, bool *
     s_pump_t pump = {self, session, priority, room, false};
     int limit = room;
     int rows = broker_store_queue_fetch (self->store, session->org, priority,
-                                         session->cursor [priority], limit, s_pump_one, &pump);
+                                         session->cursor [priority], limit, s_pump_skip,
+                                         s_pump_one, &pump);
     *blocked = pump.blocked;
     //  Exhausted only when the rows ran out before the room did
     return rows >= 0 && rows < limit && pump.room > 0 && !pump.blocked;
@@ -1466,9 +1485,11 @@ s_pump (self_t *self)
                 critical_done = s_pump_class (self, session, 1,
                                               session->window - session->inflight_count,
                                               &blocked);
-            //  A blocked session stays dirty: acks (or the next tick) try again
-            if (critical_done && routine_done)
+            //  A blocked session waits for an ack or the next tick
+            if ((critical_done && routine_done) || blocked) {
                 session->dirty = false;
+                session->blocked = blocked;
+            }
         }
         session = zhashx_next (self->sessions);
     }
@@ -1637,6 +1658,10 @@ s_tick (self_t *self)
     zlist_t *gone = zlist_new ();
     s_session_t *session = zhashx_first (self->sessions);
     while (session) {
+        if (session->blocked) {
+            session->blocked = false;
+            session->dirty = true;   //  try its pipe again
+        }
         if (now - session->last_seen > self->config.peer_timeout_ms)
             zlist_append (gone, session->org);
         else {

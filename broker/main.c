@@ -30,6 +30,13 @@ static const char *s_usage
       "            [--head-interval MS] [--metrics HOST:PORT] [--syslog]\n"
       "            [--verify-threads N]           signature checks on N more threads\n"
       "                                           (default: one per core beyond the first)\n"
+      "            [--quota-rate N] [--quota-burst N] [--quota-bytes BYTES]\n"
+      "                                           per member: publishes per second (default\n"
+      "                                           2000, bursts of 10000) and envelope bytes\n"
+      "                                           stored (default 4 GiB); 0 turns one off\n"
+      "            [--inflight-bytes BYTES]       deliveries in flight per member (8 MiB)\n"
+      "            [--created-skew SECONDS]       how far a signed creation time may lie\n"
+      "                                           ahead of the broker's clock (300)\n"
       "                                           logs: one line per event on stderr;\n"
       "                                           --syslog sends them to syslog too;\n"
       "                                           every database page is checked after an\n"
@@ -66,6 +73,7 @@ typedef struct {
     const char *metrics;
     int days, window, heartbeat, peer_timeout, expiry_days, head_records, head_interval;
     int verify_threads;
+    long long quota_rate, quota_burst, quota_bytes, inflight_bytes, created_skew;
     bool json, verbose, help, syslog, check_db;
     int argc;                        //  positional arguments left
     char **argv;
@@ -98,6 +106,11 @@ s_parse (int argc, char **argv, s_args_t *args)
         {"syslog", no_argument, NULL, 'L'},
         {"check-db", no_argument, NULL, 'C'},
         {"verify-threads", required_argument, NULL, 'V'},
+        {"quota-rate", required_argument, NULL, 'q'},
+        {"quota-burst", required_argument, NULL, 'Q'},
+        {"quota-bytes", required_argument, NULL, 'B'},
+        {"inflight-bytes", required_argument, NULL, 'F'},
+        {"created-skew", required_argument, NULL, 'K'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -111,6 +124,11 @@ s_parse (int argc, char **argv, s_args_t *args)
     args->head_interval = BROKER_DEFAULT_HEAD_MS;
     args->bind = BROKER_DEFAULT_BIND;
     args->verify_threads = -1;
+    args->quota_rate = BROKER_DEFAULT_QUOTA_RATE;
+    args->quota_burst = BROKER_DEFAULT_QUOTA_BURST;
+    args->quota_bytes = BROKER_DEFAULT_QUOTA_BYTES;
+    args->inflight_bytes = BROKER_DEFAULT_INFLIGHT_BYTES;
+    args->created_skew = BROKER_DEFAULT_CREATED_SKEW_MS / 1000;
     optind = 1;
     int opt;
     while ((opt = getopt_long (argc, argv, "", options, NULL)) != -1) {
@@ -138,6 +156,11 @@ s_parse (int argc, char **argv, s_args_t *args)
             case 'L': args->syslog = true; break;
             case 'C': args->check_db = true; break;
             case 'V': args->verify_threads = atoi (optarg); break;
+            case 'q': args->quota_rate = atoll (optarg); break;
+            case 'Q': args->quota_burst = atoll (optarg); break;
+            case 'B': args->quota_bytes = atoll (optarg); break;
+            case 'F': args->inflight_bytes = atoll (optarg); break;
+            case 'K': args->created_skew = atoll (optarg); break;
             case 'h': args->help = true; break;
             default: return -1;
         }
@@ -194,6 +217,17 @@ s_run (s_args_t *args)
     config.head_ms = args->head_interval > 0 ? args->head_interval : 1;
     config.full_check = args->check_db;
     config.verify_threads = args->verify_threads;
+    if (args->quota_rate < 0 || args->quota_rate > 1000000 || args->quota_burst < 1
+        || args->quota_burst > 10000000 || args->quota_bytes < 0 || args->inflight_bytes < 1024
+        || args->created_skew < 1 || args->created_skew > 86400)
+        return s_error ("--quota-rate must be 0..1000000, --quota-burst 1..10000000, "
+                        "--quota-bytes >= 0, --inflight-bytes >= 1024, --created-skew 1..86400 "
+                        "seconds");
+    config.quota_rate = (int) args->quota_rate;
+    config.quota_burst = (int) args->quota_burst;
+    config.quota_bytes = args->quota_bytes;
+    config.inflight_bytes = args->inflight_bytes;
+    config.created_skew_ms = args->created_skew * 1000;
     signal (SIGHUP, s_on_hup);
     zactor_t *engine = zactor_new (broker_engine_actor, &config);
     char *status = zstr_recv (engine);

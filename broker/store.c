@@ -807,7 +807,8 @@ broker_store_queue_insert (broker_store_t *self, const char *recipient, uint64_t
 
 int
 broker_store_queue_fetch (broker_store_t *self, const char *recipient, int priority,
-                          uint64_t after, int limit, broker_delivery_fn *fn, void *arg)
+                          uint64_t after, int limit, broker_delivery_skip_fn *skip,
+                          broker_delivery_fn *fn, void *arg)
 {
     sqlite3_stmt *stmt = self->queue_fetch;
     sqlite3_reset (stmt);
@@ -817,8 +818,12 @@ broker_store_queue_fetch (broker_store_t *self, const char *recipient, int prior
     sqlite3_bind_int64 (stmt, 4, (int64_t) after);
     int rows = 0, rc;
     while ((rc = sqlite3_step (stmt)) == SQLITE_ROW) {
+        rows++;
+        if (skip && skip (arg, (uint64_t) sqlite3_column_int64 (stmt, 0)))
+            continue;
         //  Columns: the queue row (0-5), the message digest (6), then
-        //  s_MESSAGE_COLUMNS from 7 on (accepted_at 14, envelope 16)
+        //  s_MESSAGE_COLUMNS from 7 on (kind 9, accepted_at 14, envelope 16)
+        const char *kind = (const char *) sqlite3_column_text (stmt, 9);
         broker_delivery_t delivery = {
             .qseq = (uint64_t) sqlite3_column_int64 (stmt, 0),
             .msg_seq = (uint64_t) sqlite3_column_int64 (stmt, 1),
@@ -827,6 +832,7 @@ broker_store_queue_fetch (broker_store_t *self, const char *recipient, int prior
             .accepted_at = sqlite3_column_int64 (stmt, 14),
             .envelope = sqlite3_column_blob (stmt, 16),
             .envelope_size = (size_t) sqlite3_column_bytes (stmt, 16),
+            .incident = kind && strcmp (kind, "incident") == 0,
         };
         delivery.damaged = !s_message_row_intact (stmt, 7, 6);
         uint8_t digest [CERTBUS_HASH_SIZE];
@@ -836,7 +842,6 @@ broker_store_queue_fetch (broker_store_t *self, const char *recipient, int prior
         if (sqlite3_column_bytes (stmt, 3) != CERTBUS_HASH_SIZE
             || memcmp (digest, sqlite3_column_blob (stmt, 3), sizeof digest) != 0)
             delivery.damaged = true;
-        rows++;
         if (fn (arg, &delivery) != 0)
             break;
     }

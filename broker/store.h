@@ -27,9 +27,13 @@ typedef struct {
     const uint8_t *wrapped;          //  this recipient's RecipientKey field
     size_t wrapped_size;
     bool damaged;                    //  the envelope no longer matches its digest
+    bool incident;                   //  of kind incident (a message of a case)
 } broker_delivery_t;
 
 typedef int (broker_delivery_fn) (void *arg, const broker_delivery_t *delivery);
+//  True when the row qseq needs no reading (it is in flight already): its
+//  digests are then not computed again
+typedef bool (broker_delivery_skip_fn) (void *arg, uint64_t qseq);
 
 //  Opens (and with create, makes) the database at path. Returns NULL with
 //  the reason set; a database whose Council tables (certificates,
@@ -101,12 +105,12 @@ int
         CERTBUS_WARN_UNUSED;
 //  Calls fn for up to limit queued deliveries of recipient of the given
 //  priority (1 critical, 0 the rest) with a queue sequence above after, in
-//  sequence order; stops early when fn returns non-zero. Returns rows
-//  seen, or -1.
+//  sequence order; stops early when fn returns non-zero. Rows skip (may be
+//  NULL) names are passed over unread. Returns rows seen, or -1.
 int
     broker_store_queue_fetch (broker_store_t *self, const char *recipient, int priority,
-                              uint64_t after, int limit, broker_delivery_fn *fn, void *arg)
-        CERTBUS_WARN_UNUSED;
+                              uint64_t after, int limit, broker_delivery_skip_fn *skip,
+                              broker_delivery_fn *fn, void *arg) CERTBUS_WARN_UNUSED;
 //  Removes a delivered row. Returns 1 when it was there, 0 when not.
 int
     broker_store_queue_ack (broker_store_t *self, const char *recipient, uint64_t qseq,

@@ -88,6 +88,16 @@ tw_setup (void **state, const tw_options_t *options)
         fx->config.expiry_ms = options->expiry_ms;
     if (options->noise_burst)
         fx->config.noise_burst = options->noise_burst;
+    if (options->noise_interval_ms)
+        fx->config.noise_interval_ms = options->noise_interval_ms;
+    if (options->quota_rate)
+        fx->config.quota_rate = options->quota_rate;
+    if (options->quota_burst)
+        fx->config.quota_burst = options->quota_burst;
+    if (options->quota_bytes)
+        fx->config.quota_bytes = options->quota_bytes;
+    if (options->inflight_bytes)
+        fx->config.inflight_bytes = options->inflight_bytes;
     //  Sessions that only listen must not time out while a test runs
     fx->config.peer_timeout_ms = 60000;
     if (tw_broker_start (fx) != 0) {

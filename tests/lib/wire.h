@@ -55,6 +55,11 @@ typedef struct {
     int64_t expiry_ms;               //  message lifetime; 0 for the broker's default
     int noise_burst;                 //  bad frames audited one by one per interval;
                                      //  0 for the broker's default
+    int noise_interval_ms;           //  0 for the broker's default
+    int quota_rate;                  //  publishes per second per member; 0: default
+    int quota_burst;                 //  0: default
+    int64_t quota_bytes;             //  0: default
+    int64_t inflight_bytes;          //  0: default
 } tw_options_t;
 
 typedef struct {
