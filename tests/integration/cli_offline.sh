@@ -69,3 +69,9 @@ if "$NODE" directory --dir "$T/bank-01" --import "$T/directory" 2>"$T/err"; then
 fi
 grep -q "older than" "$T/err" || fail "unclear downgrade error"
 pass "directory downgrade refused"
+
+# init tightens a folder that exists with wide modes, whatever the umask
+mkdir -m 0777 "$T/loose"
+( umask 000; "$NODE" init --dir "$T/loose" --org loose-01 >/dev/null ) || fail "init in an existing folder"
+[ "$(stat -c %a "$T/loose")" = 700 ] || fail "folder left at mode $(stat -c %a "$T/loose")"
+pass "init tightens an existing node folder to 0700"

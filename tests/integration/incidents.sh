@@ -137,3 +137,20 @@ echo "seen" | "$NODE" incident update --dir "$T/cert-national" "$case3" --status
 wait_for 20 '"$NODE" incident show --dir "$T/cert-punjab" "$case3" --json | grep -q acknowledged' \
     || fail "punjab, a participant, did not hear from national"
 pass "red case: escalation and forwarding refused; the originator brought national in; participants from the broker"
+
+# tail --exec names the forwarders (empty when not forwarded); the control
+# socket of a running node is 0600 even when started under umask 000
+n=$("$NODE" inbox --dir "$T/cert-national" --json | wc -l)
+"$NODE" tail --dir "$T/cert-national" --all --count "$n" --timeout 20 \
+    --exec 'echo "$CERTBUS_ORIGIN|$CERTBUS_FORWARDERS" >> "'"$T"'/fwd.env"' \
+    || fail "tail --exec"
+grep -qx "bank-01|cert-punjab" "$T/fwd.env" || fail "no forwarder named: $(cat "$T/fwd.env")"
+grep -qx "bank-01|" "$T/fwd.env" || fail "a message not forwarded names a forwarder: $(cat "$T/fwd.env")"
+node_kill telco-01
+old_umask=$(umask)
+umask 000
+node_start telco-01
+umask "$old_umask"
+[ "$(stat -c %a "$T/telco-01/node.ctl")" = 600 ] \
+    || fail "control socket at mode $(stat -c %a "$T/telco-01/node.ctl")"
+pass "tail --exec gets CERTBUS_FORWARDERS; the control socket is 0600 under umask 000"
