@@ -1014,6 +1014,17 @@ s_handle_publish (self_t *self, zframe_t *routing, const certbus_cert_t *sender,
         self->stats.duplicates++;
         goto cleanup;
     }
+    //  Another member's id is no duplicate of ours, and which ids exist is
+    //  never said; but an id of a message the sender received is refused,
+    //  so that no copy can shadow the original at the nodes that hold it
+    Certbus__AuditRecord *received = s_delivered_to (self, header->id, org, NULL);
+    if (received) {
+        certbus_codec_free (received);
+        s_refuse (&verdict, CERTBUS_E_FIELD, NULL,
+                  "the message id is that of a message delivered to '%s': seal a new message",
+                  org);
+        goto refuse;
+    }
     broker_case_t kase;
     bool is_case = false;
     if (s_quota_allows (self, sender, size, &verdict)

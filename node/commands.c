@@ -1072,27 +1072,39 @@ typedef struct {
     bool json;
     zhashx_t *have;                  //  org -> 1, those with a receipt
     certbus_sb_t out;
+    size_t refused;                  //  of them, receipts that say "refused"
 } s_receipts_t;
 
 static void
-s_print_receipt (void *arg, const char *org, int64_t received_at)
+s_print_receipt (void *arg, const char *org, int64_t received_at, const char *refused)
 {
     s_receipts_t *r = arg;
     char when [40];
     certbus_time_format (received_at, when, sizeof when);
     zhashx_insert (r->have, org, (void *) 1);
+    if (refused)
+        r->refused++;
     if (r->json) {
         certbus_sb_t sb = {0};
         certbus_sb_printf (&sb, "{\"org\":");
         certbus_sb_json_str (&sb, org);
-        certbus_sb_printf (&sb, ",\"state\":\"received\",\"time\":\"%s\"}", when);
+        certbus_sb_printf (&sb, ",\"state\":\"%s\",\"time\":\"%s\"",
+                           refused ? "refused" : "received", when);
+        if (refused) {
+            certbus_sb_printf (&sb, ",\"reason\":");
+            certbus_sb_json_str (&sb, refused);
+        }
+        certbus_sb_printf (&sb, "}");
         printf ("%s\n", sb.data);
         certbus_sb_free (&sb);
     }
     else {
         char *escaped = certbus_term_escape (org);
-        printf ("  %-28s received  %s\n", escaped, when);
+        char *reason = certbus_term_escape (refused);
+        printf ("  %-28s %s  %s%s%s\n", escaped, refused ? "refused " : "received", when,
+                refused ? "  " : "", reason);
         free (escaped);
+        free (reason);
     }
 }
 
@@ -1105,7 +1117,7 @@ node_cmd_receipts (node_args_t *args)
     node_ctx_t *ctx = node_ctx_open (args->dir, true);
     if (!ctx)
         return s_fail ();
-    s_receipts_t r = {args->json, zhashx_new (), {0}};
+    s_receipts_t r = {args->json, zhashx_new (), {0}, 0};
     char *recipients = NULL;
     int found = node_store_receipts (ctx->store, id, &recipients, s_print_receipt, &r);
     int rc = 0;
@@ -1135,7 +1147,10 @@ node_cmd_receipts (node_args_t *args)
                 free (escaped);
             }
         }
-        if (!args->json)
+        if (!args->json && r.refused)
+            printf ("%zu received, %zu refused, %zu pending\n", zhashx_size (r.have) - r.refused,
+                    r.refused, pending);
+        else if (!args->json)
             printf ("%zu received, %zu pending\n", zhashx_size (r.have), pending);
     }
     free (recipients);
@@ -1166,6 +1181,22 @@ node_cmd_audit (node_args_t *args)
         have_old = certbus_tree_head_verify (old_bytes, old_size, ctx->broker_sign, &old_head)
                    == CERTBUS_OK;
     free (old_bytes);
+    //  A message that reached us inside a forward: the broker proves only
+    //  to a message's publisher and recipients, and we were a recipient of
+    //  the forward, which carries the origin's signed envelope. So the
+    //  forward is what is proved.
+    uint8_t *held = NULL;
+    size_t held_size = 0;
+    certbus_envelope_t *outer = NULL;
+    char via [CERTBUS_ID_STR_SIZE] = "";
+    if (node_store_inbox_envelope (ctx->store, id, &held, &held_size) == 1
+        && certbus_envelope_decode (held, held_size, &outer) == CERTBUS_OK
+        && memcmp (certbus_envelope_header (outer)->id, id, CERTBUS_ID_SIZE) != 0) {
+        memcpy (id, certbus_envelope_header (outer)->id, CERTBUS_ID_SIZE);
+        certbus_id_format (id, via);
+    }
+    certbus_envelope_destroy (&outer);
+    free (held);
     zsock_t *dealer = zsock_new (ZMQ_DEALER);
     zsock_set_curve_serverkey_bin (dealer, ctx->broker_curve);
     zsock_set_curve_publickey_bin (dealer, certbus_identity_curve_public (ctx->identity));
@@ -1285,10 +1316,13 @@ node_cmd_audit (node_args_t *args)
     char root_hex [65];
     certbus_hex (head.root, 32, root_hex);
     s_esc_t e = {0};
+    if (*via)
+        printf ("message %s reached us forwarded in %s: proving that forward\n",
+                args->argv [1], via);
     printf ("message %s (publish by %s) is record %llu of the audit log\n"
             "inclusion proof verified against the signed tree head of size %llu, root %s\n",
-            args->argv [1], s_esc (&e, origin), (unsigned long long) proof->leaf_index,
-            (unsigned long long) head.size, root_hex);
+            *via ? via : args->argv [1], s_esc (&e, origin),
+            (unsigned long long) proof->leaf_index, (unsigned long long) head.size, root_hex);
     if (have_old)
         printf ("consistency proof verified from the head seen before (size %llu)\n",
                 (unsigned long long) old_head.size);

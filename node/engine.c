@@ -300,18 +300,31 @@ s_handle_puback (self_t *self, Certbus__PubAck *ack)
 //  Queues a signed receipt for the message we just stored, back to the
 //  member that sent it to us. It travels through the outbox like any
 //  publish, in the same transaction as the inbox row.
+//  With refused, the receipt says that this node refused the message and
+//  why (so the publisher's receipts show it), instead of that it stored it.
 static void
-s_queue_receipt (self_t *self, const certbus_header_t *header)
+s_queue_receipt (self_t *self, const certbus_header_t *header, const char *refused)
 {
     const certbus_cert_t *sender = certbus_directory_find (self->ctx->directory, header->origin);
-    if (!sender || !self->ctx->receipts)
+    if (!sender || !self->ctx->receipts || strcmp (header->kind, "receipt") == 0)
         return;
-    char audience [CERTBUS_MAX_NAME + 8], id [CERTBUS_ID_STR_SIZE], when [40], body [160];
+    char audience [CERTBUS_MAX_NAME + 8], id [CERTBUS_ID_STR_SIZE], when [40];
     snprintf (audience, sizeof audience, "org:%s", header->origin);
     certbus_id_format (header->id, id);
     certbus_time_format (certbus_now_ms (), when, sizeof when);
-    int len = snprintf (body, sizeof body, "{\"receipt_for\":\"%s\",\"stored\":\"%s\"}", id,
-                        when);
+    certbus_sb_t json = {0};
+    certbus_sb_printf (&json, "{\"receipt_for\":\"%s\",\"%s\":\"%s\"", id,
+                       refused ? "at" : "stored", when);
+    if (refused) {
+        //  Bounded: the broker takes small receipts only
+        char reason [256];
+        snprintf (reason, sizeof reason, "%s", refused);
+        certbus_sb_printf (&json, ",\"refused\":");
+        certbus_sb_json_str (&json, reason);
+    }
+    certbus_sb_printf (&json, "}");
+    const char *body = json.data;
+    size_t len = json.len;
     certbus_ref_t ref = {.relation = "receipt-for"};
     memcpy (ref.id, header->id, CERTBUS_ID_SIZE);
     certbus_seal_opts_t opts = {.kind = "receipt",
@@ -325,7 +338,7 @@ s_queue_receipt (self_t *self, const certbus_header_t *header)
     uint8_t receipt_id [CERTBUS_ID_SIZE], *bytes = NULL;
     size_t size;
     if (certbus_envelope_seal_to (self->ctx->identity, self->ctx->cert, self->ctx->directory,
-                                  &opts, &recipient, 1, (const uint8_t *) body, (size_t) len,
+                                  &opts, &recipient, 1, (const uint8_t *) body, len,
                                   receipt_id, &bytes, &size)
             == CERTBUS_OK
         && node_ctx_queue (self->ctx, bytes, size, NULL, 0) == 0)
@@ -333,10 +346,12 @@ s_queue_receipt (self_t *self, const certbus_header_t *header)
     else
         zsys_warning ("node: cannot queue a receipt for %s: %s", id, certbus_reason ());
     free (bytes);
+    certbus_sb_free (&json);
 }
 
 //  Verifies, decrypts and stores one delivery. Returns 1 to acknowledge
-//  it, 0 to hold it (for a newer directory), -1 when it could not be stored.
+//  it, 2 to acknowledge it as refused, 0 to hold it (for a newer
+//  directory), -1 when it could not be stored.
 //  While our directory is stale, every delivery is held: nothing is opened
 //  with keys that a revocation may have withdrawn.
 static int
@@ -372,10 +387,14 @@ s_deliver (self_t *self, const s_delivery_t *delivery, bool may_hold, int *refus
         return 0;
     }
     if (rc) {
-        //  Refused, logged, never stored; acknowledged so it is not resent
+        //  Refused, logged, never stored; acknowledged as refused so it is
+        //  not resent, and the broker audits it as refused; the sender's
+        //  receipts show it when we can still tell the sender
         (*refused)++;
         self->stats.refused++;
         char *reason = certbus_term_escape (certbus_reason ());
+        if (header)
+            s_queue_receipt (self, header, reason);
         snprintf (self->last_error, sizeof self->last_error, "refused delivery %llu: %s",
                   (unsigned long long) sequence, reason);
         zsys_warning ("node: refused delivery seq=%llu code=%s reason=\"%s\"",
@@ -383,7 +402,7 @@ s_deliver (self_t *self, const s_delivery_t *delivery, bool may_hold, int *refus
         free (reason);
         certbus_envelope_destroy (&env);
         free (payload);
-        return 1;
+        return 2;
     }
     int stored;
     char id [CERTBUS_ID_STR_SIZE];
@@ -392,10 +411,20 @@ s_deliver (self_t *self, const s_delivery_t *delivery, bool may_hold, int *refus
         //  A receipt for something we published: kept beside the outbox
         stored = -1;
         if (header->ref_count == 1 && strcmp (header->refs [0].relation, "receipt-for") == 0)
+        {
+            //  A receipt that says the recipient's node refused our message
+            char refused [256] = "";
+            if (payload && payload_size < 4096) {
+                char *json = strndup ((const char *) payload, payload_size);
+                certbus_json_string (json, "refused", refused, sizeof refused);
+                free (json);
+            }
             stored = node_store_receipt_add (self->ctx->store, header->refs [0].id,
-                                             header->origin, accepted_at)
+                                             header->origin, accepted_at,
+                                             *refused ? refused : NULL)
                          ? -1
                          : 1;
+        }
         if (stored < 0)
             zsys_warning ("node: ignored a malformed receipt from %s", header->origin);
         stored = stored < 0 ? 0 : stored;
@@ -434,7 +463,7 @@ s_deliver (self_t *self, const s_delivery_t *delivery, bool may_hold, int *refus
             free (kind);
             free (origin);
             free (via);
-            s_queue_receipt (self, header);
+            s_queue_receipt (self, header, NULL);
         }
         else if (stored == 0)
             self->stats.duplicates++;
@@ -453,6 +482,8 @@ typedef struct {
     size_t count;
     size_t cap;
     int refused;
+    uint64_t *refused_seqs;          //  which of them were refused
+    size_t refused_count, refused_cap;
     int64_t pongs [16];              //  ping times to answer
     size_t pong_count;
 } s_acks_t;
@@ -470,6 +501,18 @@ s_ack_add (s_acks_t *acks, uint64_t sequence)
 }
 
 static void
+s_refused_add (s_acks_t *acks, uint64_t sequence)
+{
+    if (acks->refused_count == acks->refused_cap) {
+        acks->refused_cap = acks->refused_cap ? acks->refused_cap * 2 : 16;
+        acks->refused_seqs = realloc (acks->refused_seqs, acks->refused_cap * sizeof (uint64_t));
+        if (!acks->refused_seqs)
+            abort ();
+    }
+    acks->refused_seqs [acks->refused_count++] = sequence;
+}
+
+static void
 s_acks_send (self_t *self, s_acks_t *acks)
 {
     //  One batch can hold more deliveries than the broker's window (what
@@ -481,11 +524,23 @@ s_acks_send (self_t *self, s_acks_t *acks)
         Certbus__DeliverAck ack = CERTBUS__DELIVER_ACK__INIT;
         ack.sequences = acks->sequences + at;
         ack.n_sequences = acks->count - at < chunk ? acks->count - at : chunk;
-        ack.refused = at == 0 ? (uint32_t) acks->refused : 0;
+        //  The refused ones of this chunk, named
+        uint64_t *named = calloc (ack.n_sequences, sizeof (uint64_t));
+        if (!named)
+            abort ();
+        for (size_t i = 0; i < ack.n_sequences; i++)
+            for (size_t r = 0; r < acks->refused_count; r++)
+                if (acks->refused_seqs [r] == ack.sequences [i]) {
+                    named [ack.n_refused_sequences++] = ack.sequences [i];
+                    break;
+                }
+        ack.refused_sequences = named;
+        ack.refused = (uint32_t) ack.n_refused_sequences;
         Certbus__Packet packet = CERTBUS__PACKET__INIT;
         packet.body_case = CERTBUS__PACKET__BODY_DELIVER_ACK;
         packet.deliver_ack = &ack;
         s_send (self, &packet);
+        free (named);
     }
     for (size_t i = 0; i < acks->pong_count; i++) {
         Certbus__Pong pong = CERTBUS__PONG__INIT;
@@ -496,6 +551,7 @@ s_acks_send (self_t *self, s_acks_t *acks)
         s_send (self, &reply);
     }
     free (acks->sequences);
+    free (acks->refused_seqs);
     memset (acks, 0, sizeof *acks);
 }
 
@@ -531,8 +587,10 @@ s_retry_held (self_t *self, bool may_hold, s_acks_t *acks)
             zlist_append (still, held);
             continue;
         }
-        if (rc == 1)
+        if (rc >= 1)
             s_ack_add (acks, held->sequence);
+        if (rc == 2)
+            s_refused_add (acks, held->sequence);
         zchunk_destroy (&held->envelope);
         free (held->participants);
         free (held);
@@ -619,8 +677,10 @@ s_handle_packet (self_t *self, Certbus__Packet *packet, s_acks_t *acks)
                                      deliver->accepted_at,   deliver->envelope.data,
                                      deliver->envelope.len, participants};
             int rc = s_deliver (self, &delivery, true, &acks->refused);
-            if (rc == 1)
+            if (rc >= 1)
                 s_ack_add (acks, deliver->sequence);
+            if (rc == 2)
+                s_refused_add (acks, deliver->sequence);
             else if (rc == 0) {
                 s_hold (self, &delivery);
                 s_request_directory (self);

@@ -34,7 +34,7 @@ static const char *s_schema
       "CREATE INDEX IF NOT EXISTS inbox_by_case ON inbox (case_id);"
       "CREATE TABLE IF NOT EXISTS receipts ("
       "  message_id BLOB NOT NULL, org TEXT NOT NULL, received_at INTEGER NOT NULL,"
-      "  PRIMARY KEY (message_id, org));"
+      "  refused TEXT, PRIMARY KEY (message_id, org));"
       "CREATE INDEX IF NOT EXISTS inbox_by_kind ON inbox (kind, n);"
       "CREATE TABLE IF NOT EXISTS case_participants ("
       "  case_id BLOB PRIMARY KEY, seq INTEGER NOT NULL, participants TEXT NOT NULL);";
@@ -51,6 +51,12 @@ node_store_open (const char *path)
         node_store_destroy (&self);
         return NULL;
     }
+    //  A folder made before receipts could say "refused" gets the column
+    sqlite3_stmt *probe = NULL;
+    if (sqlite3_prepare_v2 (self->db, "SELECT refused FROM receipts LIMIT 0", -1, &probe, NULL)
+        != SQLITE_OK)
+        sqlite3_exec (self->db, "ALTER TABLE receipts ADD COLUMN refused TEXT", NULL, NULL, NULL);
+    sqlite3_finalize (probe);
     self->inbox_insert = certbus_db_prepare (
         self->db, "INSERT OR IGNORE INTO inbox (id, origin, kind, tlp, topic, severity, type,"
               " audience, forwarders, created, accepted_at, received_at, broker_seq, msg_seq,"
@@ -482,14 +488,20 @@ node_store_inbox_last (node_store_t *self)
 
 int
 node_store_receipt_add (node_store_t *self, const uint8_t *message_id, const char *org,
-                        int64_t received_at)
+                        int64_t received_at, const char *refused)
 {
-    sqlite3_stmt *stmt = certbus_db_prepare (self->db, "INSERT OR IGNORE INTO receipts VALUES (?1, ?2, ?3)");
+    sqlite3_stmt *stmt = certbus_db_prepare (
+        self->db, "INSERT OR IGNORE INTO receipts (message_id, org, received_at, refused)"
+              " VALUES (?1, ?2, ?3, ?4)");
     if (!stmt)
         return -1;
     sqlite3_bind_blob (stmt, 1, message_id, CERTBUS_ID_SIZE, SQLITE_STATIC);
     sqlite3_bind_text (stmt, 2, org, -1, SQLITE_STATIC);
     sqlite3_bind_int64 (stmt, 3, received_at);
+    if (refused)
+        sqlite3_bind_text (stmt, 4, refused, -1, SQLITE_STATIC);
+    else
+        sqlite3_bind_null (stmt, 4);
     int rc = sqlite3_step (stmt) == SQLITE_DONE ? 0 : certbus_db_fail (self->db, "store receipt");
     sqlite3_finalize (stmt);
     return rc;
@@ -512,13 +524,14 @@ node_store_receipts (node_store_t *self, const uint8_t *message_id, char **recip
     sqlite3_finalize (stmt);
     if (!found)
         return 0;
-    stmt = certbus_db_prepare (self->db, "SELECT org, received_at FROM receipts WHERE message_id = ?1"
-                            " ORDER BY received_at, org");
+    stmt = certbus_db_prepare (self->db, "SELECT org, received_at, refused FROM receipts"
+                            " WHERE message_id = ?1 ORDER BY received_at, org");
     if (!stmt)
         return -1;
     sqlite3_bind_blob (stmt, 1, message_id, CERTBUS_ID_SIZE, SQLITE_STATIC);
     while (sqlite3_step (stmt) == SQLITE_ROW)
-        fn (arg, (const char *) sqlite3_column_text (stmt, 0), sqlite3_column_int64 (stmt, 1));
+        fn (arg, (const char *) sqlite3_column_text (stmt, 0), sqlite3_column_int64 (stmt, 1),
+            (const char *) sqlite3_column_text (stmt, 2));
     sqlite3_finalize (stmt);
     return 1;
 }

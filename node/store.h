@@ -175,10 +175,12 @@ int64_t
     node_store_inbox_last (node_store_t *self);
 
 //  Receipts for messages we published.
-typedef void (node_receipt_fn) (void *arg, const char *org, int64_t received_at);
+//  refused: NULL when org stored the message, else why its node refused it
+typedef void (node_receipt_fn) (void *arg, const char *org, int64_t received_at,
+                                const char *refused);
 int
     node_store_receipt_add (node_store_t *self, const uint8_t *message_id, const char *org,
-                            int64_t received_at);
+                            int64_t received_at, const char *refused);
 //  For our message message_id: *recipients_p (new string, one id per line)
 //  and fn for each receipt. Returns 1, or 0 when we did not publish it.
 int

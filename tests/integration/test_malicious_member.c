@@ -797,6 +797,14 @@ test_metadata (void **state)
     tw_send_publish (alpha, bytes, size);
     tw_expect_puback (alpha, id, CERTBUS__STATUS__STATUS_DUPLICATE);
     free (bytes);
+    //  Variant: bravo, which received alpha's message, reuses its id to
+    //  shadow it at the nodes that hold it: refused (bravo knows the id)
+    mine = tw_seal (fx, TW_BRAVO, "org:charlie", "shadow", other, &mine_size);
+    forged = s_forge (fx, mine, mine_size, TW_BRAVO, s_with_id, id, other, &forged_size);
+    tw_send_publish (bravo_asks, forged, forged_size);
+    tw_expect_reject (bravo_asks, id, CERTBUS_E_FIELD, "delivered to 'bravo'");
+    free (forged);
+    free (mine);
     //  DeliverAck.refused: bravo refuses what it got; audited as refused
     tw_inbox_t *inbox = tw_inbox_new ();
     tw_await_deliveries (bravo, inbox, 2);

@@ -69,6 +69,9 @@ typedef struct {
     uint64_t acked [256];
     size_t acked_count;
     uint32_t refused;
+    uint64_t refused_named [256];    //  DeliverAck.refused_sequences
+    size_t refused_named_count;
+    size_t refusal_receipts;         //  receipts that say "refused"
     size_t directory_requests;
     uint8_t *published [s_MAX_PUBLISHED];
     size_t published_size [s_MAX_PUBLISHED];
@@ -202,6 +205,11 @@ s_barrier (s_fx_t *fx)
                     fx->acked [fx->acked_count++] = packet->deliver_ack->sequences [i];
                 }
                 fx->refused += packet->deliver_ack->refused;
+                for (size_t i = 0; i < packet->deliver_ack->n_refused_sequences; i++) {
+                    assert_true (fx->refused_named_count < 256);
+                    fx->refused_named [fx->refused_named_count++]
+                        = packet->deliver_ack->refused_sequences [i];
+                }
                 break;
             case CERTBUS__PACKET__BODY_DIRECTORY_REQUEST:
                 fx->directory_requests++;
@@ -213,6 +221,15 @@ s_barrier (s_fx_t *fx)
                                                            packet->publish->envelope.len, &env),
                                   CERTBUS_OK);
                 bool receipt = streq (certbus_envelope_header (env)->kind, "receipt");
+                if (receipt) {
+                    //  A receipt is TLP clear: its ciphertext is the JSON
+                    size_t text_size;
+                    const uint8_t *text = certbus_envelope_ciphertext (env, &text_size);
+                    char *json = strndup ((const char *) text, text_size);
+                    if (strstr (json, "\"refused\":"))
+                        fx->refusal_receipts++;
+                    free (json);
+                }
                 certbus_envelope_destroy (&env);
                 if (receipt)
                     break;
@@ -918,6 +935,11 @@ test_forward_refusals (void **state)
         s_settle (fx);
         if (!s_was_acked (fx, 100 + i) || fx->refused != i + 1)
             fail_msg ("%s: not refused (refused %u)", cases [i].what, fx->refused);
+        //  Named as refused in the ack (the broker audits it so), and the
+        //  sender is told in a receipt that says why
+        assert_int_equal (fx->refused_named_count, i + 1);
+        assert_int_equal (fx->refused_named [i], 100 + i);
+        assert_int_equal (fx->refusal_receipts, i + 1);
     }
     //  A chain one level down: charlie forwards alpha's forward of its own message
     uint8_t hop_id [CERTBUS_ID_SIZE], chain_id [CERTBUS_ID_SIZE];
@@ -1043,6 +1065,30 @@ test_forward_and_escalate_sending (void **state)
     certbus_envelope_destroy (&env);
     s_settle (fx);
     s_forget_published (fx);
+    //  alpha's node refused our update: its receipt says so and why, and
+    //  so do our receipts
+    certbus_ref_t receipt_ref = {.relation = "receipt-for"};
+    memcpy (receipt_ref.id, own_id, CERTBUS_ID_SIZE);
+    certbus_seal_opts_t receipt_opts = {.kind = "receipt", .tlp = "clear", .audience = "org:bank",
+                                        .severity = "info", .content_type = "application/json",
+                                        .refs = &receipt_ref, .ref_count = 1};
+    uint8_t receipt_id [CERTBUS_ID_SIZE];
+    size_t receipt_size;
+    uint8_t *receipt = s_seal (fx, fx->alpha, fx->alpha_cert, &receipt_opts, "bank",
+                               "{\"receipt_for\":\"-\",\"refused\":\"stale directory\"}",
+                               receipt_id, &receipt_size);
+    s_send_deliver (fx, 900, 900, receipt, receipt_size, NULL, 0);
+    free (receipt);
+    s_settle (fx);
+    char own_text [CERTBUS_ID_STR_SIZE];
+    certbus_id_format (own_id, own_text);
+    char *receipts_argv [1] = {own_text};
+    char *receipts_out = NULL;
+    args = (node_args_t) {.json = true, .argc = 1, .argv = receipts_argv};
+    assert_int_equal (s_cli (fx, node_cmd_receipts, &args, &receipts_out), 0);
+    assert_non_null (strstr (receipts_out, "\"org\":\"alpha\",\"state\":\"refused\""));
+    assert_non_null (strstr (receipts_out, "stale directory"));
+    free (receipts_out);
     args = (node_args_t) {.to = "org:charlie", .wait_s = 0};
     assert_int_equal (s_incident (fx, &args, NULL, "escalate", amber_text, NULL), 0);
     s_await_published (fx, 2);
