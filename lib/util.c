@@ -225,6 +225,81 @@ certbus_verify (const uint8_t *sig, size_t sig_len, const char *domain, const ui
     return ok;
 }
 
+//  libsodium has no signature made with an X25519 key, so a member proves
+//  that it holds one by turning it into the Ed25519 scalar it stands for
+//  and making a plain Ed25519 (Schnorr) signature with that scalar, from
+//  libsodium's public group operations. Ed25519 signing cannot be used as
+//  it is: it derives its scalar from a hash of a seed, and an X25519 key
+//  is the scalar itself. The X25519 public key is the Montgomery form of
+//  clamp(s)·B, and B generates a group of prime order L, so the point
+//  A = (clamp(s) mod L)·B converts back to it, and anyone can check the
+//  signature with crypto_sign_verify_detached and A.
+typedef struct {
+    uint8_t wide [64];               //  clamp(s), zero-padded for the reduction
+    uint8_t a [32];                  //  clamp(s) mod L, the secret scalar
+    uint8_t r [32];                  //  the signature's random nonce
+    uint8_t ha [32];                 //  h·a mod L
+} s_prove_secrets_t;
+
+int
+certbus_x25519_prove (uint8_t key [32], uint8_t sig [64], const char *domain, const uint8_t *data,
+                      size_t data_len, const uint8_t *x25519_secret, const uint8_t *x25519_public)
+{
+    int rc = -1;
+    s_prove_secrets_t *sec = certbus_secret_alloc (sizeof *sec);
+    size_t msg_len = 0;
+    uint8_t *msg = s_signed_message (domain, data, data_len, &msg_len);
+    uint8_t curve [crypto_scalarmult_curve25519_BYTES];
+    uint8_t h_wide [crypto_hash_sha512_BYTES], h [32];
+    memset (sec->wide, 0, sizeof sec->wide);
+    memcpy (sec->wide, x25519_secret, 32);
+    sec->wide [0] &= 248;
+    sec->wide [31] &= 127;
+    sec->wide [31] |= 64;
+    crypto_core_ed25519_scalar_reduce (sec->a, sec->wide);
+    if (crypto_scalarmult_ed25519_base_noclamp (key, sec->a) != 0
+        || crypto_sign_ed25519_pk_to_curve25519 (curve, key) != 0
+        || sodium_memcmp (curve, x25519_public, sizeof curve) != 0) {
+        certbus_fail (CERTBUS_E_FIELD, "the X25519 public key does not belong to its secret key");
+        goto cleanup;
+    }
+    //  R = r·B; h = SHA-512 (R || A || M) mod L; S = r + h·a mod L
+    do
+        crypto_core_ed25519_scalar_random (sec->r);
+    while (crypto_scalarmult_ed25519_base_noclamp (sig, sec->r) != 0);
+    crypto_hash_sha512_state state;
+    crypto_hash_sha512_init (&state);
+    crypto_hash_sha512_update (&state, sig, 32);
+    crypto_hash_sha512_update (&state, key, 32);
+    crypto_hash_sha512_update (&state, msg, msg_len);
+    crypto_hash_sha512_final (&state, h_wide);
+    crypto_core_ed25519_scalar_reduce (h, h_wide);
+    crypto_core_ed25519_scalar_mul (sec->ha, h, sec->a);
+    crypto_core_ed25519_scalar_add (sig + 32, sec->r, sec->ha);
+    rc = 0;
+cleanup:
+    if (rc != 0) {
+        memset (key, 0, 32);
+        memset (sig, 0, 64);
+    }
+    certbus_secret_free (sec, sizeof *sec);
+    free (msg);
+    return rc;
+}
+
+bool
+certbus_x25519_verify (const uint8_t *key, size_t key_len, const uint8_t *sig, size_t sig_len,
+                       const char *domain, const uint8_t *data, size_t data_len,
+                       const uint8_t *x25519_public)
+{
+    uint8_t curve [crypto_scalarmult_curve25519_BYTES];
+    if (key_len != crypto_sign_PUBLICKEYBYTES
+        || crypto_sign_ed25519_pk_to_curve25519 (curve, key) != 0
+        || sodium_memcmp (curve, x25519_public, sizeof curve) != 0)
+        return false;
+    return certbus_verify (sig, sig_len, domain, data, data_len, key, key_len);
+}
+
 void
 certbus_fingerprint (const uint8_t *key, size_t key_len, char out [17])
 {
@@ -443,6 +518,15 @@ certbus_utf8_valid (const char *s, size_t max_len)
             return false;
     }
     return true;
+}
+
+bool
+certbus_text_has_control (const char *s)
+{
+    for (const unsigned char *p = (const unsigned char *) (s ? s : ""); *p; p++)
+        if (*p < 0x20 || *p == 0x7f || (p [0] == 0xc2 && p [1] >= 0x80 && p [1] <= 0x9f))
+            return true;
+    return false;
 }
 
 void
