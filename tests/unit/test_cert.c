@@ -565,6 +565,47 @@ test_x25519_proof_construction (void **state)
     assert_non_null (strstr (certbus_reason (), "does not belong"));
 }
 
+//  The example of PROTOCOL.md ("Proof of possession of an X25519 key"):
+//  the Ed25519 form of a fixed secret, and a proof made with a fixed nonce
+static void
+test_x25519_proof_known_answer (void **state)
+{
+    (void) state;
+    uint8_t secret [32], public_key [32], key [32], sig [64], want_key [32], want_sig [64];
+    for (int i = 0; i < 32; i++)
+        secret [i] = (uint8_t) (i + 1);
+    assert_int_equal (
+        certbus_unhex ("07a37cbc142093c8b755dc1b10e86cb426374ad16aa853ed0bdfc0b2b86d1c7c",
+                       public_key, 32),
+        0);
+    assert_int_equal (
+        certbus_unhex ("cfe058a4a189ee7230e43a1347ea1a7eef01f3557991a7fd3cec8915fd290aec",
+                       want_key, 32),
+        0);
+    assert_int_equal (
+        certbus_unhex ("fa5aa4a53cab83df80a445465fbb40e32ea93cab4306e89eaf27ef3dd53b6f9d"
+                       "7a5bdd424bc05636c7ca095773b3b5c5abb88b03f8410188bec852142254f80e",
+                       want_sig, 64),
+        0);
+    uint8_t derived [32];
+    crypto_scalarmult_base (derived, secret);
+    assert_memory_equal (derived, public_key, 32);
+    const uint8_t body [] = "example body";
+    //  Our prover finds the same A (its R is random, so its signature differs)
+    assert_int_equal (certbus_x25519_prove (key, sig, s_BOX, body, sizeof body - 1, secret,
+                                            public_key),
+                      0);
+    assert_memory_equal (key, want_key, 32);
+    assert_true (certbus_x25519_verify (key, 32, sig, 64, s_BOX, body, sizeof body - 1,
+                                        public_key));
+    //  The document's fixed-nonce signature verifies, and one flipped bit does not
+    assert_true (certbus_x25519_verify (want_key, 32, want_sig, 64, s_BOX, body,
+                                        sizeof body - 1, public_key));
+    want_sig [40] ^= 0x01;
+    assert_false (certbus_x25519_verify (want_key, 32, want_sig, 64, s_BOX, body,
+                                         sizeof body - 1, public_key));
+}
+
 //  A member that writes another member's box key into its request cannot
 //  make it valid: no proof, its own box secret, the victim's own proof
 static void
@@ -764,6 +805,7 @@ main (void)
         cmocka_unit_test_setup_teardown (test_check_time_window, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_revocation_round_trip, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_x25519_proof_construction, s_setup, s_teardown),
+        cmocka_unit_test (test_x25519_proof_known_answer),
         cmocka_unit_test_setup_teardown (test_request_copying_box_key_refused, s_setup,
                                          s_teardown),
         cmocka_unit_test_setup_teardown (test_request_copying_curve_key_refused, s_setup,
