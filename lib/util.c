@@ -21,8 +21,21 @@ certbus_fail (certbus_err_t code, const char *format, ...)
 {
     va_list args;
     va_start (args, format);
-    vsnprintf (s_reason, sizeof s_reason, format, args);
+    int len = vsnprintf (s_reason, sizeof s_reason, format, args);
     va_end (args);
+    //  A reason cut short must still be UTF-8: it travels in PubAck and
+    //  Error packets, whose decoders refuse anything else
+    if (len >= (int) sizeof s_reason) {
+        size_t end = sizeof s_reason - 1, lead = end;
+        while (lead > 0 && end - lead < 4 && ((unsigned char) s_reason [lead - 1] & 0xc0) == 0x80)
+            lead--;
+        if (lead > 0 && ((unsigned char) s_reason [lead - 1] & 0x80)) {
+            unsigned char c = (unsigned char) s_reason [lead - 1];
+            size_t want = c >= 0xf0 ? 4 : c >= 0xe0 ? 3 : c >= 0xc0 ? 2 : 1;
+            if (end - (lead - 1) < want)
+                s_reason [lead - 1] = 0;
+        }
+    }
     return code;
 }
 
