@@ -321,36 +321,67 @@ certbus_fingerprint (const uint8_t *key, size_t key_len, char out [17])
     certbus_hex (hash, sizeof hash, out);
 }
 
+//  Syncs the folder that holds path, so that a rename in it is durable.
+//  Returns 0, or -1 with the reason set; a file system that cannot sync a
+//  folder at all (EINVAL) counts as done.
 static int
 s_fsync_dir (const char *path)
 {
     char *copy = strdup (path);
     if (!copy)
         abort ();
-    int fd = open (dirname (copy), O_RDONLY | O_DIRECTORY);
+    const char *dir = dirname (copy);
+    int rc = 0;
+    int fd = open (dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0 || (fsync (fd) != 0 && errno != EINVAL)) {
+        certbus_fail (CERTBUS_E_IO, "cannot sync folder %s: %s", dir, strerror (errno));
+        rc = -1;
+    }
+    if (fd >= 0)
+        close (fd);
     free (copy);
-    if (fd < 0)
-        return -1;
-    int rc = fsync (fd);
-    close (fd);
     return rc;
+}
+
+//  Creates a new temporary file beside path under a random name, never
+//  through a symbolic link and never over a file that is there already
+//  (O_EXCL), so that nobody who can write to the folder can plant a name
+//  for us to follow or truncate. Writes its name into tmp (tmp_size bytes).
+//  Returns the descriptor, or -1 with the reason set.
+static int
+s_temp_open (const char *path, char *tmp, size_t tmp_size)
+{
+    for (int attempt = 0; attempt < 8; attempt++) {
+        uint8_t random [8];
+        char hex [sizeof random * 2 + 1];
+        randombytes_buf (random, sizeof random);
+        certbus_hex (random, sizeof random, hex);
+        snprintf (tmp, tmp_size, "%s.tmp-%s", path, hex);
+        int fd = open (tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+        if (fd >= 0)
+            return fd;
+        if (errno != EEXIST)
+            return certbus_fail (CERTBUS_E_IO, "cannot create %s: %s", tmp, strerror (errno)),
+                   -1;
+    }
+    return certbus_fail (CERTBUS_E_IO, "cannot create a temporary file beside %s", path), -1;
 }
 
 int
 certbus_file_write (const char *path, const void *data, size_t size, mode_t mode)
 {
-    size_t tmp_len = strlen (path) + 16;
+    size_t tmp_len = strlen (path) + 32;
     char *tmp = malloc (tmp_len);
     if (!tmp)
         abort ();
-    snprintf (tmp, tmp_len, "%s.tmp%05d", path, (int) (getpid () % 100000));
     int rc = -1;
-    int fd = open (tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
-    if (fd < 0) {
-        certbus_fail (CERTBUS_E_IO, "cannot create %s: %s", tmp, strerror (errno));
+    bool created = false;
+    int fd = s_temp_open (path, tmp, tmp_len);
+    if (fd < 0)
         goto cleanup;
-    }
-    //  open() honours the umask; the mode we promise is exact
+    created = true;
+    //  The file is made 0600 whatever the umask; the mode we promise is
+    //  exact, so it is set on the descriptor, never through the name
     if (fchmod (fd, mode) != 0) {
         certbus_fail (CERTBUS_E_IO, "cannot set mode of %s: %s", tmp, strerror (errno));
         goto cleanup;
@@ -372,18 +403,26 @@ certbus_file_write (const char *path, const void *data, size_t size, mode_t mode
         certbus_fail (CERTBUS_E_IO, "cannot sync %s: %s", tmp, strerror (errno));
         goto cleanup;
     }
-    close (fd);
+    int closed = close (fd);
     fd = -1;
+    if (closed != 0) {
+        certbus_fail (CERTBUS_E_IO, "cannot close %s: %s", tmp, strerror (errno));
+        goto cleanup;
+    }
+    //  rename replaces whatever path names, a symbolic link included,
+    //  without following it
     if (rename (tmp, path) != 0) {
         certbus_fail (CERTBUS_E_IO, "cannot rename %s to %s: %s", tmp, path, strerror (errno));
         goto cleanup;
     }
-    s_fsync_dir (path);
+    created = false;
+    if (s_fsync_dir (path))
+        goto cleanup;
     rc = 0;
 cleanup:
     if (fd >= 0)
         close (fd);
-    if (rc != 0)
+    if (created)
         unlink (tmp);
     free (tmp);
     return rc;
@@ -569,19 +608,43 @@ certbus_sb_printf (certbus_sb_t *sb, const char *format, ...)
     va_end (args);
 }
 
+//  The length of the valid UTF-8 sequence at p (at most left bytes), or 0.
+static size_t
+s_utf8_len (const unsigned char *p, size_t left);
+
 void
 certbus_sb_json_str (certbus_sb_t *sb, const char *s)
 {
+    const unsigned char *p = (const unsigned char *) (s ? s : "");
+    size_t size = strlen ((const char *) p);
     certbus_sb_printf (sb, "\"");
-    for (const unsigned char *p = (const unsigned char *) (s ? s : ""); *p; p++) {
-        if (*p == '"' || *p == '\\')
-            certbus_sb_printf (sb, "\\%c", *p);
-        else if (*p == '\n')
+    for (size_t at = 0; at < size;) {
+        //  A run of plain printable ASCII goes in one piece
+        size_t run = 0;
+        while (at + run < size && p [at + run] >= 0x20 && p [at + run] < 0x7f
+               && p [at + run] != '"' && p [at + run] != '\\')
+            run++;
+        if (run) {
+            certbus_sb_printf (sb, "%.*s", (int) run, (const char *) p + at);
+            at += run;
+            continue;
+        }
+        size_t len = s_utf8_len (p + at, size - at);
+        if (len == 1 && (p [at] == '"' || p [at] == '\\'))
+            certbus_sb_printf (sb, "\\%c", p [at]);
+        else if (len == 1 && p [at] == '\n')
             certbus_sb_printf (sb, "\\n");
-        else if (*p < 0x20)
-            certbus_sb_printf (sb, "\\u%04x", *p);
+        else if (len == 1 && (p [at] < 0x20 || p [at] == 0x7f))
+            certbus_sb_printf (sb, "\\u%04x", p [at]);
+        else if (len == 2 && p [at] == 0xc2 && p [at + 1] < 0xa0)
+            certbus_sb_printf (sb, "\\u%04x", p [at + 1]);   //  C1 controls
+        else if (len == 0) {
+            certbus_sb_printf (sb, "\\ufffd");   //  not UTF-8: JSON cannot carry it
+            len = 1;
+        }
         else
-            certbus_sb_printf (sb, "%c", *p);
+            certbus_sb_printf (sb, "%.*s", (int) len, (const char *) p + at);
+        at += len;
     }
     certbus_sb_printf (sb, "\"");
 }

@@ -123,8 +123,12 @@ void
     certbus_fingerprint (const uint8_t *key, size_t key_len, char out [17]);
 
 //  Writes data to path through a temporary file in the same folder, fsync
-//  and rename, so readers see the old file or the whole new one. Returns 0,
-//  or -1 with the reason set.
+//  and rename, so readers see the old file or the whole new one. The
+//  temporary file has a random name and is created new (never through a
+//  symbolic link); the file gets exactly mode, whatever the umask; a
+//  symbolic link at path is replaced, not followed; the folder is synced
+//  after the rename. Returns 0, or -1 with the reason set (and no
+//  temporary file left behind).
 int
     certbus_file_write (const char *path, const void *data, size_t size, mode_t mode)
         CERTBUS_WARN_UNUSED;
@@ -156,8 +160,11 @@ bool
 bool
     certbus_text_has_control (const char *s);
 
-//  Appends s to the JSON string in buf (with quotes), escaping as needed.
-//  buf is a growable zchunk-free string builder: see certbus_sb_t.
+//  certbus_sb_json_str appends s to sb as a JSON string, with its quotes:
+//  '"' and '\' escaped, every control character (C0, DEL, C1) as a \u
+//  escape (newline as \n), and a byte that is not UTF-8 as \ufffd, so a
+//  value can never end its string early nor reach a reader as a control.
+//  sb is a growable string builder: see certbus_sb_t.
 typedef struct {
     char *data;                      //  NUL-terminated contents
     size_t len;                      //  bytes used, without the NUL
