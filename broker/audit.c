@@ -141,7 +141,9 @@ audit_verify (const char *dir)
         free (path);
     }
     if (!v.store) {
-        fprintf (stderr, "certbus-broker: audit verify: %s\n", certbus_reason ());
+        char *reason = certbus_term_escape (certbus_reason ());
+        fprintf (stderr, "certbus-broker: audit verify: %s\n", reason);
+        free (reason);
         return -1;
     }
     rc = -1;
@@ -208,7 +210,9 @@ report:
     if (rc != 0) {
         if (!*v.problem)
             snprintf (v.problem, sizeof v.problem, "%s", certbus_reason ());
-        fprintf (stderr, "certbus-broker: audit verify FAILED: %s\n", v.problem);
+        char *problem = certbus_term_escape (v.problem);
+        fprintf (stderr, "certbus-broker: audit verify FAILED: %s\n", problem);
+        free (problem);
     }
     free (v.heads);
     broker_store_destroy (&v.store);
@@ -262,10 +266,26 @@ s_print_record (void *arg, const broker_audit_row_t *row)
         printf ("%s\n", sb.data);
         certbus_sb_free (&sb);
     }
-    else
+    else {
+        //  Every string but the time and id came from a member's header or
+        //  a reason quoting one: escaped, it cannot drive the terminal
+        char *event = certbus_term_escape (record->event);
+        char *org = certbus_term_escape (record->org);
+        char *kind = certbus_term_escape (record->kind);
+        char *tlp = certbus_term_escape (record->tlp);
+        char *decision = certbus_term_escape (record->decision);
+        char *rule = certbus_term_escape (record->rule);
+        char *reason = certbus_term_escape (record->reason);
         printf ("%6lld  %s  %-8s %-18s %-36s %-10s %-12s %-9s %s%s%s\n", (long long) row->index,
-                when, record->event, record->org, id, record->kind, record->tlp,
-                record->decision, record->rule, *record->reason ? "  " : "", record->reason);
+                when, event, org, id, kind, tlp, decision, rule, *reason ? "  " : "", reason);
+        free (event);
+        free (org);
+        free (kind);
+        free (tlp);
+        free (decision);
+        free (rule);
+        free (reason);
+    }
     certbus_codec_free (record);
     return 0;
 }

@@ -4,6 +4,7 @@
 #include "council.h"
 #include "store.h"
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -28,6 +29,21 @@ council_path (const char *dir, const char *name)
     return path;
 }
 
+//  Sets dir (a folder) to mode 0700. Returns 0, or -1 with the reason set.
+static int
+s_private_dir (const char *dir)
+{
+    int fd = open (dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0)
+        return certbus_fail (CERTBUS_E_IO, "cannot open folder %s: %s", dir, strerror (errno)),
+               -1;
+    int rc = fchmod (fd, 0700);
+    if (rc != 0)
+        certbus_fail (CERTBUS_E_IO, "cannot set mode 0700 on %s: %s", dir, strerror (errno));
+    close (fd);
+    return rc == 0 ? 0 : -1;
+}
+
 int
 council_init (const char *dir)
 {
@@ -50,6 +66,10 @@ council_init (const char *dir)
                       COUNCIL_SECRET);
         goto cleanup;
     }
+    //  The folder will hold the Council's secret key: only its owner may
+    //  list or enter it, whatever it was before and whatever the umask
+    if (s_private_dir (dir))
+        goto cleanup;
     council = certbus_identity_new ();
     broker = certbus_identity_new ();
     if (certbus_identity_save (council, council_secret)
@@ -108,6 +128,47 @@ s_load_council (const char *dir)
     return council;
 }
 
+//  One key, one member: refuses a request whose sign, box or CURVE key a
+//  current certificate of another org holds, in any role, so that no
+//  member can read, sign or connect as another, and no directory the
+//  Council signs lists a key twice. The newest directory holds exactly the
+//  current certificates (every issue and revocation publishes one in its
+//  own transaction). Returns 0, or -1 with the reason set.
+static int
+s_keys_unheld (broker_store_t *store, certbus_identity_t *council,
+               const certbus_request_t *request)
+{
+    uint8_t *bytes = NULL;
+    size_t size = 0;
+    if (broker_store_directory_latest (store, &bytes, &size) != 0)
+        return certbus_fail (CERTBUS_E_NOT_FOUND,
+                             "the broker folder holds no directory: run certbus-broker init"),
+               -1;
+    const uint8_t *keys [3] = {request->sign_key, request->box_key, request->curve_key};
+    const char *names [3] = {"sign (Ed25519)", "box (X25519)", "CURVE"};
+    int rc = 0;
+    for (int i = 0; i < 3 && rc == 0; i++) {
+        char *holder = NULL;
+        const char *role = NULL;
+        if (certbus_directory_key_holder (bytes, size, certbus_identity_sign_public (council),
+                                          request->org_id, keys [i], &holder, &role))
+            rc = -1;
+        else if (holder) {
+            char fingerprint [17];
+            certbus_fingerprint (keys [i], CERTBUS_KEY_SIZE, fingerprint);
+            certbus_fail (CERTBUS_E_EXISTS,
+                          "the %s key of the request for '%s' (fingerprint %s) is held by org "
+                          "'%s' as its %s key; one key belongs to one member: the member must "
+                          "make a new request with fresh keys (certbus-node init)",
+                          names [i], request->org_id, fingerprint, holder, role);
+            rc = -1;
+        }
+        free (holder);
+    }
+    free (bytes);
+    return rc;
+}
+
 int
 council_issue (const char *dir, const char *tier_name, const char *sector, const char *region,
                int days, const char *request_path, const char *out_path)
@@ -146,6 +207,10 @@ council_issue (const char *dir, const char *tier_name, const char *sector, const
                       "org '%s' already holds certificate %llu; revoke it first "
                       "(certbus-broker revoke --dir %s %s)",
                       request->org_id, (unsigned long long) existing, dir, request->org_id);
+        broker_store_rollback (store);
+        goto cleanup;
+    }
+    if (s_keys_unheld (store, council, request)) {
         broker_store_rollback (store);
         goto cleanup;
     }

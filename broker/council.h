@@ -13,7 +13,10 @@
 #define COUNCIL_PUB "council.pub"
 #define BROKER_POLICY "policy.zpl"
 
-//  Each returns 0, or -1 with the reason set.
+//  Each returns 0, or -1 with the reason set. init creates dir, or
+//  tightens an existing one, with mode 0700. issue refuses a request whose
+//  keys do not prove possession, or whose sign, box or CURVE key a current
+//  certificate of another org holds.
 int
     council_init (const char *dir);
 int

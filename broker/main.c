@@ -55,10 +55,14 @@ static const char *s_usage
       "\n"
       "Tiers: national, government, federal, provincial, sectoral, organization.\n";
 
+//  Errors may quote what a member sent (a request, a header): escaped, so
+//  that they cannot drive the operator's terminal or forge a line
 static int
 s_error (const char *what)
 {
-    fprintf (stderr, "certbus-broker: %s\n", what);
+    char *escaped = certbus_term_escape (what);
+    fprintf (stderr, "certbus-broker: %s\n", escaped);
+    free (escaped);
     return 1;
 }
 
@@ -311,6 +315,7 @@ s_print_stats (const char *json)
         certbus_time_format (head_ms, head_time, sizeof head_time);
     char last_error [256];
     certbus_json_string (json, "last_error", last_error, sizeof last_error);
+    char *error_text = certbus_term_escape (*last_error ? last_error : "none");
     printf ("certbus-broker: running\n"
             "  directory version   %lld (%lld members)\n"
             "  policy              %lld rules, default deny\n"
@@ -325,7 +330,8 @@ s_print_stats (const char *json)
             certbus_json_number (json, "rejected"), certbus_json_number (json, "duplicates"),
             certbus_json_number (json, "deliveries"), certbus_json_number (json, "acks"),
             certbus_json_number (json, "audit_size"), certbus_json_number (json, "tree_head_size"), head_time,
-            *last_error ? last_error : "none");
+            error_text);
+    free (error_text);
     const char *session = strstr (json, "\"sessions\":[");
     printf ("  %-24s %-13s %8s %8s %8s\n", "member", "tier", "inflight", "queued", "idle ms");
     while (session && (session = strstr (session, "{\"org\":\""))) {
@@ -335,9 +341,12 @@ s_print_stats (const char *json)
         const char *t = strstr (session, "\"tier\":\"");
         if (t)
             snprintf (tier, sizeof tier, "%.*s", (int) strcspn (t + 8, "\""), t + 8);
-        printf ("  %-24s %-13s %8lld %8lld %8lld\n", org, tier,
+        char *org_text = certbus_term_escape (org), *tier_text = certbus_term_escape (tier);
+        printf ("  %-24s %-13s %8lld %8lld %8lld\n", org_text, tier_text,
                 certbus_json_number (session, "inflight"), certbus_json_number (session, "queued"),
                 certbus_json_number (session, "idle_ms"));
+        free (org_text);
+        free (tier_text);
     }
 }
 

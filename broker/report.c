@@ -26,8 +26,30 @@ typedef struct {
     bool json;
     int64_t thresholds [s_SEVERITIES];   //  ms
     int64_t now;
-    certbus_sb_t overdue;
+    broker_case_t *overdue;          //  open, unacknowledged past their threshold
+    size_t overdue_count;
 } s_report_t;
+
+//  Prints one line of JSON or text and frees it. Every string a member
+//  chose (org ids, severities, statuses) reaches the line through
+//  certbus_sb_json_str or certbus_sb_term, so that it can neither break
+//  out of its JSON string nor send a control character to a terminal.
+static void
+s_line (certbus_sb_t *sb)
+{
+    printf ("%s\n", sb->data ? sb->data : "");
+    certbus_sb_free (sb);
+}
+
+//  Appends s for a terminal, escaped, padded with spaces to width bytes
+static void
+s_cell (certbus_sb_t *sb, const char *s, int width)
+{
+    size_t before = sb->len;
+    certbus_sb_term (sb, s, s ? strlen (s) : 0, false);
+    for (size_t used = sb->len - before; (int) used < width; used++)
+        certbus_sb_printf (sb, " ");
+}
 
 static int
 s_cmp (const void *a, const void *b)
@@ -94,20 +116,34 @@ s_case (void *arg, const broker_case_t *c)
     char id [CERTBUS_ID_STR_SIZE], opened [40];
     certbus_id_format (c->case_id, id);
     certbus_time_format (c->opened_at, opened, sizeof opened);
-    if (r->json)
-        printf ("{\"case\":\"%s\",\"reporter\":\"%s\",\"tier\":\"%s\",\"sector\":\"%s\","
-                "\"severity\":\"%s\",\"status\":\"%s\",\"opened\":\"%s\",\"opened_ms\":%lld,"
-                "\"ack_ms\":%lld,\"resolve_ms\":%lld}\n",
-                id, c->origin, tier, sector, c->severity, c->status, opened,
-                (long long) c->opened_at,
-                (long long) (c->first_ack_at ? c->first_ack_at - c->opened_at : -1),
-                (long long) (c->resolved_at ? c->resolved_at - c->opened_at : -1));
+    if (r->json) {
+        certbus_sb_t sb = {0};
+        certbus_sb_printf (&sb, "{\"case\":\"%s\",\"reporter\":", id);
+        certbus_sb_json_str (&sb, c->origin);
+        certbus_sb_printf (&sb, ",\"tier\":");
+        certbus_sb_json_str (&sb, tier);
+        certbus_sb_printf (&sb, ",\"sector\":");
+        certbus_sb_json_str (&sb, sector);
+        certbus_sb_printf (&sb, ",\"severity\":");
+        certbus_sb_json_str (&sb, c->severity);
+        certbus_sb_printf (&sb, ",\"status\":");
+        certbus_sb_json_str (&sb, c->status);
+        certbus_sb_printf (&sb, ",\"opened\":\"%s\",\"opened_ms\":%lld,\"ack_ms\":%lld,"
+                           "\"resolve_ms\":%lld}",
+                           opened, (long long) c->opened_at,
+                           (long long) (c->first_ack_at ? c->first_ack_at - c->opened_at : -1),
+                           (long long) (c->resolved_at ? c->resolved_at - c->opened_at : -1));
+        s_line (&sb);
+    }
     //  Open and unacknowledged past its severity's threshold
     for (int s = 0; s < s_SEVERITIES; s++)
         if (strcmp (c->severity, s_severities [s]) == 0 && !c->resolved_at && !c->first_ack_at
-            && r->now - c->opened_at > r->thresholds [s])
-            certbus_sb_printf (&r->overdue, "%s|%s|%s|%s|%lld\n", id, c->origin, c->severity,
-                               c->status, (long long) (r->now - c->opened_at));
+            && r->now - c->opened_at > r->thresholds [s]) {
+            r->overdue = realloc (r->overdue, (r->overdue_count + 1) * sizeof (broker_case_t));
+            if (!r->overdue)
+                abort ();
+            r->overdue [r->overdue_count++] = *c;
+        }
     return 0;
 }
 
@@ -181,11 +217,20 @@ report_print (const char *dir, int64_t since, bool json, const char *overdue)
         double a50 = s_percentile (g->ack, g->ack_n, 0.5), a90 = s_percentile (g->ack, g->ack_n, 0.9);
         double r50 = s_percentile (g->resolve, g->resolve_n, 0.5),
                r90 = s_percentile (g->resolve, g->resolve_n, 0.9);
-        if (json)
-            printf ("{\"group\":{\"tier\":\"%s\",\"sector\":\"%s\",\"severity\":\"%s\"},"
-                    "\"cases\":%zu,\"open\":%zu,\"ack_p50_s\":%.3f,\"ack_p90_s\":%.3f,"
-                    "\"resolve_p50_s\":%.3f,\"resolve_p90_s\":%.3f}\n",
-                    g->tier, g->sector, g->severity, g->cases, g->open, a50, a90, r50, r90);
+        certbus_sb_t sb = {0};
+        if (json) {
+            certbus_sb_printf (&sb, "{\"group\":{\"tier\":");
+            certbus_sb_json_str (&sb, g->tier);
+            certbus_sb_printf (&sb, ",\"sector\":");
+            certbus_sb_json_str (&sb, g->sector);
+            certbus_sb_printf (&sb, ",\"severity\":");
+            certbus_sb_json_str (&sb, g->severity);
+            certbus_sb_printf (&sb,
+                               "},\"cases\":%zu,\"open\":%zu,\"ack_p50_s\":%.3f,"
+                               "\"ack_p90_s\":%.3f,\"resolve_p50_s\":%.3f,"
+                               "\"resolve_p90_s\":%.3f}",
+                               g->cases, g->open, a50, a90, r50, r90);
+        }
         else {
             char cells [4][24];
             double values [4] = {a50, a90, r50, r90};
@@ -194,41 +239,50 @@ report_print (const char *dir, int64_t since, bool json, const char *overdue)
                     snprintf (cells [v], sizeof cells [v], "-");
                 else
                     snprintf (cells [v], sizeof cells [v], "%.1fs", values [v]);
-            printf ("%-13s %-12s %-9s %5zu %5zu %10s %10s %12s %12s\n", g->tier, g->sector,
-                    g->severity, g->cases, g->open, cells [0], cells [1], cells [2], cells [3]);
+            s_cell (&sb, g->tier, 13);
+            certbus_sb_printf (&sb, " ");
+            s_cell (&sb, g->sector, 12);
+            certbus_sb_printf (&sb, " ");
+            s_cell (&sb, g->severity, 9);
+            certbus_sb_printf (&sb, " %5zu %5zu %10s %10s %12s %12s", g->cases, g->open,
+                               cells [0], cells [1], cells [2], cells [3]);
         }
+        s_line (&sb);
         free (g->ack);
         free (g->resolve);
     }
     if (rc == 0) {
         if (!json)
             printf ("\nopen cases unacknowledged past their threshold:%s\n",
-                    r.overdue.len ? "" : " none");
-        char *save = NULL;
-        for (char *line = r.overdue.data ? strtok_r (r.overdue.data, "\n", &save) : NULL; line;
-             line = strtok_r (NULL, "\n", &save)) {
-            char *fields [5] = {0};
-            int n = 0;
-            for (char *f = line; n < 5; n++) {
-                fields [n] = f;
-                f = strchr (f, '|');
-                if (!f)
-                    break;
-                *f++ = 0;
+                    r.overdue_count ? "" : " none");
+        for (size_t i = 0; i < r.overdue_count; i++) {
+            const broker_case_t *c = &r.overdue [i];
+            char id [CERTBUS_ID_STR_SIZE];
+            certbus_id_format (c->case_id, id);
+            long long age = (long long) (r.now - c->opened_at);
+            certbus_sb_t sb = {0};
+            if (json) {
+                certbus_sb_printf (&sb, "{\"overdue\":\"%s\",\"reporter\":", id);
+                certbus_sb_json_str (&sb, c->origin);
+                certbus_sb_printf (&sb, ",\"severity\":");
+                certbus_sb_json_str (&sb, c->severity);
+                certbus_sb_printf (&sb, ",\"status\":");
+                certbus_sb_json_str (&sb, c->status);
+                certbus_sb_printf (&sb, ",\"age_s\":%lld}", age / 1000);
             }
-            if (n < 4)
-                continue;
-            long long age = atoll (fields [4]);
-            if (json)
-                printf ("{\"overdue\":\"%s\",\"reporter\":\"%s\",\"severity\":\"%s\","
-                        "\"status\":\"%s\",\"age_s\":%lld}\n",
-                        fields [0], fields [1], fields [2], fields [3], age / 1000);
-            else
-                printf ("  %s  %-16s %-9s %-13s open %lld min\n", fields [0], fields [1],
-                        fields [2], fields [3], age / 60000);
+            else {
+                certbus_sb_printf (&sb, "  %s  ", id);
+                s_cell (&sb, c->origin, 16);
+                certbus_sb_printf (&sb, " ");
+                s_cell (&sb, c->severity, 9);
+                certbus_sb_printf (&sb, " ");
+                s_cell (&sb, c->status, 13);
+                certbus_sb_printf (&sb, " open %lld min", age / 60000);
+            }
+            s_line (&sb);
         }
     }
-    certbus_sb_free (&r.overdue);
+    free (r.overdue);
     free (r.groups);
     certbus_directory_destroy (&r.dir);
     broker_store_destroy (&store);

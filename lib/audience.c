@@ -65,10 +65,12 @@ certbus_audience_parse (const char *text)
         }
         char *colon = strchr (item, ':');
         if (!colon) {
+            char *quoted = certbus_term_escape (item);
             certbus_fail (CERTBUS_E_AUDIENCE,
                           "audience term '%s' is not one of org:ID, tier:T, sector:S, "
                           "region:R, all",
-                          item);
+                          quoted);
+            free (quoted);
             ok = false;
             break;
         }
@@ -79,15 +81,19 @@ certbus_audience_parse (const char *text)
             if (strcmp (item, s_term_names [t]) == 0)
                 type = t;
         if (type < 0) {
+            char *quoted = certbus_term_escape (item);
             certbus_fail (CERTBUS_E_AUDIENCE,
                           "unknown audience term type '%s' (use org, tier, sector, region or "
                           "all)",
-                          item);
+                          quoted);
+            free (quoted);
             ok = false;
         }
         else if (!certbus_name_valid (value)) {
+            char *quoted = certbus_term_escape (value);
             certbus_fail (CERTBUS_E_AUDIENCE, "audience term '%s:%s' has an invalid value", item,
-                          value);
+                          quoted);
+            free (quoted);
             ok = false;
         }
         else if (type == CERTBUS_TERM_TIER && certbus_tier_parse (value) == CERTBUS_TIER_NONE) {
@@ -171,10 +177,12 @@ certbus_audience_resolve (const char *text, const char *tlp, certbus_directory_t
         return CERTBUS_E_AUDIENCE;
     certbus_err_t rc = CERTBUS_OK;
     if (tlp && strcmp (tlp, "red") == 0 && !certbus_audience_only_orgs (audience)) {
+        char *quoted = certbus_term_escape (text);
         rc = certbus_fail (CERTBUS_E_TLP,
                            "TLP red may be sent only to named organisations (org:ID terms), "
                            "not to '%s'",
-                           text);
+                           quoted);
+        free (quoted);
         goto cleanup;
     }
     for (size_t t = 0; t < audience->count; t++) {
@@ -213,9 +221,11 @@ certbus_audience_resolve (const char *text, const char *tlp, certbus_directory_t
     }
     if (count == 0) {
         free (orgs);
+        char *quoted = certbus_term_escape (text);
         rc = certbus_fail (CERTBUS_E_AUDIENCE_EMPTY,
-                           "audience '%s' resolves to nobody in directory version %llu", text,
+                           "audience '%s' resolves to nobody in directory version %llu", quoted,
                            (unsigned long long) certbus_directory_serial (dir));
+        free (quoted);
         goto cleanup;
     }
     *orgs_p = orgs;

@@ -7,6 +7,9 @@
 #include <string.h>
 
 #define s_DOMAIN_REQUEST "certbus-request-v1"
+#define s_DOMAIN_REQUEST_BOX "certbus-request-box-v1"
+#define s_DOMAIN_REQUEST_CURVE "certbus-request-curve-v1"
+#define s_REQUEST_AGAIN "make a new request with certbus-node init of this version"
 #define s_DOMAIN_CERT "certbus-certificate-v1"
 #define s_DOMAIN_REVOCATION "certbus-revocation-v1"
 
@@ -77,6 +80,8 @@ certbus_request_make (certbus_identity_t *identity, const char *org_id, const ch
                -1;
     if (name && (!certbus_utf8_valid (name, 256)))
         return certbus_fail (CERTBUS_E_FIELD, "name is not UTF-8 of at most 256 bytes"), -1;
+    if (name && certbus_text_has_control (name))
+        return certbus_fail (CERTBUS_E_FIELD, "name holds a control character"), -1;
     Certbus__RequestBody body = CERTBUS__REQUEST_BODY__INIT;
     body.version = CERTBUS_WIRE_MAJOR;
     body.org_id = (char *) org_id;
@@ -93,15 +98,45 @@ certbus_request_make (certbus_identity_t *identity, const char *org_id, const ch
     uint8_t sig [CERTBUS_SIG_SIZE];
     certbus_sign (sig, s_DOMAIN_REQUEST, body_bytes, body_size,
                   certbus_identity_sign_secret (identity));
+    //  The Ed25519 signature proves the sign key; the two X25519 keys get
+    //  proofs of their own, so that no one enrols a key it does not hold
+    uint8_t box_key [CERTBUS_KEY_SIZE], box_sig [CERTBUS_SIG_SIZE];
+    uint8_t curve_key [CERTBUS_KEY_SIZE], curve_sig [CERTBUS_SIG_SIZE];
+    if (certbus_x25519_prove (box_key, box_sig, s_DOMAIN_REQUEST_BOX, body_bytes, body_size,
+                              certbus_identity_box_secret (identity),
+                              certbus_identity_box_public (identity))
+        || certbus_x25519_prove (curve_key, curve_sig, s_DOMAIN_REQUEST_CURVE, body_bytes,
+                                 body_size, certbus_identity_curve_secret (identity),
+                                 certbus_identity_curve_public (identity))) {
+        free (body_bytes);
+        return -1;
+    }
     Certbus__Request request = CERTBUS__REQUEST__INIT;
     request.version = CERTBUS_WIRE_MAJOR;
     request.body.data = body_bytes;
     request.body.len = body_size;
     request.signature.data = sig;
     request.signature.len = sizeof sig;
+    request.box_proof_key.data = box_key;
+    request.box_proof_key.len = sizeof box_key;
+    request.box_proof_sig.data = box_sig;
+    request.box_proof_sig.len = sizeof box_sig;
+    request.curve_proof_key.data = curve_key;
+    request.curve_proof_key.len = sizeof curve_key;
+    request.curve_proof_sig.data = curve_sig;
+    request.curve_proof_sig.len = sizeof curve_sig;
     *bytes_p = certbus_codec_encode (&request, size_p);
     free (body_bytes);
     return 0;
+}
+
+//  True when request proves possession of the X25519 secret of x25519_key
+static bool
+s_request_proves (const Certbus__Request *request, ProtobufCBinaryData key,
+                  ProtobufCBinaryData sig, const char *domain, const uint8_t *x25519_key)
+{
+    return certbus_x25519_verify (key.data, key.len, sig.data, sig.len, domain,
+                                  request->body.data, request->body.len, x25519_key);
 }
 
 certbus_request_t *
@@ -121,11 +156,32 @@ certbus_request_decode (const uint8_t *bytes, size_t size)
         certbus_fail (CERTBUS_E_FIELD, "request has an invalid org id or key");
         goto cleanup;
     }
+    if (strlen (body->name) > 256 || certbus_text_has_control (body->name)) {
+        certbus_fail (CERTBUS_E_FIELD,
+                      "request for '%s' has a name longer than 256 bytes or with a control "
+                      "character",
+                      body->org_id);
+        goto cleanup;
+    }
     if (!certbus_verify (request->signature.data, request->signature.len, s_DOMAIN_REQUEST,
                          request->body.data, request->body.len, body->sign_key.data,
                          body->sign_key.len)) {
         certbus_fail (CERTBUS_E_SIGNATURE, "request for '%s' is not signed by its own key",
                       body->org_id);
+        goto cleanup;
+    }
+    if (!s_request_proves (request, request->box_proof_key, request->box_proof_sig,
+                           s_DOMAIN_REQUEST_BOX, body->box_key.data)) {
+        certbus_fail (CERTBUS_E_SIGNATURE,
+                      "the request for '%s' does not prove possession of its box key: %s",
+                      body->org_id, s_REQUEST_AGAIN);
+        goto cleanup;
+    }
+    if (!s_request_proves (request, request->curve_proof_key, request->curve_proof_sig,
+                           s_DOMAIN_REQUEST_CURVE, body->curve_key.data)) {
+        certbus_fail (CERTBUS_E_SIGNATURE,
+                      "the request for '%s' does not prove possession of its CURVE key: %s",
+                      body->org_id, s_REQUEST_AGAIN);
         goto cleanup;
     }
     self = calloc (1, sizeof *self);
@@ -228,6 +284,14 @@ certbus_cert_decode (const uint8_t *bytes, size_t size, const uint8_t *council_k
         || strlen (body->name) > 256 || !s_key_ok (body->sign_key) || !s_key_ok (body->box_key)
         || !s_key_ok (body->curve_key) || body->not_after <= body->not_before) {
         rc = certbus_fail (CERTBUS_E_FIELD, "certificate has an invalid field");
+        goto cleanup;
+    }
+    //  The org id is [a-z0-9._-] already; the display name is free text
+    //  that every listing prints
+    if (certbus_text_has_control (body->org_id) || certbus_text_has_control (body->name)) {
+        rc = certbus_fail (CERTBUS_E_FIELD,
+                           "certificate %llu has a control character in its org id or name",
+                           (unsigned long long) body->serial);
         goto cleanup;
     }
     certbus_cert_t *self = calloc (1, sizeof *self);

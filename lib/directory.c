@@ -71,6 +71,42 @@ cleanup:
     return rc;
 }
 
+//  The role in which cert holds key, for the reason text
+static const char *
+s_key_role (const certbus_cert_t *cert, const uint8_t *key)
+{
+    if (memcmp (cert->sign_key, key, CERTBUS_KEY_SIZE) == 0)
+        return "sign";
+    if (memcmp (cert->box_key, key, CERTBUS_KEY_SIZE) == 0)
+        return "box";
+    return "CURVE";
+}
+
+//  One key, one member: a key held by two certificates, in any of the
+//  three roles, would let one member read, sign or connect as another.
+//  Records cert's keys in by_key (key hex -> cert). Returns CERTBUS_OK or
+//  CERTBUS_E_FIELD with the reason set.
+static certbus_err_t
+s_keys_unique (zhashx_t *by_key, const certbus_cert_t *cert)
+{
+    const uint8_t *keys [3] = {cert->sign_key, cert->box_key, cert->curve_key};
+    const char *roles [3] = {"sign", "box", "CURVE"};
+    for (int i = 0; i < 3; i++) {
+        char hex [CERTBUS_KEY_SIZE * 2 + 1];
+        certbus_hex (keys [i], CERTBUS_KEY_SIZE, hex);
+        const certbus_cert_t *holder = zhashx_lookup (by_key, hex);
+        if (holder && holder != cert)
+            return certbus_fail (CERTBUS_E_FIELD,
+                                 "directory lists one key for two members: the %s key of '%s' "
+                                 "is the %s key of '%s'",
+                                 roles [i], cert->org_id, s_key_role (holder, keys [i]),
+                                 holder->org_id);
+        if (!holder)
+            zhashx_insert (by_key, hex, (void *) cert);
+    }
+    return CERTBUS_OK;
+}
+
 static int
 s_cert_compare (const void *a, const void *b)
 {
@@ -87,6 +123,7 @@ certbus_directory_decode (const uint8_t *bytes, size_t size, const uint8_t *coun
     Certbus__Directory *dir = NULL;
     Certbus__DirectoryBody *body = NULL;
     certbus_directory_t *self = NULL;
+    zhashx_t *by_key = NULL;         //  every key of every certificate, hex -> cert
     certbus_err_t rc = certbus_codec_decode (&certbus__directory__descriptor, bytes, size,
                                              CERTBUS_MAX_DIRECTORY, 16, (void **) &dir);
     if (rc)
@@ -128,6 +165,7 @@ certbus_directory_decode (const uint8_t *bytes, size_t size, const uint8_t *coun
             goto cleanup;
         self->rev_count++;
     }
+    by_key = zhashx_new ();
     for (size_t i = 0; i < body->n_certificates; i++) {
         size_t len;
         uint8_t *one = certbus_codec_encode (body->certificates [i], &len);
@@ -143,6 +181,8 @@ certbus_directory_decode (const uint8_t *bytes, size_t size, const uint8_t *coun
         }
         self->certs [self->cert_count++] = cert;
         zhashx_insert (self->by_org, cert->org_id, cert);
+        if ((rc = s_keys_unique (by_key, cert)))
+            goto cleanup;
         char curve_hex [CERTBUS_KEY_SIZE * 2 + 1];
         certbus_hex (cert->curve_key, CERTBUS_KEY_SIZE, curve_hex);
         zhashx_insert (self->by_curve, curve_hex, cert);
@@ -156,7 +196,81 @@ certbus_directory_decode (const uint8_t *bytes, size_t size, const uint8_t *coun
     *dir_p = self;
     self = NULL;
 cleanup:
+    zhashx_destroy (&by_key);
     certbus_directory_destroy (&self);
+    certbus_codec_free (body);
+    certbus_codec_free (dir);
+    return rc;
+}
+
+//  True when revs (bodies of the directory's revocations) revoke serial
+static bool
+s_revoked (Certbus__RevocationBody **revs, size_t count, uint64_t serial)
+{
+    for (size_t i = 0; i < count; i++)
+        if (revs [i] && revs [i]->serial == serial)
+            return true;
+    return false;
+}
+
+certbus_err_t
+certbus_directory_key_holder (const uint8_t *bytes, size_t size, const uint8_t *council_key,
+                              const char *org_id, const uint8_t key [CERTBUS_KEY_SIZE],
+                              char **holder_p, const char **role_p)
+{
+    *holder_p = NULL;
+    *role_p = NULL;
+    Certbus__Directory *dir = NULL;
+    Certbus__DirectoryBody *body = NULL;
+    Certbus__RevocationBody **revs = NULL;
+    size_t rev_count = 0;
+    certbus_err_t rc = certbus_codec_decode (&certbus__directory__descriptor, bytes, size,
+                                             CERTBUS_MAX_DIRECTORY, 16, (void **) &dir);
+    if (rc)
+        goto cleanup;
+    if (!certbus_verify (dir->signature.data, dir->signature.len, s_DOMAIN_DIRECTORY,
+                         dir->body.data, dir->body.len, council_key, CERTBUS_KEY_SIZE)) {
+        rc = certbus_fail (CERTBUS_E_DIRECTORY_SIGNATURE,
+                           "directory is not signed by this Council");
+        goto cleanup;
+    }
+    rc = certbus_codec_decode (&certbus__directory_body__descriptor, dir->body.data,
+                               dir->body.len, CERTBUS_MAX_DIRECTORY, CERTBUS_MAX_MEMBERS,
+                               (void **) &body);
+    if (rc)
+        goto cleanup;
+    revs = calloc (body->n_revocations + 1, sizeof (Certbus__RevocationBody *));
+    if (!revs)
+        abort ();
+    for (; rev_count < body->n_revocations; rev_count++) {
+        ProtobufCBinaryData one = body->revocations [rev_count]->body;
+        if ((rc = certbus_codec_decode (&certbus__revocation_body__descriptor, one.data, one.len,
+                                        16 * 1024, 16, (void **) &revs [rev_count])))
+            goto cleanup;
+    }
+    for (size_t i = 0; i < body->n_certificates && !*holder_p; i++) {
+        ProtobufCBinaryData one = body->certificates [i]->body;
+        Certbus__CertificateBody *cert = NULL;
+        if ((rc = certbus_codec_decode (&certbus__certificate_body__descriptor, one.data, one.len,
+                                        64 * 1024, 16, (void **) &cert)))
+            goto cleanup;
+        const ProtobufCBinaryData keys [3] = {cert->sign_key, cert->box_key, cert->curve_key};
+        static const char *roles [3] = {"sign", "box", "CURVE"};
+        if (strcmp (cert->org_id, org_id) != 0 && !s_revoked (revs, rev_count, cert->serial))
+            for (int k = 0; k < 3 && !*holder_p; k++)
+                if (keys [k].len == CERTBUS_KEY_SIZE
+                    && memcmp (keys [k].data, key, CERTBUS_KEY_SIZE) == 0) {
+                    *holder_p = strdup (cert->org_id);
+                    if (!*holder_p)
+                        abort ();
+                    *role_p = roles [k];
+                }
+        certbus_codec_free (cert);
+    }
+cleanup:
+    for (size_t i = 0; i < rev_count; i++)
+        certbus_codec_free (revs [i]);
+    free (revs);
     certbus_codec_free (body);
     certbus_codec_free (dir);
     return rc;

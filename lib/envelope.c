@@ -80,27 +80,54 @@ s_wrap_nonce (const uint8_t *ephemeral, const uint8_t *recipient,
     crypto_generichash_final (&state, nonce, crypto_secretbox_NONCEBYTES);
 }
 
+//  Fails with code and a reason quoting value (format holds one %s),
+//  escaped for a terminal
+static certbus_err_t __attribute__ ((format (printf, 2, 0)))
+s_fail_quoting (certbus_err_t code, const char *format, const char *value)
+{
+    char *quoted = certbus_term_escape (value ? value : "");
+    certbus_fail (code, format, quoted);
+    free (quoted);
+    return code;
+}
+
 static certbus_err_t
 s_check_opts (const certbus_seal_opts_t *opts, size_t size)
 {
     if (!s_kind_valid (opts->kind))
-        return certbus_fail (CERTBUS_E_FIELD, "kind '%s' is not valid (e.g. advisory, incident)",
-                             opts->kind ? opts->kind : "");
+        return s_fail_quoting (CERTBUS_E_FIELD, "kind '%s' is not valid (e.g. advisory, incident)",
+                               opts->kind);
     if (!certbus_tlp_valid (opts->tlp))
-        return certbus_fail (CERTBUS_E_TLP,
-                             "TLP '%s' is not one of clear, green, amber, amber+strict, red",
-                             opts->tlp ? opts->tlp : "");
+        return s_fail_quoting (CERTBUS_E_TLP,
+                               "TLP '%s' is not one of clear, green, amber, amber+strict, red",
+                               opts->tlp);
     if (opts->severity && !certbus_severity_valid (opts->severity))
-        return certbus_fail (CERTBUS_E_FIELD,
-                             "severity '%s' is not one of info, low, medium, high, critical",
-                             opts->severity);
+        return s_fail_quoting (CERTBUS_E_FIELD,
+                               "severity '%s' is not one of info, low, medium, high, critical",
+                               opts->severity);
     if (opts->content_type && !s_content_type_valid (opts->content_type))
-        return certbus_fail (CERTBUS_E_FIELD, "content type '%s' is not a MIME type",
-                             opts->content_type);
+        return s_fail_quoting (CERTBUS_E_FIELD, "content type '%s' is not a MIME type",
+                               opts->content_type);
     if (opts->topic && !certbus_utf8_valid (opts->topic, 256))
         return certbus_fail (CERTBUS_E_FIELD, "topic is not UTF-8 of at most 256 bytes");
     if (opts->ref_count > 16)
         return certbus_fail (CERTBUS_E_FIELD, "more than 16 references");
+    const char *relations [16];
+    for (size_t i = 0; i < opts->ref_count; i++)
+        relations [i] = opts->refs [i].relation;
+    certbus_header_text_t text = {.kind = opts->kind,
+                                  .topic = opts->topic,
+                                  .tlp = opts->tlp,
+                                  .severity = opts->severity,
+                                  .audience = opts->audience,
+                                  .content_type = opts->content_type,
+                                  .case_status = opts->case_status,
+                                  .assign = opts->assign,
+                                  .relations = relations,
+                                  .ref_count = opts->ref_count};
+    certbus_err_t rc = certbus_header_check (&text);
+    if (rc)
+        return rc;
     if (size > CERTBUS_MAX_PAYLOAD)
         return certbus_fail (CERTBUS_E_TOO_LARGE, "payload of %zu bytes exceeds the limit of %u",
                              size, CERTBUS_MAX_PAYLOAD);
@@ -340,6 +367,28 @@ certbus_envelope_decode (const uint8_t *bytes, size_t size, certbus_envelope_t *
                            wire->signature.len);
         goto cleanup;
     }
+    if (hdr->n_references > 16) {
+        rc = certbus_fail (CERTBUS_E_FIELD, "envelope has more than 16 references");
+        goto cleanup;
+    }
+    //  The rules seal applies too: strings without control characters,
+    //  case fields and references that fit the kind
+    const char *relations [16];
+    for (size_t i = 0; i < hdr->n_references; i++)
+        relations [i] = hdr->references [i]->relation;
+    certbus_header_text_t text = {.origin = hdr->origin,
+                                  .kind = hdr->kind,
+                                  .topic = hdr->topic,
+                                  .tlp = hdr->tlp,
+                                  .severity = hdr->severity,
+                                  .audience = hdr->audience,
+                                  .content_type = hdr->content_type,
+                                  .case_status = hdr->case_status,
+                                  .assign = hdr->assign,
+                                  .relations = relations,
+                                  .ref_count = hdr->n_references};
+    if ((rc = certbus_header_check (&text)))
+        goto cleanup;
     if (!certbus_name_valid (hdr->origin) || !s_kind_valid (hdr->kind)
         || !certbus_tlp_valid (hdr->tlp) || !certbus_severity_valid (hdr->severity)
         || !s_content_type_valid (hdr->content_type) || strlen (hdr->topic) > 256
@@ -368,10 +417,6 @@ certbus_envelope_decode (const uint8_t *bytes, size_t size, certbus_envelope_t *
             rc = certbus_fail (CERTBUS_E_FIELD, "recipient list is not sorted and unique");
             goto cleanup;
         }
-    }
-    if (hdr->n_references > 16) {
-        rc = certbus_fail (CERTBUS_E_FIELD, "envelope has more than 16 references");
-        goto cleanup;
     }
     uint8_t hash [CERTBUS_HASH_SIZE];
     crypto_hash_sha256 (hash, wire->ciphertext.data, wire->ciphertext.len);

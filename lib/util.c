@@ -21,8 +21,21 @@ certbus_fail (certbus_err_t code, const char *format, ...)
 {
     va_list args;
     va_start (args, format);
-    vsnprintf (s_reason, sizeof s_reason, format, args);
+    int len = vsnprintf (s_reason, sizeof s_reason, format, args);
     va_end (args);
+    //  A reason cut short must still be UTF-8: it travels in PubAck and
+    //  Error packets, whose decoders refuse anything else
+    if (len >= (int) sizeof s_reason) {
+        size_t end = sizeof s_reason - 1, lead = end;
+        while (lead > 0 && end - lead < 4 && ((unsigned char) s_reason [lead - 1] & 0xc0) == 0x80)
+            lead--;
+        if (lead > 0 && ((unsigned char) s_reason [lead - 1] & 0x80)) {
+            unsigned char c = (unsigned char) s_reason [lead - 1];
+            size_t want = c >= 0xf0 ? 4 : c >= 0xe0 ? 3 : c >= 0xc0 ? 2 : 1;
+            if (end - (lead - 1) < want)
+                s_reason [lead - 1] = 0;
+        }
+    }
     return code;
 }
 
@@ -225,6 +238,81 @@ certbus_verify (const uint8_t *sig, size_t sig_len, const char *domain, const ui
     return ok;
 }
 
+//  libsodium has no signature made with an X25519 key, so a member proves
+//  that it holds one by turning it into the Ed25519 scalar it stands for
+//  and making a plain Ed25519 (Schnorr) signature with that scalar, from
+//  libsodium's public group operations. Ed25519 signing cannot be used as
+//  it is: it derives its scalar from a hash of a seed, and an X25519 key
+//  is the scalar itself. The X25519 public key is the Montgomery form of
+//  clamp(s)·B, and B generates a group of prime order L, so the point
+//  A = (clamp(s) mod L)·B converts back to it, and anyone can check the
+//  signature with crypto_sign_verify_detached and A.
+typedef struct {
+    uint8_t wide [64];               //  clamp(s), zero-padded for the reduction
+    uint8_t a [32];                  //  clamp(s) mod L, the secret scalar
+    uint8_t r [32];                  //  the signature's random nonce
+    uint8_t ha [32];                 //  h·a mod L
+} s_prove_secrets_t;
+
+int
+certbus_x25519_prove (uint8_t key [32], uint8_t sig [64], const char *domain, const uint8_t *data,
+                      size_t data_len, const uint8_t *x25519_secret, const uint8_t *x25519_public)
+{
+    int rc = -1;
+    s_prove_secrets_t *sec = certbus_secret_alloc (sizeof *sec);
+    size_t msg_len = 0;
+    uint8_t *msg = s_signed_message (domain, data, data_len, &msg_len);
+    uint8_t curve [crypto_scalarmult_curve25519_BYTES];
+    uint8_t h_wide [crypto_hash_sha512_BYTES], h [32];
+    memset (sec->wide, 0, sizeof sec->wide);
+    memcpy (sec->wide, x25519_secret, 32);
+    sec->wide [0] &= 248;
+    sec->wide [31] &= 127;
+    sec->wide [31] |= 64;
+    crypto_core_ed25519_scalar_reduce (sec->a, sec->wide);
+    if (crypto_scalarmult_ed25519_base_noclamp (key, sec->a) != 0
+        || crypto_sign_ed25519_pk_to_curve25519 (curve, key) != 0
+        || sodium_memcmp (curve, x25519_public, sizeof curve) != 0) {
+        certbus_fail (CERTBUS_E_FIELD, "the X25519 public key does not belong to its secret key");
+        goto cleanup;
+    }
+    //  R = r·B; h = SHA-512 (R || A || M) mod L; S = r + h·a mod L
+    do
+        crypto_core_ed25519_scalar_random (sec->r);
+    while (crypto_scalarmult_ed25519_base_noclamp (sig, sec->r) != 0);
+    crypto_hash_sha512_state state;
+    crypto_hash_sha512_init (&state);
+    crypto_hash_sha512_update (&state, sig, 32);
+    crypto_hash_sha512_update (&state, key, 32);
+    crypto_hash_sha512_update (&state, msg, msg_len);
+    crypto_hash_sha512_final (&state, h_wide);
+    crypto_core_ed25519_scalar_reduce (h, h_wide);
+    crypto_core_ed25519_scalar_mul (sec->ha, h, sec->a);
+    crypto_core_ed25519_scalar_add (sig + 32, sec->r, sec->ha);
+    rc = 0;
+cleanup:
+    if (rc != 0) {
+        memset (key, 0, 32);
+        memset (sig, 0, 64);
+    }
+    certbus_secret_free (sec, sizeof *sec);
+    free (msg);
+    return rc;
+}
+
+bool
+certbus_x25519_verify (const uint8_t *key, size_t key_len, const uint8_t *sig, size_t sig_len,
+                       const char *domain, const uint8_t *data, size_t data_len,
+                       const uint8_t *x25519_public)
+{
+    uint8_t curve [crypto_scalarmult_curve25519_BYTES];
+    if (key_len != crypto_sign_PUBLICKEYBYTES
+        || crypto_sign_ed25519_pk_to_curve25519 (curve, key) != 0
+        || sodium_memcmp (curve, x25519_public, sizeof curve) != 0)
+        return false;
+    return certbus_verify (sig, sig_len, domain, data, data_len, key, key_len);
+}
+
 void
 certbus_fingerprint (const uint8_t *key, size_t key_len, char out [17])
 {
@@ -233,36 +321,67 @@ certbus_fingerprint (const uint8_t *key, size_t key_len, char out [17])
     certbus_hex (hash, sizeof hash, out);
 }
 
+//  Syncs the folder that holds path, so that a rename in it is durable.
+//  Returns 0, or -1 with the reason set; a file system that cannot sync a
+//  folder at all (EINVAL) counts as done.
 static int
 s_fsync_dir (const char *path)
 {
     char *copy = strdup (path);
     if (!copy)
         abort ();
-    int fd = open (dirname (copy), O_RDONLY | O_DIRECTORY);
+    const char *dir = dirname (copy);
+    int rc = 0;
+    int fd = open (dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0 || (fsync (fd) != 0 && errno != EINVAL)) {
+        certbus_fail (CERTBUS_E_IO, "cannot sync folder %s: %s", dir, strerror (errno));
+        rc = -1;
+    }
+    if (fd >= 0)
+        close (fd);
     free (copy);
-    if (fd < 0)
-        return -1;
-    int rc = fsync (fd);
-    close (fd);
     return rc;
+}
+
+//  Creates a new temporary file beside path under a random name, never
+//  through a symbolic link and never over a file that is there already
+//  (O_EXCL), so that nobody who can write to the folder can plant a name
+//  for us to follow or truncate. Writes its name into tmp (tmp_size bytes).
+//  Returns the descriptor, or -1 with the reason set.
+static int
+s_temp_open (const char *path, char *tmp, size_t tmp_size)
+{
+    for (int attempt = 0; attempt < 8; attempt++) {
+        uint8_t random [8];
+        char hex [sizeof random * 2 + 1];
+        randombytes_buf (random, sizeof random);
+        certbus_hex (random, sizeof random, hex);
+        snprintf (tmp, tmp_size, "%s.tmp-%s", path, hex);
+        int fd = open (tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+        if (fd >= 0)
+            return fd;
+        if (errno != EEXIST)
+            return certbus_fail (CERTBUS_E_IO, "cannot create %s: %s", tmp, strerror (errno)),
+                   -1;
+    }
+    return certbus_fail (CERTBUS_E_IO, "cannot create a temporary file beside %s", path), -1;
 }
 
 int
 certbus_file_write (const char *path, const void *data, size_t size, mode_t mode)
 {
-    size_t tmp_len = strlen (path) + 16;
+    size_t tmp_len = strlen (path) + 32;
     char *tmp = malloc (tmp_len);
     if (!tmp)
         abort ();
-    snprintf (tmp, tmp_len, "%s.tmp%05d", path, (int) (getpid () % 100000));
     int rc = -1;
-    int fd = open (tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
-    if (fd < 0) {
-        certbus_fail (CERTBUS_E_IO, "cannot create %s: %s", tmp, strerror (errno));
+    bool created = false;
+    int fd = s_temp_open (path, tmp, tmp_len);
+    if (fd < 0)
         goto cleanup;
-    }
-    //  open() honours the umask; the mode we promise is exact
+    created = true;
+    //  The file is made 0600 whatever the umask; the mode we promise is
+    //  exact, so it is set on the descriptor, never through the name
     if (fchmod (fd, mode) != 0) {
         certbus_fail (CERTBUS_E_IO, "cannot set mode of %s: %s", tmp, strerror (errno));
         goto cleanup;
@@ -284,18 +403,26 @@ certbus_file_write (const char *path, const void *data, size_t size, mode_t mode
         certbus_fail (CERTBUS_E_IO, "cannot sync %s: %s", tmp, strerror (errno));
         goto cleanup;
     }
-    close (fd);
+    int closed = close (fd);
     fd = -1;
+    if (closed != 0) {
+        certbus_fail (CERTBUS_E_IO, "cannot close %s: %s", tmp, strerror (errno));
+        goto cleanup;
+    }
+    //  rename replaces whatever path names, a symbolic link included,
+    //  without following it
     if (rename (tmp, path) != 0) {
         certbus_fail (CERTBUS_E_IO, "cannot rename %s to %s: %s", tmp, path, strerror (errno));
         goto cleanup;
     }
-    s_fsync_dir (path);
+    created = false;
+    if (s_fsync_dir (path))
+        goto cleanup;
     rc = 0;
 cleanup:
     if (fd >= 0)
         close (fd);
-    if (rc != 0)
+    if (created)
         unlink (tmp);
     free (tmp);
     return rc;
@@ -445,6 +572,15 @@ certbus_utf8_valid (const char *s, size_t max_len)
     return true;
 }
 
+bool
+certbus_text_has_control (const char *s)
+{
+    for (const unsigned char *p = (const unsigned char *) (s ? s : ""); *p; p++)
+        if (*p < 0x20 || *p == 0x7f || (p [0] == 0xc2 && p [1] >= 0x80 && p [1] <= 0x9f))
+            return true;
+    return false;
+}
+
 void
 certbus_sb_printf (certbus_sb_t *sb, const char *format, ...)
 {
@@ -472,19 +608,43 @@ certbus_sb_printf (certbus_sb_t *sb, const char *format, ...)
     va_end (args);
 }
 
+//  The length of the valid UTF-8 sequence at p (at most left bytes), or 0.
+static size_t
+s_utf8_len (const unsigned char *p, size_t left);
+
 void
 certbus_sb_json_str (certbus_sb_t *sb, const char *s)
 {
+    const unsigned char *p = (const unsigned char *) (s ? s : "");
+    size_t size = strlen ((const char *) p);
     certbus_sb_printf (sb, "\"");
-    for (const unsigned char *p = (const unsigned char *) (s ? s : ""); *p; p++) {
-        if (*p == '"' || *p == '\\')
-            certbus_sb_printf (sb, "\\%c", *p);
-        else if (*p == '\n')
+    for (size_t at = 0; at < size;) {
+        //  A run of plain printable ASCII goes in one piece
+        size_t run = 0;
+        while (at + run < size && p [at + run] >= 0x20 && p [at + run] < 0x7f
+               && p [at + run] != '"' && p [at + run] != '\\')
+            run++;
+        if (run) {
+            certbus_sb_printf (sb, "%.*s", (int) run, (const char *) p + at);
+            at += run;
+            continue;
+        }
+        size_t len = s_utf8_len (p + at, size - at);
+        if (len == 1 && (p [at] == '"' || p [at] == '\\'))
+            certbus_sb_printf (sb, "\\%c", p [at]);
+        else if (len == 1 && p [at] == '\n')
             certbus_sb_printf (sb, "\\n");
-        else if (*p < 0x20)
-            certbus_sb_printf (sb, "\\u%04x", *p);
+        else if (len == 1 && (p [at] < 0x20 || p [at] == 0x7f))
+            certbus_sb_printf (sb, "\\u%04x", p [at]);
+        else if (len == 2 && p [at] == 0xc2 && p [at + 1] < 0xa0)
+            certbus_sb_printf (sb, "\\u%04x", p [at + 1]);   //  C1 controls
+        else if (len == 0) {
+            certbus_sb_printf (sb, "\\ufffd");   //  not UTF-8: JSON cannot carry it
+            len = 1;
+        }
         else
-            certbus_sb_printf (sb, "%c", *p);
+            certbus_sb_printf (sb, "%.*s", (int) len, (const char *) p + at);
+        at += len;
     }
     certbus_sb_printf (sb, "\"");
 }

@@ -23,7 +23,9 @@ int
 
 //  Decodes and verifies a directory: the Council's signature over it and
 //  over every certificate and revocation in it. Refuses a directory whose
-//  version is below min_serial (CERTBUS_E_DIRECTORY_OLD).
+//  version is below min_serial (CERTBUS_E_DIRECTORY_OLD), and one that
+//  lists an org twice or a key (sign, box or CURVE, in any role) in two
+//  certificates (CERTBUS_E_FIELD).
 certbus_err_t
     certbus_directory_decode (const uint8_t *bytes, size_t size, const uint8_t *council_key,
                               uint64_t min_serial, certbus_directory_t **dir_p)
@@ -31,6 +33,20 @@ certbus_err_t
 
 void
     certbus_directory_destroy (certbus_directory_t **self_p);
+
+//  For the Council before it issues a certificate: looks in a serialised
+//  directory, whose signature must hold under council_key, for a current
+//  (not revoked) certificate of an org other than org_id that holds key as
+//  its sign, box or CURVE key. The certificates are covered by the
+//  directory's signature, so their own signatures are not checked again: a
+//  thousand members cost one verification, not a thousand. Returns
+//  CERTBUS_OK with *holder_p a new string (the holder's org id, or NULL
+//  when no other org holds key) and *role_p "sign", "box" or "CURVE"; or
+//  an error code with the reason set.
+certbus_err_t
+    certbus_directory_key_holder (const uint8_t *bytes, size_t size, const uint8_t *council_key,
+                                  const char *org_id, const uint8_t key [CERTBUS_KEY_SIZE],
+                                  char **holder_p, const char **role_p) CERTBUS_WARN_UNUSED;
 
 //  The directory's version and signing time (unix seconds).
 uint64_t

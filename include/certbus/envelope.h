@@ -71,6 +71,37 @@ typedef struct certbus_envelope_t certbus_envelope_t;
 bool
     certbus_severity_valid (const char *severity);
 
+//  True when status is "" or a case status: reported, acknowledged,
+//  investigating, contained, resolved, closed, reopened.
+bool
+    certbus_case_status_valid (const char *status);
+
+//  The strings and reference relations of a header, for certbus_header_check.
+//  NULL strings count as "".
+typedef struct {
+    const char *origin;
+    const char *kind;
+    const char *topic;
+    const char *tlp;
+    const char *severity;
+    const char *audience;
+    const char *content_type;
+    const char *case_status;
+    const char *assign;
+    const char *const *relations;    //  one per reference, in order
+    size_t ref_count;
+} certbus_header_text_t;
+
+//  The rules seal and decode both apply to a header: no control character
+//  (C0, DEL, C1) in any string; case status empty or a known status;
+//  assign empty or a valid org id; relations among updates, forwards and
+//  receipt-for, each at most once; updates, case status and assign only on
+//  kind incident; receipt-for only on kind receipt, and a receipt carries
+//  exactly that one reference. Returns CERTBUS_OK or CERTBUS_E_FIELD with a
+//  reason naming the rule (quoted values escaped for a terminal).
+certbus_err_t
+    certbus_header_check (const certbus_header_text_t *header) CERTBUS_WARN_UNUSED;
+
 //  Seals payload from identity (whose certificate is own) to the audience
 //  in opts, resolved against dir. On success *id_out is the new message id
 //  and *bytes_p a new serialised Envelope.

@@ -90,6 +90,25 @@ bool
                     size_t data_len, const uint8_t *public_key, size_t public_key_len)
         CERTBUS_WARN_UNUSED;
 
+//  Proof of possession of an X25519 secret key (a box or CURVE key):
+//  signs domain || 0x00 || data with the Ed25519 form of the key, a Schnorr
+//  signature that crypto_sign_verify_detached checks (PROTOCOL.md,
+//  "Membership requests", gives every step). Writes the Ed25519 public form
+//  of the key into key and the signature into sig. Returns 0, or -1 with
+//  the reason set when x25519_public is not the public key of x25519_secret.
+int
+    certbus_x25519_prove (uint8_t key [32], uint8_t sig [64], const char *domain,
+                          const uint8_t *data, size_t data_len, const uint8_t *x25519_secret,
+                          const uint8_t *x25519_public) CERTBUS_WARN_UNUSED;
+
+//  Checks a proof made by certbus_x25519_prove: key is an Ed25519 point
+//  whose Montgomery form is x25519_public, and sig is its signature over
+//  domain || 0x00 || data. Returns true when both hold.
+bool
+    certbus_x25519_verify (const uint8_t *key, size_t key_len, const uint8_t *sig, size_t sig_len,
+                           const char *domain, const uint8_t *data, size_t data_len,
+                           const uint8_t *x25519_public) CERTBUS_WARN_UNUSED;
+
 //  Guarded, locked memory (libsodium's) for a short-lived secret: a
 //  content key, an ephemeral key, a shared secret. Pieces come from one
 //  region per thread, so a call costs no system call. Free every piece
@@ -104,8 +123,12 @@ void
     certbus_fingerprint (const uint8_t *key, size_t key_len, char out [17]);
 
 //  Writes data to path through a temporary file in the same folder, fsync
-//  and rename, so readers see the old file or the whole new one. Returns 0,
-//  or -1 with the reason set.
+//  and rename, so readers see the old file or the whole new one. The
+//  temporary file has a random name and is created new (never through a
+//  symbolic link); the file gets exactly mode, whatever the umask; a
+//  symbolic link at path is replaced, not followed; the folder is synced
+//  after the rename. Returns 0, or -1 with the reason set (and no
+//  temporary file left behind).
 int
     certbus_file_write (const char *path, const void *data, size_t size, mode_t mode)
         CERTBUS_WARN_UNUSED;
@@ -131,8 +154,17 @@ int
 bool
     certbus_utf8_valid (const char *s, size_t max_len);
 
-//  Appends s to the JSON string in buf (with quotes), escaping as needed.
-//  buf is a growable zchunk-free string builder: see certbus_sb_t.
+//  True when s (UTF-8) holds a control character: C0 (below 0x20), DEL
+//  (0x7f) or C1 (U+0080..U+009F). Header strings and names that a member
+//  chose must hold none, so that no reader can be made to print one.
+bool
+    certbus_text_has_control (const char *s);
+
+//  certbus_sb_json_str appends s to sb as a JSON string, with its quotes:
+//  '"' and '\' escaped, every control character (C0, DEL, C1) as a \u
+//  escape (newline as \n), and a byte that is not UTF-8 as \ufffd, so a
+//  value can never end its string early nor reach a reader as a control.
+//  sb is a growable string builder: see certbus_sb_t.
 typedef struct {
     char *data;                      //  NUL-terminated contents
     size_t len;                      //  bytes used, without the NUL

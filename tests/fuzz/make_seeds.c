@@ -133,7 +133,7 @@ s_envelopes (fx_t *fx, uint8_t **publish_p, size_t *publish_size_p, uint8_t **de
                                 .content_type = "text/plain",
                                 .refs = refs,
                                 .ref_count = 2,
-                                .case_status = "open",
+                                .case_status = "investigating",
                                 .assign = "cert-national"};
     char *both [] = {"bank-01", "cert-national"};
     uint8_t id [CERTBUS_ID_SIZE];

@@ -11,6 +11,7 @@
 #include "testutil.h"
 #include <stdlib.h>
 #include <string.h>
+#include <sodium.h>
 
 //  A Council, a member identity and its decoded request, shared by a test
 typedef struct {
@@ -59,6 +60,21 @@ s_issue (fixture_t *self, certbus_identity_t *council, uint64_t serial, int64_t 
         != 0)
         fail_msg ("issue: %s", certbus_reason ());
     return bytes;
+}
+
+//  Offset of the self-signature inside a serialised Request
+static long
+s_request_signature_at (const uint8_t *bytes, size_t size)
+{
+    Certbus__Request *request = NULL;
+    tu_assert_err (certbus_codec_decode (&certbus__request__descriptor, bytes, size, 64 * 1024,
+                                         16, (void **) &request),
+                   CERTBUS_OK);
+    assert_int_equal (request->signature.len, CERTBUS_SIG_SIZE);
+    long at = tu_find (bytes, size, request->signature.data, request->signature.len);
+    assert_true (at > 0);
+    certbus_codec_free (request);
+    return at;
 }
 
 static void
@@ -130,12 +146,14 @@ test_request_round_trip (void **state)
     assert_null (plain);
     certbus_request_destroy (&plain);
 
-    //  A flipped bit anywhere in the last 64 bytes (the self-signature) is refused
-    bytes [size - 5] ^= 0x10;
+    //  A flipped bit in the self-signature is refused (the proofs of
+    //  possession follow the signature on the wire: find it)
+    long at = s_request_signature_at (bytes, size);
+    bytes [at + CERTBUS_SIG_SIZE - 5] ^= 0x10;
     certbus_reason_clear ();
     assert_null (certbus_request_decode (bytes, size));
     assert_non_null (strstr (certbus_reason (), "not signed"));
-    bytes [size - 5] ^= 0x10;
+    bytes [at + CERTBUS_SIG_SIZE - 5] ^= 0x10;
     //  Truncated and garbage requests are refused
     assert_null (certbus_request_decode (bytes, size - 1));
     assert_null (certbus_request_decode ((const uint8_t *) "garbage!", 8));
@@ -414,6 +432,362 @@ test_revocation_round_trip (void **state)
     certbus_identity_destroy (&other);
 }
 
+//  ---------------------------------------------------------------------------
+//  Proofs of possession of the two X25519 keys
+
+#define s_BOX "certbus-request-box-v1"
+#define s_CURVE "certbus-request-curve-v1"
+
+//  The parts of a hand-made request: a member running its own client can
+//  put any public key in its body and any bytes in its proofs.
+typedef struct {
+    certbus_identity_t *signer;      //  sign key of the body, and its signature
+    const uint8_t *box_key;          //  box key written in the body
+    const uint8_t *curve_key;        //  CURVE key written in the body
+    certbus_identity_t *box_prover;  //  proves with its own box secret; NULL: no proof
+    certbus_identity_t *curve_prover;
+    const Certbus__Request *proofs_from;  //  copy these proofs instead, when set
+} s_forge_t;
+
+static uint8_t *
+s_forge (const s_forge_t *f, size_t *size_p)
+{
+    Certbus__RequestBody body = CERTBUS__REQUEST_BODY__INIT;
+    body.version = CERTBUS_WIRE_MAJOR;
+    body.org_id = "mallory";
+    body.name = "Mallory CERT";
+    body.sign_key.data = (uint8_t *) certbus_identity_sign_public (f->signer);
+    body.sign_key.len = CERTBUS_KEY_SIZE;
+    body.box_key.data = (uint8_t *) f->box_key;
+    body.box_key.len = CERTBUS_KEY_SIZE;
+    body.curve_key.data = (uint8_t *) f->curve_key;
+    body.curve_key.len = CERTBUS_KEY_SIZE;
+    body.created = certbus_now ();
+    size_t body_size;
+    uint8_t *body_bytes = certbus_codec_encode (&body, &body_size);
+    uint8_t sig [64], box_key [32], box_sig [64], curve_key [32], curve_sig [64];
+    certbus_sign (sig, "certbus-request-v1", body_bytes, body_size,
+                  certbus_identity_sign_secret (f->signer));
+    Certbus__Request request = CERTBUS__REQUEST__INIT;
+    request.version = CERTBUS_WIRE_MAJOR;
+    request.body.data = body_bytes;
+    request.body.len = body_size;
+    request.signature.data = sig;
+    request.signature.len = sizeof sig;
+    if (f->box_prover) {
+        assert_int_equal (certbus_x25519_prove (box_key, box_sig, s_BOX, body_bytes, body_size,
+                                                certbus_identity_box_secret (f->box_prover),
+                                                certbus_identity_box_public (f->box_prover)),
+                          0);
+        request.box_proof_key = (ProtobufCBinaryData) {sizeof box_key, box_key};
+        request.box_proof_sig = (ProtobufCBinaryData) {sizeof box_sig, box_sig};
+    }
+    if (f->curve_prover) {
+        assert_int_equal (
+            certbus_x25519_prove (curve_key, curve_sig, s_CURVE, body_bytes, body_size,
+                                  certbus_identity_curve_secret (f->curve_prover),
+                                  certbus_identity_curve_public (f->curve_prover)),
+            0);
+        request.curve_proof_key = (ProtobufCBinaryData) {sizeof curve_key, curve_key};
+        request.curve_proof_sig = (ProtobufCBinaryData) {sizeof curve_sig, curve_sig};
+    }
+    if (f->proofs_from) {
+        request.box_proof_key = f->proofs_from->box_proof_key;
+        request.box_proof_sig = f->proofs_from->box_proof_sig;
+        request.curve_proof_key = f->proofs_from->curve_proof_key;
+        request.curve_proof_sig = f->proofs_from->curve_proof_sig;
+    }
+    uint8_t *bytes = certbus_codec_encode (&request, size_p);
+    free (body_bytes);
+    return bytes;
+}
+
+//  Asserts that bytes are refused as a request, with a reason holding want
+static void
+s_assert_refused (const uint8_t *bytes, size_t size, const char *want)
+{
+    certbus_reason_clear ();
+    certbus_request_t *request = certbus_request_decode (bytes, size);
+    if (request)
+        fail_msg ("a forged request was accepted (expected: %s)", want);
+    if (!strstr (certbus_reason (), want))
+        fail_msg ("reason '%s' does not say '%s'", certbus_reason (), want);
+}
+
+static void
+s_assert_accepted (const uint8_t *bytes, size_t size)
+{
+    certbus_request_t *request = certbus_request_decode (bytes, size);
+    if (!request)
+        fail_msg ("request refused: %s", certbus_reason ());
+    certbus_request_destroy (&request);
+}
+
+//  The proof is the Ed25519 signature the protocol document describes:
+//  A converts to the X25519 key, and crypto_sign_verify_detached holds over
+//  domain || 0x00 || data, built here by hand
+static void
+test_x25519_proof_construction (void **state)
+{
+    fixture_t *self = *state;
+    const uint8_t data [] = "a request body";
+    uint8_t key [32], sig [64];
+    assert_int_equal (certbus_x25519_prove (key, sig, s_BOX, data, sizeof data,
+                                            certbus_identity_box_secret (self->member),
+                                            certbus_identity_box_public (self->member)),
+                      0);
+    uint8_t curve [32];
+    assert_int_equal (crypto_sign_ed25519_pk_to_curve25519 (curve, key), 0);
+    assert_memory_equal (curve, certbus_identity_box_public (self->member), 32);
+    uint8_t msg [sizeof s_BOX + sizeof data];
+    memcpy (msg, s_BOX, sizeof s_BOX);   //  the domain and its NUL
+    memcpy (msg + sizeof s_BOX, data, sizeof data);
+    assert_int_equal (crypto_sign_verify_detached (sig, msg, sizeof msg, key), 0);
+    assert_true (certbus_x25519_verify (key, 32, sig, 64, s_BOX, data, sizeof data,
+                                        certbus_identity_box_public (self->member)));
+    //  Another domain, other data, another X25519 key: refused
+    assert_false (certbus_x25519_verify (key, 32, sig, 64, s_CURVE, data, sizeof data,
+                                         certbus_identity_box_public (self->member)));
+    assert_false (certbus_x25519_verify (key, 32, sig, 64, s_BOX, data, sizeof data - 1,
+                                         certbus_identity_box_public (self->member)));
+    assert_false (certbus_x25519_verify (key, 32, sig, 64, s_BOX, data, sizeof data,
+                                         certbus_identity_curve_public (self->member)));
+    assert_false (certbus_x25519_verify (key, 31, sig, 64, s_BOX, data, sizeof data,
+                                         certbus_identity_box_public (self->member)));
+    assert_false (certbus_x25519_verify (key, 32, sig, 63, s_BOX, data, sizeof data,
+                                         certbus_identity_box_public (self->member)));
+    //  A secret is never proved for a public key that is not its own
+    certbus_reason_clear ();
+    assert_int_equal (certbus_x25519_prove (key, sig, s_BOX, data, sizeof data,
+                                            certbus_identity_box_secret (self->member),
+                                            certbus_identity_curve_public (self->member)),
+                      -1);
+    assert_non_null (strstr (certbus_reason (), "does not belong"));
+}
+
+//  The example of PROTOCOL.md ("Proof of possession of an X25519 key"):
+//  the Ed25519 form of a fixed secret, and a proof made with a fixed nonce
+static void
+test_x25519_proof_known_answer (void **state)
+{
+    (void) state;
+    uint8_t secret [32], public_key [32], key [32], sig [64], want_key [32], want_sig [64];
+    for (int i = 0; i < 32; i++)
+        secret [i] = (uint8_t) (i + 1);
+    assert_int_equal (
+        certbus_unhex ("07a37cbc142093c8b755dc1b10e86cb426374ad16aa853ed0bdfc0b2b86d1c7c",
+                       public_key, 32),
+        0);
+    assert_int_equal (
+        certbus_unhex ("cfe058a4a189ee7230e43a1347ea1a7eef01f3557991a7fd3cec8915fd290aec",
+                       want_key, 32),
+        0);
+    assert_int_equal (
+        certbus_unhex ("fa5aa4a53cab83df80a445465fbb40e32ea93cab4306e89eaf27ef3dd53b6f9d"
+                       "7a5bdd424bc05636c7ca095773b3b5c5abb88b03f8410188bec852142254f80e",
+                       want_sig, 64),
+        0);
+    uint8_t derived [32];
+    crypto_scalarmult_base (derived, secret);
+    assert_memory_equal (derived, public_key, 32);
+    const uint8_t body [] = "example body";
+    //  Our prover finds the same A (its R is random, so its signature differs)
+    assert_int_equal (certbus_x25519_prove (key, sig, s_BOX, body, sizeof body - 1, secret,
+                                            public_key),
+                      0);
+    assert_memory_equal (key, want_key, 32);
+    assert_true (certbus_x25519_verify (key, 32, sig, 64, s_BOX, body, sizeof body - 1,
+                                        public_key));
+    //  The document's fixed-nonce signature verifies, and one flipped bit does not
+    assert_true (certbus_x25519_verify (want_key, 32, want_sig, 64, s_BOX, body,
+                                        sizeof body - 1, public_key));
+    want_sig [40] ^= 0x01;
+    assert_false (certbus_x25519_verify (want_key, 32, want_sig, 64, s_BOX, body,
+                                         sizeof body - 1, public_key));
+}
+
+//  A member that writes another member's box key into its request cannot
+//  make it valid: no proof, its own box secret, the victim's own proof
+static void
+test_request_copying_box_key_refused (void **state)
+{
+    fixture_t *self = *state;
+    certbus_identity_t *mallory = certbus_identity_new ();
+    const uint8_t *victim_box = certbus_identity_box_public (self->member);
+    const uint8_t *own_curve = certbus_identity_curve_public (mallory);
+    const char *want = "does not prove possession of its box key: make a new request with "
+                       "certbus-node init";
+    size_t size;
+    uint8_t *bytes = s_forge (&(s_forge_t) {mallory, victim_box, own_curve, NULL, mallory, NULL},
+                              &size);
+    s_assert_refused (bytes, size, want);
+    free (bytes);
+    bytes = s_forge (&(s_forge_t) {mallory, victim_box, own_curve, mallory, mallory, NULL}, &size);
+    s_assert_refused (bytes, size, want);
+    free (bytes);
+    //  The victim's genuine request carries a proof for this very key, but
+    //  over the victim's body
+    uint8_t *genuine;
+    size_t genuine_size;
+    assert_int_equal (certbus_request_make (self->member, "cert-pk", NULL, &genuine,
+                                            &genuine_size),
+                      0);
+    Certbus__Request *victim = NULL;
+    tu_assert_err (certbus_codec_decode (&certbus__request__descriptor, genuine, genuine_size,
+                                         64 * 1024, 16, (void **) &victim),
+                   CERTBUS_OK);
+    bytes = s_forge (&(s_forge_t) {mallory, victim_box, own_curve, NULL, NULL, victim}, &size);
+    s_assert_refused (bytes, size, want);
+    free (bytes);
+    //  Control: with its own keys and proofs, the same forger passes
+    bytes = s_forge (&(s_forge_t) {mallory, certbus_identity_box_public (mallory), own_curve,
+                                   mallory, mallory, NULL},
+                     &size);
+    s_assert_accepted (bytes, size);
+    free (bytes);
+    certbus_codec_free (victim);
+    free (genuine);
+    certbus_identity_destroy (&mallory);
+}
+
+//  The neighbouring variant: the CURVE key (transport identity) copied
+static void
+test_request_copying_curve_key_refused (void **state)
+{
+    fixture_t *self = *state;
+    certbus_identity_t *mallory = certbus_identity_new ();
+    const uint8_t *own_box = certbus_identity_box_public (mallory);
+    const uint8_t *victim_curve = certbus_identity_curve_public (self->member);
+    const char *want = "does not prove possession of its CURVE key";
+    size_t size;
+    uint8_t *bytes = s_forge (&(s_forge_t) {mallory, own_box, victim_curve, mallory, NULL, NULL},
+                              &size);
+    s_assert_refused (bytes, size, want);
+    free (bytes);
+    bytes = s_forge (&(s_forge_t) {mallory, own_box, victim_curve, mallory, mallory, NULL}, &size);
+    s_assert_refused (bytes, size, want);
+    free (bytes);
+    //  Both of the victim's keys with the victim's own proofs: they sign
+    //  the victim's body, not this one
+    uint8_t *genuine;
+    size_t genuine_size;
+    assert_int_equal (certbus_request_make (self->member, "cert-pk", NULL, &genuine,
+                                            &genuine_size),
+                      0);
+    Certbus__Request *victim = NULL;
+    tu_assert_err (certbus_codec_decode (&certbus__request__descriptor, genuine, genuine_size,
+                                         64 * 1024, 16, (void **) &victim),
+                   CERTBUS_OK);
+    bytes = s_forge (&(s_forge_t) {mallory, certbus_identity_box_public (self->member),
+                                   certbus_identity_curve_public (self->member), NULL, NULL,
+                                   victim},
+                     &size);
+    s_assert_refused (bytes, size, "does not prove possession of its box key");
+    free (bytes);
+    certbus_codec_free (victim);
+    free (genuine);
+    certbus_identity_destroy (&mallory);
+}
+
+//  Every byte of the four proof fields matters: a flipped bit in any of
+//  them is refused, and the untouched request passes
+static void
+test_request_tampered_proofs_refused (void **state)
+{
+    fixture_t *self = *state;
+    uint8_t *bytes;
+    size_t size;
+    assert_int_equal (certbus_request_make (self->member, "cert-pk", NULL, &bytes, &size), 0);
+    s_assert_accepted (bytes, size);
+    Certbus__Request *request = NULL;
+    tu_assert_err (certbus_codec_decode (&certbus__request__descriptor, bytes, size, 64 * 1024,
+                                         16, (void **) &request),
+                   CERTBUS_OK);
+    struct {
+        ProtobufCBinaryData field;
+        size_t len;
+        const char *want;
+    } parts [] = {{request->box_proof_key, 32, "box key"},
+                  {request->box_proof_sig, 64, "box key"},
+                  {request->curve_proof_key, 32, "CURVE key"},
+                  {request->curve_proof_sig, 64, "CURVE key"}};
+    for (size_t i = 0; i < sizeof parts / sizeof parts [0]; i++) {
+        assert_int_equal (parts [i].field.len, parts [i].len);
+        long at = tu_find (bytes, size, parts [i].field.data, parts [i].field.len);
+        assert_true (at > 0);
+        //  First byte, the last byte of R (or of the key), the last of S
+        size_t offsets [] = {0, 31, parts [i].len - 1};
+        for (size_t j = 0; j < 3; j++) {
+            bytes [at + (long) offsets [j]] ^= 0x01;
+            s_assert_refused (bytes, size, parts [i].want);
+            bytes [at + (long) offsets [j]] ^= 0x01;
+        }
+    }
+    s_assert_accepted (bytes, size);
+    //  The two proofs swapped: each answers the other key and domain
+    Certbus__Request swapped = *request;
+    swapped.box_proof_key = request->curve_proof_key;
+    swapped.box_proof_sig = request->curve_proof_sig;
+    swapped.curve_proof_key = request->box_proof_key;
+    swapped.curve_proof_sig = request->box_proof_sig;
+    size_t swapped_size;
+    uint8_t *swapped_bytes = certbus_codec_encode (&swapped, &swapped_size);
+    s_assert_refused (swapped_bytes, swapped_size, "box key");
+    free (swapped_bytes);
+    certbus_codec_free (request);
+    free (bytes);
+}
+
+//  A display name is printed by every listing: no control characters, in
+//  the request and in a certificate the Council signed
+static void
+test_name_control_characters_refused (void **state)
+{
+    fixture_t *self = *state;
+    const char *bad [] = {"CERT\x1b[2J", "line\nforged", "del\x7f", "c1 \xc2\x9b" "31m"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad [0]; i++) {
+        uint8_t *bytes = NULL;
+        size_t size;
+        certbus_reason_clear ();
+        assert_int_equal (certbus_request_make (self->member, "cert-pk", bad [i], &bytes, &size),
+                          -1);
+        assert_null (bytes);
+        assert_non_null (strstr (certbus_reason (), "control character"));
+    }
+    //  U+00A0 and above are text, not controls
+    uint8_t *bytes;
+    size_t size;
+    assert_int_equal (certbus_request_make (self->member, "cert-pk", "CERT \xc2\xa0\xc3\xa9", &bytes,
+                                            &size),
+                      0);
+    s_assert_accepted (bytes, size);
+    free (bytes);
+
+    //  A certificate with an escape sequence in its name, signed by the Council
+    certbus_request_t forged = *self->request;
+    forged.name = "CERT\x1b]0;owned\x07";
+    int64_t now = certbus_now ();
+    assert_int_equal (certbus_cert_issue (self->council, &forged, 9, CERTBUS_TIER_SECTORAL, "", "",
+                                          now - 10, now + 60, &bytes, &size),
+                      0);
+    certbus_cert_t *cert = NULL;
+    tu_assert_err (certbus_cert_decode (bytes, size, certbus_identity_sign_public (self->council),
+                                        &cert),
+                   CERTBUS_E_FIELD);
+    assert_null (cert);
+    assert_non_null (strstr (certbus_reason (), "control character"));
+    free (bytes);
+    //  The C1 variant (CSI as U+009B)
+    forged.name = "CERT \xc2\x9b" "2J";
+    assert_int_equal (certbus_cert_issue (self->council, &forged, 9, CERTBUS_TIER_SECTORAL, "", "",
+                                          now - 10, now + 60, &bytes, &size),
+                      0);
+    tu_assert_err (certbus_cert_decode (bytes, size, certbus_identity_sign_public (self->council),
+                                        &cert),
+                   CERTBUS_E_FIELD);
+    free (bytes);
+}
+
 int
 main (void)
 {
@@ -430,6 +804,16 @@ main (void)
                                          s_teardown),
         cmocka_unit_test_setup_teardown (test_check_time_window, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_revocation_round_trip, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown (test_x25519_proof_construction, s_setup, s_teardown),
+        cmocka_unit_test (test_x25519_proof_known_answer),
+        cmocka_unit_test_setup_teardown (test_request_copying_box_key_refused, s_setup,
+                                         s_teardown),
+        cmocka_unit_test_setup_teardown (test_request_copying_curve_key_refused, s_setup,
+                                         s_teardown),
+        cmocka_unit_test_setup_teardown (test_request_tampered_proofs_refused, s_setup,
+                                         s_teardown),
+        cmocka_unit_test_setup_teardown (test_name_control_characters_refused, s_setup,
+                                         s_teardown),
     };
     return cmocka_run_group_tests (tests, NULL, NULL);
 }

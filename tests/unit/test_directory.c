@@ -333,6 +333,148 @@ test_duplicate_org_refused (void **state)
     free (sizes);
 }
 
+//  A certificate the Council signs for org_id with these three keys
+static uint8_t *
+s_cert_with_keys (tu_council_t *council, const char *org_id, uint64_t serial,
+                  const uint8_t *sign_key, const uint8_t *box_key, const uint8_t *curve_key,
+                  size_t *size_p)
+{
+    certbus_request_t request = {.org_id = (char *) org_id, .name = (char *) org_id};
+    memcpy (request.sign_key, sign_key, CERTBUS_KEY_SIZE);
+    memcpy (request.box_key, box_key, CERTBUS_KEY_SIZE);
+    memcpy (request.curve_key, curve_key, CERTBUS_KEY_SIZE);
+    int64_t now = certbus_now ();
+    uint8_t *bytes = NULL;
+    assert_int_equal (certbus_cert_issue (council->council, &request, serial,
+                                          CERTBUS_TIER_ORGANIZATION, "", "", now - 60,
+                                          now + 3600, &bytes, size_p),
+                      0);
+    return bytes;
+}
+
+//  Builds and decodes a directory of the two certificates
+static certbus_err_t
+s_decode_pair (tu_council_t *council, uint8_t *first, size_t first_size, uint8_t *second,
+               size_t second_size)
+{
+    uint8_t *certs [2] = {first, second};
+    size_t sizes [2] = {first_size, second_size};
+    uint8_t *bytes;
+    size_t size;
+    assert_int_equal (certbus_directory_build (council->council, 9, certs, sizes, 2, NULL, NULL,
+                                               0, &bytes, &size),
+                      0);
+    certbus_directory_t *dir = NULL;
+    certbus_err_t rc = certbus_directory_decode (
+        bytes, size, certbus_identity_sign_public (council->council), 0, &dir);
+    if (rc)
+        assert_null (dir);
+    certbus_directory_destroy (&dir);
+    free (bytes);
+    return rc;
+}
+
+//  One key, one member: two certificates that share a key in the same role
+//  (each of the three), or in two different roles, are refused
+static void
+test_shared_key_refused (void **state)
+{
+    tu_council_t *council = *state;
+    certbus_identity_t *a = certbus_identity_new (), *b = certbus_identity_new ();
+    const uint8_t *a_keys [3] = {certbus_identity_sign_public (a), certbus_identity_box_public (a),
+                                 certbus_identity_curve_public (a)};
+    const uint8_t *b_keys [3] = {certbus_identity_sign_public (b), certbus_identity_box_public (b),
+                                 certbus_identity_curve_public (b)};
+    const char *roles [3] = {"sign", "box", "CURVE"};
+    size_t first_size, second_size;
+    uint8_t *first = s_cert_with_keys (council, "alpha", 100, a_keys [0], a_keys [1], a_keys [2],
+                                       &first_size);
+    //  Control: distinct keys pass
+    uint8_t *second = s_cert_with_keys (council, "mallory", 101, b_keys [0], b_keys [1],
+                                        b_keys [2], &second_size);
+    tu_assert_err (s_decode_pair (council, first, first_size, second, second_size), CERTBUS_OK);
+    free (second);
+    //  Each key of alpha copied into mallory's certificate, same role
+    for (int role = 0; role < 3; role++) {
+        const uint8_t *keys [3] = {b_keys [0], b_keys [1], b_keys [2]};
+        keys [role] = a_keys [role];
+        second = s_cert_with_keys (council, "mallory", 101, keys [0], keys [1], keys [2],
+                                   &second_size);
+        certbus_reason_clear ();
+        tu_assert_err (s_decode_pair (council, first, first_size, second, second_size),
+                       CERTBUS_E_FIELD);
+        char want [128];
+        snprintf (want, sizeof want, "the %s key of 'mallory' is the %s key of 'alpha'",
+                  roles [role], roles [role]);
+        if (!strstr (certbus_reason (), want))
+            fail_msg ("reason '%s' does not say '%s'", certbus_reason (), want);
+        free (second);
+    }
+    //  Across roles: alpha's box key as mallory's CURVE key
+    second = s_cert_with_keys (council, "mallory", 101, b_keys [0], b_keys [1], a_keys [1],
+                               &second_size);
+    tu_assert_err (s_decode_pair (council, first, first_size, second, second_size),
+                   CERTBUS_E_FIELD);
+    assert_non_null (strstr (certbus_reason (), "the CURVE key of 'mallory' is the box key of "
+                                                "'alpha'"));
+    free (second);
+    free (first);
+    certbus_identity_destroy (&a);
+    certbus_identity_destroy (&b);
+}
+
+//  The Council's look-up before it issues: which other current member holds
+//  a key, in which role
+static void
+test_key_holder (void **state)
+{
+    tu_council_t *council = *state;
+    const uint8_t *council_key = certbus_identity_sign_public (council->council);
+    tu_member_t *bank = tu_council_member (council, "pk-bank-01");
+    tu_member_t *gone = tu_council_member (council, "gone");
+    char *holder = NULL;
+    const char *role = NULL;
+    tu_assert_err (certbus_directory_key_holder (council->dir_bytes, council->dir_size,
+                                                 council_key, "mallory",
+                                                 certbus_identity_box_public (bank->identity),
+                                                 &holder, &role),
+                   CERTBUS_OK);
+    assert_string_equal (holder, "pk-bank-01");
+    assert_string_equal (role, "box");
+    free (holder);
+    tu_assert_err (certbus_directory_key_holder (council->dir_bytes, council->dir_size,
+                                                 council_key, "mallory",
+                                                 certbus_identity_curve_public (bank->identity),
+                                                 &holder, &role),
+                   CERTBUS_OK);
+    assert_string_equal (holder, "pk-bank-01");
+    assert_string_equal (role, "CURVE");
+    free (holder);
+    //  The org's own keys, a revoked member's keys, an unknown key: no holder
+    const uint8_t *free_keys [3] = {certbus_identity_sign_public (bank->identity),
+                                    certbus_identity_sign_public (gone->identity),
+                                    (const uint8_t *) "0123456789abcdef0123456789abcdef"};
+    const char *asking [3] = {"pk-bank-01", "mallory", "mallory"};
+    for (int i = 0; i < 3; i++) {
+        tu_assert_err (certbus_directory_key_holder (council->dir_bytes, council->dir_size,
+                                                     council_key, asking [i], free_keys [i],
+                                                     &holder, &role),
+                       CERTBUS_OK);
+        assert_null (holder);
+    }
+    //  A directory of another Council, and garbage, are refused
+    certbus_identity_t *other = certbus_identity_new ();
+    tu_assert_err (certbus_directory_key_holder (council->dir_bytes, council->dir_size,
+                                                 certbus_identity_sign_public (other), "mallory",
+                                                 free_keys [0], &holder, &role),
+                   CERTBUS_E_DIRECTORY_SIGNATURE);
+    assert_null (holder);
+    tu_assert_err (certbus_directory_key_holder ((const uint8_t *) "garbage", 7, council_key,
+                                                 "mallory", free_keys [0], &holder, &role),
+                   CERTBUS_E_DECODE);
+    certbus_identity_destroy (&other);
+}
+
 static void
 test_empty_directory (void **state)
 {
@@ -362,6 +504,8 @@ main (void)
         cmocka_unit_test_setup_teardown (test_older_directory_refused, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_tampered_and_malformed, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_duplicate_org_refused, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown (test_shared_key_refused, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown (test_key_holder, s_setup, s_teardown),
         cmocka_unit_test (test_empty_directory),
     };
     return cmocka_run_group_tests (tests, NULL, NULL);

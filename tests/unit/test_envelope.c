@@ -415,7 +415,7 @@ test_header_fields (void **state)
         .content_type = "text/plain",
         .refs = refs,
         .ref_count = 2,
-        .case_status = "open",
+        .case_status = "investigating",
         .assign = "m0007",
     };
     const uint8_t payload [] = "case notes";
@@ -434,7 +434,7 @@ test_header_fields (void **state)
     assert_string_equal (h->topic, opts.topic);
     assert_string_equal (h->severity, "critical");
     assert_string_equal (h->content_type, "text/plain");
-    assert_string_equal (h->case_status, "open");
+    assert_string_equal (h->case_status, "investigating");
     assert_string_equal (h->assign, "m0007");
     assert_int_equal (h->ref_count, 2);
     assert_string_equal (h->refs [0].relation, "updates");
