@@ -23,7 +23,8 @@ PKGS := libzmq libczmq libprotobuf-c libsodium sqlite3
 # Install missing Debian packages before anything asks pkg-config for flags.
 ifeq ($(filter clean,$(MAKECMDGOALS)),)
 DEPS_OK := $(shell pkg-config --exists $(PKGS) cmocka libmicrohttpd 2>/dev/null \
-             && command -v protoc-c >/dev/null && echo yes)
+             && command -v protoc-c >/dev/null && command -v sqlite3 >/dev/null \
+             && command -v python3 >/dev/null && echo yes)
 ifneq ($(DEPS_OK),yes)
 $(info certbus: dependencies missing; running deploy/deps.sh)
 DEPS_RC := $(shell deploy/deps.sh >&2; echo $$?)

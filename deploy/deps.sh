@@ -10,6 +10,7 @@ packages=(
     libprotobuf-c-dev protobuf-c-compiler
     libsodium-dev libsqlite3-dev sqlite3
     libcmocka-dev libmicrohttpd-dev
+    python3
 )
 if [ "${1:-}" = "--with-fuzz" ]; then
     packages+=(clang libclang-rt-14-dev)

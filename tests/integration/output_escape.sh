@@ -50,9 +50,9 @@ db.execute('INSERT INTO audit (idx, time, event, org, message_id, record, leaf_h
            (index, now, 'reject', breakout, record, leaf))
 db.execute('INSERT INTO audit_nodes (level, idx, hash) VALUES (0, ?, ?)', (index, leaf))
 # A case opened two hours ago, never acknowledged: overdue as well
-db.execute('INSERT INTO cases (case_id, origin, severity, opened_at, status, updated_at)'
-           ' VALUES (?, ?, ?, ?, ?, ?)',
-           (os.urandom(16), breakout, 'critical', now - 7200000, status, now))
+db.execute('INSERT INTO cases (case_id, origin, severity, opened_at, status, updated_at, tlp)'
+           ' VALUES (?, ?, ?, ?, ?, ?, ?)',
+           (os.urandom(16), breakout, 'critical', now - 7200000, status, now, 'amber'))
 db.commit()
 PY
 
