@@ -792,7 +792,7 @@ test_metadata (void **state)
     free (mine);
     //  Variant: alpha's own resend is a duplicate
     tw_send_publish (alpha, bytes, size);
-    tw_expect_puback (alpha, id, CERTBUS__STATUS__STATUS_DUPLICATE);
+    certbus_codec_free (tw_expect_puback (alpha, id, CERTBUS__STATUS__STATUS_DUPLICATE));
     free (bytes);
     //  Variant: bravo, which received alpha's message, reuses its id to
     //  shadow it at the nodes that hold it: refused (bravo knows the id)
