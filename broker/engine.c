@@ -1891,8 +1891,10 @@ static char *
 s_stats_json (self_t *self)
 {
     certbus_sb_t sb = {0};
+    certbus_sb_printf (&sb, "{\"endpoint\":");
+    certbus_sb_json_str (&sb, self->endpoint);
     certbus_sb_printf (&sb,
-                       "{\"endpoint\":\"%s\",\"directory\":%llu,\"members\":%zu,"
+                       ",\"directory\":%llu,\"members\":%zu,"
                        "\"received\":%llu,\"accepted\":%llu,\"rejected\":%llu,"
                        "\"duplicates\":%llu,\"deliveries\":%llu,\"acks\":%llu,"
                        "\"bad_packets\":%llu,\"refused_frames\":%llu,\"commits\":%llu,"
@@ -1902,7 +1904,6 @@ s_stats_json (self_t *self)
                        "\"noise_aggregated\":%llu,\"send_blocked\":%llu,"
                        "\"refused_deliveries\":%llu,\"directory_pushes\":%llu,"
                        "\"inflight_bytes_max\":%lld,\"inflight_bytes_cap\":%lld,\"last_error\":",
-                       self->endpoint,
                        (unsigned long long) certbus_directory_serial (self->directory),
                        certbus_directory_count (self->directory),
                        (unsigned long long) self->stats.received,
@@ -1936,13 +1937,15 @@ s_stats_json (self_t *self)
         const certbus_cert_t *cert = certbus_directory_find (self->directory, session->org);
         int64_t oldest = 0;
         int64_t depth = broker_store_queue_depth (self->store, session->org, &oldest);
+        certbus_sb_printf (&sb, "%s{\"org\":", first ? "" : ",");
+        certbus_sb_json_str (&sb, session->org);
+        certbus_sb_printf (&sb, ",\"tier\":");
+        certbus_sb_json_str (&sb, cert ? certbus_tier_name (cert->tier) : "unknown");
         certbus_sb_printf (&sb,
-                           "%s{\"org\":\"%s\",\"tier\":\"%s\",\"ready\":%s,\"inflight\":%d,"
+                           ",\"ready\":%s,\"inflight\":%d,"
                            "\"inflight_bytes\":%lld,"
                            "\"window\":%d,\"delivered\":%llu,\"queued\":%lld,"
                            "\"idle_ms\":%lld}",
-                           first ? "" : ",", session->org,
-                           cert ? certbus_tier_name (cert->tier) : "unknown",
                            session->ready ? "true" : "false", session->inflight_count,
                            (long long) session->inflight_bytes,
                            session->window, (unsigned long long) session->delivered,
