@@ -57,7 +57,35 @@ typedef struct {
     int64_t noise_more;              //  of them, not audited one by one
     char noise_event [16];           //  their audit event
     char noise_reason [160];         //  the last one's reason
+    zlist_t *retired;                //  s_retired_t: earlier connections that still
+                                     //  held deliveries when they were replaced
+    int64_t retired_bytes;           //  their bytes, counted against inflight_bytes
 } s_member_t;
+
+//  A connection a member replaced (or whose session ended) while
+//  deliveries were in flight on it: libzmq keeps what it queued there until
+//  the connection closes, so those bytes stay the member's until a probe
+//  finds the connection gone
+typedef struct {
+    zframe_t *routing;
+    int64_t bytes;
+} s_retired_t;
+
+static void
+s_member_destroy (void **item)
+{
+    s_member_t *state = *item;
+    if (!state)
+        return;
+    s_retired_t *retired;
+    while (state->retired && (retired = zlist_pop (state->retired))) {
+        zframe_destroy (&retired->routing);
+        free (retired);
+    }
+    zlist_destroy (&state->retired);
+    free (state);
+    *item = NULL;
+}
 
 typedef struct {
     zframe_t *routing;               //  where the PubAck goes
@@ -192,6 +220,7 @@ s_session_destroy (void **item)
 }
 
 static s_member_t *s_member_state (self_t *self, const char *key);
+static void s_retire (self_t *self, s_session_t *session);
 static void s_send_directory (self_t *self, zframe_t *routing);
 static void s_free_item (void **item);
 static bool s_take_token (double *tokens, int64_t *at, double rate, double burst);
@@ -247,6 +276,7 @@ s_load_directory (self_t *self)
         packet.error = &error;
         certbus_packet_send (self->router, session->routing, &packet);
         zsys_notice ("broker: cut off org=%s reason=revoked", session->org);
+        s_retire (self, session);
         zhashx_delete (self->sessions, session->org);
     }
     zlist_destroy (&gone);
@@ -1209,6 +1239,64 @@ s_take_token (double *tokens, int64_t *at, double rate, double burst)
     return true;
 }
 
+//  Keeps the bytes in flight on session's connection counted, as the
+//  connection is replaced or the session ends
+static void
+s_retire (self_t *self, s_session_t *session)
+{
+    if (!session->routing || session->inflight_bytes <= 0)
+        return;
+    s_member_t *state = s_member_state (self, session->org);
+    if (!state->retired)
+        state->retired = zlist_new ();
+    s_retired_t *retired = calloc (1, sizeof *retired);
+    if (!retired)
+        abort ();
+    retired->routing = zframe_dup (session->routing);
+    retired->bytes = session->inflight_bytes;
+    zlist_append (state->retired, retired);
+    state->retired_bytes += retired->bytes;
+    session->inflight_bytes = 0;
+}
+
+//  Pings every retired connection (a mandatory ROUTER answers EHOSTUNREACH
+//  for one that is gone) and stops counting the bytes of those gone
+static void
+s_probe_retired (self_t *self)
+{
+    for (s_member_t *state = zhashx_first (self->members); state;
+         state = zhashx_next (self->members)) {
+        if (!state->retired)
+            continue;
+        s_retired_t *retired = zlist_first (state->retired);
+        while (retired) {
+            s_retired_t *next = zlist_next (state->retired);
+            Certbus__Ping ping = CERTBUS__PING__INIT;
+            ping.time = certbus_now_ms ();
+            ping.directory_serial = certbus_directory_serial (self->directory);
+            Certbus__Packet packet = CERTBUS__PACKET__INIT;
+            packet.body_case = CERTBUS__PACKET__BODY_PING;
+            packet.ping = &ping;
+            if (certbus_packet_send (self->router, retired->routing, &packet) != 0
+                && zmq_errno () == EHOSTUNREACH) {
+                state->retired_bytes -= retired->bytes;
+                zlist_remove (state->retired, retired);
+                zframe_destroy (&retired->routing);
+                free (retired);
+            }
+            retired = next;
+        }
+    }
+}
+
+//  Bytes of a member's deliveries the broker's pipes may hold now
+static int64_t
+s_member_bytes (self_t *self, s_session_t *session)
+{
+    s_member_t *state = zhashx_lookup (self->members, session->org);
+    return session->inflight_bytes + (state ? state->retired_bytes : 0);
+}
+
 //  Hello opens a session, or on the connection that already has one only
 //  grants credit again: what is in flight on that connection stays in
 //  flight and is never sent twice. A new connection takes the session
@@ -1236,6 +1324,7 @@ s_handle_hello (self_t *self, zframe_t *routing, const certbus_cert_t *member, C
     }
     bool same = session->ready && session->routing && zframe_eq (session->routing, routing);
     if (!same) {
+        s_retire (self, session);
         zframe_destroy (&session->routing);
         session->routing = zframe_dup (routing);
         //  Whatever was in flight on an earlier connection is delivered again
@@ -1391,10 +1480,11 @@ s_pump_one (void *arg, const broker_delivery_t *delivery)
         return 0;
     }
     size_t size = delivery->envelope_size + delivery->wrapped_size;
-    //  Bytes in flight are bounded per member: one delivery always goes
-    //  (so a large message cannot stall its queue), more only within the cap
-    if (session->inflight_count > 0
-        && session->inflight_bytes + (int64_t) size > self->config.inflight_bytes) {
+    //  Bytes in flight are bounded per member, over all its connections:
+    //  one delivery always goes when nothing else is held (so a large
+    //  message cannot stall its queue), more only within the cap
+    int64_t held = s_member_bytes (self, session);
+    if (held > 0 && held + (int64_t) size > self->config.inflight_bytes) {
         pump->blocked = true;
         return 1;
     }
@@ -1435,8 +1525,8 @@ s_pump_one (void *arg, const broker_delivery_t *delivery)
     session->inflight [session->inflight_count].bytes = size;
     session->inflight_count++;
     session->inflight_bytes += (int64_t) size;
-    if (session->inflight_bytes > self->stats.inflight_bytes_max)
-        self->stats.inflight_bytes_max = session->inflight_bytes;
+    if (s_member_bytes (self, session) > self->stats.inflight_bytes_max)
+        self->stats.inflight_bytes_max = s_member_bytes (self, session);
     session->delivered++;
     self->stats.deliveries++;
     uint64_t max_sent = (uint64_t) (uintptr_t) zhashx_lookup (self->max_sent, session->org);
@@ -1690,9 +1780,13 @@ s_tick (self_t *self)
         zsys_notice ("broker: org=%s silent for %d ms: session closed", org,
                      self->config.peer_timeout_ms);
         self->stats.sessions_expired++;
+        s_session_t *expired = zhashx_lookup (self->sessions, org);
+        if (expired)
+            s_retire (self, expired);
         zhashx_delete (self->sessions, org);
     }
     zlist_destroy (&gone);
+    s_probe_retired (self);
     s_noise_flush (self, false);
     s_issue_head (self, false);
     if (now >= self->next_expire) {
@@ -1943,11 +2037,12 @@ s_stats_json (self_t *self)
         certbus_sb_json_str (&sb, cert ? certbus_tier_name (cert->tier) : "unknown");
         certbus_sb_printf (&sb,
                            ",\"ready\":%s,\"inflight\":%d,"
-                           "\"inflight_bytes\":%lld,"
+                           "\"inflight_bytes\":%lld,\"member_bytes\":%lld,"
                            "\"window\":%d,\"delivered\":%llu,\"queued\":%lld,"
                            "\"idle_ms\":%lld}",
                            session->ready ? "true" : "false", session->inflight_count,
                            (long long) session->inflight_bytes,
+                           (long long) s_member_bytes (self, session),
                            session->window, (unsigned long long) session->delivered,
                            (long long) depth,
                            (long long) (certbus_now_ms () - session->last_seen));
@@ -2247,7 +2342,7 @@ s_start (self_t *self)
     self->by_reason = zhashx_new ();
     self->max_sent = zhashx_new ();
     self->members = zhashx_new ();
-    zhashx_set_destructor (self->members, s_free_item);
+    zhashx_set_destructor (self->members, s_member_destroy);
     //  Fail closed: the ZAP handler must answer before anything binds,
     //  since libzmq admits every CURVE client when none does.
     self->zap = zactor_new (broker_zap_actor, NULL);
