@@ -4,6 +4,7 @@
 */
 #include "fixture.h"
 #include <sodium.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -18,7 +19,8 @@ typedef struct {
 } s_member_t;
 
 //  The first FX_MEMBERS_SMALL are the envelope fixture: a national CERT and
-//  a bank. Serial of member i is i + 1.
+//  a bank; the forward fixture adds the sectoral CERT (FX_MEMBERS_FORWARD).
+//  Serial of member i is i + 1.
 static const s_member_t s_members [FX_MEMBERS_MAX] = {
     {"cert-national", CERTBUS_TIER_NATIONAL, "", "", 1700000000, 2000000000, false},
     {"bank-01", CERTBUS_TIER_ORGANIZATION, "banking", "punjab", 1700000000, 2000000000, false},
@@ -101,6 +103,46 @@ fx_sign_as (const fx_t *fx, const char *org, const char *domain, const uint8_t *
 {
     int who = fx_find (fx, org);
     certbus_sign (sig, domain, data, size, certbus_identity_sign_secret (fx->ids [who < 0 ? 0 : who]));
+}
+
+certbus_envelope_t *
+fx_forward_outer (const fx_t *fx, const uint8_t inner_id [CERTBUS_ID_SIZE],
+                  const char *inner_origin, const char *tlp)
+{
+    static const size_t forwarders [] = {1, 2, 0};
+    size_t from = 0;
+    for (size_t i = 0; i < sizeof forwarders / sizeof forwarders [0]; i++)
+        if (forwarders [i] < fx->count
+            && (!inner_origin || strcmp (fx_org (forwarders [i]), inner_origin) != 0)) {
+            from = forwarders [i];
+            break;
+        }
+    //  To one other member: the harness never decrypts the outer envelope
+    size_t to = from == 0 ? 1 : 0;
+    char audience [64];
+    snprintf (audience, sizeof audience, "org:%s", fx_org (to));
+    certbus_ref_t ref = {.relation = "forwards"};
+    memcpy (ref.id, inner_id, CERTBUS_ID_SIZE);
+    certbus_seal_opts_t opts = {.kind = "advisory",
+                                .tlp = tlp && certbus_tlp_valid (tlp) ? tlp : "amber",
+                                .audience = audience,
+                                .topic = "forwarded",
+                                .severity = "high",
+                                .content_type = CERTBUS_FORWARD_TYPE,
+                                .refs = &ref,
+                                .ref_count = 1};
+    char *orgs [] = {(char *) fx_org (to)};
+    certbus_cert_t *own = fx_cert (fx, from);
+    uint8_t id [CERTBUS_ID_SIZE], *bytes;
+    size_t size;
+    certbus_envelope_t *outer = NULL;
+    if (certbus_envelope_seal_to (fx->ids [from], own, fx->dir, &opts, orgs, 1,
+                                  (const uint8_t *) "x", 1, id, &bytes, &size)
+        || certbus_envelope_decode (bytes, size, &outer))
+        abort ();
+    free (bytes);
+    certbus_cert_destroy (&own);
+    return outer;
 }
 
 int

@@ -19,6 +19,7 @@
 #define FX_NOW 1800000000            //  2027-01-15: "now" for every check
 #define FX_MEMBERS_MAX 6             //  members in the full fixture
 #define FX_MEMBERS_SMALL 2           //  cert-national and bank-01
+#define FX_MEMBERS_FORWARD 3         //  and cert-banking: a two-hop forward chain
 #define FX_DIR_SERIAL 7              //  version of the fixture's directory
 #define FX_REVS_MAX 2
 
@@ -55,10 +56,12 @@ void
     fx_deterministic_random (void);
 
 //  Builds the fixture with the first count members of the table in
-//  fixture.c (FX_MEMBERS_SMALL or FX_MEMBERS_MAX). The full fixture adds a
-//  sectoral CERT, an expired member, a revoked one and one not yet valid,
-//  and two revocations (one of a serial no certificate has). Returns 0, or
-//  -1 with the library's reason set.
+//  fixture.c (FX_MEMBERS_SMALL, FX_MEMBERS_FORWARD or FX_MEMBERS_MAX). The
+//  forward fixture adds a sectoral CERT, and a revocation of a serial no
+//  certificate has; the full fixture then an expired member, a revoked one
+//  and one not yet valid, and the revoked one's revocation. Members keep
+//  their keys whatever the count. Returns 0, or -1 with the library's
+//  reason set.
 int
     fx_init (fx_t *fx, size_t count);
 
@@ -84,6 +87,17 @@ certbus_cert_t *
 void
     fx_sign_as (const fx_t *fx, const char *org, const char *domain, const uint8_t *data,
                 size_t size, uint8_t sig [CERTBUS_SIG_SIZE]);
+
+//  The envelope in which fuzz_forward.c opens a forward payload that
+//  carries an envelope of this id, origin and TLP: content type forward,
+//  the inner TLP (amber when tlp is not one), its one `forwards` reference
+//  naming inner_id, sealed by the first of bank-01, cert-banking and
+//  cert-national that the fixture has and that is not inner_origin. The
+//  seed generator opens its seeds under the same envelope. Aborts when
+//  sealing fails; free with certbus_envelope_destroy.
+certbus_envelope_t *
+    fx_forward_outer (const fx_t *fx, const uint8_t inner_id [CERTBUS_ID_SIZE],
+                      const char *inner_origin, const char *tlp);
 
 //  Declares the harness's fixture, static fx_t s_fx, and an
 //  LLVMFuzzerInitialize that builds it with the first count members

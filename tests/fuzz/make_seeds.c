@@ -463,23 +463,35 @@ s_merkle (void)
 }
 
 //  ---------------------------------------------------------------------------
-//  Forward payloads, one and two forwarders deep (see fuzz_forward.c)
+//  Forward payloads, one and two forwarders deep, and one for each link
+//  that certbus_forward_open refuses (see fuzz_forward.c). Made with the
+//  forward fixture (FX_MEMBERS_FORWARD): a legal two-hop chain needs three
+//  members. Each seed is opened here under the outer envelope the harness
+//  makes for it (fx_forward_outer), and must open or be refused as noted.
 
+#define s_NATIONAL 0
+#define s_BANK 1
+#define s_SECTORAL 2
+
+//  An envelope of the forward content type from member from to member to,
+//  carrying payload, with the references given
 static uint8_t *
-s_forward_envelope (fx_t *fx, size_t from, const char *to, const uint8_t *payload,
-                    size_t payload_size, size_t *size_p)
+s_forward_envelope (fx_t *fx, size_t from, size_t to, const certbus_ref_t *refs,
+                    size_t ref_count, const uint8_t *payload, size_t payload_size,
+                    size_t *size_p)
 {
     certbus_cert_t *own = fx_cert (fx, from);
+    char audience [64];
+    snprintf (audience, sizeof audience, "org:%s", fx_org (to));
     certbus_seal_opts_t opts = {.kind = "advisory",
                                 .tlp = "amber",
-                                .audience = "",
+                                .audience = audience,
                                 .topic = "forwarded",
                                 .severity = "high",
-                                .content_type = CERTBUS_FORWARD_TYPE};
-    char audience [64];
-    snprintf (audience, sizeof audience, "org:%s", to);
-    opts.audience = audience;
-    char *orgs [] = {(char *) to};
+                                .content_type = CERTBUS_FORWARD_TYPE,
+                                .refs = refs,
+                                .ref_count = ref_count};
+    char *orgs [] = {(char *) fx_org (to)};
     uint8_t id [CERTBUS_ID_SIZE], *bytes;
     if (certbus_envelope_seal_to (fx->ids [from], own, fx->dir, &opts, orgs, 1, payload,
                                   payload_size, id, &bytes, size_p))
@@ -488,6 +500,10 @@ s_forward_envelope (fx_t *fx, size_t from, const char *to, const uint8_t *payloa
     return bytes;
 }
 
+//  The forward payload in which member as (a recipient of the envelope in
+//  bytes) forwards it. certbus_forward_wrap refuses TLP red and
+//  amber+strict, so those are packed here as a member running its own
+//  client would.
 static uint8_t *
 s_wrap (fx_t *fx, const uint8_t *bytes, size_t size, size_t as, const char *note,
         size_t *payload_size_p)
@@ -495,47 +511,175 @@ s_wrap (fx_t *fx, const uint8_t *bytes, size_t size, size_t as, const char *note
     certbus_envelope_t *env;
     if (certbus_envelope_decode (bytes, size, &env))
         s_die ("decode to forward");
+    const char *tlp = certbus_envelope_header (env)->tlp;
     uint8_t *payload;
-    if (certbus_forward_wrap (env, fx->ids [as], fx_org (as), (const uint8_t *) note,
-                              note ? strlen (note) : 0, note ? "text/plain" : NULL, &payload,
-                              payload_size_p))
-        s_die ("forward wrap");
+    if (strcmp (tlp, "red") != 0 && strcmp (tlp, "amber+strict") != 0) {
+        if (certbus_forward_wrap (env, fx->ids [as], fx_org (as), (const uint8_t *) note,
+                                  note ? strlen (note) : 0, note ? "text/plain" : NULL,
+                                  &payload, payload_size_p))
+            s_die ("forward wrap");
+    }
+    else {
+        uint8_t key [32];
+        if (certbus_envelope_content_key (env, fx->ids [as], fx_org (as), key))
+            s_die ("content key");
+        Certbus__Forward forward = CERTBUS__FORWARD__INIT;
+        forward.version = CERTBUS_WIRE_MAJOR;
+        forward.header.data = (uint8_t *) certbus_envelope_header_bytes (env, &forward.header.len);
+        forward.signature.data
+            = (uint8_t *) certbus_envelope_signature (env, &forward.signature.len);
+        forward.ciphertext.data
+            = (uint8_t *) certbus_envelope_ciphertext (env, &forward.ciphertext.len);
+        forward.content_key.data = key;
+        forward.content_key.len = sizeof key;
+        forward.note.data = (uint8_t *) note;
+        forward.note.len = note ? strlen (note) : 0;
+        forward.note_type = (char *) (note ? "text/plain" : "");
+        payload = certbus_codec_encode (&forward, payload_size_p);
+    }
     certbus_envelope_destroy (&env);
     return payload;
+}
+
+//  Writes the seed and opens it, as the harness does, under the outer
+//  envelope for inner (the envelope the payload carries): it must open
+//  with these forwarders (expected CERTBUS_OK), or be refused with
+//  expected for a reason that contains what
+static void
+s_forward_seed (fx_t *fx, const char *name, const uint8_t *inner, size_t inner_size,
+                const uint8_t *payload, size_t payload_size, certbus_err_t expected,
+                const char *what)
+{
+    s_write ("fuzz_forward", name, payload, payload_size);
+    certbus_envelope_t *env;
+    if (certbus_envelope_decode (inner, inner_size, &env))
+        s_die (name);
+    const certbus_header_t *h = certbus_envelope_header (env);
+    certbus_envelope_t *outer = fx_forward_outer (fx, h->id, h->origin, h->tlp);
+    certbus_envelope_destroy (&env);
+    certbus_forwarded_t *opened = NULL;
+    certbus_err_t rc = certbus_forward_open (fx->dir, outer, payload, payload_size, &opened);
+    if (rc != expected || (rc == CERTBUS_OK && strcmp (opened->forwarders, what) != 0)
+        || (rc != CERTBUS_OK && !strstr (certbus_reason (), what))) {
+        fprintf (stderr, "make_seeds: %s: code %d (%s); wanted code %d (%s)\n", name, (int) rc,
+                 rc ? certbus_reason () : opened->forwarders, (int) expected, what);
+        exit (1);
+    }
+    certbus_forwarded_destroy (&opened);
+    certbus_envelope_destroy (&outer);
+}
+
+//  A reference that forwards the envelope in bytes
+static certbus_ref_t
+s_forwards_ref (const uint8_t *bytes, size_t size)
+{
+    certbus_envelope_t *env;
+    if (certbus_envelope_decode (bytes, size, &env))
+        s_die ("decode to reference");
+    certbus_ref_t ref = {.relation = "forwards"};
+    memcpy (ref.id, certbus_envelope_header (env)->id, CERTBUS_ID_SIZE);
+    certbus_envelope_destroy (&env);
+    return ref;
 }
 
 static void
 s_forwards (fx_t *fx)
 {
+    static const char *advisory = "{\"document\":{\"title\":\"forward me\"}}";
     size_t size, one_size, bare_size, hop_size, two_size;
-    uint8_t *original = s_seal (fx, 0, "advisory", "amber", "org:bank-01",
-                                "{\"document\":{\"title\":\"forward me\"}}", &size);
-    uint8_t *one = s_wrap (fx, original, size, 1, "seen here too", &one_size);
-    s_write ("fuzz_forward", "forward-one", one, one_size);
-    uint8_t *bare = s_wrap (fx, original, size, 1, NULL, &bare_size);
-    s_write ("fuzz_forward", "forward-no-note", bare, bare_size);
-    //  The bank forwards to the national CERT, which forwards that again
-    uint8_t *hop = s_forward_envelope (fx, 1, "cert-national", one, one_size, &hop_size);
-    uint8_t *two = s_wrap (fx, hop, hop_size, 0, "second hop", &two_size);
-    s_write ("fuzz_forward", "forward-two", two, two_size);
-    //  Each seed opens under an outer envelope like the harness's
-    certbus_envelope_t *outer;
-    certbus_forwarded_t *opened;
-    if (certbus_envelope_decode (hop, hop_size, &outer)
-        || certbus_forward_open (fx->dir, outer, one, one_size, &opened))
-        s_die ("forward-one does not open");
-    certbus_forwarded_destroy (&opened);
-    //  (the outer envelope is the bank's, so the chain names it twice)
-    if (certbus_forward_open (fx->dir, outer, two, two_size, &opened)
-        || strcmp (opened->forwarders, "bank-01,bank-01") != 0)
-        s_die ("forward-two does not open through two forwarders");
-    certbus_forwarded_destroy (&opened);
-    certbus_envelope_destroy (&outer);
+    //  The national CERT's amber advisory, forwarded by the bank
+    uint8_t *original = s_seal (fx, s_NATIONAL, "advisory", "amber", "org:bank-01", advisory,
+                                &size);
+    uint8_t *one = s_wrap (fx, original, size, s_BANK, "seen here too", &one_size);
+    s_forward_seed (fx, "forward-one", original, size, one, one_size, CERTBUS_OK, "bank-01");
+    uint8_t *bare = s_wrap (fx, original, size, s_BANK, NULL, &bare_size);
+    s_forward_seed (fx, "forward-no-note", original, size, bare, bare_size, CERTBUS_OK,
+                    "bank-01");
+    //  The bank forwards it to the sectoral CERT, which forwards that again
+    certbus_ref_t ref = s_forwards_ref (original, size);
+    uint8_t *hop = s_forward_envelope (fx, s_BANK, s_SECTORAL, &ref, 1, one, one_size,
+                                       &hop_size);
+    uint8_t *two = s_wrap (fx, hop, hop_size, s_SECTORAL, "second hop", &two_size);
+    s_forward_seed (fx, "forward-two", hop, hop_size, two, two_size, CERTBUS_OK,
+                    "bank-01,cert-banking");
+    free (two);
+    free (hop);
+
+    //  TLP red and amber+strict never travel further than their recipients
+    static const char *tlps [] = {"red", "amber+strict"};
+    for (size_t i = 0; i < 2; i++) {
+        uint8_t *closed = s_seal (fx, s_NATIONAL, "advisory", tlps [i], "org:bank-01",
+                                  advisory, &size);
+        uint8_t *payload = s_wrap (fx, closed, size, s_BANK, NULL, &bare_size);
+        char name [64];
+        snprintf (name, sizeof name, "refused-%s", i ? "amber-strict" : "red");
+        char why [64];
+        snprintf (why, sizeof why, "TLP %s was forwarded", tlps [i]);
+        s_forward_seed (fx, name, closed, size, payload, bare_size, CERTBUS_E_TLP, why);
+        free (payload);
+        free (closed);
+    }
+
+    //  A hop whose `forwards` reference names another message, or that has none
+    certbus_ref_t other = {.relation = "forwards"};
+    memset (other.id, 0x22, CERTBUS_ID_SIZE);
+    hop = s_forward_envelope (fx, s_BANK, s_SECTORAL, &other, 1, one, one_size, &hop_size);
+    two = s_wrap (fx, hop, hop_size, s_SECTORAL, NULL, &two_size);
+    s_forward_seed (fx, "refused-wrong-reference", hop, hop_size, two, two_size,
+                    CERTBUS_E_FIELD, "has 1, to another message");
+    free (two);
+    free (hop);
+    hop = s_forward_envelope (fx, s_BANK, s_SECTORAL, NULL, 0, one, one_size, &hop_size);
+    two = s_wrap (fx, hop, hop_size, s_SECTORAL, NULL, &two_size);
+    s_forward_seed (fx, "refused-no-reference", hop, hop_size, two, two_size,
+                    CERTBUS_E_FIELD, "has 0");
+    free (two);
+    free (hop);
+
+    //  The bank forwards its own advisory (sealed with a copy to itself, so
+    //  that it holds the content key), and the sectoral CERT passes that on
+    certbus_cert_t *bank = fx_cert (fx, s_BANK);
+    certbus_seal_opts_t opts = {.kind = "advisory",
+                                .tlp = "amber",
+                                .audience = "org:cert-national",
+                                .topic = "CVE-2026-0001",
+                                .severity = "high",
+                                .content_type = "application/json"};
+    char *with_copy [] = {"cert-national", "bank-01"};
+    uint8_t id [CERTBUS_ID_SIZE], *own;
+    if (certbus_envelope_seal_to (fx->ids [s_BANK], bank, fx->dir, &opts, with_copy, 2,
+                                  (const uint8_t *) advisory, strlen (advisory), id, &own,
+                                  &size))
+        s_die ("seal with a copy");
+    certbus_cert_destroy (&bank);
+    uint8_t *own_one = s_wrap (fx, own, size, s_BANK, NULL, &bare_size);
+    ref = s_forwards_ref (own, size);
+    hop = s_forward_envelope (fx, s_BANK, s_SECTORAL, &ref, 1, own_one, bare_size, &hop_size);
+    two = s_wrap (fx, hop, hop_size, s_SECTORAL, NULL, &two_size);
+    s_forward_seed (fx, "refused-own-message", hop, hop_size, two, two_size, CERTBUS_E_POLICY,
+                    "bank-01 forwarded its own message");
+    free (two);
+    free (hop);
+    free (own_one);
+    free (own);
+    //  The sectoral CERT's advisory, forwarded by the bank, comes back to
+    //  it: the harness's outer envelope for the bank's hop is the sectoral
+    //  CERT's, so it forwards its own message through a chain
+    own = s_seal (fx, s_SECTORAL, "advisory", "amber", "org:bank-01", advisory, &size);
+    own_one = s_wrap (fx, own, size, s_BANK, NULL, &bare_size);
+    ref = s_forwards_ref (own, size);
+    hop = s_forward_envelope (fx, s_BANK, s_SECTORAL, &ref, 1, own_one, bare_size, &hop_size);
+    two = s_wrap (fx, hop, hop_size, s_SECTORAL, NULL, &two_size);
+    s_forward_seed (fx, "refused-own-via-chain", hop, hop_size, two, two_size,
+                    CERTBUS_E_POLICY, "cert-banking forwarded its own message through");
+    free (two);
+    free (hop);
+    free (own_one);
+    free (own);
+
     free (original);
     free (one);
     free (bare);
-    free (hop);
-    free (two);
 }
 
 //  ---------------------------------------------------------------------------
@@ -576,15 +720,20 @@ main (int argc, char *argv [])
     if (mkdir (s_root, 0755) != 0 && errno != EEXIST)
         s_die (s_root);
     fx_deterministic_random ();
-    fx_t small, full;
+    fx_t small, forward, full;
     if (fx_init (&small, FX_MEMBERS_SMALL))
         s_die ("small fixture");
+    if (fx_init (&forward, FX_MEMBERS_FORWARD))
+        s_die ("forward fixture");
     if (fx_init (&full, FX_MEMBERS_MAX))
         s_die ("full fixture");
-    //  Both fixtures must hold the same keys
+    //  The fixtures must hold the same keys
     if (memcmp (certbus_identity_sign_public (small.council),
                 certbus_identity_sign_public (full.council), CERTBUS_KEY_SIZE)
-        != 0)
+            != 0
+        || memcmp (certbus_identity_sign_public (forward.council),
+                   certbus_identity_sign_public (full.council), CERTBUS_KEY_SIZE)
+               != 0)
         s_die ("fixtures disagree");
 
     uint8_t *publish = NULL, *deliver = NULL;
@@ -595,11 +744,12 @@ main (int argc, char *argv [])
     s_audiences ();
     s_packets (&small, publish, publish_size, deliver, deliver_size);
     s_merkle ();
-    s_forwards (&small);
+    s_forwards (&forward);
     s_tree_heads (&small);
     free (publish);
     free (deliver);
     fx_destroy (&small);
+    fx_destroy (&forward);
     fx_destroy (&full);
     printf ("make_seeds: %zu bytes of seeds in %s\n", s_total, s_root);
     return 0;
