@@ -28,6 +28,7 @@ struct broker_store_t {
     sqlite3_stmt *node_insert;
     sqlite3_stmt *node_get;
     sqlite3_stmt *msg_by_seq;
+    sqlite3_stmt *audit_by_message;  //  every publish checks one
     sqlite3_stmt *oldest;            //  s_oldest's, prepared on first use
     int64_t audit_size;              //  records in the audit log
     certbus_merkle_frontier_t frontier;  //  of the audit tree, in memory
@@ -255,11 +256,14 @@ broker_store_open (const char *path, bool create)
         = certbus_db_prepare (self->db, "INSERT OR REPLACE INTO audit_nodes VALUES (?1, ?2, ?3)");
     self->node_get
         = certbus_db_prepare (self->db, "SELECT hash FROM audit_nodes WHERE level = ?1 AND idx = ?2");
+    self->audit_by_message = certbus_db_prepare (
+        self->db, "SELECT idx, record FROM audit WHERE message_id = ?1 AND event = ?2"
+              " ORDER BY idx");
     self->msg_by_seq = certbus_db_prepare (
         self->db, "SELECT id, origin, kind, tlp, severity, audience FROM messages WHERE seq = ?1");
     if (!self->msg_lookup || !self->msg_insert || !self->queue_insert || !self->queue_fetch
         || !self->queue_ack || !self->audit_insert || !self->node_insert || !self->node_get
-        || !self->msg_by_seq) {
+        || !self->msg_by_seq || !self->audit_by_message) {
         broker_store_destroy (&self);
         return NULL;
     }
@@ -308,6 +312,7 @@ broker_store_destroy (broker_store_t **self_p)
     if (!self)
         return;
     sqlite3_finalize (self->msg_lookup);
+    sqlite3_finalize (self->audit_by_message);
     sqlite3_finalize (self->msg_insert);
     sqlite3_finalize (self->queue_insert);
     sqlite3_finalize (self->queue_fetch);
@@ -1290,11 +1295,8 @@ int64_t
 broker_store_audit_find_each (broker_store_t *self, const uint8_t *message_id, const char *event,
                               broker_record_fn *fn, void *arg)
 {
-    sqlite3_stmt *stmt = certbus_db_prepare (
-        self->db, "SELECT idx, record FROM audit WHERE message_id = ?1 AND event = ?2"
-              " ORDER BY idx");
-    if (!stmt)
-        return -1;
+    sqlite3_stmt *stmt = self->audit_by_message;
+    sqlite3_reset (stmt);
     sqlite3_bind_blob (stmt, 1, message_id, CERTBUS_ID_SIZE, SQLITE_STATIC);
     sqlite3_bind_text (stmt, 2, event, -1, SQLITE_STATIC);
     int64_t found = -1;
@@ -1304,7 +1306,7 @@ broker_store_audit_find_each (broker_store_t *self, const uint8_t *message_id, c
             found = sqlite3_column_int64 (stmt, 0);
             break;
         }
-    sqlite3_finalize (stmt);
+    sqlite3_reset (stmt);
     return found;
 }
 
