@@ -657,16 +657,21 @@ s_quota_allows (self_t *self, const certbus_cert_t *sender, size_t bytes, s_verd
     return 0;
 }
 
-//  The publish record of message id that names org as a recipient, and
-//  whether org itself published a message of that id
+//  The publish record of message id that names org as a recipient (or,
+//  with or_publisher, as its publisher), and whether org itself published
+//  a message of that id
 typedef struct {
     const char *org;
+    bool or_publisher;               //  the publisher is a party too
     Certbus__AuditRecord *record;    //  the one that names org, or NULL
+    uint8_t *bytes;                  //  with want_bytes: a copy of its bytes
+    size_t size;
+    bool want_bytes;
     bool own;                        //  org published a message of that id
 } s_find_t;
 
 static int
-s_find_delivered (void *arg, int64_t index, const uint8_t *bytes, size_t size)
+s_find_party (void *arg, int64_t index, const uint8_t *bytes, size_t size)
 {
     (void) index;
     s_find_t *find = arg;
@@ -674,22 +679,31 @@ s_find_delivered (void *arg, int64_t index, const uint8_t *bytes, size_t size)
     if (certbus_codec_decode (&certbus__audit_record__descriptor, bytes, size, CERTBUS_MAX_PACKET,
                               CERTBUS_MAX_REPEATED, (void **) &record))
         return 0;
-    if (strcmp (record->org, find->org) == 0)
-        find->own = true;
-    for (size_t i = 0; i < record->n_recipients; i++)
-        if (strcmp (record->recipients [i], find->org) == 0) {
-            find->record = record;
-            return 1;
-        }
-    certbus_codec_free (record);
-    return 0;
+    bool publisher = strcmp (record->org, find->org) == 0;
+    find->own = find->own || publisher;
+    bool party = find->or_publisher && publisher;
+    for (size_t i = 0; i < record->n_recipients && !party; i++)
+        party = strcmp (record->recipients [i], find->org) == 0;
+    if (!party) {
+        certbus_codec_free (record);
+        return 0;
+    }
+    find->record = record;
+    if (find->want_bytes) {
+        find->bytes = malloc (size ? size : 1);
+        if (!find->bytes)
+            abort ();
+        memcpy (find->bytes, bytes, size);
+        find->size = size;
+    }
+    return 1;
 }
 
 static Certbus__AuditRecord *
 s_delivered_to (self_t *self, const uint8_t *id, const char *org, bool *own_p)
 {
-    s_find_t find = {org, NULL, false};
-    broker_store_audit_find_each (self->store, id, "publish", s_find_delivered, &find);
+    s_find_t find = {.org = org};
+    broker_store_audit_find_each (self->store, id, "publish", s_find_party, &find);
     if (own_p)
         *own_p = find.own;
     return find.record;
@@ -1637,35 +1651,6 @@ s_issue_head (self_t *self, bool force)
     return rc;
 }
 
-typedef struct {
-    const char *org;                 //  who asks
-    uint8_t *bytes;                  //  the record it may see (a copy)
-    size_t size;
-} s_proof_find_t;
-
-static int
-s_proof_find (void *arg, int64_t index, const uint8_t *bytes, size_t size)
-{
-    (void) index;
-    s_proof_find_t *find = arg;
-    Certbus__AuditRecord *record = NULL;
-    if (certbus_codec_decode (&certbus__audit_record__descriptor, bytes, size, CERTBUS_MAX_PACKET,
-                              CERTBUS_MAX_REPEATED, (void **) &record))
-        return 0;
-    bool party = strcmp (record->org, find->org) == 0;
-    for (size_t i = 0; i < record->n_recipients && !party; i++)
-        party = strcmp (record->recipients [i], find->org) == 0;
-    certbus_codec_free (record);
-    if (!party)
-        return 0;
-    find->bytes = malloc (size ? size : 1);
-    if (!find->bytes)
-        abort ();
-    memcpy (find->bytes, bytes, size);
-    find->size = size;
-    return 1;
-}
-
 static void
 s_handle_proof (self_t *self, zframe_t *routing, const certbus_cert_t *member,
                 Certbus__ProofRequest *request)
@@ -1681,10 +1666,11 @@ s_handle_proof (self_t *self, zframe_t *routing, const certbus_cert_t *member,
     //  Only the publisher and the recipients of a message learn its
     //  record (its recipient list): anyone else gets the answer a message
     //  that does not exist gets
-    s_proof_find_t find = {member->org_id, NULL, 0};
+    s_find_t find = {.org = member->org_id, .or_publisher = true, .want_bytes = true};
     if (request->message_id.len == CERTBUS_ID_SIZE)
         index = broker_store_audit_find_each (self->store, request->message_id.data, "publish",
-                                              s_proof_find, &find);
+                                              s_find_party, &find);
+    certbus_codec_free (find.record);
     record = find.bytes;
     record_size = find.size;
     if (index < 0) {

@@ -31,7 +31,6 @@
 #include "council.h"
 #include "testutil.h"
 #include "wire.h"
-#include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -54,32 +53,6 @@ s_setup (void **state)
 //  ---------------------------------------------------------------------------
 //  Audit rows, read from the broker's database as an operator would
 
-//  Rows of the audit table with this event. A STATS round trip first: the
-//  broker answers its pipe at the top of a loop turn, after the previous
-//  turn committed its batch, and every answer we hold was sent in an
-//  earlier turn, so every row behind it is committed.
-static int64_t
-s_audit_count (tw_fixture_t *fx, const char *event)
-{
-    char *json = tw_stats (fx);
-    zstr_free (&json);
-    char *path = tu_path (fx->dir, BROKER_DB);
-    sqlite3 *db = NULL;
-    if (sqlite3_open_v2 (path, &db, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK)
-        fail_msg ("cannot open %s read-only: %s", path, db ? sqlite3_errmsg (db) : "no memory");
-    sqlite3_busy_timeout (db, TW_WAIT_MS);
-    sqlite3_stmt *stmt = NULL;
-    assert_int_equal (
-        sqlite3_prepare_v2 (db, "SELECT count(*) FROM audit WHERE event = ?1", -1, &stmt, NULL),
-        SQLITE_OK);
-    sqlite3_bind_text (stmt, 1, event, -1, SQLITE_STATIC);
-    assert_int_equal (sqlite3_step (stmt), SQLITE_ROW);
-    int64_t count = sqlite3_column_int64 (stmt, 0);
-    sqlite3_finalize (stmt);
-    sqlite3_close (db);
-    free (path);
-    return count;
-}
 
 //  ---------------------------------------------------------------------------
 //  Session-less requests
@@ -108,6 +81,29 @@ s_directory_barrier (zsock_t *client)
 //  ---------------------------------------------------------------------------
 //  Envelopes, rewritten
 
+//  What s_resign changes
+typedef struct {
+    const char *field;               //  a string field of the header, or NULL
+    const char *value;
+    uint64_t serial;                 //  origin_serial, or 0 to keep it
+} s_resign_t;
+
+static void
+s_resign_edit (Certbus__EnvelopeHeader *hdr, Certbus__Envelope *env, void *arg)
+{
+    (void) env;
+    s_resign_t *edit = arg;
+    if (edit->field) {
+        const ProtobufCFieldDescriptor *fd = protobuf_c_message_descriptor_get_field_by_name (
+            &certbus__envelope_header__descriptor, edit->field);
+        if (!fd || fd->type != PROTOBUF_C_TYPE_STRING)
+            fail_msg ("EnvelopeHeader has no string field %s", edit->field);
+        tu_set_str ((char **) ((uint8_t *) hdr + fd->offset), edit->value);
+    }
+    if (edit->serial)
+        hdr->origin_serial = edit->serial;
+}
+
 //  Rewrites the signed header of an envelope and re-signs it with signer's
 //  key, as a member (or an impostor holding that key) could: string field
 //  `field` (NULL: none) becomes value, and origin_serial becomes serial
@@ -116,43 +112,10 @@ static uint8_t *
 s_resign (tw_fixture_t *fx, const uint8_t *bytes, size_t size, int signer, const char *field,
           const char *value, uint64_t serial, size_t *size_p)
 {
-    Certbus__Envelope *env = certbus__envelope__unpack (NULL, size, bytes);
-    assert_non_null (env);
-    Certbus__EnvelopeHeader *hdr
-        = certbus__envelope_header__unpack (NULL, env->header.len, env->header.data);
-    assert_non_null (hdr);
-    char **slot = NULL;
-    char *saved = NULL;
-    if (field) {
-        const ProtobufCFieldDescriptor *fd = protobuf_c_message_descriptor_get_field_by_name (
-            &certbus__envelope_header__descriptor, field);
-        if (!fd || fd->type != PROTOBUF_C_TYPE_STRING)
-            fail_msg ("EnvelopeHeader has no string field %s", field);
-        slot = (char **) ((uint8_t *) hdr + fd->offset);
-        saved = *slot;
-        *slot = (char *) value;
-    }
-    if (serial)
-        hdr->origin_serial = serial;
-    size_t header_size;
-    uint8_t *header = certbus_codec_encode (hdr, &header_size);
-    if (slot)
-        *slot = saved;   //  protobuf-c frees what it unpacked, never our literal
-    uint8_t sig [CERTBUS_SIG_SIZE];
-    certbus_sign (sig, s_DOMAIN_ENVELOPE, header, header_size,
-                  certbus_identity_sign_secret (fx->members [signer].identity));
-    ProtobufCBinaryData old_header = env->header, old_sig = env->signature;
-    env->header.data = header;
-    env->header.len = header_size;
-    env->signature.data = sig;
-    env->signature.len = sizeof sig;
-    uint8_t *out = certbus_codec_encode (env, size_p);
-    env->header = old_header;
-    env->signature = old_sig;
-    free (header);
-    certbus__envelope_header__free_unpacked (hdr, NULL);
-    certbus__envelope__free_unpacked (env, NULL);
-    return out;
+    s_resign_t edit = {field, value, serial};
+    return tu_envelope_resign (bytes, size,
+                               certbus_identity_sign_secret (fx->members [signer].identity),
+                               s_resign_edit, &edit, false, size_p);
 }
 
 //  The envelope with its recipient list replaced by count generated
@@ -401,7 +364,7 @@ test_garbage (void **state)
     //  Still served, every bad packet counted and audited
     tw_barrier (fx, alpha, NULL);
     assert_int_equal (tw_stat (fx, "bad_packets"), bad);
-    assert_int_equal (s_audit_count (fx, "bad-packet"), bad);
+    assert_int_equal (tw_audit_count (fx, "bad-packet"), bad);
     assert_int_equal (tw_stat (fx, "accepted"), 0);
     s_good_roundtrip (fx, TW_ALPHA, TW_BRAVO);
     s_audit_verifies (fx);
@@ -472,8 +435,8 @@ test_truncated (void **state)
         rejected++;
     }
     assert_int_equal (tw_stat (fx, "rejected"), rejected);
-    assert_int_equal (s_audit_count (fx, "reject"), rejected);
-    assert_int_equal (s_audit_count (fx, "bad-packet"), bad);
+    assert_int_equal (tw_audit_count (fx, "reject"), rejected);
+    assert_int_equal (tw_audit_count (fx, "bad-packet"), bad);
     assert_int_equal (tw_stat (fx, "messages"), 0);
 
     //  The whole envelope is accepted: not a duplicate, nothing half-stored
@@ -610,7 +573,7 @@ test_out_of_order (void **state)
     assert_int_equal (tw_expect_welcome (fx, alpha), 4);
     tw_barrier (fx, alpha, NULL);
     assert_int_equal (tw_stat (fx, "bad_packets"), 10);
-    assert_int_equal (s_audit_count (fx, "bad-packet"), 10);
+    assert_int_equal (tw_audit_count (fx, "bad-packet"), 10);
     free (envelope);
 
     //  bravo gets alpha's message exactly once, then good traffic flows
@@ -652,7 +615,7 @@ test_ack_before_delivery (void **state)
     tw_send_acks (bravo, guesses, 8);
     s_directory_barrier (bravo);
     int64_t queued = tw_stat (fx, "queued");
-    int64_t delivered_rows = s_audit_count (fx, "deliver");
+    int64_t delivered_rows = tw_audit_count (fx, "deliver");
     print_message ("after an ack of never-delivered sequences: queued %lld, acks %lld, "
                    "'deliver' audit rows %lld\n",
                    (long long) queued, (long long) tw_stat (fx, "acks"),
@@ -746,7 +709,7 @@ test_oversized_frames (void **state)
     zsock_t *again = tw_session (fx, TW_ALPHA);
     tw_barrier (fx, again, NULL);
     assert_int_equal (tw_stat (fx, "rejected"), 1);
-    assert_int_equal (s_audit_count (fx, "reject"), 1);
+    assert_int_equal (tw_audit_count (fx, "reject"), 1);
     s_good_roundtrip (fx, TW_ALPHA, TW_BRAVO);
     s_audit_verifies (fx);
 }
@@ -806,7 +769,7 @@ test_multi_frame (void **state)
 
     tw_barrier (fx, alpha, NULL);
     assert_int_equal (tw_stat (fx, "bad_packets"), 5);
-    assert_int_equal (s_audit_count (fx, "bad-packet"), 5);
+    assert_int_equal (tw_audit_count (fx, "bad-packet"), 5);
     assert_int_equal (tw_stat (fx, "messages"), 0);
     //  None of them was half-processed: the envelope is new to the broker
     tw_send_publish (alpha, envelope, size);
@@ -852,7 +815,7 @@ test_too_many_recipients (void **state)
     tw_expect_reject (alpha, id, CERTBUS_E_RECIPIENTS_HASH, NULL);
     free (big);
     assert_int_equal (tw_stat (fx, "rejected"), 4);
-    assert_int_equal (s_audit_count (fx, "reject"), 4);
+    assert_int_equal (tw_audit_count (fx, "reject"), 4);
     assert_int_equal (tw_stat (fx, "messages"), 0);
 
     //  The envelope as sealed is accepted
@@ -922,7 +885,7 @@ test_invalid_utf8 (void **state)
     rejected++;
     free (forged);
     assert_int_equal (tw_stat (fx, "rejected"), rejected);
-    assert_int_equal (s_audit_count (fx, "reject"), rejected);
+    assert_int_equal (tw_audit_count (fx, "reject"), rejected);
     assert_int_equal (tw_stat (fx, "messages"), 0);
 
     //  Control: the same re-signing with every field left as it was gives an
@@ -1077,8 +1040,8 @@ test_replay_after_restart (void **state)
     assert_int_equal (tw_barrier_count (fx, bravo), 0);
     assert_int_equal (tw_stat (fx, "messages"), 1);
     assert_int_equal (tw_stat (fx, "queued"), 0);
-    assert_int_equal (s_audit_count (fx, "publish"), 1);
-    assert_int_equal (s_audit_count (fx, "deliver"), 1);
+    assert_int_equal (tw_audit_count (fx, "publish"), 1);
+    assert_int_equal (tw_audit_count (fx, "deliver"), 1);
     free (envelope);
     s_good_roundtrip (fx, TW_ALPHA, TW_BRAVO);
     s_audit_verifies (fx);
@@ -1121,8 +1084,8 @@ test_revoked_origin (void **state)
 
     assert_int_equal (tw_stat (fx, "accepted"), 0);
     assert_int_equal (tw_stat (fx, "messages"), 0);
-    assert_int_equal (s_audit_count (fx, "reject"), 1);
-    assert_int_equal (s_audit_count (fx, "refused"), 1);
+    assert_int_equal (tw_audit_count (fx, "reject"), 1);
+    assert_int_equal (tw_audit_count (fx, "refused"), 1);
     //  charlie receives nothing
     zsock_t *charlie = tw_session (fx, TW_CHARLIE);
     assert_int_equal (tw_barrier_count (fx, charlie), 0);
@@ -1178,7 +1141,7 @@ test_forged_origin (void **state)
     tw_expect_reject (bravo, id, CERTBUS_E_SIGNATURE, NULL);
     free (forged);
     assert_int_equal (tw_stat (fx, "rejected"), 4);
-    assert_int_equal (s_audit_count (fx, "reject"), 4);
+    assert_int_equal (tw_audit_count (fx, "reject"), 4);
     assert_int_equal (tw_stat (fx, "messages"), 0);
 
     //  Control: bravo's honest re-signature of the claimed header is its

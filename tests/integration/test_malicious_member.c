@@ -25,15 +25,11 @@
 #include "testutil.h"
 #include "wire.h"
 #include <sodium.h>
-#include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
-
-//  The domain lib/envelope.c signs envelope headers under
-#define s_DOMAIN_ENVELOPE "certbus-envelope-v1"
 
 static int
 s_setup (void **state)
@@ -45,112 +41,37 @@ s_setup (void **state)
 //  ---------------------------------------------------------------------------
 //  The hostile member's tools
 
-//  Rows of the audit table with this event, after a STATS round trip (see
-//  test_hostile_wire.c: every row behind an answer we hold is committed)
-static int64_t
-s_audit_count (tw_fixture_t *fx, const char *event)
-{
-    char *json = tw_stats (fx);
-    zstr_free (&json);
-    char *path = tu_path (fx->dir, BROKER_DB);
-    sqlite3 *db = NULL;
-    assert_int_equal (sqlite3_open_v2 (path, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
-    sqlite3_busy_timeout (db, TW_WAIT_MS);
-    sqlite3_stmt *stmt = NULL;
-    assert_int_equal (
-        sqlite3_prepare_v2 (db, "SELECT count(*) FROM audit WHERE event = ?1", -1, &stmt, NULL),
-        SQLITE_OK);
-    sqlite3_bind_text (stmt, 1, event, -1, SQLITE_STATIC);
-    assert_int_equal (sqlite3_step (stmt), SQLITE_ROW);
-    int64_t count = sqlite3_column_int64 (stmt, 0);
-    sqlite3_finalize (stmt);
-    sqlite3_close (db);
-    free (path);
-    return count;
-}
 
-//  Replaces a string protobuf-c unpacked (it frees with free; an empty
-//  string it points at its static one)
+//  The hostile member's edit, with a fresh id first (the edit may set one)
+typedef struct {
+    tu_mutate_fn *mutate;
+    void *arg;
+    uint8_t *id_out;
+} s_forge_t;
+
 static void
-s_set (char **slot, const char *value)
+s_forge_edit (Certbus__EnvelopeHeader *hdr, Certbus__Envelope *env, void *arg)
 {
-    if (*slot != protobuf_c_empty_string)
-        free (*slot);
-    *slot = strdup (value);
-    assert_non_null (*slot);
+    s_forge_t *forge = arg;
+    assert_int_equal (hdr->id.len, CERTBUS_ID_SIZE);
+    certbus_uuid7 (hdr->id.data);
+    if (forge->mutate)
+        forge->mutate (hdr, env, forge->arg);
+    memcpy (forge->id_out, hdr->id.data, CERTBUS_ID_SIZE);
 }
-
-//  Replaces the references of a header with n (relation, id) pairs
-static void
-s_set_refs (Certbus__EnvelopeHeader *hdr, size_t n, const char *const *relations,
-            const uint8_t *const *ids)
-{
-    for (size_t i = 0; i < hdr->n_references; i++)
-        certbus__reference__free_unpacked (hdr->references [i], NULL);
-    free (hdr->references);
-    hdr->references = n ? calloc (n, sizeof (Certbus__Reference *)) : NULL;
-    hdr->n_references = n;
-    for (size_t i = 0; i < n; i++) {
-        Certbus__Reference *ref = malloc (sizeof *ref);
-        assert_non_null (ref);
-        certbus__reference__init (ref);
-        ref->relation = strdup (relations [i]);
-        ref->message_id.data = malloc (CERTBUS_ID_SIZE);
-        memcpy (ref->message_id.data, ids [i], CERTBUS_ID_SIZE);
-        ref->message_id.len = CERTBUS_ID_SIZE;
-        hdr->references [i] = ref;
-    }
-}
-
-typedef void (s_mutate_fn) (Certbus__EnvelopeHeader *hdr, Certbus__Envelope *env, void *arg);
 
 //  Rewrites an envelope as its signer chooses: a fresh id, then whatever
 //  mutate does to the header and the envelope; the recipient and
 //  ciphertext hashes are made to match what travels, and the header is
 //  signed again with signer's key. Returns new bytes; *id_out is the id.
 static uint8_t *
-s_forge (tw_fixture_t *fx, const uint8_t *bytes, size_t size, int signer, s_mutate_fn *mutate,
+s_forge (tw_fixture_t *fx, const uint8_t *bytes, size_t size, int signer, tu_mutate_fn *mutate,
          void *arg, uint8_t id_out [CERTBUS_ID_SIZE], size_t *size_p)
 {
-    Certbus__Envelope *env = certbus__envelope__unpack (NULL, size, bytes);
-    assert_non_null (env);
-    Certbus__EnvelopeHeader *hdr
-        = certbus__envelope_header__unpack (NULL, env->header.len, env->header.data);
-    assert_non_null (hdr);
-    assert_int_equal (hdr->id.len, CERTBUS_ID_SIZE);
-    certbus_uuid7 (hdr->id.data);
-    if (mutate)
-        mutate (hdr, env, arg);
-    memcpy (id_out, hdr->id.data, CERTBUS_ID_SIZE);
-    crypto_generichash_state state;
-    crypto_generichash_init (&state, NULL, 0, CERTBUS_HASH_SIZE);
-    for (size_t i = 0; i < env->n_recipients; i++) {
-        crypto_generichash_update (&state, (const uint8_t *) env->recipients [i]->org_id,
-                                   strlen (env->recipients [i]->org_id));
-        crypto_generichash_update (&state, (const uint8_t *) "\n", 1);
-    }
-    assert_int_equal (hdr->recipients_hash.len, CERTBUS_HASH_SIZE);
-    crypto_generichash_final (&state, hdr->recipients_hash.data, CERTBUS_HASH_SIZE);
-    hdr->recipient_count = (uint32_t) env->n_recipients;
-    assert_int_equal (hdr->ciphertext_hash.len, CERTBUS_HASH_SIZE);
-    crypto_hash_sha256 (hdr->ciphertext_hash.data, env->ciphertext.data, env->ciphertext.len);
-    size_t header_size;
-    uint8_t *header = certbus_codec_encode (hdr, &header_size);
-    uint8_t sig [CERTBUS_SIG_SIZE];
-    certbus_sign (sig, s_DOMAIN_ENVELOPE, header, header_size,
-                  certbus_identity_sign_secret (fx->members [signer].identity));
-    ProtobufCBinaryData old_header = env->header, old_sig = env->signature;
-    env->header.data = header;
-    env->header.len = header_size;
-    env->signature.data = sig;
-    env->signature.len = sizeof sig;
-    uint8_t *out = certbus_codec_encode (env, size_p);
-    env->header = old_header;
-    env->signature = old_sig;
-    free (header);
-    certbus__envelope_header__free_unpacked (hdr, NULL);
-    certbus__envelope__free_unpacked (env, NULL);
-    return out;
+    s_forge_t forge = {mutate, arg, id_out};
+    return tu_envelope_resign (bytes, size,
+                               certbus_identity_sign_secret (fx->members [signer].identity),
+                               s_forge_edit, &forge, true, size_p);
 }
 
 //  Seals payload bytes from member `from` with opts (no NUL-terminated text)
@@ -231,19 +152,19 @@ s_edit (Certbus__EnvelopeHeader *hdr, Certbus__Envelope *env, void *arg)
     (void) env;
     s_edit_t *edit = arg;
     if (edit->kind)
-        s_set (&hdr->kind, edit->kind);
+        tu_set_str (&hdr->kind, edit->kind);
     if (edit->tlp)
-        s_set (&hdr->tlp, edit->tlp);
+        tu_set_str (&hdr->tlp, edit->tlp);
     if (edit->audience)
-        s_set (&hdr->audience, edit->audience);
+        tu_set_str (&hdr->audience, edit->audience);
     if (edit->status)
-        s_set (&hdr->case_status, edit->status);
+        tu_set_str (&hdr->case_status, edit->status);
     if (edit->created)
         hdr->created = edit->created;
     if (edit->updates) {
         const char *relations [] = {"updates"};
         const uint8_t *ids [] = {edit->updates};
-        s_set_refs (hdr, 1, relations, ids);
+        tu_set_refs (hdr, 1, relations, ids);
     }
     if (edit->id)
         memcpy (hdr->id.data, edit->id, CERTBUS_ID_SIZE);
@@ -619,12 +540,12 @@ test_receipts_and_noise (void **state)
     free (text);
 
     //  Garbage frames: audited one by one up to the burst, then counted
-    int64_t before = s_audit_count (fx, "bad-packet");
+    int64_t before = tw_audit_count (fx, "bad-packet");
     for (int i = 0; i < 200; i++) {
         tw_send_raw (bravo, "\xff\xff\xff", 3);
         tw_expect_error (bravo, CERTBUS_E_DECODE, NULL);
     }
-    int64_t rows = s_audit_count (fx, "bad-packet") - before;
+    int64_t rows = tw_audit_count (fx, "bad-packet") - before;
     assert_true (rows <= BROKER_DEFAULT_NOISE_BURST);
     assert_true (tw_stat (fx, "noise_aggregated") >= 200 - BROKER_DEFAULT_NOISE_BURST);
     //  The one receipt that was accepted reached alpha
@@ -653,12 +574,12 @@ test_noise_aggregated (void **state)
         tw_send_raw (bravo, "\x08", 1);
         tw_expect_error (bravo, CERTBUS_E_DECODE, NULL);
     }
-    assert_int_equal (s_audit_count (fx, "bad-packet"), 2);
+    assert_int_equal (tw_audit_count (fx, "bad-packet"), 2);
     int64_t deadline = zclock_mono () + TW_WAIT_MS;
-    while (s_audit_count (fx, "suppressed") == 0 && zclock_mono () < deadline)
+    while (tw_audit_count (fx, "suppressed") == 0 && zclock_mono () < deadline)
         zclock_sleep (20);
-    assert_int_equal (s_audit_count (fx, "suppressed"), 1);
-    assert_int_equal (s_audit_count (fx, "bad-packet"), 2);
+    assert_int_equal (tw_audit_count (fx, "suppressed"), 1);
+    assert_int_equal (tw_audit_count (fx, "bad-packet"), 2);
     //  Variant: a revoked member's frames cost one record per interval
     assert_int_equal (council_revoke (fx->dir, "charlie", "test"), 0);
     zsock_t *charlie = tw_client (fx, fx->members [TW_CHARLIE].identity);
@@ -673,7 +594,7 @@ test_noise_aggregated (void **state)
     while (tw_stat (fx, "refused_frames") < 30 && zclock_mono () < deadline)
         zclock_sleep (20);
     assert_int_equal (tw_stat (fx, "refused_frames"), 30);
-    assert_true (s_audit_count (fx, "refused") <= 2);
+    assert_true (tw_audit_count (fx, "refused") <= 2);
 }
 
 //  Recipients the Council never knew are refused, not logged one by one
@@ -683,7 +604,7 @@ s_ghost (Certbus__EnvelopeHeader *hdr, Certbus__Envelope *env, void *arg)
     (void) hdr;
     (void) arg;
     assert_int_equal (env->n_recipients, 1);
-    s_set (&env->recipients [0]->org_id, "ghost");
+    tu_set_str (&env->recipients [0]->org_id, "ghost");
 }
 
 static void
@@ -849,8 +770,8 @@ test_metadata (void **state)
     out.deliver_ack = &ack;
     tw_send (bravo, &out);
     tw_barrier (fx, bravo, NULL);
-    assert_int_equal (s_audit_count (fx, "refused-delivery"), 1);
-    assert_int_equal (s_audit_count (fx, "deliver"), 1);
+    assert_int_equal (tw_audit_count (fx, "refused-delivery"), 1);
+    assert_int_equal (tw_audit_count (fx, "deliver"), 1);
     assert_int_equal (tw_stat (fx, "refused_deliveries"), 1);
     tw_inbox_destroy (&inbox);
 }

@@ -47,7 +47,6 @@
 #include <unistd.h>
 
 #define s_WAIT_MS 10000              //  bound on every wait
-#define s_DOMAIN_ENVELOPE "certbus-envelope-v1"
 #define s_MAX_PUBLISHED 16
 
 typedef struct {
@@ -362,54 +361,45 @@ s_seal (s_fx_t *fx, certbus_identity_t *identity, const certbus_cert_t *cert,
 
 //  The envelope again with its signed `created` set to created and the
 //  header signed anew by identity: what a member's own client can do
+//  What s_forge changes: a signed `created` (0 keeps it), a case status
+//  (NULL keeps it), references (NULL keeps them)
+typedef struct {
+    int64_t created;
+    const char *status;
+    const certbus_ref_t *refs;
+    size_t ref_count;
+} s_edit_t;
+
+static void
+s_edit (Certbus__EnvelopeHeader *hdr, Certbus__Envelope *env, void *arg)
+{
+    (void) env;
+    s_edit_t *edit = arg;
+    if (edit->created)
+        hdr->created = edit->created;
+    if (edit->status)
+        tu_set_str (&hdr->case_status, edit->status);
+    if (edit->refs) {
+        const char *relations [8];
+        const uint8_t *ids [8];
+        assert_true (edit->ref_count <= 8);
+        for (size_t i = 0; i < edit->ref_count; i++) {
+            relations [i] = edit->refs [i].relation;
+            ids [i] = edit->refs [i].id;
+        }
+        tu_set_refs (hdr, edit->ref_count, relations, ids);
+    }
+}
+
+//  The envelope again with its header edited and signed anew by
+//  identity: what a member's own client can do
 static uint8_t *
 s_forge (const uint8_t *bytes, size_t size, certbus_identity_t *identity, int64_t created,
          const char *status, const certbus_ref_t *refs, size_t ref_count, size_t *size_p)
 {
-    Certbus__Envelope *wire = certbus__envelope__unpack (NULL, size, bytes);
-    assert_non_null (wire);
-    Certbus__EnvelopeHeader *hdr
-        = certbus__envelope_header__unpack (NULL, wire->header.len, wire->header.data);
-    assert_non_null (hdr);
-    if (created)
-        hdr->created = created;
-    if (status) {
-        //  protobuf-c frees what it unpacked; an empty string is its own
-        if (hdr->case_status != protobuf_c_empty_string)
-            free (hdr->case_status);
-        hdr->case_status = strdup (status);
-    }
-    if (refs) {
-        for (size_t i = 0; i < hdr->n_references; i++)
-            certbus__reference__free_unpacked (hdr->references [i], NULL);
-        free (hdr->references);
-        hdr->references = calloc (ref_count, sizeof (Certbus__Reference *));
-        hdr->n_references = ref_count;
-        for (size_t i = 0; i < ref_count; i++) {
-            Certbus__Reference *ref = malloc (sizeof *ref);
-            assert_non_null (ref);
-            certbus__reference__init (ref);
-            ref->relation = strdup (refs [i].relation);
-            ref->message_id.data = tu_dup (refs [i].id, CERTBUS_ID_SIZE);
-            ref->message_id.len = CERTBUS_ID_SIZE;
-            hdr->references [i] = ref;
-        }
-    }
-    size_t header_size;
-    uint8_t *header = certbus_codec_encode (hdr, &header_size);
-    uint8_t sig [64];
-    certbus_sign (sig, s_DOMAIN_ENVELOPE, header, header_size,
-                  certbus_identity_sign_secret (identity));
-    Certbus__Envelope copy = *wire;
-    copy.header.data = header;
-    copy.header.len = header_size;
-    copy.signature.data = sig;
-    copy.signature.len = sizeof sig;
-    uint8_t *out = certbus_codec_encode (&copy, size_p);
-    free (header);
-    certbus__envelope_header__free_unpacked (hdr, NULL);
-    certbus__envelope__free_unpacked (wire, NULL);
-    return out;
+    s_edit_t edit = {created, status, refs, ref_count};
+    return tu_envelope_resign (bytes, size, certbus_identity_sign_secret (identity), s_edit, &edit,
+                               false, size_p);
 }
 
 static uint8_t *

@@ -10,6 +10,7 @@
 #include "testutil.h"
 #include <dirent.h>
 #include <ftw.h>
+#include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -346,4 +347,82 @@ tu_council_member (tu_council_t *self, const char *org_id)
             return self->members [i];
     fail_msg ("no member %s in the test Council", org_id);
     return NULL;
+}
+
+//  ---------------------------------------------------------------------------
+//  Envelopes as a member's own client can make them
+
+//  The domain lib/envelope.c signs envelope headers under
+#define s_DOMAIN_ENVELOPE "certbus-envelope-v1"
+
+void
+tu_set_str (char **slot, const char *value)
+{
+    if (*slot != protobuf_c_empty_string)
+        free (*slot);
+    *slot = strdup (value);
+    assert_non_null (*slot);
+}
+
+void
+tu_set_refs (Certbus__EnvelopeHeader *header, size_t count, const char *const *relations,
+             const uint8_t *const *ids)
+{
+    for (size_t i = 0; i < header->n_references; i++)
+        certbus__reference__free_unpacked (header->references [i], NULL);
+    free (header->references);
+    header->references = count ? calloc (count, sizeof (Certbus__Reference *)) : NULL;
+    header->n_references = count;
+    for (size_t i = 0; i < count; i++) {
+        Certbus__Reference *ref = malloc (sizeof *ref);
+        assert_non_null (ref);
+        certbus__reference__init (ref);
+        ref->relation = strdup (relations [i]);
+        ref->message_id.data = tu_dup (ids [i], CERTBUS_ID_SIZE);
+        ref->message_id.len = CERTBUS_ID_SIZE;
+        header->references [i] = ref;
+    }
+}
+
+uint8_t *
+tu_envelope_resign (const uint8_t *bytes, size_t size, const uint8_t *sign_secret,
+                    tu_mutate_fn *mutate, void *arg, bool fix_hashes, size_t *size_p)
+{
+    Certbus__Envelope *env = certbus__envelope__unpack (NULL, size, bytes);
+    assert_non_null (env);
+    Certbus__EnvelopeHeader *hdr
+        = certbus__envelope_header__unpack (NULL, env->header.len, env->header.data);
+    assert_non_null (hdr);
+    if (mutate)
+        mutate (hdr, env, arg);
+    if (fix_hashes) {
+        crypto_generichash_state state;
+        crypto_generichash_init (&state, NULL, 0, CERTBUS_HASH_SIZE);
+        for (size_t i = 0; i < env->n_recipients; i++) {
+            crypto_generichash_update (&state, (const uint8_t *) env->recipients [i]->org_id,
+                                       strlen (env->recipients [i]->org_id));
+            crypto_generichash_update (&state, (const uint8_t *) "\n", 1);
+        }
+        assert_int_equal (hdr->recipients_hash.len, CERTBUS_HASH_SIZE);
+        crypto_generichash_final (&state, hdr->recipients_hash.data, CERTBUS_HASH_SIZE);
+        hdr->recipient_count = (uint32_t) env->n_recipients;
+        assert_int_equal (hdr->ciphertext_hash.len, CERTBUS_HASH_SIZE);
+        crypto_hash_sha256 (hdr->ciphertext_hash.data, env->ciphertext.data, env->ciphertext.len);
+    }
+    size_t header_size;
+    uint8_t *header = certbus_codec_encode (hdr, &header_size);
+    uint8_t sig [CERTBUS_SIG_SIZE];
+    certbus_sign (sig, s_DOMAIN_ENVELOPE, header, header_size, sign_secret);
+    ProtobufCBinaryData old_header = env->header, old_sig = env->signature;
+    env->header.data = header;
+    env->header.len = header_size;
+    env->signature.data = sig;
+    env->signature.len = sizeof sig;
+    uint8_t *out = certbus_codec_encode (env, size_p);
+    env->header = old_header;
+    env->signature = old_sig;
+    free (header);
+    certbus__envelope_header__free_unpacked (hdr, NULL);
+    certbus__envelope__free_unpacked (env, NULL);
+    return out;
 }

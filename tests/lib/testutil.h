@@ -66,6 +66,33 @@ long
 uint8_t *
     tu_dup (const uint8_t *data, size_t size);
 
+//  ---------------------------------------------------------------------------
+//  Envelopes as a member's own client can make them
+
+//  Edits an unpacked envelope header (and the envelope beside it) before
+//  tu_envelope_resign signs it again. Strings it sets go through
+//  tu_set_str: protobuf-c frees them with the rest.
+typedef void (tu_mutate_fn) (Certbus__EnvelopeHeader *header, Certbus__Envelope *envelope,
+                             void *arg);
+
+//  Rewrites envelope bytes as the holder of sign_secret could: mutate
+//  edits the header and the envelope; with fix_hashes the recipient and
+//  ciphertext hashes (and the count) are made to match what travels; the
+//  header is encoded and signed anew under the envelope domain. Returns
+//  new bytes (caller frees).
+uint8_t *
+    tu_envelope_resign (const uint8_t *bytes, size_t size, const uint8_t *sign_secret,
+                        tu_mutate_fn *mutate, void *arg, bool fix_hashes, size_t *size_p);
+
+//  Replaces a string protobuf-c unpacked.
+void
+    tu_set_str (char **slot, const char *value);
+
+//  Replaces a header's references with count (relation, id) pairs.
+void
+    tu_set_refs (Certbus__EnvelopeHeader *header, size_t count, const char *const *relations,
+                 const uint8_t *const *ids);
+
 //  Monotonic clock in milliseconds, for printed measurements only.
 double
     tu_clock_ms (void);

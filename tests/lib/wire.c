@@ -10,6 +10,7 @@
 #include "wire.h"
 #include "testutil.h"
 #include "../../broker/council.h"
+#include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -227,6 +228,33 @@ tw_session_stat (tw_fixture_t *fx, const char *org, const char *key)
         value = s_json_int (start, strchr (start, '}'), key);
     zstr_free (&json);
     return value;
+}
+
+//  Rows of the audit table with this event. A STATS round trip first: the
+//  broker answers its pipe at the top of a loop turn, after the previous
+//  turn committed its batch, and every answer we hold was sent in an
+//  earlier turn, so every row behind it is committed.
+int64_t
+tw_audit_count (tw_fixture_t *fx, const char *event)
+{
+    char *json = tw_stats (fx);
+    zstr_free (&json);
+    char *path = tu_path (fx->dir, BROKER_DB);
+    sqlite3 *db = NULL;
+    if (sqlite3_open_v2 (path, &db, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK)
+        fail_msg ("cannot open %s read-only: %s", path, db ? sqlite3_errmsg (db) : "no memory");
+    sqlite3_busy_timeout (db, TW_WAIT_MS);
+    sqlite3_stmt *stmt = NULL;
+    assert_int_equal (
+        sqlite3_prepare_v2 (db, "SELECT count(*) FROM audit WHERE event = ?1", -1, &stmt, NULL),
+        SQLITE_OK);
+    sqlite3_bind_text (stmt, 1, event, -1, SQLITE_STATIC);
+    assert_int_equal (sqlite3_step (stmt), SQLITE_ROW);
+    int64_t count = sqlite3_column_int64 (stmt, 0);
+    sqlite3_finalize (stmt);
+    sqlite3_close (db);
+    free (path);
+    return count;
 }
 
 //  ---------------------------------------------------------------------------

@@ -132,6 +132,12 @@ char *
 int64_t
     tw_stat (tw_fixture_t *fx, const char *key);
 
+//  Rows of the broker's audit table with this event, read from its
+//  database as an operator would, after a STATS round trip (so every row
+//  behind an answer already received is committed).
+int64_t
+    tw_audit_count (tw_fixture_t *fx, const char *event);
+
 //  A field of org's session; -1 when the broker holds no session for org.
 int64_t
     tw_session_stat (tw_fixture_t *fx, const char *org, const char *key);
