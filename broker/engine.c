@@ -629,10 +629,15 @@ s_authenticate (self_t *self, const certbus_cert_t *sender, certbus_envelope_t *
 //  Stage 2, quotas: publishes per second and envelope bytes stored, per
 //  member
 static int
-s_quota_allows (self_t *self, const certbus_cert_t *sender, size_t bytes, s_verdict_t *verdict)
+s_quota_allows (self_t *self, const certbus_cert_t *sender, const certbus_header_t *header,
+                size_t bytes, s_verdict_t *verdict)
 {
     s_member_t *state = s_member_state (self, sender->org_id);
-    if (self->config.quota_rate > 0
+    //  Receipts answer what others sent (one per message, small): they do
+    //  not spend the rate, or a flood sent to a member would spend its
+    //  quota for it
+    bool answer = strcmp (header->kind, "receipt") == 0;
+    if (self->config.quota_rate > 0 && !answer
         && !s_take_token (&state->rate_tokens, &state->rate_at, self->config.quota_rate,
                           self->config.quota_burst))
         return s_refuse (verdict, CERTBUS_E_QUOTA, "quota-rate",
@@ -1071,7 +1076,7 @@ s_handle_publish (self_t *self, zframe_t *routing, const certbus_cert_t *sender,
     }
     broker_case_t kase;
     bool is_case = false;
-    if (s_quota_allows (self, sender, size, &verdict)
+    if (s_quota_allows (self, sender, header, size, &verdict)
         || s_authorize (self, sender, env, size, &kase, &is_case, &verdict)
         || s_route (self, sender, env, &queued, &queued_count, &verdict))
         goto refuse;

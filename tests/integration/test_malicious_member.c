@@ -496,8 +496,17 @@ test_quotas (void **state)
     memset (text, 'y', 60 * 1024);
     text [60 * 1024] = 0;
     opts.audience = "org:alpha";
-    uint8_t id [CERTBUS_ID_SIZE];
+    uint8_t id [CERTBUS_ID_SIZE], receipt_id [CERTBUS_ID_SIZE];
     s_publish (fx, bravo, TW_BRAVO, &opts, text, id, NULL, NULL);
+    //  alpha's rate is spent, but a receipt answers what others sent: a
+    //  flood sent to a member cannot spend its quota for it
+    certbus_ref_t ref = {.relation = "receipt-for"};
+    memcpy (ref.id, id, CERTBUS_ID_SIZE);
+    s_publish (fx, alpha, TW_ALPHA,
+               &(certbus_seal_opts_t) {.kind = "receipt", .tlp = "clear", .audience = "org:bravo",
+                                       .severity = "info", .content_type = "application/json",
+                                       .refs = &ref, .ref_count = 1},
+               "{}", receipt_id, NULL, NULL);
     size_t size;
     uint8_t *bytes = tw_seal_with (fx, TW_BRAVO, &opts, text, id, &size);
     tw_send_publish (bravo, bytes, size);
