@@ -50,6 +50,8 @@ typedef struct {
     int64_t rate_at;                 //  when the tokens were counted, unix ms
     double hello_tokens;             //  hellos it may still send now
     int64_t hello_at;
+    double directory_tokens;         //  directory requests it may still send now
+    int64_t directory_at;
     int64_t stored_bytes;            //  envelope bytes stored for it, when known
     bool stored_known;
     int noise;                       //  bad or refused frames in this interval
@@ -170,7 +172,7 @@ typedef struct {
         uint64_t received, accepted, rejected, duplicates, deliveries, acks, bad_frames,
             refused_members, commits, sessions_expired, redeliveries, quota_refusals,
             hellos_ignored, noise_aggregated, send_blocked, refused_deliveries,
-            directory_pushes;
+            directory_pushes, directory_requests_ignored;
         int64_t inflight_bytes_max;  //  the most any member ever had in flight
     } stats;
     zhashx_t *members;               //  org (or "key:HEX") -> s_member_t
@@ -1236,7 +1238,8 @@ s_member_state (self_t *self, const char *key)
         int64_t now = certbus_now_ms ();
         state->rate_tokens = self->config.quota_burst;
         state->hello_tokens = BROKER_HELLO_BURST;
-        state->rate_at = state->hello_at = state->noise_since = now;
+        state->directory_tokens = BROKER_DIRECTORY_BURST;
+        state->rate_at = state->hello_at = state->directory_at = state->noise_since = now;
         zhashx_insert (self->members, key, state);
     }
     return state;
@@ -1935,9 +1938,18 @@ s_handle_item (self_t *self, s_item_t *item)
         case CERTBUS__PACKET__BODY_DELIVER_ACK:
             s_handle_acks (self, routing, member, packet->deliver_ack);
             break;
-        case CERTBUS__PACKET__BODY_DIRECTORY_REQUEST:
-            s_send_directory (self, routing);
+        case CERTBUS__PACKET__BODY_DIRECTORY_REQUEST: {
+            //  A directory is large and a request small: requests are
+            //  rate-limited, so they cannot fill the broker's pipes (a node
+            //  asks again after two heartbeats, and every change is pushed)
+            s_member_t *state = s_member_state (self, member->org_id);
+            if (s_take_token (&state->directory_tokens, &state->directory_at,
+                              BROKER_DIRECTORY_RATE, BROKER_DIRECTORY_BURST))
+                s_send_directory (self, routing);
+            else
+                self->stats.directory_requests_ignored++;
             break;
+        }
         case CERTBUS__PACKET__BODY_PROOF_REQUEST:
             s_flush (self);
             s_handle_proof (self, routing, member, packet->proof_request);
@@ -1988,6 +2000,7 @@ s_stats_json (self_t *self)
                        "\"policy_rules\":%zu,\"quota_refusals\":%llu,\"hellos_ignored\":%llu,"
                        "\"noise_aggregated\":%llu,\"send_blocked\":%llu,"
                        "\"refused_deliveries\":%llu,\"directory_pushes\":%llu,"
+                       "\"directory_requests_ignored\":%llu,"
                        "\"inflight_bytes_max\":%lld,\"inflight_bytes_cap\":%lld,\"last_error\":",
                        (unsigned long long) certbus_directory_serial (self->directory),
                        certbus_directory_count (self->directory),
@@ -2012,6 +2025,7 @@ s_stats_json (self_t *self)
                        (unsigned long long) self->stats.send_blocked,
                        (unsigned long long) self->stats.refused_deliveries,
                        (unsigned long long) self->stats.directory_pushes,
+                       (unsigned long long) self->stats.directory_requests_ignored,
                        (long long) self->stats.inflight_bytes_max,
                        (long long) self->config.inflight_bytes);
     certbus_sb_json_str (&sb, self->last_error);

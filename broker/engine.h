@@ -61,6 +61,9 @@ typedef struct {
 //  Hellos a member may send at once, and how many more it earns per second
 #define BROKER_HELLO_BURST 8
 #define BROKER_HELLO_RATE 2
+//  Directory requests a member may send at once, and per second after
+#define BROKER_DIRECTORY_BURST 4
+#define BROKER_DIRECTORY_RATE 1
 //  Packets beyond the window a member's send pipe holds: PubAcks of a
 //  burst of publishes (at most a quota burst), pings. These are small;
 //  deliveries, the large packets, are bounded by inflight_bytes.

@@ -448,6 +448,38 @@ test_connection_takeover (void **state)
                       tw_session_stat (fx, "charlie", "inflight_bytes"));
 }
 
+//  A directory is large and a request small: a flood of requests gets a
+//  few answers, never one each
+static void
+test_directory_request_flood (void **state)
+{
+    tw_fixture_t *fx = *state;
+    zsock_t *bravo = tw_client (fx, fx->members [TW_BRAVO].identity);
+    Certbus__DirectoryRequest request = CERTBUS__DIRECTORY_REQUEST__INIT;
+    Certbus__Packet packet = CERTBUS__PACKET__INIT;
+    packet.body_case = CERTBUS__PACKET__BODY_DIRECTORY_REQUEST;
+    packet.directory_request = &request;
+    for (int i = 0; i < 50; i++)
+        tw_send (bravo, &packet);
+    //  A Ping without a session is answered with an Error, in order: a
+    //  barrier behind every request
+    tw_send_ping (bravo, 1);
+    int replies = 0;
+    for (bool done = false; !done;) {
+        Certbus__Packet *in = tw_recv (bravo, TW_WAIT_MS);
+        assert_non_null (in);
+        if (in->body_case == CERTBUS__PACKET__BODY_DIRECTORY_REPLY)
+            replies++;
+        else {
+            assert_int_equal (in->body_case, CERTBUS__PACKET__BODY_ERROR);
+            done = true;
+        }
+        certbus_codec_free (in);
+    }
+    assert_true (replies >= 1 && replies < 50);
+    assert_int_equal (tw_stat (fx, "directory_requests_ignored"), 50 - replies);
+}
+
 static int
 s_setup_quota (void **state)
 {
@@ -917,6 +949,7 @@ main (int argc, char *argv [])
         cmocka_unit_test_setup_teardown (test_forward_rules, s_setup, tw_teardown),
         cmocka_unit_test_setup_teardown (test_hello_flood, s_setup, tw_teardown),
         cmocka_unit_test_setup_teardown (test_connection_takeover, s_setup, tw_teardown),
+        cmocka_unit_test_setup_teardown (test_directory_request_flood, s_setup, tw_teardown),
         cmocka_unit_test_setup_teardown (test_quotas, s_setup_quota, tw_teardown),
         cmocka_unit_test_setup_teardown (test_receipts_and_noise, s_setup, tw_teardown),
         cmocka_unit_test_setup_teardown (test_noise_aggregated, s_setup_noise, tw_teardown),
