@@ -131,6 +131,7 @@ typedef struct {
     zframe_t *routing;
     zframe_t *payload;
     bool extra_frames;               //  more than one packet frame
+    bool over_rate;                  //  a publish beyond its member's rate quota
     const certbus_cert_t *member;    //  the authenticated sender, or NULL
     Certbus__Packet *packet;         //  decoded, or NULL
     certbus_err_t packet_rc;
@@ -628,24 +629,12 @@ s_authenticate (self_t *self, const certbus_cert_t *sender, certbus_envelope_t *
     return 0;
 }
 
-//  Stage 2, quotas: publishes per second and envelope bytes stored, per
-//  member
+//  Stage 2, quotas: envelope bytes stored, per member (the rate was
+//  spent as the batch was read: s_router_recv)
 static int
-s_quota_allows (self_t *self, const certbus_cert_t *sender, const certbus_header_t *header,
-                size_t bytes, s_verdict_t *verdict)
+s_quota_allows (self_t *self, const certbus_cert_t *sender, size_t bytes, s_verdict_t *verdict)
 {
     s_member_t *state = s_member_state (self, sender->org_id);
-    //  Receipts answer what others sent (one per message, small): they do
-    //  not spend the rate, or a flood sent to a member would spend its
-    //  quota for it
-    bool answer = strcmp (header->kind, "receipt") == 0;
-    if (self->config.quota_rate > 0 && !answer
-        && !s_take_token (&state->rate_tokens, &state->rate_at, self->config.quota_rate,
-                          self->config.quota_burst))
-        return s_refuse (verdict, CERTBUS_E_QUOTA, "quota-rate",
-                         "publish rate quota used up: at most %d messages per second "
-                         "(bursts of %d) per member; publish again later",
-                         self->config.quota_rate, self->config.quota_burst);
     if (self->config.quota_bytes > 0) {
         if (!state->stored_known) {
             int64_t stored = broker_store_origin_bytes (self->store, sender->org_id);
@@ -1050,6 +1039,16 @@ s_handle_publish (self_t *self, zframe_t *routing, const certbus_cert_t *sender,
     //  array may move while the batch grows
     reply->ack.message_id.len = CERTBUS_ID_SIZE;
     size_t size = item->packet->publish->envelope.len;
+    if (item->over_rate) {
+        //  Refused before it is authenticated: its header is the sender's
+        //  claim, so the audit names no message
+        s_refuse (&verdict, CERTBUS_E_QUOTA, "quota-rate",
+                  "publish rate quota used up: at most %d messages per second (bursts of %d) "
+                  "per member; publish again later",
+                  self->config.quota_rate, self->config.quota_burst);
+        header = NULL;
+        goto refuse;
+    }
     if (s_authenticate (self, sender, env, &verdict))
         goto refuse;
     if (s_txn (self))
@@ -1078,7 +1077,7 @@ s_handle_publish (self_t *self, zframe_t *routing, const certbus_cert_t *sender,
     }
     broker_case_t kase;
     bool is_case = false;
-    if (s_quota_allows (self, sender, header, size, &verdict)
+    if (s_quota_allows (self, sender, size, &verdict)
         || s_authorize (self, sender, env, size, &kase, &is_case, &verdict)
         || s_route (self, sender, env, &queued, &queued_count, &verdict))
         goto refuse;
@@ -1848,6 +1847,16 @@ s_router_recv (self_t *self, s_item_t *item)
                                                 &item->env);
         if (item->env_rc)
             item->env_reason = strdup (certbus_reason ());
+        //  The rate quota is spent here, before any signature is checked:
+        //  a member publishing beyond it costs no verification. Receipts
+        //  answer what others sent (one per message, small) and do not
+        //  spend it, or a flood sent to a member would spend it for it.
+        else if (self->config.quota_rate > 0
+                 && strcmp (certbus_envelope_header (item->env)->kind, "receipt") != 0) {
+            s_member_t *state = s_member_state (self, item->member->org_id);
+            item->over_rate = !s_take_token (&state->rate_tokens, &state->rate_at,
+                                             self->config.quota_rate, self->config.quota_burst);
+        }
     }
     return 0;
 }
@@ -1862,7 +1871,7 @@ s_check_signatures (self_t *self, int count)
     size_t jobs = 0;
     for (int i = 0; i < count; i++) {
         s_item_t *item = &self->items [i];
-        if (!item->env)
+        if (!item->env || item->over_rate)
             continue;
         const certbus_header_t *header = certbus_envelope_header (item->env);
         const certbus_cert_t *cert = certbus_directory_find (self->directory, header->origin);
