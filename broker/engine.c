@@ -59,6 +59,8 @@ typedef struct {
     int64_t noise_more;              //  of them, not audited one by one
     char noise_event [16];           //  their audit event
     char noise_reason [160];         //  the last one's reason
+    zframe_t *conns [BROKER_MEMBER_CONNECTIONS];  //  its connections seen alive
+    int conn_count;
     zlist_t *retired;                //  s_retired_t: earlier connections that still
                                      //  held deliveries when they were replaced
     int64_t retired_bytes;           //  their bytes, counted against inflight_bytes
@@ -85,6 +87,8 @@ s_member_destroy (void **item)
         free (retired);
     }
     zlist_destroy (&state->retired);
+    for (int i = 0; i < state->conn_count; i++)
+        zframe_destroy (&state->conns [i]);
     free (state);
     *item = NULL;
 }
@@ -173,7 +177,7 @@ typedef struct {
         uint64_t received, accepted, rejected, duplicates, deliveries, acks, bad_frames,
             refused_members, commits, sessions_expired, redeliveries, quota_refusals,
             hellos_ignored, noise_aggregated, send_blocked, refused_deliveries,
-            directory_pushes, directory_requests_ignored;
+            directory_pushes, directory_requests_ignored, connections_refused;
         int64_t inflight_bytes_max;  //  the most any member ever had in flight
     } stats;
     zhashx_t *members;               //  org (or "key:HEX") -> s_member_t
@@ -1897,6 +1901,43 @@ s_item_clear (s_item_t *item)
     item->packet_reason = item->env_reason = NULL;
 }
 
+//  A member may hold at most BROKER_MEMBER_CONNECTIONS connections: each
+//  one's pipe holds packets the broker queued for it, so their number
+//  bounds the memory one member can hold. A frame from one more
+//  connection first has the known ones probed (a mandatory ROUTER answers
+//  EHOSTUNREACH for one that is gone), and is dropped when all of them
+//  are still open.
+static bool
+s_connection_admitted (self_t *self, const certbus_cert_t *member, zframe_t *routing)
+{
+    s_member_t *state = s_member_state (self, member->org_id);
+    for (int i = 0; i < state->conn_count; i++)
+        if (zframe_eq (state->conns [i], routing))
+            return true;
+    int64_t now = certbus_now_ms ();
+    if (state->conn_count == BROKER_MEMBER_CONNECTIONS) {
+        for (int i = 0; i < state->conn_count;) {
+            Certbus__Ping ping = CERTBUS__PING__INIT;
+            ping.time = now;
+            ping.directory_serial = certbus_directory_serial (self->directory);
+            Certbus__Packet packet = CERTBUS__PACKET__INIT;
+            packet.body_case = CERTBUS__PACKET__BODY_PING;
+            packet.ping = &ping;
+            if (certbus_packet_send (self->router, state->conns [i], &packet) != 0
+                && zmq_errno () == EHOSTUNREACH) {
+                zframe_destroy (&state->conns [i]);
+                state->conns [i] = state->conns [--state->conn_count];
+            }
+            else
+                i++;
+        }
+    }
+    if (state->conn_count == BROKER_MEMBER_CONNECTIONS)
+        return false;
+    state->conns [state->conn_count++] = zframe_dup (routing);
+    return true;
+}
+
 //  Handles one received message, in the order they arrived
 static void
 s_handle_item (self_t *self, s_item_t *item)
@@ -1918,6 +1959,17 @@ s_handle_item (self_t *self, s_item_t *item)
                      "not a current member", 0, NULL, 0);
             s_send_error (self, routing, CERTBUS_E_REVOKED,
                           "not a current member of this Council: revoked or expired");
+        }
+        goto cleanup;
+    }
+    if (!s_connection_admitted (self, member, routing)) {
+        self->stats.connections_refused++;
+        if (s_noise (self, member->org_id, "refused", "too many open connections",
+                     self->config.noise_burst)) {
+            zsys_notice ("broker: org=%s has %d connections open: frame of another dropped",
+                         member->org_id, BROKER_MEMBER_CONNECTIONS);
+            s_audit (self, "refused", member->org_id, NULL, "reject", NULL,
+                     "too many open connections", 0, NULL, 0);
         }
         goto cleanup;
     }
@@ -2009,7 +2061,7 @@ s_stats_json (self_t *self)
                        "\"policy_rules\":%zu,\"quota_refusals\":%llu,\"hellos_ignored\":%llu,"
                        "\"noise_aggregated\":%llu,\"send_blocked\":%llu,"
                        "\"refused_deliveries\":%llu,\"directory_pushes\":%llu,"
-                       "\"directory_requests_ignored\":%llu,"
+                       "\"directory_requests_ignored\":%llu,\"connections_refused\":%llu,"
                        "\"inflight_bytes_max\":%lld,\"inflight_bytes_cap\":%lld,\"last_error\":",
                        (unsigned long long) certbus_directory_serial (self->directory),
                        certbus_directory_count (self->directory),
@@ -2035,6 +2087,7 @@ s_stats_json (self_t *self)
                        (unsigned long long) self->stats.refused_deliveries,
                        (unsigned long long) self->stats.directory_pushes,
                        (unsigned long long) self->stats.directory_requests_ignored,
+                       (unsigned long long) self->stats.connections_refused,
                        (long long) self->stats.inflight_bytes_max,
                        (long long) self->config.inflight_bytes);
     certbus_sb_json_str (&sb, self->last_error);

@@ -61,6 +61,8 @@ typedef struct {
 //  Hellos a member may send at once, and how many more it earns per second
 #define BROKER_HELLO_BURST 8
 #define BROKER_HELLO_RATE 2
+//  Connections one member may hold open at once
+#define BROKER_MEMBER_CONNECTIONS 16
 //  Directory requests a member may send at once, and per second after
 #define BROKER_DIRECTORY_BURST 4
 #define BROKER_DIRECTORY_RATE 1

@@ -480,6 +480,41 @@ test_directory_request_flood (void **state)
     assert_int_equal (tw_stat (fx, "directory_requests_ignored"), 50 - replies);
 }
 
+//  Each connection's pipe holds what the broker queued for it: a member
+//  may hold only so many open at once; closed ones make room again
+static void
+test_connection_flood (void **state)
+{
+    tw_fixture_t *fx = *state;
+    zsock_t *open [BROKER_MEMBER_CONNECTIONS + 4];
+    for (int i = 0; i < BROKER_MEMBER_CONNECTIONS + 4; i++) {
+        open [i] = tw_client (fx, fx->members [TW_BRAVO].identity);
+        tw_send_ping (open [i], i);
+    }
+    //  Every connection up to the limit is served (a Ping before Hello is
+    //  answered with an Error); the ones beyond get nothing
+    for (int i = 0; i < BROKER_MEMBER_CONNECTIONS; i++)
+        tw_expect_error (open [i], CERTBUS_E_PROTOCOL, "send hello");
+    int64_t deadline = zclock_mono () + TW_WAIT_MS;
+    while (tw_stat (fx, "connections_refused") < 4 && zclock_mono () < deadline)
+        zclock_sleep (20);
+    assert_int_equal (tw_stat (fx, "connections_refused"), 4);
+    for (int i = BROKER_MEMBER_CONNECTIONS; i < BROKER_MEMBER_CONNECTIONS + 4; i++)
+        assert_null (tw_recv (open [i], 0));
+    //  Variant: the member closes its connections; a new one is served
+    tw_destroy_clients (fx);
+    zsock_t *again = tw_client (fx, fx->members [TW_BRAVO].identity);
+    deadline = zclock_mono () + TW_WAIT_MS;
+    Certbus__Packet *answer = NULL;
+    while (!answer && zclock_mono () < deadline) {
+        tw_send_ping (again, 99);
+        answer = tw_recv (again, 200);
+    }
+    assert_non_null (answer);
+    assert_int_equal (answer->body_case, CERTBUS__PACKET__BODY_ERROR);
+    certbus_codec_free (answer);
+}
+
 static int
 s_setup_quota (void **state)
 {
@@ -950,6 +985,7 @@ main (int argc, char *argv [])
         cmocka_unit_test_setup_teardown (test_hello_flood, s_setup, tw_teardown),
         cmocka_unit_test_setup_teardown (test_connection_takeover, s_setup, tw_teardown),
         cmocka_unit_test_setup_teardown (test_directory_request_flood, s_setup, tw_teardown),
+        cmocka_unit_test_setup_teardown (test_connection_flood, s_setup, tw_teardown),
         cmocka_unit_test_setup_teardown (test_quotas, s_setup_quota, tw_teardown),
         cmocka_unit_test_setup_teardown (test_receipts_and_noise, s_setup, tw_teardown),
         cmocka_unit_test_setup_teardown (test_noise_aggregated, s_setup_noise, tw_teardown),
