@@ -401,6 +401,10 @@ test_hello_flood (void **state)
     assert_true (tw_session_stat (fx, "charlie", "inflight_bytes") <= cap);
     assert_true (tw_stat (fx, "inflight_bytes_max") <= cap);
     assert_true (tw_stat (fx, "hellos_ignored") >= s_HELLOS - BROKER_HELLO_BURST);
+    print_message ("%d Hellos: %lld deliveries sent once, %lld bytes in flight at most "
+                   "(cap %lld), %lld Hellos ignored\n",
+                   s_HELLOS, (long long) deliveries, (long long) tw_stat (fx, "inflight_bytes_max"),
+                   (long long) cap, (long long) tw_stat (fx, "hellos_ignored"));
     assert_true (tw_stat (fx, "inflight_bytes_max") <= cap);
     //  bravo's traffic still goes through
     zsock_t *bravo = tw_session (fx, TW_BRAVO);
