@@ -490,21 +490,34 @@ static void
 test_connection_flood (void **state)
 {
     tw_fixture_t *fx = *state;
-    zsock_t *open [BROKER_MEMBER_CONNECTIONS + 4];
-    for (int i = 0; i < BROKER_MEMBER_CONNECTIONS + 4; i++) {
+    enum { s_OPEN = BROKER_MEMBER_CONNECTIONS + 4 };
+    zsock_t *open [s_OPEN];
+    for (int i = 0; i < s_OPEN; i++) {
         open [i] = tw_client (fx, fx->members [TW_BRAVO].identity);
         tw_send_ping (open [i], i);
     }
-    //  Every connection up to the limit is served (a Ping before Hello is
-    //  answered with an Error); the ones beyond get nothing
-    for (int i = 0; i < BROKER_MEMBER_CONNECTIONS; i++)
-        tw_expect_error (open [i], CERTBUS_E_PROTOCOL, "send hello");
+    //  Handshakes finish in any order: the first connections to speak are
+    //  served up to the limit (a Ping before Hello is answered with an
+    //  Error), the ones beyond get nothing
     int64_t deadline = zclock_mono () + TW_WAIT_MS;
-    while (tw_stat (fx, "connections_refused") < 4 && zclock_mono () < deadline)
+    while ((tw_stat (fx, "received") < s_OPEN || tw_stat (fx, "connections_refused") < 4)
+           && zclock_mono () < deadline)
         zclock_sleep (20);
+    assert_int_equal (tw_stat (fx, "received"), s_OPEN);
     assert_int_equal (tw_stat (fx, "connections_refused"), 4);
-    for (int i = BROKER_MEMBER_CONNECTIONS; i < BROKER_MEMBER_CONNECTIONS + 4; i++)
-        assert_null (tw_recv (open [i], 0));
+    //  Every answer was sent before the counters moved; each connection
+    //  is read until a short quiet poll sees nothing more (the broker's
+    //  probes of the connections it serves are Pings, which tw_recv skips)
+    int answered = 0;
+    for (int i = 0; i < s_OPEN; i++) {
+        Certbus__Packet *in;
+        while ((in = tw_recv (open [i], 200))) {
+            assert_int_equal (in->body_case, CERTBUS__PACKET__BODY_ERROR);
+            certbus_codec_free (in);
+            answered++;
+        }
+    }
+    assert_int_equal (answered, BROKER_MEMBER_CONNECTIONS);
     //  Variant: the member closes its connections; a new one is served
     tw_destroy_clients (fx);
     zsock_t *again = tw_client (fx, fx->members [TW_BRAVO].identity);
@@ -650,19 +663,22 @@ test_noise_aggregated (void **state)
 {
     tw_fixture_t *fx = *state;
     zsock_t *bravo = tw_session (fx, TW_BRAVO);
-    for (int i = 0; i < 50; i++) {
+    //  Sent at once, so that the broker reads them within one interval
+    for (int i = 0; i < 50; i++)
         tw_send_raw (bravo, "\x08", 1);
+    for (int i = 0; i < 50; i++)
         tw_expect_error (bravo, CERTBUS_E_DECODE, NULL);
-    }
     assert_int_equal (tw_audit_count (fx, "bad-packet"), 2);
     int64_t deadline = zclock_mono () + TW_WAIT_MS;
     while (tw_audit_count (fx, "suppressed") == 0 && zclock_mono () < deadline)
         zclock_sleep (20);
     assert_int_equal (tw_audit_count (fx, "suppressed"), 1);
     assert_int_equal (tw_audit_count (fx, "bad-packet"), 2);
-    //  Variant: a revoked member's frames cost one record per interval
+    //  Variant: a revoked member's frames, on the connection it opened
+    //  before the revocation, cost one record per interval
+    zsock_t *charlie = tw_session (fx, TW_CHARLIE);
     assert_int_equal (council_revoke (fx->dir, "charlie", "test"), 0);
-    zsock_t *charlie = tw_client (fx, fx->members [TW_CHARLIE].identity);
+    tw_expect_error (charlie, CERTBUS_E_REVOKED, "revoked");
     deadline = zclock_mono () + TW_WAIT_MS;
     //  The broker sees the revocation on its next tick
     while (tw_stat (fx, "directory") == (int64_t) certbus_directory_serial (fx->directory)
