@@ -198,6 +198,17 @@ audit_verify (const char *dir)
                   (long long) damaged);
         goto report;
     }
+    char *receipt_org = NULL;
+    int receipt = broker_store_damaged_receipt (v.store, &receipt_org);
+    if (receipt != 0) {
+        snprintf (v.problem, sizeof v.problem,
+                  receipt < 0 ? "cannot read the receipt marks"
+                              : "the receipt mark of '%s' was altered: it no longer matches its "
+                                "digest",
+                  receipt_org ? receipt_org : "?");
+        free (receipt_org);
+        goto report;
+    }
     uint8_t root [32];
     char root_hex [65];
     certbus_merkle_frontier_root (&v.frontier, root);

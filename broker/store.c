@@ -80,7 +80,7 @@ static const char *s_schema
       "  first_ack_at INTEGER, resolved_at INTEGER, tlp TEXT NOT NULL);"
       "CREATE TABLE IF NOT EXISTS receipts ("
       "  message_id BLOB NOT NULL, publisher TEXT NOT NULL, org TEXT NOT NULL,"
-      "  PRIMARY KEY (message_id, publisher, org)) WITHOUT ROWID;"
+      "  digest BLOB NOT NULL, PRIMARY KEY (message_id, publisher, org)) WITHOUT ROWID;"
       "CREATE TABLE IF NOT EXISTS case_members ("
       "  case_id BLOB NOT NULL, org TEXT NOT NULL, PRIMARY KEY (case_id, org)) WITHOUT ROWID;"
       "CREATE TABLE IF NOT EXISTS tree_heads ("
@@ -1259,17 +1259,34 @@ broker_store_case_members (broker_store_t *self, const uint8_t *case_id, char **
     return rc == SQLITE_DONE ? 0 : certbus_db_fail (self->db, "list case members");
 }
 
+//  The digest of a receipts row: all of it, so that audit verify sees an
+//  altered one
+static void
+s_receipt_digest (uint8_t out [CERTBUS_HASH_SIZE], const uint8_t *message_id, size_t id_size,
+                  const char *publisher, const char *org)
+{
+    crypto_generichash_state state;
+    crypto_generichash_init (&state, NULL, 0, CERTBUS_HASH_SIZE);
+    crypto_generichash_update (&state, message_id, id_size);
+    s_hash_text (&state, publisher);
+    s_hash_text (&state, org);
+    crypto_generichash_final (&state, out, CERTBUS_HASH_SIZE);
+}
+
 int
 broker_store_receipt_add (broker_store_t *self, const uint8_t *message_id, const char *publisher,
                           const char *org)
 {
     sqlite3_stmt *stmt
-        = certbus_db_prepare (self->db, "INSERT OR IGNORE INTO receipts VALUES (?1, ?2, ?3)");
+        = certbus_db_prepare (self->db, "INSERT OR IGNORE INTO receipts VALUES (?1, ?2, ?3, ?4)");
     if (!stmt)
         return -1;
+    uint8_t digest [CERTBUS_HASH_SIZE];
+    s_receipt_digest (digest, message_id, CERTBUS_ID_SIZE, publisher, org);
     sqlite3_bind_blob (stmt, 1, message_id, CERTBUS_ID_SIZE, SQLITE_STATIC);
     sqlite3_bind_text (stmt, 2, publisher, -1, SQLITE_STATIC);
     sqlite3_bind_text (stmt, 3, org, -1, SQLITE_STATIC);
+    sqlite3_bind_blob (stmt, 4, digest, sizeof digest, SQLITE_STATIC);
     int rc = sqlite3_step (stmt) == SQLITE_DONE ? sqlite3_changes (self->db)
                                                 : certbus_db_fail (self->db, "record receipt");
     sqlite3_finalize (stmt);
@@ -1378,6 +1395,31 @@ broker_store_damaged_queue_row (broker_store_t *self)
         return -1;
     if (sqlite3_step (stmt) == SQLITE_ROW)
         damaged = sqlite3_column_int64 (stmt, 0);
+    sqlite3_finalize (stmt);
+    return damaged;
+}
+
+int
+broker_store_damaged_receipt (broker_store_t *self, char **org_p)
+{
+    *org_p = NULL;
+    sqlite3_stmt *stmt
+        = certbus_db_prepare (self->db, "SELECT message_id, publisher, org, digest FROM receipts");
+    if (!stmt)
+        return -1;
+    int damaged = 0;
+    while (!damaged && sqlite3_step (stmt) == SQLITE_ROW) {
+        uint8_t digest [CERTBUS_HASH_SIZE];
+        const char *org = (const char *) sqlite3_column_text (stmt, 2);
+        s_receipt_digest (digest, sqlite3_column_blob (stmt, 0),
+                          (size_t) sqlite3_column_bytes (stmt, 0),
+                          (const char *) sqlite3_column_text (stmt, 1), org);
+        if (sqlite3_column_bytes (stmt, 3) != CERTBUS_HASH_SIZE
+            || memcmp (digest, sqlite3_column_blob (stmt, 3), sizeof digest) != 0) {
+            damaged = 1;
+            *org_p = strdup (org ? org : "?");
+        }
+    }
     sqlite3_finalize (stmt);
     return damaged;
 }

@@ -328,7 +328,8 @@ part_torn() {
         fail "a flipped byte inside a row (at ${silent_at[*]}) passes the broker's start-up checks and audit verify, and the broker serves the changed rows (tables: $(echo ${silent_tables[*]}))"
     fi
 
-    # Every column of a stored message and of a queued delivery is covered:
+    # Every column of a stored message, of a queued delivery and of a
+    # receipt mark is covered:
     # each one changed behind the broker's back (sqlite3 on a copy) makes
     # audit verify fail and name the row
     local col change tampered=0
@@ -339,9 +340,11 @@ part_torn() {
                   "messages expires_at=expires_at+86400000" "messages envelope=envelope||x'00'" \
                   "messages id=randomblob(16)" \
                   "queue recipient=recipient||'x'" "queue priority=1-priority" \
-                  "queue wrapped=randomblob(48)" "queue msg_seq=msg_seq+100000"; do
+                  "queue wrapped=randomblob(48)" "queue msg_seq=msg_seq+100000" \
+                  "receipts org=org||'x'" "receipts publisher=publisher||'x'" \
+                  "receipts message_id=randomblob(16)"; do
         local table=${change%% *} set=${change#* } key
-        [ "$table" = messages ] && key=seq || key=qseq
+        case $table in messages) key=seq ;; queue) key=qseq ;; *) key=message_id ;; esac
         rm -rf "$T/tamper"; copy_store "$T/clean" "$T/tamper"
         sqlite3 "$T/tamper/broker.db" "UPDATE $table SET $set WHERE $key = (SELECT MIN($key) FROM $table)" \
             || fail "sqlite3 could not apply: $change"
@@ -354,7 +357,7 @@ part_torn() {
         echo "  tamper: UPDATE $table SET $set -> $(echo "$out" | tail -n 1)"
         tampered=$((tampered + 1))
     done
-    pass "every column of a stored message and a queued delivery is covered by its digest ($tampered changes caught)"
+    pass "every column of a stored message, a queued delivery and a receipt mark is covered by its digest ($tampered changes caught)"
 }
 
 # ---------------------------------------------------------------------------
