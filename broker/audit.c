@@ -198,15 +198,14 @@ audit_verify (const char *dir)
                   (long long) damaged);
         goto report;
     }
-    char *receipt_org = NULL;
-    int receipt = broker_store_damaged_receipt (v.store, &receipt_org);
-    if (receipt != 0) {
+    char *what = NULL;
+    int row = broker_store_damaged_case_row (v.store, &what);
+    if (row != 0) {
         snprintf (v.problem, sizeof v.problem,
-                  receipt < 0 ? "cannot read the receipt marks"
-                              : "the receipt mark of '%s' was altered: it no longer matches its "
-                                "digest",
-                  receipt_org ? receipt_org : "?");
-        free (receipt_org);
+                  row < 0 ? "cannot read the cases and receipt marks"
+                          : "%s was altered: it no longer matches its digest",
+                  what ? what : "?");
+        zstr_free (&what);
         goto report;
     }
     uint8_t root [32];

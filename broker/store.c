@@ -77,12 +77,13 @@ static const char *s_schema
       "CREATE TABLE IF NOT EXISTS cases ("
       "  case_id BLOB PRIMARY KEY, origin TEXT NOT NULL, severity TEXT NOT NULL,"
       "  opened_at INTEGER NOT NULL, status TEXT NOT NULL, updated_at INTEGER NOT NULL,"
-      "  first_ack_at INTEGER, resolved_at INTEGER, tlp TEXT NOT NULL);"
+      "  first_ack_at INTEGER, resolved_at INTEGER, tlp TEXT NOT NULL, digest BLOB NOT NULL);"
       "CREATE TABLE IF NOT EXISTS receipts ("
       "  message_id BLOB NOT NULL, publisher TEXT NOT NULL, org TEXT NOT NULL,"
       "  digest BLOB NOT NULL, PRIMARY KEY (message_id, publisher, org)) WITHOUT ROWID;"
       "CREATE TABLE IF NOT EXISTS case_members ("
-      "  case_id BLOB NOT NULL, org TEXT NOT NULL, PRIMARY KEY (case_id, org)) WITHOUT ROWID;"
+      "  case_id BLOB NOT NULL, org TEXT NOT NULL, digest BLOB NOT NULL,"
+      "  PRIMARY KEY (case_id, org)) WITHOUT ROWID;"
       "CREATE TABLE IF NOT EXISTS tree_heads ("
       "  size INTEGER PRIMARY KEY, timestamp INTEGER NOT NULL, root BLOB NOT NULL,"
       "  head BLOB NOT NULL);";
@@ -113,6 +114,20 @@ s_hash_int (crypto_generichash_state *state, int64_t value)
     for (int i = 0; i < 8; i++)
         bytes [i] = (uint8_t) ((uint64_t) value >> (56 - 8 * i));
     crypto_generichash_update (state, bytes, sizeof bytes);
+}
+
+//  The digest of a receipts or case_members row: all of it, so that audit
+//  verify sees an altered one
+static void
+s_mark_digest (uint8_t out [CERTBUS_HASH_SIZE], const uint8_t *message_id, size_t id_size,
+                  const char *publisher, const char *org)
+{
+    crypto_generichash_state state;
+    crypto_generichash_init (&state, NULL, 0, CERTBUS_HASH_SIZE);
+    crypto_generichash_update (&state, message_id, id_size);
+    s_hash_text (&state, publisher);
+    s_hash_text (&state, org);
+    crypto_generichash_final (&state, out, CERTBUS_HASH_SIZE);
 }
 
 //  The digest of a message row: the stored envelope and every column the
@@ -1188,11 +1203,31 @@ broker_store_case_get (broker_store_t *self, const uint8_t *case_id, broker_case
     return found;
 }
 
+//  The digest of a cases row: every column
+static void
+s_case_digest (uint8_t out [CERTBUS_HASH_SIZE], const uint8_t *case_id, size_t id_size,
+               const char *origin, const char *severity, int64_t opened_at, const char *status,
+               int64_t updated_at, int64_t first_ack_at, int64_t resolved_at, const char *tlp)
+{
+    crypto_generichash_state state;
+    crypto_generichash_init (&state, NULL, 0, CERTBUS_HASH_SIZE);
+    crypto_generichash_update (&state, case_id, id_size);
+    s_hash_text (&state, origin);
+    s_hash_text (&state, severity);
+    s_hash_int (&state, opened_at);
+    s_hash_text (&state, status);
+    s_hash_int (&state, updated_at);
+    s_hash_int (&state, first_ack_at);
+    s_hash_int (&state, resolved_at);
+    s_hash_text (&state, tlp);
+    crypto_generichash_final (&state, out, CERTBUS_HASH_SIZE);
+}
+
 int
 broker_store_case_put (broker_store_t *self, const broker_case_t *c)
 {
     sqlite3_stmt *stmt = certbus_db_prepare (
-        self->db, "INSERT OR REPLACE INTO cases VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)");
+        self->db, "INSERT OR REPLACE INTO cases VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)");
     if (!stmt)
         return -1;
     sqlite3_bind_blob (stmt, 1, c->case_id, CERTBUS_ID_SIZE, SQLITE_STATIC);
@@ -1210,6 +1245,10 @@ broker_store_case_put (broker_store_t *self, const broker_case_t *c)
     else
         sqlite3_bind_null (stmt, 8);
     sqlite3_bind_text (stmt, 9, c->tlp, -1, SQLITE_STATIC);
+    uint8_t digest [CERTBUS_HASH_SIZE];
+    s_case_digest (digest, c->case_id, CERTBUS_ID_SIZE, c->origin, c->severity, c->opened_at,
+                   c->status, c->updated_at, c->first_ack_at, c->resolved_at, c->tlp);
+    sqlite3_bind_blob (stmt, 10, digest, sizeof digest, SQLITE_STATIC);
     int rc = sqlite3_step (stmt) == SQLITE_DONE ? 0 : certbus_db_fail (self->db, "store case");
     sqlite3_finalize (stmt);
     return rc;
@@ -1220,12 +1259,16 @@ broker_store_case_member (broker_store_t *self, const uint8_t *case_id, const ch
                           bool add)
 {
     sqlite3_stmt *stmt = certbus_db_prepare (
-        self->db, add ? "INSERT OR IGNORE INTO case_members VALUES (?1, ?2)"
+        self->db, add ? "INSERT OR IGNORE INTO case_members VALUES (?1, ?2, ?3)"
                   : "SELECT 1 FROM case_members WHERE case_id = ?1 AND org = ?2");
     if (!stmt)
         return -1;
+    uint8_t digest [CERTBUS_HASH_SIZE];
+    s_mark_digest (digest, case_id, CERTBUS_ID_SIZE, org, "");
     sqlite3_bind_blob (stmt, 1, case_id, CERTBUS_ID_SIZE, SQLITE_STATIC);
     sqlite3_bind_text (stmt, 2, org, -1, SQLITE_STATIC);
+    if (add)
+        sqlite3_bind_blob (stmt, 3, digest, sizeof digest, SQLITE_STATIC);
     int rc = sqlite3_step (stmt);
     int result = add ? (rc == SQLITE_DONE ? 0 : certbus_db_fail (self->db, "add case member"))
                      : (rc == SQLITE_ROW ? 1 : 0);
@@ -1259,20 +1302,6 @@ broker_store_case_members (broker_store_t *self, const uint8_t *case_id, char **
     return rc == SQLITE_DONE ? 0 : certbus_db_fail (self->db, "list case members");
 }
 
-//  The digest of a receipts row: all of it, so that audit verify sees an
-//  altered one
-static void
-s_receipt_digest (uint8_t out [CERTBUS_HASH_SIZE], const uint8_t *message_id, size_t id_size,
-                  const char *publisher, const char *org)
-{
-    crypto_generichash_state state;
-    crypto_generichash_init (&state, NULL, 0, CERTBUS_HASH_SIZE);
-    crypto_generichash_update (&state, message_id, id_size);
-    s_hash_text (&state, publisher);
-    s_hash_text (&state, org);
-    crypto_generichash_final (&state, out, CERTBUS_HASH_SIZE);
-}
-
 int
 broker_store_receipt_add (broker_store_t *self, const uint8_t *message_id, const char *publisher,
                           const char *org)
@@ -1282,7 +1311,7 @@ broker_store_receipt_add (broker_store_t *self, const uint8_t *message_id, const
     if (!stmt)
         return -1;
     uint8_t digest [CERTBUS_HASH_SIZE];
-    s_receipt_digest (digest, message_id, CERTBUS_ID_SIZE, publisher, org);
+    s_mark_digest (digest, message_id, CERTBUS_ID_SIZE, publisher, org);
     sqlite3_bind_blob (stmt, 1, message_id, CERTBUS_ID_SIZE, SQLITE_STATIC);
     sqlite3_bind_text (stmt, 2, publisher, -1, SQLITE_STATIC);
     sqlite3_bind_text (stmt, 3, org, -1, SQLITE_STATIC);
@@ -1400,28 +1429,55 @@ broker_store_damaged_queue_row (broker_store_t *self)
 }
 
 int
-broker_store_damaged_receipt (broker_store_t *self, char **org_p)
+broker_store_damaged_case_row (broker_store_t *self, char **what_p)
 {
-    *org_p = NULL;
-    sqlite3_stmt *stmt
-        = certbus_db_prepare (self->db, "SELECT message_id, publisher, org, digest FROM receipts");
+    *what_p = NULL;
+    //  Receipt marks and case participants: (id, name, name) and a digest
+    static const struct {
+        const char *sql, *what;
+    } marks [] = {
+        {"SELECT message_id, publisher, org, digest FROM receipts", "the receipt mark of '%s'"},
+        {"SELECT case_id, org, '', digest FROM case_members", "the participant row of '%s'"},
+    };
+    for (size_t m = 0; m < sizeof marks / sizeof marks [0] && !*what_p; m++) {
+        sqlite3_stmt *stmt = certbus_db_prepare (self->db, marks [m].sql);
+        if (!stmt)
+            return -1;
+        while (!*what_p && sqlite3_step (stmt) == SQLITE_ROW) {
+            uint8_t digest [CERTBUS_HASH_SIZE];
+            const char *a = (const char *) sqlite3_column_text (stmt, 1);
+            const char *b = (const char *) sqlite3_column_text (stmt, 2);
+            s_mark_digest (digest, sqlite3_column_blob (stmt, 0),
+                           (size_t) sqlite3_column_bytes (stmt, 0), a, b);
+            if (sqlite3_column_bytes (stmt, 3) != CERTBUS_HASH_SIZE
+                || memcmp (digest, sqlite3_column_blob (stmt, 3), sizeof digest) != 0)
+                *what_p = zsys_sprintf (marks [m].what, m == 0 ? (b ? b : "?") : (a ? a : "?"));
+        }
+        sqlite3_finalize (stmt);
+    }
+    if (*what_p)
+        return 1;
+    sqlite3_stmt *stmt = certbus_db_prepare (
+        self->db, "SELECT case_id, origin, severity, opened_at, status, updated_at,"
+              " COALESCE (first_ack_at, 0), COALESCE (resolved_at, 0), tlp, digest FROM cases");
     if (!stmt)
         return -1;
-    int damaged = 0;
-    while (!damaged && sqlite3_step (stmt) == SQLITE_ROW) {
+    while (!*what_p && sqlite3_step (stmt) == SQLITE_ROW) {
         uint8_t digest [CERTBUS_HASH_SIZE];
-        const char *org = (const char *) sqlite3_column_text (stmt, 2);
-        s_receipt_digest (digest, sqlite3_column_blob (stmt, 0),
-                          (size_t) sqlite3_column_bytes (stmt, 0),
-                          (const char *) sqlite3_column_text (stmt, 1), org);
-        if (sqlite3_column_bytes (stmt, 3) != CERTBUS_HASH_SIZE
-            || memcmp (digest, sqlite3_column_blob (stmt, 3), sizeof digest) != 0) {
-            damaged = 1;
-            *org_p = strdup (org ? org : "?");
+        s_case_digest (digest, sqlite3_column_blob (stmt, 0), (size_t) sqlite3_column_bytes (stmt, 0),
+                       (const char *) sqlite3_column_text (stmt, 1),
+                       (const char *) sqlite3_column_text (stmt, 2), sqlite3_column_int64 (stmt, 3),
+                       (const char *) sqlite3_column_text (stmt, 4), sqlite3_column_int64 (stmt, 5),
+                       sqlite3_column_int64 (stmt, 6), sqlite3_column_int64 (stmt, 7),
+                       (const char *) sqlite3_column_text (stmt, 8));
+        if (sqlite3_column_bytes (stmt, 9) != CERTBUS_HASH_SIZE
+            || memcmp (digest, sqlite3_column_blob (stmt, 9), sizeof digest) != 0) {
+            const char *origin = (const char *) sqlite3_column_text (stmt, 1);
+            *what_p = zsys_sprintf ("the case reported by '%s'", origin ? origin : "?");
         }
     }
     sqlite3_finalize (stmt);
-    return damaged;
+    return *what_p ? 1 : 0;
 }
 
 int64_t

@@ -259,10 +259,11 @@ int64_t
 int64_t
     broker_store_damaged_queue_row (broker_store_t *self);
 
-//  1 when a receipts row no longer matches its digest (*org_p, new, names
-//  the receipt's sender), 0 when none, -1 on error.
+//  1 when a row of a case, of its participants or of the receipt marks no
+//  longer matches its digest (*what_p, new, names it), 0 when none, -1 on
+//  error.
 int
-    broker_store_damaged_receipt (broker_store_t *self, char **org_p);
+    broker_store_damaged_case_row (broker_store_t *self, char **what_p);
 
 //  Counts for status: messages stored, queue rows, members.
 int64_t

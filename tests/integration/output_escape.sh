@@ -50,9 +50,11 @@ db.execute('INSERT INTO audit (idx, time, event, org, message_id, record, leaf_h
            (index, now, 'reject', breakout, record, leaf))
 db.execute('INSERT INTO audit_nodes (level, idx, hash) VALUES (0, ?, ?)', (index, leaf))
 # A case opened two hours ago, never acknowledged: overdue as well
-db.execute('INSERT INTO cases (case_id, origin, severity, opened_at, status, updated_at, tlp)'
-           ' VALUES (?, ?, ?, ?, ?, ?, ?)',
-           (os.urandom(16), breakout, 'critical', now - 7200000, status, now, 'amber'))
+# (its digest is not the broker's: report reads cases, audit verify would refuse it)
+db.execute('INSERT INTO cases (case_id, origin, severity, opened_at, status, updated_at, tlp,'
+           ' digest) VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
+           (os.urandom(16), breakout, 'critical', now - 7200000, status, now, 'amber',
+            os.urandom(32)))
 db.commit()
 PY
 
