@@ -37,6 +37,9 @@ static const char *s_usage
       "            [--inflight-bytes BYTES]       deliveries in flight per member (8 MiB)\n"
       "            [--created-skew SECONDS]       how far a signed creation time may lie\n"
       "                                           ahead of the broker's clock (300)\n"
+      "            [--audit-burst N]              refused or bad frames audited one by one\n"
+      "                                           per member and 10 s (20); the rest go\n"
+      "                                           into one 'suppressed' record\n"
       "                                           logs: one line per event on stderr;\n"
       "                                           --syslog sends them to syslog too;\n"
       "                                           every database page is checked after an\n"
@@ -77,7 +80,7 @@ typedef struct {
     const char *metrics;
     int days, window, heartbeat, peer_timeout, expiry_days, head_records, head_interval;
     int verify_threads;
-    long long quota_rate, quota_burst, quota_bytes, inflight_bytes, created_skew;
+    long long quota_rate, quota_burst, quota_bytes, inflight_bytes, created_skew, audit_burst;
     bool json, verbose, help, syslog, check_db;
     int argc;                        //  positional arguments left
     char **argv;
@@ -115,6 +118,7 @@ s_parse (int argc, char **argv, s_args_t *args)
         {"quota-bytes", required_argument, NULL, 'B'},
         {"inflight-bytes", required_argument, NULL, 'F'},
         {"created-skew", required_argument, NULL, 'K'},
+        {"audit-burst", required_argument, NULL, 'A'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -133,6 +137,7 @@ s_parse (int argc, char **argv, s_args_t *args)
     args->quota_bytes = BROKER_DEFAULT_QUOTA_BYTES;
     args->inflight_bytes = BROKER_DEFAULT_INFLIGHT_BYTES;
     args->created_skew = BROKER_DEFAULT_CREATED_SKEW_MS / 1000;
+    args->audit_burst = BROKER_DEFAULT_NOISE_BURST;
     optind = 1;
     int opt;
     while ((opt = getopt_long (argc, argv, "", options, NULL)) != -1) {
@@ -165,6 +170,7 @@ s_parse (int argc, char **argv, s_args_t *args)
             case 'B': args->quota_bytes = atoll (optarg); break;
             case 'F': args->inflight_bytes = atoll (optarg); break;
             case 'K': args->created_skew = atoll (optarg); break;
+            case 'A': args->audit_burst = atoll (optarg); break;
             case 'h': args->help = true; break;
             default: return -1;
         }
@@ -223,15 +229,17 @@ s_run (s_args_t *args)
     config.verify_threads = args->verify_threads;
     if (args->quota_rate < 0 || args->quota_rate > 1000000 || args->quota_burst < 1
         || args->quota_burst > 10000000 || args->quota_bytes < 0 || args->inflight_bytes < 1024
-        || args->created_skew < 1 || args->created_skew > 86400)
+        || args->created_skew < 1 || args->created_skew > 86400 || args->audit_burst < 1
+        || args->audit_burst > 1000000000)
         return s_error ("--quota-rate must be 0..1000000, --quota-burst 1..10000000, "
                         "--quota-bytes >= 0, --inflight-bytes >= 1024, --created-skew 1..86400 "
-                        "seconds");
+                        "seconds, --audit-burst 1..1000000000");
     config.quota_rate = (int) args->quota_rate;
     config.quota_burst = (int) args->quota_burst;
     config.quota_bytes = args->quota_bytes;
     config.inflight_bytes = args->inflight_bytes;
     config.created_skew_ms = args->created_skew * 1000;
+    config.noise_burst = (int) args->audit_burst;
     signal (SIGHUP, s_on_hup);
     zactor_t *engine = zactor_new (broker_engine_actor, &config);
     char *status = zstr_recv (engine);

@@ -4,7 +4,8 @@
 source "$(dirname "$0")/lib.sh"
 
 council_init
-broker_start
+# the limits a Council sets on members, all given (none of them is reached here)
+BROKER_ARGS="--quota-rate 500 --quota-burst 1000 --quota-bytes 100000000 --inflight-bytes 4194304 --created-skew 120 --audit-burst 50" broker_start
 member cert-national national
 member cert-banking sectoral banking
 member cert-punjab provincial "" punjab
