@@ -115,6 +115,26 @@ s_cert_compare (const void *a, const void *b)
     return strcmp (x->org_id, y->org_id);
 }
 
+//  Decodes a Directory, checks the Council's signature over its body, and
+//  decodes the body: the first steps of every directory reader
+static certbus_err_t
+s_signed_body (const uint8_t *bytes, size_t size, const uint8_t *council_key,
+               Certbus__Directory **dir_p, Certbus__DirectoryBody **body_p)
+{
+    certbus_err_t rc = certbus_codec_decode (&certbus__directory__descriptor, bytes, size,
+                                             CERTBUS_MAX_DIRECTORY, 16, (void **) dir_p);
+    if (rc)
+        return rc;
+    Certbus__Directory *dir = *dir_p;
+    if (!certbus_verify (dir->signature.data, dir->signature.len, s_DOMAIN_DIRECTORY,
+                         dir->body.data, dir->body.len, council_key, CERTBUS_KEY_SIZE))
+        return certbus_fail (CERTBUS_E_DIRECTORY_SIGNATURE,
+                             "directory is not signed by this Council");
+    return certbus_codec_decode (&certbus__directory_body__descriptor, dir->body.data,
+                                 dir->body.len, CERTBUS_MAX_DIRECTORY, CERTBUS_MAX_MEMBERS,
+                                 (void **) body_p);
+}
+
 certbus_err_t
 certbus_directory_decode (const uint8_t *bytes, size_t size, const uint8_t *council_key,
                           uint64_t min_serial, certbus_directory_t **dir_p)
@@ -124,19 +144,7 @@ certbus_directory_decode (const uint8_t *bytes, size_t size, const uint8_t *coun
     Certbus__DirectoryBody *body = NULL;
     certbus_directory_t *self = NULL;
     zhashx_t *by_key = NULL;         //  every key of every certificate, hex -> cert
-    certbus_err_t rc = certbus_codec_decode (&certbus__directory__descriptor, bytes, size,
-                                             CERTBUS_MAX_DIRECTORY, 16, (void **) &dir);
-    if (rc)
-        goto cleanup;
-    if (!certbus_verify (dir->signature.data, dir->signature.len, s_DOMAIN_DIRECTORY,
-                         dir->body.data, dir->body.len, council_key, CERTBUS_KEY_SIZE)) {
-        rc = certbus_fail (CERTBUS_E_DIRECTORY_SIGNATURE,
-                           "directory is not signed by this Council");
-        goto cleanup;
-    }
-    rc = certbus_codec_decode (&certbus__directory_body__descriptor, dir->body.data,
-                               dir->body.len, CERTBUS_MAX_DIRECTORY, CERTBUS_MAX_MEMBERS,
-                               (void **) &body);
+    certbus_err_t rc = s_signed_body (bytes, size, council_key, &dir, &body);
     if (rc)
         goto cleanup;
     if (body->serial < min_serial) {
@@ -224,19 +232,7 @@ certbus_directory_key_holder (const uint8_t *bytes, size_t size, const uint8_t *
     Certbus__DirectoryBody *body = NULL;
     Certbus__RevocationBody **revs = NULL;
     size_t rev_count = 0;
-    certbus_err_t rc = certbus_codec_decode (&certbus__directory__descriptor, bytes, size,
-                                             CERTBUS_MAX_DIRECTORY, 16, (void **) &dir);
-    if (rc)
-        goto cleanup;
-    if (!certbus_verify (dir->signature.data, dir->signature.len, s_DOMAIN_DIRECTORY,
-                         dir->body.data, dir->body.len, council_key, CERTBUS_KEY_SIZE)) {
-        rc = certbus_fail (CERTBUS_E_DIRECTORY_SIGNATURE,
-                           "directory is not signed by this Council");
-        goto cleanup;
-    }
-    rc = certbus_codec_decode (&certbus__directory_body__descriptor, dir->body.data,
-                               dir->body.len, CERTBUS_MAX_DIRECTORY, CERTBUS_MAX_MEMBERS,
-                               (void **) &body);
+    certbus_err_t rc = s_signed_body (bytes, size, council_key, &dir, &body);
     if (rc)
         goto cleanup;
     revs = calloc (body->n_revocations + 1, sizeof (Certbus__RevocationBody *));
