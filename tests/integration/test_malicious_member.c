@@ -88,36 +88,6 @@ s_seal_bytes (tw_fixture_t *fx, int from, const certbus_seal_opts_t *opts,
     return bytes;
 }
 
-//  The Forward payload a member makes of an envelope it holds (as member
-//  `holder`), by hand: the stock certbus_forward_wrap refuses what these
-//  tests try, a hostile client does not
-static uint8_t *
-s_forward_payload (tw_fixture_t *fx, int holder, const uint8_t *bytes, size_t size,
-                   size_t *payload_size)
-{
-    certbus_envelope_t *env = NULL;
-    assert_int_equal (certbus_envelope_decode (bytes, size, &env), CERTBUS_OK);
-    uint8_t key [32];
-    bool encrypted = certbus_envelope_header (env)->encrypted;
-    if (encrypted)
-        assert_int_equal (certbus_envelope_content_key (env, fx->members [holder].identity,
-                                                        fx->members [holder].org, key),
-                          CERTBUS_OK);
-    Certbus__Forward forward = CERTBUS__FORWARD__INIT;
-    forward.version = CERTBUS_WIRE_MAJOR;
-    forward.header.data = (uint8_t *) certbus_envelope_header_bytes (env, &forward.header.len);
-    forward.signature.data = (uint8_t *) certbus_envelope_signature (env, &forward.signature.len);
-    forward.ciphertext.data
-        = (uint8_t *) certbus_envelope_ciphertext (env, &forward.ciphertext.len);
-    if (encrypted) {
-        forward.content_key.data = key;
-        forward.content_key.len = sizeof key;
-    }
-    uint8_t *payload = certbus_codec_encode (&forward, payload_size);
-    sodium_memzero (key, sizeof key);
-    certbus_envelope_destroy (&env);
-    return payload;
-}
 
 //  Seals a message from member `from`; *bytes_p keeps the envelope
 static void
@@ -291,8 +261,8 @@ test_forward_rules (void **state)
     tw_inbox_t *inbox = tw_inbox_new ();
     tw_await_deliveries (bravo, inbox, 1);
     //  bravo forwards the red message to charlie, origin signature intact
-    uint8_t *payload = s_forward_payload (fx, TW_BRAVO, inbox->envelopes [0], inbox->sizes [0],
-                                          &payload_size);
+    uint8_t *payload = tu_forward_payload (inbox->envelopes [0], inbox->sizes [0],
+                                           fx->members [TW_BRAVO].identity, "bravo", &payload_size);
     certbus_ref_t ref = {.relation = "forwards"};
     memcpy (ref.id, red_id, CERTBUS_ID_SIZE);
     certbus_seal_opts_t forward = {.kind = "advisory", .tlp = "red", .audience = "org:charlie",
@@ -325,7 +295,8 @@ test_forward_rules (void **state)
     size_t amber_size;
     s_publish (fx, alpha, TW_ALPHA, &amber, "amber for charlie", amber_id, &amber_bytes,
                &amber_size);
-    payload = s_forward_payload (fx, TW_ALPHA, amber_bytes, amber_size, &payload_size);
+    payload = tu_forward_payload (amber_bytes, amber_size, fx->members [TW_ALPHA].identity, "alpha",
+                                 &payload_size);
     memcpy (ref.id, amber_id, CERTBUS_ID_SIZE);
     certbus_seal_opts_t own = {.kind = "advisory", .tlp = "amber", .audience = "org:bravo",
                                .content_type = CERTBUS_FORWARD_TYPE, .refs = &ref,

@@ -428,30 +428,6 @@ s_forge_created (const uint8_t *bytes, size_t size, certbus_identity_t *identity
     return s_forge (bytes, size, identity, created, NULL, NULL, 0, size_p);
 }
 
-//  A forward payload of original made by hand, as a hostile forwarder
-//  would (certbus_forward_wrap refuses what these tests need): its signed
-//  header, signature, ciphertext and the content key `identity` unwraps
-static uint8_t *
-s_forward_payload (const uint8_t *original, size_t size, certbus_identity_t *identity,
-                   const char *org, size_t *size_p)
-{
-    certbus_envelope_t *env = NULL;
-    assert_int_equal (certbus_envelope_decode (original, size, &env), CERTBUS_OK);
-    uint8_t key [32];
-    assert_int_equal (certbus_envelope_content_key (env, identity, org, key), CERTBUS_OK);
-    Certbus__Forward forward = CERTBUS__FORWARD__INIT;
-    forward.version = CERTBUS_WIRE_MAJOR;
-    forward.header.data = (uint8_t *) certbus_envelope_header_bytes (env, &forward.header.len);
-    forward.signature.data = (uint8_t *) certbus_envelope_signature (env, &forward.signature.len);
-    forward.ciphertext.data
-        = (uint8_t *) certbus_envelope_ciphertext (env, &forward.ciphertext.len);
-    forward.content_key.data = key;
-    forward.content_key.len = 32;
-    forward.note_type = "";
-    uint8_t *payload = certbus_codec_encode (&forward, size_p);
-    certbus_envelope_destroy (&env);
-    return payload;
-}
 
 //  A forward envelope from `identity` to bank carrying payload, with refs
 static uint8_t *
@@ -919,16 +895,16 @@ test_forward_refusals (void **state)
     uint8_t *amber_msg = s_seal (fx, fx->alpha, fx->alpha_cert, &amber, "charlie",
                                  "amber text", amber_id, &amber_size);
     size_t p_size;
-    uint8_t *p_red = s_forward_payload (red_msg, red_size, fx->charlie, "charlie", &p_size);
+    uint8_t *p_red = tu_forward_payload (red_msg, red_size, fx->charlie, "charlie", &p_size);
     size_t p_strict_size;
     uint8_t *p_strict
-        = s_forward_payload (strict_msg, strict_size, fx->charlie, "charlie", &p_strict_size);
+        = tu_forward_payload (strict_msg, strict_size, fx->charlie, "charlie", &p_strict_size);
     size_t p_amber_size;
     uint8_t *p_amber
-        = s_forward_payload (amber_msg, amber_size, fx->charlie, "charlie", &p_amber_size);
+        = tu_forward_payload (amber_msg, amber_size, fx->charlie, "charlie", &p_amber_size);
     size_t p_self_size;
     uint8_t *p_self
-        = s_forward_payload (amber_msg, amber_size, fx->alpha, "alpha", &p_self_size);
+        = tu_forward_payload (amber_msg, amber_size, fx->alpha, "alpha", &p_self_size);
     certbus_ref_t fwd_red = {.relation = "forwards"}, fwd_strict = fwd_red, fwd_amber = fwd_red,
                   fwd_other = fwd_red;
     memcpy (fwd_red.id, red_id, CERTBUS_ID_SIZE);
@@ -1001,7 +977,7 @@ test_forward_refusals (void **state)
                                                 hop_id, &hop, &hop_size),
                       CERTBUS_OK);
     size_t p_chain_size;
-    uint8_t *p_chain = s_forward_payload (hop, hop_size, fx->charlie, "charlie", &p_chain_size);
+    uint8_t *p_chain = tu_forward_payload (hop, hop_size, fx->charlie, "charlie", &p_chain_size);
     certbus_ref_t fwd_hop = {.relation = "forwards"};
     memcpy (fwd_hop.id, hop_id, CERTBUS_ID_SIZE);
     size_t chain_size;

@@ -426,3 +426,30 @@ tu_envelope_resign (const uint8_t *bytes, size_t size, const uint8_t *sign_secre
     certbus__envelope__free_unpacked (env, NULL);
     return out;
 }
+
+uint8_t *
+tu_forward_payload (const uint8_t *bytes, size_t size, certbus_identity_t *identity,
+                    const char *org, size_t *size_p)
+{
+    certbus_envelope_t *env = NULL;
+    assert_int_equal (certbus_envelope_decode (bytes, size, &env), CERTBUS_OK);
+    uint8_t key [32];
+    bool encrypted = certbus_envelope_header (env)->encrypted;
+    if (encrypted)
+        assert_int_equal (certbus_envelope_content_key (env, identity, org, key), CERTBUS_OK);
+    Certbus__Forward forward = CERTBUS__FORWARD__INIT;
+    forward.version = CERTBUS_WIRE_MAJOR;
+    forward.header.data = (uint8_t *) certbus_envelope_header_bytes (env, &forward.header.len);
+    forward.signature.data = (uint8_t *) certbus_envelope_signature (env, &forward.signature.len);
+    forward.ciphertext.data
+        = (uint8_t *) certbus_envelope_ciphertext (env, &forward.ciphertext.len);
+    if (encrypted) {
+        forward.content_key.data = key;
+        forward.content_key.len = sizeof key;
+    }
+    forward.note_type = "";
+    uint8_t *payload = certbus_codec_encode (&forward, size_p);
+    sodium_memzero (key, sizeof key);
+    certbus_envelope_destroy (&env);
+    return payload;
+}

@@ -84,6 +84,14 @@ uint8_t *
     tu_envelope_resign (const uint8_t *bytes, size_t size, const uint8_t *sign_secret,
                         tu_mutate_fn *mutate, void *arg, bool fix_hashes, size_t *size_p);
 
+//  The Forward payload a holder of envelope bytes (identity, as org) makes
+//  by hand, as a hostile forwarder would (certbus_forward_wrap refuses what
+//  the tests try): its signed header, signature, ciphertext and the content
+//  key identity unwraps (none when it is not encrypted). Caller frees.
+uint8_t *
+    tu_forward_payload (const uint8_t *bytes, size_t size, certbus_identity_t *identity,
+                        const char *org, size_t *size_p);
+
 //  Replaces a string protobuf-c unpacked.
 void
     tu_set_str (char **slot, const char *value);
