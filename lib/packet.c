@@ -42,9 +42,10 @@ certbus_packet_send_publish (zsock_t *sock, zframe_t *routing, const uint8_t *en
 certbus_err_t
 certbus_packet_decode (zframe_t *frame, Certbus__Packet **packet_p)
 {
-    certbus_err_t rc = certbus_codec_decode (&certbus__packet__descriptor, zframe_data (frame),
-                                             zframe_size (frame), CERTBUS_MAX_PACKET,
-                                             CERTBUS_MAX_REPEATED, (void **) packet_p);
+    //  A packet is not signed: any valid encoding will do
+    certbus_err_t rc = certbus_codec_decode_unsigned (
+        &certbus__packet__descriptor, zframe_data (frame), zframe_size (frame),
+        CERTBUS_MAX_PACKET, CERTBUS_MAX_REPEATED, (void **) packet_p);
     if (rc == CERTBUS_OK && (*packet_p)->body_case == CERTBUS__PACKET__BODY__NOT_SET) {
         certbus_codec_free (*packet_p);
         *packet_p = NULL;
