@@ -424,24 +424,34 @@ test_nul_in_string_refused (void **state)
 //  The one signed wrapper: the bytes it writes are those the four classes
 //  wrote by hand before it (version, body, signature over domain, 0x00,
 //  body), and it hands back the body only under a good signature
+static const certbus_signed_type_t s_head_type = {&certbus__tree_head__descriptor,
+                                                  "certbus-tree-head-v1", 4096,
+                                                  CERTBUS_E_SIGNATURE, "not signed by that key"};
+
+//  A serialised TreeHeadBody of 9 records, its root filled from seed 21
+static uint8_t *
+s_head_body (uint8_t root [32], size_t *size_p)
+{
+    Certbus__TreeHeadBody head = CERTBUS__TREE_HEAD_BODY__INIT;
+    head.version = CERTBUS_WIRE_MAJOR;
+    head.tree_size = 9;
+    head.timestamp = 1700000000000LL;
+    tu_fill (root, 32, 21);
+    head.root_hash.data = root;
+    head.root_hash.len = 32;
+    return certbus_codec_encode (&head, size_p);
+}
+
 static void
 test_signed_wrap (void **state)
 {
     (void) state;
     certbus_identity_t *signer = certbus_identity_new ();
     certbus_identity_t *other = certbus_identity_new ();
-    const certbus_signed_type_t type = {&certbus__tree_head__descriptor, "certbus-tree-head-v1",
-                                        4096, CERTBUS_E_SIGNATURE, "not signed by that key"};
-    Certbus__TreeHeadBody head = CERTBUS__TREE_HEAD_BODY__INIT;
-    head.version = CERTBUS_WIRE_MAJOR;
-    head.tree_size = 9;
-    head.timestamp = 1700000000000LL;
+    const certbus_signed_type_t type = s_head_type;
     uint8_t root [32];
-    tu_fill (root, sizeof root, 21);
-    head.root_hash.data = root;
-    head.root_hash.len = sizeof root;
     size_t body_size, size;
-    uint8_t *body = certbus_codec_encode (&head, &body_size);
+    uint8_t *body = s_head_body (root, &body_size);
     uint8_t *bytes = certbus_signed_wrap (&type, body, body_size,
                                           certbus_identity_sign_secret (signer), &size);
     //  As written by hand
@@ -458,6 +468,21 @@ test_signed_wrap (void **state)
     uint8_t *hand = certbus_codec_encode (&by_hand, &hand_size);
     assert_int_equal (size, hand_size);
     assert_memory_equal (bytes, hand, size);
+    //  The four wrappers share the layout, so all four write these bytes
+    const ProtobufCMessageDescriptor *wrappers []
+        = {&certbus__certificate__descriptor, &certbus__revocation__descriptor,
+           &certbus__directory__descriptor, &certbus__tree_head__descriptor};
+    for (size_t i = 0; i < 4; i++) {
+        certbus_signed_type_t each = type;
+        each.wrapper = wrappers [i];
+        size_t each_size;
+        uint8_t *each_bytes = certbus_signed_wrap (&each, body, body_size,
+                                                   certbus_identity_sign_secret (signer),
+                                                   &each_size);
+        assert_int_equal (each_size, hand_size);
+        assert_memory_equal (each_bytes, hand, hand_size);
+        free (each_bytes);
+    }
     free (hand);
     //  And the tree head class reads it
     certbus_tree_head_t read;
@@ -495,16 +520,32 @@ test_signed_wrap (void **state)
                                           certbus_identity_sign_public (signer), &out, &out_size),
                    CERTBUS_E_TOO_LARGE);
     free (bytes);
+    free (body);
+    certbus_identity_destroy (&signer);
+    certbus_identity_destroy (&other);
+}
 
-    //  A body in a redundant encoding, however well signed, is refused by
-    //  the class reading it: signed bytes have one encoding
+//  A body or a wrapper in a redundant encoding, however well signed, is
+//  refused by the class reading it: signed bytes have one encoding
+static void
+test_signed_canonical (void **state)
+{
+    (void) state;
+    certbus_identity_t *signer = certbus_identity_new ();
+    const certbus_signed_type_t type = s_head_type;
+    uint8_t root [32];
+    size_t body_size, size;
+    uint8_t *body = s_head_body (root, &body_size);
+    certbus_tree_head_t read;
+    uint8_t *out = NULL;
+    size_t out_size = 0;
     uint8_t *padded = malloc (body_size + 2);
     assert_non_null (padded);
     memcpy (padded, body, body_size);
     padded [body_size] = 0x10;     //  tree_size = 9 again
     padded [body_size + 1] = 0x09;
-    bytes = certbus_signed_wrap (&type, padded, body_size + 2,
-                                 certbus_identity_sign_secret (signer), &size);
+    uint8_t *bytes = certbus_signed_wrap (&type, padded, body_size + 2,
+                                          certbus_identity_sign_secret (signer), &size);
     tu_assert_err (certbus_tree_head_verify (bytes, size, certbus_identity_sign_public (signer),
                                              &read),
                    CERTBUS_E_DECODE);
@@ -528,7 +569,6 @@ test_signed_wrap (void **state)
     free (bytes);
     free (body);
     certbus_identity_destroy (&signer);
-    certbus_identity_destroy (&other);
 }
 
 static void
@@ -564,6 +604,7 @@ main (void)
         cmocka_unit_test (test_packet_any_encoding),
         cmocka_unit_test (test_nul_in_string_refused),
         cmocka_unit_test (test_signed_wrap),
+        cmocka_unit_test (test_signed_canonical),
         cmocka_unit_test (test_utf8_valid),
     };
     return cmocka_run_group_tests (tests, NULL, NULL);
