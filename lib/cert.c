@@ -13,6 +13,13 @@
 #define s_DOMAIN_CERT "certbus-certificate-v1"
 #define s_DOMAIN_REVOCATION "certbus-revocation-v1"
 
+static const certbus_signed_type_t s_cert_type
+    = {&certbus__certificate__descriptor, s_DOMAIN_CERT, 64 * 1024, CERTBUS_E_CERT_SIGNATURE,
+       "certificate is not signed by this Council"};
+static const certbus_signed_type_t s_revocation_type
+    = {&certbus__revocation__descriptor, s_DOMAIN_REVOCATION, 16 * 1024,
+       CERTBUS_E_DIRECTORY_SIGNATURE, "revocation is not signed by this Council"};
+
 static const char *s_tiers [] = {NULL,         "national", "government",   "federal",
                                  "provincial", "sectoral", "organization"};
 
@@ -242,16 +249,8 @@ certbus_cert_issue (certbus_identity_t *council, const certbus_request_t *reques
     body.not_after = not_after;
     size_t body_size;
     uint8_t *body_bytes = certbus_codec_encode (&body, &body_size);
-    uint8_t sig [CERTBUS_SIG_SIZE];
-    certbus_sign (sig, s_DOMAIN_CERT, body_bytes, body_size,
-                  certbus_identity_sign_secret (council));
-    Certbus__Certificate cert = CERTBUS__CERTIFICATE__INIT;
-    cert.version = CERTBUS_WIRE_MAJOR;
-    cert.body.data = body_bytes;
-    cert.body.len = body_size;
-    cert.signature.data = sig;
-    cert.signature.len = sizeof sig;
-    *bytes_p = certbus_codec_encode (&cert, size_p);
+    *bytes_p = certbus_signed_wrap (&s_cert_type, body_bytes, body_size,
+                                    certbus_identity_sign_secret (council), size_p);
     free (body_bytes);
     return 0;
 }
@@ -261,19 +260,15 @@ certbus_cert_decode (const uint8_t *bytes, size_t size, const uint8_t *council_k
                      certbus_cert_t **cert_p)
 {
     *cert_p = NULL;
-    Certbus__Certificate *cert = NULL;
+    uint8_t *signed_body = NULL;
+    size_t signed_size = 0;
     Certbus__CertificateBody *body = NULL;
-    certbus_err_t rc = certbus_codec_decode (&certbus__certificate__descriptor, bytes, size,
-                                             64 * 1024, 16, (void **) &cert);
+    certbus_err_t rc
+        = certbus_signed_unwrap (&s_cert_type, bytes, size, council_key, &signed_body, &signed_size);
     if (rc)
         goto cleanup;
-    if (!certbus_verify (cert->signature.data, cert->signature.len, s_DOMAIN_CERT,
-                         cert->body.data, cert->body.len, council_key, CERTBUS_KEY_SIZE)) {
-        rc = certbus_fail (CERTBUS_E_CERT_SIGNATURE, "certificate is not signed by this Council");
-        goto cleanup;
-    }
-    rc = certbus_codec_decode (&certbus__certificate_body__descriptor, cert->body.data,
-                               cert->body.len, 64 * 1024, 16, (void **) &body);
+    rc = certbus_codec_decode (&certbus__certificate_body__descriptor, signed_body, signed_size,
+                               64 * 1024, 16, (void **) &body);
     if (rc)
         goto cleanup;
     if (!certbus_name_valid (body->org_id) || body->serial == 0
@@ -316,7 +311,7 @@ certbus_cert_decode (const uint8_t *bytes, size_t size, const uint8_t *council_k
     *cert_p = self;
 cleanup:
     certbus_codec_free (body);
-    certbus_codec_free (cert);
+    free (signed_body);
     return rc;
 }
 
@@ -384,16 +379,8 @@ certbus_revocation_issue (certbus_identity_t *council, uint64_t serial, const ch
     body.reason = (char *) (reason ? reason : "");
     size_t body_size;
     uint8_t *body_bytes = certbus_codec_encode (&body, &body_size);
-    uint8_t sig [CERTBUS_SIG_SIZE];
-    certbus_sign (sig, s_DOMAIN_REVOCATION, body_bytes, body_size,
-                  certbus_identity_sign_secret (council));
-    Certbus__Revocation rev = CERTBUS__REVOCATION__INIT;
-    rev.version = CERTBUS_WIRE_MAJOR;
-    rev.body.data = body_bytes;
-    rev.body.len = body_size;
-    rev.signature.data = sig;
-    rev.signature.len = sizeof sig;
-    *bytes_p = certbus_codec_encode (&rev, size_p);
+    *bytes_p = certbus_signed_wrap (&s_revocation_type, body_bytes, body_size,
+                                    certbus_identity_sign_secret (council), size_p);
     free (body_bytes);
     return 0;
 }
@@ -403,20 +390,15 @@ certbus_revocation_decode (const uint8_t *bytes, size_t size, const uint8_t *cou
                            certbus_revocation_t **rev_p)
 {
     *rev_p = NULL;
-    Certbus__Revocation *rev = NULL;
+    uint8_t *signed_body = NULL;
+    size_t signed_size = 0;
     Certbus__RevocationBody *body = NULL;
-    certbus_err_t rc = certbus_codec_decode (&certbus__revocation__descriptor, bytes, size,
-                                             16 * 1024, 16, (void **) &rev);
+    certbus_err_t rc = certbus_signed_unwrap (&s_revocation_type, bytes, size, council_key,
+                                              &signed_body, &signed_size);
     if (rc)
         goto cleanup;
-    if (!certbus_verify (rev->signature.data, rev->signature.len, s_DOMAIN_REVOCATION,
-                         rev->body.data, rev->body.len, council_key, CERTBUS_KEY_SIZE)) {
-        rc = certbus_fail (CERTBUS_E_DIRECTORY_SIGNATURE,
-                           "revocation is not signed by this Council");
-        goto cleanup;
-    }
-    rc = certbus_codec_decode (&certbus__revocation_body__descriptor, rev->body.data,
-                               rev->body.len, 16 * 1024, 16, (void **) &body);
+    rc = certbus_codec_decode (&certbus__revocation_body__descriptor, signed_body, signed_size,
+                               16 * 1024, 16, (void **) &body);
     if (rc)
         goto cleanup;
     certbus_revocation_t *self = calloc (1, sizeof *self);
@@ -434,7 +416,7 @@ certbus_revocation_decode (const uint8_t *bytes, size_t size, const uint8_t *cou
     *rev_p = self;
 cleanup:
     certbus_codec_free (body);
-    certbus_codec_free (rev);
+    free (signed_body);
     return rc;
 }
 

@@ -66,9 +66,80 @@ s_check (const ProtobufCMessage *msg, size_t max_repeated, int depth)
     return CERTBUS_OK;
 }
 
-certbus_err_t
-certbus_codec_decode (const ProtobufCMessageDescriptor *desc, const uint8_t *data, size_t size,
-                      size_t max_size, size_t max_repeated, void **msg_p)
+//  Reads one varint at *p, not past end. Returns false when it runs past
+//  end or past ten bytes.
+static bool
+s_varint (const uint8_t **p, const uint8_t *end, uint64_t *value)
+{
+    *value = 0;
+    for (int shift = 0; shift < 70 && *p < end; shift += 7) {
+        uint8_t byte = *(*p)++;
+        *value |= (uint64_t) (byte & 0x7f) << shift;
+        if (!(byte & 0x80))
+            return true;
+    }
+    return false;
+}
+
+//  Walks the wire bytes of one message of type desc and refuses a NUL byte
+//  inside any field the descriptor calls a string, at any depth.
+//  protobuf-c hands strings over as C strings: one with a NUL inside would
+//  be read shorter than it was sent or signed. protobuf-c has unpacked
+//  these bytes already, so they are well formed; every bound is checked
+//  again all the same.
+static certbus_err_t
+s_check_nul (const ProtobufCMessageDescriptor *desc, const uint8_t *data, size_t size,
+             int depth)
+{
+    if (depth > 8)
+        return certbus_fail (CERTBUS_E_DECODE, "%s nests too deeply", desc->name);
+    const uint8_t *p = data, *end = data + size;
+    while (p < end) {
+        uint64_t tag, skip;
+        if (!s_varint (&p, end, &tag))
+            return certbus_fail (CERTBUS_E_DECODE, "%s has a malformed tag", desc->name);
+        switch (tag & 7) {
+            case 0:
+                if (!s_varint (&p, end, &skip))
+                    return certbus_fail (CERTBUS_E_DECODE, "%s has a malformed varint",
+                                         desc->name);
+                continue;
+            case 1: skip = 8; break;
+            case 5: skip = 4; break;
+            case 2: {
+                if (!s_varint (&p, end, &skip) || skip > (uint64_t) (end - p))
+                    return certbus_fail (CERTBUS_E_DECODE, "%s has a truncated field",
+                                         desc->name);
+                const ProtobufCFieldDescriptor *field
+                    = (tag >> 3) <= UINT32_MAX
+                          ? protobuf_c_message_descriptor_get_field (desc, (unsigned) (tag >> 3))
+                          : NULL;
+                if (field && field->type == PROTOBUF_C_TYPE_STRING && memchr (p, 0, skip))
+                    return certbus_fail (CERTBUS_E_DECODE, "%s.%s holds a NUL byte", desc->name,
+                                         field->name);
+                if (field && field->type == PROTOBUF_C_TYPE_MESSAGE) {
+                    certbus_err_t rc = s_check_nul (field->descriptor, p, skip, depth + 1);
+                    if (rc)
+                        return rc;
+                }
+                break;
+            }
+            default:
+                return certbus_fail (CERTBUS_E_DECODE, "%s has an unknown wire type",
+                                     desc->name);
+        }
+        if (skip > (uint64_t) (end - p))
+            return certbus_fail (CERTBUS_E_DECODE, "%s has a truncated field", desc->name);
+        p += skip;
+    }
+    return CERTBUS_OK;
+}
+
+//  The decoder behind both entry points; canonical asks that the bytes be
+//  exactly what certbus_codec_encode writes for the decoded message.
+static certbus_err_t
+s_decode (const ProtobufCMessageDescriptor *desc, const uint8_t *data, size_t size,
+          size_t max_size, size_t max_repeated, bool canonical, void **msg_p)
 {
     assert (desc);
     assert (msg_p);
@@ -82,7 +153,9 @@ certbus_codec_decode (const ProtobufCMessageDescriptor *desc, const uint8_t *dat
     ProtobufCMessage *msg = protobuf_c_message_unpack (desc, NULL, size, data);
     if (!msg)
         return certbus_fail (CERTBUS_E_DECODE, "%s is malformed or truncated", name);
-    certbus_err_t rc = s_check (msg, max_repeated, 0);
+    certbus_err_t rc = s_check_nul (desc, data, size, 0);
+    if (rc == CERTBUS_OK)
+        rc = s_check (msg, max_repeated, 0);
     if (rc == CERTBUS_OK) {
         const ProtobufCFieldDescriptor *version
             = protobuf_c_message_descriptor_get_field_by_name (desc, "version");
@@ -94,20 +167,32 @@ certbus_codec_decode (const ProtobufCMessageDescriptor *desc, const uint8_t *dat
                                    v, CERTBUS_WIRE_MAJOR);
         }
     }
-    //  protobuf-c hands strings over as C strings: one with a NUL inside
-    //  would be read shorter than it was signed. Such a string, like any
-    //  non-canonical encoding, re-encodes to another size: refuse it.
-    if (rc == CERTBUS_OK && protobuf_c_message_get_packed_size (msg) != size)
+    //  Signed and hashed bytes have one encoding: a default written out, a
+    //  field repeated or out of order re-encodes to other bytes, so what was
+    //  signed would not be what a re-encoder forwards.
+    if (rc == CERTBUS_OK && canonical && protobuf_c_message_get_packed_size (msg) != size)
         rc = certbus_fail (CERTBUS_E_DECODE,
-                           "%s is not canonically encoded (a NUL inside a string, or a "
-                           "redundant encoding)",
-                           name);
+                           "%s is not canonically encoded (a redundant encoding)", name);
     if (rc != CERTBUS_OK) {
         protobuf_c_message_free_unpacked (msg, NULL);
         return rc;
     }
     *msg_p = msg;
     return CERTBUS_OK;
+}
+
+certbus_err_t
+certbus_codec_decode (const ProtobufCMessageDescriptor *desc, const uint8_t *data, size_t size,
+                      size_t max_size, size_t max_repeated, void **msg_p)
+{
+    return s_decode (desc, data, size, max_size, max_repeated, true, msg_p);
+}
+
+certbus_err_t
+certbus_codec_decode_unsigned (const ProtobufCMessageDescriptor *desc, const uint8_t *data,
+                               size_t size, size_t max_size, size_t max_repeated, void **msg_p)
+{
+    return s_decode (desc, data, size, max_size, max_repeated, false, msg_p);
 }
 
 void

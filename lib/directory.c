@@ -8,6 +8,10 @@
 
 #define s_DOMAIN_DIRECTORY "certbus-directory-v1"
 
+static const certbus_signed_type_t s_directory_type
+    = {&certbus__directory__descriptor, s_DOMAIN_DIRECTORY, CERTBUS_MAX_DIRECTORY,
+       CERTBUS_E_DIRECTORY_SIGNATURE, "directory is not signed by this Council"};
+
 struct certbus_directory_t {
     uint64_t serial;                  //  version, only grows
     int64_t issued_at;                //  unix seconds
@@ -49,16 +53,8 @@ certbus_directory_build (certbus_identity_t *council, uint64_t serial, uint8_t *
             goto cleanup;
     size_t body_size;
     uint8_t *body_bytes = certbus_codec_encode (&body, &body_size);
-    uint8_t sig [CERTBUS_SIG_SIZE];
-    certbus_sign (sig, s_DOMAIN_DIRECTORY, body_bytes, body_size,
-                  certbus_identity_sign_secret (council));
-    Certbus__Directory dir = CERTBUS__DIRECTORY__INIT;
-    dir.version = CERTBUS_WIRE_MAJOR;
-    dir.body.data = body_bytes;
-    dir.body.len = body_size;
-    dir.signature.data = sig;
-    dir.signature.len = sizeof sig;
-    *bytes_p = certbus_codec_encode (&dir, size_p);
+    *bytes_p = certbus_signed_wrap (&s_directory_type, body_bytes, body_size,
+                                    certbus_identity_sign_secret (council), size_p);
     free (body_bytes);
     rc = 0;
 cleanup:
@@ -115,24 +111,22 @@ s_cert_compare (const void *a, const void *b)
     return strcmp (x->org_id, y->org_id);
 }
 
-//  Decodes a Directory, checks the Council's signature over its body, and
-//  decodes the body: the first steps of every directory reader
+//  Checks the Council's signature over a Directory and decodes its body:
+//  the first steps of every directory reader. On success *body_p is the
+//  caller's, to free with certbus_codec_free.
 static certbus_err_t
 s_signed_body (const uint8_t *bytes, size_t size, const uint8_t *council_key,
-               Certbus__Directory **dir_p, Certbus__DirectoryBody **body_p)
+               Certbus__DirectoryBody **body_p)
 {
-    certbus_err_t rc = certbus_codec_decode (&certbus__directory__descriptor, bytes, size,
-                                             CERTBUS_MAX_DIRECTORY, 16, (void **) dir_p);
-    if (rc)
-        return rc;
-    Certbus__Directory *dir = *dir_p;
-    if (!certbus_verify (dir->signature.data, dir->signature.len, s_DOMAIN_DIRECTORY,
-                         dir->body.data, dir->body.len, council_key, CERTBUS_KEY_SIZE))
-        return certbus_fail (CERTBUS_E_DIRECTORY_SIGNATURE,
-                             "directory is not signed by this Council");
-    return certbus_codec_decode (&certbus__directory_body__descriptor, dir->body.data,
-                                 dir->body.len, CERTBUS_MAX_DIRECTORY, CERTBUS_MAX_MEMBERS,
-                                 (void **) body_p);
+    uint8_t *body = NULL;
+    size_t body_size = 0;
+    certbus_err_t rc
+        = certbus_signed_unwrap (&s_directory_type, bytes, size, council_key, &body, &body_size);
+    if (rc == CERTBUS_OK)
+        rc = certbus_codec_decode (&certbus__directory_body__descriptor, body, body_size,
+                                   CERTBUS_MAX_DIRECTORY, CERTBUS_MAX_MEMBERS, (void **) body_p);
+    free (body);
+    return rc;
 }
 
 certbus_err_t
@@ -140,11 +134,10 @@ certbus_directory_decode (const uint8_t *bytes, size_t size, const uint8_t *coun
                           uint64_t min_serial, certbus_directory_t **dir_p)
 {
     *dir_p = NULL;
-    Certbus__Directory *dir = NULL;
     Certbus__DirectoryBody *body = NULL;
     certbus_directory_t *self = NULL;
     zhashx_t *by_key = NULL;         //  every key of every certificate, hex -> cert
-    certbus_err_t rc = s_signed_body (bytes, size, council_key, &dir, &body);
+    certbus_err_t rc = s_signed_body (bytes, size, council_key, &body);
     if (rc)
         goto cleanup;
     if (body->serial < min_serial) {
@@ -207,7 +200,6 @@ cleanup:
     zhashx_destroy (&by_key);
     certbus_directory_destroy (&self);
     certbus_codec_free (body);
-    certbus_codec_free (dir);
     return rc;
 }
 
@@ -228,11 +220,10 @@ certbus_directory_key_holder (const uint8_t *bytes, size_t size, const uint8_t *
 {
     *holder_p = NULL;
     *role_p = NULL;
-    Certbus__Directory *dir = NULL;
     Certbus__DirectoryBody *body = NULL;
     Certbus__RevocationBody **revs = NULL;
     size_t rev_count = 0;
-    certbus_err_t rc = s_signed_body (bytes, size, council_key, &dir, &body);
+    certbus_err_t rc = s_signed_body (bytes, size, council_key, &body);
     if (rc)
         goto cleanup;
     revs = calloc (body->n_revocations + 1, sizeof (Certbus__RevocationBody *));
@@ -268,7 +259,6 @@ cleanup:
         certbus_codec_free (revs [i]);
     free (revs);
     certbus_codec_free (body);
-    certbus_codec_free (dir);
     return rc;
 }
 

@@ -2,6 +2,7 @@
     SPDX-License-Identifier: MPL-2.0
 */
 #include "certbus.h"
+#include <errno.h>
 #include <stdlib.h>
 
 int
@@ -26,6 +27,29 @@ certbus_packet_send (zsock_t *sock, zframe_t *routing, Certbus__Packet *packet)
     return 0;
 }
 
+//  The senders below build the packet on the stack, pointing into the
+//  caller's buffers: nothing is copied but the packed message.
+
+static char *
+s_text (const char *text)
+{
+    return (char *) (text ? text : "");
+}
+
+int
+certbus_packet_send_hello (zsock_t *sock, zframe_t *routing, uint32_t credit,
+                           uint64_t directory_serial, const char *agent)
+{
+    Certbus__Hello hello = CERTBUS__HELLO__INIT;
+    hello.credit = credit;
+    hello.directory_serial = directory_serial;
+    hello.agent = s_text (agent);
+    Certbus__Packet packet = CERTBUS__PACKET__INIT;
+    packet.body_case = CERTBUS__PACKET__BODY_HELLO;
+    packet.hello = &hello;
+    return certbus_packet_send (sock, routing, &packet);
+}
+
 int
 certbus_packet_send_publish (zsock_t *sock, zframe_t *routing, const uint8_t *envelope,
                              size_t size)
@@ -39,12 +63,184 @@ certbus_packet_send_publish (zsock_t *sock, zframe_t *routing, const uint8_t *en
     return certbus_packet_send (sock, routing, &packet);
 }
 
+int
+certbus_packet_send_puback (zsock_t *sock, zframe_t *routing, const certbus_puback_t *ack)
+{
+    assert (ack);
+    Certbus__PubAck puback = CERTBUS__PUB_ACK__INIT;
+    puback.message_id.data = (uint8_t *) ack->message_id;
+    puback.message_id.len = ack->message_id ? ack->message_id_size : 0;
+    puback.status = (Certbus__Status) ack->status;
+    puback.code = (uint32_t) ack->code;
+    puback.reason = s_text (ack->reason);
+    puback.rule = s_text (ack->rule);
+    puback.sequence = ack->sequence;
+    puback.accepted_at = ack->accepted_at;
+    puback.participants = (char **) ack->participants;
+    puback.n_participants = ack->participant_count;
+    Certbus__Packet packet = CERTBUS__PACKET__INIT;
+    packet.body_case = CERTBUS__PACKET__BODY_PUBACK;
+    packet.puback = &puback;
+    return certbus_packet_send (sock, routing, &packet);
+}
+
+int
+certbus_packet_send_deliver (zsock_t *sock, zframe_t *routing, const certbus_deliver_t *deliver)
+{
+    assert (deliver);
+    Certbus__Deliver body = CERTBUS__DELIVER__INIT;
+    body.sequence = deliver->sequence;
+    body.envelope.data = (uint8_t *) deliver->envelope;
+    body.envelope.len = deliver->envelope_size;
+    body.accepted_at = deliver->accepted_at;
+    body.message_sequence = deliver->message_sequence;
+    body.participants = (char **) deliver->participants;
+    body.n_participants = deliver->participant_count;
+    Certbus__Packet packet = CERTBUS__PACKET__INIT;
+    packet.body_case = CERTBUS__PACKET__BODY_DELIVER;
+    packet.deliver = &body;
+    return certbus_packet_send (sock, routing, &packet);
+}
+
+int
+certbus_packet_send_deliver_ack (zsock_t *sock, zframe_t *routing, const uint64_t *sequences,
+                                 size_t count, const uint64_t *refused, size_t refused_count)
+{
+    Certbus__DeliverAck ack = CERTBUS__DELIVER_ACK__INIT;
+    ack.sequences = (uint64_t *) sequences;
+    ack.n_sequences = count;
+    ack.refused = (uint32_t) refused_count;
+    ack.refused_sequences = (uint64_t *) refused;
+    ack.n_refused_sequences = refused_count;
+    Certbus__Packet packet = CERTBUS__PACKET__INIT;
+    packet.body_case = CERTBUS__PACKET__BODY_DELIVER_ACK;
+    packet.deliver_ack = &ack;
+    return certbus_packet_send (sock, routing, &packet);
+}
+
+int
+certbus_packet_send_directory_request (zsock_t *sock, zframe_t *routing)
+{
+    Certbus__DirectoryRequest request = CERTBUS__DIRECTORY_REQUEST__INIT;
+    Certbus__Packet packet = CERTBUS__PACKET__INIT;
+    packet.body_case = CERTBUS__PACKET__BODY_DIRECTORY_REQUEST;
+    packet.directory_request = &request;
+    return certbus_packet_send (sock, routing, &packet);
+}
+
+int
+certbus_packet_send_directory_reply (zsock_t *sock, zframe_t *routing, const uint8_t *directory,
+                                     size_t size)
+{
+    Certbus__DirectoryReply reply = CERTBUS__DIRECTORY_REPLY__INIT;
+    reply.directory.data = (uint8_t *) directory;
+    reply.directory.len = size;
+    Certbus__Packet packet = CERTBUS__PACKET__INIT;
+    packet.body_case = CERTBUS__PACKET__BODY_DIRECTORY_REPLY;
+    packet.directory_reply = &reply;
+    return certbus_packet_send (sock, routing, &packet);
+}
+
+int
+certbus_packet_send_ping (zsock_t *sock, zframe_t *routing, int64_t time,
+                          uint64_t directory_serial)
+{
+    Certbus__Ping ping = CERTBUS__PING__INIT;
+    ping.time = time;
+    ping.directory_serial = directory_serial;
+    Certbus__Packet packet = CERTBUS__PACKET__INIT;
+    packet.body_case = CERTBUS__PACKET__BODY_PING;
+    packet.ping = &ping;
+    return certbus_packet_send (sock, routing, &packet);
+}
+
+int
+certbus_packet_send_pong (zsock_t *sock, zframe_t *routing, int64_t time)
+{
+    Certbus__Pong pong = CERTBUS__PONG__INIT;
+    pong.time = time;
+    Certbus__Packet packet = CERTBUS__PACKET__INIT;
+    packet.body_case = CERTBUS__PACKET__BODY_PONG;
+    packet.pong = &pong;
+    return certbus_packet_send (sock, routing, &packet);
+}
+
+int
+certbus_packet_send_proof_request (zsock_t *sock, zframe_t *routing, const uint8_t *message_id,
+                                   size_t id_size, uint64_t old_size)
+{
+    Certbus__ProofRequest request = CERTBUS__PROOF_REQUEST__INIT;
+    request.message_id.data = (uint8_t *) message_id;
+    request.message_id.len = message_id ? id_size : 0;
+    request.old_size = old_size;
+    Certbus__Packet packet = CERTBUS__PACKET__INIT;
+    packet.body_case = CERTBUS__PACKET__BODY_PROOF_REQUEST;
+    packet.proof_request = &request;
+    return certbus_packet_send (sock, routing, &packet);
+}
+
+//  Points count items at the 32-byte hashes laid end to end in hashes
+static ProtobufCBinaryData *
+s_hash_items (const uint8_t *hashes, size_t count)
+{
+    ProtobufCBinaryData *items = calloc (count + 1, sizeof *items);
+    if (!items)
+        abort ();
+    for (size_t i = 0; i < count; i++) {
+        items [i].data = (uint8_t *) hashes + CERTBUS_MERKLE_HASH_SIZE * i;
+        items [i].len = CERTBUS_MERKLE_HASH_SIZE;
+    }
+    return items;
+}
+
+int
+certbus_packet_send_proof_reply (zsock_t *sock, zframe_t *routing,
+                                 const certbus_proof_reply_t *reply)
+{
+    assert (reply);
+    Certbus__ProofReply body = CERTBUS__PROOF_REPLY__INIT;
+    body.code = (uint32_t) reply->code;
+    body.reason = s_text (reply->reason);
+    body.leaf_index = reply->leaf_index;
+    body.leaf.data = (uint8_t *) reply->leaf;
+    body.leaf.len = reply->leaf_size;
+    body.inclusion = s_hash_items (reply->inclusion, reply->inclusion_count);
+    body.n_inclusion = reply->inclusion_count;
+    body.consistency = s_hash_items (reply->consistency, reply->consistency_count);
+    body.n_consistency = reply->consistency_count;
+    body.tree_head.data = (uint8_t *) reply->tree_head;
+    body.tree_head.len = reply->tree_head_size;
+    Certbus__Packet packet = CERTBUS__PACKET__INIT;
+    packet.body_case = CERTBUS__PACKET__BODY_PROOF_REPLY;
+    packet.proof_reply = &body;
+    int rc = certbus_packet_send (sock, routing, &packet);
+    int saved = errno;   //  the caller reads zmq_errno () after us
+    free (body.inclusion);
+    free (body.consistency);
+    errno = saved;
+    return rc;
+}
+
+int
+certbus_packet_send_error (zsock_t *sock, zframe_t *routing, certbus_err_t code,
+                           const char *reason)
+{
+    Certbus__Error error = CERTBUS__ERROR__INIT;
+    error.code = (uint32_t) code;
+    error.reason = s_text (reason);
+    Certbus__Packet packet = CERTBUS__PACKET__INIT;
+    packet.body_case = CERTBUS__PACKET__BODY_ERROR;
+    packet.error = &error;
+    return certbus_packet_send (sock, routing, &packet);
+}
+
 certbus_err_t
 certbus_packet_decode (zframe_t *frame, Certbus__Packet **packet_p)
 {
-    certbus_err_t rc = certbus_codec_decode (&certbus__packet__descriptor, zframe_data (frame),
-                                             zframe_size (frame), CERTBUS_MAX_PACKET,
-                                             CERTBUS_MAX_REPEATED, (void **) packet_p);
+    //  A packet is not signed: any valid encoding will do
+    certbus_err_t rc = certbus_codec_decode_unsigned (
+        &certbus__packet__descriptor, zframe_data (frame), zframe_size (frame),
+        CERTBUS_MAX_PACKET, CERTBUS_MAX_REPEATED, (void **) packet_p);
     if (rc == CERTBUS_OK && (*packet_p)->body_case == CERTBUS__PACKET__BODY__NOT_SET) {
         certbus_codec_free (*packet_p);
         *packet_p = NULL;

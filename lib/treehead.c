@@ -7,6 +7,10 @@
 
 #define s_DOMAIN_TREE_HEAD "certbus-tree-head-v1"
 
+static const certbus_signed_type_t s_tree_head_type
+    = {&certbus__tree_head__descriptor, s_DOMAIN_TREE_HEAD, 4096, CERTBUS_E_SIGNATURE,
+       "tree head is not signed by the broker's key"};
+
 uint8_t *
 certbus_tree_head_sign (certbus_identity_t *broker, const certbus_tree_head_t *head,
                         size_t *size_p)
@@ -19,16 +23,8 @@ certbus_tree_head_sign (certbus_identity_t *broker, const certbus_tree_head_t *h
     body.root_hash.len = sizeof head->root;
     size_t body_size;
     uint8_t *body_bytes = certbus_codec_encode (&body, &body_size);
-    uint8_t sig [CERTBUS_SIG_SIZE];
-    certbus_sign (sig, s_DOMAIN_TREE_HEAD, body_bytes, body_size,
-                  certbus_identity_sign_secret (broker));
-    Certbus__TreeHead signed_head = CERTBUS__TREE_HEAD__INIT;
-    signed_head.version = CERTBUS_WIRE_MAJOR;
-    signed_head.body.data = body_bytes;
-    signed_head.body.len = body_size;
-    signed_head.signature.data = sig;
-    signed_head.signature.len = sizeof sig;
-    uint8_t *bytes = certbus_codec_encode (&signed_head, size_p);
+    uint8_t *bytes = certbus_signed_wrap (&s_tree_head_type, body_bytes, body_size,
+                                          certbus_identity_sign_secret (broker), size_p);
     free (body_bytes);
     return bytes;
 }
@@ -37,20 +33,15 @@ certbus_err_t
 certbus_tree_head_verify (const uint8_t *bytes, size_t size, const uint8_t *broker_key,
                           certbus_tree_head_t *head)
 {
-    Certbus__TreeHead *signed_head = NULL;
+    uint8_t *signed_body = NULL;
+    size_t signed_size = 0;
     Certbus__TreeHeadBody *body = NULL;
-    certbus_err_t rc = certbus_codec_decode (&certbus__tree_head__descriptor, bytes, size, 4096,
-                                             4, (void **) &signed_head);
+    certbus_err_t rc = certbus_signed_unwrap (&s_tree_head_type, bytes, size, broker_key,
+                                              &signed_body, &signed_size);
     if (rc)
         return rc;
-    if (!certbus_verify (signed_head->signature.data, signed_head->signature.len,
-                         s_DOMAIN_TREE_HEAD, signed_head->body.data, signed_head->body.len,
-                         broker_key, CERTBUS_KEY_SIZE)) {
-        rc = certbus_fail (CERTBUS_E_SIGNATURE, "tree head is not signed by the broker's key");
-        goto cleanup;
-    }
-    rc = certbus_codec_decode (&certbus__tree_head_body__descriptor, signed_head->body.data,
-                               signed_head->body.len, 4096, 4, (void **) &body);
+    rc = certbus_codec_decode (&certbus__tree_head_body__descriptor, signed_body, signed_size,
+                               4096, 4, (void **) &body);
     if (rc)
         goto cleanup;
     if (body->root_hash.len != sizeof head->root) {
@@ -62,6 +53,6 @@ certbus_tree_head_verify (const uint8_t *bytes, size_t size, const uint8_t *brok
     memcpy (head->root, body->root_hash.data, sizeof head->root);
 cleanup:
     certbus_codec_free (body);
-    certbus_codec_free (signed_head);
+    free (signed_body);
     return rc;
 }

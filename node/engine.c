@@ -563,8 +563,6 @@ s_request_directory (self_t *self)
     self->directory_requested = true;
     self->directory_asked_at = certbus_now_ms ();
     Certbus__DirectoryRequest request = CERTBUS__DIRECTORY_REQUEST__INIT;
-    request.have_serial
-        = self->ctx->directory ? certbus_directory_serial (self->ctx->directory) : 0;
     Certbus__Packet packet = CERTBUS__PACKET__INIT;
     packet.body_case = CERTBUS__PACKET__BODY_DIRECTORY_REQUEST;
     packet.directory_request = &request;

@@ -6,6 +6,7 @@
 
 #include <stdint.h>
 #include "identity.h"
+#include "signed.h"
 
 #ifdef __cplusplus
 extern "C" {

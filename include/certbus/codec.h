@@ -4,7 +4,9 @@
     The only place that calls protobuf-c's pack and unpack. Hostile bytes are
     capped in size before unpack, and after it every string is checked for
     UTF-8 and length, every repeated field for count, and the top-level
-    version for a major version we know.
+    version for a major version we know. Signed and hashed bytes must be the
+    one canonical encoding; unsigned packets may be any valid encoding, as
+    other protobuf libraries write them.
 */
 #ifndef CERTBUS_CODEC_H_INCLUDED
 #define CERTBUS_CODEC_H_INCLUDED
@@ -30,13 +32,23 @@ extern "C" {
 #define CERTBUS_MAX_REPEATED 200000                //  any repeated field
 
 //  Decodes size bytes as desc's message. Refuses more than max_size bytes,
-//  malformed data, strings that are not UTF-8 or longer than
-//  CERTBUS_MAX_STRING, repeated fields longer than max_repeated, and a
-//  version other than CERTBUS_WIRE_MAJOR. On success *msg_p is the caller's,
-//  to free with certbus_codec_free.
+//  malformed data, strings that are not UTF-8, longer than
+//  CERTBUS_MAX_STRING or holding a NUL byte (CERTBUS_E_DECODE), repeated
+//  fields longer than max_repeated, a version other than CERTBUS_WIRE_MAJOR,
+//  and any encoding but the canonical one (what certbus_codec_encode
+//  writes): use it for bytes that are signed or hashed. On success *msg_p
+//  is the caller's, to free with certbus_codec_free.
 certbus_err_t
     certbus_codec_decode (const ProtobufCMessageDescriptor *desc, const uint8_t *data, size_t size,
                           size_t max_size, size_t max_repeated, void **msg_p) CERTBUS_WARN_UNUSED;
+
+//  As certbus_codec_decode, but accepts any valid encoding (defaults
+//  written out, fields repeated or out of order), for unsigned messages
+//  such as a Packet.
+certbus_err_t
+    certbus_codec_decode_unsigned (const ProtobufCMessageDescriptor *desc, const uint8_t *data,
+                                   size_t size, size_t max_size, size_t max_repeated,
+                                   void **msg_p) CERTBUS_WARN_UNUSED;
 
 //  Frees a message returned by certbus_codec_decode. Accepts NULL.
 void

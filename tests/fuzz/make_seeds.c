@@ -243,7 +243,6 @@ s_packets (fx_t *fx, const uint8_t *envelope, size_t envelope_size, const uint8_
     Certbus__Packet packet = CERTBUS__PACKET__INIT;
 
     Certbus__Hello hello = CERTBUS__HELLO__INIT;
-    hello.resume_after = 42;
     hello.credit = 64;
     hello.directory_serial = FX_DIR_SERIAL;
     hello.agent = "certbus-node/0.1.0";
@@ -294,7 +293,6 @@ s_packets (fx_t *fx, const uint8_t *envelope, size_t envelope_size, const uint8_
     s_write_packet ("deliver-ack", &packet);
 
     Certbus__DirectoryRequest dreq = CERTBUS__DIRECTORY_REQUEST__INIT;
-    dreq.have_serial = FX_DIR_SERIAL - 1;
     packet.body_case = CERTBUS__PACKET__BODY_DIRECTORY_REQUEST;
     packet.directory_request = &dreq;
     s_write_packet ("directory-request", &packet);
@@ -335,11 +333,8 @@ s_packets (fx_t *fx, const uint8_t *envelope, size_t envelope_size, const uint8_
     }
     certbus_tree_head_t head = {.size = 7, .timestamp = (int64_t) FX_NOW * 1000};
     memcpy (head.root, hashes [0], sizeof head.root);
-    size_t head_size, old_head_size;
+    size_t head_size;
     uint8_t *head_bytes = certbus_tree_head_sign (fx->council, &head, &head_size);
-    head.size = 3;
-    head.timestamp -= 60000;
-    uint8_t *old_head_bytes = certbus_tree_head_sign (fx->council, &head, &old_head_size);
     Certbus__ProofReply prep = CERTBUS__PROOF_REPLY__INIT;
     prep.leaf_index = 2;
     prep.leaf.data = (uint8_t *) "audit record";
@@ -350,13 +345,10 @@ s_packets (fx_t *fx, const uint8_t *envelope, size_t envelope_size, const uint8_
     prep.consistency = proof + 1;
     prep.tree_head.data = head_bytes;
     prep.tree_head.len = head_size;
-    prep.old_tree_head.data = old_head_bytes;
-    prep.old_tree_head.len = old_head_size;
     packet.body_case = CERTBUS__PACKET__BODY_PROOF_REPLY;
     packet.proof_reply = &prep;
     s_write_packet ("proof-reply", &packet);
     free (head_bytes);
-    free (old_head_bytes);
 
     Certbus__Error error = CERTBUS__ERROR__INIT;
     error.code = CERTBUS_E_PROTOCOL;
