@@ -562,7 +562,7 @@ s_make_directory (void)
 //  content key (32), payload nonce (24), ephemeral secret (32).
 static void
 s_vec_envelope (s_vec_t *vec, const uint8_t *bytes, size_t size, const uint8_t *payload,
-                size_t payload_size, size_t sender)
+                size_t payload_size)
 {
     Certbus__Envelope *env = certbus__envelope__unpack (NULL, size, bytes);
     assert_non_null (env);
@@ -641,7 +641,6 @@ s_vec_envelope (s_vec_t *vec, const uint8_t *bytes, size_t size, const uint8_t *
     s_vec_bytes (vec, "envelope", bytes, size);
     certbus__envelope_header__free_unpacked (hdr, NULL);
     certbus__envelope__free_unpacked (env, NULL);
-    (void) sender;
 }
 
 typedef struct {
@@ -686,7 +685,7 @@ s_make_envelopes (void)
         s_vec_text (&vec, "tlp", tc->tlp);
         s_vec_text (&vec, "audience", opts.audience);
         s_vec_int (&vec, "self_copy", tc->self_copy);
-        s_vec_envelope (&vec, bytes, size, (const uint8_t *) text, strlen (text), 0);
+        s_vec_envelope (&vec, bytes, size, (const uint8_t *) text, strlen (text));
         s_vec_finish (&vec, tc->file);
         if (strcmp (tc->tlp, "green") == 0) {
             memcpy (s_world.green_id, id, sizeof id);
@@ -734,7 +733,7 @@ s_make_forward (void)
     s_vec_comment (&vec, "payload is the Forward, forward_content_key alpha's content key");
     s_vec_text (&vec, "note", note);
     s_vec_bytes (&vec, "forwarded_id", s_world.green_id, CERTBUS_ID_SIZE);
-    s_vec_envelope (&vec, bytes, size, payload, payload_size, 1);
+    s_vec_envelope (&vec, bytes, size, payload, payload_size);
     s_vec_finish (&vec, "forward");
 
     //  charlie opens it: outer envelope, then the Forward inside
@@ -786,7 +785,7 @@ s_make_receipt (void)
     s_vec_t vec = {{0}};
     s_vec_comment (&vec, "charlie's receipt for envelope-green, back to alpha");
     s_vec_bytes (&vec, "receipt_for", s_world.green_id, CERTBUS_ID_SIZE);
-    s_vec_envelope (&vec, bytes, size, (const uint8_t *) json, strlen (json), 2);
+    s_vec_envelope (&vec, bytes, size, (const uint8_t *) json, strlen (json));
     s_vec_finish (&vec, "receipt");
     free (bytes);
 }
@@ -890,21 +889,18 @@ s_make_tree_head (void)
 //  ---------------------------------------------------------------------------
 //  The independent checks: from the files alone, with libsodium primitives
 
-//  Everything PROTOCOL.md says about a sealed envelope
+//  recipients_hash = BLAKE2b-256 over "id\n" of each recipient, sorted
 static void
-s_check_envelope_file (const char *name, const uint8_t origin_key [32])
+s_check_recipients_hash (s_file_t *f)
 {
-    s_file_t f;
-    s_file_load (&f, name);
-    //  recipients_hash = BLAKE2b-256 over "id\n" of each recipient, sorted
     certbus_sb_t list = {0};
     char *previous = NULL;
     for (size_t i = 0;; i++) {
         char field [32];
         snprintf (field, sizeof field, "recipient_%zu", i);
-        if (!s_file_has (&f, field))
+        if (!s_file_has (f, field))
             break;
-        char *org = s_file_text (&f, field);
+        char *org = s_file_text (f, field);
         if (previous)
             assert_true (strcmp (previous, org) < 0);
         certbus_sb_printf (&list, "%s\n", org);
@@ -913,20 +909,63 @@ s_check_envelope_file (const char *name, const uint8_t origin_key [32])
     }
     free (previous);
     size_t input_size;
-    uint8_t *input = s_file_bytes (&f, "recipients_hash_input", &input_size);
+    uint8_t *input = s_file_bytes (f, "recipients_hash_input", &input_size);
     assert_int_equal (input_size, list.len);
     assert_memory_equal (input, list.data, list.len);
     uint8_t hash [32], want [32];
     crypto_generichash (hash, 32, input, input_size, NULL, 0);
-    s_file_fixed (&f, "recipients_hash", want, 32);
+    s_file_fixed (f, "recipients_hash", want, 32);
     assert_memory_equal (hash, want, 32);
     free (input);
     certbus_sb_free (&list);
+}
 
+//  Each recipient's wrap of content key K from ephemeral key pair (e, E)
+static void
+s_check_wraps (s_file_t *f, const uint8_t key [32], const uint8_t eph [32],
+               const uint8_t eph_pub [32])
+{
+    for (size_t i = 0;; i++) {
+        char field [64];
+        snprintf (field, sizeof field, "recipient_%zu_box_public", i);
+        if (!s_file_has (f, field))
+            break;
+        uint8_t box [32], wrap_key [32], wrap_nonce [24], wrapped [48], x [32], hash [32];
+        uint8_t zero [16] = {0}, check [48];
+        s_file_fixed (f, field, box, 32);
+        snprintf (field, sizeof field, "recipient_%zu_wrap_key", i);
+        s_file_fixed (f, field, wrap_key, 32);
+        snprintf (field, sizeof field, "recipient_%zu_wrap_nonce", i);
+        s_file_fixed (f, field, wrap_nonce, 24);
+        snprintf (field, sizeof field, "recipient_%zu_wrapped_key", i);
+        s_file_fixed (f, field, wrapped, 48);
+        //  wrap key = HSalsa20 (X25519 (ephemeral, box), zero input)
+        assert_int_equal (crypto_scalarmult (x, eph, box), 0);
+        crypto_core_hsalsa20 (hash, zero, x, NULL);
+        assert_memory_equal (hash, wrap_key, 32);
+        //  wrap nonce = BLAKE2b-192 (ephemeral public || box public)
+        uint8_t both [64];
+        memcpy (both, eph_pub, 32);
+        memcpy (both + 32, box, 32);
+        crypto_generichash (hash, 24, both, 64, NULL, 0);
+        assert_memory_equal (hash, wrap_nonce, 24);
+        //  wrapped = XSalsa20-Poly1305 (content key): MAC then ciphertext
+        crypto_secretbox_easy (check, key, 32, wrap_nonce, wrap_key);
+        assert_memory_equal (check, wrapped, 48);
+    }
+}
+
+//  Everything PROTOCOL.md says about a sealed envelope
+static void
+s_check_envelope_file (const char *name, const uint8_t origin_key [32])
+{
+    s_file_t f;
+    s_file_load (&f, name);
+    s_check_recipients_hash (&f);
     size_t payload_size, ct_size;
     uint8_t *payload = s_file_bytes (&f, "payload", &payload_size);
     uint8_t *ct = s_file_bytes (&f, "ciphertext", &ct_size);
-    uint8_t id [16];
+    uint8_t id [16], hash [32], want [32];
     s_file_fixed (&f, "id", id, 16);
     if (s_file_has (&f, "content_key")) {
         uint8_t key [32], nonce [24], ad [16], eph [32], eph_pub [32];
@@ -940,42 +979,17 @@ s_check_envelope_file (const char *name, const uint8_t origin_key [32])
         assert_memory_equal (hash, eph_pub, 32);
         //  XChaCha20-Poly1305 (IETF) of the payload, additional data the id
         uint8_t *sealed = malloc (payload_size + 16);
+        assert_non_null (sealed);
         unsigned long long sealed_size;
         crypto_aead_xchacha20poly1305_ietf_encrypt (sealed, &sealed_size, payload, payload_size,
                                                     ad, 16, NULL, nonce, key);
         assert_int_equal (sealed_size, ct_size);
         assert_memory_equal (sealed, ct, ct_size);
         free (sealed);
-        for (size_t i = 0;; i++) {
-            char field [64];
-            snprintf (field, sizeof field, "recipient_%zu_box_public", i);
-            if (!s_file_has (&f, field))
-                break;
-            uint8_t box [32], wrap_key [32], wrap_nonce [24], wrapped [48], x [32];
-            uint8_t zero [16] = {0}, check [48];
-            s_file_fixed (&f, field, box, 32);
-            snprintf (field, sizeof field, "recipient_%zu_wrap_key", i);
-            s_file_fixed (&f, field, wrap_key, 32);
-            snprintf (field, sizeof field, "recipient_%zu_wrap_nonce", i);
-            s_file_fixed (&f, field, wrap_nonce, 24);
-            snprintf (field, sizeof field, "recipient_%zu_wrapped_key", i);
-            s_file_fixed (&f, field, wrapped, 48);
-            //  wrap key = HSalsa20 (X25519 (ephemeral, box), zero input)
-            assert_int_equal (crypto_scalarmult (x, eph, box), 0);
-            crypto_core_hsalsa20 (hash, zero, x, NULL);
-            assert_memory_equal (hash, wrap_key, 32);
-            //  wrap nonce = BLAKE2b-192 (ephemeral public || box public)
-            uint8_t both [64];
-            memcpy (both, eph_pub, 32);
-            memcpy (both + 32, box, 32);
-            crypto_generichash (hash, 24, both, 64, NULL, 0);
-            assert_memory_equal (hash, wrap_nonce, 24);
-            //  wrapped = XSalsa20-Poly1305 (content key): MAC then ciphertext
-            crypto_secretbox_easy (check, key, 32, wrap_nonce, wrap_key);
-            assert_memory_equal (check, wrapped, 48);
-        }
+        s_check_wraps (&f, key, eph, eph_pub);
     }
     else {
+        //  clear: the ciphertext is the payload
         assert_int_equal (ct_size, payload_size);
         assert_memory_equal (ct, payload, ct_size);
     }
