@@ -7,6 +7,8 @@
 */
 #include "engine.h"
 #include "context.h"
+#include "link.h"
+#include "outcome.h"
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -115,7 +117,7 @@ s_directory_learn (self_t *self, uint64_t serial)
 static void
 s_send (self_t *self, Certbus__Packet *packet)
 {
-    certbus_packet_send (self->dealer, NULL, packet);
+    node_link_send (self->dealer, packet);
 }
 
 static void
@@ -141,22 +143,11 @@ s_connect (self_t *self)
         self->stats.reconnects++;
     }
     self->connected = false;
-    self->dealer = zsock_new (ZMQ_DEALER);
-    zsock_set_curve_serverkey_bin (self->dealer, self->ctx->broker_curve);
-    zsock_set_curve_publickey_bin (self->dealer,
-                                   certbus_identity_curve_public (self->ctx->identity));
-    zsock_set_curve_secretkey_bin (self->dealer,
-                                   certbus_identity_curve_secret (self->ctx->identity));
-    zsock_set_maxmsgsize (self->dealer, CERTBUS_MAX_PACKET);
-    zsock_set_linger (self->dealer, 0);
-    zsock_set_reconnect_ivl (self->dealer, 100);
-    zsock_set_reconnect_ivl_max (self->dealer, 5000);
-    zsock_set_sndhwm (self->dealer, 10000);
     //  Never block the engine: a full or absent connection fails the send
-    zsock_set_sndtimeo (self->dealer, 0);
-    zsock_set_heartbeat_ivl (self->dealer, self->config.heartbeat_ms);
-    zsock_set_heartbeat_timeout (self->dealer, self->config.peer_timeout_ms);
-    if (zsock_connect (self->dealer, "%s", self->ctx->endpoint) != 0)
+    node_link_opts_t opts = {.send_timeout_ms = 0,
+                             .heartbeat_ms = self->config.heartbeat_ms,
+                             .peer_timeout_ms = self->config.peer_timeout_ms};
+    if (node_link_open (&self->dealer, self->ctx, &opts) != 0)
         snprintf (self->last_error, sizeof self->last_error, "cannot connect to %s",
                   self->ctx->endpoint);
     zpoller_add (self->poller, self->dealer);
@@ -202,11 +193,11 @@ s_resend (self_t *self, int64_t sent_before, int limit)
 
 //  Answers a control request with an outcome: state, code, reason, rule
 static void
-s_answer (self_t *self, zframe_t **routing_p, const char *state, uint32_t code,
+s_answer (self_t *self, zframe_t **routing_p, node_outcome_t outcome, uint32_t code,
           const char *reason, const char *rule)
 {
     zframe_send (routing_p, self->control, ZFRAME_MORE);
-    zstr_sendm (self->control, state);
+    zstr_sendm (self->control, node_outcome_name (outcome));
     zstr_sendfm (self->control, "%u", code);
     zstr_sendm (self->control, reason ? reason : "");
     zstr_send (self->control, rule ? rule : "");
@@ -218,14 +209,15 @@ s_answer_waiters (self_t *self, bool expire_all)
     int64_t now = certbus_now_ms ();
     s_waiter_t *waiter = zlist_first (self->waiters);
     while (waiter) {
-        char *state = NULL, *reason = NULL, *rule = NULL;
+        node_outbox_state_t state = NODE_OUTBOX_PENDING;
+        char *reason = NULL, *rule = NULL;
         uint32_t code = 0;
         int found = node_store_outbox_get (self->ctx->store, waiter->id, &state, &code, &reason,
                                            &rule);
-        bool done = found == 1 && strcmp (state, "pending") != 0;
+        bool done = found == 1 && state != NODE_OUTBOX_PENDING;
+        node_outcome_t outcome = node_outcome_from_outbox (state);
         if (!done && (expire_all || now >= waiter->deadline)) {
-            free (state);
-            state = strdup (found == 1 ? "queued" : "error");
+            outcome = found == 1 ? NODE_OUTCOME_QUEUED : NODE_OUTCOME_ERROR;
             free (reason);
             reason = strdup (self->connected ? "no answer from the broker yet"
                                              : "no broker reachable");
@@ -233,11 +225,10 @@ s_answer_waiters (self_t *self, bool expire_all)
         }
         s_waiter_t *next = zlist_next (self->waiters);
         if (done) {
-            s_answer (self, &waiter->routing, state, code, reason, rule);
+            s_answer (self, &waiter->routing, outcome, code, reason, rule);
             zlist_remove (self->waiters, waiter);
             free (waiter);
         }
-        free (state);
         free (reason);
         free (rule);
         waiter = next;
@@ -261,18 +252,16 @@ s_handle_puback (self_t *self, Certbus__PubAck *ack)
 {
     if (ack->message_id.len != CERTBUS_ID_SIZE)
         return;
-    bool accepted = ack->status == CERTBUS__STATUS__STATUS_ACCEPTED
-                    || ack->status == CERTBUS__STATUS__STATUS_DUPLICATE;
-    const char *state = accepted ? "accepted" : "rejected";
-    if (!accepted && (ack->code == CERTBUS_E_STORAGE_FULL || ack->code == CERTBUS_E_IO
-                      || ack->status != CERTBUS__STATUS__STATUS_REJECTED)) {
+    node_outcome_t outcome = node_puback_outcome (ack);
+    if (outcome == NODE_OUTCOME_QUEUED) {
         //  The broker could not store it: it stays pending and is resent
         snprintf (self->last_error, sizeof self->last_error, "broker: %s", ack->reason);
         return;
     }
-    node_store_outbox_result (self->ctx->store, ack->message_id.data, state, ack->code,
-                              ack->reason, ack->rule, ack->sequence, ack->accepted_at);
-    if (accepted && ack->n_participants) {
+    node_store_outbox_result (self->ctx->store, ack->message_id.data,
+                              node_outcome_outbox_state (outcome), ack->code, ack->reason,
+                              ack->rule, ack->sequence, ack->accepted_at);
+    if (node_outcome_accepted (outcome) && ack->n_participants) {
         char *list = node_participants_join (ack->participants, ack->n_participants);
         uint8_t case_id [CERTBUS_ID_SIZE];
         if (list && node_store_outbox_case (self->ctx->store, ack->message_id.data, case_id) == 1)
@@ -281,7 +270,7 @@ s_handle_puback (self_t *self, Certbus__PubAck *ack)
     }
     char id [CERTBUS_ID_STR_SIZE];
     certbus_id_format (ack->message_id.data, id);
-    if (ack->status == CERTBUS__STATUS__STATUS_REJECTED) {
+    if (outcome == NODE_OUTCOME_REJECTED) {
         self->stats.rejected++;
         char *reason = certbus_term_escape (ack->reason), *rule = certbus_term_escape (ack->rule);
         zsys_notice ("node: publish %s rejected: %s (%s)%s%s", id, reason,
@@ -563,8 +552,6 @@ s_request_directory (self_t *self)
     self->directory_requested = true;
     self->directory_asked_at = certbus_now_ms ();
     Certbus__DirectoryRequest request = CERTBUS__DIRECTORY_REQUEST__INIT;
-    request.have_serial
-        = self->ctx->directory ? certbus_directory_serial (self->ctx->directory) : 0;
     Certbus__Packet packet = CERTBUS__PACKET__INIT;
     packet.body_case = CERTBUS__PACKET__BODY_DIRECTORY_REQUEST;
     packet.directory_request = &request;
@@ -785,8 +772,8 @@ s_status_json (self_t *self)
         (unsigned long long) (self->ctx->directory
                                   ? certbus_directory_serial (self->ctx->directory)
                                   : 0),
-        (long long) node_store_outbox_count (self->ctx->store, "pending"),
-        (long long) node_store_outbox_count (self->ctx->store, "rejected"),
+        (long long) node_store_outbox_count (self->ctx->store, NODE_OUTBOX_PENDING),
+        (long long) node_store_outbox_count (self->ctx->store, NODE_OUTBOX_REJECTED),
         (long long) node_store_inbox_count (self->ctx->store),
         (unsigned long long) self->stats.delivered, (unsigned long long) self->stats.duplicates,
         (unsigned long long) self->stats.refused, (unsigned long long) self->stats.published,
@@ -844,7 +831,7 @@ s_handle_control (self_t *self)
             }
             char *wait = zmsg_popstr (msg);
             if (rc != 0)
-                s_answer (self, &routing, "error", CERTBUS_E_IO, certbus_reason (), NULL);
+                s_answer (self, &routing, NODE_OUTCOME_ERROR, CERTBUS_E_IO, certbus_reason (), NULL);
             else {
                 s_request_t *request = &requests [count++];
                 request->routing = routing;
@@ -875,7 +862,7 @@ s_handle_control (self_t *self)
         s_request_t *request = &requests [i];
         if (request->queue && !committed) {
             //  Nothing of the batch reached the outbox
-            s_answer (self, &request->routing, "error", CERTBUS_E_IO, certbus_reason (), NULL);
+            s_answer (self, &request->routing, NODE_OUTCOME_ERROR, CERTBUS_E_IO, certbus_reason (), NULL);
             continue;
         }
         s_waiter_t *waiter = calloc (1, sizeof *waiter);
