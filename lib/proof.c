@@ -51,31 +51,38 @@ s_check_record (const Certbus__ProofReply *reply, const uint8_t *message_id,
     return CERTBUS_OK;
 }
 
-static certbus_err_t
-s_check_inclusion (const Certbus__ProofReply *reply, const certbus_tree_head_t *head)
+certbus_err_t
+certbus_proof_verify_inclusion (const uint8_t *leaf_hash, uint64_t leaf_index,
+                                const certbus_tree_head_t *head, const ProtobufCBinaryData *path,
+                                size_t count)
 {
-    uint8_t leaf [CERTBUS_MERKLE_HASH_SIZE], path [CERTBUS_MERKLE_PROOF_MAX_BYTES];
-    size_t path_len;
-    certbus_merkle_leaf_hash (leaf, reply->leaf.data, reply->leaf.len);
-    if (s_path_join (reply->inclusion, reply->n_inclusion, path, &path_len))
+    assert (leaf_hash);
+    assert (head);
+    uint8_t joined [CERTBUS_MERKLE_PROOF_MAX_BYTES];
+    size_t joined_len;
+    if (s_path_join (path, count, joined, &joined_len))
         return certbus_fail (CERTBUS_E_FIELD, "inclusion path: %zu hashes, not all of 32 bytes "
                                               "or more than %d",
-                             reply->n_inclusion, CERTBUS_MERKLE_PROOF_MAX);
-    return certbus_merkle_verify_inclusion (leaf, sizeof leaf, reply->leaf_index, head->size,
-                                            path, path_len, head->root, sizeof head->root);
+                             count, CERTBUS_MERKLE_PROOF_MAX);
+    return certbus_merkle_verify_inclusion (leaf_hash, CERTBUS_MERKLE_HASH_SIZE, leaf_index,
+                                            head->size, joined, joined_len, head->root,
+                                            sizeof head->root);
 }
 
-static certbus_err_t
-s_check_consistency (const Certbus__ProofReply *reply, const certbus_tree_head_t *old_head,
-                     const certbus_tree_head_t *head)
+certbus_err_t
+certbus_proof_verify_consistency (const certbus_tree_head_t *old_head,
+                                  const certbus_tree_head_t *head,
+                                  const ProtobufCBinaryData *path, size_t count)
 {
-    uint8_t path [CERTBUS_MERKLE_PROOF_MAX_BYTES];
-    size_t path_len;
-    if (s_path_join (reply->consistency, reply->n_consistency, path, &path_len))
+    assert (old_head);
+    assert (head);
+    uint8_t joined [CERTBUS_MERKLE_PROOF_MAX_BYTES];
+    size_t joined_len;
+    if (s_path_join (path, count, joined, &joined_len))
         return certbus_fail (CERTBUS_E_FIELD, "consistency path: %zu hashes, not all of 32 "
                                               "bytes or more than %d",
-                             reply->n_consistency, CERTBUS_MERKLE_PROOF_MAX);
-    return certbus_merkle_verify_consistency (old_head->size, head->size, path, path_len,
+                             count, CERTBUS_MERKLE_PROOF_MAX);
+    return certbus_merkle_verify_consistency (old_head->size, head->size, joined, joined_len,
                                               old_head->root, sizeof old_head->root, head->root,
                                               sizeof head->root);
 }
@@ -101,7 +108,10 @@ certbus_proof_verify (const Certbus__ProofReply *reply, const uint8_t *broker_ke
     rc = s_check_record (reply, message_id, result);
     if (rc)
         return rc;
-    rc = s_check_inclusion (reply, &result->head);
+    uint8_t leaf [CERTBUS_MERKLE_HASH_SIZE];
+    certbus_merkle_leaf_hash (leaf, reply->leaf.data, reply->leaf.len);
+    rc = certbus_proof_verify_inclusion (leaf, reply->leaf_index, &result->head,
+                                         reply->inclusion, reply->n_inclusion);
     if (rc) {
         result->failed = CERTBUS_PROOF_INCLUSION;
         return rc;
@@ -115,7 +125,8 @@ certbus_proof_verify (const Certbus__ProofReply *reply, const uint8_t *broker_ke
                              (unsigned long long) result->head.size,
                              (unsigned long long) old_head->size);
     }
-    rc = s_check_consistency (reply, old_head, &result->head);
+    rc = certbus_proof_verify_consistency (old_head, &result->head, reply->consistency,
+                                           reply->n_consistency);
     if (rc)
         result->failed = CERTBUS_PROOF_CONSISTENCY;
     return rc;

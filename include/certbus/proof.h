@@ -48,6 +48,27 @@ certbus_err_t
                           const uint8_t *message_id, const certbus_tree_head_t *old_head,
                           certbus_proof_result_t *result) CERTBUS_WARN_UNUSED;
 
+//  Verifies that leaf_hash (32 bytes) is leaf leaf_index of the tree that
+//  head signs, along path: count hashes as a ProofReply carries them, each
+//  32 bytes. Returns CERTBUS_OK; CERTBUS_E_FIELD for a path entry that is
+//  not 32 bytes, a path too long, or an index outside the tree; or
+//  CERTBUS_E_DECODE when the path does not lead to the head's root.
+certbus_err_t
+    certbus_proof_verify_inclusion (const uint8_t *leaf_hash, uint64_t leaf_index,
+                                    const certbus_tree_head_t *head,
+                                    const ProtobufCBinaryData *path, size_t count)
+        CERTBUS_WARN_UNUSED;
+
+//  Verifies that the tree head signs extends the tree old_head signs,
+//  along path (as certbus_proof_verify_inclusion takes it). Returns
+//  CERTBUS_OK, or the error of certbus_merkle_verify_consistency, or
+//  CERTBUS_E_FIELD for a malformed path.
+certbus_err_t
+    certbus_proof_verify_consistency (const certbus_tree_head_t *old_head,
+                                      const certbus_tree_head_t *head,
+                                      const ProtobufCBinaryData *path, size_t count)
+        CERTBUS_WARN_UNUSED;
+
 #ifdef __cplusplus
 }
 #endif
