@@ -28,10 +28,10 @@ node_link_open (zsock_t **link_p, const node_ctx_t *ctx, const node_link_opts_t 
 }
 
 int
-node_link_send (zsock_t *link, const Certbus__Packet *packet)
+node_link_send (zsock_t *link, Certbus__Packet *packet)
 {
     assert (link);
-    return certbus_packet_send (link, NULL, (Certbus__Packet *) packet);
+    return certbus_packet_send (link, NULL, packet);
 }
 
 Certbus__Packet *
