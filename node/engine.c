@@ -138,10 +138,12 @@ s_resend (self_t *self, int64_t sent_before, int limit)
         node_store_set_durable (self->ctx->store, true);
 }
 
-//  Keeps the broker's participant list of the delivery's case (when it
-//  names only valid org ids)
+//  ---------------------------------------------------------------------
+//  What the broker says of our publishes
+
 void
-node_engine_keep_participants (self_t *self, const uint8_t *case_id, uint64_t seq, const char *list)
+node_engine_keep_participants (self_t *self, const uint8_t *case_id, uint64_t seq,
+                               const char *list)
 {
     if (!case_id || !list || !*list)
         return;
@@ -185,6 +187,9 @@ s_handle_puback (self_t *self, Certbus__PubAck *ack)
         self->stats.published++;
     node_engine_answer_waiters (self, false);
 }
+
+//  ---------------------------------------------------------------------
+//  Directory
 
 static void
 s_request_directory (self_t *self)
