@@ -18,6 +18,8 @@
 #include "certbus/policy.h"
 #include "certbus/treehead.h"
 #include "certbus/forward.h"
+#include "certbus/control.h"
+#include "certbus/proof.h"
 
 #define CERTBUS_VERSION "0.1.0"
 

@@ -1,5 +1,12 @@
 /*  commands.h - the certbus-node commands, one function each
     SPDX-License-Identifier: MPL-2.0
+
+    cmd_setup.c     init, enroll, directory, run
+    cmd_publish.c   publish, seal, open, forward
+    cmd_inbox.c     inbox, show, tail, status, receipts
+    cmd_incident.c  incident list | show | update | escalate
+    cmd_audit.c     audit prove
+    (cli.h: what they share; submit.c: handing an envelope to the broker)
 */
 #ifndef NODE_COMMANDS_H_INCLUDED
 #define NODE_COMMANDS_H_INCLUDED

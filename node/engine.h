@@ -9,9 +9,12 @@
         $TERM    end the actor
 
     Control socket (ROUTER at ipc://DIR/node.ctl), for the CLI:
+        QUEUE id envelope payload wait_ms
+                          put a sealed envelope into the outbox, then as SEND
         SEND id wait_ms   send outbox row id now; answer when the broker
                           acknowledges it or after wait_ms:
-                          state, code, reason, rule
+                          state, code, reason, rule (state is a
+                          node_outcome_name: accepted, rejected, queued, error)
         STATUS            -> JSON object
 */
 #ifndef NODE_ENGINE_H_INCLUDED

@@ -218,8 +218,27 @@ node_store_outbox_add (node_store_t *self, const certbus_header_t *header,
     return rc;
 }
 
+//  The outbox states as the database spells them, by node_outbox_state_t
+static const char *s_outbox_states [] = {"pending", "accepted", "rejected"};
+
+static const char *
+s_outbox_state_name (node_outbox_state_t state)
+{
+    assert ((size_t) state < sizeof s_outbox_states / sizeof s_outbox_states [0]);
+    return s_outbox_states [state];
+}
+
+static node_outbox_state_t
+s_outbox_state_parse (const char *name)
+{
+    for (size_t i = 0; name && i < sizeof s_outbox_states / sizeof s_outbox_states [0]; i++)
+        if (streq (name, s_outbox_states [i]))
+            return (node_outbox_state_t) i;
+    return NODE_OUTBOX_PENDING;
+}
+
 int
-node_store_outbox_result (node_store_t *self, const uint8_t *id, const char *state,
+node_store_outbox_result (node_store_t *self, const uint8_t *id, node_outbox_state_t state,
                           uint32_t code, const char *reason, const char *rule, uint64_t seq,
                           int64_t accepted_at)
 {
@@ -229,7 +248,7 @@ node_store_outbox_result (node_store_t *self, const uint8_t *id, const char *sta
     if (!stmt)
         return -1;
     sqlite3_bind_blob (stmt, 1, id, CERTBUS_ID_SIZE, SQLITE_STATIC);
-    sqlite3_bind_text (stmt, 2, state, -1, SQLITE_STATIC);
+    sqlite3_bind_text (stmt, 2, s_outbox_state_name (state), -1, SQLITE_STATIC);
     sqlite3_bind_int (stmt, 3, (int) code);
     sqlite3_bind_text (stmt, 4, reason ? reason : "", -1, SQLITE_STATIC);
     sqlite3_bind_text (stmt, 5, rule ? rule : "", -1, SQLITE_STATIC);
@@ -283,7 +302,7 @@ s_outgoing_rows (sqlite3_stmt *stmt, node_outgoing_fn *fn, void *arg)
         memcpy (outgoing.id, sqlite3_column_blob (stmt, 0), CERTBUS_ID_SIZE);
         outgoing.envelope = sqlite3_column_blob (stmt, 1);
         outgoing.envelope_size = (size_t) sqlite3_column_bytes (stmt, 1);
-        outgoing.state = (const char *) sqlite3_column_text (stmt, 2);
+        outgoing.state = s_outbox_state_parse ((const char *) sqlite3_column_text (stmt, 2));
         outgoing.attempts = sqlite3_column_int (stmt, 3);
         outgoing.last_sent = sqlite3_column_int64 (stmt, 4);
         rows++;
@@ -308,13 +327,13 @@ node_store_outbox_sent (node_store_t *self, const uint8_t *id, int64_t now)
 }
 
 int64_t
-node_store_outbox_count (node_store_t *self, const char *state)
+node_store_outbox_count (node_store_t *self, node_outbox_state_t state)
 {
     sqlite3_stmt *stmt = certbus_db_prepare (self->db, "SELECT COUNT (*) FROM outbox WHERE state = ?1");
     int64_t count = -1;
     if (!stmt)
         return -1;
-    sqlite3_bind_text (stmt, 1, state, -1, SQLITE_STATIC);
+    sqlite3_bind_text (stmt, 1, s_outbox_state_name (state), -1, SQLITE_STATIC);
     if (sqlite3_step (stmt) == SQLITE_ROW)
         count = sqlite3_column_int64 (stmt, 0);
     sqlite3_finalize (stmt);
@@ -322,7 +341,8 @@ node_store_outbox_count (node_store_t *self, const char *state)
 }
 
 int
-node_store_outbox_get (node_store_t *self, const uint8_t *id, char **state_p, uint32_t *code_p,
+node_store_outbox_get (node_store_t *self, const uint8_t *id, node_outbox_state_t *state_p,
+                       uint32_t *code_p,
                        char **reason_p, char **rule_p)
 {
     sqlite3_stmt *stmt
@@ -333,7 +353,7 @@ node_store_outbox_get (node_store_t *self, const uint8_t *id, char **state_p, ui
     sqlite3_bind_blob (stmt, 1, id, CERTBUS_ID_SIZE, SQLITE_STATIC);
     if (sqlite3_step (stmt) == SQLITE_ROW) {
         found = 1;
-        *state_p = strdup ((const char *) sqlite3_column_text (stmt, 0));
+        *state_p = s_outbox_state_parse ((const char *) sqlite3_column_text (stmt, 0));
         *code_p = (uint32_t) sqlite3_column_int (stmt, 1);
         const char *reason = (const char *) sqlite3_column_text (stmt, 2);
         const char *rule = (const char *) sqlite3_column_text (stmt, 3);

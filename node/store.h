@@ -26,12 +26,19 @@ typedef struct {
 
 typedef int (node_message_fn) (void *arg, const node_message_t *message);
 
+//  The state of an outbox row
+typedef enum {
+    NODE_OUTBOX_PENDING,             //  no final answer from the broker yet
+    NODE_OUTBOX_ACCEPTED,            //  the broker stored it (or had it already)
+    NODE_OUTBOX_REJECTED             //  the broker refused it for good
+} node_outbox_state_t;
+
 //  One outbox row.
 typedef struct {
     uint8_t id [CERTBUS_ID_SIZE];
     const uint8_t *envelope;
     size_t envelope_size;
-    const char *state;               //  pending, accepted, rejected
+    node_outbox_state_t state;
     int attempts;
     int64_t last_sent;
 } node_outgoing_t;
@@ -133,7 +140,7 @@ int
 int
     node_store_cases (node_store_t *self, node_case_fn *fn, void *arg);
 int
-    node_store_outbox_result (node_store_t *self, const uint8_t *id, const char *state,
+    node_store_outbox_result (node_store_t *self, const uint8_t *id, node_outbox_state_t state,
                               uint32_t code, const char *reason, const char *rule, uint64_t seq,
                               int64_t accepted_at);
 //  Calls fn for pending rows last sent before sent_before (unix ms).
@@ -148,10 +155,11 @@ int
 int
     node_store_outbox_sent (node_store_t *self, const uint8_t *id, int64_t now);
 int64_t
-    node_store_outbox_count (node_store_t *self, const char *state);
+    node_store_outbox_count (node_store_t *self, node_outbox_state_t state);
 //  The state, code, reason and rule of an outbox row (strings new).
+//  Returns 1 when the row exists, 0 when not, -1 on error.
 int
-    node_store_outbox_get (node_store_t *self, const uint8_t *id, char **state_p,
+    node_store_outbox_get (node_store_t *self, const uint8_t *id, node_outbox_state_t *state_p,
                            uint32_t *code_p, char **reason_p, char **rule_p);
 
 //  Inbox. add returns 1 when stored, 0 when the id was already there.

@@ -169,4 +169,51 @@ certbus_directory_t *
 tu_member_t *
     tu_council_member (tu_council_t *self, const char *org_id);
 
+//  ---------------------------------------------------------------------------
+//  The shared Merkle corpus: transparency-dev/merkle's RFC 6962 proof
+//  vectors, one JSON object a file, under $CERTBUS_SHARED/corpus/merkle
+
+#define TU_VEC_MAX_BYTES 64             //  longest hash field we accept
+#define TU_VEC_MAX_PROOF 80             //  most proof entries we accept
+#define TU_VEC_MAX_FILE 65536
+
+typedef struct {
+    uint8_t data [TU_VEC_MAX_BYTES];
+    size_t len;
+} tu_blob_t;
+
+typedef struct {
+    uint64_t leaf_index, tree_size, size1, size2;
+    tu_blob_t root, leaf_hash, root1, root2;
+    tu_blob_t proof [TU_VEC_MAX_PROOF];
+    size_t proof_count;
+    bool want_err;
+    bool has_want_err;
+    char desc [256];
+} tu_merkle_vector_t;
+
+typedef struct {
+    char **paths;
+    size_t count;
+    size_t cap;
+} tu_path_list_t;
+
+//  Reads one vector file's text. Returns false when it does not parse (or
+//  holds a field this reader does not know).
+bool
+    tu_merkle_vector_parse (const char *text, size_t size, tu_merkle_vector_t *vec);
+
+//  Fills out with the folder of the corpus's KIND vectors ("inclusion",
+//  "consistency"): $CERTBUS_SHARED/corpus/merkle/KIND, else
+//  ../shared/corpus/merkle/KIND. Returns false when there is no such folder.
+bool
+    tu_merkle_corpus_dir (char *out, size_t size, const char *kind);
+
+//  Collects the paths of the *.json files below dir, sorted.
+void
+    tu_json_files (tu_path_list_t *list, const char *dir);
+
+void
+    tu_path_list_free (tu_path_list_t *list);
+
 #endif

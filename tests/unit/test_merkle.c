@@ -14,6 +14,7 @@
 #include <cmocka.h>
 #include "certbus.h"
 #include "certbus/merkle.h"
+#include "testutil.h"
 #include <sodium.h>
 #include <dirent.h>
 #include <inttypes.h>
@@ -982,199 +983,11 @@ test_refusals (void **state)
 //  --------------------------------------------------------------------------
 //  Shared corpus: transparency-dev/merkle testdata, one JSON object a file
 
-#define VEC_MAX_BYTES 64             //  longest hash field we accept
-#define VEC_MAX_PROOF 80             //  most proof entries we accept
-#define VEC_MAX_FILE 65536
-
-typedef struct {
-    uint8_t data [VEC_MAX_BYTES];
-    size_t len;
-} blob_t;
-
-typedef struct {
-    uint64_t leaf_index, tree_size, size1, size2;
-    blob_t root, leaf_hash, root1, root2;
-    blob_t proof [VEC_MAX_PROOF];
-    size_t proof_count;
-    bool want_err;
-    bool has_want_err;
-    char desc [256];
-} vector_t;
-
-typedef struct {
-    const char *p;
-    const char *end;
-} json_t;
-
-static bool
-s_streq (const char *a, const char *b)
-{
-    return strcmp (a, b) == 0;
-}
-
-static void
-s_json_space (json_t *json)
-{
-    while (json->p < json->end
-           && (*json->p == ' ' || *json->p == '\n' || *json->p == '\r' || *json->p == '\t'))
-        json->p++;
-}
-
-static bool
-s_json_char (json_t *json, char c)
-{
-    s_json_space (json);
-    if (json->p < json->end && *json->p == c) {
-        json->p++;
-        return true;
-    }
-    return false;
-}
-
-static bool
-s_json_literal (json_t *json, const char *literal)
-{
-    s_json_space (json);
-    size_t len = strlen (literal);
-    if ((size_t) (json->end - json->p) < len || memcmp (json->p, literal, len) != 0)
-        return false;
-    json->p += len;
-    return true;
-}
-
-//  A string of at most out_size - 1 bytes; only the simple escapes.
-static bool
-s_json_string (json_t *json, char *out, size_t out_size)
-{
-    if (!s_json_char (json, '"'))
-        return false;
-    size_t len = 0;
-    while (json->p < json->end && *json->p != '"') {
-        char c = *json->p++;
-        if ((unsigned char) c < 0x20)
-            return false;
-        if (c == '\\') {
-            if (json->p == json->end)
-                return false;
-            c = *json->p++;
-            if (c != '"' && c != '\\' && c != '/')
-                return false;
-        }
-        if (len + 1 >= out_size)
-            return false;
-        out [len++] = c;
-    }
-    if (json->p == json->end)
-        return false;
-    json->p++;
-    out [len] = 0;
-    return true;
-}
-
-static bool
-s_json_uint (json_t *json, uint64_t *out)
-{
-    s_json_space (json);
-    uint64_t value = 0;
-    const char *start = json->p;
-    while (json->p < json->end && *json->p >= '0' && *json->p <= '9') {
-        unsigned digit = (unsigned) (*json->p++ - '0');
-        if (value > (UINT64_MAX - digit) / 10)
-            return false;
-        value = value * 10 + digit;
-    }
-    *out = value;
-    return json->p > start;
-}
-
-//  A base64 string into a blob; null is an empty blob.
-static bool
-s_json_base64 (json_t *json, blob_t *blob)
-{
-    blob->len = 0;
-    if (s_json_literal (json, "null"))
-        return true;
-    char text [VEC_MAX_BYTES * 2];
-    const char *end = NULL;
-    if (!s_json_string (json, text, sizeof text))
-        return false;
-    size_t text_len = strlen (text);
-    if (text_len == 0)
-        return true;
-    return sodium_base642bin (blob->data, sizeof blob->data, text, text_len, NULL, &blob->len,
-                              &end, sodium_base64_VARIANT_ORIGINAL)
-               == 0
-           && end == text + text_len;
-}
-
-static bool
-s_json_vector (const char *text, size_t size, vector_t *vec)
-{
-    memset (vec, 0, sizeof *vec);
-    json_t json = {text, text + size};
-    if (!s_json_char (&json, '{'))
-        return false;
-    if (s_json_char (&json, '}'))
-        return false;
-    do {
-        char key [32];
-        if (!s_json_string (&json, key, sizeof key) || !s_json_char (&json, ':'))
-            return false;
-        bool ok;
-        if (s_streq (key, "leafIdx"))
-            ok = s_json_uint (&json, &vec->leaf_index);
-        else if (s_streq (key, "treeSize"))
-            ok = s_json_uint (&json, &vec->tree_size);
-        else if (s_streq (key, "size1"))
-            ok = s_json_uint (&json, &vec->size1);
-        else if (s_streq (key, "size2"))
-            ok = s_json_uint (&json, &vec->size2);
-        else if (s_streq (key, "root"))
-            ok = s_json_base64 (&json, &vec->root);
-        else if (s_streq (key, "leafHash"))
-            ok = s_json_base64 (&json, &vec->leaf_hash);
-        else if (s_streq (key, "root1"))
-            ok = s_json_base64 (&json, &vec->root1);
-        else if (s_streq (key, "root2"))
-            ok = s_json_base64 (&json, &vec->root2);
-        else if (s_streq (key, "desc"))
-            ok = s_json_string (&json, vec->desc, sizeof vec->desc);
-        else if (s_streq (key, "wantErr")) {
-            vec->has_want_err = true;
-            if (s_json_literal (&json, "true"))
-                ok = vec->want_err = true;
-            else
-                ok = s_json_literal (&json, "false");
-        }
-        else if (s_streq (key, "proof")) {
-            ok = true;
-            if (!s_json_literal (&json, "null")) {
-                ok = s_json_char (&json, '[');
-                if (ok && !s_json_char (&json, ']')) {
-                    do {
-                        ok = vec->proof_count < VEC_MAX_PROOF
-                          && s_json_base64 (&json, &vec->proof [vec->proof_count++]);
-                    } while (ok && s_json_char (&json, ','));
-                    ok = ok && s_json_char (&json, ']');
-                }
-            }
-        }
-        else
-            ok = false;              //  an unknown field: this reader is out of date
-        if (!ok)
-            return false;
-    } while (s_json_char (&json, ','));
-    if (!s_json_char (&json, '}'))
-        return false;
-    s_json_space (&json);
-    return json.p == json.end && vec->has_want_err;
-}
-
 //  Joins the proof entries as certbus carries them, 32 bytes each. Like the
 //  wire decoder must, refuses an entry of any other length (the corpus's
 //  "garbage" entries are empty strings, which joining would silently drop).
 static bool
-s_join_proof (const vector_t *vec, uint8_t *out, size_t *out_len)
+s_join_proof (const tu_merkle_vector_t *vec, uint8_t *out, size_t *out_len)
 {
     *out_len = 0;
     for (size_t i = 0; i < vec->proof_count; i++) {
@@ -1186,88 +999,31 @@ s_join_proof (const vector_t *vec, uint8_t *out, size_t *out_len)
     return true;
 }
 
-typedef struct {
-    char **paths;
-    size_t count;
-    size_t cap;
-} list_t;
-
-//  Collects *.json below dir; the corpus is a few levels deep at most.
-static void
-s_list_json (list_t *list, const char *dir, int depth)
-{
-    assert_true (depth < 8);
-    DIR *handle = opendir (dir);
-    assert_non_null (handle);
-    struct dirent *entry;
-    while ((entry = readdir (handle))) {
-        if (entry->d_name [0] == '.')
-            continue;
-        char path [1024];
-        int len = snprintf (path, sizeof path, "%s/%s", dir, entry->d_name);
-        assert_true (len > 0 && (size_t) len < sizeof path);
-        struct stat st;
-        assert_int_equal (stat (path, &st), 0);
-        if (S_ISDIR (st.st_mode))
-            s_list_json (list, path, depth + 1);
-        else if (S_ISREG (st.st_mode) && len > 5 && s_streq (path + len - 5, ".json")) {
-            if (list->count == list->cap) {
-                list->cap = list->cap ? list->cap * 2 : 64;
-                list->paths = realloc (list->paths, list->cap * sizeof (char *));
-                assert_non_null (list->paths);
-            }
-            list->paths [list->count] = strdup (path);
-            assert_non_null (list->paths [list->count]);
-            list->count++;
-        }
-    }
-    closedir (handle);
-}
-
-static int
-s_compare_paths (const void *a, const void *b)
-{
-    return strcmp (*(char *const *) a, *(char *const *) b);
-}
-
-static bool
-s_corpus_dir (char *out, size_t size, const char *kind)
-{
-    const char *shared = getenv ("CERTBUS_SHARED");
-    if (shared && *shared)
-        snprintf (out, size, "%s/corpus/merkle/%s", shared, kind);
-    else
-        snprintf (out, size, "../shared/corpus/merkle/%s", kind);
-    struct stat st;
-    return stat (out, &st) == 0 && S_ISDIR (st.st_mode);
-}
-
 static void
 s_run_corpus (const char *kind, bool inclusion)
 {
     char dir [512];
-    if (!s_corpus_dir (dir, sizeof dir, kind)) {
+    if (!tu_merkle_corpus_dir (dir, sizeof dir, kind)) {
         printf ("skipped: shared corpus not present (no %s)\n", dir);
         skip ();
     }
-    list_t list = {NULL, 0, 0};
-    s_list_json (&list, dir, 0);
-    qsort (list.paths, list.count, sizeof (char *), s_compare_paths);
-    vector_t *vec = malloc (sizeof *vec);
+    tu_path_list_t list = {NULL, 0, 0};
+    tu_json_files (&list, dir);
+    tu_merkle_vector_t *vec = malloc (sizeof *vec);
     assert_non_null (vec);
     size_t accepted = 0, rejected = 0, rejected_joining = 0, wrong = 0;
     for (size_t i = 0; i < list.count; i++) {
         uint8_t *text = NULL;
         size_t size = 0;
-        assert_int_equal (certbus_file_read (list.paths [i], VEC_MAX_FILE, &text, &size), 0);
-        bool parsed = s_json_vector ((const char *) text, size, vec);
+        assert_int_equal (certbus_file_read (list.paths [i], TU_VEC_MAX_FILE, &text, &size), 0);
+        bool parsed = tu_merkle_vector_parse ((const char *) text, size, vec);
         free (text);
         if (!parsed) {
             printf ("FAIL %s: cannot parse\n", list.paths [i]);
             wrong++;
             continue;
         }
-        uint8_t proof [VEC_MAX_PROOF * HASH];
+        uint8_t proof [TU_VEC_MAX_PROOF * HASH];
         size_t proof_len = 0;
         certbus_err_t rc;
         certbus_reason_clear ();
@@ -1297,9 +1053,7 @@ s_run_corpus (const char *kind, bool inclusion)
             "(%zu of them for a proof entry that is not 32 bytes), %zu disagreements\n",
             kind, list.count, dir, accepted, rejected, rejected_joining, wrong);
     size_t checked = list.count;
-    for (size_t i = 0; i < list.count; i++)
-        free (list.paths [i]);
-    free (list.paths);
+    tu_path_list_free (&list);
     free (vec);
     assert_true (checked > 0);
     assert_int_equal (wrong, 0);
