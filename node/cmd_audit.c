@@ -48,15 +48,9 @@ s_ask (node_ctx_t *ctx, const uint8_t *id, uint64_t old_size)
 {
     zsock_t *link = NULL;
     node_link_opts_t opts = {.send_timeout_ms = 5000};
-    Certbus__ProofRequest request = CERTBUS__PROOF_REQUEST__INIT;
-    request.message_id.data = (uint8_t *) id;
-    request.message_id.len = CERTBUS_ID_SIZE;
-    request.old_size = old_size;
-    Certbus__Packet packet = CERTBUS__PACKET__INIT;
-    packet.body_case = CERTBUS__PACKET__BODY_PROOF_REQUEST;
-    packet.proof_request = &request;
     Certbus__Packet *reply = NULL;
-    if (node_link_open (&link, ctx, &opts) != 0 || node_link_send (link, &packet) != 0) {
+    if (node_link_open (&link, ctx, &opts) != 0
+        || certbus_packet_send_proof_request (link, NULL, id, CERTBUS_ID_SIZE, old_size) != 0) {
         node_cli_error ("cannot reach the broker at %s", ctx->endpoint);
         zsock_destroy (&link);
         return NULL;

@@ -237,35 +237,24 @@ node_acks_send (self_t *self, node_acks_t *acks)
     //  window: so the acks go in chunks of at most the window it granted.
     size_t chunk = self->ack_window > 0 ? (size_t) self->ack_window : NODE_DEFAULT_CREDIT;
     for (size_t at = 0; at < acks->count; at += chunk) {
-        Certbus__DeliverAck ack = CERTBUS__DELIVER_ACK__INIT;
-        ack.sequences = acks->sequences + at;
-        ack.n_sequences = acks->count - at < chunk ? acks->count - at : chunk;
+        const uint64_t *seqs = acks->sequences + at;
+        size_t count = acks->count - at < chunk ? acks->count - at : chunk;
         //  The refused ones of this chunk, named
-        uint64_t *named = calloc (ack.n_sequences, sizeof (uint64_t));
+        uint64_t *named = calloc (count, sizeof (uint64_t));
         if (!named)
             abort ();
-        for (size_t i = 0; i < ack.n_sequences; i++)
+        size_t named_count = 0;
+        for (size_t i = 0; i < count; i++)
             for (size_t r = 0; r < acks->refused_count; r++)
-                if (acks->refused_seqs [r] == ack.sequences [i]) {
-                    named [ack.n_refused_sequences++] = ack.sequences [i];
+                if (acks->refused_seqs [r] == seqs [i]) {
+                    named [named_count++] = seqs [i];
                     break;
                 }
-        ack.refused_sequences = named;
-        ack.refused = (uint32_t) ack.n_refused_sequences;
-        Certbus__Packet packet = CERTBUS__PACKET__INIT;
-        packet.body_case = CERTBUS__PACKET__BODY_DELIVER_ACK;
-        packet.deliver_ack = &ack;
-        node_engine_send (self, &packet);
+        certbus_packet_send_deliver_ack (self->dealer, NULL, seqs, count, named, named_count);
         free (named);
     }
-    for (size_t i = 0; i < acks->pong_count; i++) {
-        Certbus__Pong pong = CERTBUS__PONG__INIT;
-        pong.time = acks->pongs [i];
-        Certbus__Packet reply = CERTBUS__PACKET__INIT;
-        reply.body_case = CERTBUS__PACKET__BODY_PONG;
-        reply.pong = &pong;
-        node_engine_send (self, &reply);
-    }
+    for (size_t i = 0; i < acks->pong_count; i++)
+        certbus_packet_send_pong (self->dealer, NULL, acks->pongs [i]);
     free (acks->sequences);
     free (acks->refused_seqs);
     memset (acks, 0, sizeof *acks);

@@ -61,24 +61,13 @@ s_directory_learn (self_t *self, uint64_t serial)
         self->behind_since = certbus_now_ms ();
 }
 
-void
-node_engine_send (self_t *self, Certbus__Packet *packet)
-{
-    node_link_send (self->dealer, packet);
-}
 
 static void
 s_hello (self_t *self)
 {
-    Certbus__Hello hello = CERTBUS__HELLO__INIT;
-    hello.credit = (uint32_t) self->config.credit;
-    hello.directory_serial
-        = self->ctx->directory ? certbus_directory_serial (self->ctx->directory) : 0;
-    hello.agent = "certbus-node " CERTBUS_VERSION;
-    Certbus__Packet packet = CERTBUS__PACKET__INIT;
-    packet.body_case = CERTBUS__PACKET__BODY_HELLO;
-    packet.hello = &hello;
-    node_engine_send (self, &packet);
+    uint64_t serial = self->ctx->directory ? certbus_directory_serial (self->ctx->directory) : 0;
+    certbus_packet_send_hello (self->dealer, NULL, (uint32_t) self->config.credit, serial,
+                               "certbus-node " CERTBUS_VERSION);
 }
 
 static void
@@ -198,11 +187,7 @@ s_request_directory (self_t *self)
         return;
     self->directory_requested = true;
     self->directory_asked_at = certbus_now_ms ();
-    Certbus__DirectoryRequest request = CERTBUS__DIRECTORY_REQUEST__INIT;
-    Certbus__Packet packet = CERTBUS__PACKET__INIT;
-    packet.body_case = CERTBUS__PACKET__BODY_DIRECTORY_REQUEST;
-    packet.directory_request = &request;
-    node_engine_send (self, &packet);
+    certbus_packet_send_directory_request (self->dealer, NULL);
 }
 
 static void
@@ -368,14 +353,8 @@ s_tick (self_t *self)
     }
     if (!self->connected)
         s_hello (self);
-    else {
-        Certbus__Ping ping = CERTBUS__PING__INIT;
-        ping.time = now;
-        Certbus__Packet packet = CERTBUS__PACKET__INIT;
-        packet.body_case = CERTBUS__PACKET__BODY_PING;
-        packet.ping = &ping;
-        node_engine_send (self, &packet);
-    }
+    else
+        certbus_packet_send_ping (self->dealer, NULL, now, 0);
     if (now >= self->next_resend) {
         self->next_resend = now + self->config.resend_ms;
         s_resend (self, now - self->config.resend_ms, 2000);

@@ -81,9 +81,6 @@ typedef struct {
 
 //  engine.c: the session and the directory
 
-//  Sends one packet to the broker; a full or absent link drops it.
-void
-    node_engine_send (self_t *self, Certbus__Packet *packet);
 
 //  The version of the directory we hold, 0 for none.
 uint64_t

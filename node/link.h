@@ -21,11 +21,8 @@ typedef struct {
 int
     node_link_open (zsock_t **link_p, const node_ctx_t *ctx, const node_link_opts_t *opts);
 
-//  Sends one packet to the broker (setting its version). Returns 0, or -1
-//  when the socket would block past its send timeout (full, or not
-//  connected).
-int
-    node_link_send (zsock_t *link, Certbus__Packet *packet);
+//  Packets go out with the typed senders of certbus/packet.h
+//  (certbus_packet_send_*), routing NULL.
 
 //  Waits until deadline (unix ms) for the next packet from the broker that
 //  decodes; frames that do not are skipped. Returns the packet (free it
