@@ -99,7 +99,7 @@ s_check_record (void *arg, const broker_audit_row_t *row)
     }
     for (size_t i = 0; i < count; i++) {
         uint8_t stored [32];
-        if (broker_store_audit_node (v->store, nodes [i].level, nodes [i].index, stored)
+        if (broker_store_node_get (v->store, nodes [i].level, nodes [i].index, stored)
             || memcmp (stored, nodes [i].hash, 32) != 0) {
             snprintf (v->problem, sizeof v->problem,
                       "record %lld: stored audit tree node %u/%llu does not match the records "
@@ -168,7 +168,7 @@ audit_verify (const char *dir)
         uint8_t proof [CERTBUS_MERKLE_PROOF_MAX_BYTES];
         size_t len;
         if (certbus_merkle_consistency_proof (proof, &len, v.heads [i - 1].size, v.heads [i].size,
-                                              broker_store_audit_node, v.store)
+                                              broker_store_node_get, v.store)
             || certbus_merkle_verify_consistency (v.heads [i - 1].size, v.heads [i].size, proof,
                                                   len, v.heads [i - 1].root, 32, v.heads [i].root,
                                                   32)) {
