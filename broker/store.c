@@ -117,9 +117,10 @@ broker_store_on_end (broker_store_t *self, broker_store_end_fn *fn, void *arg)
 {
     assert (self);
     assert (fn);
-    if (self->hook_count == s_HOOKS_MAX)
-        return certbus_fail (CERTBUS_E_INTERNAL, "store %s: too many transaction hooks",
-                             self->name);
+    if (self->hook_count == s_HOOKS_MAX) {
+        certbus_fail (CERTBUS_E_INTERNAL, "store %s: too many transaction hooks", self->name);
+        return -1;
+    }
     self->hooks [self->hook_count++] = (s_hook_t) {fn, arg};
     return 0;
 }

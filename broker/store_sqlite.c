@@ -389,10 +389,19 @@ s_message_insert (broker_store_backend_t *self, const certbus_header_t *header,
     sqlite3_bind_int64 (stmt, 9, expires_at);
     sqlite3_bind_blob (stmt, 10, base, (int) base_size, SQLITE_STATIC);
     uint8_t digest [CERTBUS_HASH_SIZE];
-    broker_message_row_t row = {header->id,       header->origin,   header->kind,
-                                header->tlp,      header->severity, header->audience,
-                                recipients,       accepted_at,      expires_at,
-                                base,             base_size};
+    broker_message_row_t row = {
+        .id = header->id,
+        .origin = header->origin,
+        .kind = header->kind,
+        .tlp = header->tlp,
+        .severity = header->severity,
+        .audience = header->audience,
+        .recipients = recipients,
+        .accepted_at = accepted_at,
+        .expires_at = expires_at,
+        .envelope = base,
+        .envelope_size = base_size,
+    };
     broker_digest_message (digest, &row);
     sqlite3_bind_blob (stmt, 11, digest, sizeof digest, SQLITE_STATIC);
     int rc = sqlite3_step (stmt) == SQLITE_DONE ? 0 : certbus_db_fail (self->db, "insert message");
