@@ -311,8 +311,9 @@ typedef struct {
     int64_t audit;                   //  audit records
 } broker_counts_t;
 
-//  Fills counts (committed rows, or in a transaction, what it sees).
-//  Returns 0, or -1 with the reason set.
+//  Fills counts of committed rows; called inside a transaction it may
+//  also count that transaction's rows. Cheap enough for every status
+//  request and metrics scrape. Returns 0, or -1 with the reason set.
 int
     broker_store_counts (broker_store_t *self, broker_counts_t *counts);
 

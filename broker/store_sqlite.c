@@ -242,7 +242,10 @@ s_counts_settle (broker_store_backend_t *self, bool committed)
     self->touched_count = 0;
     if (committed)
         self->messages += self->messages_delta;
+    if (committed)
+        self->audits += self->audits_delta;
     self->messages_delta = 0;
+    self->audits_delta = 0;
 }
 
 //  Counts the rows when the counts are not known. Inside a transaction
@@ -273,6 +276,10 @@ s_counts_load (broker_store_backend_t *self)
     self->messages = sqlite3_column_int64 (stmt, 0);
     self->messages_delta = 0;
     sqlite3_finalize (stmt);
+    self->audits = broker_sqlite_audit_count (self);
+    self->audits_delta = 0;
+    if (self->audits < 0)
+        return -1;
     self->counts_valid = true;
     return 0;
 }
@@ -661,6 +668,7 @@ s_counts (broker_store_backend_t *self, broker_counts_t *counts)
     memset (counts, 0, sizeof *counts);
     if (s_counts_load (self) == 0) {
         counts->messages = self->messages;
+        counts->audit = self->audits;
         for (broker_sqlite_depth_t *entry = zhashx_first (self->depths); entry;
              entry = zhashx_next (self->depths))
             counts->queued += entry->depth;
@@ -669,9 +677,9 @@ s_counts (broker_store_backend_t *self, broker_counts_t *counts)
         //  In a transaction: what it sees
         counts->messages = s_count_rows (self, "SELECT COUNT (*) FROM messages");
         counts->queued = s_count_rows (self, "SELECT COUNT (*) FROM queue");
+        counts->audit = broker_sqlite_audit_count (self);
     }
     counts->certificates = s_count_rows (self, "SELECT COUNT (*) FROM certs");
-    counts->audit = broker_sqlite_audit_count (self);
     return counts->messages < 0 || counts->queued < 0 || counts->certificates < 0
                    || counts->audit < 0
                ? -1

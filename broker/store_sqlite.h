@@ -43,6 +43,7 @@ struct broker_store_backend_t {
     broker_sqlite_depth_t **touched;             //  entries with a delta in this transaction
     size_t touched_count, touched_cap;
     int64_t messages, messages_delta;
+    int64_t audits, audits_delta;    //  audit records, as messages
 };
 
 

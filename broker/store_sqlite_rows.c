@@ -67,6 +67,10 @@ broker_sqlite_audit_put (broker_store_backend_t *self, const broker_audit_row_t 
     sqlite3_bind_blob (stmt, 7, row->leaf_hash, (int) row->leaf_hash_size, SQLITE_STATIC);
     int rc = sqlite3_step (stmt) == SQLITE_DONE ? 0 : certbus_db_fail (self->db, "append audit record");
     sqlite3_reset (stmt);
+    if (rc == 0 && sqlite3_get_autocommit (self->db))
+        self->audits++;
+    else if (rc == 0)
+        self->audits_delta++;
     return rc;
 }
 

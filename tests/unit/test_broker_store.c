@@ -224,6 +224,7 @@ test_publish_batch_rollback_leaves_nothing (void **state)
 
     s_message_t m;
     s_message_init (&m, "alpha", "advisory");
+    assert_int_equal (s_counts (self->store).audit, 0);   //  counts kept from here on
     assert_int_equal (broker_store_begin (self->store), 0);
     s_publish (self->store, &m, "bravo", 0, s_far ());
     Certbus__AuditRecord record;
@@ -257,6 +258,7 @@ test_publish_batch_commit_keeps_all (void **state)
     assert_non_null (tree);
     s_message_t m [3];
     uint64_t seqs [3];
+    assert_int_equal (s_counts (self->store).messages, 0);   //  counts kept from here on
     assert_int_equal (broker_store_begin (self->store), 0);
     for (int i = 0; i < 3; i++) {
         s_message_init (&m [i], "alpha", "advisory");
