@@ -16,8 +16,8 @@
 #define s_HOOKS_MAX 8
 
 typedef struct {
-    broker_store_end_fn *fn;
-    void *arg;
+    broker_store_end_fn *fn;         //  called with committed true or false
+    void *arg;                       //  its first argument
 } s_hook_t;
 
 struct broker_store_t {
@@ -66,6 +66,10 @@ broker_store_open (const char *url, bool create)
     }
     if (!open)
         open = broker_store_sqlite_open;
+    if (!*path) {
+        certbus_fail (CERTBUS_E_FIELD, "store %s names no database", url);
+        return NULL;
+    }
     broker_store_t *self = calloc (1, sizeof *self);
     if (!self)
         abort ();

@@ -184,6 +184,7 @@ test_open_by_url_or_path (void **state)
     assert_string_equal (broker_store_name (self->store), self->url);
     broker_store_t *other = broker_store_open ("nosuch://host/db", true);
     assert_null (other);
+    assert_null (broker_store_open ("sqlite:", true));
     if (strncmp (self->url, "sqlite:", 7) == 0) {
         //  The same file by its plain path
         assert_int_equal (broker_store_meta_set (self->store, "k", "v"), 0);
