@@ -99,7 +99,7 @@ s_check_record (void *arg, const broker_audit_row_t *row)
     }
     for (size_t i = 0; i < count; i++) {
         uint8_t stored [32];
-        if (broker_store_audit_node (v->store, nodes [i].level, nodes [i].index, stored)
+        if (broker_store_node_get (v->store, nodes [i].level, nodes [i].index, stored)
             || memcmp (stored, nodes [i].hash, 32) != 0) {
             snprintf (v->problem, sizeof v->problem,
                       "record %lld: stored audit tree node %u/%llu does not match the records "
@@ -122,6 +122,65 @@ s_check_record (void *arg, const broker_audit_row_t *row)
             return 1;
         }
         v->next_head++;
+    }
+    return 0;
+}
+
+//  Consecutive heads must be consistent, as a member checking them would
+//  see. Returns 0, or -1 with v->problem set.
+static int
+s_check_heads (s_verify_t *v)
+{
+    for (size_t i = 1; i < v->head_count; i++) {
+        uint8_t proof [CERTBUS_MERKLE_PROOF_MAX_BYTES];
+        size_t len;
+        if (certbus_merkle_consistency_proof (proof, &len, v->heads [i - 1].size, v->heads [i].size,
+                                              broker_store_node_get, v->store)
+            || certbus_merkle_verify_consistency (v->heads [i - 1].size, v->heads [i].size, proof,
+                                                  len, v->heads [i - 1].root, 32, v->heads [i].root,
+                                                  32)) {
+            snprintf (v->problem, sizeof v->problem,
+                      "tree heads at sizes %llu and %llu are not consistent: %s",
+                      (unsigned long long) v->heads [i - 1].size,
+                      (unsigned long long) v->heads [i].size, certbus_reason ());
+            return -1;
+        }
+    }
+    return 0;
+}
+
+//  The stored messages, deliveries, cases and receipt marks must still be
+//  what was accepted. Returns 0, or -1 with v->problem set.
+static int
+s_check_rows (s_verify_t *v)
+{
+    int64_t damaged = broker_store_damaged_message (v->store);
+    if (damaged != 0) {
+        snprintf (v->problem, sizeof v->problem,
+                  damaged < 0 ? "cannot read the stored messages"
+                              : "stored message %lld was altered: its row no longer matches "
+                                "its digest",
+                  (long long) damaged);
+        return -1;
+    }
+    damaged = broker_store_damaged_queue_row (v->store);
+    if (damaged != 0) {
+        snprintf (v->problem, sizeof v->problem,
+                  damaged < 0 ? "cannot read the delivery queue"
+                              : "queued delivery %lld was altered: it no longer matches its "
+                                "digest, or its message is gone",
+                  (long long) damaged);
+        return -1;
+    }
+    char *what = NULL;
+    int row = broker_store_damaged_case_row (v->store, &what);
+    if (row != 0) {
+        snprintf (v->problem, sizeof v->problem,
+                  row < 0 ? "cannot read the cases and receipt marks"
+                          : "%s was altered: it no longer matches its digest",
+                  what ? what : "?");
+        zstr_free (&what);
+        return -1;
     }
     return 0;
 }
@@ -163,51 +222,8 @@ audit_verify (const char *dir)
                   (long long) v.expected, (unsigned long long) head->size - 1);
         goto report;
     }
-    //  Consecutive heads must be consistent, as a member checking them would see
-    for (size_t i = 1; i < v.head_count; i++) {
-        uint8_t proof [CERTBUS_MERKLE_PROOF_MAX_BYTES];
-        size_t len;
-        if (certbus_merkle_consistency_proof (proof, &len, v.heads [i - 1].size, v.heads [i].size,
-                                              broker_store_audit_node, v.store)
-            || certbus_merkle_verify_consistency (v.heads [i - 1].size, v.heads [i].size, proof,
-                                                  len, v.heads [i - 1].root, 32, v.heads [i].root,
-                                                  32)) {
-            snprintf (v.problem, sizeof v.problem,
-                      "tree heads at sizes %llu and %llu are not consistent: %s",
-                      (unsigned long long) v.heads [i - 1].size,
-                      (unsigned long long) v.heads [i].size, certbus_reason ());
-            goto report;
-        }
-    }
-    //  The stored messages must still be what was accepted
-    int64_t damaged = broker_store_damaged_message (v.store);
-    if (damaged != 0) {
-        snprintf (v.problem, sizeof v.problem,
-                  damaged < 0 ? "cannot read the stored messages"
-                              : "stored message %lld was altered: its row no longer matches "
-                                "its digest",
-                  (long long) damaged);
+    if (s_check_heads (&v) || s_check_rows (&v))
         goto report;
-    }
-    damaged = broker_store_damaged_queue_row (v.store);
-    if (damaged != 0) {
-        snprintf (v.problem, sizeof v.problem,
-                  damaged < 0 ? "cannot read the delivery queue"
-                              : "queued delivery %lld was altered: it no longer matches its "
-                                "digest, or its message is gone",
-                  (long long) damaged);
-        goto report;
-    }
-    char *what = NULL;
-    int row = broker_store_damaged_case_row (v.store, &what);
-    if (row != 0) {
-        snprintf (v.problem, sizeof v.problem,
-                  row < 0 ? "cannot read the cases and receipt marks"
-                          : "%s was altered: it no longer matches its digest",
-                  what ? what : "?");
-        zstr_free (&what);
-        goto report;
-    }
     uint8_t root [32];
     char root_hex [65];
     certbus_merkle_frontier_root (&v.frontier, root);

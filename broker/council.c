@@ -1,5 +1,8 @@
 /*  council.c - the Council's offline commands: init, issue, revoke, directory
     SPDX-License-Identifier: MPL-2.0
+
+    The Council also builds and signs each new directory here, from the
+    store's plain reads; the store only keeps the signed bytes.
 */
 #include "council.h"
 #include "store.h"
@@ -86,7 +89,7 @@ council_init (const char *dir)
         goto cleanup;
     chmod (db_path, 0600);
     uint64_t serial;
-    if (broker_store_begin (store) || broker_store_directory_publish (store, council, &serial)
+    if (broker_store_begin (store) || council_directory_publish (store, council, &serial)
         || broker_store_meta_set (store, "council_fingerprint",
                                   certbus_identity_fingerprint (council))
         || broker_store_commit (store))
@@ -226,7 +229,7 @@ council_issue (const char *dir, const char *tier_name, const char *sector, const
     }
     uint64_t dir_serial;
     if (broker_store_cert_insert (store, cert, now)
-        || broker_store_directory_publish (store, council, &dir_serial)) {
+        || council_directory_publish (store, council, &dir_serial)) {
         broker_store_rollback (store);
         goto cleanup;
     }
@@ -275,7 +278,7 @@ council_revoke (const char *dir, const char *org_id, const char *reason)
     uint64_t dir_serial;
     if (certbus_revocation_issue (council, serial, org_id, now, reason, &bytes, &size)
         || broker_store_cert_revoke (store, serial, bytes, size, now, reason)
-        || broker_store_directory_publish (store, council, &dir_serial)) {
+        || council_directory_publish (store, council, &dir_serial)) {
         broker_store_rollback (store);
         goto cleanup;
     }
@@ -322,5 +325,73 @@ council_policy_check (const char *dir, const char *file)
     free (path);
     int rc = policy ? 0 : -1;
     certbus_policy_destroy (&policy);
+    return rc;
+}
+
+//  ---------------------------------------------------------------------
+//  Directories
+
+//  Signed blobs gathered from the store, in its order
+typedef struct {
+    uint8_t **blobs;                 //  copies, ours
+    size_t *sizes;
+    size_t count, cap;
+} s_blobs_t;
+
+static int
+s_blobs_add (void *arg, const uint8_t *bytes, size_t size)
+{
+    s_blobs_t *list = arg;
+    if (list->count == list->cap) {
+        list->cap = list->cap ? list->cap * 2 : 16;
+        list->blobs = realloc (list->blobs, list->cap * sizeof (uint8_t *));
+        list->sizes = realloc (list->sizes, list->cap * sizeof (size_t));
+        if (!list->blobs || !list->sizes)
+            abort ();
+    }
+    uint8_t *copy = malloc (size ? size : 1);
+    if (!copy)
+        abort ();
+    if (size)
+        memcpy (copy, bytes, size);
+    list->blobs [list->count] = copy;
+    list->sizes [list->count++] = size;
+    return 0;
+}
+
+static void
+s_blobs_free (s_blobs_t *list)
+{
+    for (size_t i = 0; i < list->count; i++)
+        free (list->blobs [i]);
+    free (list->blobs);
+    free (list->sizes);
+}
+
+int
+council_directory_publish (broker_store_t *store, certbus_identity_t *council,
+                           uint64_t *serial_p)
+{
+    s_blobs_t certs = {0}, revs = {0};
+    int rc = -1;
+    if (broker_store_certs_each (store, s_blobs_add, &certs)
+        || broker_store_revocations_each (store, s_blobs_add, &revs))
+        goto cleanup;
+    int64_t latest = broker_store_directory_serial (store);
+    if (latest < 0)
+        goto cleanup;
+    uint64_t serial = (uint64_t) latest + 1;
+    uint8_t *bytes;
+    size_t size;
+    if (certbus_directory_build (council, serial, certs.blobs, certs.sizes, certs.count,
+                                 revs.blobs, revs.sizes, revs.count, &bytes, &size))
+        goto cleanup;
+    rc = broker_store_directory_put (store, serial, certbus_now (), bytes, size);
+    free (bytes);
+    if (rc == 0)
+        *serial_p = serial;
+cleanup:
+    s_blobs_free (&certs);
+    s_blobs_free (&revs);
     return rc;
 }

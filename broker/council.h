@@ -5,6 +5,7 @@
 #define BROKER_COUNCIL_H_INCLUDED
 
 #include "certbus.h"
+#include "store.h"
 
 #define BROKER_DB "broker.db"
 #define BROKER_SECRET "broker.secret"
@@ -35,6 +36,14 @@ int
 //  The default policy text compiled into the broker.
 const char *
     council_default_policy (void);
+
+//  Signs and stores, in store's open transaction, a new directory of every
+//  unrevoked certificate and every revocation, one version above the
+//  last; sets *serial_p to its version. Returns 0, or -1 with the reason
+//  set.
+int
+    council_directory_publish (broker_store_t *store, certbus_identity_t *council,
+                               uint64_t *serial_p) CERTBUS_WARN_UNUSED;
 
 //  A new string "dir/name"; the caller frees it.
 char *

@@ -179,6 +179,75 @@ s_parse_thresholds (s_report_t *r, const char *text)
     return rc;
 }
 
+//  Prints one group's line: its cases and response-time percentiles
+static void
+s_print_group (s_group_t *g, bool json)
+{
+    double a50 = s_percentile (g->ack, g->ack_n, 0.5), a90 = s_percentile (g->ack, g->ack_n, 0.9);
+    double r50 = s_percentile (g->resolve, g->resolve_n, 0.5),
+           r90 = s_percentile (g->resolve, g->resolve_n, 0.9);
+    certbus_sb_t sb = {0};
+    if (json) {
+        certbus_sb_printf (&sb, "{\"group\":{\"tier\":");
+        certbus_sb_json_str (&sb, g->tier);
+        certbus_sb_printf (&sb, ",\"sector\":");
+        certbus_sb_json_str (&sb, g->sector);
+        certbus_sb_printf (&sb, ",\"severity\":");
+        certbus_sb_json_str (&sb, g->severity);
+        certbus_sb_printf (&sb,
+                           "},\"cases\":%zu,\"open\":%zu,\"ack_p50_s\":%.3f,"
+                           "\"ack_p90_s\":%.3f,\"resolve_p50_s\":%.3f,"
+                           "\"resolve_p90_s\":%.3f}",
+                           g->cases, g->open, a50, a90, r50, r90);
+    }
+    else {
+        char cells [4][24];
+        double values [4] = {a50, a90, r50, r90};
+        for (int v = 0; v < 4; v++)
+            if (values [v] < 0)
+                snprintf (cells [v], sizeof cells [v], "-");
+            else
+                snprintf (cells [v], sizeof cells [v], "%.1fs", values [v]);
+        s_cell (&sb, g->tier, 13);
+        certbus_sb_printf (&sb, " ");
+        s_cell (&sb, g->sector, 12);
+        certbus_sb_printf (&sb, " ");
+        s_cell (&sb, g->severity, 9);
+        certbus_sb_printf (&sb, " %5zu %5zu %10s %10s %12s %12s", g->cases, g->open,
+                           cells [0], cells [1], cells [2], cells [3]);
+    }
+    s_line (&sb);
+}
+
+//  Prints one overdue case's line
+static void
+s_print_overdue (const broker_case_t *c, int64_t now, bool json)
+{
+    char id [CERTBUS_ID_STR_SIZE];
+    certbus_id_format (c->case_id, id);
+    long long age = (long long) (now - c->opened_at);
+    certbus_sb_t sb = {0};
+    if (json) {
+        certbus_sb_printf (&sb, "{\"overdue\":\"%s\",\"reporter\":", id);
+        certbus_sb_json_str (&sb, c->origin);
+        certbus_sb_printf (&sb, ",\"severity\":");
+        certbus_sb_json_str (&sb, c->severity);
+        certbus_sb_printf (&sb, ",\"status\":");
+        certbus_sb_json_str (&sb, c->status);
+        certbus_sb_printf (&sb, ",\"age_s\":%lld}", age / 1000);
+    }
+    else {
+        certbus_sb_printf (&sb, "  %s  ", id);
+        s_cell (&sb, c->origin, 16);
+        certbus_sb_printf (&sb, " ");
+        s_cell (&sb, c->severity, 9);
+        certbus_sb_printf (&sb, " ");
+        s_cell (&sb, c->status, 13);
+        certbus_sb_printf (&sb, " open %lld min", age / 60000);
+    }
+    s_line (&sb);
+}
+
 int
 report_print (const char *dir, int64_t since, bool json, const char *overdue)
 {
@@ -213,73 +282,16 @@ report_print (const char *dir, int64_t since, bool json, const char *overdue)
                 "cases", "open", "ack p50", "ack p90", "resolve p50", "resolve p90");
     }
     for (size_t i = 0; rc == 0 && i < r.group_count; i++) {
-        s_group_t *g = &r.groups [i];
-        double a50 = s_percentile (g->ack, g->ack_n, 0.5), a90 = s_percentile (g->ack, g->ack_n, 0.9);
-        double r50 = s_percentile (g->resolve, g->resolve_n, 0.5),
-               r90 = s_percentile (g->resolve, g->resolve_n, 0.9);
-        certbus_sb_t sb = {0};
-        if (json) {
-            certbus_sb_printf (&sb, "{\"group\":{\"tier\":");
-            certbus_sb_json_str (&sb, g->tier);
-            certbus_sb_printf (&sb, ",\"sector\":");
-            certbus_sb_json_str (&sb, g->sector);
-            certbus_sb_printf (&sb, ",\"severity\":");
-            certbus_sb_json_str (&sb, g->severity);
-            certbus_sb_printf (&sb,
-                               "},\"cases\":%zu,\"open\":%zu,\"ack_p50_s\":%.3f,"
-                               "\"ack_p90_s\":%.3f,\"resolve_p50_s\":%.3f,"
-                               "\"resolve_p90_s\":%.3f}",
-                               g->cases, g->open, a50, a90, r50, r90);
-        }
-        else {
-            char cells [4][24];
-            double values [4] = {a50, a90, r50, r90};
-            for (int v = 0; v < 4; v++)
-                if (values [v] < 0)
-                    snprintf (cells [v], sizeof cells [v], "-");
-                else
-                    snprintf (cells [v], sizeof cells [v], "%.1fs", values [v]);
-            s_cell (&sb, g->tier, 13);
-            certbus_sb_printf (&sb, " ");
-            s_cell (&sb, g->sector, 12);
-            certbus_sb_printf (&sb, " ");
-            s_cell (&sb, g->severity, 9);
-            certbus_sb_printf (&sb, " %5zu %5zu %10s %10s %12s %12s", g->cases, g->open,
-                               cells [0], cells [1], cells [2], cells [3]);
-        }
-        s_line (&sb);
-        free (g->ack);
-        free (g->resolve);
+        s_print_group (&r.groups [i], json);
+        free (r.groups [i].ack);
+        free (r.groups [i].resolve);
     }
     if (rc == 0) {
         if (!json)
             printf ("\nopen cases unacknowledged past their threshold:%s\n",
                     r.overdue_count ? "" : " none");
         for (size_t i = 0; i < r.overdue_count; i++) {
-            const broker_case_t *c = &r.overdue [i];
-            char id [CERTBUS_ID_STR_SIZE];
-            certbus_id_format (c->case_id, id);
-            long long age = (long long) (r.now - c->opened_at);
-            certbus_sb_t sb = {0};
-            if (json) {
-                certbus_sb_printf (&sb, "{\"overdue\":\"%s\",\"reporter\":", id);
-                certbus_sb_json_str (&sb, c->origin);
-                certbus_sb_printf (&sb, ",\"severity\":");
-                certbus_sb_json_str (&sb, c->severity);
-                certbus_sb_printf (&sb, ",\"status\":");
-                certbus_sb_json_str (&sb, c->status);
-                certbus_sb_printf (&sb, ",\"age_s\":%lld}", age / 1000);
-            }
-            else {
-                certbus_sb_printf (&sb, "  %s  ", id);
-                s_cell (&sb, c->origin, 16);
-                certbus_sb_printf (&sb, " ");
-                s_cell (&sb, c->severity, 9);
-                certbus_sb_printf (&sb, " ");
-                s_cell (&sb, c->status, 13);
-                certbus_sb_printf (&sb, " open %lld min", age / 60000);
-            }
-            s_line (&sb);
+            s_print_overdue (&r.overdue [i], r.now, json);
         }
     }
     free (r.overdue);

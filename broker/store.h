@@ -1,8 +1,16 @@
-/*  store.h - the broker's storage: every SQL statement the broker runs
+/*  store.h - the broker's storage interface: rows in, rows out
     SPDX-License-Identifier: MPL-2.0
 
-    SQLite in WAL mode with synchronous=FULL. Routing and policy code never
-    see SQL, so another backend can replace this one file.
+    What the broker keeps (messages, queue rows, cases, receipts, the audit
+    log and its tree nodes, certificates, directories, tree heads) and
+    nothing of how: a backend is chosen by the store URL given to
+    broker_store_open, and implements store_impl.h. The store moves rows;
+    it does not sign, and the audit tree's frontier lives in tree.h. Row
+    digests (digest.h) are computed and checked here, so that a damaged
+    row is never served.
+
+    One writer at a time: begin, then the writes, then commit or rollback.
+    A write outside a transaction commits on its own.
 */
 #ifndef BROKER_STORE_H_INCLUDED
 #define BROKER_STORE_H_INCLUDED
@@ -10,6 +18,7 @@
 #include "certbus.h"
 
 typedef struct broker_store_t broker_store_t;
+typedef struct broker_audit_row_t broker_audit_row_t;
 
 //  Layout of the database's rows and digests; see s_schema_check
 #define BROKER_SCHEMA 3
@@ -35,11 +44,16 @@ typedef int (broker_delivery_fn) (void *arg, const broker_delivery_t *delivery);
 //  digests are then not computed again
 typedef bool (broker_delivery_skip_fn) (void *arg, uint64_t qseq);
 
-//  Opens (and with create, makes) the database at path. Returns NULL with
-//  the reason set; a database whose Council tables (certificates,
-//  directories, tree heads, cases) fail their integrity check is refused.
+//  Opens (and with create, makes) the store at url: "sqlite:PATH" or a
+//  plain PATH (SQLite). Returns NULL with the reason set; a store whose
+//  Council tables (certificates, directories, tree heads, cases) fail
+//  their integrity check is refused, and so is an unknown URL scheme.
 broker_store_t *
-    broker_store_open (const char *path, bool create);
+    broker_store_open (const char *url, bool create);
+
+//  The store's name for messages: its URL or path (borrowed).
+const char *
+    broker_store_name (broker_store_t *self);
 
 //  Checks the integrity of the Council tables, or with full of every page
 //  (which reads the whole file: seconds for a large backlog). Returns 0,
@@ -50,6 +64,9 @@ int
 void
     broker_store_destroy (broker_store_t **self_p);
 
+//  Transactions. begin takes the write lock now. commit returns 0, or -1
+//  with the reason set after rolling back (CERTBUS_E_STORAGE_FULL when the
+//  disk is full). Counts (broker_store_counts) follow what was committed.
 int
     broker_store_begin (broker_store_t *self) CERTBUS_WARN_UNUSED;
 int
@@ -57,9 +74,17 @@ int
 void
     broker_store_rollback (broker_store_t *self);
 
-//  Changes whenever another connection commits (PRAGMA data_version).
-int64_t
-    broker_store_data_version (broker_store_t *self);
+//  Calls fn (arg, committed) at the end of every transaction, after commit
+//  (true) or rollback, including the rollback of a failed commit (false),
+//  so that state kept beside the store (the audit tree's frontier) can
+//  forget what was rolled back. Returns 0, or -1 when too many are set.
+typedef void (broker_store_end_fn) (void *arg, bool committed);
+int
+    broker_store_on_end (broker_store_t *self, broker_store_end_fn *fn, void *arg);
+//  Removes what broker_store_on_end (fn, arg) set; call it before the
+//  store is destroyed.
+void
+    broker_store_on_end_cancel (broker_store_t *self, broker_store_end_fn *fn, void *arg);
 
 //  Key-value settings.
 int
@@ -78,11 +103,22 @@ uint64_t
 int
     broker_store_cert_revoke (broker_store_t *self, uint64_t serial, const uint8_t *revocation,
                               size_t size, int64_t at, const char *reason);
-//  Signs and stores a new directory of every unrevoked certificate and
-//  every revocation, one version above the last. Returns 0 or -1.
+//  Calls fn (arg, bytes, size) with each unrevoked certificate, by org id,
+//  or with each revocation, in serial order; fn returns non-zero to stop.
+//  Returns 0, or -1 with the reason set.
+typedef int (broker_blob_fn) (void *arg, const uint8_t *bytes, size_t size);
 int
-    broker_store_directory_publish (broker_store_t *self, certbus_identity_t *council,
-                                    uint64_t *serial_p) CERTBUS_WARN_UNUSED;
+    broker_store_certs_each (broker_store_t *self, broker_blob_fn *fn, void *arg);
+int
+    broker_store_revocations_each (broker_store_t *self, broker_blob_fn *fn, void *arg);
+//  The version of the newest directory, 0 when none, -1 on error.
+int64_t
+    broker_store_directory_serial (broker_store_t *self);
+//  Stores directory version serial (signed bytes), and forgets all but
+//  the BROKER_DIRECTORIES_KEPT newest. Returns 0 or -1.
+int
+    broker_store_directory_put (broker_store_t *self, uint64_t serial, int64_t issued_at,
+                                const uint8_t *bytes, size_t size) CERTBUS_WARN_UNUSED;
 //  The newest directory, as a new buffer. Returns 0, or -1 when none.
 int
     broker_store_directory_latest (broker_store_t *self, uint8_t **bytes_p, size_t *size_p)
@@ -124,22 +160,23 @@ int64_t
 int
     broker_store_expire (broker_store_t *self, int64_t now_ms);
 
-//  Audit: appends a record (its index is set here) in the caller's
-//  transaction. Returns 0 or -1.
+//  Audit records and the audit tree's stored nodes. tree.h keeps the tree
+//  on top of these: audit_put stores record row->index (the caller
+//  numbers them from 0, one after another), node_put the hash of perfect
+//  subtree (level, index). Both return 0 or -1 with the reason set.
 int
-    broker_store_audit_append (broker_store_t *self, Certbus__AuditRecord *record)
+    broker_store_audit_put (broker_store_t *self, const broker_audit_row_t *row)
         CERTBUS_WARN_UNUSED;
-int64_t
-    broker_store_audit_size (broker_store_t *self);
-
-//  Root of the audit tree as it stands (in this transaction).
-void
-    broker_store_audit_root (broker_store_t *self, uint8_t root [32]);
-
-//  Reads perfect audit-tree node (level, index): a certbus_merkle_get_node_fn
-//  with the store as ctx.
 int
-    broker_store_audit_node (void *ctx, unsigned level, uint64_t index, uint8_t out [32]);
+    broker_store_node_put (broker_store_t *self, unsigned level, uint64_t index,
+                           const uint8_t hash [32]) CERTBUS_WARN_UNUSED;
+//  The number of audit records stored, or -1 with the reason set.
+int64_t
+    broker_store_audit_count (broker_store_t *self);
+//  Reads node (level, index): a certbus_merkle_get_node_fn with the store
+//  as ctx. Returns 0, or -1 with CERTBUS_E_NOT_FOUND when it is missing.
+int
+    broker_store_node_get (void *ctx, unsigned level, uint64_t index, uint8_t out [32]);
 
 //  The index of the first audit record of event for message_id, or -1;
 //  with record_p, the record's bytes in a new buffer.
@@ -164,8 +201,9 @@ int
     broker_store_tree_head_latest (broker_store_t *self, certbus_tree_head_t *head,
                                    uint8_t **bytes_p, size_t *size_p);
 
-//  One audit row as broker_store_audit_each hands it over (borrowed).
-typedef struct {
+//  One audit row as broker_store_audit_each hands it over, and as
+//  broker_store_audit_put takes it (borrowed).
+struct broker_audit_row_t {
     int64_t index;
     int64_t time;                    //  unix ms
     const char *event;
@@ -176,7 +214,7 @@ typedef struct {
     size_t leaf_hash_size;
     const uint8_t *message_id;       //  NULL when the record names none
     size_t message_id_size;
-} broker_audit_row_t;
+};
 
 typedef int (broker_audit_fn) (void *arg, const broker_audit_row_t *row);
 
@@ -265,12 +303,39 @@ int64_t
 int
     broker_store_damaged_case_row (broker_store_t *self, char **what_p);
 
-//  Counts for status: messages stored, queue rows, members.
+//  Row counts for status and metrics.
+typedef struct {
+    int64_t messages;                //  messages stored
+    int64_t queued;                  //  deliveries queued, all members
+    int64_t certificates;            //  certificates issued, revoked or not
+    int64_t audit;                   //  audit records
+} broker_counts_t;
+
+//  Fills counts of committed rows; called inside a transaction it may
+//  also count that transaction's rows. Cheap enough for every status
+//  request and metrics scrape. Returns 0, or -1 with the reason set.
+int
+    broker_store_counts (broker_store_t *self, broker_counts_t *counts);
+
+//  ---------------------------------------------------------------------
+//  TEMPORARY compatibility for broker/engine.c and broker/main.c until
+//  they call the interface above (see store.c's end): delete after merge.
+int
+    broker_store_audit_append (broker_store_t *self, Certbus__AuditRecord *record)
+        CERTBUS_WARN_UNUSED;
+int64_t
+    broker_store_audit_size (broker_store_t *self);
+void
+    broker_store_audit_root (broker_store_t *self, uint8_t root [32]);
+int
+    broker_store_audit_node (void *ctx, unsigned level, uint64_t index, uint8_t out [32]);
 int64_t
     broker_store_count (broker_store_t *self, const char *table);
-
-//  The raw SQLite handle, for tools that read (audit verify, status).
-void *
-    broker_store_db (broker_store_t *self);
+int64_t
+    broker_store_data_version (broker_store_t *self);
+int
+    broker_store_directory_publish (broker_store_t *self, certbus_identity_t *council,
+                                    uint64_t *serial_p) CERTBUS_WARN_UNUSED;
+//  End of the TEMPORARY block.
 
 #endif

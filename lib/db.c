@@ -3,6 +3,7 @@
 */
 #include "certbus/db.h"
 #include "certbus/util.h"
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -74,8 +75,13 @@ certbus_db_fail (sqlite3 *db, const char *what)
 {
     int code = sqlite3_extended_errcode (db);
     const char *file = sqlite3_db_filename (db, "main");
-    certbus_fail ((code & 0xFF) == SQLITE_FULL ? CERTBUS_E_STORAGE_FULL : CERTBUS_E_IO,
-                  "%s: %s: %s", file && *file ? file : "database", what, sqlite3_errmsg (db));
+    //  A write that finds the disk full fails as SQLITE_FULL, or as an I/O
+    //  error whose errno says so: both are the same condition to callers
+    int sys = sqlite3_system_errno (db);
+    bool full = (code & 0xFF) == SQLITE_FULL
+                || ((code & 0xFF) == SQLITE_IOERR && (sys == ENOSPC || sys == EDQUOT));
+    certbus_fail (full ? CERTBUS_E_STORAGE_FULL : CERTBUS_E_IO, "%s: %s: %s",
+                  file && *file ? file : "database", what, sqlite3_errmsg (db));
     return -1;
 }
 

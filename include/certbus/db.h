@@ -21,7 +21,9 @@ sqlite3 *
 
 //  Sets the library's reason from the connection's last error ("FILE:
 //  what: SQLite's message"), as CERTBUS_E_STORAGE_FULL when the disk or
-//  the database is full, else CERTBUS_E_IO. Returns -1.
+//  the database is full (SQLITE_FULL, or an I/O error with ENOSPC or
+//  EDQUOT), else CERTBUS_E_IO: callers test the code, not the text.
+//  Returns -1.
 int
     certbus_db_fail (sqlite3 *db, const char *what);
 

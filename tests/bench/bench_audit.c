@@ -7,7 +7,7 @@
     A Council folder from council_init; the broker's storage opened on its
     real SQLite file (WAL, synchronous=FULL); records shaped like the
     engine's "publish" records (one recipient), appended with
-    broker_store_audit_append. Each figure is the time per append over a
+    broker_tree_append. Each figure is the time per append over a
     window of 1,000 appends in transactions of 100 (commit and fsync
     included), median of 3 windows. Between the sizes the log is filled in
     transactions of 10,000, with a signed tree head every 1,000 records as
@@ -16,6 +16,7 @@
 #include "bench.h"
 #include "council.h"
 #include "store.h"
+#include "tree.h"
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -32,6 +33,7 @@
 
 typedef struct {
     broker_store_t *store;
+    broker_tree_t *tree;             //  the audit log's tree, on store
     certbus_identity_t *identity;
     int64_t last_head;
     uint64_t sequence;
@@ -62,7 +64,7 @@ s_append (s_log_t *log)
     record.sequence = ++log->sequence;
     record.recipients = recipients;
     record.n_recipients = 1;
-    if (broker_store_audit_append (log->store, &record))
+    if (broker_tree_append (log->tree, &record))
         b_die ("audit append: %s", certbus_reason ());
 }
 
@@ -71,13 +73,13 @@ s_append (s_log_t *log)
 static void
 s_heads (s_log_t *log, bool force)
 {
-    int64_t size = broker_store_audit_size (log->store);
+    int64_t size = broker_tree_size (log->tree);
     if (size == log->last_head || (!force && size - log->last_head < s_HEAD_RECORDS))
         return;
     certbus_tree_head_t head = {0};
     head.size = (uint64_t) size;
     head.timestamp = certbus_now_ms () + size;   //  strictly increasing
-    broker_store_audit_root (log->store, head.root);
+    broker_tree_root (log->tree, head.root);
     size_t bytes_size;
     uint8_t *bytes = certbus_tree_head_sign (log->identity, &head, &bytes_size);
     if (broker_store_begin (log->store) || broker_store_tree_head_add (log->store, &head, bytes,
@@ -91,10 +93,10 @@ s_heads (s_log_t *log, bool force)
 static void
 s_fill (s_log_t *log, int64_t target)
 {
-    while (broker_store_audit_size (log->store) < target) {
+    while (broker_tree_size (log->tree) < target) {
         if (broker_store_begin (log->store))
             b_die ("begin: %s", certbus_reason ());
-        int64_t size = broker_store_audit_size (log->store);
+        int64_t size = broker_tree_size (log->tree);
         int64_t end = size + s_FILL_TXN < target ? size + s_FILL_TXN : target;
         //  stop at every head boundary so heads land where the engine puts them
         int64_t boundary = (size / s_HEAD_RECORDS + 1) * s_HEAD_RECORDS;
@@ -167,10 +169,11 @@ main (int argc, char *argv [])
     s_log_t log = {0};
     char *path = council_path (council->dir, BROKER_DB);
     log.store = broker_store_open (path, false);
+    log.tree = log.store ? broker_tree_new (log.store) : NULL;
     char *secret = council_path (council->dir, BROKER_SECRET);
     log.identity = certbus_identity_load (secret);
     free (secret);
-    if (!log.store || !log.identity)
+    if (!log.store || !log.tree || !log.identity)
         b_die ("cannot open the broker folder: %s", certbus_reason ());
 
     double small [s_RUNS], large [s_RUNS];
@@ -183,7 +186,8 @@ main (int argc, char *argv [])
     for (int r = 0; r < s_RUNS; r++)
         large [r] = s_window (&log);
     s_heads (&log, true);
-    int64_t records = broker_store_audit_size (log.store);
+    int64_t records = broker_tree_size (log.tree);
+    broker_tree_destroy (&log.tree);
     broker_store_destroy (&log.store);
     certbus_identity_destroy (&log.identity);
     struct stat st;

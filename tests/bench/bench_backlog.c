@@ -10,7 +10,7 @@
     To keep the bench short the backlog is not published through the
     broker (that would take ~10 minutes at case 1's rate): it is inserted
     with the broker's own storage functions (broker_store_message_insert,
-    broker_store_queue_insert, broker_store_audit_append, and a signed tree
+    broker_store_queue_insert, broker_tree_append, and a signed tree
     head every 1,000 records as the engine makes them), in transactions of
     10,000 messages, into a Council folder made by council_init. Every row
     holds a real sealed 1 KiB envelope (the same bytes each time, each row
@@ -29,6 +29,7 @@
 #include "council.h"
 #include "engine.h"
 #include "store.h"
+#include "tree.h"
 #include <fcntl.h>
 #include <sodium.h>
 #include <sqlite3.h>
@@ -63,11 +64,12 @@ s_generate (b_council_t *council, size_t count, double *seconds_p)
     certbus_header_t header = *certbus_envelope_header (env);
     char *path = council_path (council->dir, BROKER_DB);
     broker_store_t *store = broker_store_open (path, false);
+    broker_tree_t *tree = store ? broker_tree_new (store) : NULL;
     free (path);
     path = council_path (council->dir, BROKER_SECRET);
     certbus_identity_t *identity = certbus_identity_load (path);
     free (path);
-    if (!store || !identity)
+    if (!store || !tree || !identity)
         b_die ("cannot open the broker folder: %s", certbus_reason ());
     char *recipients [1] = {"offline"};
     double start = b_now ();
@@ -102,16 +104,16 @@ s_generate (b_council_t *council, size_t count, double *seconds_p)
             record.sequence = seq;
             record.recipients = recipients;
             record.n_recipients = 1;
-            if (broker_store_audit_append (store, &record))
+            if (broker_tree_append (tree, &record))
                 b_die ("audit: %s", certbus_reason ());
         }
         //  Tree heads as the engine signs them (every 1,000 records)
-        int64_t records = broker_store_audit_size (store);
+        int64_t records = broker_tree_size (tree);
         while (records - last_head >= s_HEAD_RECORDS || (done == count && records > last_head)) {
             certbus_tree_head_t head = {0};
             head.size = (uint64_t) records;
             head.timestamp = certbus_now_ms () + records;   //  strictly increasing
-            broker_store_audit_root (store, head.root);
+            broker_tree_root (tree, head.root);
             size_t head_size;
             uint8_t *head_bytes = certbus_tree_head_sign (identity, &head, &head_size);
             if (broker_store_tree_head_add (store, &head, head_bytes, head_size))
@@ -123,6 +125,7 @@ s_generate (b_council_t *council, size_t count, double *seconds_p)
             b_die ("commit: %s", certbus_reason ());
     }
     *seconds_p = b_now () - start;
+    broker_tree_destroy (&tree);
     broker_store_destroy (&store);
     certbus_identity_destroy (&identity);
     certbus_envelope_destroy (&env);
