@@ -9,8 +9,8 @@ packages=(
     libzmq3-dev libczmq-dev
     libprotobuf-c-dev protobuf-c-compiler
     libsodium-dev libsqlite3-dev sqlite3
-    libcmocka-dev libmicrohttpd-dev
-    python3
+    libcmocka-dev libmicrohttpd-dev libjansson-dev
+    python3 clang-format
 )
 if [ "${1:-}" = "--with-fuzz" ]; then
     packages+=(clang libclang-rt-14-dev)
