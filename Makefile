@@ -124,6 +124,9 @@ broker_metrics_OBJ := broker/metrics.o
 test_council_OBJ := $(broker_council_OBJ)
 test_metrics_OBJ := $(broker_metrics_OBJ)
 
+# test_policy decides with the policy compiled into certbus-broker
+$(BUILD)/tests/test_policy: $(BUILD)/gen/default_policy.h
+
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 INTEG_SRC := $(wildcard tests/integration/test_*.c)
