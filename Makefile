@@ -170,23 +170,27 @@ tools: $(TOOL_BIN)
 
 tests: all $(UNIT_BIN) $(INTEG_BIN) $(TOOL_BIN)
 
-# clang-format over our sources; `format-check` lists the files that differ.
+# clang-format over our sources: .c files with .clang-format, headers with
+# .clang-format-headers. `format-check` lists the files that differ.
 # FORMAT_CHECK=1 makes it part of `make check` (set once the tree is formatted).
 CLANG_FORMAT ?= clang-format
 FORMAT_CHECK ?= 0
-FORMAT_SRC = $(shell find lib broker node include tests -name '*.[ch]' | sort)
+FORMAT_DIRS := lib broker node include tests
 
 format:
-	$(CLANG_FORMAT) -i $(FORMAT_SRC)
+	@for f in $$(find $(FORMAT_DIRS) -name '*.[ch]' | sort); do \
+	    case $$f in *.h) style=.clang-format-headers ;; *) style=.clang-format ;; esac; \
+	    $(CLANG_FORMAT) --style=file:$$style -i "$$f" || exit 1; done
 
 format-check:
 	@command -v $(CLANG_FORMAT) >/dev/null 2>&1 \
 	    || { echo "format-check: $(CLANG_FORMAT) not found (run make deps)"; exit 2; }
-	@bad=; for f in $(FORMAT_SRC); do \
-	    $(CLANG_FORMAT) --dry-run --Werror "$$f" >/dev/null 2>&1 || bad="$$bad $$f"; done; \
-	if [ -n "$$bad" ]; then \
-	    echo "format-check: these files differ from .clang-format (make format fixes them):"; \
-	    for f in $$bad; do echo "    $$f"; done; exit 1; fi
+	@bad=0; for f in $$(find $(FORMAT_DIRS) -name '*.[ch]' | sort); do \
+	    case $$f in *.h) style=.clang-format-headers ;; *) style=.clang-format ;; esac; \
+	    if ! $(CLANG_FORMAT) --style=file:$$style --dry-run --Werror "$$f" >/dev/null 2>&1; then \
+	        [ $$bad = 0 ] && echo "format-check: files that differ from .clang-format (make format fixes them):"; \
+	        echo "    $$f"; bad=$$((bad + 1)); fi; done; \
+	[ $$bad = 0 ] || { echo "format-check: $$bad files differ"; exit 1; }
 
 # Every unit test binary and integration script, with one summary line.
 # Installs missing packages first, then runs the work in a new make so that

@@ -35,10 +35,9 @@ s_setup (void **state)
     self->council = tu_council_new ();
     int64_t nb = (int64_t) time (NULL) - 3600, na = nb + 86400;
     tu_council_enrol (self->council, "cert-national", CERTBUS_TIER_NATIONAL, "", "", nb, na);
-    tu_council_enrol (self->council, "bank-01", CERTBUS_TIER_ORGANIZATION, "banking", "punjab",
-                      nb, na);
-    tu_council_enrol (self->council, "cert-banking", CERTBUS_TIER_SECTORAL, "banking", "", nb,
+    tu_council_enrol (self->council, "bank-01", CERTBUS_TIER_ORGANIZATION, "banking", "punjab", nb,
                       na);
+    tu_council_enrol (self->council, "cert-banking", CERTBUS_TIER_SECTORAL, "banking", "", nb, na);
     assert_non_null (tu_council_publish (self->council));
     *state = self;
     return 0;
@@ -58,8 +57,8 @@ s_teardown (void **state)
 //  plain advisory. Returns new envelope bytes.
 static uint8_t *
 s_seal (s_fixture_t *self, const char *from, const char *to, const char *tlp,
-        const certbus_ref_t *ref, const char *content_type, bool self_copy,
-        const uint8_t *payload, size_t size, size_t *size_p)
+        const certbus_ref_t *ref, const char *content_type, bool self_copy, const uint8_t *payload,
+        size_t size, size_t *size_p)
 {
     tu_member_t *sender = tu_council_member (self->council, from);
     char audience [64];
@@ -72,10 +71,9 @@ s_seal (s_fixture_t *self, const char *from, const char *to, const char *tlp,
                                 .ref_count = ref ? 1 : 0};
     char *recipients [] = {(char *) to, (char *) from};
     uint8_t id [CERTBUS_ID_SIZE], *bytes = NULL;
-    certbus_err_t rc
-        = certbus_envelope_seal_to (sender->identity, sender->cert, self->council->dir, &opts,
-                                    recipients, self_copy ? 2 : 1, payload, size, id, &bytes,
-                                    size_p);
+    certbus_err_t rc = certbus_envelope_seal_to (sender->identity, sender->cert, self->council->dir,
+                                                 &opts, recipients, self_copy ? 2 : 1, payload,
+                                                 size, id, &bytes, size_p);
     if (rc != CERTBUS_OK)
         fail_msg ("seal from %s to %s at %s: %s", from, to, tlp, certbus_reason ());
     return bytes;
@@ -83,13 +81,13 @@ s_seal (s_fixture_t *self, const char *from, const char *to, const char *tlp,
 
 //  Opens bytes as member as: returns the verified envelope and its payload.
 static certbus_envelope_t *
-s_open (s_fixture_t *self, const uint8_t *bytes, size_t size, const char *as,
-        uint8_t **payload_p, size_t *size_p)
+s_open (s_fixture_t *self, const uint8_t *bytes, size_t size, const char *as, uint8_t **payload_p,
+        size_t *size_p)
 {
     tu_member_t *member = tu_council_member (self->council, as);
     certbus_envelope_t *env = NULL;
-    certbus_err_t rc = certbus_envelope_open (bytes, size, self->council->dir, member->identity,
-                                              as, (int64_t) time (NULL), &env, payload_p, size_p);
+    certbus_err_t rc = certbus_envelope_open (bytes, size, self->council->dir, member->identity, as,
+                                              (int64_t) time (NULL), &env, payload_p, size_p);
     if (rc != CERTBUS_OK)
         fail_msg ("%s cannot open: %s", as, certbus_reason ());
     return env;
@@ -176,7 +174,7 @@ test_good_path (void **state)
     assert_int_equal (out->note_size, strlen ("seen here too"));
     assert_memory_equal (out->note, "seen here too", out->note_size);
     certbus_forwarded_destroy (&out);
-    certbus_forwarded_destroy (&out);        //  safe twice
+    certbus_forwarded_destroy (&out); //  safe twice
     free (payload);
 
     //  Without a note, at TLP clear and green too
@@ -186,8 +184,8 @@ test_good_path (void **state)
                                (const uint8_t *) s_advisory, strlen (s_advisory), &size);
         payload = s_wrap (self, msg, size, "bank-01", NULL, &payload_size);
         ref = s_forwards_ref (msg, size);
-        tu_assert_err (s_forward_and_open (self, "bank-01", "cert-banking", tlps [i], &ref,
-                                           payload, payload_size, &out),
+        tu_assert_err (s_forward_and_open (self, "bank-01", "cert-banking", tlps [i], &ref, payload,
+                                           payload_size, &out),
                        CERTBUS_OK);
         assert_string_equal (out->forwarders, "bank-01");
         assert_int_equal (out->note_size, 0);
@@ -234,12 +232,11 @@ test_open_refuses_red_and_amber_strict (void **state)
         size_t size, payload_size;
         uint8_t *msg = s_seal (self, "cert-national", "bank-01", tlps [i], NULL, NULL, false,
                                (const uint8_t *) s_advisory, strlen (s_advisory), &size);
-        uint8_t *payload = tu_forward_payload (msg, size, bank->identity, "bank-01",
-                                               &payload_size);
+        uint8_t *payload = tu_forward_payload (msg, size, bank->identity, "bank-01", &payload_size);
         certbus_ref_t ref = s_forwards_ref (msg, size);
         certbus_forwarded_t *out = NULL;
-        tu_assert_err (s_forward_and_open (self, "bank-01", "cert-banking", tlps [i], &ref,
-                                           payload, payload_size, &out),
+        tu_assert_err (s_forward_and_open (self, "bank-01", "cert-banking", tlps [i], &ref, payload,
+                                           payload_size, &out),
                        CERTBUS_E_TLP);
         free (payload);
         free (msg);

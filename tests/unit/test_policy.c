@@ -78,8 +78,7 @@ static const s_case_t s_cases [] = {
     {"bank-01", "incident", "amber", "reported", "org:cert-energy", DENY},
 
     //  incidents-to-own-provincial: its own region's CERT only
-    {"bank-01", "incident", "green", "reopened", "org:cert-punjab",
-     "incidents-to-own-provincial"},
+    {"bank-01", "incident", "green", "reopened", "org:cert-punjab", "incidents-to-own-provincial"},
     {"bank-01", "incident", "green", "reopened", "org:cert-sindh", DENY},
 
     //  organisations never address all, a tier, a sector or a region
@@ -115,8 +114,7 @@ s_setup (void **state)
     tu_council_enrol (council, "cert-sindh", CERTBUS_TIER_PROVINCIAL, "", "sindh", nb, na);
     tu_council_enrol (council, "cert-banking", CERTBUS_TIER_SECTORAL, "banking", "", nb, na);
     tu_council_enrol (council, "cert-energy", CERTBUS_TIER_SECTORAL, "energy", "", nb, na);
-    tu_council_enrol (council, "bank-01", CERTBUS_TIER_ORGANIZATION, "banking", "punjab", nb,
-                      na);
+    tu_council_enrol (council, "bank-01", CERTBUS_TIER_ORGANIZATION, "banking", "punjab", nb, na);
     tu_council_enrol (council, "power-01", CERTBUS_TIER_ORGANIZATION, "energy", "sindh", nb, na);
     assert_non_null (tu_council_publish (council));
     self->policy = certbus_policy_parse ((const char *) s_default_policy);
@@ -181,9 +179,9 @@ test_known_answers (void **state)
         if (decision.allowed != want_allowed || strcmp (decision.rule, c->rule) != 0) {
             print_error ("case %zu: %s sends %s at %s (status %s) to '%s': got %s by %s (%s), "
                          "wanted %s by %s\n",
-                         i, c->sender, c->kind, c->tlp, c->status ? c->status : "none",
-                         c->audience, decision.allowed ? "allowed" : "refused", decision.rule,
-                         decision.reason, want_allowed ? "allowed" : "refused", c->rule);
+                         i, c->sender, c->kind, c->tlp, c->status ? c->status : "none", c->audience,
+                         decision.allowed ? "allowed" : "refused", decision.rule, decision.reason,
+                         want_allowed ? "allowed" : "refused", c->rule);
             failures++;
         }
         if (!decision.allowed)
@@ -199,7 +197,7 @@ test_empty_audience_refused (void **state)
     s_fixture_t *self = *state;
     certbus_audience_t *audience = certbus_audience_parse ("");
     if (!audience)
-        return;                      //  refused earlier, by the parser
+        return; //  refused earlier, by the parser
     certbus_decision_t decision;
     certbus_policy_decide (self->policy, tu_council_member (self->council, "cert-national")->cert,
                            "advisory", "clear", NULL, audience, self->council->dir, &decision);

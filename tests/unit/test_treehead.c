@@ -21,10 +21,10 @@
 #define s_DOMAIN "certbus-tree-head-v1"
 
 typedef struct {
-    certbus_identity_t *broker;      //  the signing broker
-    certbus_identity_t *other;       //  another broker
-    certbus_tree_head_t head;        //  what is signed
-    uint8_t *bytes;                  //  the signed tree head
+    certbus_identity_t *broker; //  the signing broker
+    certbus_identity_t *other;  //  another broker
+    certbus_tree_head_t head;   //  what is signed
+    uint8_t *bytes;             //  the signed tree head
     size_t size;
 } s_fixture_t;
 
@@ -38,7 +38,7 @@ s_setup (void **state)
     assert_non_null (self->broker);
     assert_non_null (self->other);
     self->head.size = 1234567;
-    self->head.timestamp = 1764547200123;     //  2025-12-01, in milliseconds
+    self->head.timestamp = 1764547200123; //  2025-12-01, in milliseconds
     tu_fill (self->head.root, sizeof self->head.root, 42);
     self->bytes = certbus_tree_head_sign (self->broker, &self->head, &self->size);
     assert_non_null (self->bytes);
@@ -97,8 +97,8 @@ test_signature_input (void **state)
     assert_int_equal (signed_head->version, CERTBUS_WIRE_MAJOR);
     assert_int_equal (signed_head->signature.len, CERTBUS_SIG_SIZE);
     const uint8_t *key = certbus_identity_sign_public (self->broker);
-    assert_true (certbus_verify (signed_head->signature.data, signed_head->signature.len,
-                                 s_DOMAIN, signed_head->body.data, signed_head->body.len, key,
+    assert_true (certbus_verify (signed_head->signature.data, signed_head->signature.len, s_DOMAIN,
+                                 signed_head->body.data, signed_head->body.len, key,
                                  CERTBUS_KEY_SIZE));
     //  another domain is another signature input
     assert_false (certbus_verify (signed_head->signature.data, signed_head->signature.len,
