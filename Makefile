@@ -117,12 +117,19 @@ $(NODE): $(NODE_OBJ) $(LIB)
 # integration test links every engine object unless it lists its own. When a
 # file is split, extend the group that names it, and the tests follow.
 
-broker_store_OBJ := broker/store.o
+# objs FILE...: the objects of those sources that exist (a group can name a
+# file before it is split out, and picks it up once it is)
+objs = $(patsubst %.c,%.o,$(wildcard $(1)))
+
+broker_store_OBJ := $(call objs,broker/store.c broker/store_*.c broker/digest.c broker/tree.c)
 broker_council_OBJ := broker/council.o $(broker_store_OBJ)
-broker_metrics_OBJ := broker/metrics.o
+broker_metrics_OBJ := $(call objs,broker/metrics.c broker/stats.c)
+node_store_OBJ := $(call objs,node/store.c node/store_*.c)
 
 test_council_OBJ := $(broker_council_OBJ)
 test_metrics_OBJ := $(broker_metrics_OBJ)
+test_broker_store_OBJ := $(broker_store_OBJ)
+test_node_store_OBJ := $(node_store_OBJ)
 
 # test_policy decides with the policy compiled into certbus-broker
 $(BUILD)/tests/test_policy: $(BUILD)/gen/default_policy.h
