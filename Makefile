@@ -1,5 +1,8 @@
 # certbus - top-level build. `make`, `make check`, `make check SANITIZE=1`,
 # `make demo`, `make bench`, `make fuzz`, `make soak`, `make install`.
+# `make deps` installs missing packages (check, demo and fuzz run it first);
+# `make tests`, `make tools`, `make bench-bin` and `make fuzz-bin` only build;
+# `make format` and `make format-check` run clang-format.
 
 PREFIX ?= /usr/local
 BINDIR ?= $(PREFIX)/bin

@@ -1,5 +1,7 @@
 #!/usr/bin/env bash
-# deps.sh - install the Debian packages certbus needs, when they are missing.
+# deps.sh - install the Debian packages certbus needs, when they are missing
+# (`make deps` runs it; `make check` and `make demo` run that first). With
+# --with-fuzz, also clang and its libFuzzer runtime (`make fuzz`).
 # Idempotent: does nothing when every package is installed. Runs apt-get as
 # root, or through sudo when not root.
 set -euo pipefail
