@@ -23,7 +23,7 @@ endif
 
 PKGS := libzmq libczmq libprotobuf-c libsodium sqlite3 libmicrohttpd jansson
 TEST_PKGS := cmocka
-TOOLS := protoc-c sqlite3 python3
+DEP_COMMANDS := protoc-c sqlite3 python3
 
 # Parsing this Makefile installs nothing. `make deps` installs what is
 # missing (deploy/deps.sh); `make check` and `make demo` run it first and
@@ -32,7 +32,7 @@ TOOLS := protoc-c sqlite3 python3
 # what is missing.
 DEPS_MISSING := $(shell for p in $(PKGS) $(TEST_PKGS); do \
                     pkg-config --exists $$p 2>/dev/null || printf '%s ' $$p; done; \
-                  for c in pkg-config $(TOOLS); do \
+                  for c in pkg-config $(DEP_COMMANDS); do \
                     command -v $$c >/dev/null 2>&1 || printf '%s ' $$c; done)
 NO_DEPS_GOALS := deps clean check demo fuzz format format-check uninstall
 ifneq ($(strip $(DEPS_MISSING)),)
@@ -117,8 +117,9 @@ $(NODE): $(NODE_OBJ) $(LIB)
 #
 # Objects of broker/ and node/ that a test links: a unit test links only the
 # ones it tests, listed as test_NAME_OBJ (paths under $(BUILD)/obj); an
-# integration test links every engine object unless it lists its own. When a
-# file is split, extend the group that names it, and the tests follow.
+# integration test links every engine object unless it lists its own. The
+# groups below name a module's files; when a file is split, extend its group
+# and the tests that use it follow.
 
 # objs FILE...: the objects of those sources that exist (a group can name a
 # file before it is split out, and picks it up once it is)
@@ -198,7 +199,8 @@ format-check:
 	@bad=0; for f in $$(find $(FORMAT_DIRS) -name '*.[ch]' | sort); do \
 	    case $$f in *.h) style=.clang-format-headers ;; *) style=.clang-format ;; esac; \
 	    if ! $(CLANG_FORMAT) --style=file:$$style --dry-run --Werror "$$f" >/dev/null 2>&1; then \
-	        [ $$bad = 0 ] && echo "format-check: files that differ from .clang-format (make format fixes them):"; \
+	        [ $$bad = 0 ] && echo "format-check: these files differ from .clang-format" \
+	            "(make format fixes them):"; \
 	        echo "    $$f"; bad=$$((bad + 1)); fi; done; \
 	[ $$bad = 0 ] || { echo "format-check: $$bad files differ"; exit 1; }
 
