@@ -65,7 +65,7 @@ LIB := $(BUILD)/libcertbus.a
 BROKER := $(BUILD)/certbus-broker
 NODE := $(BUILD)/certbus-node
 
-.PHONY: all deps check check-run demo demo-run bench bench-bin fuzz fuzz-bin soak tools \
+.PHONY: all deps check check-run demo demo-run bench bench-bin fuzz fuzz-bin fuzz-probe soak tools \
         format format-check install uninstall clean tests
 .DEFAULT_GOAL := all
 # keep every object: tests share them
@@ -284,6 +284,15 @@ $(FUZZ)/obj/fuzz_%.o: tests/fuzz/fuzz_%.c $(FUZZ_GEN_H)
 $(FUZZ)/bin/%: $(FUZZ)/obj/%.o $(FUZZ)/obj/fixture.o $(FUZZ_LIB_OBJ)
 	@mkdir -p $(dir $@)
 	$(FUZZ_CC) -fsanitize=fuzzer,address,undefined -o $@ $^ $(PKG_LIBS) -lpthread -lm
+
+# A one-line fuzzer: builds only where clang has a libFuzzer runtime
+# (tests/fuzz/run.sh skips the fuzzing when it does not)
+fuzz-probe:
+	@mkdir -p $(FUZZ)
+	@printf 'int LLVMFuzzerTestOneInput (const unsigned char *d, unsigned long n);\n%s\n' \
+	    'int LLVMFuzzerTestOneInput (const unsigned char *d, unsigned long n) { return d && n == 7; }' \
+	    > $(FUZZ)/probe.c
+	$(FUZZ_CC) -fsanitize=fuzzer,address,undefined $(FUZZ)/probe.c -o $(FUZZ)/probe
 
 fuzz-bin: $(FUZZ_BIN)
 

@@ -45,10 +45,7 @@ if command -v flock >/dev/null 2>&1; then
     flock 9
 fi
 
-printf 'int LLVMFuzzerTestOneInput (const unsigned char *d, unsigned long n);\n%s\n' \
-    'int LLVMFuzzerTestOneInput (const unsigned char *d, unsigned long n) { return d && n == 7; }' \
-    > "$out/probe.c"
-"$CC" -fsanitize=fuzzer,address,undefined "$out/probe.c" -o "$out/probe" >/dev/null 2>&1 || skip
+${MAKE:-make} -C "$root" --no-print-directory FUZZ_CC="$CC" fuzz-probe >/dev/null 2>&1 || skip
 
 # Build every harness the Makefile knows (-k: one that does not build is
 # reported below and the others still run)
