@@ -1,5 +1,7 @@
 #!/usr/bin/env bash
-# deps.sh - install the Debian packages certbus needs, when they are missing.
+# deps.sh - install the Debian packages certbus needs, when they are missing
+# (`make deps` runs it; `make check` and `make demo` run that first). With
+# --with-fuzz, also clang and its libFuzzer runtime (`make fuzz`).
 # Idempotent: does nothing when every package is installed. Runs apt-get as
 # root, or through sudo when not root.
 set -euo pipefail
@@ -9,8 +11,8 @@ packages=(
     libzmq3-dev libczmq-dev
     libprotobuf-c-dev protobuf-c-compiler
     libsodium-dev libsqlite3-dev sqlite3
-    libcmocka-dev libmicrohttpd-dev
-    python3
+    libcmocka-dev libmicrohttpd-dev libjansson-dev
+    python3 clang-format
 )
 if [ "${1:-}" = "--with-fuzz" ]; then
     packages+=(clang libclang-rt-14-dev)

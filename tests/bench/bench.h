@@ -30,8 +30,6 @@ long
 //  Prints "RESULT key value" for run.sh and flushes.
 void
     b_result (const char *key, double value);
-void
-    b_result_str (const char *key, const char *value);
 
 //  Median of n values (sorts a copy).
 double

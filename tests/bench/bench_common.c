@@ -59,13 +59,6 @@ b_result (const char *key, double value)
     fflush (stdout);
 }
 
-void
-b_result_str (const char *key, const char *value)
-{
-    printf ("RESULT %s \"%s\"\n", key, value);
-    fflush (stdout);
-}
-
 static int
 s_cmp_double (const void *a, const void *b)
 {

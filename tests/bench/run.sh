@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # shellcheck disable=SC2086,SC2046  # flags and object lists split into words on purpose
-#   run.sh - `make bench`: builds the bench programs in tests/bench and runs
-#   every case, then writes BUILD/bench/results.json (one flat JSON object).
+#   run.sh - `make bench`: runs every case with the bench programs that
+#   `make bench-bin` built into BUILD/bench/bin, then writes
+#   BUILD/bench/results.json (one flat JSON object).
 #   SPDX-License-Identifier: MPL-2.0
 #
 #   usage: tests/bench/run.sh BUILD [CASE...]
@@ -11,7 +12,7 @@
 #   somewhere other than /tmp.
 #
 #   Every figure is reported, never asserted: the script fails only when a
-#   program cannot be built or crashes.
+#   program is missing or crashes.
 set -euo pipefail
 
 BUILD=${1:?usage: tests/bench/run.sh BUILD [CASE...]}
@@ -26,33 +27,17 @@ BIN="$OUT/bin"
 LOGS="$OUT/logs"
 mkdir -p "$BIN" "$LOGS"
 
-PKGS="libzmq libczmq libprotobuf-c libsodium sqlite3"
-CC=${CC:-cc}
-CFLAGS="-std=c11 -D_GNU_SOURCE -O2 -g -Iinclude -I$BUILD/gen -Ibroker -Inode $(pkg-config --cflags $PKGS)"
-WARN="-Wall -Wextra -Wpedantic -Wstrict-prototypes -Werror"
-LIBS="$(pkg-config --libs $PKGS) -lmicrohttpd -lpthread -lm"
-#   The engines' objects, as the Makefile links them into the tests
-OBJS=
-for object in "$BUILD"/obj/broker/*.o "$BUILD"/obj/node/*.o; do
-    [ "${object##*/}" = main.o ] || OBJS="$OBJS $object"
-done
-
-build () {
-    local name=$1
-    shift
-    $CC $CFLAGS $WARN -o "$BIN/$name" "tests/bench/$name.c" tests/bench/bench_common.c \
-        $OBJS "$BUILD/libcertbus.a" "$@" $LIBS
-}
-
 echo "certbus bench: $(nproc) cores, $(uname -srm), load average $(cut -d' ' -f1-3 /proc/loadavg)"
 [ -n "${BENCH_QUICK:-}" ] && [ "${BENCH_QUICK}" != 0 ] && echo "BENCH_QUICK=1: sizes shrunk for a smoke run (each case says which)"
-echo "building bench programs into $BIN"
 for program in bench_relay bench_e2e bench_fanout bench_backlog bench_audit; do
-    [ -f "tests/bench/$program.c" ] && build "$program"
+    if [ -f "tests/bench/$program.c" ] && [ ! -x "$BIN/$program" ]; then
+        echo "run.sh: $BIN/$program is missing (make bench-bin builds it)" >&2
+        exit 1
+    fi
 done
 MQTT_OK=0
-if command -v mosquitto >/dev/null 2>&1 && pkg-config --exists libmosquitto 2>/dev/null; then
-    build bench_mqtt $(pkg-config --libs libmosquitto) && MQTT_OK=1
+if command -v mosquitto >/dev/null 2>&1 && [ -x "$BIN/bench_mqtt" ]; then
+    MQTT_OK=1
 fi
 
 #   Scratch folders of the cases (the 10^6 cases need ~3 GB), removed at exit

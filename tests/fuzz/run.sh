@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # run.sh - build the libFuzzer harnesses (tests/fuzz/fuzz_*.c) into
-# build/fuzz/ with clang, ASan and UBSan, then run each one in turn.
+# build/fuzz/bin/ (`make fuzz-bin`: clang, ASan and UBSan), then run each
+# one in turn.
 #
 # Usage: tests/fuzz/run.sh [SECONDS] [FILTER]
 #   SECONDS  time per harness (default 60)
@@ -28,7 +29,6 @@ root=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$root" || exit 2
 out=build/fuzz
 CC=${FUZZ_CC:-clang}
-PKGS="libczmq libzmq libprotobuf-c libsodium sqlite3"
 
 skip() {
     echo "skipped: clang/libFuzzer not installed (run deploy/deps.sh --with-fuzz)"
@@ -37,7 +37,7 @@ skip() {
 
 # clang, and a fuzzer runtime it can link: try a one-line fuzzer
 command -v "$CC" >/dev/null 2>&1 || skip
-mkdir -p "$out/obj" "$out/bin" "$out/gen" "$out/logs" "$out/work" "$out/crashes" || exit 2
+mkdir -p "$out/logs" "$out/work" "$out/crashes" || exit 2
 # One run at a time: runs share build/fuzz/ (and the machine's cores), so a
 # second `make check` or `make fuzz` waits here for the first to finish.
 if command -v flock >/dev/null 2>&1; then
@@ -45,60 +45,12 @@ if command -v flock >/dev/null 2>&1; then
     flock 9
 fi
 
-printf 'int LLVMFuzzerTestOneInput (const unsigned char *d, unsigned long n);\n%s\n' \
-    'int LLVMFuzzerTestOneInput (const unsigned char *d, unsigned long n) { return d && n == 7; }' \
-    > "$out/probe.c"
-"$CC" -fsanitize=fuzzer,address,undefined "$out/probe.c" -o "$out/probe" >/dev/null 2>&1 || skip
+${MAKE:-make} -C "$root" --no-print-directory FUZZ_CC="$CC" fuzz-probe >/dev/null 2>&1 || skip
 
-for tool in protoc-c pkg-config; do
-    command -v "$tool" >/dev/null 2>&1 \
-        || { echo "run.sh: $tool is missing (run deploy/deps.sh)" >&2; exit 2; }
-done
-# shellcheck disable=SC2086
-pkg-config --exists $PKGS \
-    || { echo "run.sh: missing libraries: $PKGS (run deploy/deps.sh)" >&2; exit 2; }
-
-# --------------------------------------------------------------------------
-# Build. Objects are rebuilt when their source, any header or this script
-# is newer; nothing is shared with the gcc build in build/.
-
-gen_c=$out/gen/proto/certbus.pb-c.c
-gen_h=$out/gen/proto/certbus.pb-c.h
-if [ ! -f "$gen_c" ] || [ proto/certbus.proto -nt "$gen_c" ]; then
-    protoc-c --c_out="$out/gen" proto/certbus.proto \
-        || { echo "run.sh: protoc-c failed" >&2; exit 1; }
-fi
-
-# shellcheck disable=SC2086
-read -r -a pkg_cflags <<< "$(pkg-config --cflags $PKGS)"
-# shellcheck disable=SC2086
-read -r -a pkg_libs <<< "$(pkg-config --libs $PKGS)"
-common=(-std=c11 -D_GNU_SOURCE -g -O1 -fno-omit-frame-pointer -fno-sanitize-recover=undefined
-        -Iinclude -I"$out/gen" "${pkg_cflags[@]}")
-lib_flags=("-fsanitize=address,undefined,fuzzer-no-link" "${common[@]}")
-fixture_flags=("-fsanitize=address,undefined,fuzzer-no-link" "${common[@]}" -Wall -Wextra -Werror)
-fuzz_flags=("-fsanitize=fuzzer,address,undefined" "${common[@]}" -Wall -Wextra -Werror)
-
-# compile SRC OBJ FLAGS...: only when OBJ is missing or older than what it is made of
-compile() {
-    local src=$1 obj=$2
-    shift 2
-    if [ -f "$obj" ] && [ "$obj" -nt "$src" ] && [ -z "$(find include tests/fuzz/fixture.h \
-            "$gen_h" "$0" -newer "$obj" 2>/dev/null | head -n 1)" ]; then
-        return 0
-    fi
-    mkdir -p "$(dirname "$obj")"
-    "$CC" "$@" -c "$src" -o "$obj"
-}
-
-lib_objs=()
-for src in lib/*.c "$gen_c"; do
-    obj=$out/obj/lib/$(basename "$src" .c).o
-    compile "$src" "$obj" "${lib_flags[@]}" || { echo "run.sh: cannot compile $src" >&2; exit 1; }
-    lib_objs+=("$obj")
-done
-compile tests/fuzz/fixture.c "$out/obj/fixture.o" "${fixture_flags[@]}" \
-    || { echo "run.sh: cannot compile tests/fuzz/fixture.c" >&2; exit 1; }
+# Build every harness the Makefile knows (-k: one that does not build is
+# reported below and the others still run)
+build_log=$out/logs/build.log
+${MAKE:-make} -C "$root" --no-print-directory -k FUZZ_CC="$CC" fuzz-bin >"$build_log" 2>&1
 
 # --------------------------------------------------------------------------
 # Run, one harness at a time.
@@ -112,12 +64,9 @@ for src in tests/fuzz/fuzz_*.c; do
     if [ -n "$filter" ] && [[ "$name" != *"$filter"* ]]; then continue; fi
     bin=$out/bin/$name
     log=$out/logs/$name.log
-    obj=$out/obj/$name.o
-    if ! compile "$src" "$obj" "${fuzz_flags[@]}" >"$log" 2>&1 \
-        || ! "$CC" -fsanitize=fuzzer,address,undefined "$obj" "$out/obj/fixture.o" \
-            "${lib_objs[@]}" "${pkg_libs[@]}" -lpthread -lm -o "$bin" >>"$log" 2>&1; then
+    if ! ${MAKE:-make} -C "$root" --no-print-directory -q FUZZ_CC="$CC" "$bin" 2>/dev/null; then
         failed=$((failed + 1))
-        printf '%-16s FAILED: does not build, see %s\n' "$name" "$log"
+        printf '%-16s FAILED: does not build, see %s\n' "$name" "$build_log"
         continue
     fi
     work=$out/work/$name
