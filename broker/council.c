@@ -15,12 +15,6 @@
 #include <unistd.h>
 #include "default_policy.h"
 
-const char *
-council_default_policy (void)
-{
-    return (const char *) s_default_policy;
-}
-
 char *
 council_path (const char *dir, const char *name)
 {

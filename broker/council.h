@@ -33,10 +33,6 @@ int
 int
     council_policy_check (const char *dir, const char *file);
 
-//  The default policy text compiled into the broker.
-const char *
-    council_default_policy (void);
-
 //  Signs and stores, in store's open transaction, a new directory of every
 //  unrevoked certificate and every revocation, one version above the
 //  last; sets *serial_p to its version. Returns 0, or -1 with the reason

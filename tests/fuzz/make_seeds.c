@@ -4,14 +4,10 @@
     and the shared fuzz fixture
     SPDX-License-Identifier: MPL-2.0
 
-    Run once by hand, from the repository root, after `make`:
+    Run once by hand, from the repository root:
 
-      gcc -std=c11 -D_GNU_SOURCE -O1 -g -Iinclude -Ibuild/gen \
-          $(pkg-config --cflags libczmq libprotobuf-c libsodium) \
-          tests/fuzz/make_seeds.c tests/fuzz/fixture.c build/libcertbus.a \
-          $(pkg-config --libs libczmq libzmq libprotobuf-c libsodium sqlite3) \
-          -o build/make_seeds
-      build/make_seeds tests/fuzz/corpus
+      make build/tools/make_seeds
+      build/tools/make_seeds tests/fuzz/corpus
 
     The fixture's keys are deterministic, so the seeds verify and decrypt
     inside the harnesses. Envelope ids, payload keys and times of signing
