@@ -73,8 +73,9 @@ broker_admission_load_directory (broker_ctx_t *ctx)
     if (broker_store_directory_latest (ctx->store, &bytes, &size))
         return -1;
     certbus_directory_t *dir;
-    uint64_t have = ctx->admission->directory ? certbus_directory_serial (ctx->admission->directory) : 0;
-    certbus_err_t rc = certbus_directory_decode (bytes, size, ctx->admission->council_key, have, &dir);
+    broker_admission_t *self = ctx->admission;
+    uint64_t have = self->directory ? certbus_directory_serial (self->directory) : 0;
+    certbus_err_t rc = certbus_directory_decode (bytes, size, self->council_key, have, &dir);
     free (bytes);
     if (rc)
         return -1;

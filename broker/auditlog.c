@@ -41,9 +41,10 @@ broker_auditlog_size (broker_ctx_t *ctx)
 }
 
 void
-broker_auditlog_append (broker_ctx_t *ctx, const char *event, const char *org, const certbus_header_t *header,
-         const char *decision, const char *rule, const char *reason, uint64_t sequence,
-         char **recipients, size_t recipient_count)
+broker_auditlog_append (broker_ctx_t *ctx, const char *event, const char *org,
+                        const certbus_header_t *header, const char *decision, const char *rule,
+                        const char *reason, uint64_t sequence, char **recipients,
+                        size_t recipient_count)
 {
     if (broker_publish_txn (ctx))
         return;
@@ -124,18 +125,20 @@ broker_auditlog_noise_flush (broker_ctx_t *ctx, bool all)
 }
 
 void
-broker_bad_frame (broker_ctx_t *ctx, zframe_t *routing, const certbus_cert_t *member, certbus_err_t code,
-             const char *reason)
+broker_bad_frame (broker_ctx_t *ctx, zframe_t *routing, const certbus_cert_t *member,
+                  certbus_err_t code, const char *reason)
 {
     ctx->stats->bad_frames++;
     //  A member's garbage is answered (its own client may need the reason)
     //  but audited and logged one by one only up to the burst
     broker_send_error (ctx, routing, code, reason);
-    if (!broker_auditlog_noise (ctx, member->org_id, "bad-packet", reason, ctx->config->noise_burst))
+    if (!broker_auditlog_noise (ctx, member->org_id, "bad-packet", reason,
+                                ctx->config->noise_burst))
         return;
     zsys_notice ("broker: bad packet org=%s code=%s reason=\"%s\"", member->org_id,
                  certbus_err_name (code), reason);
-    broker_auditlog_append (ctx, "bad-packet", member->org_id, NULL, "reject", NULL, reason, 0, NULL, 0);
+    broker_auditlog_append (ctx, "bad-packet", member->org_id, NULL, "reject", NULL, reason, 0,
+                            NULL, 0);
 }
 
 //  ---------------------------------------------------------------------
@@ -201,19 +204,20 @@ broker_auditlog_delivered_to (broker_ctx_t *ctx, const uint8_t *id, const char *
 int
 broker_auditlog_issue_head (broker_ctx_t *ctx, bool force)
 {
+    broker_auditlog_t *self = ctx->auditlog;
     int64_t size = broker_store_audit_size (ctx->store);
-    if (size <= 0 || (ctx->auditlog->have_head && (uint64_t) size == ctx->auditlog->head.size))
+    if (size <= 0 || (self->have_head && (uint64_t) size == self->head.size))
         return 0;
     int64_t now = certbus_now_ms ();
-    bool due = force || !ctx->auditlog->have_head
-               || (uint64_t) size - ctx->auditlog->head.size >= (uint64_t) ctx->config->head_records
-               || now - ctx->auditlog->head.timestamp >= ctx->config->head_ms;
+    bool due = force || !self->have_head
+               || (uint64_t) size - self->head.size >= (uint64_t) ctx->config->head_records
+               || now - self->head.timestamp >= ctx->config->head_ms;
     if (!due || broker_publish_in_txn (ctx))
         return 0;
     certbus_tree_head_t head;
     head.size = (uint64_t) size;
-    head.timestamp = ctx->auditlog->have_head && now <= ctx->auditlog->head.timestamp ? ctx->auditlog->head.timestamp + 1
-                                                                     : now;
+    head.timestamp = self->have_head && now <= self->head.timestamp ? self->head.timestamp + 1
+                                                                    : now;
     broker_store_audit_root (ctx->store, head.root);
     size_t bytes_size;
     uint8_t *bytes = certbus_tree_head_sign (ctx->identity, &head, &bytes_size);
@@ -227,8 +231,8 @@ broker_auditlog_issue_head (broker_ctx_t *ctx, bool force)
     }
     free (bytes);
     if (rc == 0) {
-        ctx->auditlog->head = head;
-        ctx->auditlog->have_head = true;
+        self->head = head;
+        self->have_head = true;
     }
     else
         snprintf (ctx->last_error, sizeof ctx->last_error, "tree head: %s",
@@ -243,7 +247,8 @@ broker_auditlog_proof (broker_ctx_t *ctx, zframe_t *routing, const certbus_cert_
     Certbus__ProofReply reply = CERTBUS__PROOF_REPLY__INIT;
     uint8_t *record = NULL, *head_bytes = NULL;
     size_t record_size = 0, head_size = 0;
-    uint8_t inclusion [CERTBUS_MERKLE_PROOF_MAX_BYTES], consistency [CERTBUS_MERKLE_PROOF_MAX_BYTES];
+    uint8_t inclusion [CERTBUS_MERKLE_PROOF_MAX_BYTES];
+    uint8_t consistency [CERTBUS_MERKLE_PROOF_MAX_BYTES];
     size_t inclusion_len = 0, consistency_len = 0;
     ProtobufCBinaryData inclusion_items [CERTBUS_MERKLE_PROOF_MAX],
         consistency_items [CERTBUS_MERKLE_PROOF_MAX];

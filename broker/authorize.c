@@ -139,8 +139,8 @@ s_forward_allowed (broker_ctx_t *ctx, const certbus_cert_t *sender, const certbu
 //  Stage 3, authorize: receipts by their own rule, everything else by the
 //  Council policy; then the forward and case rules. Each decides alone.
 int
-broker_authorize (broker_ctx_t *ctx, const certbus_cert_t *sender, certbus_envelope_t *env, size_t size,
-             broker_case_t *kase, bool *is_case_p, broker_verdict_t *verdict)
+broker_authorize (broker_ctx_t *ctx, const certbus_cert_t *sender, certbus_envelope_t *env,
+                  size_t size, broker_case_t *kase, bool *is_case_p, broker_verdict_t *verdict)
 {
     const certbus_header_t *header = certbus_envelope_header (env);
     *is_case_p = false;

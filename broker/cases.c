@@ -39,8 +39,9 @@ broker_reference (const certbus_header_t *header, const char *relation, size_t *
 //  A message that references a case, of whatever kind, comes from one of
 //  its participants and never lowers its TLP; a report opens a new case
 int
-broker_cases_allowed (broker_ctx_t *ctx, const certbus_cert_t *sender, const certbus_header_t *header,
-                broker_case_t *kase, bool *is_case_p, broker_verdict_t *verdict)
+broker_cases_allowed (broker_ctx_t *ctx, const certbus_cert_t *sender,
+                      const certbus_header_t *header, broker_case_t *kase, bool *is_case_p,
+                      broker_verdict_t *verdict)
 {
     const uint8_t *updates = broker_reference (header, "updates", NULL);
     *is_case_p = updates || strcmp (header->kind, "incident") == 0;

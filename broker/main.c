@@ -395,6 +395,34 @@ s_status (s_args_t *args)
     return 0;
 }
 
+static int
+s_audit (s_args_t *args)
+{
+    if (args->argc == 1 && streq (args->argv [0], "verify"))
+        return audit_verify (args->dir) ? 1 : 0;
+    if (args->argc == 1 && streq (args->argv [0], "list")) {
+        int64_t since = 0;
+        if (args->since && (since = certbus_time_parse (args->since)) < 0)
+            return s_error ("--since takes 2026-11-27T10:00:00Z, 2026-11-27 or a duration "
+                            "such as 2h");
+        return audit_list (args->dir, args->org, since, args->json) ? s_fail () : 0;
+    }
+    return s_error ("usage: certbus-broker audit verify|list --dir DIR");
+}
+
+static int
+s_report (s_args_t *args)
+{
+    int64_t since = 0;
+    if (args->since) {
+        int64_t span = certbus_duration_parse (args->since);
+        since = span >= 0 ? certbus_now_ms () - span : certbus_time_parse (args->since);
+        if (since < 0)
+            return s_error ("--since takes a duration such as 7d or 12h, or a date");
+    }
+    return report_print (args->dir, since, args->json, args->overdue) ? s_fail () : 0;
+}
+
 int
 main (int argc, char **argv)
 {
@@ -458,29 +486,10 @@ main (int argc, char **argv)
         rc = council_policy_check (args.dir, args.argc == 2 ? args.argv [1] : NULL) ? s_fail ()
                                                                                     : 0;
     }
-    else if (streq (command, "audit")) {
-        if (args.argc == 1 && streq (args.argv [0], "verify"))
-            rc = audit_verify (args.dir) ? 1 : 0;
-        else if (args.argc == 1 && streq (args.argv [0], "list")) {
-            int64_t since = 0;
-            if (args.since && (since = certbus_time_parse (args.since)) < 0)
-                return s_error ("--since takes 2026-11-27T10:00:00Z, 2026-11-27 or a duration "
-                                "such as 2h");
-            rc = audit_list (args.dir, args.org, since, args.json) ? s_fail () : 0;
-        }
-        else
-            return s_error ("usage: certbus-broker audit verify|list --dir DIR");
-    }
-    else if (streq (command, "report")) {
-        int64_t since = 0;
-        if (args.since) {
-            int64_t span = certbus_duration_parse (args.since);
-            since = span >= 0 ? certbus_now_ms () - span : certbus_time_parse (args.since);
-            if (since < 0)
-                return s_error ("--since takes a duration such as 7d or 12h, or a date");
-        }
-        rc = report_print (args.dir, since, args.json, args.overdue) ? s_fail () : 0;
-    }
+    else if (streq (command, "audit"))
+        rc = s_audit (&args);
+    else if (streq (command, "report"))
+        rc = s_report (&args);
     else if (streq (command, "status"))
         rc = s_status (&args);
     else if (streq (command, "reload")) {

@@ -123,7 +123,8 @@ s_reply_new (broker_ctx_t *ctx, zframe_t *routing)
 {
     if (ctx->publish->reply_count == ctx->publish->reply_cap) {
         ctx->publish->reply_cap = ctx->publish->reply_cap ? ctx->publish->reply_cap * 2 : 64;
-        ctx->publish->replies = realloc (ctx->publish->replies, ctx->publish->reply_cap * sizeof (broker_reply_t));
+        ctx->publish->replies
+            = realloc (ctx->publish->replies, ctx->publish->reply_cap * sizeof (broker_reply_t));
         if (!ctx->publish->replies)
             abort ();
     }
@@ -180,7 +181,8 @@ s_authenticate (broker_ctx_t *ctx, const certbus_cert_t *sender, certbus_envelop
                          "'%s' (certificate %llu)",
                          header->origin, (unsigned long long) header->origin_serial,
                          sender->org_id, (unsigned long long) sender->serial);
-    certbus_err_t rc = certbus_envelope_verify (env, ctx->admission->directory, certbus_now (), NULL);
+    certbus_err_t rc
+        = certbus_envelope_verify (env, ctx->admission->directory, certbus_now (), NULL);
     if (rc)
         return broker_refuse (verdict, rc, NULL, "%s", certbus_reason ());
     if (!certbus_envelope_complete (env))
@@ -199,7 +201,8 @@ s_authenticate (broker_ctx_t *ctx, const certbus_cert_t *sender, certbus_envelop
 //  Stage 2, quotas: envelope bytes stored, per member (the rate was
 //  spent as the batch was read: broker_publish_recv)
 static int
-s_quota_allows (broker_ctx_t *ctx, const certbus_cert_t *sender, size_t bytes, broker_verdict_t *verdict)
+s_quota_allows (broker_ctx_t *ctx, const certbus_cert_t *sender, size_t bytes,
+                broker_verdict_t *verdict)
 {
     broker_member_t *state = broker_admission_member (ctx, sender->org_id);
     if (ctx->config->quota_bytes > 0) {
@@ -245,7 +248,8 @@ s_route (broker_ctx_t *ctx, const certbus_cert_t *sender, certbus_envelope_t *en
     const char *org = sender->org_id;
     char **allowed = NULL;
     size_t allowed_count = 0;
-    certbus_err_t rc = certbus_audience_resolve (header->audience, header->tlp, ctx->admission->directory,
+    certbus_err_t rc = certbus_audience_resolve (header->audience, header->tlp,
+                                                 ctx->admission->directory,
                                                  org, certbus_now (), &allowed, &allowed_count);
     if (rc && rc != CERTBUS_E_AUDIENCE_EMPTY)
         return broker_refuse (verdict, rc, NULL, "%s", certbus_reason ());
@@ -295,7 +299,8 @@ s_store (broker_ctx_t *ctx, const certbus_cert_t *sender, certbus_envelope_t *en
     const certbus_header_t *header = certbus_envelope_header (env);
     const char *org = sender->org_id;
     if (strcmp (header->kind, "receipt") == 0) {
-        int added = broker_store_receipt_add (ctx->store, broker_reference (header, "receipt-for", NULL),
+        int added = broker_store_receipt_add (ctx->store,
+                                              broker_reference (header, "receipt-for", NULL),
                                               certbus_envelope_recipient (env, 0), org);
         if (added < 0)
             return -1;
@@ -663,7 +668,8 @@ broker_publish_verify (broker_ctx_t *ctx, int count)
         if (!item->env || item->over_rate)
             continue;
         const certbus_header_t *header = certbus_envelope_header (item->env);
-        const certbus_cert_t *cert = certbus_directory_find (ctx->admission->directory, header->origin);
+        const certbus_cert_t *cert
+            = certbus_directory_find (ctx->admission->directory, header->origin);
         if (!cert || cert->serial != header->origin_serial)
             continue;
         ctx->publish->jobs [jobs].env = item->env;

@@ -123,7 +123,8 @@ s_send_deliver (broker_ctx_t *ctx, zframe_t *routing, const broker_delivery_t *d
     deliver.accepted_at = delivery->accepted_at;
     deliver.message_sequence = delivery->msg_seq;
     if (delivery->incident)
-        deliver.participants = broker_cases_participants (ctx, bytes, size, &deliver.n_participants);
+        deliver.participants
+            = broker_cases_participants (ctx, bytes, size, &deliver.n_participants);
     Certbus__Packet packet = CERTBUS__PACKET__INIT;
     packet.body_case = CERTBUS__PACKET__BODY_DELIVER;
     packet.deliver = &deliver;
@@ -227,7 +228,8 @@ broker_sessions_member_bytes (broker_ctx_t *ctx, broker_session_t *session)
 //  over, and what was in flight on the old one is delivered again. Hellos
 //  are rate-limited per member: a flood of them costs nothing.
 void
-broker_sessions_hello (broker_ctx_t *ctx, zframe_t *routing, const certbus_cert_t *member, Certbus__Hello *hello)
+broker_sessions_hello (broker_ctx_t *ctx, zframe_t *routing, const certbus_cert_t *member,
+                       Certbus__Hello *hello)
 {
     broker_member_t *state = broker_admission_member (ctx, member->org_id);
     if (!broker_take_token (&state->hello_tokens, &state->hello_at, BROKER_HELLO_RATE,
@@ -318,7 +320,8 @@ broker_sessions_acks (broker_ctx_t *ctx, zframe_t *routing, const certbus_cert_t
                 was_refused = ack->refused_sequences [r] == qseq;
             if (was_refused)
                 ctx->stats->refused_deliveries++;
-            broker_auditlog_append (ctx, was_refused ? "refused-delivery" : "deliver", member->org_id,
+            broker_auditlog_append (ctx, was_refused ? "refused-delivery" : "deliver",
+                                    member->org_id,
                      &delivered, was_refused ? "refused" : "delivered", NULL,
                      was_refused ? "the recipient's node refused it (verification failed)" : "",
                      qseq, NULL, 0);
@@ -368,7 +371,8 @@ s_pump_one (void *arg, const broker_delivery_t *delivery)
                         "match); it is not delivered: restore the database from a backup",
                         (unsigned long long) delivery->msg_seq);
             snprintf (ctx->last_error, sizeof ctx->last_error,
-                      "message %llu is damaged in the database", (unsigned long long) delivery->msg_seq);
+                      "message %llu is damaged in the database",
+                      (unsigned long long) delivery->msg_seq);
         }
         ctx->sessions->damaged_seen = true;
         return 0;
@@ -401,11 +405,12 @@ s_pump_one (void *arg, const broker_delivery_t *delivery)
         ctx->stats->inflight_bytes_max = broker_sessions_member_bytes (ctx, session);
     session->delivered++;
     ctx->stats->deliveries++;
-    uint64_t max_sent = (uint64_t) (uintptr_t) zhashx_lookup (ctx->sessions->max_sent, session->org);
+    zhashx_t *max_sent_by_org = ctx->sessions->max_sent;
+    uint64_t max_sent = (uint64_t) (uintptr_t) zhashx_lookup (max_sent_by_org, session->org);
     if (delivery->qseq <= max_sent)
         ctx->stats->redeliveries++;
     else
-        zhashx_update (ctx->sessions->max_sent, session->org, (void *) (uintptr_t) delivery->qseq);
+        zhashx_update (max_sent_by_org, session->org, (void *) (uintptr_t) delivery->qseq);
     return --pump->room > 0 ? 0 : 1;
 }
 
@@ -439,7 +444,8 @@ broker_sessions_pump (broker_ctx_t *ctx)
             return;
         ctx->sessions->pump_after = 0;
         //  Acks lost with the failed batch left rows behind the cursors
-        for (broker_session_t *s = zhashx_first (ctx->sessions->table); s; s = zhashx_next (ctx->sessions->table)) {
+        zhashx_t *table = ctx->sessions->table;
+        for (broker_session_t *s = zhashx_first (table); s; s = zhashx_next (table)) {
             s->dirty = true;
             s->cursor [0] = s->cursor [1] = 0;
         }

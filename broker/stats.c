@@ -435,8 +435,10 @@ char *
 broker_stats_metrics (broker_ctx_t *ctx)
 {
     certbus_sb_t sb = {0};
-    certbus_sb_printf (&sb, "# HELP certbus_build_info certbus build\n# TYPE certbus_build_info gauge\n"
-                            "certbus_build_info{version=\"%s\"} 1\n",
+    certbus_sb_printf (&sb,
+                       "# HELP certbus_build_info certbus build\n"
+                       "# TYPE certbus_build_info gauge\n"
+                       "certbus_build_info{version=\"%s\"} 1\n",
                        CERTBUS_VERSION);
     s_metric_publishes (ctx, &sb);
     s_metric_values (ctx, &sb);
