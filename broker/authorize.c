@@ -136,7 +136,7 @@ s_forward_allowed (broker_ctx_t *ctx, const certbus_cert_t *sender, const certbu
     return rc;
 }
 
-//  Stage 3, authorize: receipts by their own rule, everything else by the
+//  Stage 3, authorize (the rules): receipts by their own rule, everything else by the
 //  Council policy; then the forward and case rules. Each decides alone.
 int
 broker_authorize (broker_ctx_t *ctx, const certbus_cert_t *sender, certbus_envelope_t *env,

@@ -198,7 +198,7 @@ s_authenticate (broker_ctx_t *ctx, const certbus_cert_t *sender, certbus_envelop
     return 0;
 }
 
-//  Stage 2, quotas: envelope bytes stored, per member (the rate was
+//  Part of stage 3, the storage quota: envelope bytes stored, per member (the rate was
 //  spent as the batch was read: broker_publish_recv)
 static int
 s_quota_allows (broker_ctx_t *ctx, const certbus_cert_t *sender, size_t bytes,
