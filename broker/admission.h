@@ -18,7 +18,11 @@ typedef struct {
 } broker_retired_t;
 
 //  What the broker keeps about a member (or, for refused frames, a
-//  transport key) beyond its session: quotas and aggregated noise
+//  transport key) beyond its session: quotas and aggregated noise. Made
+//  and destroyed here; the concerns that spend a bucket or count bytes
+//  update their own fields: publish.c the rate tokens and stored_bytes,
+//  sessions.c the hello tokens and the retired connections, auditlog.c
+//  the noise.
 typedef struct {
     double rate_tokens;              //  publishes it may still send now
     int64_t rate_at;                 //  when the tokens were counted, unix ms

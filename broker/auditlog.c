@@ -240,6 +240,15 @@ broker_auditlog_issue_head (broker_ctx_t *ctx, bool force)
     return rc;
 }
 
+static int
+s_send_proof_reply (broker_ctx_t *ctx, zframe_t *routing, Certbus__ProofReply *reply)
+{
+    Certbus__Packet packet = CERTBUS__PACKET__INIT;
+    packet.body_case = CERTBUS__PACKET__BODY_PROOF_REPLY;
+    packet.proof_reply = reply;
+    return certbus_packet_send (ctx->router, routing, &packet);
+}
+
 void
 broker_auditlog_proof (broker_ctx_t *ctx, zframe_t *routing, const certbus_cert_t *member,
                 Certbus__ProofRequest *request)
@@ -309,11 +318,8 @@ broker_auditlog_proof (broker_ctx_t *ctx, zframe_t *routing, const certbus_cert_
         consistency_items [i].data = consistency + 32 * i;
         consistency_items [i].len = 32;
     }
-send:;
-    Certbus__Packet packet = CERTBUS__PACKET__INIT;
-    packet.body_case = CERTBUS__PACKET__BODY_PROOF_REPLY;
-    packet.proof_reply = &reply;
-    certbus_packet_send (ctx->router, routing, &packet);
+send:
+    s_send_proof_reply (ctx, routing, &reply);
     free (record);
     free (head_bytes);
 }
