@@ -205,7 +205,7 @@ int
 broker_auditlog_issue_head (broker_ctx_t *ctx, bool force)
 {
     broker_auditlog_t *self = ctx->auditlog;
-    int64_t size = broker_store_audit_size (ctx->store);
+    int64_t size = broker_auditlog_size (ctx);
     if (size <= 0 || (self->have_head && (uint64_t) size == self->head.size))
         return 0;
     int64_t now = certbus_now_ms ();
