@@ -8,7 +8,11 @@
     Pipe commands (each answered with one string message):
         STATS     -> JSON object: counters, sessions, in-flight windows and bytes
         METRICS   -> Prometheus text exposition
-        RELOAD    -> "OK directory=N" or "ERROR reason"
+        RELOAD    -> "OK directory=N policy=N rules" or "ERROR reason":
+                     loads the policy file and the directory again
+        DIRECTORY -> "OK directory=N" or "ERROR reason": loads the
+                     directory the Council commands (issue, revoke) stored;
+                     they send it after they commit
         ENDPOINT  -> the bound endpoint
         $TERM     end the actor
 */

@@ -2,12 +2,14 @@
     SPDX-License-Identifier: MPL-2.0
 */
 #include "audit.h"
+#include "control.h"
 #include "council.h"
 #include "report.h"
 #include "engine.h"
 #include "metrics.h"
 #include "store.h"
 #include <getopt.h>
+#include <jansson.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -289,40 +291,31 @@ s_run (s_args_t *args)
     return 0;
 }
 
-//  Sends one command to a running broker's control socket; returns the
-//  reply (caller frees) or NULL when no broker answers.
-static char *
-s_control (const char *dir, const char *command)
+//  A number of a STATS object, -1 when absent
+static long long
+s_number (json_t *object, const char *key)
 {
-    char *real = realpath (dir, NULL);
-    if (!real)
-        return NULL;
-    char *ctl = council_path (real, BROKER_CONTROL);
-    free (real);
-    char *reply = NULL;
-    if (access (ctl, F_OK) == 0) {
-        zsock_t *client = zsock_new (ZMQ_DEALER);
-        zsock_set_rcvtimeo (client, 2000);
-        zsock_set_sndtimeo (client, 2000);
-        zsock_set_linger (client, 0);
-        if (zsock_connect (client, "ipc://%s", ctl) == 0 && zstr_send (client, command) == 0)
-            reply = zstr_recv (client);
-        zsock_destroy (&client);
-    }
-    free (ctl);
-    return reply;
+    json_t *value = json_object_get (object, key);
+    return json_is_integer (value) ? (long long) json_integer_value (value) : -1;
+}
+
+//  A string of a STATS object, "" when absent
+static const char *
+s_string (json_t *object, const char *key)
+{
+    const char *text = json_string_value (json_object_get (object, key));
+    return text ? text : "";
 }
 
 //  Renders the engine's STATS for a person at 3 a.m.
 static void
-s_print_stats (const char *json)
+s_print_stats (json_t *stats)
 {
     char head_time [40] = "-";
-    long long head_ms = certbus_json_number (json, "tree_head_time");
+    long long head_ms = s_number (stats, "tree_head_time");
     if (head_ms > 0)
         certbus_time_format (head_ms, head_time, sizeof head_time);
-    char last_error [256];
-    certbus_json_string (json, "last_error", last_error, sizeof last_error);
+    const char *last_error = s_string (stats, "last_error");
     char *error_text = certbus_term_escape (*last_error ? last_error : "none");
     printf ("certbus-broker: running\n"
             "  directory version   %lld (%lld members)\n"
@@ -332,43 +325,54 @@ s_print_stats (const char *json)
             "  deliveries/acks     %lld / %lld\n"
             "  audit log           %lld records, last signed head %lld at %s\n"
             "  last error          %s\n",
-            certbus_json_number (json, "directory"), certbus_json_number (json, "members"),
-            certbus_json_number (json, "policy_rules"), certbus_json_number (json, "messages"),
-            certbus_json_number (json, "queued"), certbus_json_number (json, "accepted"),
-            certbus_json_number (json, "rejected"), certbus_json_number (json, "duplicates"),
-            certbus_json_number (json, "deliveries"), certbus_json_number (json, "acks"),
-            certbus_json_number (json, "audit_size"), certbus_json_number (json, "tree_head_size"), head_time,
+            s_number (stats, "directory"), s_number (stats, "members"),
+            s_number (stats, "policy_rules"), s_number (stats, "messages"),
+            s_number (stats, "queued"), s_number (stats, "accepted"),
+            s_number (stats, "rejected"), s_number (stats, "duplicates"),
+            s_number (stats, "deliveries"), s_number (stats, "acks"),
+            s_number (stats, "audit_size"), s_number (stats, "tree_head_size"), head_time,
             error_text);
     free (error_text);
-    const char *session = strstr (json, "\"sessions\":[");
     printf ("  %-24s %-13s %8s %8s %8s\n", "member", "tier", "inflight", "queued", "idle ms");
-    while (session && (session = strstr (session, "{\"org\":\""))) {
-        session += strlen ("{\"org\":\"");
-        char org [CERTBUS_MAX_NAME + 1], tier [32] = "";
-        snprintf (org, sizeof org, "%.*s", (int) strcspn (session, "\""), session);
-        const char *t = strstr (session, "\"tier\":\"");
-        if (t)
-            snprintf (tier, sizeof tier, "%.*s", (int) strcspn (t + 8, "\""), t + 8);
-        char *org_text = certbus_term_escape (org), *tier_text = certbus_term_escape (tier);
+    json_t *sessions = json_object_get (stats, "sessions");
+    for (size_t i = 0; i < json_array_size (sessions); i++) {
+        json_t *session = json_array_get (sessions, i);
+        char *org_text = certbus_term_escape (s_string (session, "org"));
+        char *tier_text = certbus_term_escape (s_string (session, "tier"));
         printf ("  %-24s %-13s %8lld %8lld %8lld\n", org_text, tier_text,
-                certbus_json_number (session, "inflight"), certbus_json_number (session, "queued"),
-                certbus_json_number (session, "idle_ms"));
+                s_number (session, "inflight"), s_number (session, "queued"),
+                s_number (session, "idle_ms"));
         free (org_text);
         free (tier_text);
     }
 }
 
+//  After issue or revoke committed: a running broker loads the new
+//  directory at once (and cuts off a revoked member). No broker running
+//  is fine: it loads the directory when it starts.
+static int
+s_tell_broker (const char *dir)
+{
+    if (broker_control_directory_changed (dir) == 0)
+        return 0;
+    fprintf (stderr, "certbus-broker: warning: %s\n", certbus_reason ());
+    return 0;
+}
+
 static int
 s_status (s_args_t *args)
 {
-    char *stats = s_control (args->dir, "STATS");
+    char *stats = broker_control_call (args->dir, "STATS");
     if (stats) {
+        json_t *parsed = json_loads (stats, 0, NULL);
         if (args->json)
             printf ("{\"running\":true,\"broker\":%s}\n", stats);
-        else
-            s_print_stats (stats);
+        else if (parsed)
+            s_print_stats (parsed);
+        json_decref (parsed);
+        int rc = args->json || parsed ? 0 : s_error ("the broker's STATS reply is not JSON");
         free (stats);
-        return 0;
+        return rc;
     }
     char *db_path = council_path (args->dir, BROKER_DB);
     broker_store_t *store = broker_store_open (db_path, false);
@@ -389,6 +393,34 @@ s_status (s_args_t *args)
                 "audit records: %lld\ncertificates issued: %lld\n",
                 messages, queued, audit, members);
     return 0;
+}
+
+static int
+s_audit (s_args_t *args)
+{
+    if (args->argc == 1 && streq (args->argv [0], "verify"))
+        return audit_verify (args->dir) ? 1 : 0;
+    if (args->argc == 1 && streq (args->argv [0], "list")) {
+        int64_t since = 0;
+        if (args->since && (since = certbus_time_parse (args->since)) < 0)
+            return s_error ("--since takes 2026-11-27T10:00:00Z, 2026-11-27 or a duration "
+                            "such as 2h");
+        return audit_list (args->dir, args->org, since, args->json) ? s_fail () : 0;
+    }
+    return s_error ("usage: certbus-broker audit verify|list --dir DIR");
+}
+
+static int
+s_report (s_args_t *args)
+{
+    int64_t since = 0;
+    if (args->since) {
+        int64_t span = certbus_duration_parse (args->since);
+        since = span >= 0 ? certbus_now_ms () - span : certbus_time_parse (args->since);
+        if (since < 0)
+            return s_error ("--since takes a duration such as 7d or 12h, or a date");
+    }
+    return report_print (args->dir, since, args->json, args->overdue) ? s_fail () : 0;
 }
 
 int
@@ -428,12 +460,13 @@ main (int argc, char **argv)
         rc = council_issue (args.dir, args.tier, args.sector, args.region, args.days,
                             args.argv [0], args.out)
                  ? s_fail ()
-                 : 0;
+                 : s_tell_broker (args.dir);
     }
     else if (streq (command, "revoke")) {
         if (args.argc != 1)
             return s_error ("usage: certbus-broker revoke --dir DIR ORG_ID [--reason TEXT]");
-        rc = council_revoke (args.dir, args.argv [0], args.reason) ? s_fail () : 0;
+        rc = council_revoke (args.dir, args.argv [0], args.reason) ? s_fail ()
+                                                                   : s_tell_broker (args.dir);
     }
     else if (streq (command, "directory")) {
         if (!args.out)
@@ -453,33 +486,14 @@ main (int argc, char **argv)
         rc = council_policy_check (args.dir, args.argc == 2 ? args.argv [1] : NULL) ? s_fail ()
                                                                                     : 0;
     }
-    else if (streq (command, "audit")) {
-        if (args.argc == 1 && streq (args.argv [0], "verify"))
-            rc = audit_verify (args.dir) ? 1 : 0;
-        else if (args.argc == 1 && streq (args.argv [0], "list")) {
-            int64_t since = 0;
-            if (args.since && (since = certbus_time_parse (args.since)) < 0)
-                return s_error ("--since takes 2026-11-27T10:00:00Z, 2026-11-27 or a duration "
-                                "such as 2h");
-            rc = audit_list (args.dir, args.org, since, args.json) ? s_fail () : 0;
-        }
-        else
-            return s_error ("usage: certbus-broker audit verify|list --dir DIR");
-    }
-    else if (streq (command, "report")) {
-        int64_t since = 0;
-        if (args.since) {
-            int64_t span = certbus_duration_parse (args.since);
-            since = span >= 0 ? certbus_now_ms () - span : certbus_time_parse (args.since);
-            if (since < 0)
-                return s_error ("--since takes a duration such as 7d or 12h, or a date");
-        }
-        rc = report_print (args.dir, since, args.json, args.overdue) ? s_fail () : 0;
-    }
+    else if (streq (command, "audit"))
+        rc = s_audit (&args);
+    else if (streq (command, "report"))
+        rc = s_report (&args);
     else if (streq (command, "status"))
         rc = s_status (&args);
     else if (streq (command, "reload")) {
-        char *reply = s_control (args.dir, "RELOAD");
+        char *reply = broker_control_call (args.dir, "RELOAD");
         if (!reply)
             return s_error ("no broker is running in this folder (nothing to reload)");
         rc = strncmp (reply, "OK", 2) == 0 ? 0 : 1;

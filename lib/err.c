@@ -44,6 +44,7 @@ static const struct {
     [CERTBUS_E_EXPIRED] = {"expired", "message has expired"},
     [CERTBUS_E_QUOTA] = {"quota", "a quota of this member is used up"},
     [CERTBUS_E_CLOCK] = {"clock", "a signed time lies ahead of the broker's clock"},
+    [CERTBUS_E_SESSION_EXPIRED] = {"session-expired", "session expired: say Hello again"},
 };
 
 const char *

@@ -15,10 +15,12 @@
 #include <unistd.h>
 
 static _Thread_local char s_reason [CERTBUS_REASON_MAX];
+static _Thread_local certbus_err_t s_reason_code;
 
 certbus_err_t
 certbus_fail (certbus_err_t code, const char *format, ...)
 {
+    s_reason_code = code;
     va_list args;
     va_start (args, format);
     int len = vsnprintf (s_reason, sizeof s_reason, format, args);
@@ -45,10 +47,17 @@ certbus_reason (void)
     return s_reason;
 }
 
+certbus_err_t
+certbus_reason_code (void)
+{
+    return s_reason_code;
+}
+
 void
 certbus_reason_clear (void)
 {
     s_reason [0] = 0;
+    s_reason_code = CERTBUS_OK;
 }
 
 void

@@ -50,6 +50,7 @@ typedef enum {
     CERTBUS_E_EXPIRED = 34,          //  message past its expiry
     CERTBUS_E_QUOTA = 35,            //  a member's storage or rate quota is used up
     CERTBUS_E_CLOCK = 36,            //  a signed time lies too far ahead of the broker's
+    CERTBUS_E_SESSION_EXPIRED = 37,  //  the broker closed the session: say Hello again
     CERTBUS_E__COUNT
 } certbus_err_t;
 

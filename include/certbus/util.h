@@ -21,8 +21,8 @@ extern "C" {
 #define CERTBUS_ID_STR_SIZE 37       //  36 characters and a NUL
 #define CERTBUS_REASON_MAX 512
 
-//  Sets this thread's failure reason and returns code, so that a function
-//  can `return certbus_fail (CERTBUS_E_X, "what went wrong: %s", ...)`.
+//  Sets this thread's failure reason and code and returns code, so that a
+//  function can `return certbus_fail (CERTBUS_E_X, "what went wrong: %s", ...)`.
 certbus_err_t
     certbus_fail (certbus_err_t code, const char *format, ...) CERTBUS_PRINTF (2, 3);
 
@@ -30,7 +30,13 @@ certbus_err_t
 const char *
     certbus_reason (void);
 
-//  Clears this thread's failure reason.
+//  Returns the code of this thread's last failure, as given to
+//  certbus_fail: callers tell failures apart by it, never by the reason's
+//  words. CERTBUS_OK when nothing failed since certbus_reason_clear.
+certbus_err_t
+    certbus_reason_code (void);
+
+//  Clears this thread's failure reason and code.
 void
     certbus_reason_clear (void);
 
