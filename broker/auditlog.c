@@ -16,6 +16,11 @@ broker_auditlog_new (broker_store_t *store)
     broker_auditlog_t *self = calloc (1, sizeof *self);
     if (!self)
         abort ();
+    self->tree = broker_tree_new (store);
+    if (!self->tree) {
+        free (self);
+        return NULL;
+    }
     self->have_head = broker_store_tree_head_latest (store, &self->head, NULL, NULL) == 1;
     return self;
 }
@@ -24,6 +29,8 @@ void
 broker_auditlog_destroy (broker_auditlog_t **self_p)
 {
     assert (self_p);
+    if (*self_p)
+        broker_tree_destroy (&(*self_p)->tree);
     free (*self_p);
     *self_p = NULL;
 }
@@ -37,7 +44,7 @@ broker_auditlog_set_time (broker_ctx_t *ctx, int64_t time)
 int64_t
 broker_auditlog_size (broker_ctx_t *ctx)
 {
-    return broker_store_audit_size (ctx->store);
+    return broker_tree_size (ctx->auditlog->tree);
 }
 
 void
@@ -75,7 +82,7 @@ broker_auditlog_append (broker_ctx_t *ctx, const char *event, const char *org,
     record.sequence = sequence;
     record.recipients = recipients;
     record.n_recipients = recipient_count;
-    if (broker_store_audit_append (ctx->store, &record))
+    if (broker_tree_append (ctx->auditlog->tree, &record))
         broker_publish_txn_fail (ctx);
 }
 
@@ -218,7 +225,7 @@ broker_auditlog_issue_head (broker_ctx_t *ctx, bool force)
     head.size = (uint64_t) size;
     head.timestamp = self->have_head && now <= self->head.timestamp ? self->head.timestamp + 1
                                                                     : now;
-    broker_store_audit_root (ctx->store, head.root);
+    broker_tree_root (self->tree, head.root);
     size_t bytes_size;
     uint8_t *bytes = certbus_tree_head_sign (ctx->identity, &head, &bytes_size);
     int rc = -1;
@@ -292,11 +299,11 @@ broker_auditlog_proof (broker_ctx_t *ctx, zframe_t *routing, const certbus_cert_
     if (request->old_size > head.size)
         request->old_size = 0;
     if (certbus_merkle_inclusion_proof (inclusion, &inclusion_len, (uint64_t) index, head.size,
-                                        broker_store_audit_node, ctx->store)
+                                        broker_store_node_get, ctx->store)
         || (request->old_size > 0
             && certbus_merkle_consistency_proof (consistency, &consistency_len,
                                                  request->old_size, head.size,
-                                                 broker_store_audit_node, ctx->store))) {
+                                                 broker_store_node_get, ctx->store))) {
         reply.code = CERTBUS_E_IO;
         reply.reason = (char *) certbus_reason ();
         goto send;

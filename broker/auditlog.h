@@ -10,6 +10,7 @@
 #define BROKER_AUDITLOG_H_INCLUDED
 
 #include "context.h"
+#include "tree.h"
 
 //  Refused and bad frames of one key in the current interval
 typedef struct {
@@ -21,12 +22,14 @@ typedef struct {
 } broker_noise_t;
 
 struct broker_auditlog_t {
+    broker_tree_t *tree;             //  the Merkle tree over the records
     certbus_tree_head_t head;        //  latest signed tree head
     bool have_head;                  //  head is set
     int64_t audit_time;              //  time for the next audit record, or 0
 };
 
-//  Reads the latest tree head from the store.
+//  Loads the audit tree and reads the latest tree head from the store.
+//  Returns NULL with the reason set when the tree does not load.
 broker_auditlog_t *
     broker_auditlog_new (broker_store_t *store);
 void

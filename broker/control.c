@@ -7,7 +7,6 @@
 #include <czmq.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 char *
 broker_control_call (const char *dir, const char *command)
@@ -17,16 +16,7 @@ broker_control_call (const char *dir, const char *command)
         return NULL;
     char *ctl = council_path (real, BROKER_CONTROL);
     free (real);
-    char *reply = NULL;
-    if (access (ctl, F_OK) == 0) {
-        zsock_t *client = zsock_new (ZMQ_DEALER);
-        zsock_set_rcvtimeo (client, 2000);
-        zsock_set_sndtimeo (client, 2000);
-        zsock_set_linger (client, 0);
-        if (zsock_connect (client, "ipc://%s", ctl) == 0 && zstr_send (client, command) == 0)
-            reply = zstr_recv (client);
-        zsock_destroy (&client);
-    }
+    char *reply = certbus_control_call_str (ctl, command, 2000);
     free (ctl);
     return reply;
 }

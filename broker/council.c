@@ -5,6 +5,7 @@
     store's plain reads; the store only keeps the signed bytes.
 */
 #include "council.h"
+#include "control.h"
 #include "store.h"
 #include <errno.h>
 #include <fcntl.h>
@@ -166,6 +167,16 @@ s_keys_unheld (broker_store_t *store, certbus_identity_t *council,
     return rc;
 }
 
+//  After issue or revoke committed: a running broker loads the new
+//  directory at once (and cuts off a revoked member). No broker running
+//  is fine: it loads the directory when it starts.
+static void
+s_tell_broker (const char *dir)
+{
+    if (broker_control_directory_changed (dir) != 0)
+        fprintf (stderr, "certbus-broker: warning: %s\n", certbus_reason ());
+}
+
 int
 council_issue (const char *dir, const char *tier_name, const char *sector, const char *region,
                int days, const char *request_path, const char *out_path)
@@ -247,6 +258,8 @@ cleanup:
     broker_store_destroy (&store);
     free (request_bytes);
     free (cert_bytes);
+    if (rc == 0)
+        s_tell_broker (dir);
     return rc;
 }
 
@@ -285,6 +298,8 @@ cleanup:
     free (bytes);
     certbus_identity_destroy (&council);
     broker_store_destroy (&store);
+    if (rc == 0)
+        s_tell_broker (dir);
     return rc;
 }
 

@@ -392,6 +392,8 @@ s_start (self_t *self)
     if (broker_admission_load_directory (ctx))
         return -1;
     ctx->auditlog = broker_auditlog_new (ctx->store);
+    if (!ctx->auditlog)
+        return -1;
     if (broker_admission_load_policy (ctx)) {
         char reason [CERTBUS_REASON_MAX];
         snprintf (reason, sizeof reason, "%s", certbus_reason ());

@@ -347,16 +347,16 @@ s_print_stats (json_t *stats)
     }
 }
 
-//  After issue or revoke committed: a running broker loads the new
-//  directory at once (and cuts off a revoked member). No broker running
-//  is fine: it loads the directory when it starts.
-static int
-s_tell_broker (const char *dir)
+//  Prints a JSON object on one line, compact, keys in the order given,
+//  and frees it.
+static void
+s_print_json (json_t *object)
 {
-    if (broker_control_directory_changed (dir) == 0)
-        return 0;
-    fprintf (stderr, "certbus-broker: warning: %s\n", certbus_reason ());
-    return 0;
+    char *text = object ? json_dumps (object, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
+    if (text)
+        printf ("%s\n", text);
+    free (text);
+    json_decref (object);
 }
 
 static int
@@ -365,7 +365,9 @@ s_status (s_args_t *args)
     char *stats = broker_control_call (args->dir, "STATS");
     if (stats) {
         json_t *parsed = json_loads (stats, 0, NULL);
-        if (args->json)
+        if (args->json && parsed)
+            s_print_json (json_pack ("{s:b, s:O}", "running", 1, "broker", parsed));
+        else if (args->json)
             printf ("{\"running\":true,\"broker\":%s}\n", stats);
         else if (parsed)
             s_print_stats (parsed);
@@ -379,19 +381,22 @@ s_status (s_args_t *args)
     free (db_path);
     if (!store)
         return s_fail ();
-    long long messages = broker_store_count (store, "messages");
-    long long queued = broker_store_count (store, "queue");
-    long long audit = broker_store_audit_size (store);
-    long long members = broker_store_count (store, "certs");
+    broker_counts_t counts = {0};
+    int rc = broker_store_counts (store, &counts);
     broker_store_destroy (&store);
+    if (rc)
+        return s_fail ();
     if (args->json)
-        printf ("{\"running\":false,\"messages\":%lld,\"queued\":%lld,\"audit_size\":%lld,"
-                "\"certificates\":%lld}\n",
-                messages, queued, audit, members);
+        s_print_json (json_pack ("{s:b, s:I, s:I, s:I, s:I}", "running", 0, "messages",
+                                 (json_int_t) counts.messages, "queued",
+                                 (json_int_t) counts.queued, "audit_size",
+                                 (json_int_t) counts.audit, "certificates",
+                                 (json_int_t) counts.certificates));
     else
         printf ("certbus-broker: not running\nmessages stored: %lld\ndeliveries queued: %lld\n"
                 "audit records: %lld\ncertificates issued: %lld\n",
-                messages, queued, audit, members);
+                (long long) counts.messages, (long long) counts.queued,
+                (long long) counts.audit, (long long) counts.certificates);
     return 0;
 }
 
@@ -460,13 +465,12 @@ main (int argc, char **argv)
         rc = council_issue (args.dir, args.tier, args.sector, args.region, args.days,
                             args.argv [0], args.out)
                  ? s_fail ()
-                 : s_tell_broker (args.dir);
+                 : 0;
     }
     else if (streq (command, "revoke")) {
         if (args.argc != 1)
             return s_error ("usage: certbus-broker revoke --dir DIR ORG_ID [--reason TEXT]");
-        rc = council_revoke (args.dir, args.argv [0], args.reason) ? s_fail ()
-                                                                   : s_tell_broker (args.dir);
+        rc = council_revoke (args.dir, args.argv [0], args.reason) ? s_fail () : 0;
     }
     else if (streq (command, "directory")) {
         if (!args.out)

@@ -40,13 +40,17 @@ s_audit_size (broker_ctx_t *ctx)
 static int64_t
 s_messages (broker_ctx_t *ctx)
 {
-    return broker_store_count (ctx->store, "messages");
+    broker_counts_t counts = {0};
+    broker_store_counts (ctx->store, &counts);
+    return counts.messages;
 }
 
 static int64_t
 s_queued (broker_ctx_t *ctx)
 {
-    return broker_store_count (ctx->store, "queue");
+    broker_counts_t counts = {0};
+    broker_store_counts (ctx->store, &counts);
+    return counts.queued;
 }
 
 static int64_t

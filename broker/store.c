@@ -6,7 +6,6 @@
     choice of backend by URL, and the hooks run when a transaction ends.
 */
 #include "store_impl.h"
-#include "tree.h"
 #include "council.h"
 #include <czmq.h>
 #include <stdlib.h>
@@ -26,7 +25,6 @@ struct broker_store_t {
     char *name;                      //  the URL or path it was opened with
     s_hook_t hooks [s_HOOKS_MAX];    //  run at the end of each transaction
     size_t hook_count;
-    broker_tree_t *compat_tree;      //  TEMPORARY: see the end of this file
 };
 
 //  A backend's open function, as store_impl.h declares them
@@ -42,8 +40,6 @@ static const struct {
     {"sqlite:", broker_store_sqlite_open},
 };
 
-static int s_compat_open (broker_store_t *self);
-static void s_compat_close (broker_store_t *self);
 
 broker_store_t *
 broker_store_open (const char *url, bool create)
@@ -77,7 +73,7 @@ broker_store_open (const char *url, bool create)
     if (!self->name)
         abort ();
     self->backend = open (path, create, &self->ops);
-    if (!self->backend || s_compat_open (self)) {
+    if (!self->backend) {
         broker_store_destroy (&self);
         return NULL;
     }
@@ -91,7 +87,6 @@ broker_store_destroy (broker_store_t **self_p)
     broker_store_t *self = *self_p;
     if (!self)
         return;
-    s_compat_close (self);
     if (self->backend)
         self->ops->destroy (&self->backend);
     free (self->name);
@@ -493,81 +488,4 @@ broker_store_counts (broker_store_t *self, broker_counts_t *counts)
 {
     assert (self);
     return self->ops->counts (self->backend, counts);
-}
-
-//  ---------------------------------------------------------------------
-//  TEMPORARY compatibility, so that broker/engine.c and broker/main.c
-//  build and run unchanged until they are moved to the interface above.
-//  Delete this block (with the TEMPORARY blocks of store.h and
-//  store_impl.h, compat_tree above, and s_compat_open's call in
-//  broker_store_open) once they are.
-//
-//  The store keeps one audit tree of its own, loaded when it opens, as
-//  the store did before the tree had its own module.
-
-static int
-s_compat_open (broker_store_t *self)
-{
-    self->compat_tree = broker_tree_new (self);
-    return self->compat_tree ? 0 : -1;
-}
-
-static void
-s_compat_close (broker_store_t *self)
-{
-    broker_tree_destroy (&self->compat_tree);
-}
-
-int
-broker_store_audit_append (broker_store_t *self, Certbus__AuditRecord *record)
-{
-    return broker_tree_append (self->compat_tree, record);
-}
-
-int64_t
-broker_store_audit_size (broker_store_t *self)
-{
-    return broker_tree_size (self->compat_tree);
-}
-
-void
-broker_store_audit_root (broker_store_t *self, uint8_t root [32])
-{
-    broker_tree_root (self->compat_tree, root);
-}
-
-int
-broker_store_audit_node (void *ctx, unsigned level, uint64_t index, uint8_t out [32])
-{
-    return broker_store_node_get (ctx, level, index, out);
-}
-
-int64_t
-broker_store_count (broker_store_t *self, const char *table)
-{
-    broker_counts_t counts;
-    if (broker_store_counts (self, &counts))
-        return -1;
-    if (strcmp (table, "messages") == 0)
-        return counts.messages;
-    if (strcmp (table, "queue") == 0)
-        return counts.queued;
-    if (strcmp (table, "certs") == 0)
-        return counts.certificates;
-    if (strcmp (table, "audit") == 0)
-        return counts.audit;
-    return -1;
-}
-
-int64_t
-broker_store_data_version (broker_store_t *self)
-{
-    return self->ops->compat_data_version (self->backend);
-}
-
-int
-broker_store_directory_publish (broker_store_t *self, certbus_identity_t *council,
-                                uint64_t *serial_p)
-{
-    return council_directory_publish (self, council, serial_p);
 }

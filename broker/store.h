@@ -317,25 +317,4 @@ typedef struct {
 int
     broker_store_counts (broker_store_t *self, broker_counts_t *counts);
 
-//  ---------------------------------------------------------------------
-//  TEMPORARY compatibility for broker/engine.c and broker/main.c until
-//  they call the interface above (see store.c's end): delete after merge.
-int
-    broker_store_audit_append (broker_store_t *self, Certbus__AuditRecord *record)
-        CERTBUS_WARN_UNUSED;
-int64_t
-    broker_store_audit_size (broker_store_t *self);
-void
-    broker_store_audit_root (broker_store_t *self, uint8_t root [32]);
-int
-    broker_store_audit_node (void *ctx, unsigned level, uint64_t index, uint8_t out [32]);
-int64_t
-    broker_store_count (broker_store_t *self, const char *table);
-int64_t
-    broker_store_data_version (broker_store_t *self);
-int
-    broker_store_directory_publish (broker_store_t *self, certbus_identity_t *council,
-                                    uint64_t *serial_p) CERTBUS_WARN_UNUSED;
-//  End of the TEMPORARY block.
-
 #endif

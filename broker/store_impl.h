@@ -84,9 +84,6 @@ typedef struct {
     int64_t (*damaged_queue_row) (broker_store_backend_t *self);
     int (*damaged_case_row) (broker_store_backend_t *self, char **what_p);
     int (*counts) (broker_store_backend_t *self, broker_counts_t *counts);
-    //  TEMPORARY, for broker_store_data_version in store.c's compatibility
-    //  block: delete with it
-    int64_t (*compat_data_version) (broker_store_backend_t *self);
 } broker_store_ops_t;
 
 //  Opens (and with create, makes) the SQLite database at path; sets

@@ -332,19 +332,6 @@ s_commit (broker_store_backend_t *self)
     return 0;
 }
 
-
-//  TEMPORARY: for broker_store_data_version (store.c); delete with it
-static int64_t
-s_compat_data_version (broker_store_backend_t *self)
-{
-    sqlite3_stmt *stmt = certbus_db_prepare (self->db, "PRAGMA data_version");
-    int64_t version = -1;
-    if (stmt && sqlite3_step (stmt) == SQLITE_ROW)
-        version = sqlite3_column_int64 (stmt, 0);
-    sqlite3_finalize (stmt);
-    return version;
-}
-
 static int
 s_meta_set (broker_store_backend_t *self, const char *key, const char *value)
 {
@@ -733,7 +720,6 @@ static const broker_store_ops_t s_ops = {
     .damaged_queue_row = s_damaged_queue_row,
     .damaged_case_row = broker_sqlite_damaged_case_row,
     .counts = s_counts,
-    .compat_data_version = s_compat_data_version,
 };
 
 broker_store_backend_t *
