@@ -140,14 +140,9 @@ broker_admission_load_policy (broker_ctx_t *ctx)
 void
 broker_send_directory (broker_ctx_t *ctx, zframe_t *routing)
 {
-    Certbus__DirectoryReply reply = CERTBUS__DIRECTORY_REPLY__INIT;
     size_t size;
-    reply.directory.data = (uint8_t *) certbus_directory_bytes (ctx->admission->directory, &size);
-    reply.directory.len = size;
-    Certbus__Packet packet = CERTBUS__PACKET__INIT;
-    packet.body_case = CERTBUS__PACKET__BODY_DIRECTORY_REPLY;
-    packet.directory_reply = &reply;
-    certbus_packet_send (ctx->router, routing, &packet);
+    const uint8_t *bytes = certbus_directory_bytes (ctx->admission->directory, &size);
+    certbus_packet_send_directory_reply (ctx->router, routing, bytes, size);
 }
 
 

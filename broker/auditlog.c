@@ -247,27 +247,16 @@ broker_auditlog_issue_head (broker_ctx_t *ctx, bool force)
     return rc;
 }
 
-static int
-s_send_proof_reply (broker_ctx_t *ctx, zframe_t *routing, Certbus__ProofReply *reply)
-{
-    Certbus__Packet packet = CERTBUS__PACKET__INIT;
-    packet.body_case = CERTBUS__PACKET__BODY_PROOF_REPLY;
-    packet.proof_reply = reply;
-    return certbus_packet_send (ctx->router, routing, &packet);
-}
-
 void
 broker_auditlog_proof (broker_ctx_t *ctx, zframe_t *routing, const certbus_cert_t *member,
                 Certbus__ProofRequest *request)
 {
-    Certbus__ProofReply reply = CERTBUS__PROOF_REPLY__INIT;
+    certbus_proof_reply_t reply = {0};
     uint8_t *record = NULL, *head_bytes = NULL;
     size_t record_size = 0, head_size = 0;
     uint8_t inclusion [CERTBUS_MERKLE_PROOF_MAX_BYTES];
     uint8_t consistency [CERTBUS_MERKLE_PROOF_MAX_BYTES];
     size_t inclusion_len = 0, consistency_len = 0;
-    ProtobufCBinaryData inclusion_items [CERTBUS_MERKLE_PROOF_MAX],
-        consistency_items [CERTBUS_MERKLE_PROOF_MAX];
     int64_t index = -1;
     //  Only the publisher and the recipients of a message learn its
     //  record (its recipient list): anyone else gets the answer a message
@@ -305,28 +294,20 @@ broker_auditlog_proof (broker_ctx_t *ctx, zframe_t *routing, const certbus_cert_
                                                  request->old_size, head.size,
                                                  broker_store_node_get, ctx->store))) {
         reply.code = CERTBUS_E_IO;
-        reply.reason = (char *) certbus_reason ();
+        reply.reason = certbus_reason ();
         goto send;
     }
     reply.leaf_index = (uint64_t) index;
-    reply.leaf.data = record;
-    reply.leaf.len = record_size;
-    reply.tree_head.data = head_bytes;
-    reply.tree_head.len = head_size;
-    reply.n_inclusion = inclusion_len / 32;
-    reply.inclusion = inclusion_items;
-    for (size_t i = 0; i < reply.n_inclusion; i++) {
-        inclusion_items [i].data = inclusion + 32 * i;
-        inclusion_items [i].len = 32;
-    }
-    reply.n_consistency = consistency_len / 32;
-    reply.consistency = consistency_items;
-    for (size_t i = 0; i < reply.n_consistency; i++) {
-        consistency_items [i].data = consistency + 32 * i;
-        consistency_items [i].len = 32;
-    }
+    reply.leaf = record;
+    reply.leaf_size = record_size;
+    reply.tree_head = head_bytes;
+    reply.tree_head_size = head_size;
+    reply.inclusion = inclusion;
+    reply.inclusion_count = inclusion_len / 32;
+    reply.consistency = consistency;
+    reply.consistency_count = consistency_len / 32;
 send:
-    s_send_proof_reply (ctx, routing, &reply);
+    certbus_packet_send_proof_reply (ctx->router, routing, &reply);
     free (record);
     free (head_bytes);
 }

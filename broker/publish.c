@@ -17,7 +17,7 @@
 //  One publish decision, sent as a PubAck after the batch commits
 struct broker_reply_t {
     zframe_t *routing;               //  where the PubAck goes
-    Certbus__PubAck ack;             //  decided, sent after commit
+    certbus_puback_t ack;            //  decided, sent after commit
     uint8_t id [CERTBUS_ID_SIZE];    //  message id (ack.message_id points here)
     char *reason;                    //  owned reason text
     char *rule;                      //  owned rule text
@@ -130,7 +130,6 @@ s_reply_new (broker_ctx_t *ctx, zframe_t *routing)
     }
     broker_reply_t *reply = &ctx->publish->replies [ctx->publish->reply_count++];
     memset (reply, 0, sizeof *reply);
-    certbus__pub_ack__init (&reply->ack);
     reply->routing = zframe_dup (routing);
     reply->received_at = certbus_now_ms ();
     return reply;
@@ -140,7 +139,7 @@ static void
 s_reject (broker_ctx_t *ctx, broker_reply_t *reply, const char *org, const certbus_header_t *header,
           certbus_err_t code, const char *reason, const char *rule)
 {
-    reply->ack.status = CERTBUS__STATUS__STATUS_REJECTED;
+    reply->ack.status = CERTBUS_PUBACK_REJECTED;
     reply->ack.code = code;
     reply->reason = strdup (reason);
     reply->rule = strdup (rule ? rule : "");
@@ -374,9 +373,9 @@ s_received (broker_ctx_t *ctx, broker_item_t *item, s_publish_t *pub)
     broker_reply_t *reply = pub->reply;
     snprintf (reply->kind, sizeof reply->kind, "%s", pub->header->kind);
     memcpy (reply->id, pub->header->id, CERTBUS_ID_SIZE);
-    //  message_id.data is pointed at reply->id in flush: the replies
-    //  array may move while the batch grows
-    reply->ack.message_id.len = CERTBUS_ID_SIZE;
+    //  message_id is pointed at reply->id in flush: the replies array
+    //  may move while the batch grows
+    reply->ack.message_id_size = CERTBUS_ID_SIZE;
     pub->size = item->packet->publish->envelope.len;
     if (item->over_rate) {
         //  Refused before it is authenticated: its header is the sender's
@@ -404,7 +403,7 @@ s_deduplicate (broker_ctx_t *ctx, s_publish_t *pub)
     if (broker_store_message_lookup (ctx->store, pub->sender->org_id, pub->header->id, &seq,
                                      &accepted_at)
         == 1) {
-        pub->reply->ack.status = CERTBUS__STATUS__STATUS_DUPLICATE;
+        pub->reply->ack.status = CERTBUS_PUBACK_DUPLICATE;
         pub->reply->ack.sequence = seq;
         pub->reply->ack.accepted_at = accepted_at;
         ctx->stats->duplicates++;
@@ -449,7 +448,7 @@ s_accept (broker_ctx_t *ctx, s_publish_t *pub)
     broker_auditlog_append (ctx, strcmp (header->kind, "receipt") == 0 ? "receipt" : "publish",
                             pub->sender->org_id, header, "accept", pub->rule, "", pub->seq,
                             pub->queued, pub->queued_count);
-    reply->ack.status = CERTBUS__STATUS__STATUS_ACCEPTED;
+    reply->ack.status = CERTBUS_PUBACK_ACCEPTED;
     reply->ack.sequence = pub->seq;
     reply->ack.accepted_at = pub->now;
     reply->rule = strdup (pub->rule);
@@ -522,11 +521,11 @@ broker_publish_handle (broker_ctx_t *ctx, zframe_t *routing, const certbus_cert_
 static void
 s_send_puback (broker_ctx_t *ctx, broker_reply_t *reply)
 {
-    if (reply->ack.message_id.len)
-        reply->ack.message_id.data = reply->id;
-    if (reply->ack.status == CERTBUS__STATUS__STATUS_UNSPECIFIED) {
+    if (reply->ack.message_id_size)
+        reply->ack.message_id = reply->id;
+    if (reply->ack.status == CERTBUS_PUBACK_UNSPECIFIED) {
         //  Decided nothing (the transaction could not start): refuse
-        reply->ack.status = CERTBUS__STATUS__STATUS_REJECTED;
+        reply->ack.status = CERTBUS_PUBACK_REJECTED;
         reply->ack.code = CERTBUS_E_IO;
         free (reply->reason);
         reply->reason = zsys_sprintf ("the broker could not store the message (%s); "
@@ -534,13 +533,10 @@ s_send_puback (broker_ctx_t *ctx, broker_reply_t *reply)
                                       ctx->last_error);
     }
     reply->ack.participants = reply->participants;
-    reply->ack.n_participants = reply->participant_count;
-    reply->ack.reason = reply->reason ? reply->reason : "";
-    reply->ack.rule = reply->rule ? reply->rule : "";
-    Certbus__Packet packet = CERTBUS__PACKET__INIT;
-    packet.body_case = CERTBUS__PACKET__BODY_PUBACK;
-    packet.puback = &reply->ack;
-    certbus_packet_send (ctx->router, reply->routing, &packet);
+    reply->ack.participant_count = reply->participant_count;
+    reply->ack.reason = reply->reason;
+    reply->ack.rule = reply->rule;
+    certbus_packet_send_puback (ctx->router, reply->routing, &reply->ack);
     zframe_destroy (&reply->routing);
     free (reply->reason);
     free (reply->rule);
@@ -574,8 +570,8 @@ broker_publish_flush (broker_ctx_t *ctx)
     bool full = self->error_code == CERTBUS_E_STORAGE_FULL;
     for (size_t i = 0; i < self->reply_count; i++) {
         broker_reply_t *reply = &self->replies [i];
-        if (!ok && reply->ack.status != CERTBUS__STATUS__STATUS_REJECTED) {
-            reply->ack.status = CERTBUS__STATUS__STATUS_REJECTED;
+        if (!ok && reply->ack.status != CERTBUS_PUBACK_REJECTED) {
+            reply->ack.status = CERTBUS_PUBACK_REJECTED;
             reply->ack.code = full ? CERTBUS_E_STORAGE_FULL : CERTBUS_E_IO;
             free (reply->reason);
             char reason [400];
@@ -586,7 +582,7 @@ broker_publish_flush (broker_ctx_t *ctx)
             reply->reason = strdup (reason);
             zsys_error ("broker: batch not stored: %s", ctx->last_error);
         }
-        else if (reply->ack.status == CERTBUS__STATUS__STATUS_ACCEPTED) {
+        else if (reply->ack.status == CERTBUS_PUBACK_ACCEPTED) {
             broker_stats_accepted (ctx->stats, reply->kind,
                                    (double) (certbus_now_ms () - reply->received_at) / 1000.0);
             for (size_t j = 0; j < reply->recipient_count; j++)

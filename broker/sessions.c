@@ -60,49 +60,28 @@ broker_sessions_destroy (broker_sessions_t **self_p)
 int
 broker_send_error (broker_ctx_t *ctx, zframe_t *routing, certbus_err_t code, const char *reason)
 {
-    Certbus__Error error = CERTBUS__ERROR__INIT;
-    error.code = code;
-    error.reason = (char *) reason;
-    Certbus__Packet packet = CERTBUS__PACKET__INIT;
-    packet.body_case = CERTBUS__PACKET__BODY_ERROR;
-    packet.error = &error;
-    return certbus_packet_send (ctx->router, routing, &packet);
+    return certbus_packet_send_error (ctx->router, routing, code, reason);
 }
 
 int
 broker_send_ping (broker_ctx_t *ctx, zframe_t *routing)
 {
-    Certbus__Ping ping = CERTBUS__PING__INIT;
-    ping.time = certbus_now_ms ();
-    ping.directory_serial = certbus_directory_serial (ctx->admission->directory);
-    Certbus__Packet packet = CERTBUS__PACKET__INIT;
-    packet.body_case = CERTBUS__PACKET__BODY_PING;
-    packet.ping = &ping;
-    return certbus_packet_send (ctx->router, routing, &packet);
+    return certbus_packet_send_ping (ctx->router, routing, certbus_now_ms (),
+                                     certbus_directory_serial (ctx->admission->directory));
 }
 
 static int
 s_send_pong (broker_ctx_t *ctx, zframe_t *routing, int64_t time)
 {
-    Certbus__Pong pong = CERTBUS__PONG__INIT;
-    pong.time = time;
-    Certbus__Packet packet = CERTBUS__PACKET__INIT;
-    packet.body_case = CERTBUS__PACKET__BODY_PONG;
-    packet.pong = &pong;
-    return certbus_packet_send (ctx->router, routing, &packet);
+    return certbus_packet_send_pong (ctx->router, routing, time);
 }
 
 static int
 s_send_hello (broker_ctx_t *ctx, zframe_t *routing, int window)
 {
-    Certbus__Hello welcome = CERTBUS__HELLO__INIT;
-    welcome.credit = (uint32_t) window;
-    welcome.directory_serial = certbus_directory_serial (ctx->admission->directory);
-    welcome.agent = "certbus-broker " CERTBUS_VERSION;
-    Certbus__Packet packet = CERTBUS__PACKET__INIT;
-    packet.body_case = CERTBUS__PACKET__BODY_HELLO;
-    packet.hello = &welcome;
-    return certbus_packet_send (ctx->router, routing, &packet);
+    return certbus_packet_send_hello (ctx->router, routing, (uint32_t) window,
+                                      certbus_directory_serial (ctx->admission->directory),
+                                      "certbus-broker " CERTBUS_VERSION);
 }
 
 //  Sends one stored delivery: its envelope is the stored base envelope
@@ -116,20 +95,17 @@ s_send_deliver (broker_ctx_t *ctx, zframe_t *routing, const broker_delivery_t *d
         abort ();
     memcpy (bytes, delivery->envelope, delivery->envelope_size);
     memcpy (bytes + delivery->envelope_size, delivery->wrapped, delivery->wrapped_size);
-    Certbus__Deliver deliver = CERTBUS__DELIVER__INIT;
-    deliver.sequence = delivery->qseq;
-    deliver.envelope.data = bytes;
-    deliver.envelope.len = size;
-    deliver.accepted_at = delivery->accepted_at;
-    deliver.message_sequence = delivery->msg_seq;
+    certbus_deliver_t deliver = {.sequence = delivery->qseq,
+                                 .envelope = bytes,
+                                 .envelope_size = size,
+                                 .accepted_at = delivery->accepted_at,
+                                 .message_sequence = delivery->msg_seq};
+    char **participants = NULL;
     if (delivery->incident)
-        deliver.participants
-            = broker_cases_participants (ctx, bytes, size, &deliver.n_participants);
-    Certbus__Packet packet = CERTBUS__PACKET__INIT;
-    packet.body_case = CERTBUS__PACKET__BODY_DELIVER;
-    packet.deliver = &deliver;
-    int sent = certbus_packet_send (ctx->router, routing, &packet);
-    certbus_strv_free (deliver.participants, deliver.n_participants);
+        participants = broker_cases_participants (ctx, bytes, size, &deliver.participant_count);
+    deliver.participants = participants;
+    int sent = certbus_packet_send_deliver (ctx->router, routing, &deliver);
+    certbus_strv_free (participants, deliver.participant_count);
     free (bytes);
     return sent;
 }

@@ -277,8 +277,11 @@ s_handle_packet (self_t *self, Certbus__Packet *packet, node_acks_t *acks)
         case CERTBUS__PACKET__BODY_ERROR: {
             char *reason = certbus_term_escape (packet->error->reason);
             snprintf (self->last_error, sizeof self->last_error, "broker: %s", reason);
-            if (packet->error->code == CERTBUS_E_PROTOCOL && self->connected) {
-                //  The broker lost our session (it restarted): say hello again
+            if ((packet->error->code == CERTBUS_E_PROTOCOL
+                 || packet->error->code == CERTBUS_E_SESSION_EXPIRED)
+                && self->connected) {
+                //  The broker lost our session (it restarted) or expired it
+                //  (we were silent past its peer timeout): say hello again
                 self->connected = false;
                 s_hello (self);
             }
