@@ -164,6 +164,196 @@ certbus_envelope_seal (certbus_identity_t *identity, const certbus_cert_t *own,
     return rc;
 }
 
+//  One seal's state, filled by the steps below in order. The encoded header
+//  and envelope point into it; s_seal_free frees it and wipes the secrets.
+typedef struct {
+    char **orgs;                     //  sorted, unique recipients (strings borrowed)
+    size_t count;                    //  entries in orgs
+    bool encrypt;                    //  false only for TLP clear
+    uint8_t id [CERTBUS_ID_SIZE];    //  the new message id
+    uint8_t *content_key;            //  secret: encrypts the payload
+    uint8_t *ephemeral_secret;       //  secret: one X25519 key for every recipient
+    uint8_t *shared;                 //  secret: X25519 result, one recipient at a time
+    uint8_t ephemeral_public [CERTBUS_KEY_SIZE];    //  sent in the header
+    uint8_t nonce [crypto_aead_xchacha20poly1305_ietf_NPUBBYTES];    //  payload nonce
+    uint8_t *ciphertext;             //  encrypted payload, NULL when clear
+    size_t ciphertext_size;          //  bytes in ciphertext (or the clear payload)
+    Certbus__RecipientKey *keys, **key_ptrs;    //  one entry per recipient, and pointers to them
+    uint8_t *wrapped;                //  count wrapped content keys, back to back
+    uint8_t recipients_hash [CERTBUS_HASH_SIZE], ciphertext_hash [CERTBUS_HASH_SIZE];    //  signed
+    Certbus__Reference refs [16], *ref_ptrs [16];    //  the references of opts, and pointers
+    Certbus__EnvelopeHeader hdr;     //  the header to sign
+} s_seal_t;
+
+//  Sorts the recipients without repeats, allocates, gives the header a new id
+static void
+s_seal_start (s_seal_t *seal, const certbus_seal_opts_t *opts, char *const *recipients,
+              size_t recipient_count, size_t size)
+{
+    memset (seal, 0, sizeof *seal);
+    seal->encrypt = strcmp (opts->tlp, "clear") != 0;
+    seal->orgs = malloc (recipient_count * sizeof (char *));
+    if (!seal->orgs)
+        abort ();
+    memcpy (seal->orgs, recipients, recipient_count * sizeof (char *));
+    qsort (seal->orgs, recipient_count, sizeof (char *), s_strcmp_p);
+    for (size_t i = 0; i < recipient_count; i++)
+        if (seal->count == 0 || strcmp (seal->orgs [seal->count - 1], seal->orgs [i]) != 0)
+            seal->orgs [seal->count++] = seal->orgs [i];
+    seal->content_key = certbus_secret_alloc (crypto_aead_xchacha20poly1305_ietf_KEYBYTES);
+    seal->ephemeral_secret = certbus_secret_alloc (CERTBUS_KEY_SIZE);
+    seal->shared = certbus_secret_alloc (crypto_box_BEFORENMBYTES);
+    if (!seal->content_key || !seal->ephemeral_secret || !seal->shared)
+        abort ();
+    seal->ciphertext_size = size;
+    seal->keys = calloc (seal->count, sizeof (Certbus__RecipientKey));
+    seal->key_ptrs = calloc (seal->count, sizeof (Certbus__RecipientKey *));
+    seal->wrapped = calloc (seal->count, CERTBUS_WRAPPED_KEY_SIZE);
+    if (!seal->keys || !seal->key_ptrs || !seal->wrapped)
+        abort ();
+    seal->hdr = (Certbus__EnvelopeHeader) CERTBUS__ENVELOPE_HEADER__INIT;
+    certbus_uuid7 (seal->id);
+    seal->hdr.version = CERTBUS_WIRE_MAJOR;
+    seal->hdr.id.data = seal->id;
+    seal->hdr.id.len = sizeof seal->id;
+}
+
+//  Every recipient must be a current, unrevoked member of dir
+static certbus_err_t
+s_seal_find_members (s_seal_t *seal, certbus_directory_t *dir)
+{
+    for (size_t i = 0; i < seal->count; i++) {
+        const certbus_cert_t *cert = certbus_directory_find (dir, seal->orgs [i]);
+        if (!cert || certbus_directory_revocation (dir, cert->serial)
+            || certbus_cert_check_time (cert, certbus_now ()) != CERTBUS_OK)
+            return certbus_fail (CERTBUS_E_AUDIENCE_EMPTY,
+                                 "recipient '%s' is not a current member", seal->orgs [i]);
+        certbus__recipient_key__init (&seal->keys [i]);
+        seal->keys [i].org_id = seal->orgs [i];
+        seal->key_ptrs [i] = &seal->keys [i];
+    }
+    return CERTBUS_OK;
+}
+
+//  A new content key, nonce and ephemeral key pair; the id is associated data
+static void
+s_seal_encrypt_payload (s_seal_t *seal, const uint8_t *payload, size_t size)
+{
+    crypto_aead_xchacha20poly1305_ietf_keygen (seal->content_key);
+    randombytes_buf (seal->nonce, sizeof seal->nonce);
+    crypto_box_keypair (seal->ephemeral_public, seal->ephemeral_secret);
+    seal->ciphertext_size = size + crypto_aead_xchacha20poly1305_ietf_ABYTES;
+    seal->ciphertext = malloc (seal->ciphertext_size);
+    if (!seal->ciphertext)
+        abort ();
+    unsigned long long written;
+    crypto_aead_xchacha20poly1305_ietf_encrypt (seal->ciphertext, &written, payload, size,
+                                                seal->id, sizeof seal->id, NULL, seal->nonce,
+                                                seal->content_key);
+}
+
+//  Wraps the content key for each recipient, as the top of this file says
+static certbus_err_t
+s_seal_wrap_keys (s_seal_t *seal, certbus_directory_t *dir)
+{
+    for (size_t i = 0; i < seal->count; i++) {
+        const certbus_cert_t *cert = certbus_directory_find (dir, seal->orgs [i]);
+        uint8_t wrap_nonce [crypto_secretbox_NONCEBYTES];
+        if (crypto_box_beforenm (seal->shared, cert->box_key, seal->ephemeral_secret) != 0)
+            return certbus_fail (CERTBUS_E_FIELD, "recipient '%s' has an unusable key",
+                                 seal->orgs [i]);
+        s_wrap_nonce (seal->ephemeral_public, cert->box_key, wrap_nonce);
+        uint8_t *out = seal->wrapped + i * CERTBUS_WRAPPED_KEY_SIZE;
+        crypto_secretbox_easy (out, seal->content_key,
+                               crypto_aead_xchacha20poly1305_ietf_KEYBYTES, wrap_nonce,
+                               seal->shared);
+        seal->keys [i].wrapped_key.data = out;
+        seal->keys [i].wrapped_key.len = CERTBUS_WRAPPED_KEY_SIZE;
+    }
+    seal->hdr.ephemeral_key.data = seal->ephemeral_public;
+    seal->hdr.ephemeral_key.len = sizeof seal->ephemeral_public;
+    seal->hdr.nonce.data = seal->nonce;
+    seal->hdr.nonce.len = sizeof seal->nonce;
+    return CERTBUS_OK;
+}
+
+//  Hashes the recipient list and what the envelope carries (the ciphertext,
+//  or the clear payload), and fills the rest of the header from own and opts.
+static void
+s_seal_fill_header (s_seal_t *seal, const certbus_cert_t *own, const certbus_seal_opts_t *opts,
+                    const uint8_t *payload)
+{
+    s_recipients_hash (seal->orgs, seal->count, seal->recipients_hash);
+    crypto_hash_sha256 (seal->ciphertext_hash, seal->encrypt ? seal->ciphertext : payload,
+                        seal->ciphertext_size);
+    Certbus__EnvelopeHeader *hdr = &seal->hdr;
+    hdr->origin = own->org_id;
+    hdr->origin_serial = own->serial;
+    hdr->kind = (char *) opts->kind;
+    hdr->topic = (char *) (opts->topic ? opts->topic : "");
+    hdr->tlp = (char *) opts->tlp;
+    hdr->severity = (char *) (opts->severity ? opts->severity : "medium");
+    hdr->created = certbus_now_ms ();
+    hdr->audience = (char *) (opts->audience ? opts->audience : "");
+    hdr->recipients_hash.data = seal->recipients_hash;
+    hdr->recipients_hash.len = sizeof seal->recipients_hash;
+    hdr->recipient_count = (uint32_t) seal->count;
+    hdr->ciphertext_hash.data = seal->ciphertext_hash;
+    hdr->ciphertext_hash.len = sizeof seal->ciphertext_hash;
+    hdr->content_type
+        = (char *) (opts->content_type ? opts->content_type : "application/octet-stream");
+    hdr->encrypted = seal->encrypt;
+    hdr->case_status = (char *) (opts->case_status ? opts->case_status : "");
+    hdr->assign = (char *) (opts->assign ? opts->assign : "");
+    for (size_t i = 0; i < opts->ref_count; i++) {
+        certbus__reference__init (&seal->refs [i]);
+        seal->refs [i].relation = (char *) opts->refs [i].relation;
+        seal->refs [i].message_id.data = (uint8_t *) opts->refs [i].id;
+        seal->refs [i].message_id.len = CERTBUS_ID_SIZE;
+        seal->ref_ptrs [i] = &seal->refs [i];
+    }
+    hdr->n_references = opts->ref_count;
+    hdr->references = seal->ref_ptrs;
+}
+
+//  Signs the encoded header; returns the encoded Envelope, the caller's
+static uint8_t *
+s_seal_sign_and_encode (s_seal_t *seal, certbus_identity_t *identity, const uint8_t *payload,
+                        size_t *size_p)
+{
+    size_t header_size;
+    uint8_t *header_bytes = certbus_codec_encode (&seal->hdr, &header_size);
+    uint8_t sig [CERTBUS_SIG_SIZE];
+    certbus_sign (sig, s_DOMAIN_ENVELOPE, header_bytes, header_size,
+                  certbus_identity_sign_secret (identity));
+    Certbus__Envelope env = CERTBUS__ENVELOPE__INIT;
+    env.version = CERTBUS_WIRE_MAJOR;
+    env.header.data = header_bytes;
+    env.header.len = header_size;
+    env.signature.data = sig;
+    env.signature.len = sizeof sig;
+    env.ciphertext.data = seal->encrypt ? seal->ciphertext : (uint8_t *) payload;
+    env.ciphertext.len = seal->ciphertext_size;
+    env.n_recipients = seal->count;
+    env.recipients = seal->key_ptrs;
+    uint8_t *bytes = certbus_codec_encode (&env, size_p);
+    free (header_bytes);
+    return bytes;
+}
+
+static void
+s_seal_free (s_seal_t *seal)
+{
+    certbus_secret_free (seal->content_key, crypto_aead_xchacha20poly1305_ietf_KEYBYTES);
+    certbus_secret_free (seal->ephemeral_secret, CERTBUS_KEY_SIZE);
+    certbus_secret_free (seal->shared, crypto_box_BEFORENMBYTES);
+    free (seal->ciphertext);
+    free (seal->keys);
+    free (seal->key_ptrs);
+    free (seal->wrapped);
+    free (seal->orgs);
+}
+
 certbus_err_t
 certbus_envelope_seal_to (certbus_identity_t *identity, const certbus_cert_t *own,
                           certbus_directory_t *dir, const certbus_seal_opts_t *opts,
@@ -179,145 +369,22 @@ certbus_envelope_seal_to (certbus_identity_t *identity, const certbus_cert_t *ow
     if (recipient_count > CERTBUS_MAX_RECIPIENTS)
         return certbus_fail (CERTBUS_E_TOO_LARGE, "%zu recipients, more than the limit of %d",
                              recipient_count, CERTBUS_MAX_RECIPIENTS);
-    bool encrypt = strcmp (opts->tlp, "clear") != 0;
-
-    //  Sorted, unique recipients with their certificates
-    char **orgs = malloc (recipient_count * sizeof (char *));
-    if (!orgs)
-        abort ();
-    memcpy (orgs, recipients, recipient_count * sizeof (char *));
-    qsort (orgs, recipient_count, sizeof (char *), s_strcmp_p);
-    size_t count = 0;
-    for (size_t i = 0; i < recipient_count; i++)
-        if (count == 0 || strcmp (orgs [count - 1], orgs [i]) != 0)
-            orgs [count++] = orgs [i];
-
-    uint8_t *content_key = certbus_secret_alloc (crypto_aead_xchacha20poly1305_ietf_KEYBYTES);
-    uint8_t *ephemeral_secret = certbus_secret_alloc (CERTBUS_KEY_SIZE);
-    uint8_t *shared = certbus_secret_alloc (crypto_box_BEFORENMBYTES);
-    if (!content_key || !ephemeral_secret || !shared)
-        abort ();
-    uint8_t ephemeral_public [CERTBUS_KEY_SIZE];
-    uint8_t nonce [crypto_aead_xchacha20poly1305_ietf_NPUBBYTES];
-    uint8_t *ciphertext = NULL;
-    size_t ciphertext_size = size;
-    Certbus__RecipientKey *keys = calloc (count, sizeof (Certbus__RecipientKey));
-    Certbus__RecipientKey **key_ptrs = calloc (count, sizeof (Certbus__RecipientKey *));
-    uint8_t *wrapped = calloc (count, CERTBUS_WRAPPED_KEY_SIZE);
-    if (!keys || !key_ptrs || !wrapped)
-        abort ();
-
-    Certbus__EnvelopeHeader hdr = CERTBUS__ENVELOPE_HEADER__INIT;
-    uint8_t id [CERTBUS_ID_SIZE];
-    certbus_uuid7 (id);
-    hdr.version = CERTBUS_WIRE_MAJOR;
-    hdr.id.data = id;
-    hdr.id.len = sizeof id;
-
-    for (size_t i = 0; i < count; i++) {
-        const certbus_cert_t *cert = certbus_directory_find (dir, orgs [i]);
-        if (!cert || certbus_directory_revocation (dir, cert->serial)
-            || certbus_cert_check_time (cert, certbus_now ()) != CERTBUS_OK) {
-            rc = certbus_fail (CERTBUS_E_AUDIENCE_EMPTY,
-                               "recipient '%s' is not a current member", orgs [i]);
+    s_seal_t seal;
+    s_seal_start (&seal, opts, recipients, recipient_count, size);
+    rc = s_seal_find_members (&seal, dir);
+    if (rc)
+        goto cleanup;
+    if (seal.encrypt) {
+        s_seal_encrypt_payload (&seal, payload, size);
+        rc = s_seal_wrap_keys (&seal, dir);
+        if (rc)
             goto cleanup;
-        }
-        certbus__recipient_key__init (&keys [i]);
-        keys [i].org_id = orgs [i];
-        key_ptrs [i] = &keys [i];
     }
-    if (encrypt) {
-        crypto_aead_xchacha20poly1305_ietf_keygen (content_key);
-        randombytes_buf (nonce, sizeof nonce);
-        crypto_box_keypair (ephemeral_public, ephemeral_secret);
-        ciphertext_size = size + crypto_aead_xchacha20poly1305_ietf_ABYTES;
-        ciphertext = malloc (ciphertext_size);
-        if (!ciphertext)
-            abort ();
-        unsigned long long written;
-        crypto_aead_xchacha20poly1305_ietf_encrypt (ciphertext, &written, payload, size, id,
-                                                    sizeof id, NULL, nonce, content_key);
-        for (size_t i = 0; i < count; i++) {
-            const certbus_cert_t *cert = certbus_directory_find (dir, orgs [i]);
-            uint8_t wrap_nonce [crypto_secretbox_NONCEBYTES];
-            if (crypto_box_beforenm (shared, cert->box_key, ephemeral_secret) != 0) {
-                rc = certbus_fail (CERTBUS_E_FIELD, "recipient '%s' has an unusable key",
-                                   orgs [i]);
-                goto cleanup;
-            }
-            s_wrap_nonce (ephemeral_public, cert->box_key, wrap_nonce);
-            uint8_t *out = wrapped + i * CERTBUS_WRAPPED_KEY_SIZE;
-            crypto_secretbox_easy (out, content_key, crypto_aead_xchacha20poly1305_ietf_KEYBYTES,
-                                   wrap_nonce, shared);
-            keys [i].wrapped_key.data = out;
-            keys [i].wrapped_key.len = CERTBUS_WRAPPED_KEY_SIZE;
-        }
-        hdr.ephemeral_key.data = ephemeral_public;
-        hdr.ephemeral_key.len = sizeof ephemeral_public;
-        hdr.nonce.data = nonce;
-        hdr.nonce.len = sizeof nonce;
-    }
-    uint8_t recipients_hash [CERTBUS_HASH_SIZE], ciphertext_hash [CERTBUS_HASH_SIZE];
-    s_recipients_hash (orgs, count, recipients_hash);
-    crypto_hash_sha256 (ciphertext_hash, encrypt ? ciphertext : payload, ciphertext_size);
-
-    hdr.origin = own->org_id;
-    hdr.origin_serial = own->serial;
-    hdr.kind = (char *) opts->kind;
-    hdr.topic = (char *) (opts->topic ? opts->topic : "");
-    hdr.tlp = (char *) opts->tlp;
-    hdr.severity = (char *) (opts->severity ? opts->severity : "medium");
-    hdr.created = certbus_now_ms ();
-    hdr.audience = (char *) (opts->audience ? opts->audience : "");
-    hdr.recipients_hash.data = recipients_hash;
-    hdr.recipients_hash.len = sizeof recipients_hash;
-    hdr.recipient_count = (uint32_t) count;
-    hdr.ciphertext_hash.data = ciphertext_hash;
-    hdr.ciphertext_hash.len = sizeof ciphertext_hash;
-    hdr.content_type
-        = (char *) (opts->content_type ? opts->content_type : "application/octet-stream");
-    hdr.encrypted = encrypt;
-    hdr.case_status = (char *) (opts->case_status ? opts->case_status : "");
-    hdr.assign = (char *) (opts->assign ? opts->assign : "");
-    Certbus__Reference refs [16], *ref_ptrs [16];
-    for (size_t i = 0; i < opts->ref_count; i++) {
-        certbus__reference__init (&refs [i]);
-        refs [i].relation = (char *) opts->refs [i].relation;
-        refs [i].message_id.data = (uint8_t *) opts->refs [i].id;
-        refs [i].message_id.len = CERTBUS_ID_SIZE;
-        ref_ptrs [i] = &refs [i];
-    }
-    hdr.n_references = opts->ref_count;
-    hdr.references = ref_ptrs;
-
-    size_t header_size;
-    uint8_t *header_bytes = certbus_codec_encode (&hdr, &header_size);
-    uint8_t sig [CERTBUS_SIG_SIZE];
-    certbus_sign (sig, s_DOMAIN_ENVELOPE, header_bytes, header_size,
-                  certbus_identity_sign_secret (identity));
-    Certbus__Envelope env = CERTBUS__ENVELOPE__INIT;
-    env.version = CERTBUS_WIRE_MAJOR;
-    env.header.data = header_bytes;
-    env.header.len = header_size;
-    env.signature.data = sig;
-    env.signature.len = sizeof sig;
-    env.ciphertext.data = encrypt ? ciphertext : (uint8_t *) payload;
-    env.ciphertext.len = ciphertext_size;
-    env.n_recipients = count;
-    env.recipients = key_ptrs;
-    *bytes_p = certbus_codec_encode (&env, size_p);
-    free (header_bytes);
-    memcpy (id_out, id, CERTBUS_ID_SIZE);
-    rc = CERTBUS_OK;
+    s_seal_fill_header (&seal, own, opts, payload);
+    *bytes_p = s_seal_sign_and_encode (&seal, identity, payload, size_p);
+    memcpy (id_out, seal.id, CERTBUS_ID_SIZE);
 cleanup:
-    certbus_secret_free (content_key, crypto_aead_xchacha20poly1305_ietf_KEYBYTES);
-    certbus_secret_free (ephemeral_secret, CERTBUS_KEY_SIZE);
-    certbus_secret_free (shared, crypto_box_BEFORENMBYTES);
-    free (ciphertext);
-    free (keys);
-    free (key_ptrs);
-    free (wrapped);
-    free (orgs);
+    s_seal_free (&seal);
     return rc;
 }
 
@@ -332,47 +399,37 @@ s_bytes_field (ProtobufCBinaryData field, size_t want, const char *name, uint8_t
     return CERTBUS_OK;
 }
 
-certbus_err_t
-certbus_envelope_decode (const uint8_t *bytes, size_t size, certbus_envelope_t **env_p)
+//  Checks every fixed-size field; copies the id and the hashes to our header
+static certbus_err_t
+s_check_field_sizes (certbus_envelope_t *self)
 {
-    *env_p = NULL;
-    certbus_envelope_t *self = calloc (1, sizeof *self);
-    if (!self)
-        abort ();
-    certbus_err_t rc = certbus_codec_decode (&certbus__envelope__descriptor, bytes, size,
-                                             CERTBUS_MAX_ENVELOPE, CERTBUS_MAX_RECIPIENTS,
-                                             (void **) &self->wire);
-    if (rc)
-        goto cleanup;
-    Certbus__Envelope *wire = self->wire;
-    rc = certbus_codec_decode (&certbus__envelope_header__descriptor, wire->header.data,
-                               wire->header.len, 64 * 1024, 16, (void **) &self->hdr);
-    if (rc)
-        goto cleanup;
     Certbus__EnvelopeHeader *hdr = self->hdr;
     certbus_header_t *h = &self->header;
+    certbus_err_t rc;
     if ((rc = s_bytes_field (hdr->id, CERTBUS_ID_SIZE, "id", h->id))
         || (rc = s_bytes_field (hdr->recipients_hash, CERTBUS_HASH_SIZE, "recipients_hash",
                                 h->recipients_hash))
         || (rc = s_bytes_field (hdr->ciphertext_hash, CERTBUS_HASH_SIZE, "ciphertext_hash",
                                 h->ciphertext_hash)))
-        goto cleanup;
+        return rc;
     if (hdr->encrypted
         && ((rc = s_bytes_field (hdr->ephemeral_key, CERTBUS_KEY_SIZE, "ephemeral_key", NULL))
             || (rc = s_bytes_field (hdr->nonce, crypto_aead_xchacha20poly1305_ietf_NPUBBYTES,
                                     "nonce", NULL))))
-        goto cleanup;
-    if (wire->signature.len != CERTBUS_SIG_SIZE) {
-        rc = certbus_fail (CERTBUS_E_FIELD, "envelope signature has %zu bytes, not 64",
-                           wire->signature.len);
-        goto cleanup;
-    }
-    if (hdr->n_references > 16) {
-        rc = certbus_fail (CERTBUS_E_FIELD, "envelope has more than 16 references");
-        goto cleanup;
-    }
-    //  The rules seal applies too: strings without control characters,
-    //  case fields and references that fit the kind
+        return rc;
+    if (self->wire->signature.len != CERTBUS_SIG_SIZE)
+        return certbus_fail (CERTBUS_E_FIELD, "envelope signature has %zu bytes, not 64",
+                             self->wire->signature.len);
+    if (hdr->n_references > 16)
+        return certbus_fail (CERTBUS_E_FIELD, "envelope has more than 16 references");
+    return CERTBUS_OK;
+}
+
+//  The rules seal applies too: strings without control characters, case
+//  fields and references that fit the kind; then names and values (<= 16 refs)
+static certbus_err_t
+s_check_header_text (const Certbus__EnvelopeHeader *hdr)
+{
     const char *relations [16];
     for (size_t i = 0; i < hdr->n_references; i++)
         relations [i] = hdr->references [i]->relation;
@@ -387,44 +444,54 @@ certbus_envelope_decode (const uint8_t *bytes, size_t size, certbus_envelope_t *
                                   .assign = hdr->assign,
                                   .relations = relations,
                                   .ref_count = hdr->n_references};
-    if ((rc = certbus_header_check (&text)))
-        goto cleanup;
+    certbus_err_t rc = certbus_header_check (&text);
+    if (rc)
+        return rc;
     if (!certbus_name_valid (hdr->origin) || !s_kind_valid (hdr->kind)
         || !certbus_tlp_valid (hdr->tlp) || !certbus_severity_valid (hdr->severity)
         || !s_content_type_valid (hdr->content_type) || strlen (hdr->topic) > 256
         || hdr->recipient_count == 0 || hdr->recipient_count > CERTBUS_MAX_RECIPIENTS
-        || (!hdr->encrypted && strcmp (hdr->tlp, "clear") != 0)) {
-        rc = certbus_fail (CERTBUS_E_FIELD,
-                           "envelope header has an invalid origin, kind, TLP, severity, "
-                           "content type, topic or recipient count");
-        goto cleanup;
-    }
-    if (wire->n_recipients > hdr->recipient_count) {
-        rc = certbus_fail (CERTBUS_E_RECIPIENTS_HASH,
-                           "envelope carries %zu recipients but was sealed to %u",
-                           wire->n_recipients, hdr->recipient_count);
-        goto cleanup;
-    }
+        || (!hdr->encrypted && strcmp (hdr->tlp, "clear") != 0))
+        return certbus_fail (CERTBUS_E_FIELD,
+                             "envelope header has an invalid origin, kind, TLP, severity, "
+                             "content type, topic or recipient count");
+    return CERTBUS_OK;
+}
+
+//  What travels beside the signed header: no more recipients than it was
+//  sealed to, each well formed, sorted and unique; and the ciphertext it hashed
+static certbus_err_t
+s_check_body (const certbus_envelope_t *self)
+{
+    const Certbus__Envelope *wire = self->wire;
+    const Certbus__EnvelopeHeader *hdr = self->hdr;
+    if (wire->n_recipients > hdr->recipient_count)
+        return certbus_fail (CERTBUS_E_RECIPIENTS_HASH,
+                             "envelope carries %zu recipients but was sealed to %u",
+                             wire->n_recipients, hdr->recipient_count);
     for (size_t i = 0; i < wire->n_recipients; i++) {
         Certbus__RecipientKey *key = wire->recipients [i];
         if (!certbus_name_valid (key->org_id)
             || (hdr->encrypted && key->wrapped_key.len != CERTBUS_WRAPPED_KEY_SIZE)
-            || (!hdr->encrypted && key->wrapped_key.len != 0)) {
-            rc = certbus_fail (CERTBUS_E_FIELD, "recipient entry %zu is malformed", i);
-            goto cleanup;
-        }
-        if (i > 0 && strcmp (wire->recipients [i - 1]->org_id, key->org_id) >= 0) {
-            rc = certbus_fail (CERTBUS_E_FIELD, "recipient list is not sorted and unique");
-            goto cleanup;
-        }
+            || (!hdr->encrypted && key->wrapped_key.len != 0))
+            return certbus_fail (CERTBUS_E_FIELD, "recipient entry %zu is malformed", i);
+        if (i > 0 && strcmp (wire->recipients [i - 1]->org_id, key->org_id) >= 0)
+            return certbus_fail (CERTBUS_E_FIELD, "recipient list is not sorted and unique");
     }
     uint8_t hash [CERTBUS_HASH_SIZE];
-    crypto_hash_sha256 (hash, wire->ciphertext.data, wire->ciphertext.len);
-    if (sodium_memcmp (hash, h->ciphertext_hash, sizeof hash) != 0) {
-        rc = certbus_fail (CERTBUS_E_CIPHERTEXT_HASH,
-                           "ciphertext does not match the hash in the signed header");
-        goto cleanup;
-    }
+    crypto_hash_sha256 (hash, self->wire->ciphertext.data, self->wire->ciphertext.len);
+    if (sodium_memcmp (hash, self->header.ciphertext_hash, sizeof hash) != 0)
+        return certbus_fail (CERTBUS_E_CIPHERTEXT_HASH,
+                             "ciphertext does not match the hash in the signed header");
+    return CERTBUS_OK;
+}
+
+//  Fills our header from self->hdr (strings borrowed), checking references
+static certbus_err_t
+s_copy_header (certbus_envelope_t *self)
+{
+    const Certbus__EnvelopeHeader *hdr = self->hdr;
+    certbus_header_t *h = &self->header;
     h->origin = hdr->origin;
     h->origin_serial = hdr->origin_serial;
     h->kind = hdr->kind;
@@ -444,13 +511,32 @@ certbus_envelope_decode (const uint8_t *bytes, size_t size, certbus_envelope_t *
         abort ();
     for (size_t i = 0; i < hdr->n_references; i++) {
         Certbus__Reference *ref = hdr->references [i];
-        if (ref->message_id.len != CERTBUS_ID_SIZE || strlen (ref->relation) >= 32) {
-            rc = certbus_fail (CERTBUS_E_FIELD, "reference %zu is malformed", i);
-            goto cleanup;
-        }
+        if (ref->message_id.len != CERTBUS_ID_SIZE || strlen (ref->relation) >= 32)
+            return certbus_fail (CERTBUS_E_FIELD, "reference %zu is malformed", i);
         snprintf (h->refs [i].relation, sizeof h->refs [i].relation, "%s", ref->relation);
         memcpy (h->refs [i].id, ref->message_id.data, CERTBUS_ID_SIZE);
     }
+    return CERTBUS_OK;
+}
+
+certbus_err_t
+certbus_envelope_decode (const uint8_t *bytes, size_t size, certbus_envelope_t **env_p)
+{
+    *env_p = NULL;
+    certbus_envelope_t *self = calloc (1, sizeof *self);
+    if (!self)
+        abort ();
+    certbus_err_t rc = certbus_codec_decode (&certbus__envelope__descriptor, bytes, size,
+                                             CERTBUS_MAX_ENVELOPE, CERTBUS_MAX_RECIPIENTS,
+                                             (void **) &self->wire);
+    if (rc == CERTBUS_OK)
+        rc = certbus_codec_decode (&certbus__envelope_header__descriptor, self->wire->header.data,
+                                   self->wire->header.len, 64 * 1024, 16, (void **) &self->hdr);
+    if (rc || (rc = s_check_field_sizes (self))
+        || (rc = s_check_header_text (self->hdr))
+        || (rc = s_check_body (self))
+        || (rc = s_copy_header (self)))
+        goto cleanup;
     *env_p = self;
     self = NULL;
 cleanup:
