@@ -26,6 +26,7 @@
 
 #define s_BACKLOG 200                //  messages published to the slow consumer
 #define s_SHORT_EXPIRY_MS 2000       //  message lifetime in the expiry test
+#define s_PEER_TIMEOUT_MS 400        //  session silence limit in the session expiry test
 
 static int
 s_setup (void **state)
@@ -38,6 +39,13 @@ static int
 s_setup_short_expiry (void **state)
 {
     tw_options_t options = {.agent = "test_broker_wire", .expiry_ms = s_SHORT_EXPIRY_MS};
+    return tw_setup (state, &options);
+}
+
+static int
+s_setup_short_peer_timeout (void **state)
+{
+    tw_options_t options = {.agent = "test_broker_wire", .peer_timeout_ms = s_PEER_TIMEOUT_MS};
     return tw_setup (state, &options);
 }
 
@@ -388,6 +396,45 @@ test_expiry (void **state)
     tw_inbox_destroy (&inbox);
 }
 
+//  ---------------------------------------------------------------------------
+//  8. A session silent past the peer timeout is closed and the member told
+//     so; the connection then has no session until it says Hello again
+
+static void
+test_session_expiry (void **state)
+{
+    tw_fixture_t *fx = *state;
+    zsock_t *alpha = tw_client (fx, fx->members [TW_ALPHA].identity);
+    int64_t hello_at = zclock_mono ();
+    tw_send_hello (fx, alpha, 0);
+    assert_int_equal (tw_expect_welcome (fx, alpha), TW_WINDOW);
+    assert_int_equal (tw_session_stat (fx, "alpha", "window"), TW_WINDOW);
+
+    //  Alpha stays silent (the broker's heartbeat Pings go unanswered, and
+    //  tw_recv skips them): the broker's tick closes the session and says
+    //  so on the connection, no earlier than the peer timeout after our Hello
+    tw_expect_error (alpha, CERTBUS_E_SESSION_EXPIRED, NULL);
+    int64_t silent = zclock_mono () - hello_at;
+    if (silent < s_PEER_TIMEOUT_MS)
+        fail_msg ("session expired after %lld ms of silence; the peer timeout is %d ms",
+                  (long long) silent, s_PEER_TIMEOUT_MS);
+    assert_int_equal (tw_session_stat (fx, "alpha", "window"), -1);
+
+    //  The connection is still up but has no session: a Ping is refused
+    tw_send_ping (alpha, 7001);
+    tw_expect_error (alpha, CERTBUS_E_PROTOCOL, "no session");
+    assert_int_equal (tw_session_stat (fx, "alpha", "window"), -1);
+
+    //  Hello on the same connection opens the session again, and it serves
+    tw_send_hello (fx, alpha, 0);
+    assert_int_equal (tw_expect_welcome (fx, alpha), TW_WINDOW);
+    assert_int_equal (tw_session_stat (fx, "alpha", "window"), TW_WINDOW);
+    tw_send_ping (alpha, 7002);
+    Certbus__Packet *pong = tw_expect (alpha, CERTBUS__PACKET__BODY_PONG);
+    assert_int_equal (pong->pong->time, 7002);
+    certbus_codec_free (pong);
+}
+
 //  An optional argument picks tests by name (e.g. "test_slow*"), or skips
 //  one ("-test_x"): see tw_main_init.
 int
@@ -402,6 +449,8 @@ main (int argc, char *argv [])
         cmocka_unit_test_setup_teardown (test_duplicate_publish, s_setup, tw_teardown),
         cmocka_unit_test_setup_teardown (test_bad_frames, s_setup, tw_teardown),
         cmocka_unit_test_setup_teardown (test_expiry, s_setup_short_expiry, tw_teardown),
+        cmocka_unit_test_setup_teardown (test_session_expiry, s_setup_short_peer_timeout,
+                                         tw_teardown),
     };
     return cmocka_run_group_tests (tests, NULL, NULL);
 }

@@ -13,6 +13,11 @@
     answers the node's directory request. Every deliver-ack the node sends
     must list at most 4 sequences, and together they must cover all 10.
 
+    A second test checks the node's side of session expiry: told by the
+    broker that its session expired (Error session-expired), a node that
+    thinks it is connected says Hello again on the same connection, at
+    once, while an Error with another code makes it say nothing.
+
     The node folder is made through the node's own init and enroll
     commands, the certificates by the Council functions certbus-broker uses.
 */
@@ -86,98 +91,136 @@ s_issue (const char *dir, const char *tier, const char *sector, const char *requ
     return cert;
 }
 
-static void
-test_acks_fit_the_granted_window (void **state)
+//  What every test starts from: a Council, the scripted broker bound on
+//  loopback, and a node folder enrolled with a directory that knows only
+//  the node itself. The node engine is started by the test.
+typedef struct {
+    char *dir;                       //  the Council folder
+    uint8_t council_key [CERTBUS_KEY_SIZE];
+    char *council_pub;
+    char *broker_pub;
+    char *broker_secret;
+    certbus_identity_t *broker;      //  the broker's keys, for the scripted peer
+    zsock_t *router;                 //  the scripted broker
+    char endpoint [64];
+    char *node_dir;
+    char *request;                   //  the node's certificate request
+    char *node_cert;
+    certbus_cert_t *bank;            //  the node's certificate
+    char *dir_v1;                    //  the directory the node was enrolled with
+    zactor_t *node;                  //  the node engine; NULL until started
+    zframe_t *routing;               //  the node's connection, as last seen
+} s_fixture_t;
+
+static int
+s_setup (void **state)
 {
-    (void) state;
-    char *dir = tu_tmpdir_new ();
+    s_fixture_t *fx = calloc (1, sizeof *fx);
+    assert_non_null (fx);
+    *state = fx;
+    fx->dir = tu_tmpdir_new ();
+    char *dir = fx->dir;
     if (council_init (dir))
         fail_msg ("council_init: %s", certbus_reason ());
-    uint8_t council_key [CERTBUS_KEY_SIZE];
-    char *council_pub = tu_path (dir, COUNCIL_PUB);
-    char *broker_pub = tu_path (dir, BROKER_PUB);
-    assert_int_equal (certbus_pubfile_read (council_pub, council_key, NULL), 0);
+    fx->council_pub = tu_path (dir, COUNCIL_PUB);
+    fx->broker_pub = tu_path (dir, BROKER_PUB);
+    assert_int_equal (certbus_pubfile_read (fx->council_pub, fx->council_key, NULL), 0);
 
     //  The scripted broker: the broker's own CURVE key, no ZAP handler
-    char *broker_secret = tu_path (dir, BROKER_SECRET);
-    certbus_identity_t *broker = certbus_identity_load (broker_secret);
-    assert_non_null (broker);
-    zsock_t *router = zsock_new (ZMQ_ROUTER);
+    fx->broker_secret = tu_path (dir, BROKER_SECRET);
+    fx->broker = certbus_identity_load (fx->broker_secret);
+    assert_non_null (fx->broker);
+    fx->router = zsock_new (ZMQ_ROUTER);
+    zsock_t *router = fx->router;
     assert_non_null (router);
     zsock_set_curve_server (router, 1);
-    zsock_set_curve_secretkey_bin (router, certbus_identity_curve_secret (broker));
+    zsock_set_curve_secretkey_bin (router, certbus_identity_curve_secret (fx->broker));
     zsock_set_linger (router, 0);
     int port = zsock_bind (router, "tcp://127.0.0.1:*");
     assert_true (port > 0);
-    char endpoint [64];
-    snprintf (endpoint, sizeof endpoint, "tcp://127.0.0.1:%d", port);
+    snprintf (fx->endpoint, sizeof fx->endpoint, "tcp://127.0.0.1:%d", port);
 
     //  The node, made and enrolled through its own commands
-    char *node_dir = tu_path (dir, "bank");
-    node_args_t args = {.dir = node_dir, .org = "bank", .name = "Bank"};
+    fx->node_dir = tu_path (dir, "bank");
+    node_args_t args = {.dir = fx->node_dir, .org = "bank", .name = "Bank"};
     assert_int_equal (node_cmd_init (&args), 0);
-    char *request = tu_path (node_dir, "request");
-    char *node_cert = tu_path (dir, "bank.cert");
-    certbus_cert_t *bank = s_issue (dir, "organization", "banking", request, node_cert,
-                                    council_key);
+    fx->request = tu_path (fx->node_dir, "request");
+    fx->node_cert = tu_path (dir, "bank.cert");
+    fx->bank = s_issue (dir, "organization", "banking", fx->request, fx->node_cert,
+                        fx->council_key);
     //  The node's directory knows only itself
-    char *dir_v1 = tu_path (dir, "v1.cbd");
-    assert_int_equal (council_directory (dir, dir_v1), 0);
-    args = (node_args_t) {.dir = node_dir,
-                          .cert = node_cert,
-                          .broker = endpoint,
-                          .council = council_pub,
-                          .broker_key = broker_pub,
-                          .directory = dir_v1};
+    fx->dir_v1 = tu_path (dir, "v1.cbd");
+    assert_int_equal (council_directory (dir, fx->dir_v1), 0);
+    args = (node_args_t) {.dir = fx->node_dir,
+                          .cert = fx->node_cert,
+                          .broker = fx->endpoint,
+                          .council = fx->council_pub,
+                          .broker_key = fx->broker_pub,
+                          .directory = fx->dir_v1};
     assert_int_equal (node_cmd_enroll (&args), 0);
+    return 0;
+}
 
-    //  A sender enrolled afterwards, and the directory that has both
-    certbus_identity_t *alpha = certbus_identity_new ();
-    assert_non_null (alpha);
-    uint8_t *bytes;
-    size_t size;
-    assert_int_equal (certbus_request_make (alpha, "alpha", "Alpha CERT", &bytes, &size), 0);
-    char *alpha_request = tu_path (dir, "alpha.req");
-    char *alpha_cert_path = tu_path (dir, "alpha.cert");
-    assert_int_equal (certbus_file_write (alpha_request, bytes, size, 0600), 0);
-    free (bytes);
-    certbus_cert_t *alpha_cert = s_issue (dir, "national", NULL, alpha_request, alpha_cert_path,
-                                          council_key);
-    char *dir_v2 = tu_path (dir, "v2.cbd");
-    assert_int_equal (council_directory (dir, dir_v2), 0);
-    size_t v2_size;
-    uint8_t *v2 = tu_read_file (dir_v2, &v2_size);
-    certbus_directory_t *directory = NULL;
-    assert_int_equal (certbus_directory_decode (v2, v2_size, council_key, 0, &directory),
-                      CERTBUS_OK);
+static int
+s_teardown (void **state)
+{
+    s_fixture_t *fx = *state;
+    if (!fx)
+        return 0;
+    zactor_destroy (&fx->node);
+    zframe_destroy (&fx->routing);
+    zsock_destroy (&fx->router);
+    certbus_cert_destroy (&fx->bank);
+    certbus_identity_destroy (&fx->broker);
+    free (fx->dir_v1);
+    free (fx->request);
+    free (fx->node_cert);
+    free (fx->node_dir);
+    free (fx->broker_secret);
+    free (fx->council_pub);
+    free (fx->broker_pub);
+    tu_tmpdir_remove (&fx->dir);
+    free (fx);
+    *state = NULL;
+    return 0;
+}
 
-    node_config_t config;
-    node_config_defaults (&config);
-    config.dir = node_dir;
-    assert_true (config.credit > s_DELIVERIES);
-    zactor_t *node = zactor_new (node_engine_actor, &config);
-    assert_non_null (node);
-    char *ready = zstr_recv (node);
+//  Starts the node engine with config (on the fixture's node folder)
+static void
+s_node_start (s_fixture_t *fx, node_config_t *config)
+{
+    config->dir = fx->node_dir;
+    fx->node = zactor_new (node_engine_actor, config);
+    assert_non_null (fx->node);
+    char *ready = zstr_recv (fx->node);
     assert_non_null (ready);
     if (strncmp (ready, "READY", 5) != 0)
         fail_msg ("node did not start: %s", ready);
     zstr_free (&ready);
+}
 
-    //  Hello, answered with a window of 4 and the directory version 1
-    zframe_t *routing = NULL;
-    Certbus__Packet *packet = s_recv (router, &routing);
-    assert_int_equal (packet->body_case, CERTBUS__PACKET__BODY_HELLO);
-    certbus_codec_free (packet);
+//  Answers the node's Hello with a welcome granting credit, announcing
+//  the broker's directory version serial
+static void
+s_send_welcome (s_fixture_t *fx, uint32_t credit, uint64_t serial)
+{
     Certbus__Hello welcome = CERTBUS__HELLO__INIT;
-    welcome.credit = s_WINDOW;
-    welcome.directory_serial = 1;
+    welcome.credit = credit;
+    welcome.directory_serial = serial;
     welcome.agent = "test_node_acks";
     Certbus__Packet reply = CERTBUS__PACKET__INIT;
     reply.body_case = CERTBUS__PACKET__BODY_HELLO;
     reply.hello = &welcome;
-    assert_int_equal (certbus_packet_send (router, routing, &reply), 0);
+    assert_int_equal (certbus_packet_send (fx->router, fx->routing, &reply), 0);
+}
 
-    //  Ten deliveries from alpha, unknown to the node's directory
+//  Ten deliveries from alpha, unknown to the node's directory
+static void
+s_send_deliveries (s_fixture_t *fx, certbus_identity_t *alpha, certbus_cert_t *alpha_cert,
+                   certbus_directory_t *directory)
+{
+    uint8_t *bytes;
+    size_t size;
     certbus_seal_opts_t opts = {.kind = "advisory",
                                 .tlp = "amber",
                                 .audience = "org:bank",
@@ -201,45 +244,20 @@ test_acks_fit_the_granted_window (void **state)
         Certbus__Packet out = CERTBUS__PACKET__INIT;
         out.body_case = CERTBUS__PACKET__BODY_DELIVER;
         out.deliver = &deliver;
-        assert_int_equal (certbus_packet_send (router, routing, &out), 0);
+        assert_int_equal (certbus_packet_send (fx->router, fx->routing, &out), 0);
         free (bytes);
     }
+}
 
-    //  The node asks for a newer directory and acknowledges nothing yet;
-    //  a ping round trip proves it has taken in all ten.
-    bool asked = false;
-    Certbus__Ping ping = CERTBUS__PING__INIT;
-    ping.time = 4242;
-    Certbus__Packet out = CERTBUS__PACKET__INIT;
-    out.body_case = CERTBUS__PACKET__BODY_PING;
-    out.ping = &ping;
-    assert_int_equal (certbus_packet_send (router, routing, &out), 0);
-    for (bool ponged = false; !ponged;) {
-        packet = s_recv (router, &routing);
-        if (packet->body_case == CERTBUS__PACKET__BODY_DIRECTORY_REQUEST)
-            asked = true;
-        else if (packet->body_case == CERTBUS__PACKET__BODY_PONG)
-            ponged = packet->pong->time == 4242;
-        else if (packet->body_case == CERTBUS__PACKET__BODY_DELIVER_ACK)
-            fail_msg ("the node acknowledged deliveries it could not verify yet");
-        certbus_codec_free (packet);
-    }
-    assert_true (asked);
-
-    Certbus__DirectoryReply dir_reply = CERTBUS__DIRECTORY_REPLY__INIT;
-    dir_reply.directory.data = v2;
-    dir_reply.directory.len = v2_size;
-    out = (Certbus__Packet) CERTBUS__PACKET__INIT;
-    out.body_case = CERTBUS__PACKET__BODY_DIRECTORY_REPLY;
-    out.directory_reply = &dir_reply;
-    assert_int_equal (certbus_packet_send (router, routing, &out), 0);
-
-    //  Now every delivery is verified, stored and acknowledged, in acks
-    //  no longer than the window
+//  Now every delivery is verified, stored and acknowledged, in acks
+//  no longer than the window
+static void
+s_await_acks (s_fixture_t *fx)
+{
     bool seen [s_DELIVERIES] = {false};
     int acked = 0, acks = 0;
     while (acked < s_DELIVERIES) {
-        packet = s_recv (router, &routing);
+        Certbus__Packet *packet = s_recv (fx->router, &fx->routing);
         if (packet->body_case == CERTBUS__PACKET__BODY_DELIVER_ACK) {
             Certbus__DeliverAck *ack = packet->deliver_ack;
             acks++;
@@ -260,27 +278,146 @@ test_acks_fit_the_granted_window (void **state)
     print_message ("10 held deliveries acknowledged in %d deliver-acks (window %d)\n", acks,
                    s_WINDOW);
     assert_true (acks >= (s_DELIVERIES + s_WINDOW - 1) / s_WINDOW);
+}
 
-    zactor_destroy (&node);
-    zframe_destroy (&routing);
-    zsock_destroy (&router);
+static void
+test_acks_fit_the_granted_window (void **state)
+{
+    s_fixture_t *fx = *state;
+    char *dir = fx->dir;
+    const uint8_t *council_key = fx->council_key;
+    zsock_t *router = fx->router;
+
+    //  A sender enrolled afterwards, and the directory that has both
+    certbus_identity_t *alpha = certbus_identity_new ();
+    assert_non_null (alpha);
+    uint8_t *bytes;
+    size_t size;
+    assert_int_equal (certbus_request_make (alpha, "alpha", "Alpha CERT", &bytes, &size), 0);
+    char *alpha_request = tu_path (dir, "alpha.req");
+    char *alpha_cert_path = tu_path (dir, "alpha.cert");
+    assert_int_equal (certbus_file_write (alpha_request, bytes, size, 0600), 0);
+    free (bytes);
+    certbus_cert_t *alpha_cert = s_issue (dir, "national", NULL, alpha_request, alpha_cert_path,
+                                          council_key);
+    char *dir_v2 = tu_path (dir, "v2.cbd");
+    assert_int_equal (council_directory (dir, dir_v2), 0);
+    size_t v2_size;
+    uint8_t *v2 = tu_read_file (dir_v2, &v2_size);
+    certbus_directory_t *directory = NULL;
+    assert_int_equal (certbus_directory_decode (v2, v2_size, council_key, 0, &directory),
+                      CERTBUS_OK);
+
+    node_config_t config;
+    node_config_defaults (&config);
+    assert_true (config.credit > s_DELIVERIES);
+    s_node_start (fx, &config);
+
+    //  Hello, answered with a window of 4 and the directory version 1
+    Certbus__Packet *packet = s_recv (router, &fx->routing);
+    assert_int_equal (packet->body_case, CERTBUS__PACKET__BODY_HELLO);
+    certbus_codec_free (packet);
+    s_send_welcome (fx, s_WINDOW, 1);
+
+    s_send_deliveries (fx, alpha, alpha_cert, directory);
+
+    //  The node asks for a newer directory and acknowledges nothing yet;
+    //  a ping round trip proves it has taken in all ten.
+    bool asked = false;
+    Certbus__Ping ping = CERTBUS__PING__INIT;
+    ping.time = 4242;
+    Certbus__Packet out = CERTBUS__PACKET__INIT;
+    out.body_case = CERTBUS__PACKET__BODY_PING;
+    out.ping = &ping;
+    assert_int_equal (certbus_packet_send (router, fx->routing, &out), 0);
+    for (bool ponged = false; !ponged;) {
+        packet = s_recv (router, &fx->routing);
+        if (packet->body_case == CERTBUS__PACKET__BODY_DIRECTORY_REQUEST)
+            asked = true;
+        else if (packet->body_case == CERTBUS__PACKET__BODY_PONG)
+            ponged = packet->pong->time == 4242;
+        else if (packet->body_case == CERTBUS__PACKET__BODY_DELIVER_ACK)
+            fail_msg ("the node acknowledged deliveries it could not verify yet");
+        certbus_codec_free (packet);
+    }
+    assert_true (asked);
+
+    Certbus__DirectoryReply dir_reply = CERTBUS__DIRECTORY_REPLY__INIT;
+    dir_reply.directory.data = v2;
+    dir_reply.directory.len = v2_size;
+    out = (Certbus__Packet) CERTBUS__PACKET__INIT;
+    out.body_case = CERTBUS__PACKET__BODY_DIRECTORY_REPLY;
+    out.directory_reply = &dir_reply;
+    assert_int_equal (certbus_packet_send (router, fx->routing, &out), 0);
+
+    s_await_acks (fx);
     certbus_directory_destroy (&directory);
     certbus_cert_destroy (&alpha_cert);
-    certbus_cert_destroy (&bank);
     certbus_identity_destroy (&alpha);
-    certbus_identity_destroy (&broker);
     free (v2);
-    free (dir_v1);
     free (dir_v2);
     free (alpha_request);
     free (alpha_cert_path);
-    free (request);
-    free (node_cert);
-    free (node_dir);
-    free (broker_secret);
-    free (council_pub);
-    free (broker_pub);
-    tu_tmpdir_remove (&dir);
+}
+
+//  Sends the node an Error with code, then a Ping with token; returns
+//  whether the node said Hello before it answered that Ping, and fails the
+//  test if that Hello came on another connection than the one it was on
+static bool
+s_hello_before_pong (s_fixture_t *fx, certbus_err_t code, int64_t token, uint64_t serial)
+{
+    zframe_t *connection = zframe_dup (fx->routing);
+    assert_int_equal (certbus_packet_send_error (fx->router, fx->routing, code,
+                                                 certbus_err_text (code)),
+                      0);
+    assert_int_equal (certbus_packet_send_ping (fx->router, fx->routing, token, serial), 0);
+    bool hello = false;
+    for (bool ponged = false; !ponged;) {
+        Certbus__Packet *packet = s_recv (fx->router, &fx->routing);
+        if (packet->body_case == CERTBUS__PACKET__BODY_HELLO) {
+            if (!zframe_eq (fx->routing, connection))
+                fail_msg ("after error %s the node said Hello on a new connection",
+                          certbus_err_name (code));
+            hello = true;
+        }
+        else if (packet->body_case == CERTBUS__PACKET__BODY_PONG)
+            ponged = packet->pong->time == token;
+        certbus_codec_free (packet);
+    }
+    zframe_destroy (&connection);
+    return hello;
+}
+
+static void
+test_hello_again_after_session_expired (void **state)
+{
+    s_fixture_t *fx = *state;
+    node_config_t config;
+    node_config_defaults (&config);
+    s_node_start (fx, &config);
+
+    //  The node connects; we welcome it with the directory version it has
+    Certbus__Packet *packet = s_recv (fx->router, &fx->routing);
+    assert_int_equal (packet->body_case, CERTBUS__PACKET__BODY_HELLO);
+    uint64_t serial = packet->hello->directory_serial;
+    certbus_codec_free (packet);
+    s_send_welcome (fx, s_WINDOW, serial);
+
+    //  Control: an Error about something else leaves the session alone
+    if (s_hello_before_pong (fx, CERTBUS_E_QUOTA, 5001, serial))
+        fail_msg ("the node said Hello again after a quota error");
+
+    //  Session expired: the node says Hello again at once, on the same
+    //  connection, before it answers the Ping that followed the Error (a
+    //  Hello from its tick or a reconnect would not come that way)
+    if (!s_hello_before_pong (fx, CERTBUS_E_SESSION_EXPIRED, 5002, serial))
+        fail_msg ("the node answered a Ping after session-expired without saying Hello");
+
+    //  Welcomed again, it is connected: it neither says Hello once more
+    //  nor drops the connection
+    s_send_welcome (fx, s_WINDOW, serial);
+    if (s_hello_before_pong (fx, CERTBUS_E_QUOTA, 5003, serial))
+        fail_msg ("the node said Hello again after it was welcomed back");
 }
 
 int
@@ -289,7 +426,9 @@ main (void)
     zsys_init ();
     zsys_set_logstream (NULL);
     const struct CMUnitTest tests [] = {
-        cmocka_unit_test (test_acks_fit_the_granted_window),
+        cmocka_unit_test_setup_teardown (test_acks_fit_the_granted_window, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown (test_hello_again_after_session_expired, s_setup,
+                                         s_teardown),
     };
     return cmocka_run_group_tests (tests, NULL, NULL);
 }

@@ -99,8 +99,9 @@ tw_setup (void **state, const tw_options_t *options)
         fx->config.quota_bytes = options->quota_bytes;
     if (options->inflight_bytes)
         fx->config.inflight_bytes = options->inflight_bytes;
-    //  Sessions that only listen must not time out while a test runs
-    fx->config.peer_timeout_ms = 60000;
+    //  Sessions that only listen must not time out while a test runs,
+    //  unless the test is about that
+    fx->config.peer_timeout_ms = options->peer_timeout_ms ? options->peer_timeout_ms : 60000;
     if (tw_broker_start (fx) != 0) {
         tw_teardown (state);   //  cmocka skips teardown when setup fails
         return -1;

@@ -7,7 +7,8 @@
     three national members (alpha, bravo, charlie) and its own broker engine,
     run in-process as an actor on tcp://127.0.0.1:* with a small delivery
     window, a heartbeat of 100 ms and a peer timeout long enough that no
-    session times out while a test runs. The ZAP endpoint is process-wide,
+    session times out while a test runs (unless the test program sets a
+    short one). The ZAP endpoint is process-wide,
     so only one engine runs at a time.
 
     Nothing sleeps to let things settle. Positive outcomes are awaited with
@@ -60,6 +61,8 @@ typedef struct {
     int quota_burst;                 //  0: default
     int64_t quota_bytes;             //  0: default
     int64_t inflight_bytes;          //  0: default
+    int peer_timeout_ms;             //  silence after which the broker closes a
+                                     //  session; 0: longer than any test runs
 } tw_options_t;
 
 typedef struct {
