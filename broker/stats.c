@@ -131,6 +131,7 @@ static const s_value_t s_values [] = {
     s_GAUGE ("policy_rules", NULL, NULL, s_policy_rules),
     s_COUNTER ("quota_refusals", NULL, NULL, quota_refusals),
     s_COUNTER ("hellos_ignored", NULL, NULL, hellos_ignored),
+    s_COUNTER ("sessions_expired", NULL, NULL, sessions_expired),
     s_COUNTER ("noise_aggregated", NULL, NULL, noise_aggregated),
     s_COUNTER ("send_blocked", NULL, NULL, send_blocked),
     s_COUNTER ("refused_deliveries", NULL, NULL, refused_deliveries),
