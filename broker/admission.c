@@ -145,7 +145,6 @@ broker_send_directory (broker_ctx_t *ctx, zframe_t *routing)
     certbus_packet_send_directory_reply (ctx->router, routing, bytes, size);
 }
 
-
 //  The broker's record of a member (or of a transport key), made on first use
 broker_member_t *
 broker_admission_member (broker_ctx_t *ctx, const char *key)

@@ -13,8 +13,8 @@
 //  the connection closes, so those bytes stay the member's until a probe
 //  finds the connection gone
 typedef struct {
-    zframe_t *routing;               //  the old connection
-    int64_t bytes;                   //  its deliveries' bytes
+    zframe_t *routing; //  the old connection
+    int64_t bytes;     //  its deliveries' bytes
 } broker_retired_t;
 
 //  What the broker keeps about a member (or, for refused frames, a
@@ -24,28 +24,28 @@ typedef struct {
 //  sessions.c the hello tokens and the retired connections, auditlog.c
 //  the noise.
 typedef struct {
-    double rate_tokens;              //  publishes it may still send now
-    int64_t rate_at;                 //  when the tokens were counted, unix ms
-    double hello_tokens;             //  hellos it may still send now
-    int64_t hello_at;                //  when those were counted
-    double directory_tokens;         //  directory requests it may still send now
-    int64_t directory_at;            //  when those were counted
-    int64_t stored_bytes;            //  envelope bytes stored for it, when known
-    bool stored_known;               //  stored_bytes is up to date
-    broker_noise_t noise;            //  its refused or bad frames (auditlog.c)
-    zframe_t *conns [BROKER_MEMBER_CONNECTIONS];  //  its connections seen alive
-    int conn_count;                  //  how many of conns are set
-    zlist_t *retired;                //  broker_retired_t: earlier connections that
-                                     //  still held deliveries when replaced
-    int64_t retired_bytes;           //  their bytes, counted against inflight_bytes
+    double rate_tokens;                          //  publishes it may still send now
+    int64_t rate_at;                             //  when the tokens were counted, unix ms
+    double hello_tokens;                         //  hellos it may still send now
+    int64_t hello_at;                            //  when those were counted
+    double directory_tokens;                     //  directory requests it may still send now
+    int64_t directory_at;                        //  when those were counted
+    int64_t stored_bytes;                        //  envelope bytes stored for it, when known
+    bool stored_known;                           //  stored_bytes is up to date
+    broker_noise_t noise;                        //  its refused or bad frames (auditlog.c)
+    zframe_t *conns [BROKER_MEMBER_CONNECTIONS]; //  its connections seen alive
+    int conn_count;                              //  how many of conns are set
+    zlist_t *retired;                            //  broker_retired_t: earlier connections that
+                                                 //  still held deliveries when replaced
+    int64_t retired_bytes;                       //  their bytes, counted against inflight_bytes
 } broker_member_t;
 
 struct broker_admission_t {
-    uint8_t council_key [CERTBUS_KEY_SIZE];  //  signs directories
-    certbus_directory_t *directory;  //  current signed directory
-    certbus_policy_t *policy;        //  current Council policy
-    zhashx_t *members;               //  org (or "key:HEX") -> broker_member_t
-    zactor_t *zap;                   //  ZAP handler, fed the members' keys
+    uint8_t council_key [CERTBUS_KEY_SIZE]; //  signs directories
+    certbus_directory_t *directory;         //  current signed directory
+    certbus_policy_t *policy;               //  current Council policy
+    zhashx_t *members;                      //  org (or "key:HEX") -> broker_member_t
+    zactor_t *zap;                          //  ZAP handler, fed the members' keys
 };
 
 //  Starts the ZAP handler and checks that it answers. Returns NULL with

@@ -9,14 +9,14 @@
 #include <string.h>
 
 typedef struct {
-    certbus_tree_head_t *heads;      //  every stored head, by size
+    certbus_tree_head_t *heads; //  every stored head, by size
     size_t head_count;
-    size_t next_head;                //  first head not yet reached
+    size_t next_head; //  first head not yet reached
     uint8_t broker_key [CERTBUS_KEY_SIZE];
     broker_store_t *store;
     certbus_merkle_frontier_t frontier;
-    int64_t expected;                //  next record index
-    char problem [600];              //  the first one found
+    int64_t expected;   //  next record index
+    char problem [600]; //  the first one found
 } s_verify_t;
 
 static int
@@ -75,14 +75,12 @@ s_check_record (void *arg, const broker_audit_row_t *row)
     }
     //  The columns beside the record (for queries and listings) must say
     //  what the signed record says
-    bool columns_ok = row->time == record->time && row->event && row->org
-                      && strcmp (row->event, record->event) == 0
-                      && strcmp (row->org, record->org) == 0
-                      && row->message_id_size == record->message_id.len
-                      && (row->message_id_size == 0
-                          || memcmp (row->message_id, record->message_id.data,
-                                     row->message_id_size)
-                                 == 0);
+    bool columns_ok
+        = row->time == record->time && row->event && row->org
+          && strcmp (row->event, record->event) == 0 && strcmp (row->org, record->org) == 0
+          && row->message_id_size == record->message_id.len
+          && (row->message_id_size == 0
+              || memcmp (row->message_id, record->message_id.data, row->message_id_size) == 0);
     certbus_codec_free (record);
     if (!columns_ok) {
         snprintf (v->problem, sizeof v->problem,
@@ -267,7 +265,8 @@ s_print_record (void *arg, const broker_audit_row_t *row)
         certbus_id_format (record->message_id.data, id);
     if (list->json) {
         certbus_sb_t sb = {0};
-        certbus_sb_printf (&sb, "{\"index\":%lld,\"time\":\"%s\",\"event\":", (long long) row->index,
+        certbus_sb_printf (&sb,
+                           "{\"index\":%lld,\"time\":\"%s\",\"event\":", (long long) row->index,
                            when);
         certbus_sb_json_str (&sb, record->event);
         certbus_sb_printf (&sb, ",\"org\":");

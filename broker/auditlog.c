@@ -156,12 +156,12 @@ broker_bad_frame (broker_ctx_t *ctx, zframe_t *routing, const certbus_cert_t *me
 //  a message of that id
 typedef struct {
     const char *org;
-    bool or_publisher;               //  the publisher is a party too
-    Certbus__AuditRecord *record;    //  the one that names org, or NULL
-    uint8_t *bytes;                  //  with want_bytes: a copy of its bytes
+    bool or_publisher;            //  the publisher is a party too
+    Certbus__AuditRecord *record; //  the one that names org, or NULL
+    uint8_t *bytes;               //  with want_bytes: a copy of its bytes
     size_t size;
     bool want_bytes;
-    bool own;                        //  org published a message of that id
+    bool own; //  org published a message of that id
 } s_find_t;
 
 static int
@@ -242,14 +242,13 @@ broker_auditlog_issue_head (broker_ctx_t *ctx, bool force)
         self->have_head = true;
     }
     else
-        snprintf (ctx->last_error, sizeof ctx->last_error, "tree head: %s",
-                  certbus_reason ());
+        snprintf (ctx->last_error, sizeof ctx->last_error, "tree head: %s", certbus_reason ());
     return rc;
 }
 
 void
 broker_auditlog_proof (broker_ctx_t *ctx, zframe_t *routing, const certbus_cert_t *member,
-                Certbus__ProofRequest *request)
+                       Certbus__ProofRequest *request)
 {
     certbus_proof_reply_t reply = {0};
     uint8_t *record = NULL, *head_bytes = NULL;
@@ -290,9 +289,8 @@ broker_auditlog_proof (broker_ctx_t *ctx, zframe_t *routing, const certbus_cert_
     if (certbus_merkle_inclusion_proof (inclusion, &inclusion_len, (uint64_t) index, head.size,
                                         broker_store_node_get, ctx->store)
         || (request->old_size > 0
-            && certbus_merkle_consistency_proof (consistency, &consistency_len,
-                                                 request->old_size, head.size,
-                                                 broker_store_node_get, ctx->store))) {
+            && certbus_merkle_consistency_proof (consistency, &consistency_len, request->old_size,
+                                                 head.size, broker_store_node_get, ctx->store))) {
         reply.code = CERTBUS_E_IO;
         reply.reason = certbus_reason ();
         goto send;

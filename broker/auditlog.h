@@ -14,18 +14,18 @@
 
 //  Refused and bad frames of one key in the current interval
 typedef struct {
-    int count;                       //  bad or refused frames in this interval
-    int64_t since;                   //  the interval's start, unix ms
-    int64_t more;                    //  of them, not audited one by one
-    char event [16];                 //  their audit event
-    char reason [160];               //  the last one's reason
+    int count;         //  bad or refused frames in this interval
+    int64_t since;     //  the interval's start, unix ms
+    int64_t more;      //  of them, not audited one by one
+    char event [16];   //  their audit event
+    char reason [160]; //  the last one's reason
 } broker_noise_t;
 
 struct broker_auditlog_t {
-    broker_tree_t *tree;             //  the Merkle tree over the records
-    certbus_tree_head_t head;        //  latest signed tree head
-    bool have_head;                  //  head is set
-    int64_t audit_time;              //  time for the next audit record, or 0
+    broker_tree_t *tree;      //  the Merkle tree over the records
+    certbus_tree_head_t head; //  latest signed tree head
+    bool have_head;           //  head is set
+    int64_t audit_time;       //  time for the next audit record, or 0
 };
 
 //  Loads the audit tree and reads the latest tree head from the store.
@@ -39,9 +39,9 @@ void
 //  the batch (and is kept in ctx->last_error).
 void
     broker_auditlog_append (broker_ctx_t *ctx, const char *event, const char *org,
-                            const certbus_header_t *header, const char *decision,
-                            const char *rule, const char *reason, uint64_t sequence,
-                            char **recipients, size_t recipient_count);
+                            const certbus_header_t *header, const char *decision, const char *rule,
+                            const char *reason, uint64_t sequence, char **recipients,
+                            size_t recipient_count);
 
 //  The next record appended gets this time (unix ms) instead of now.
 void

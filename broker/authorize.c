@@ -50,23 +50,23 @@ s_receipt_allowed (broker_ctx_t *ctx, const certbus_cert_t *sender, const certbu
     const uint8_t *target = broker_reference (header, "receipt-for", &count);
     if (count != 1 || header->ref_count != 1)
         return broker_refuse (verdict, CERTBUS_E_POLICY, BROKER_RULE_RECEIPT,
-                         "a receipt must reference exactly one message (receipt-for)");
+                              "a receipt must reference exactly one message (receipt-for)");
     if ((int64_t) size > ctx->config->receipt_max)
         return broker_refuse (verdict, CERTBUS_E_TOO_LARGE, BROKER_RULE_RECEIPT,
-                         "a receipt may be at most %lld bytes; this one is %zu",
-                         (long long) ctx->config->receipt_max, size);
+                              "a receipt may be at most %lld bytes; this one is %zu",
+                              (long long) ctx->config->receipt_max, size);
     Certbus__AuditRecord *record = broker_auditlog_delivered_to (ctx, target, sender->org_id, NULL);
     if (!record)
         return broker_refuse (verdict, CERTBUS_E_POLICY, BROKER_RULE_RECEIPT,
-                         "'%s' was not a recipient of the message it acknowledges",
-                         sender->org_id);
+                              "'%s' was not a recipient of the message it acknowledges",
+                              sender->org_id);
     char audience [CERTBUS_MAX_NAME + 8];
     snprintf (audience, sizeof audience, "org:%s", record->org);
     int rc = 0;
     if (strcmp (header->audience, audience) != 0 || certbus_envelope_recipients (env) != 1
         || strcmp (certbus_envelope_recipient (env, 0), record->org) != 0)
         rc = broker_refuse (verdict, CERTBUS_E_POLICY, BROKER_RULE_RECEIPT,
-                       "a receipt goes only to the original publisher (%s)", audience);
+                            "a receipt goes only to the original publisher (%s)", audience);
     certbus_codec_free (record);
     return rc;
 }
@@ -86,33 +86,33 @@ s_forward_allowed (broker_ctx_t *ctx, const certbus_cert_t *sender, const certbu
         return 0;
     if (count != 1 || !typed)
         return broker_refuse (verdict, CERTBUS_E_FIELD, BROKER_RULE_FORWARD,
-                         "a forward is of type %s and carries exactly one forwards reference",
-                         CERTBUS_FORWARD_TYPE);
+                              "a forward is of type %s and carries exactly one forwards reference",
+                              CERTBUS_FORWARD_TYPE);
     if (s_tlp_travels_no_further (header->tlp))
         return broker_refuse (verdict, CERTBUS_E_TLP, "tlp-no-further",
-                         "TLP %s may not be forwarded: the originator must send a new message",
-                         header->tlp);
+                              "TLP %s may not be forwarded: the originator must send a new message",
+                              header->tlp);
     char text [CERTBUS_ID_STR_SIZE];
     certbus_id_format (target, text);
     bool own = false;
     Certbus__AuditRecord *record = broker_auditlog_delivered_to (ctx, target, sender->org_id, &own);
     if (!record)
         return own ? broker_refuse (verdict, CERTBUS_E_POLICY, BROKER_RULE_FORWARD,
-                               "a member may not forward its own message %s: publish it anew",
-                               text)
+                                    "a member may not forward its own message %s: publish it anew",
+                                    text)
                    : broker_refuse (verdict, CERTBUS_E_POLICY, BROKER_RULE_FORWARD,
-                               "message %s was never delivered to '%s'", text, sender->org_id);
+                                    "message %s was never delivered to '%s'", text, sender->org_id);
     int rc = 0;
     if (strcmp (record->org, sender->org_id) == 0)
         rc = broker_refuse (verdict, CERTBUS_E_POLICY, BROKER_RULE_FORWARD,
-                       "a member may not forward its own message %s: publish it anew", text);
+                            "a member may not forward its own message %s: publish it anew", text);
     else if (s_tlp_travels_no_further (record->tlp))
         rc = broker_refuse (verdict, CERTBUS_E_TLP, "tlp-no-further",
-                       "message %s is TLP %s and may not be forwarded", text, record->tlp);
+                            "message %s is TLP %s and may not be forwarded", text, record->tlp);
     else if (strcmp (record->tlp, header->tlp) != 0)
         rc = broker_refuse (verdict, CERTBUS_E_TLP, BROKER_RULE_FORWARD,
-                       "forwarded as TLP %s but message %s is TLP %s", header->tlp, text,
-                       record->tlp);
+                            "forwarded as TLP %s but message %s is TLP %s", header->tlp, text,
+                            record->tlp);
     certbus_codec_free (record);
     if (rc || header->encrypted)
         return rc;
@@ -122,15 +122,15 @@ s_forward_allowed (broker_ctx_t *ctx, const certbus_cert_t *sender, const certbu
     const uint8_t *payload = certbus_envelope_ciphertext (env, &size);
     Certbus__Forward *forward = NULL;
     Certbus__EnvelopeHeader *inner = NULL;
-    if (certbus_codec_decode (&certbus__forward__descriptor, payload, size, CERTBUS_MAX_PAYLOAD,
-                              16, (void **) &forward)
+    if (certbus_codec_decode (&certbus__forward__descriptor, payload, size, CERTBUS_MAX_PAYLOAD, 16,
+                              (void **) &forward)
         || certbus_codec_decode (&certbus__envelope_header__descriptor, forward->header.data,
                                  forward->header.len, CERTBUS_MAX_PACKET, CERTBUS_MAX_REPEATED,
                                  (void **) &inner)
         || inner->id.len != CERTBUS_ID_SIZE || memcmp (inner->id.data, target, CERTBUS_ID_SIZE))
-        rc = broker_refuse (verdict, CERTBUS_E_FIELD, BROKER_RULE_FORWARD,
-                       "the forwarded message is not the one the forwards reference names (%s)",
-                       text);
+        rc = broker_refuse (
+            verdict, CERTBUS_E_FIELD, BROKER_RULE_FORWARD,
+            "the forwarded message is not the one the forwards reference names (%s)", text);
     certbus_codec_free (inner);
     certbus_codec_free (forward);
     return rc;

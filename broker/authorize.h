@@ -13,7 +13,6 @@
 //  the batch's transaction; *kase and *is_case_p are for the store stage.
 int
     broker_authorize (broker_ctx_t *ctx, const certbus_cert_t *sender, certbus_envelope_t *env,
-                      size_t size, broker_case_t *kase, bool *is_case_p,
-                      broker_verdict_t *verdict);
+                      size_t size, broker_case_t *kase, bool *is_case_p, broker_verdict_t *verdict);
 
 #endif

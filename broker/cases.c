@@ -18,7 +18,7 @@ broker_tlp_rank (const char *tlp)
     for (int i = 0; i < 5; i++)
         if (strcmp (tlp, order [i]) == 0)
             return i;
-    return 5;   //  decode admits no other
+    return 5; //  decode admits no other
 }
 
 const uint8_t *
@@ -57,17 +57,17 @@ broker_cases_allowed (broker_ctx_t *ctx, const certbus_cert_t *sender,
         if (known)
             //  Another member's message id: it cannot take that case over
             return broker_refuse (verdict, CERTBUS_E_FIELD, BROKER_RULE_CASE,
-                             "a report must open a new case: seal it again with a new id");
+                                  "a report must open a new case: seal it again with a new id");
         return 0;
     }
     if (!known || broker_store_case_member (ctx->store, case_id, sender->org_id, false) != 1)
         //  One answer for both, so that case ids cannot be probed
         return broker_refuse (verdict, CERTBUS_E_POLICY, BROKER_RULE_CASE,
-                         "'%s' is not a participant of case %s", sender->org_id, text);
+                              "'%s' is not a participant of case %s", sender->org_id, text);
     if (broker_tlp_rank (header->tlp) < broker_tlp_rank (kase->tlp))
         return broker_refuse (verdict, CERTBUS_E_TLP, BROKER_RULE_CASE,
-                         "case %s is TLP %s: an update may not be TLP %s", text, kase->tlp,
-                         header->tlp);
+                              "case %s is TLP %s: an update may not be TLP %s", text, kase->tlp,
+                              header->tlp);
     return 0;
 }
 
@@ -78,8 +78,8 @@ broker_cases_store (broker_ctx_t *ctx, const certbus_header_t *header, const cha
     //  The case, from the signed header and the broker's own record: who
     //  takes part (the senders and the recipients it delivered to, never
     //  an audience string), its status, and the report's times
-    static const char *acknowledging [] = {"acknowledged", "investigating", "contained",
-                                           "resolved", "closed"};
+    static const char *acknowledging [] = {"acknowledged", "investigating", "contained", "resolved",
+                                           "closed"};
     bool forwarded = broker_reference (header, "forwards", NULL) != NULL;
     if (!broker_reference (header, "updates", NULL)) {
         memset (kase, 0, sizeof *kase);
@@ -104,7 +104,7 @@ broker_cases_store (broker_ctx_t *ctx, const certbus_header_t *header, const cha
             kase->resolved_at = now;
     }
     int failed = broker_store_case_put (ctx->store, kase)
-             || broker_store_case_member (ctx->store, kase->case_id, org, true);
+                 || broker_store_case_member (ctx->store, kase->case_id, org, true);
     for (size_t i = 0; !failed && i < queued_count; i++)
         failed = broker_store_case_member (ctx->store, kase->case_id, queued [i], true);
     return failed ? -1 : 0;

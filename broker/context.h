@@ -24,23 +24,23 @@ typedef struct broker_auditlog_t broker_auditlog_t;
 typedef struct broker_stats_t broker_stats_t;
 
 typedef struct {
-    const broker_config_t *config;   //  the engine's settings
-    zsock_t *router;                 //  members connect here
-    broker_store_t *store;           //  the broker's database
-    certbus_identity_t *identity;    //  broker's keys (CURVE, tree heads)
-    broker_admission_t *admission;   //  directory, policy, members, ZAP
-    broker_sessions_t *sessions;     //  sessions, credit, deliveries
-    broker_publish_t *publish;       //  the batch and its transaction
-    broker_auditlog_t *auditlog;     //  audit records and tree heads
-    broker_stats_t *stats;           //  counters and histograms
-    char last_error [256];           //  the last failure, for STATS
+    const broker_config_t *config; //  the engine's settings
+    zsock_t *router;               //  members connect here
+    broker_store_t *store;         //  the broker's database
+    certbus_identity_t *identity;  //  broker's keys (CURVE, tree heads)
+    broker_admission_t *admission; //  directory, policy, members, ZAP
+    broker_sessions_t *sessions;   //  sessions, credit, deliveries
+    broker_publish_t *publish;     //  the batch and its transaction
+    broker_auditlog_t *auditlog;   //  audit records and tree heads
+    broker_stats_t *stats;         //  counters and histograms
+    char last_error [256];         //  the last failure, for STATS
 } broker_ctx_t;
 
 //  What a stage of the publish path decided against a message
 typedef struct {
-    certbus_err_t code;              //  why, as a code
-    char rule [256];                 //  the rule that decided, or ""
-    char reason [512];               //  why, for the publisher and the audit
+    certbus_err_t code; //  why, as a code
+    char rule [256];    //  the rule that decided, or ""
+    char reason [512];  //  why, for the publisher and the audit
 } broker_verdict_t;
 
 //  Fills verdict and returns -1, so that a stage can `return broker_refuse

@@ -33,8 +33,7 @@ s_private_dir (const char *dir)
 {
     int fd = open (dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (fd < 0)
-        return certbus_fail (CERTBUS_E_IO, "cannot open folder %s: %s", dir, strerror (errno)),
-               -1;
+        return certbus_fail (CERTBUS_E_IO, "cannot open folder %s: %s", dir, strerror (errno)), -1;
     int rc = fchmod (fd, 0700);
     if (rc != 0)
         certbus_fail (CERTBUS_E_IO, "cannot set mode 0700 on %s: %s", dir, strerror (errno));
@@ -59,9 +58,8 @@ council_init (const char *dir)
         goto cleanup;
     }
     if (access (council_secret, F_OK) == 0 || access (db_path, F_OK) == 0) {
-        certbus_fail (CERTBUS_E_EXISTS,
-                      "%s already holds a Council (%s); refusing to overwrite it", dir,
-                      COUNCIL_SECRET);
+        certbus_fail (CERTBUS_E_EXISTS, "%s already holds a Council (%s); refusing to overwrite it",
+                      dir, COUNCIL_SECRET);
         goto cleanup;
     }
     //  The folder will hold the Council's secret key: only its owner may
@@ -109,8 +107,8 @@ s_open_store (const char *dir)
     char *db_path = council_path (dir, BROKER_DB);
     broker_store_t *store = NULL;
     if (access (db_path, F_OK) != 0)
-        certbus_fail (CERTBUS_E_NOT_FOUND, "%s is not a broker folder (no %s): run certbus-broker init",
-                      dir, BROKER_DB);
+        certbus_fail (CERTBUS_E_NOT_FOUND,
+                      "%s is not a broker folder (no %s): run certbus-broker init", dir, BROKER_DB);
     else
         store = broker_store_open (db_path, false);
     free (db_path);
@@ -133,8 +131,7 @@ s_load_council (const char *dir)
 //  current certificates (every issue and revocation publishes one in its
 //  own transaction). Returns 0, or -1 with the reason set.
 static int
-s_keys_unheld (broker_store_t *store, certbus_identity_t *council,
-               const certbus_request_t *request)
+s_keys_unheld (broker_store_t *store, certbus_identity_t *council, const certbus_request_t *request)
 {
     uint8_t *bytes = NULL;
     size_t size = 0;
@@ -291,8 +288,8 @@ council_revoke (const char *dir, const char *org_id, const char *reason)
     }
     if (broker_store_commit (store))
         goto cleanup;
-    printf ("revoked certificate %llu of %s; directory version %llu\n",
-            (unsigned long long) serial, org_id, (unsigned long long) dir_serial);
+    printf ("revoked certificate %llu of %s; directory version %llu\n", (unsigned long long) serial,
+            org_id, (unsigned long long) dir_serial);
     rc = 0;
 cleanup:
     free (bytes);
@@ -342,7 +339,7 @@ council_policy_check (const char *dir, const char *file)
 
 //  Signed blobs gathered from the store, in its order
 typedef struct {
-    uint8_t **blobs;                 //  copies, ours
+    uint8_t **blobs; //  copies, ours
     size_t *sizes;
     size_t count, cap;
 } s_blobs_t;
@@ -378,8 +375,7 @@ s_blobs_free (s_blobs_t *list)
 }
 
 int
-council_directory_publish (broker_store_t *store, certbus_identity_t *council,
-                           uint64_t *serial_p)
+council_directory_publish (broker_store_t *store, certbus_identity_t *council, uint64_t *serial_p)
 {
     s_blobs_t certs = {0}, revs = {0};
     int rc = -1;
@@ -392,8 +388,8 @@ council_directory_publish (broker_store_t *store, certbus_identity_t *council,
     uint64_t serial = (uint64_t) latest + 1;
     uint8_t *bytes;
     size_t size;
-    if (certbus_directory_build (council, serial, certs.blobs, certs.sizes, certs.count,
-                                 revs.blobs, revs.sizes, revs.count, &bytes, &size))
+    if (certbus_directory_build (council, serial, certs.blobs, certs.sizes, certs.count, revs.blobs,
+                                 revs.sizes, revs.count, &bytes, &size))
         goto cleanup;
     rc = broker_store_directory_put (store, serial, certbus_now (), bytes, size);
     free (bytes);

@@ -91,22 +91,21 @@ broker_digest_case (uint8_t out [CERTBUS_HASH_SIZE], const broker_case_row_t *ro
 }
 
 void
-broker_digest_case_member (uint8_t out [CERTBUS_HASH_SIZE], const uint8_t *case_id,
-                           size_t id_size, const char *org)
+broker_digest_case_member (uint8_t out [CERTBUS_HASH_SIZE], const uint8_t *case_id, size_t id_size,
+                           const char *org)
 {
     s_mark_digest (out, case_id, id_size, org, "");
 }
 
 void
-broker_digest_receipt (uint8_t out [CERTBUS_HASH_SIZE], const uint8_t *message_id,
-                       size_t id_size, const char *publisher, const char *org)
+broker_digest_receipt (uint8_t out [CERTBUS_HASH_SIZE], const uint8_t *message_id, size_t id_size,
+                       const char *publisher, const char *org)
 {
     s_mark_digest (out, message_id, id_size, publisher, org);
 }
 
 bool
-broker_digest_equal (const uint8_t want [CERTBUS_HASH_SIZE], const void *digest,
-                     size_t digest_size)
+broker_digest_equal (const uint8_t want [CERTBUS_HASH_SIZE], const void *digest, size_t digest_size)
 {
     return digest_size == CERTBUS_HASH_SIZE && digest
            && memcmp (want, digest, CERTBUS_HASH_SIZE) == 0;

@@ -16,30 +16,30 @@
 //  sequence (the queue rows' digests cover that) and the digest itself.
 //  Borrowed pointers; a NULL string is digested as "".
 typedef struct {
-    const uint8_t *id;               //  CERTBUS_ID_SIZE bytes
+    const uint8_t *id; //  CERTBUS_ID_SIZE bytes
     const char *origin;
     const char *kind;
     const char *tlp;
     const char *severity;
     const char *audience;
     int64_t recipients;
-    int64_t accepted_at;             //  unix ms
-    int64_t expires_at;              //  unix ms
-    const uint8_t *envelope;         //  the stored base envelope
+    int64_t accepted_at;     //  unix ms
+    int64_t expires_at;      //  unix ms
+    const uint8_t *envelope; //  the stored base envelope
     size_t envelope_size;
 } broker_message_row_t;
 
 //  The columns of a cases row (borrowed; NULL strings digest as "").
 typedef struct {
     const uint8_t *case_id;
-    size_t case_id_size;             //  CERTBUS_ID_SIZE in a sound row
+    size_t case_id_size; //  CERTBUS_ID_SIZE in a sound row
     const char *origin;
     const char *severity;
     int64_t opened_at;
     const char *status;
     int64_t updated_at;
-    int64_t first_ack_at;            //  0 when none
-    int64_t resolved_at;             //  0 when none
+    int64_t first_ack_at; //  0 when none
+    int64_t resolved_at;  //  0 when none
     const char *tlp;
 } broker_case_row_t;
 
@@ -50,9 +50,8 @@ void
 
 //  Digest of a queue row: who, which message, how urgent, which key.
 void
-    broker_digest_queue (uint8_t out [CERTBUS_HASH_SIZE], const char *recipient,
-                         uint64_t msg_seq, int priority, const uint8_t *wrapped,
-                         size_t wrapped_size);
+    broker_digest_queue (uint8_t out [CERTBUS_HASH_SIZE], const char *recipient, uint64_t msg_seq,
+                         int priority, const uint8_t *wrapped, size_t wrapped_size);
 
 //  Digest of a cases row: every column.
 void

@@ -26,14 +26,14 @@
 #include <string.h>
 
 typedef struct {
-    broker_config_t config;          //  our copy of the settings
-    zsock_t *pipe;                   //  actor pipe
-    zsock_t *control;                //  ipc control socket for the CLI
-    char endpoint [256];             //  bound endpoint
-    bool terminated;                 //  $TERM received
-    int64_t next_tick;               //  next heartbeat, unix ms
-    int64_t next_expire;             //  next expiry sweep, unix ms
-    broker_ctx_t ctx;                //  what the concerns share
+    broker_config_t config; //  our copy of the settings
+    zsock_t *pipe;          //  actor pipe
+    zsock_t *control;       //  ipc control socket for the CLI
+    char endpoint [256];    //  bound endpoint
+    bool terminated;        //  $TERM received
+    int64_t next_tick;      //  next heartbeat, unix ms
+    int64_t next_expire;    //  next expiry sweep, unix ms
+    broker_ctx_t ctx;       //  what the concerns share
 } self_t;
 
 void
@@ -104,8 +104,8 @@ s_handle_stranger (broker_ctx_t *ctx, broker_item_t *item)
     if (broker_auditlog_noise (ctx, key, "refused", "not a current member", 1)) {
         zsys_notice ("broker: refused frame from key %.16s: not a current member",
                      user_id ? user_id : "?");
-        broker_auditlog_append (ctx, "refused", user_id ? user_id : "unknown", NULL, "reject",
-                                NULL, "not a current member", 0, NULL, 0);
+        broker_auditlog_append (ctx, "refused", user_id ? user_id : "unknown", NULL, "reject", NULL,
+                                "not a current member", 0, NULL, 0);
         broker_send_error (ctx, item->routing, CERTBUS_E_REVOKED,
                            "not a current member of this Council: revoked or expired");
     }
@@ -211,8 +211,8 @@ s_command_directory (broker_ctx_t *ctx)
         zsys_error ("broker: cannot load the new directory: %s", certbus_reason ());
         return zsys_sprintf ("ERROR %s", certbus_reason ());
     }
-    return zsys_sprintf ("OK directory=%llu", (unsigned long long) certbus_directory_serial (
-                                                  ctx->admission->directory));
+    return zsys_sprintf ("OK directory=%llu",
+                         (unsigned long long) certbus_directory_serial (ctx->admission->directory));
 }
 
 static char *
@@ -360,8 +360,7 @@ s_control_open (self_t *self)
         char *ctl = council_path (real, BROKER_CONTROL);
         zsock_bind (self->control, "%s", BROKER_CONTROL_INPROC);
         if (zsock_bind (self->control, "ipc://%s", ctl) < 0) {
-            zsys_warning ("broker: no control socket at %s: %s", ctl,
-                          zmq_strerror (zmq_errno ()));
+            zsys_warning ("broker: no control socket at %s: %s", ctl, zmq_strerror (zmq_errno ()));
             zsock_destroy (&self->control);
         }
         //  Only the broker's user may command it, whatever the umask (the

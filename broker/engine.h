@@ -23,27 +23,27 @@
 #include "certbus.h"
 
 typedef struct {
-    const char *dir;                 //  the broker folder (init'd)
-    const char *bind;                //  ROUTER endpoint
-    int window;                      //  deliveries in flight per member
-    int64_t expiry_ms;               //  message lifetime in the queues
-    int heartbeat_ms;                //  ping interval, both ways
-    int peer_timeout_ms;             //  silence after which a member is gone
-    int batch;                       //  most publishes per transaction
-    int head_records;                //  sign a tree head every N records...
-    int head_ms;                     //  ...or every T ms, whichever first
-    bool full_check;                 //  check every database page at start
-    int verify_threads;              //  signature helper threads; -1: one per
-                                     //  core beyond the first (at most 8)
-    int64_t created_skew_ms;         //  how far a signed `created` may lie ahead
-    int64_t inflight_bytes;          //  most bytes of deliveries in flight per member
-    int64_t quota_bytes;             //  most envelope bytes stored per member (0: none)
-    int quota_rate;                  //  publishes per second per member (0: none)
-    int quota_burst;                 //  publishes a member may send at once
-    int64_t receipt_max;             //  largest receipt envelope, bytes
-    int noise_burst;                 //  refused or bad frames audited one by one per
-                                     //  member and interval; the rest in one record
-    int noise_interval_ms;           //  the interval of that aggregation
+    const char *dir;         //  the broker folder (init'd)
+    const char *bind;        //  ROUTER endpoint
+    int window;              //  deliveries in flight per member
+    int64_t expiry_ms;       //  message lifetime in the queues
+    int heartbeat_ms;        //  ping interval, both ways
+    int peer_timeout_ms;     //  silence after which a member is gone
+    int batch;               //  most publishes per transaction
+    int head_records;        //  sign a tree head every N records...
+    int head_ms;             //  ...or every T ms, whichever first
+    bool full_check;         //  check every database page at start
+    int verify_threads;      //  signature helper threads; -1: one per
+                             //  core beyond the first (at most 8)
+    int64_t created_skew_ms; //  how far a signed `created` may lie ahead
+    int64_t inflight_bytes;  //  most bytes of deliveries in flight per member
+    int64_t quota_bytes;     //  most envelope bytes stored per member (0: none)
+    int quota_rate;          //  publishes per second per member (0: none)
+    int quota_burst;         //  publishes a member may send at once
+    int64_t receipt_max;     //  largest receipt envelope, bytes
+    int noise_burst;         //  refused or bad frames audited one by one per
+                             //  member and interval; the rest in one record
+    int noise_interval_ms;   //  the interval of that aggregation
 } broker_config_t;
 
 #define BROKER_DEFAULT_BIND "tcp://0.0.0.0:7447"

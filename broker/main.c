@@ -8,7 +8,7 @@
 #include "engine.h"
 #include "metrics.h"
 #include "store.h"
-#include <getopt.h>
+#include <stddef.h>
 #include <jansson.h>
 #include <signal.h>
 #include <stdio.h>
@@ -48,7 +48,8 @@ static const char *s_usage
       "                                           unclean stop, or always with --check-db\n"
       "                                           serve members (default tcp://0.0.0.0:7447)\n"
       "  status    --dir DIR [--json]             running or not, sessions, backlog\n"
-      "  reload    --dir DIR                      load a new policy and directory, no dropped links\n"
+      "  reload    --dir DIR                      load a new policy and directory, no dropped "
+      "links\n"
       "  policy check --dir DIR [FILE]            validate a policy file and print its rules\n"
       "  audit verify --dir DIR                   recompute the audit log and its signed heads\n"
       "  audit list --dir DIR [--org ID] [--since TIME] [--json]\n"
@@ -84,46 +85,47 @@ typedef struct {
     int verify_threads;
     long long quota_rate, quota_burst, quota_bytes, inflight_bytes, created_skew, audit_burst;
     bool json, verbose, help, syslog, check_db;
-    int argc;                        //  positional arguments left
+    int argc; //  positional arguments left
     char **argv;
 } s_args_t;
+
+//  Every option, and where its value goes
+static const certbus_opt_t s_options [] = {
+    {"dir", CERTBUS_OPT_STRING, offsetof (s_args_t, dir)},
+    {"tier", CERTBUS_OPT_STRING, offsetof (s_args_t, tier)},
+    {"sector", CERTBUS_OPT_STRING, offsetof (s_args_t, sector)},
+    {"region", CERTBUS_OPT_STRING, offsetof (s_args_t, region)},
+    {"days", CERTBUS_OPT_INT, offsetof (s_args_t, days)},
+    {"out", CERTBUS_OPT_STRING, offsetof (s_args_t, out)},
+    {"reason", CERTBUS_OPT_STRING, offsetof (s_args_t, reason)},
+    {"bind", CERTBUS_OPT_STRING, offsetof (s_args_t, bind)},
+    {"window", CERTBUS_OPT_INT, offsetof (s_args_t, window)},
+    {"heartbeat", CERTBUS_OPT_INT, offsetof (s_args_t, heartbeat)},
+    {"peer-timeout", CERTBUS_OPT_INT, offsetof (s_args_t, peer_timeout)},
+    {"expiry", CERTBUS_OPT_INT, offsetof (s_args_t, expiry_days)},
+    {"head-records", CERTBUS_OPT_INT, offsetof (s_args_t, head_records)},
+    {"head-interval", CERTBUS_OPT_INT, offsetof (s_args_t, head_interval)},
+    {"metrics", CERTBUS_OPT_STRING, offsetof (s_args_t, metrics)},
+    {"json", CERTBUS_OPT_FLAG, offsetof (s_args_t, json)},
+    {"org", CERTBUS_OPT_STRING, offsetof (s_args_t, org)},
+    {"since", CERTBUS_OPT_STRING, offsetof (s_args_t, since)},
+    {"overdue", CERTBUS_OPT_STRING, offsetof (s_args_t, overdue)},
+    {"verbose", CERTBUS_OPT_FLAG, offsetof (s_args_t, verbose)},
+    {"syslog", CERTBUS_OPT_FLAG, offsetof (s_args_t, syslog)},
+    {"check-db", CERTBUS_OPT_FLAG, offsetof (s_args_t, check_db)},
+    {"verify-threads", CERTBUS_OPT_INT, offsetof (s_args_t, verify_threads)},
+    {"quota-rate", CERTBUS_OPT_LLONG, offsetof (s_args_t, quota_rate)},
+    {"quota-burst", CERTBUS_OPT_LLONG, offsetof (s_args_t, quota_burst)},
+    {"quota-bytes", CERTBUS_OPT_LLONG, offsetof (s_args_t, quota_bytes)},
+    {"inflight-bytes", CERTBUS_OPT_LLONG, offsetof (s_args_t, inflight_bytes)},
+    {"created-skew", CERTBUS_OPT_LLONG, offsetof (s_args_t, created_skew)},
+    {"audit-burst", CERTBUS_OPT_LLONG, offsetof (s_args_t, audit_burst)},
+    {"help", CERTBUS_OPT_FLAG, offsetof (s_args_t, help)},
+};
 
 static int
 s_parse (int argc, char **argv, s_args_t *args)
 {
-    static const struct option options [] = {
-        {"dir", required_argument, NULL, 'd'},
-        {"tier", required_argument, NULL, 't'},
-        {"sector", required_argument, NULL, 's'},
-        {"region", required_argument, NULL, 'r'},
-        {"days", required_argument, NULL, 'D'},
-        {"out", required_argument, NULL, 'o'},
-        {"reason", required_argument, NULL, 'R'},
-        {"bind", required_argument, NULL, 'b'},
-        {"window", required_argument, NULL, 'w'},
-        {"heartbeat", required_argument, NULL, 'H'},
-        {"peer-timeout", required_argument, NULL, 'T'},
-        {"expiry", required_argument, NULL, 'E'},
-        {"head-records", required_argument, NULL, 'N'},
-        {"head-interval", required_argument, NULL, 'I'},
-        {"metrics", required_argument, NULL, 'm'},
-        {"json", no_argument, NULL, 'j'},
-        {"org", required_argument, NULL, 'g'},
-        {"since", required_argument, NULL, 'S'},
-        {"overdue", required_argument, NULL, 'O'},
-        {"verbose", no_argument, NULL, 'v'},
-        {"syslog", no_argument, NULL, 'L'},
-        {"check-db", no_argument, NULL, 'C'},
-        {"verify-threads", required_argument, NULL, 'V'},
-        {"quota-rate", required_argument, NULL, 'q'},
-        {"quota-burst", required_argument, NULL, 'Q'},
-        {"quota-bytes", required_argument, NULL, 'B'},
-        {"inflight-bytes", required_argument, NULL, 'F'},
-        {"created-skew", required_argument, NULL, 'K'},
-        {"audit-burst", required_argument, NULL, 'A'},
-        {"help", no_argument, NULL, 'h'},
-        {NULL, 0, NULL, 0},
-    };
     memset (args, 0, sizeof *args);
     args->days = 365;
     args->window = BROKER_DEFAULT_WINDOW;
@@ -140,45 +142,12 @@ s_parse (int argc, char **argv, s_args_t *args)
     args->inflight_bytes = BROKER_DEFAULT_INFLIGHT_BYTES;
     args->created_skew = BROKER_DEFAULT_CREATED_SKEW_MS / 1000;
     args->audit_burst = BROKER_DEFAULT_NOISE_BURST;
-    optind = 1;
-    int opt;
-    while ((opt = getopt_long (argc, argv, "", options, NULL)) != -1) {
-        switch (opt) {
-            case 'd': args->dir = optarg; break;
-            case 't': args->tier = optarg; break;
-            case 's': args->sector = optarg; break;
-            case 'r': args->region = optarg; break;
-            case 'D': args->days = atoi (optarg); break;
-            case 'o': args->out = optarg; break;
-            case 'R': args->reason = optarg; break;
-            case 'b': args->bind = optarg; break;
-            case 'w': args->window = atoi (optarg); break;
-            case 'H': args->heartbeat = atoi (optarg); break;
-            case 'T': args->peer_timeout = atoi (optarg); break;
-            case 'E': args->expiry_days = atoi (optarg); break;
-            case 'N': args->head_records = atoi (optarg); break;
-            case 'I': args->head_interval = atoi (optarg); break;
-            case 'm': args->metrics = optarg; break;
-            case 'j': args->json = true; break;
-            case 'g': args->org = optarg; break;
-            case 'S': args->since = optarg; break;
-            case 'O': args->overdue = optarg; break;
-            case 'v': args->verbose = true; break;
-            case 'L': args->syslog = true; break;
-            case 'C': args->check_db = true; break;
-            case 'V': args->verify_threads = atoi (optarg); break;
-            case 'q': args->quota_rate = atoll (optarg); break;
-            case 'Q': args->quota_burst = atoll (optarg); break;
-            case 'B': args->quota_bytes = atoll (optarg); break;
-            case 'F': args->inflight_bytes = atoll (optarg); break;
-            case 'K': args->created_skew = atoll (optarg); break;
-            case 'A': args->audit_burst = atoll (optarg); break;
-            case 'h': args->help = true; break;
-            default: return -1;
-        }
-    }
-    args->argc = argc - optind;
-    args->argv = argv + optind;
+    int first = certbus_args_parse (argc, argv, s_options, sizeof s_options / sizeof s_options [0],
+                                    args);
+    if (first < 0)
+        return -1;
+    args->argc = argc - first;
+    args->argv = argv + first;
     return 0;
 }
 
@@ -327,11 +296,10 @@ s_print_stats (json_t *stats)
             "  last error          %s\n",
             s_number (stats, "directory"), s_number (stats, "members"),
             s_number (stats, "policy_rules"), s_number (stats, "messages"),
-            s_number (stats, "queued"), s_number (stats, "accepted"),
-            s_number (stats, "rejected"), s_number (stats, "duplicates"),
-            s_number (stats, "deliveries"), s_number (stats, "acks"),
-            s_number (stats, "audit_size"), s_number (stats, "tree_head_size"), head_time,
-            error_text);
+            s_number (stats, "queued"), s_number (stats, "accepted"), s_number (stats, "rejected"),
+            s_number (stats, "duplicates"), s_number (stats, "deliveries"),
+            s_number (stats, "acks"), s_number (stats, "audit_size"),
+            s_number (stats, "tree_head_size"), head_time, error_text);
     free (error_text);
     printf ("  %-24s %-13s %8s %8s %8s\n", "member", "tier", "inflight", "queued", "idle ms");
     json_t *sessions = json_object_get (stats, "sessions");
@@ -388,15 +356,14 @@ s_status (s_args_t *args)
         return s_fail ();
     if (args->json)
         s_print_json (json_pack ("{s:b, s:I, s:I, s:I, s:I}", "running", 0, "messages",
-                                 (json_int_t) counts.messages, "queued",
-                                 (json_int_t) counts.queued, "audit_size",
-                                 (json_int_t) counts.audit, "certificates",
+                                 (json_int_t) counts.messages, "queued", (json_int_t) counts.queued,
+                                 "audit_size", (json_int_t) counts.audit, "certificates",
                                  (json_int_t) counts.certificates));
     else
         printf ("certbus-broker: not running\nmessages stored: %lld\ndeliveries queued: %lld\n"
                 "audit records: %lld\ncertificates issued: %lld\n",
-                (long long) counts.messages, (long long) counts.queued,
-                (long long) counts.audit, (long long) counts.certificates);
+                (long long) counts.messages, (long long) counts.queued, (long long) counts.audit,
+                (long long) counts.certificates);
     return 0;
 }
 
@@ -462,8 +429,8 @@ main (int argc, char **argv)
         if (!args.tier || !args.out || args.argc != 1)
             return s_error ("usage: certbus-broker issue --dir DIR --tier TIER [--sector S] "
                             "[--region R] [--days N] REQUEST --out CERT");
-        rc = council_issue (args.dir, args.tier, args.sector, args.region, args.days,
-                            args.argv [0], args.out)
+        rc = council_issue (args.dir, args.tier, args.sector, args.region, args.days, args.argv [0],
+                            args.out)
                  ? s_fail ()
                  : 0;
     }
@@ -487,8 +454,7 @@ main (int argc, char **argv)
     else if (streq (command, "policy")) {
         if (args.argc < 1 || !streq (args.argv [0], "check") || args.argc > 2)
             return s_error ("usage: certbus-broker policy check --dir DIR [FILE]");
-        rc = council_policy_check (args.dir, args.argc == 2 ? args.argv [1] : NULL) ? s_fail ()
-                                                                                    : 0;
+        rc = council_policy_check (args.dir, args.argc == 2 ? args.argv [1] : NULL) ? s_fail () : 0;
     }
     else if (streq (command, "audit"))
         rc = s_audit (&args);

@@ -29,16 +29,16 @@ typedef enum MHD_Result s_result_t;
 typedef int s_result_t;
 #endif
 
-#define S_CONNECTION_LIMIT 32        //  scrapers, health checks, an operator's curl
-#define S_CONNECTION_TIMEOUT 10      //  seconds of silence before a connection is closed
-#define S_ADDRESS_MAX 256            //  longest HOST:PORT we accept
-#define S_LOG_MAX 256                //  longest libmicrohttpd message we keep
+#define S_CONNECTION_LIMIT 32   //  scrapers, health checks, an operator's curl
+#define S_CONNECTION_TIMEOUT 10 //  seconds of silence before a connection is closed
+#define S_ADDRESS_MAX 256       //  longest HOST:PORT we accept
+#define S_LOG_MAX 256           //  longest libmicrohttpd message we keep
 
 struct broker_metrics_t {
-    struct MHD_Daemon *daemon;       //  the server and its thread
-    broker_metrics_fn *fn;           //  makes the exposition; runs in that thread
-    void *arg;                       //  fn's argument, not ours
-    int port;                        //  the bound port
+    struct MHD_Daemon *daemon; //  the server and its thread
+    broker_metrics_fn *fn;     //  makes the exposition; runs in that thread
+    void *arg;                 //  fn's argument, not ours
+    int port;                  //  the bound port
 };
 
 //  While broker_metrics_start runs in the caller's thread, libmicrohttpd's
@@ -266,17 +266,18 @@ broker_metrics_start (const char *host_port, broker_metrics_fn *fn, void *arg)
     self->arg = arg;
     unsigned int flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_AUTO | MHD_USE_ERROR_LOG;
     if (addr.ss_family == AF_INET6)
-        flags |= MHD_USE_IPv6;       //  without MHD_USE_DUAL_STACK: IPv6 only, as asked
+        flags |= MHD_USE_IPv6; //  without MHD_USE_DUAL_STACK: IPv6 only, as asked
     uint16_t port = addr.ss_family == AF_INET6 ? ntohs (((struct sockaddr_in6 *) &addr)->sin6_port)
                                                : ntohs (((struct sockaddr_in *) &addr)->sin_port);
     s_starting = true;
     s_start_error [0] = 0;
-    self->daemon = MHD_start_daemon (
-        flags, port, NULL, NULL, s_answer, self,
-        MHD_OPTION_EXTERNAL_LOGGER, s_log, NULL,   //  first, so startup messages reach it
-        MHD_OPTION_SOCK_ADDR, (const struct sockaddr *) &addr,
-        MHD_OPTION_CONNECTION_LIMIT, (unsigned int) S_CONNECTION_LIMIT,
-        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int) S_CONNECTION_TIMEOUT, MHD_OPTION_END);
+    self->daemon = MHD_start_daemon (flags, port, NULL, NULL, s_answer, self,
+                                     MHD_OPTION_EXTERNAL_LOGGER, s_log,
+                                     NULL, //  first, so startup messages reach it
+                                     MHD_OPTION_SOCK_ADDR, (const struct sockaddr *) &addr,
+                                     MHD_OPTION_CONNECTION_LIMIT, (unsigned int) S_CONNECTION_LIMIT,
+                                     MHD_OPTION_CONNECTION_TIMEOUT,
+                                     (unsigned int) S_CONNECTION_TIMEOUT, MHD_OPTION_END);
     s_starting = false;
     if (!self->daemon) {
         certbus_fail (CERTBUS_E_IO, "cannot serve metrics on %s: %s", host_port,

@@ -16,17 +16,17 @@
 
 //  One publish decision, sent as a PubAck after the batch commits
 struct broker_reply_t {
-    zframe_t *routing;               //  where the PubAck goes
-    certbus_puback_t ack;            //  decided, sent after commit
-    uint8_t id [CERTBUS_ID_SIZE];    //  message id (ack.message_id points here)
-    char *reason;                    //  owned reason text
-    char *rule;                      //  owned rule text
-    char **recipients;               //  sessions to wake after commit
+    zframe_t *routing;            //  where the PubAck goes
+    certbus_puback_t ack;         //  decided, sent after commit
+    uint8_t id [CERTBUS_ID_SIZE]; //  message id (ack.message_id points here)
+    char *reason;                 //  owned reason text
+    char *rule;                   //  owned rule text
+    char **recipients;            //  sessions to wake after commit
     size_t recipient_count;
-    char **participants;             //  of the message's case, for the PubAck
+    char **participants; //  of the message's case, for the PubAck
     size_t participant_count;
-    int64_t received_at;             //  when the publish arrived, unix ms
-    char kind [40];                  //  for the metrics
+    int64_t received_at; //  when the publish arrived, unix ms
+    char kind [40];      //  for the metrics
 };
 
 broker_publish_t *
@@ -123,8 +123,8 @@ s_reply_new (broker_ctx_t *ctx, zframe_t *routing)
 {
     if (ctx->publish->reply_count == ctx->publish->reply_cap) {
         ctx->publish->reply_cap = ctx->publish->reply_cap ? ctx->publish->reply_cap * 2 : 64;
-        ctx->publish->replies
-            = realloc (ctx->publish->replies, ctx->publish->reply_cap * sizeof (broker_reply_t));
+        ctx->publish->replies = realloc (ctx->publish->replies,
+                                         ctx->publish->reply_cap * sizeof (broker_reply_t));
         if (!ctx->publish->replies)
             abort ();
     }
@@ -150,8 +150,7 @@ s_reject (broker_ctx_t *ctx, broker_reply_t *reply, const char *org, const certb
     if (header)
         certbus_id_format (header->id, id);
     zsys_notice ("broker: rejected publish org=%s id=%s code=%s reason=\"%s\"%s%s", org, id,
-                 certbus_err_name (code), reason, rule && *rule ? " rule=" : "",
-                 rule ? rule : "");
+                 certbus_err_name (code), reason, rule && *rule ? " rule=" : "", rule ? rule : "");
     broker_auditlog_append (ctx, "reject", org, header, "reject", rule, reason, 0, NULL, 0);
 }
 
@@ -175,25 +174,26 @@ s_authenticate (broker_ctx_t *ctx, const certbus_cert_t *sender, certbus_envelop
 {
     const certbus_header_t *header = certbus_envelope_header (env);
     if (strcmp (header->origin, sender->org_id) != 0 || header->origin_serial != sender->serial)
-        return broker_refuse (verdict, CERTBUS_E_ORIGIN_MISMATCH, NULL,
-                         "envelope claims origin '%s' (certificate %llu) but was sent by member "
-                         "'%s' (certificate %llu)",
-                         header->origin, (unsigned long long) header->origin_serial,
-                         sender->org_id, (unsigned long long) sender->serial);
-    certbus_err_t rc
-        = certbus_envelope_verify (env, ctx->admission->directory, certbus_now (), NULL);
+        return broker_refuse (
+            verdict, CERTBUS_E_ORIGIN_MISMATCH, NULL,
+            "envelope claims origin '%s' (certificate %llu) but was sent by member "
+            "'%s' (certificate %llu)",
+            header->origin, (unsigned long long) header->origin_serial, sender->org_id,
+            (unsigned long long) sender->serial);
+    certbus_err_t rc = certbus_envelope_verify (env, ctx->admission->directory, certbus_now (),
+                                                NULL);
     if (rc)
         return broker_refuse (verdict, rc, NULL, "%s", certbus_reason ());
     if (!certbus_envelope_complete (env))
         return broker_refuse (verdict, CERTBUS_E_RECIPIENTS_HASH, NULL,
-                         "a publish must carry every recipient the envelope was sealed to");
+                              "a publish must carry every recipient the envelope was sealed to");
     int64_t ahead = header->created - certbus_now_ms ();
     if (ahead > ctx->config->created_skew_ms)
         return broker_refuse (verdict, CERTBUS_E_CLOCK, "created-skew",
-                         "the signed creation time lies %lld s ahead of the broker's clock "
-                         "(at most %lld s allowed): check the sender's clock",
-                         (long long) (ahead / 1000),
-                         (long long) (ctx->config->created_skew_ms / 1000));
+                              "the signed creation time lies %lld s ahead of the broker's clock "
+                              "(at most %lld s allowed): check the sender's clock",
+                              (long long) (ahead / 1000),
+                              (long long) (ctx->config->created_skew_ms / 1000));
     return 0;
 }
 
@@ -214,10 +214,10 @@ s_quota_allows (broker_ctx_t *ctx, const certbus_cert_t *sender, size_t bytes,
         }
         if (state->stored_bytes + (int64_t) bytes > ctx->config->quota_bytes)
             return broker_refuse (verdict, CERTBUS_E_QUOTA, "quota-bytes",
-                             "storage quota used up: at most %lld bytes stored per member, "
-                             "%lld stored now; publish again when older messages expire",
-                             (long long) ctx->config->quota_bytes,
-                             (long long) state->stored_bytes);
+                                  "storage quota used up: at most %lld bytes stored per member, "
+                                  "%lld stored now; publish again when older messages expire",
+                                  (long long) ctx->config->quota_bytes,
+                                  (long long) state->stored_bytes);
     }
     return 0;
 }
@@ -248,8 +248,8 @@ s_route (broker_ctx_t *ctx, const certbus_cert_t *sender, certbus_envelope_t *en
     char **allowed = NULL;
     size_t allowed_count = 0;
     certbus_err_t rc = certbus_audience_resolve (header->audience, header->tlp,
-                                                 ctx->admission->directory,
-                                                 org, certbus_now (), &allowed, &allowed_count);
+                                                 ctx->admission->directory, org, certbus_now (),
+                                                 &allowed, &allowed_count);
     if (rc && rc != CERTBUS_E_AUDIENCE_EMPTY)
         return broker_refuse (verdict, rc, NULL, "%s", certbus_reason ());
     size_t total = certbus_envelope_recipients (env);
@@ -261,21 +261,21 @@ s_route (broker_ctx_t *ctx, const certbus_cert_t *sender, certbus_envelope_t *en
     for (size_t i = 0; i < total && result == 0; i++) {
         const char *recipient = certbus_envelope_recipient (env, i);
         if (strcmp (recipient, org) == 0)
-            continue;   //  the sender's own copy: sealed for it, never queued
+            continue; //  the sender's own copy: sealed for it, never queued
         const char *key = recipient;
         if (allowed && bsearch (&key, allowed, allowed_count, sizeof (char *), s_strcmp_p))
             queued [queued_count++] = (char *) recipient;
         else if (certbus_directory_find (ctx->admission->directory, recipient))
             result = broker_refuse (verdict, CERTBUS_E_RECIPIENTS, NULL,
-                               "recipient '%s' is outside the audience '%s'", recipient,
-                               header->audience);
+                                    "recipient '%s' is outside the audience '%s'", recipient,
+                                    header->audience);
         else if (!s_former_member (ctx, recipient))
             result = broker_refuse (verdict, CERTBUS_E_RECIPIENTS, NULL,
-                               "recipient '%s' is not a member of this Council", recipient);
+                                    "recipient '%s' is not a member of this Council", recipient);
     }
     if (result == 0 && queued_count == 0)
         result = broker_refuse (verdict, CERTBUS_E_AUDIENCE_EMPTY, NULL,
-                           "no recipient of this envelope is a current member");
+                                "no recipient of this envelope is a current member");
     certbus_strv_free (allowed, allowed_count);
     if (result) {
         free (queued);
@@ -305,7 +305,7 @@ s_store (broker_ctx_t *ctx, const certbus_cert_t *sender, certbus_envelope_t *en
             return -1;
         if (added == 0) {
             broker_refuse (verdict, CERTBUS_E_POLICY, BROKER_RULE_RECEIPT,
-                      "'%s' already sent a receipt for that message: one per recipient", org);
+                           "'%s' already sent a receipt for that message: one per recipient", org);
             return 1;
         }
     }
@@ -313,13 +313,13 @@ s_store (broker_ctx_t *ctx, const certbus_cert_t *sender, certbus_envelope_t *en
     uint8_t *base = certbus_envelope_base_bytes (env, &base_size);
     int priority = strcmp (header->severity, "critical") == 0 ? 1 : 0;
     int failed = broker_store_message_insert (ctx->store, header, base, base_size, now,
-                                              now + ctx->config->expiry_ms,
-                                              (uint32_t) queued_count, seq_p);
+                                              now + ctx->config->expiry_ms, (uint32_t) queued_count,
+                                              seq_p);
     free (base);
     size_t total = certbus_envelope_recipients (env);
     for (size_t i = 0, q = 0; !failed && i < total && q < queued_count; i++) {
         if (certbus_envelope_recipient (env, i) != queued [q])
-            continue;   //  queued holds the recipients' own names, in order
+            continue; //  queued holds the recipients' own names, in order
         size_t wrapped_size;
         uint8_t *wrapped = certbus_envelope_recipient_bytes (env, i, &wrapped_size);
         failed = broker_store_queue_insert (ctx->store, queued [q], *seq_p, priority, wrapped,
@@ -337,27 +337,27 @@ s_store (broker_ctx_t *ctx, const certbus_cert_t *sender, certbus_envelope_t *en
 
 //  One publish as it goes through the stages
 typedef struct {
-    const certbus_cert_t *sender;    //  the authenticated member
-    certbus_envelope_t *env;         //  the envelope, owned by the publish path
-    const certbus_header_t *header;  //  env's signed header; NULL when not trusted
-    size_t size;                     //  the envelope's bytes
-    broker_reply_t *reply;           //  the decision, sent by flush
-    char **queued;                   //  recipients to queue for (names borrowed from env)
-    size_t queued_count;             //  how many
-    broker_case_t kase;              //  the message's case, when is_case
-    bool is_case;                    //  it opens or updates a case
-    uint64_t seq;                    //  its message sequence, once stored
-    int64_t now;                     //  when it was accepted, unix ms
-    char rule [256];                 //  the rule that allowed it
-    broker_verdict_t verdict;        //  why not, when refused
+    const certbus_cert_t *sender;   //  the authenticated member
+    certbus_envelope_t *env;        //  the envelope, owned by the publish path
+    const certbus_header_t *header; //  env's signed header; NULL when not trusted
+    size_t size;                    //  the envelope's bytes
+    broker_reply_t *reply;          //  the decision, sent by flush
+    char **queued;                  //  recipients to queue for (names borrowed from env)
+    size_t queued_count;            //  how many
+    broker_case_t kase;             //  the message's case, when is_case
+    bool is_case;                   //  it opens or updates a case
+    uint64_t seq;                   //  its message sequence, once stored
+    int64_t now;                    //  when it was accepted, unix ms
+    char rule [256];                //  the rule that allowed it
+    broker_verdict_t verdict;       //  why not, when refused
 } s_publish_t;
 
 //  What a stage decided
 typedef enum {
-    s_NEXT,                          //  go on to the next stage
-    s_REFUSED,                       //  refused: verdict says why
-    s_ANSWERED                       //  the reply is decided (a duplicate), or the
-                                     //  batch failed and flush refuses it
+    s_NEXT,    //  go on to the next stage
+    s_REFUSED, //  refused: verdict says why
+    s_ANSWERED //  the reply is decided (a duplicate), or the
+               //  batch failed and flush refuses it
 } s_step_t;
 
 //  Stage 0, received: the envelope decoded, and the sender within its
@@ -366,8 +366,8 @@ static s_step_t
 s_received (broker_ctx_t *ctx, broker_item_t *item, s_publish_t *pub)
 {
     if (item->env_rc || !pub->env) {
-        broker_refuse (&pub->verdict, item->env_rc ? item->env_rc : CERTBUS_E_INTERNAL, NULL,
-                       "%s", item->env_reason ? item->env_reason : "envelope not decoded");
+        broker_refuse (&pub->verdict, item->env_rc ? item->env_rc : CERTBUS_E_INTERNAL, NULL, "%s",
+                       item->env_reason ? item->env_reason : "envelope not decoded");
         return s_REFUSED;
     }
     broker_reply_t *reply = pub->reply;
@@ -508,8 +508,8 @@ broker_publish_handle (broker_ctx_t *ctx, zframe_t *routing, const certbus_cert_
     if (step == s_NEXT)
         s_accept (ctx, &pub);
     else if (step == s_REFUSED)
-        s_reject (ctx, pub.reply, sender->org_id, pub.header, pub.verdict.code,
-                  pub.verdict.reason, *pub.verdict.rule ? pub.verdict.rule : NULL);
+        s_reject (ctx, pub.reply, sender->org_id, pub.header, pub.verdict.code, pub.verdict.reason,
+                  *pub.verdict.rule ? pub.verdict.rule : NULL);
     free (pub.queued);
     certbus_envelope_destroy (&pub.env);
 }
@@ -645,7 +645,8 @@ broker_publish_recv (broker_ctx_t *ctx, broker_item_t *item)
                  && strcmp (certbus_envelope_header (item->env)->kind, "receipt") != 0) {
             broker_member_t *state = broker_admission_member (ctx, item->member->org_id);
             item->over_rate = !broker_take_token (&state->rate_tokens, &state->rate_at,
-                                             ctx->config->quota_rate, ctx->config->quota_burst);
+                                                  ctx->config->quota_rate,
+                                                  ctx->config->quota_burst);
         }
     }
     return 0;
@@ -664,8 +665,8 @@ broker_publish_verify (broker_ctx_t *ctx, int count)
         if (!item->env || item->over_rate)
             continue;
         const certbus_header_t *header = certbus_envelope_header (item->env);
-        const certbus_cert_t *cert
-            = certbus_directory_find (ctx->admission->directory, header->origin);
+        const certbus_cert_t *cert = certbus_directory_find (ctx->admission->directory,
+                                                             header->origin);
         if (!cert || cert->serial != header->origin_serial)
             continue;
         ctx->publish->jobs [jobs].env = item->env;

@@ -15,31 +15,31 @@
 //  One received message of a batch, decoded before any is handled, so
 //  that the signatures of the batch's publishes are checked in parallel
 typedef struct {
-    zframe_t *routing;               //  the sender's connection
-    zframe_t *payload;               //  the packet frame
-    bool extra_frames;               //  more than one packet frame
-    bool over_rate;                  //  a publish beyond its member's rate quota
-    const certbus_cert_t *member;    //  the authenticated sender, or NULL
-    Certbus__Packet *packet;         //  decoded, or NULL
-    certbus_err_t packet_rc;         //  why not, when not
-    char *packet_reason;             //  why not, when not
-    certbus_envelope_t *env;         //  a publish's envelope, or NULL
-    certbus_err_t env_rc;            //  why not, when not
-    char *env_reason;                //  why not, when not
+    zframe_t *routing;            //  the sender's connection
+    zframe_t *payload;            //  the packet frame
+    bool extra_frames;            //  more than one packet frame
+    bool over_rate;               //  a publish beyond its member's rate quota
+    const certbus_cert_t *member; //  the authenticated sender, or NULL
+    Certbus__Packet *packet;      //  decoded, or NULL
+    certbus_err_t packet_rc;      //  why not, when not
+    char *packet_reason;          //  why not, when not
+    certbus_envelope_t *env;      //  a publish's envelope, or NULL
+    certbus_err_t env_rc;         //  why not, when not
+    char *env_reason;             //  why not, when not
 } broker_item_t;
 
-typedef struct broker_reply_t broker_reply_t;  //  one decision, in publish.c
+typedef struct broker_reply_t broker_reply_t; //  one decision, in publish.c
 
 struct broker_publish_t {
-    bool in_txn;                     //  a batch transaction is open
-    bool txn_failed;                 //  a write failed in this batch
-    certbus_err_t error_code;        //  code of the last store failure
-    broker_reply_t *replies;             //  publish decisions awaiting commit
-    size_t reply_count;              //  how many of replies are set
-    size_t reply_cap;                //  how many replies fit
-    broker_verifier_t *verifier;     //  signature helpers
-    broker_item_t *items;            //  the batch being handled
-    broker_verify_job_t *jobs;       //  its signature checks
+    bool in_txn;                 //  a batch transaction is open
+    bool txn_failed;             //  a write failed in this batch
+    certbus_err_t error_code;    //  code of the last store failure
+    broker_reply_t *replies;     //  publish decisions awaiting commit
+    size_t reply_count;          //  how many of replies are set
+    size_t reply_cap;            //  how many replies fit
+    broker_verifier_t *verifier; //  signature helpers
+    broker_item_t *items;        //  the batch being handled
+    broker_verify_job_t *jobs;   //  its signature checks
 };
 
 //  Makes room for batches of config->batch packets and starts the

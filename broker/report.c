@@ -12,10 +12,10 @@ static const char *s_severities [] = {"critical", "high", "medium", "low", "info
 #define s_SEVERITIES 5
 
 typedef struct {
-    char key [300];                  //  tier|sector|severity
+    char key [300]; //  tier|sector|severity
     char tier [32], sector [CERTBUS_MAX_NAME + 1], severity [16];
     size_t cases, open;
-    double *ack, *resolve;           //  seconds
+    double *ack, *resolve; //  seconds
     size_t ack_n, resolve_n;
 } s_group_t;
 
@@ -24,9 +24,9 @@ typedef struct {
     s_group_t *groups;
     size_t group_count;
     bool json;
-    int64_t thresholds [s_SEVERITIES];   //  ms
+    int64_t thresholds [s_SEVERITIES]; //  ms
     int64_t now;
-    broker_case_t *overdue;          //  open, unacknowledged past their threshold
+    broker_case_t *overdue; //  open, unacknowledged past their threshold
     size_t overdue_count;
 } s_report_t;
 
@@ -128,7 +128,8 @@ s_case (void *arg, const broker_case_t *c)
         certbus_sb_json_str (&sb, c->severity);
         certbus_sb_printf (&sb, ",\"status\":");
         certbus_sb_json_str (&sb, c->status);
-        certbus_sb_printf (&sb, ",\"opened\":\"%s\",\"opened_ms\":%lld,\"ack_ms\":%lld,"
+        certbus_sb_printf (&sb,
+                           ",\"opened\":\"%s\",\"opened_ms\":%lld,\"ack_ms\":%lld,"
                            "\"resolve_ms\":%lld}",
                            opened, (long long) c->opened_at,
                            (long long) (c->first_ack_at ? c->first_ack_at - c->opened_at : -1),
@@ -150,8 +151,8 @@ s_case (void *arg, const broker_case_t *c)
 static int
 s_parse_thresholds (s_report_t *r, const char *text)
 {
-    static const int64_t defaults [s_SEVERITIES]
-        = {15 * 60000LL, 3600000LL, 4 * 3600000LL, 24 * 3600000LL, 72 * 3600000LL};
+    static const int64_t defaults [s_SEVERITIES] = {15 * 60000LL, 3600000LL, 4 * 3600000LL,
+                                                    24 * 3600000LL, 72 * 3600000LL};
     memcpy (r->thresholds, defaults, sizeof defaults);
     if (!text)
         return 0;
@@ -169,8 +170,9 @@ s_parse_thresholds (s_report_t *r, const char *text)
         }
         int64_t ms = eq ? certbus_duration_parse (eq + 1) : -1;
         if (found < 0 || ms < 0)
-            rc = certbus_fail (CERTBUS_E_USAGE,
-                               "--overdue takes SEVERITY=DURATION[,...], e.g. critical=15m,high=1h"),
+            rc = certbus_fail (
+                CERTBUS_E_USAGE,
+                "--overdue takes SEVERITY=DURATION[,...], e.g. critical=15m,high=1h"),
             rc = -1;
         else
             r->thresholds [found] = ms;
@@ -213,8 +215,8 @@ s_print_group (s_group_t *g, bool json)
         s_cell (&sb, g->sector, 12);
         certbus_sb_printf (&sb, " ");
         s_cell (&sb, g->severity, 9);
-        certbus_sb_printf (&sb, " %5zu %5zu %10s %10s %12s %12s", g->cases, g->open,
-                           cells [0], cells [1], cells [2], cells [3]);
+        certbus_sb_printf (&sb, " %5zu %5zu %10s %10s %12s %12s", g->cases, g->open, cells [0],
+                           cells [1], cells [2], cells [3]);
     }
     s_line (&sb);
 }
@@ -268,7 +270,7 @@ report_print (const char *dir, int64_t since, bool json, const char *overdue)
     if (certbus_pubfile_read (path, council, NULL) == 0
         && broker_store_directory_latest (store, &bytes, &size) == 0
         && certbus_directory_decode (bytes, size, council, 0, &r.dir) != CERTBUS_OK)
-        r.dir = NULL;   //  tiers then show as "unknown"
+        r.dir = NULL; //  tiers then show as "unknown"
     free (path);
     free (bytes);
     int64_t count = broker_store_cases_each (store, since, s_case, &r);

@@ -15,7 +15,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-
 static void
 s_session_destroy (void **item)
 {
@@ -209,7 +208,7 @@ broker_sessions_hello (broker_ctx_t *ctx, zframe_t *routing, const certbus_cert_
 {
     broker_member_t *state = broker_admission_member (ctx, member->org_id);
     if (!broker_take_token (&state->hello_tokens, &state->hello_at, BROKER_HELLO_RATE,
-                       BROKER_HELLO_BURST)) {
+                            BROKER_HELLO_BURST)) {
         ctx->stats->hellos_ignored++;
         return;
     }
@@ -241,9 +240,8 @@ broker_sessions_hello (broker_ctx_t *ctx, zframe_t *routing, const certbus_cert_
     if (hello->credit > 0 && (int) hello->credit < session->window)
         session->window = (int) hello->credit;
     session->last_seen = certbus_now_ms ();
-    zsys_info ("broker: hello org=%s window=%d directory=%llu%s", member->org_id,
-               session->window, (unsigned long long) hello->directory_serial,
-               same ? " (same connection)" : "");
+    zsys_info ("broker: hello org=%s window=%d directory=%llu%s", member->org_id, session->window,
+               (unsigned long long) hello->directory_serial, same ? " (same connection)" : "");
     s_send_hello (ctx, routing, session->window);
     if (hello->directory_serial < certbus_directory_serial (ctx->admission->directory))
         broker_send_directory (ctx, routing);
@@ -251,7 +249,7 @@ broker_sessions_hello (broker_ctx_t *ctx, zframe_t *routing, const certbus_cert_
 
 void
 broker_sessions_acks (broker_ctx_t *ctx, zframe_t *routing, const certbus_cert_t *member,
-               Certbus__DeliverAck *ack)
+                      Certbus__DeliverAck *ack)
 {
     //  Only deliveries in flight in this session can be acknowledged: an
     //  ack for anything else (never sent, or sent in an earlier session)
@@ -261,14 +259,14 @@ broker_sessions_acks (broker_ctx_t *ctx, zframe_t *routing, const certbus_cert_t
         return;
     if (ack->n_sequences > (size_t) session->window) {
         broker_bad_frame (ctx, routing, member, CERTBUS_E_TOO_LARGE,
-                     "a deliver-ack may not list more sequences than the credit window");
+                          "a deliver-ack may not list more sequences than the credit window");
         return;
     }
     if (broker_publish_txn (ctx))
         return;
     if (ack->n_refused_sequences > (size_t) session->window) {
         broker_bad_frame (ctx, routing, member, CERTBUS_E_TOO_LARGE,
-                     "a deliver-ack may not refuse more sequences than the credit window");
+                          "a deliver-ack may not refuse more sequences than the credit window");
         return;
     }
     for (size_t i = 0; i < ack->n_sequences; i++) {
@@ -297,10 +295,12 @@ broker_sessions_acks (broker_ctx_t *ctx, zframe_t *routing, const certbus_cert_t
             if (was_refused)
                 ctx->stats->refused_deliveries++;
             broker_auditlog_append (ctx, was_refused ? "refused-delivery" : "deliver",
-                                    member->org_id,
-                     &delivered, was_refused ? "refused" : "delivered", NULL,
-                     was_refused ? "the recipient's node refused it (verification failed)" : "",
-                     qseq, NULL, 0);
+                                    member->org_id, &delivered,
+                                    was_refused ? "refused" : "delivered", NULL,
+                                    was_refused
+                                        ? "the recipient's node refused it (verification failed)"
+                                        : "",
+                                    qseq, NULL, 0);
             broker_store_header_free (&delivered);
         }
         session->inflight_bytes -= (int64_t) session->inflight [slot].bytes;
@@ -312,9 +312,9 @@ broker_sessions_acks (broker_ctx_t *ctx, zframe_t *routing, const certbus_cert_t
 typedef struct {
     broker_ctx_t *ctx;
     broker_session_t *session;
-    int priority;                    //  the class being pumped
-    int room;                        //  deliveries we may still send
-    bool blocked;                    //  the member's pipe is full, or bytes are used up
+    int priority; //  the class being pumped
+    int room;     //  deliveries we may still send
+    bool blocked; //  the member's pipe is full, or bytes are used up
 } s_pump_t;
 
 //  A row already in flight is passed over before its digests are
@@ -400,8 +400,8 @@ s_pump_class (broker_ctx_t *ctx, broker_session_t *session, int priority, int ro
     s_pump_t pump = {ctx, session, priority, room, false};
     int limit = room;
     int rows = broker_store_queue_fetch (ctx->store, session->org, priority,
-                                         session->cursor [priority], limit, s_pump_skip,
-                                         s_pump_one, &pump);
+                                         session->cursor [priority], limit, s_pump_skip, s_pump_one,
+                                         &pump);
     *blocked = pump.blocked;
     //  Exhausted only when the rows ran out before the room did
     return rows >= 0 && rows < limit && pump.room > 0 && !pump.blocked;
@@ -434,12 +434,10 @@ broker_sessions_pump (broker_ctx_t *ctx)
             int critical_room = room - room / 4;
             bool critical_done = s_pump_class (ctx, session, 1, critical_room, &blocked);
             bool routine_done = s_pump_class (ctx, session, 0,
-                                              session->window - session->inflight_count,
-                                              &blocked);
+                                              session->window - session->inflight_count, &blocked);
             if (!critical_done)
                 critical_done = s_pump_class (ctx, session, 1,
-                                              session->window - session->inflight_count,
-                                              &blocked);
+                                              session->window - session->inflight_count, &blocked);
             //  A blocked session waits for an ack or the next tick
             if ((critical_done && routine_done) || blocked) {
                 session->dirty = false;
@@ -472,7 +470,7 @@ broker_sessions_tick (broker_ctx_t *ctx, int64_t now)
     while (session) {
         if (session->blocked) {
             session->blocked = false;
-            session->dirty = true;   //  try its pipe again
+            session->dirty = true; //  try its pipe again
         }
         if (now - session->last_seen > ctx->config->peer_timeout_ms)
             zlist_append (gone, session->org);

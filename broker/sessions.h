@@ -9,31 +9,31 @@
 
 //  One delivery sent and not yet acknowledged
 typedef struct {
-    uint64_t qseq;                   //  its delivery sequence
-    size_t bytes;                    //  its size on the wire
+    uint64_t qseq; //  its delivery sequence
+    size_t bytes;  //  its size on the wire
 } broker_flight_t;
 
 typedef struct {
-    char *org;                       //  member org id, the key
-    zframe_t *routing;               //  current ROUTER identity
-    bool ready;                      //  said hello
-    int window;                      //  credit granted
-    broker_flight_t *inflight;       //  deliveries sent, unacked
-    int inflight_count;              //  how many of inflight are set
-    int64_t inflight_bytes;          //  their bytes: bounded by config.inflight_bytes
-    bool blocked;                    //  its pipe was full, or its bytes used up
-    bool dirty;                      //  may have deliveries to send
-    int64_t last_seen;               //  last packet, unix ms
-    uint64_t delivered;              //  deliveries sent in this session
-    uint64_t cursor [2];             //  per priority class: the last queue
-                                     //  sequence sent in this session
+    char *org;                 //  member org id, the key
+    zframe_t *routing;         //  current ROUTER identity
+    bool ready;                //  said hello
+    int window;                //  credit granted
+    broker_flight_t *inflight; //  deliveries sent, unacked
+    int inflight_count;        //  how many of inflight are set
+    int64_t inflight_bytes;    //  their bytes: bounded by config.inflight_bytes
+    bool blocked;              //  its pipe was full, or its bytes used up
+    bool dirty;                //  may have deliveries to send
+    int64_t last_seen;         //  last packet, unix ms
+    uint64_t delivered;        //  deliveries sent in this session
+    uint64_t cursor [2];       //  per priority class: the last queue
+                               //  sequence sent in this session
 } broker_session_t;
 
 struct broker_sessions_t {
-    zhashx_t *table;                 //  org -> broker_session_t
-    zhashx_t *max_sent;              //  org -> highest delivery sequence sent
-    int64_t pump_after;              //  no deliveries before this (after a failed batch)
-    bool damaged_seen;               //  a damaged message was found (logged once)
+    zhashx_t *table;    //  org -> broker_session_t
+    zhashx_t *max_sent; //  org -> highest delivery sequence sent
+    int64_t pump_after; //  no deliveries before this (after a failed batch)
+    bool damaged_seen;  //  a damaged message was found (logged once)
 };
 
 broker_sessions_t *

@@ -15,8 +15,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-static const double s_bucket_bounds [BROKER_BUCKETS]
-    = {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0};
+static const double s_bucket_bounds [BROKER_BUCKETS] = {0.001, 0.0025, 0.005, 0.01, 0.025,
+                                                        0.05,  0.1,    0.25,  0.5,  1.0};
 
 //  Values that live outside broker_stats_t
 static int64_t
@@ -91,17 +91,22 @@ s_inflight_bytes_cap (broker_ctx_t *ctx)
 
 //  One value the broker reports
 typedef struct {
-    const char *key;                 //  its STATS key, or NULL
-    const char *metric;              //  its Prometheus name, or NULL
-    const char *type;                //  "counter" or "gauge"
-    const char *help;                //  its Prometheus help
-    size_t offset;                   //  of its uint64_t in broker_stats_t, when fn is NULL
-    int64_t (*fn) (broker_ctx_t *ctx);  //  or where else it lives
+    const char *key;                   //  its STATS key, or NULL
+    const char *metric;                //  its Prometheus name, or NULL
+    const char *type;                  //  "counter" or "gauge"
+    const char *help;                  //  its Prometheus help
+    size_t offset;                     //  of its uint64_t in broker_stats_t, when fn is NULL
+    int64_t (*fn) (broker_ctx_t *ctx); //  or where else it lives
 } s_value_t;
 
-#define s_COUNTER(key, metric, help, field)                                                     \
-    {key, metric, "counter", help, offsetof (broker_stats_t, field), NULL}
-#define s_GAUGE(key, metric, help, fn) {key, metric, "gauge", help, 0, fn}
+#define s_COUNTER(key, metric, help, field)                                  \
+    {                                                                        \
+        key, metric, "counter", help, offsetof (broker_stats_t, field), NULL \
+    }
+#define s_GAUGE(key, metric, help, fn)    \
+    {                                     \
+        key, metric, "gauge", help, 0, fn \
+    }
 
 //  In the order of the STATS object; the Prometheus text lists the simple
 //  values in this order too
@@ -148,7 +153,7 @@ s_value (broker_ctx_t *ctx, const s_value_t *value)
 {
     if (value->fn)
         return value->fn (ctx);
-    return (int64_t) *(const uint64_t *) ((const char *) ctx->stats + value->offset);
+    return (int64_t) * (const uint64_t *) ((const char *) ctx->stats + value->offset);
 }
 
 static void
@@ -198,8 +203,8 @@ broker_histogram_observe (broker_histogram_t *h, double seconds)
 static const char *
 s_metric_kind (const char *kind)
 {
-    static const char *known [] = {"incident", "advisory", "alert", "receipt", "report",
-                                   "indicator", "vulnerability", "notice"};
+    static const char *known [] = {"incident", "advisory",  "alert",         "receipt",
+                                   "report",   "indicator", "vulnerability", "notice"};
     for (size_t i = 0; i < sizeof known / sizeof known [0]; i++)
         if (strcmp (kind, known [i]) == 0)
             return known [i];
@@ -303,8 +308,8 @@ s_metric_histogram (certbus_sb_t *sb, const char *name, const char *labels,
                                *labels ? "," : "", (unsigned long long) cumulative);
     }
     if (*labels)
-        certbus_sb_printf (sb, "%s_sum{%s} %.6f\n%s_count{%s} %llu\n", name, labels, h->sum,
-                           name, labels, (unsigned long long) h->count);
+        certbus_sb_printf (sb, "%s_sum{%s} %.6f\n%s_count{%s} %llu\n", name, labels, h->sum, name,
+                           labels, (unsigned long long) h->count);
     else
         certbus_sb_printf (sb, "%s_sum %.6f\n%s_count %llu\n", name, h->sum, name,
                            (unsigned long long) h->count);
@@ -323,7 +328,7 @@ s_metric_depth (void *arg, const char *recipient, int64_t depth, int64_t oldest)
 //  Response-time histograms of incident cases, by reporter tier and severity
 typedef struct {
     broker_ctx_t *ctx;
-    zhashx_t *ack;                   //  "tier|severity" -> broker_histogram_t
+    zhashx_t *ack; //  "tier|severity" -> broker_histogram_t
     zhashx_t *resolve;
 } s_case_metrics_t;
 
@@ -375,10 +380,11 @@ s_metric_publishes (broker_ctx_t *ctx, certbus_sb_t *sb)
         certbus_sb_printf (sb, "certbus_messages_received_total{kind=\"%s\"} %llu\n",
                            (const char *) zhashx_cursor (by_kind),
                            (unsigned long long) (uintptr_t) v);
-    certbus_sb_printf (sb, "# HELP certbus_publishes_total Publish decisions\n"
-                           "# TYPE certbus_publishes_total counter\n"
-                           "certbus_publishes_total{decision=\"accept\",reason=\"\"} %llu\n"
-                           "certbus_publishes_total{decision=\"duplicate\",reason=\"\"} %llu\n",
+    certbus_sb_printf (sb,
+                       "# HELP certbus_publishes_total Publish decisions\n"
+                       "# TYPE certbus_publishes_total counter\n"
+                       "certbus_publishes_total{decision=\"accept\",reason=\"\"} %llu\n"
+                       "certbus_publishes_total{decision=\"duplicate\",reason=\"\"} %llu\n",
                        (unsigned long long) ctx->stats->accepted,
                        (unsigned long long) ctx->stats->duplicates);
     for (void *v = zhashx_first (by_reason); v; v = zhashx_next (by_reason))
@@ -398,8 +404,8 @@ s_metric_connected (broker_ctx_t *ctx, certbus_sb_t *sb)
         int connected = 0;
         for (broker_session_t *session = zhashx_first (table); session;
              session = zhashx_next (table)) {
-            const certbus_cert_t *cert
-                = certbus_directory_find (ctx->admission->directory, session->org);
+            const certbus_cert_t *cert = certbus_directory_find (ctx->admission->directory,
+                                                                 session->org);
             if (session->ready && cert && (int) cert->tier == tier)
                 connected++;
         }
@@ -421,8 +427,8 @@ s_metric_cases (broker_ctx_t *ctx, certbus_sb_t *sb)
                              "Time from incident report to resolution"};
     for (int pass = 0; pass < 2; pass++) {
         zhashx_t *table = pass ? cases.resolve : cases.ack;
-        certbus_sb_printf (sb, "# HELP %s %s\n# TYPE %s histogram\n", names [pass],
-                           helps [pass], names [pass]);
+        certbus_sb_printf (sb, "# HELP %s %s\n# TYPE %s histogram\n", names [pass], helps [pass],
+                           names [pass]);
         for (broker_histogram_t *h = zhashx_first (table); h; h = zhashx_next (table)) {
             char key [96], labels [128];
             snprintf (key, sizeof key, "%s", (const char *) zhashx_cursor (table));

@@ -15,8 +15,8 @@
 #define s_HOOKS_MAX 8
 
 typedef struct {
-    broker_store_end_fn *fn;         //  called with committed true or false
-    void *arg;                       //  its first argument
+    broker_store_end_fn *fn; //  called with committed true or false
+    void *arg;               //  its first argument
 } s_hook_t;
 
 struct broker_store_t {
@@ -34,12 +34,11 @@ typedef broker_store_backend_t *(s_open_fn) (const char *path, bool create,
 //  The backends, by URL scheme. A second backend is one new file and one
 //  line here.
 static const struct {
-    const char *scheme;              //  "scheme:" starts its URLs
+    const char *scheme; //  "scheme:" starts its URLs
     s_open_fn *open;
 } s_backends [] = {
     {"sqlite:", broker_store_sqlite_open},
 };
-
 
 broker_store_t *
 broker_store_open (const char *url, bool create)
@@ -120,7 +119,7 @@ broker_store_on_end (broker_store_t *self, broker_store_end_fn *fn, void *arg)
         certbus_fail (CERTBUS_E_INTERNAL, "store %s: too many transaction hooks", self->name);
         return -1;
     }
-    self->hooks [self->hook_count++] = (s_hook_t) {fn, arg};
+    self->hooks [self->hook_count++] = (s_hook_t){fn, arg};
     return 0;
 }
 
@@ -226,8 +225,8 @@ broker_store_cert_active (broker_store_t *self, const char *org_id)
 }
 
 int
-broker_store_cert_revoke (broker_store_t *self, uint64_t serial, const uint8_t *revocation, size_t
-                          size, int64_t at, const char *reason)
+broker_store_cert_revoke (broker_store_t *self, uint64_t serial, const uint8_t *revocation,
+                          size_t size, int64_t at, const char *reason)
 {
     assert (self);
     return self->ops->cert_revoke (self->backend, serial, revocation, size, at, reason);
@@ -255,8 +254,8 @@ broker_store_directory_serial (broker_store_t *self)
 }
 
 int
-broker_store_directory_put (broker_store_t *self, uint64_t serial, int64_t issued_at, const uint8_t
-                            *bytes, size_t size)
+broker_store_directory_put (broker_store_t *self, uint64_t serial, int64_t issued_at,
+                            const uint8_t *bytes, size_t size)
 {
     assert (self);
     return self->ops->directory_put (self->backend, serial, issued_at, bytes, size);
@@ -270,17 +269,17 @@ broker_store_directory_latest (broker_store_t *self, uint8_t **bytes_p, size_t *
 }
 
 int
-broker_store_message_lookup (broker_store_t *self, const char *origin, const uint8_t *id, uint64_t
-                             *seq_p, int64_t *accepted_at_p)
+broker_store_message_lookup (broker_store_t *self, const char *origin, const uint8_t *id,
+                             uint64_t *seq_p, int64_t *accepted_at_p)
 {
     assert (self);
     return self->ops->message_lookup (self->backend, origin, id, seq_p, accepted_at_p);
 }
 
 int
-broker_store_message_insert (broker_store_t *self, const certbus_header_t *header, const uint8_t
-                             *base, size_t base_size, int64_t accepted_at, int64_t expires_at,
-                             uint32_t recipients, uint64_t *seq_p)
+broker_store_message_insert (broker_store_t *self, const certbus_header_t *header,
+                             const uint8_t *base, size_t base_size, int64_t accepted_at,
+                             int64_t expires_at, uint32_t recipients, uint64_t *seq_p)
 {
     assert (self);
     return self->ops->message_insert (self->backend, header, base, base_size, accepted_at,
@@ -288,8 +287,8 @@ broker_store_message_insert (broker_store_t *self, const certbus_header_t *heade
 }
 
 int
-broker_store_queue_insert (broker_store_t *self, const char *recipient, uint64_t msg_seq, int
-                           priority, const uint8_t *wrapped, size_t wrapped_size)
+broker_store_queue_insert (broker_store_t *self, const char *recipient, uint64_t msg_seq,
+                           int priority, const uint8_t *wrapped, size_t wrapped_size)
 {
     assert (self);
     return self->ops->queue_insert (self->backend, recipient, msg_seq, priority, wrapped,
@@ -297,18 +296,17 @@ broker_store_queue_insert (broker_store_t *self, const char *recipient, uint64_t
 }
 
 int
-broker_store_queue_fetch (broker_store_t *self, const char *recipient, int priority, uint64_t
-                          after, int limit, broker_delivery_skip_fn *skip, broker_delivery_fn *fn,
+broker_store_queue_fetch (broker_store_t *self, const char *recipient, int priority, uint64_t after,
+                          int limit, broker_delivery_skip_fn *skip, broker_delivery_fn *fn,
                           void *arg)
 {
     assert (self);
-    return self->ops->queue_fetch (self->backend, recipient, priority, after, limit, skip, fn,
-                                   arg);
+    return self->ops->queue_fetch (self->backend, recipient, priority, after, limit, skip, fn, arg);
 }
 
 int
-broker_store_queue_ack (broker_store_t *self, const char *recipient, uint64_t qseq, uint64_t
-                        *msg_seq_p)
+broker_store_queue_ack (broker_store_t *self, const char *recipient, uint64_t qseq,
+                        uint64_t *msg_seq_p)
 {
     assert (self);
     return self->ops->queue_ack (self->backend, recipient, qseq, msg_seq_p);
@@ -336,8 +334,8 @@ broker_store_audit_put (broker_store_t *self, const broker_audit_row_t *row)
 }
 
 int
-broker_store_node_put (broker_store_t *self, unsigned level, uint64_t index, const uint8_t hash
-                       [32])
+broker_store_node_put (broker_store_t *self, unsigned level, uint64_t index,
+                       const uint8_t hash [32])
 {
     assert (self);
     return self->ops->node_put (self->backend, level, index, hash);
@@ -367,8 +365,8 @@ broker_store_audit_find_each (broker_store_t *self, const uint8_t *message_id, c
 }
 
 int
-broker_store_tree_head_add (broker_store_t *self, const certbus_tree_head_t *head, const uint8_t
-                            *bytes, size_t size)
+broker_store_tree_head_add (broker_store_t *self, const certbus_tree_head_t *head,
+                            const uint8_t *bytes, size_t size)
 {
     assert (self);
     return self->ops->tree_head_add (self->backend, head, bytes, size);
@@ -419,8 +417,8 @@ broker_store_case_member (broker_store_t *self, const uint8_t *case_id, const ch
 }
 
 int
-broker_store_case_members (broker_store_t *self, const uint8_t *case_id, char ***orgs_p, size_t
-                           *count_p)
+broker_store_case_members (broker_store_t *self, const uint8_t *case_id, char ***orgs_p,
+                           size_t *count_p)
 {
     assert (self);
     return self->ops->case_members (self->backend, case_id, orgs_p, count_p);

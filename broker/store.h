@@ -28,15 +28,15 @@ typedef struct broker_audit_row_t broker_audit_row_t;
 
 //  One queued delivery, as broker_store_queue_fetch returns it.
 typedef struct {
-    uint64_t qseq;                   //  per-recipient delivery sequence
-    uint64_t msg_seq;                //  the message's broker sequence
-    int64_t accepted_at;             //  unix milliseconds
-    const uint8_t *envelope;         //  base envelope, no recipients
+    uint64_t qseq;           //  per-recipient delivery sequence
+    uint64_t msg_seq;        //  the message's broker sequence
+    int64_t accepted_at;     //  unix milliseconds
+    const uint8_t *envelope; //  base envelope, no recipients
     size_t envelope_size;
-    const uint8_t *wrapped;          //  this recipient's RecipientKey field
+    const uint8_t *wrapped; //  this recipient's RecipientKey field
     size_t wrapped_size;
-    bool damaged;                    //  the envelope no longer matches its digest
-    bool incident;                   //  of kind incident (a message of a case)
+    bool damaged;  //  the envelope no longer matches its digest
+    bool incident; //  of kind incident (a message of a case)
 } broker_delivery_t;
 
 typedef int (broker_delivery_fn) (void *arg, const broker_delivery_t *delivery);
@@ -121,8 +121,8 @@ int
                                 const uint8_t *bytes, size_t size) CERTBUS_WARN_UNUSED;
 //  The newest directory, as a new buffer. Returns 0, or -1 when none.
 int
-    broker_store_directory_latest (broker_store_t *self, uint8_t **bytes_p, size_t *size_p)
-        CERTBUS_WARN_UNUSED;
+    broker_store_directory_latest (broker_store_t *self, uint8_t **bytes_p,
+                                   size_t *size_p) CERTBUS_WARN_UNUSED;
 
 //  Messages. lookup returns 1 and fills seq/accepted_at when id is known.
 //  Deduplication is keyed by (origin, id): another member's id is not a
@@ -133,12 +133,12 @@ int
 int
     broker_store_message_insert (broker_store_t *self, const certbus_header_t *header,
                                  const uint8_t *base, size_t base_size, int64_t accepted_at,
-                                 int64_t expires_at, uint32_t recipients, uint64_t *seq_p)
-        CERTBUS_WARN_UNUSED;
+                                 int64_t expires_at, uint32_t recipients,
+                                 uint64_t *seq_p) CERTBUS_WARN_UNUSED;
 int
     broker_store_queue_insert (broker_store_t *self, const char *recipient, uint64_t msg_seq,
-                               int priority, const uint8_t *wrapped, size_t wrapped_size)
-        CERTBUS_WARN_UNUSED;
+                               int priority, const uint8_t *wrapped,
+                               size_t wrapped_size) CERTBUS_WARN_UNUSED;
 //  Calls fn for up to limit queued deliveries of recipient of the given
 //  priority (1 critical, 0 the rest) with a queue sequence above after, in
 //  sequence order; stops early when fn returns non-zero. Rows skip (may be
@@ -153,8 +153,7 @@ int
                             uint64_t *msg_seq_p);
 //  Rows still queued for recipient, and the oldest one's accept time.
 int64_t
-    broker_store_queue_depth (broker_store_t *self, const char *recipient,
-                              int64_t *oldest_p);
+    broker_store_queue_depth (broker_store_t *self, const char *recipient, int64_t *oldest_p);
 //  Deletes messages past their expiry with their queue rows. Returns the
 //  number of messages removed, or -1.
 int
@@ -165,8 +164,8 @@ int
 //  numbers them from 0, one after another), node_put the hash of perfect
 //  subtree (level, index). Both return 0 or -1 with the reason set.
 int
-    broker_store_audit_put (broker_store_t *self, const broker_audit_row_t *row)
-        CERTBUS_WARN_UNUSED;
+    broker_store_audit_put (broker_store_t *self,
+                            const broker_audit_row_t *row) CERTBUS_WARN_UNUSED;
 int
     broker_store_node_put (broker_store_t *self, unsigned level, uint64_t index,
                            const uint8_t hash [32]) CERTBUS_WARN_UNUSED;
@@ -205,14 +204,14 @@ int
 //  broker_store_audit_put takes it (borrowed).
 struct broker_audit_row_t {
     int64_t index;
-    int64_t time;                    //  unix ms
+    int64_t time; //  unix ms
     const char *event;
     const char *org;
     const uint8_t *record;
     size_t record_size;
     const uint8_t *leaf_hash;
     size_t leaf_hash_size;
-    const uint8_t *message_id;       //  NULL when the record names none
+    const uint8_t *message_id; //  NULL when the record names none
     size_t message_id_size;
 };
 
@@ -235,15 +234,15 @@ int64_t
 
 //  An incident case as the broker tracks it (from the signed headers).
 typedef struct {
-    uint8_t case_id [CERTBUS_ID_SIZE];   //  the report's message id
-    char origin [CERTBUS_MAX_NAME + 1];  //  the reporter
-    char severity [16];                  //  the report's
-    char tlp [16];                       //  the report's: no update may go lower
-    char status [32];                    //  latest status
-    int64_t opened_at;                   //  report accepted, unix ms
+    uint8_t case_id [CERTBUS_ID_SIZE];  //  the report's message id
+    char origin [CERTBUS_MAX_NAME + 1]; //  the reporter
+    char severity [16];                 //  the report's
+    char tlp [16];                      //  the report's: no update may go lower
+    char status [32];                   //  latest status
+    int64_t opened_at;                  //  report accepted, unix ms
     int64_t updated_at;
-    int64_t first_ack_at;                //  first acknowledgement by another member, or 0
-    int64_t resolved_at;                 //  first resolved/closed, or 0
+    int64_t first_ack_at; //  first acknowledgement by another member, or 0
+    int64_t resolved_at;  //  first resolved/closed, or 0
 } broker_case_t;
 
 typedef int (broker_case_fn) (void *arg, const broker_case_t *c);
@@ -305,10 +304,10 @@ int
 
 //  Row counts for status and metrics.
 typedef struct {
-    int64_t messages;                //  messages stored
-    int64_t queued;                  //  deliveries queued, all members
-    int64_t certificates;            //  certificates issued, revoked or not
-    int64_t audit;                   //  audit records
+    int64_t messages;     //  messages stored
+    int64_t queued;       //  deliveries queued, all members
+    int64_t certificates; //  certificates issued, revoked or not
+    int64_t audit;        //  audit records
 } broker_counts_t;
 
 //  Fills counts of committed rows; called inside a transaction it may

@@ -58,15 +58,16 @@ static const char *s_schema
       "  size INTEGER PRIMARY KEY, timestamp INTEGER NOT NULL, root BLOB NOT NULL,"
       "  head BLOB NOT NULL);";
 
-static void s_depth_free (void **item_p);
+static void
+s_depth_free (void **item_p);
 
 //  The columns a message digest covers, in the order s_message_row_intact
 //  reads them: everything in the row but its sequence (the queue rows'
 //  digests cover that) and the digest itself
 #define s_MESSAGE_COLUMNS \
     "id, origin, kind, tlp, severity, audience, recipients, accepted_at, expires_at, envelope"
-#define s_MESSAGE_COLUMNS_M                                                                    \
-    "m.id, m.origin, m.kind, m.tlp, m.severity, m.audience, m.recipients, m.accepted_at,"    \
+#define s_MESSAGE_COLUMNS_M                                                               \
+    "m.id, m.origin, m.kind, m.tlp, m.severity, m.audience, m.recipients, m.accepted_at," \
     " m.expires_at, m.envelope"
 
 //  True when the row's s_MESSAGE_COLUMNS, from column col on, match the
@@ -123,7 +124,7 @@ s_schema_check (broker_store_backend_t *self)
                                "that wrote it, or start a new broker folder",
                                self->path, want);
         else
-            certbus_db_meta_set (self->db, "schema", want);   //  read-only: checked again next time
+            certbus_db_meta_set (self->db, "schema", want); //  read-only: checked again next time
     }
     free (have);
     return rc;
@@ -212,13 +213,14 @@ s_depth_move (broker_store_backend_t *self, const char *recipient, int64_t delta
         return;
     broker_sqlite_depth_t *entry = s_depth_entry (self, recipient);
     if (sqlite3_get_autocommit (self->db)) {
-        entry->depth += delta;       //  a statement outside a transaction
+        entry->depth += delta; //  a statement outside a transaction
         return;
     }
     if (!entry->touched) {
         if (self->touched_count == self->touched_cap) {
             self->touched_cap = self->touched_cap ? self->touched_cap * 2 : 64;
-            self->touched = realloc (self->touched, self->touched_cap * sizeof (broker_sqlite_depth_t *));
+            self->touched = realloc (self->touched,
+                                     self->touched_cap * sizeof (broker_sqlite_depth_t *));
             if (!self->touched)
                 abort ();
         }
@@ -261,7 +263,8 @@ s_counts_load (broker_store_backend_t *self)
     zhashx_purge (self->depths);
     self->touched_count = 0;
     sqlite3_stmt *stmt
-        = certbus_db_prepare (self->db, "SELECT recipient, COUNT (*) FROM queue GROUP BY recipient");
+        = certbus_db_prepare (self->db,
+                              "SELECT recipient, COUNT (*) FROM queue GROUP BY recipient");
     if (!stmt)
         return -1;
     while (sqlite3_step (stmt) == SQLITE_ROW)
@@ -325,7 +328,7 @@ static int
 s_commit (broker_store_backend_t *self)
 {
     if (certbus_db_commit (self->db) != 0) {
-        s_rollback (self);           //  forgets the batch's counts
+        s_rollback (self); //  forgets the batch's counts
         return -1;
     }
     s_counts_settle (self, true);
@@ -346,7 +349,7 @@ s_meta_get (broker_store_backend_t *self, const char *key)
 
 static int
 s_message_lookup (broker_store_backend_t *self, const char *origin, const uint8_t *id,
-                             uint64_t *seq_p, int64_t *accepted_at_p)
+                  uint64_t *seq_p, int64_t *accepted_at_p)
 {
     sqlite3_stmt *stmt = self->msg_lookup;
     sqlite3_reset (stmt);
@@ -366,9 +369,9 @@ s_message_lookup (broker_store_backend_t *self, const char *origin, const uint8_
 }
 
 static int
-s_message_insert (broker_store_backend_t *self, const certbus_header_t *header,
-                             const uint8_t *base, size_t base_size, int64_t accepted_at,
-                             int64_t expires_at, uint32_t recipients, uint64_t *seq_p)
+s_message_insert (broker_store_backend_t *self, const certbus_header_t *header, const uint8_t *base,
+                  size_t base_size, int64_t accepted_at, int64_t expires_at, uint32_t recipients,
+                  uint64_t *seq_p)
 {
     sqlite3_stmt *stmt = self->msg_insert;
     sqlite3_reset (stmt);
@@ -411,8 +414,8 @@ s_message_insert (broker_store_backend_t *self, const certbus_header_t *header,
 }
 
 static int
-s_queue_insert (broker_store_backend_t *self, const char *recipient, uint64_t msg_seq,
-                           int priority, const uint8_t *wrapped, size_t wrapped_size)
+s_queue_insert (broker_store_backend_t *self, const char *recipient, uint64_t msg_seq, int priority,
+                const uint8_t *wrapped, size_t wrapped_size)
 {
     sqlite3_stmt *stmt = self->queue_insert;
     sqlite3_reset (stmt);
@@ -431,9 +434,8 @@ s_queue_insert (broker_store_backend_t *self, const char *recipient, uint64_t ms
 }
 
 static int
-s_queue_fetch (broker_store_backend_t *self, const char *recipient, int priority,
-                          uint64_t after, int limit, broker_delivery_skip_fn *skip,
-                          broker_delivery_fn *fn, void *arg)
+s_queue_fetch (broker_store_backend_t *self, const char *recipient, int priority, uint64_t after,
+               int limit, broker_delivery_skip_fn *skip, broker_delivery_fn *fn, void *arg)
 {
     sqlite3_stmt *stmt = self->queue_fetch;
     sqlite3_reset (stmt);
@@ -463,8 +465,7 @@ s_queue_fetch (broker_store_backend_t *self, const char *recipient, int priority
         uint8_t digest [CERTBUS_HASH_SIZE];
         const char *row_recipient = (const char *) sqlite3_column_text (stmt, 5);
         broker_digest_queue (digest, row_recipient ? row_recipient : "", delivery.msg_seq,
-                             sqlite3_column_int (stmt, 4), delivery.wrapped,
-                             delivery.wrapped_size);
+                             sqlite3_column_int (stmt, 4), delivery.wrapped, delivery.wrapped_size);
         if (sqlite3_column_bytes (stmt, 3) != CERTBUS_HASH_SIZE
             || memcmp (digest, sqlite3_column_blob (stmt, 3), sizeof digest) != 0)
             delivery.damaged = true;
@@ -479,7 +480,7 @@ s_queue_fetch (broker_store_backend_t *self, const char *recipient, int priority
 
 static int
 s_queue_ack (broker_store_backend_t *self, const char *recipient, uint64_t qseq,
-                        uint64_t *msg_seq_p)
+             uint64_t *msg_seq_p)
 {
     sqlite3_stmt *stmt = self->queue_ack;
     sqlite3_reset (stmt);
@@ -510,7 +511,8 @@ s_queue_depth (broker_store_backend_t *self, const char *recipient, int64_t *old
         depth = entry ? entry->depth : 0;
     }
     else {
-        sqlite3_stmt *stmt = certbus_db_prepare (self->db, "SELECT COUNT (*) FROM queue WHERE recipient = ?1");
+        sqlite3_stmt *stmt
+            = certbus_db_prepare (self->db, "SELECT COUNT (*) FROM queue WHERE recipient = ?1");
         if (!stmt)
             return -1;
         sqlite3_bind_text (stmt, 1, recipient, -1, SQLITE_STATIC);
@@ -525,7 +527,8 @@ s_queue_depth (broker_store_backend_t *self, const char *recipient, int64_t *old
 static int
 s_expire (broker_store_backend_t *self, int64_t now_ms)
 {
-    sqlite3_stmt *stmt = certbus_db_prepare (self->db, "DELETE FROM messages WHERE expires_at < ?1");
+    sqlite3_stmt *stmt = certbus_db_prepare (self->db,
+                                             "DELETE FROM messages WHERE expires_at < ?1");
     if (!stmt)
         return -1;
     sqlite3_bind_int64 (stmt, 1, now_ms);
@@ -533,7 +536,7 @@ s_expire (broker_store_backend_t *self, int64_t now_ms)
                                                 : certbus_db_fail (self->db, "expire messages");
     sqlite3_finalize (stmt);
     if (rc != 0)
-        self->counts_valid = false;  //  the cascade removed queue rows too
+        self->counts_valid = false; //  the cascade removed queue rows too
     return rc;
 }
 
@@ -591,7 +594,8 @@ static int64_t
 s_damaged_queue_row (broker_store_backend_t *self)
 {
     sqlite3_stmt *stmt = certbus_db_prepare (
-        self->db, "SELECT qseq, recipient, msg_seq, priority, wrapped, digest FROM queue ORDER BY qseq");
+        self->db,
+        "SELECT qseq, recipient, msg_seq, priority, wrapped, digest FROM queue ORDER BY qseq");
     if (!stmt)
         return -1;
     int64_t damaged = 0;
@@ -599,8 +603,9 @@ s_damaged_queue_row (broker_store_backend_t *self)
         uint8_t digest [CERTBUS_HASH_SIZE];
         const char *recipient = (const char *) sqlite3_column_text (stmt, 1);
         broker_digest_queue (digest, recipient ? recipient : "",
-                             (uint64_t) sqlite3_column_int64 (stmt, 2), sqlite3_column_int (stmt, 3),
-                             sqlite3_column_blob (stmt, 4), (size_t) sqlite3_column_bytes (stmt, 4));
+                             (uint64_t) sqlite3_column_int64 (stmt, 2),
+                             sqlite3_column_int (stmt, 3), sqlite3_column_blob (stmt, 4),
+                             (size_t) sqlite3_column_bytes (stmt, 4));
         if (sqlite3_column_bytes (stmt, 5) != CERTBUS_HASH_SIZE
             || memcmp (digest, sqlite3_column_blob (stmt, 5), sizeof digest) != 0)
             damaged = sqlite3_column_int64 (stmt, 0);
@@ -610,8 +615,10 @@ s_damaged_queue_row (broker_store_backend_t *self)
         return damaged;
     //  A queue row whose message row is gone (a damaged sequence number)
     //  would never be delivered: as bad as an altered one
-    stmt = certbus_db_prepare (self->db, "SELECT q.qseq FROM queue q LEFT JOIN messages m ON m.seq = q.msg_seq"
-                            " WHERE m.seq IS NULL ORDER BY q.qseq LIMIT 1");
+    stmt
+        = certbus_db_prepare (self->db,
+                              "SELECT q.qseq FROM queue q LEFT JOIN messages m ON m.seq = q.msg_seq"
+                              " WHERE m.seq IS NULL ORDER BY q.qseq LIMIT 1");
     if (!stmt)
         return -1;
     if (sqlite3_step (stmt) == SQLITE_ROW)
@@ -623,8 +630,8 @@ s_damaged_queue_row (broker_store_backend_t *self)
 static int64_t
 s_damaged_message (broker_store_backend_t *self)
 {
-    sqlite3_stmt *stmt = certbus_db_prepare (
-        self->db, "SELECT seq, digest, " s_MESSAGE_COLUMNS " FROM messages ORDER BY seq");
+    sqlite3_stmt *stmt = certbus_db_prepare (self->db, "SELECT seq, digest, " s_MESSAGE_COLUMNS
+                                                       " FROM messages ORDER BY seq");
     if (!stmt)
         return -1;
     int64_t damaged = 0;
@@ -740,32 +747,35 @@ broker_store_sqlite_open (const char *path, bool create, const broker_store_ops_
         self->db, "SELECT seq, accepted_at FROM messages WHERE origin = ?2 AND id = ?1");
     self->msg_insert = certbus_db_prepare (
         self->db, "INSERT INTO messages (id, origin, kind, tlp, severity, audience, recipients,"
-              " accepted_at, expires_at, envelope, digest)"
-              " VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11)");
-    self->queue_insert = certbus_db_prepare (
-        self->db, "INSERT INTO queue (recipient, msg_seq, priority, wrapped, digest)"
-              " VALUES (?1,?2,?3,?4,?5)");
+                  " accepted_at, expires_at, envelope, digest)"
+                  " VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11)");
+    self->queue_insert
+        = certbus_db_prepare (self->db,
+                              "INSERT INTO queue (recipient, msg_seq, priority, wrapped, digest)"
+                              " VALUES (?1,?2,?3,?4,?5)");
     //  One priority class at a time, from a cursor: the whole index
     //  (recipient, priority, qseq) serves it, and rows already in flight
     //  are not read again
     self->queue_fetch = certbus_db_prepare (
-        self->db, "SELECT q.qseq, q.msg_seq, q.wrapped, q.digest, q.priority, q.recipient,"
-              " m.digest, " s_MESSAGE_COLUMNS_M
-              " FROM queue q JOIN messages m ON m.seq = q.msg_seq"
-              " WHERE q.recipient = ?1 AND q.priority = ?3 AND q.qseq > ?4"
-              " ORDER BY q.qseq LIMIT ?2");
-    self->queue_ack
-        = certbus_db_prepare (self->db, "DELETE FROM queue WHERE qseq = ?1 AND recipient = ?2 RETURNING msg_seq");
+        self->db,
+        "SELECT q.qseq, q.msg_seq, q.wrapped, q.digest, q.priority, q.recipient,"
+        " m.digest, " s_MESSAGE_COLUMNS_M " FROM queue q JOIN messages m ON m.seq = q.msg_seq"
+        " WHERE q.recipient = ?1 AND q.priority = ?3 AND q.qseq > ?4"
+        " ORDER BY q.qseq LIMIT ?2");
+    self->queue_ack = certbus_db_prepare (
+        self->db, "DELETE FROM queue WHERE qseq = ?1 AND recipient = ?2 RETURNING msg_seq");
     self->audit_insert = certbus_db_prepare (
         self->db, "INSERT INTO audit (idx, time, event, org, message_id, record, leaf_hash)"
-              " VALUES (?1,?2,?3,?4,?5,?6,?7)");
+                  " VALUES (?1,?2,?3,?4,?5,?6,?7)");
     self->node_insert
         = certbus_db_prepare (self->db, "INSERT OR REPLACE INTO audit_nodes VALUES (?1, ?2, ?3)");
     self->node_get
-        = certbus_db_prepare (self->db, "SELECT hash FROM audit_nodes WHERE level = ?1 AND idx = ?2");
-    self->audit_by_message = certbus_db_prepare (
-        self->db, "SELECT idx, record FROM audit WHERE message_id = ?1 AND event = ?2"
-              " ORDER BY idx");
+        = certbus_db_prepare (self->db,
+                              "SELECT hash FROM audit_nodes WHERE level = ?1 AND idx = ?2");
+    self->audit_by_message
+        = certbus_db_prepare (self->db,
+                              "SELECT idx, record FROM audit WHERE message_id = ?1 AND event = ?2"
+                              " ORDER BY idx");
     self->msg_by_seq = certbus_db_prepare (
         self->db, "SELECT id, origin, kind, tlp, severity, audience FROM messages WHERE seq = ?1");
     if (!self->msg_lookup || !self->msg_insert || !self->queue_insert || !self->queue_fetch

@@ -15,37 +15,36 @@
 
 //  One recipient's queue depth
 typedef struct {
-    int64_t depth;                   //  committed queue rows
-    int64_t delta;                   //  change in the open transaction
+    int64_t depth; //  committed queue rows
+    int64_t delta; //  change in the open transaction
     bool touched;
 } broker_sqlite_depth_t;
 
 struct broker_store_backend_t {
-    sqlite3 *db;                     //  the database connection
-    char *path;                      //  its file
-    sqlite3_stmt *msg_lookup;        //  cached hot-path statements
+    sqlite3 *db;              //  the database connection
+    char *path;               //  its file
+    sqlite3_stmt *msg_lookup; //  cached hot-path statements
     sqlite3_stmt *msg_insert;
     sqlite3_stmt *queue_insert;
-    sqlite3_stmt *queue_fetch;       //  one priority class, from a cursor
+    sqlite3_stmt *queue_fetch; //  one priority class, from a cursor
     sqlite3_stmt *queue_ack;
     sqlite3_stmt *audit_insert;
     sqlite3_stmt *node_insert;
     sqlite3_stmt *node_get;
     sqlite3_stmt *msg_by_seq;
-    sqlite3_stmt *audit_by_message;  //  every publish checks one
-    sqlite3_stmt *oldest;            //  s_oldest's, prepared on first use
+    sqlite3_stmt *audit_by_message; //  every publish checks one
+    sqlite3_stmt *oldest;           //  s_oldest's, prepared on first use
     //  Row counts for status and metrics, kept in memory: COUNT (*) over a
     //  backlog of a million rows blocks the engine for seconds. Counted
     //  once on first use, then moved by the committed inserts and acks;
     //  an expiry (which cascades) makes them be counted again.
     bool counts_valid;
     zhashx_t *depths;                //  recipient -> broker_sqlite_depth_t
-    broker_sqlite_depth_t **touched;             //  entries with a delta in this transaction
+    broker_sqlite_depth_t **touched; //  entries with a delta in this transaction
     size_t touched_count, touched_cap;
     int64_t messages, messages_delta;
-    int64_t audits, audits_delta;    //  audit records, as messages
+    int64_t audits, audits_delta; //  audit records, as messages
 };
-
 
 //  store_sqlite_rows.c: the audit log, the Council's rows, cases
 int
@@ -93,14 +92,13 @@ int
 int64_t
     broker_sqlite_directory_serial (broker_store_backend_t *self);
 int
-    broker_sqlite_directory_put (broker_store_backend_t *self, uint64_t serial,
-                                 int64_t issued_at, const uint8_t *bytes, size_t size);
+    broker_sqlite_directory_put (broker_store_backend_t *self, uint64_t serial, int64_t issued_at,
+                                 const uint8_t *bytes, size_t size);
 int
     broker_sqlite_directory_latest (broker_store_backend_t *self, uint8_t **bytes_p,
                                     size_t *size_p);
 int
-    broker_sqlite_case_get (broker_store_backend_t *self, const uint8_t *case_id,
-                            broker_case_t *c);
+    broker_sqlite_case_get (broker_store_backend_t *self, const uint8_t *case_id, broker_case_t *c);
 int
     broker_sqlite_case_put (broker_store_backend_t *self, const broker_case_t *c);
 int

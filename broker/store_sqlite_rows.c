@@ -45,7 +45,8 @@ broker_sqlite_node_put (broker_store_backend_t *self, unsigned level, uint64_t i
     sqlite3_bind_int (stmt, 1, (int) level);
     sqlite3_bind_int64 (stmt, 2, (int64_t) index);
     sqlite3_bind_blob (stmt, 3, hash, CERTBUS_HASH_SIZE, SQLITE_STATIC);
-    int rc = sqlite3_step (stmt) == SQLITE_DONE ? 0 : certbus_db_fail (self->db, "append audit node");
+    int rc = sqlite3_step (stmt) == SQLITE_DONE ? 0
+                                                : certbus_db_fail (self->db, "append audit node");
     sqlite3_reset (stmt);
     return rc;
 }
@@ -65,7 +66,8 @@ broker_sqlite_audit_put (broker_store_backend_t *self, const broker_audit_row_t 
         sqlite3_bind_null (stmt, 5);
     sqlite3_bind_blob (stmt, 6, row->record, (int) row->record_size, SQLITE_STATIC);
     sqlite3_bind_blob (stmt, 7, row->leaf_hash, (int) row->leaf_hash_size, SQLITE_STATIC);
-    int rc = sqlite3_step (stmt) == SQLITE_DONE ? 0 : certbus_db_fail (self->db, "append audit record");
+    int rc = sqlite3_step (stmt) == SQLITE_DONE ? 0
+                                                : certbus_db_fail (self->db, "append audit record");
     sqlite3_reset (stmt);
     if (rc == 0 && sqlite3_get_autocommit (self->db))
         self->audits++;
@@ -93,7 +95,8 @@ broker_sqlite_audit_count (broker_store_backend_t *self)
 uint64_t
 broker_sqlite_next_serial (broker_store_backend_t *self)
 {
-    sqlite3_stmt *stmt = certbus_db_prepare (self->db, "SELECT COALESCE (MAX (serial), 0) + 1 FROM certs");
+    sqlite3_stmt *stmt = certbus_db_prepare (self->db,
+                                             "SELECT COALESCE (MAX (serial), 0) + 1 FROM certs");
     uint64_t serial = 0;
     if (stmt && sqlite3_step (stmt) == SQLITE_ROW)
         serial = (uint64_t) sqlite3_column_int64 (stmt, 0);
@@ -106,7 +109,7 @@ broker_sqlite_cert_insert (broker_store_backend_t *self, const certbus_cert_t *c
 {
     sqlite3_stmt *stmt = certbus_db_prepare (
         self->db, "INSERT INTO certs (serial, org_id, tier, sector, region, not_before, not_after,"
-              " cert, issued_at) VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9)");
+                  " cert, issued_at) VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9)");
     if (!stmt)
         return -1;
     sqlite3_bind_int64 (stmt, 1, (int64_t) cert->serial);
@@ -118,7 +121,8 @@ broker_sqlite_cert_insert (broker_store_backend_t *self, const certbus_cert_t *c
     sqlite3_bind_int64 (stmt, 7, cert->not_after);
     sqlite3_bind_blob (stmt, 8, cert->bytes, (int) cert->size, SQLITE_STATIC);
     sqlite3_bind_int64 (stmt, 9, now);
-    int rc = sqlite3_step (stmt) == SQLITE_DONE ? 0 : certbus_db_fail (self->db, "insert certificate");
+    int rc = sqlite3_step (stmt) == SQLITE_DONE ? 0
+                                                : certbus_db_fail (self->db, "insert certificate");
     sqlite3_finalize (stmt);
     return rc;
 }
@@ -126,9 +130,10 @@ broker_sqlite_cert_insert (broker_store_backend_t *self, const certbus_cert_t *c
 uint64_t
 broker_sqlite_cert_active (broker_store_backend_t *self, const char *org_id)
 {
-    sqlite3_stmt *stmt = certbus_db_prepare (
-        self->db, "SELECT serial FROM certs WHERE org_id = ?1 AND revoked_at IS NULL"
-              " ORDER BY serial DESC LIMIT 1");
+    sqlite3_stmt *stmt
+        = certbus_db_prepare (self->db,
+                              "SELECT serial FROM certs WHERE org_id = ?1 AND revoked_at IS NULL"
+                              " ORDER BY serial DESC LIMIT 1");
     uint64_t serial = 0;
     if (!stmt)
         return 0;
@@ -141,10 +146,11 @@ broker_sqlite_cert_active (broker_store_backend_t *self, const char *org_id)
 
 int
 broker_sqlite_cert_revoke (broker_store_backend_t *self, uint64_t serial, const uint8_t *revocation,
-                          size_t size, int64_t at, const char *reason)
+                           size_t size, int64_t at, const char *reason)
 {
     sqlite3_stmt *stmt = certbus_db_prepare (
-        self->db, "UPDATE certs SET revoked_at = ?2, revocation = ?3, reason = ?4 WHERE serial = ?1");
+        self->db,
+        "UPDATE certs SET revoked_at = ?2, revocation = ?3, reason = ?4 WHERE serial = ?1");
     if (!stmt)
         return -1;
     sqlite3_bind_int64 (stmt, 1, (int64_t) serial);
@@ -189,8 +195,8 @@ broker_sqlite_revocations_each (broker_store_backend_t *self, broker_blob_fn *fn
 int64_t
 broker_sqlite_directory_serial (broker_store_backend_t *self)
 {
-    sqlite3_stmt *stmt
-        = certbus_db_prepare (self->db, "SELECT COALESCE (MAX (serial), 0) FROM directories");
+    sqlite3_stmt *stmt = certbus_db_prepare (self->db,
+                                             "SELECT COALESCE (MAX (serial), 0) FROM directories");
     int64_t serial = -1;
     if (stmt && sqlite3_step (stmt) == SQLITE_ROW)
         serial = sqlite3_column_int64 (stmt, 0);
@@ -204,7 +210,8 @@ int
 broker_sqlite_directory_put (broker_store_backend_t *self, uint64_t serial, int64_t issued_at,
                              const uint8_t *bytes, size_t size)
 {
-    sqlite3_stmt *stmt = certbus_db_prepare (self->db, "INSERT INTO directories VALUES (?1, ?2, ?3)");
+    sqlite3_stmt *stmt = certbus_db_prepare (self->db,
+                                             "INSERT INTO directories VALUES (?1, ?2, ?3)");
     if (!stmt)
         return -1;
     sqlite3_bind_int64 (stmt, 1, (int64_t) serial);
@@ -232,7 +239,8 @@ int
 broker_sqlite_directory_latest (broker_store_backend_t *self, uint8_t **bytes_p, size_t *size_p)
 {
     sqlite3_stmt *stmt
-        = certbus_db_prepare (self->db, "SELECT blob FROM directories ORDER BY serial DESC LIMIT 1");
+        = certbus_db_prepare (self->db,
+                              "SELECT blob FROM directories ORDER BY serial DESC LIMIT 1");
     int rc = -1;
     if (!stmt)
         return -1;
@@ -256,9 +264,10 @@ broker_sqlite_directory_latest (broker_store_backend_t *self, uint8_t **bytes_p,
 
 int
 broker_sqlite_tree_head_add (broker_store_backend_t *self, const certbus_tree_head_t *head,
-                            const uint8_t *bytes, size_t size)
+                             const uint8_t *bytes, size_t size)
 {
-    sqlite3_stmt *stmt = certbus_db_prepare (self->db, "INSERT INTO tree_heads VALUES (?1, ?2, ?3, ?4)");
+    sqlite3_stmt *stmt = certbus_db_prepare (self->db,
+                                             "INSERT INTO tree_heads VALUES (?1, ?2, ?3, ?4)");
     if (!stmt)
         return -1;
     sqlite3_bind_int64 (stmt, 1, (int64_t) head->size);
@@ -272,7 +281,7 @@ broker_sqlite_tree_head_add (broker_store_backend_t *self, const certbus_tree_he
 
 int
 broker_sqlite_tree_head_latest (broker_store_backend_t *self, certbus_tree_head_t *head,
-                               uint8_t **bytes_p, size_t *size_p)
+                                uint8_t **bytes_p, size_t *size_p)
 {
     sqlite3_stmt *stmt = certbus_db_prepare (
         self->db, "SELECT size, timestamp, root, head FROM tree_heads ORDER BY size DESC LIMIT 1");
@@ -297,12 +306,13 @@ broker_sqlite_tree_head_latest (broker_store_backend_t *self, certbus_tree_head_
 }
 
 int64_t
-broker_sqlite_audit_find (broker_store_backend_t *self, const uint8_t *message_id, const char *event,
-                         uint8_t **record_p, size_t *size_p)
+broker_sqlite_audit_find (broker_store_backend_t *self, const uint8_t *message_id,
+                          const char *event, uint8_t **record_p, size_t *size_p)
 {
-    sqlite3_stmt *stmt = certbus_db_prepare (
-        self->db, "SELECT idx, record FROM audit WHERE message_id = ?1 AND event = ?2"
-              " ORDER BY idx LIMIT 1");
+    sqlite3_stmt *stmt
+        = certbus_db_prepare (self->db,
+                              "SELECT idx, record FROM audit WHERE message_id = ?1 AND event = ?2"
+                              " ORDER BY idx LIMIT 1");
     int64_t index = -1;
     if (!stmt)
         return -1;
@@ -324,11 +334,11 @@ broker_sqlite_audit_find (broker_store_backend_t *self, const uint8_t *message_i
 
 int64_t
 broker_sqlite_audit_each (broker_store_backend_t *self, const char *org, int64_t since,
-                         broker_audit_fn *fn, void *arg)
+                          broker_audit_fn *fn, void *arg)
 {
     sqlite3_stmt *stmt = certbus_db_prepare (
         self->db, "SELECT idx, time, event, org, record, leaf_hash, message_id FROM audit"
-              " WHERE (?1 IS NULL OR org = ?1) AND time >= ?2 ORDER BY idx");
+                  " WHERE (?1 IS NULL OR org = ?1) AND time >= ?2 ORDER BY idx");
     if (!stmt)
         return -1;
     if (org)
@@ -363,7 +373,8 @@ int64_t
 broker_sqlite_tree_heads_each (broker_store_backend_t *self, broker_head_fn *fn, void *arg)
 {
     sqlite3_stmt *stmt
-        = certbus_db_prepare (self->db, "SELECT size, timestamp, root, head FROM tree_heads ORDER BY size");
+        = certbus_db_prepare (self->db,
+                              "SELECT size, timestamp, root, head FROM tree_heads ORDER BY size");
     if (!stmt)
         return -1;
     int64_t rows = 0;
@@ -388,8 +399,9 @@ int
 broker_sqlite_case_get (broker_store_backend_t *self, const uint8_t *case_id, broker_case_t *c)
 {
     sqlite3_stmt *stmt = certbus_db_prepare (
-        self->db, "SELECT origin, severity, opened_at, status, updated_at, first_ack_at, resolved_at,"
-              " tlp FROM cases WHERE case_id = ?1");
+        self->db,
+        "SELECT origin, severity, opened_at, status, updated_at, first_ack_at, resolved_at,"
+        " tlp FROM cases WHERE case_id = ?1");
     int found = 0;
     if (!stmt)
         return -1;
@@ -455,11 +467,12 @@ broker_sqlite_case_put (broker_store_backend_t *self, const broker_case_t *c)
 
 int
 broker_sqlite_case_member (broker_store_backend_t *self, const uint8_t *case_id, const char *org,
-                          bool add)
+                           bool add)
 {
-    sqlite3_stmt *stmt = certbus_db_prepare (
-        self->db, add ? "INSERT OR IGNORE INTO case_members VALUES (?1, ?2, ?3)"
-                  : "SELECT 1 FROM case_members WHERE case_id = ?1 AND org = ?2");
+    sqlite3_stmt *stmt
+        = certbus_db_prepare (self->db,
+                              add ? "INSERT OR IGNORE INTO case_members VALUES (?1, ?2, ?3)"
+                                  : "SELECT 1 FROM case_members WHERE case_id = ?1 AND org = ?2");
     if (!stmt)
         return -1;
     uint8_t digest [CERTBUS_HASH_SIZE];
@@ -477,12 +490,13 @@ broker_sqlite_case_member (broker_store_backend_t *self, const uint8_t *case_id,
 
 int
 broker_sqlite_case_members (broker_store_backend_t *self, const uint8_t *case_id, char ***orgs_p,
-                           size_t *count_p)
+                            size_t *count_p)
 {
     *orgs_p = NULL;
     *count_p = 0;
-    sqlite3_stmt *stmt = certbus_db_prepare (
-        self->db, "SELECT org FROM case_members WHERE case_id = ?1 ORDER BY org");
+    sqlite3_stmt *stmt
+        = certbus_db_prepare (self->db,
+                              "SELECT org FROM case_members WHERE case_id = ?1 ORDER BY org");
     if (!stmt)
         return -1;
     sqlite3_bind_blob (stmt, 1, case_id, CERTBUS_ID_SIZE, SQLITE_STATIC);
@@ -502,8 +516,8 @@ broker_sqlite_case_members (broker_store_backend_t *self, const uint8_t *case_id
 }
 
 int
-broker_sqlite_receipt_add (broker_store_backend_t *self, const uint8_t *message_id, const char *publisher,
-                          const char *org)
+broker_sqlite_receipt_add (broker_store_backend_t *self, const uint8_t *message_id,
+                           const char *publisher, const char *org)
 {
     sqlite3_stmt *stmt
         = certbus_db_prepare (self->db, "INSERT OR IGNORE INTO receipts VALUES (?1, ?2, ?3, ?4)");
@@ -522,8 +536,8 @@ broker_sqlite_receipt_add (broker_store_backend_t *self, const uint8_t *message_
 }
 
 int64_t
-broker_sqlite_audit_find_each (broker_store_backend_t *self, const uint8_t *message_id, const char *event,
-                              broker_record_fn *fn, void *arg)
+broker_sqlite_audit_find_each (broker_store_backend_t *self, const uint8_t *message_id,
+                               const char *event, broker_record_fn *fn, void *arg)
 {
     sqlite3_stmt *stmt = self->audit_by_message;
     sqlite3_reset (stmt);
@@ -541,10 +555,12 @@ broker_sqlite_audit_find_each (broker_store_backend_t *self, const uint8_t *mess
 }
 
 int64_t
-broker_sqlite_cases_each (broker_store_backend_t *self, int64_t since, broker_case_fn *fn, void *arg)
+broker_sqlite_cases_each (broker_store_backend_t *self, int64_t since, broker_case_fn *fn,
+                          void *arg)
 {
-    sqlite3_stmt *stmt = certbus_db_prepare (
-        self->db, "SELECT case_id FROM cases WHERE opened_at >= ?1 ORDER BY opened_at");
+    sqlite3_stmt *stmt
+        = certbus_db_prepare (self->db,
+                              "SELECT case_id FROM cases WHERE opened_at >= ?1 ORDER BY opened_at");
     if (!stmt)
         return -1;
     sqlite3_bind_int64 (stmt, 1, since);
@@ -600,7 +616,7 @@ broker_sqlite_damaged_case_row (broker_store_backend_t *self, char **what_p)
         return 1;
     sqlite3_stmt *stmt = certbus_db_prepare (
         self->db, "SELECT case_id, origin, severity, opened_at, status, updated_at,"
-              " COALESCE (first_ack_at, 0), COALESCE (resolved_at, 0), tlp, digest FROM cases");
+                  " COALESCE (first_ack_at, 0), COALESCE (resolved_at, 0), tlp, digest FROM cases");
     if (!stmt)
         return -1;
     while (!*what_p && sqlite3_step (stmt) == SQLITE_ROW) {

@@ -6,9 +6,9 @@
 #include <stdlib.h>
 
 struct broker_tree_t {
-    broker_store_t *store;           //  holds the records and nodes, not ours
-    int64_t size;                    //  records in the audit log
-    certbus_merkle_frontier_t frontier;  //  of the audit tree, in memory
+    broker_store_t *store;              //  holds the records and nodes, not ours
+    int64_t size;                       //  records in the audit log
+    certbus_merkle_frontier_t frontier; //  of the audit tree, in memory
 };
 
 //  Reads the frontier again from the stored records and nodes
@@ -101,8 +101,7 @@ broker_tree_append (broker_tree_t *self, Certbus__AuditRecord *record)
     if (rc == 0 && certbus_merkle_frontier_append (&self->frontier, leaf, nodes, &node_count))
         rc = -1;
     for (size_t i = 0; rc == 0 && i < node_count; i++)
-        rc = broker_store_node_put (self->store, nodes [i].level, nodes [i].index,
-                                    nodes [i].hash);
+        rc = broker_store_node_put (self->store, nodes [i].level, nodes [i].index, nodes [i].hash);
     if (rc == 0)
         self->size++;
     return rc;

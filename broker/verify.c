@@ -17,13 +17,13 @@ struct broker_verifier_t {
     pthread_t *threads;
     int thread_count;
     pthread_mutex_t lock;
-    pthread_cond_t work;             //  a new run, or stop
-    pthread_cond_t done;             //  the last helper finished a run
-    broker_verify_job_t *jobs;       //  the current run
+    pthread_cond_t work;       //  a new run, or stop
+    pthread_cond_t done;       //  the last helper finished a run
+    broker_verify_job_t *jobs; //  the current run
     size_t count;
-    atomic_size_t next;              //  next job to take
-    uint64_t run;                    //  runs started
-    int busy;                        //  helpers not finished with this run
+    atomic_size_t next; //  next job to take
+    uint64_t run;       //  runs started
+    int busy;           //  helpers not finished with this run
     bool stopping;
 };
 
@@ -73,7 +73,7 @@ broker_verifier_new (int threads)
             abort ();
         for (int i = 0; i < threads; i++) {
             if (pthread_create (&self->threads [i], NULL, s_helper, self) != 0)
-                break;               //  fewer helpers; the caller does the rest
+                break; //  fewer helpers; the caller does the rest
             self->thread_count++;
         }
     }

@@ -17,8 +17,8 @@
 typedef struct broker_verifier_t broker_verifier_t;
 
 typedef struct {
-    certbus_envelope_t *env;         //  checked by one thread only
-    const uint8_t *sign_key;         //  the origin's key, per the directory
+    certbus_envelope_t *env; //  checked by one thread only
+    const uint8_t *sign_key; //  the origin's key, per the directory
 } broker_verify_job_t;
 
 //  A pool of threads helpers (0: everything runs on the caller's thread).

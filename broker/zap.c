@@ -15,7 +15,7 @@ s_reply (zsock_t *handler, const char *request_id, const char *code, const char 
     zstr_sendm (handler, code);
     zstr_sendm (handler, text);
     zstr_sendm (handler, user_id);
-    zmq_send (zsock_resolve (handler), NULL, 0, 0);   //  no metadata
+    zmq_send (zsock_resolve (handler), NULL, 0, 0); //  no metadata
 }
 
 //  Handles one request. Frames: version, request id, domain, address,

@@ -20,6 +20,7 @@
 #include "certbus/forward.h"
 #include "certbus/control.h"
 #include "certbus/proof.h"
+#include "certbus/args.h"
 
 #define CERTBUS_VERSION "0.1.0"
 

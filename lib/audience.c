@@ -44,16 +44,14 @@ certbus_audience_parse (const char *text)
         abort ();
     char *save = NULL;
     bool ok = true;
-    for (char *item = strtok_r (copy, ",", &save); item && ok;
-         item = strtok_r (NULL, ",", &save)) {
+    for (char *item = strtok_r (copy, ",", &save); item && ok; item = strtok_r (NULL, ",", &save)) {
         while (*item == ' ')
             item++;
         size_t len = strlen (item);
         while (len && item [len - 1] == ' ')
             item [--len] = 0;
         if (self->count == CERTBUS_MAX_TERMS) {
-            certbus_fail (CERTBUS_E_AUDIENCE, "audience has more than %d terms",
-                          CERTBUS_MAX_TERMS);
+            certbus_fail (CERTBUS_E_AUDIENCE, "audience has more than %d terms", CERTBUS_MAX_TERMS);
             ok = false;
             break;
         }
@@ -167,8 +165,7 @@ certbus_strv_free (char **strv, size_t count)
 
 certbus_err_t
 certbus_audience_resolve (const char *text, const char *tlp, certbus_directory_t *dir,
-                          const char *exclude_org, int64_t when_s, char ***orgs_p,
-                          size_t *count_p)
+                          const char *exclude_org, int64_t when_s, char ***orgs_p, size_t *count_p)
 {
     *orgs_p = NULL;
     *count_p = 0;

@@ -13,14 +13,14 @@
 #define s_DOMAIN_CERT "certbus-certificate-v1"
 #define s_DOMAIN_REVOCATION "certbus-revocation-v1"
 
-static const certbus_signed_type_t s_cert_type
-    = {&certbus__certificate__descriptor, s_DOMAIN_CERT, 64 * 1024, CERTBUS_E_CERT_SIGNATURE,
-       "certificate is not signed by this Council"};
+static const certbus_signed_type_t s_cert_type = {&certbus__certificate__descriptor, s_DOMAIN_CERT,
+                                                  64 * 1024, CERTBUS_E_CERT_SIGNATURE,
+                                                  "certificate is not signed by this Council"};
 static const certbus_signed_type_t s_revocation_type
     = {&certbus__revocation__descriptor, s_DOMAIN_REVOCATION, 16 * 1024,
        CERTBUS_E_DIRECTORY_SIGNATURE, "revocation is not signed by this Council"};
 
-static const char *s_tiers [] = {NULL,         "national", "government",   "federal",
+static const char *s_tiers [] = {NULL,         "national", "government",  "federal",
                                  "provincial", "sectoral", "organization"};
 
 certbus_tier_t
@@ -139,11 +139,11 @@ certbus_request_make (certbus_identity_t *identity, const char *org_id, const ch
 
 //  True when request proves possession of the X25519 secret of x25519_key
 static bool
-s_request_proves (const Certbus__Request *request, ProtobufCBinaryData key,
-                  ProtobufCBinaryData sig, const char *domain, const uint8_t *x25519_key)
+s_request_proves (const Certbus__Request *request, ProtobufCBinaryData key, ProtobufCBinaryData sig,
+                  const char *domain, const uint8_t *x25519_key)
 {
-    return certbus_x25519_verify (key.data, key.len, sig.data, sig.len, domain,
-                                  request->body.data, request->body.len, x25519_key);
+    return certbus_x25519_verify (key.data, key.len, sig.data, sig.len, domain, request->body.data,
+                                  request->body.len, x25519_key);
 }
 
 certbus_request_t *
@@ -219,12 +219,11 @@ certbus_request_destroy (certbus_request_t **self_p)
 
 int
 certbus_cert_issue (certbus_identity_t *council, const certbus_request_t *request, uint64_t serial,
-                    certbus_tier_t tier, const char *sector, const char *region,
-                    int64_t not_before, int64_t not_after, uint8_t **bytes_p, size_t *size_p)
+                    certbus_tier_t tier, const char *sector, const char *region, int64_t not_before,
+                    int64_t not_after, uint8_t **bytes_p, size_t *size_p)
 {
     if (tier < CERTBUS_TIER_NATIONAL || tier > CERTBUS_TIER_ORGANIZATION)
-        return certbus_fail (CERTBUS_E_FIELD, "unknown tier (tiers: %s)", certbus_tier_list ()),
-               -1;
+        return certbus_fail (CERTBUS_E_FIELD, "unknown tier (tiers: %s)", certbus_tier_list ()), -1;
     if (sector && *sector && !certbus_name_valid (sector))
         return certbus_fail (CERTBUS_E_FIELD, "sector '%s' is not a valid name", sector), -1;
     if (region && *region && !certbus_name_valid (region))
@@ -263,8 +262,8 @@ certbus_cert_decode (const uint8_t *bytes, size_t size, const uint8_t *council_k
     uint8_t *signed_body = NULL;
     size_t signed_size = 0;
     Certbus__CertificateBody *body = NULL;
-    certbus_err_t rc
-        = certbus_signed_unwrap (&s_cert_type, bytes, size, council_key, &signed_body, &signed_size);
+    certbus_err_t rc = certbus_signed_unwrap (&s_cert_type, bytes, size, council_key, &signed_body,
+                                              &signed_size);
     if (rc)
         goto cleanup;
     rc = certbus_codec_decode (&certbus__certificate_body__descriptor, signed_body, signed_size,
@@ -275,9 +274,9 @@ certbus_cert_decode (const uint8_t *bytes, size_t size, const uint8_t *council_k
         || body->tier < CERTBUS__TIER__TIER_NATIONAL
         || body->tier > CERTBUS__TIER__TIER_ORGANIZATION
         || (*body->sector && !certbus_name_valid (body->sector))
-        || (*body->region && !certbus_name_valid (body->region))
-        || strlen (body->name) > 256 || !s_key_ok (body->sign_key) || !s_key_ok (body->box_key)
-        || !s_key_ok (body->curve_key) || body->not_after <= body->not_before) {
+        || (*body->region && !certbus_name_valid (body->region)) || strlen (body->name) > 256
+        || !s_key_ok (body->sign_key) || !s_key_ok (body->box_key) || !s_key_ok (body->curve_key)
+        || body->not_after <= body->not_before) {
         rc = certbus_fail (CERTBUS_E_FIELD, "certificate has an invalid field");
         goto cleanup;
     }
@@ -366,8 +365,7 @@ certbus_cert_destroy (certbus_cert_t **self_p)
 
 int
 certbus_revocation_issue (certbus_identity_t *council, uint64_t serial, const char *org_id,
-                          int64_t revoked_at, const char *reason, uint8_t **bytes_p,
-                          size_t *size_p)
+                          int64_t revoked_at, const char *reason, uint8_t **bytes_p, size_t *size_p)
 {
     if (reason && !certbus_utf8_valid (reason, 1024))
         return certbus_fail (CERTBUS_E_FIELD, "reason is not UTF-8 of at most 1024 bytes"), -1;

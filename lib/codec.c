@@ -88,8 +88,7 @@ s_varint (const uint8_t **p, const uint8_t *end, uint64_t *value)
 //  these bytes already, so they are well formed; every bound is checked
 //  again all the same.
 static certbus_err_t
-s_check_nul (const ProtobufCMessageDescriptor *desc, const uint8_t *data, size_t size,
-             int depth)
+s_check_nul (const ProtobufCMessageDescriptor *desc, const uint8_t *data, size_t size, int depth)
 {
     if (depth > 8)
         return certbus_fail (CERTBUS_E_DECODE, "%s nests too deeply", desc->name);
@@ -101,15 +100,17 @@ s_check_nul (const ProtobufCMessageDescriptor *desc, const uint8_t *data, size_t
         switch (tag & 7) {
             case 0:
                 if (!s_varint (&p, end, &skip))
-                    return certbus_fail (CERTBUS_E_DECODE, "%s has a malformed varint",
-                                         desc->name);
+                    return certbus_fail (CERTBUS_E_DECODE, "%s has a malformed varint", desc->name);
                 continue;
-            case 1: skip = 8; break;
-            case 5: skip = 4; break;
+            case 1:
+                skip = 8;
+                break;
+            case 5:
+                skip = 4;
+                break;
             case 2: {
                 if (!s_varint (&p, end, &skip) || skip > (uint64_t) (end - p))
-                    return certbus_fail (CERTBUS_E_DECODE, "%s has a truncated field",
-                                         desc->name);
+                    return certbus_fail (CERTBUS_E_DECODE, "%s has a truncated field", desc->name);
                 const ProtobufCFieldDescriptor *field
                     = (tag >> 3) <= UINT32_MAX
                           ? protobuf_c_message_descriptor_get_field (desc, (unsigned) (tag >> 3))
@@ -125,8 +126,7 @@ s_check_nul (const ProtobufCMessageDescriptor *desc, const uint8_t *data, size_t
                 break;
             }
             default:
-                return certbus_fail (CERTBUS_E_DECODE, "%s has an unknown wire type",
-                                     desc->name);
+                return certbus_fail (CERTBUS_E_DECODE, "%s has an unknown wire type", desc->name);
         }
         if (skip > (uint64_t) (end - p))
             return certbus_fail (CERTBUS_E_DECODE, "%s has a truncated field", desc->name);
@@ -138,16 +138,16 @@ s_check_nul (const ProtobufCMessageDescriptor *desc, const uint8_t *data, size_t
 //  The decoder behind both entry points; canonical asks that the bytes be
 //  exactly what certbus_codec_encode writes for the decoded message.
 static certbus_err_t
-s_decode (const ProtobufCMessageDescriptor *desc, const uint8_t *data, size_t size,
-          size_t max_size, size_t max_repeated, bool canonical, void **msg_p)
+s_decode (const ProtobufCMessageDescriptor *desc, const uint8_t *data, size_t size, size_t max_size,
+          size_t max_repeated, bool canonical, void **msg_p)
 {
     assert (desc);
     assert (msg_p);
     *msg_p = NULL;
     const char *name = desc->short_name;
     if (size > max_size)
-        return certbus_fail (CERTBUS_E_TOO_LARGE, "%s of %zu bytes exceeds the limit of %zu",
-                             name, size, max_size);
+        return certbus_fail (CERTBUS_E_TOO_LARGE, "%s of %zu bytes exceeds the limit of %zu", name,
+                             size, max_size);
     if (size == 0 || !data)
         return certbus_fail (CERTBUS_E_DECODE, "%s is empty", name);
     ProtobufCMessage *msg = protobuf_c_message_unpack (desc, NULL, size, data);
@@ -163,16 +163,16 @@ s_decode (const ProtobufCMessageDescriptor *desc, const uint8_t *data, size_t si
             uint32_t v = *(const uint32_t *) ((const uint8_t *) msg + version->offset);
             if (v != CERTBUS_WIRE_MAJOR)
                 rc = certbus_fail (CERTBUS_E_VERSION,
-                                   "%s has major version %u; this build knows version %d", name,
-                                   v, CERTBUS_WIRE_MAJOR);
+                                   "%s has major version %u; this build knows version %d", name, v,
+                                   CERTBUS_WIRE_MAJOR);
         }
     }
     //  Signed and hashed bytes have one encoding: a default written out, a
     //  field repeated or out of order re-encodes to other bytes, so what was
     //  signed would not be what a re-encoder forwards.
     if (rc == CERTBUS_OK && canonical && protobuf_c_message_get_packed_size (msg) != size)
-        rc = certbus_fail (CERTBUS_E_DECODE,
-                           "%s is not canonically encoded (a redundant encoding)", name);
+        rc = certbus_fail (CERTBUS_E_DECODE, "%s is not canonically encoded (a redundant encoding)",
+                           name);
     if (rc != CERTBUS_OK) {
         protobuf_c_message_free_unpacked (msg, NULL);
         return rc;

@@ -16,10 +16,10 @@
 //  milliseconds after the lock is long free: that was most of the end to
 //  end latency under load. Hand-written because SQLite offers no other
 //  schedule.
-#define s_FAST_TRIES 40              //  every 250 us: the first 10 ms
-#define s_MEDIUM_TRIES 45            //  every 2 ms: the next 90 ms
-#define s_SLOW_MS 20                 //  then every 20 ms
-#define s_LIMIT_MS 10000             //  give up after 10 s in all
+#define s_FAST_TRIES 40   //  every 250 us: the first 10 ms
+#define s_MEDIUM_TRIES 45 //  every 2 ms: the next 90 ms
+#define s_SLOW_MS 20      //  then every 20 ms
+#define s_LIMIT_MS 10000  //  give up after 10 s in all
 
 int
 certbus_db_busy (void *arg, int count)

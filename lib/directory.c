@@ -13,15 +13,15 @@ static const certbus_signed_type_t s_directory_type
        CERTBUS_E_DIRECTORY_SIGNATURE, "directory is not signed by this Council"};
 
 struct certbus_directory_t {
-    uint64_t serial;                  //  version, only grows
-    int64_t issued_at;                //  unix seconds
-    certbus_cert_t **certs;           //  sorted by org id
+    uint64_t serial;        //  version, only grows
+    int64_t issued_at;      //  unix seconds
+    certbus_cert_t **certs; //  sorted by org id
     size_t cert_count;
     certbus_revocation_t **revs;
     size_t rev_count;
-    zhashx_t *by_org;                 //  org id -> certbus_cert_t *
-    zhashx_t *by_curve;               //  curve key hex -> certbus_cert_t *
-    uint8_t *bytes;                   //  serialised Directory
+    zhashx_t *by_org;   //  org id -> certbus_cert_t *
+    zhashx_t *by_curve; //  curve key hex -> certbus_cert_t *
+    uint8_t *bytes;     //  serialised Directory
     size_t size;
 };
 
@@ -120,8 +120,8 @@ s_signed_body (const uint8_t *bytes, size_t size, const uint8_t *council_key,
 {
     uint8_t *body = NULL;
     size_t body_size = 0;
-    certbus_err_t rc
-        = certbus_signed_unwrap (&s_directory_type, bytes, size, council_key, &body, &body_size);
+    certbus_err_t rc = certbus_signed_unwrap (&s_directory_type, bytes, size, council_key, &body,
+                                              &body_size);
     if (rc == CERTBUS_OK)
         rc = certbus_codec_decode (&certbus__directory_body__descriptor, body, body_size,
                                    CERTBUS_MAX_DIRECTORY, CERTBUS_MAX_MEMBERS, (void **) body_p);
@@ -136,7 +136,7 @@ certbus_directory_decode (const uint8_t *bytes, size_t size, const uint8_t *coun
     *dir_p = NULL;
     Certbus__DirectoryBody *body = NULL;
     certbus_directory_t *self = NULL;
-    zhashx_t *by_key = NULL;         //  every key of every certificate, hex -> cert
+    zhashx_t *by_key = NULL; //  every key of every certificate, hex -> cert
     certbus_err_t rc = s_signed_body (bytes, size, council_key, &body);
     if (rc)
         goto cleanup;

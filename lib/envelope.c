@@ -16,10 +16,10 @@
 #define s_DOMAIN_ENVELOPE "certbus-envelope-v1"
 
 struct certbus_envelope_t {
-    Certbus__Envelope *wire;         //  decoded Envelope
-    Certbus__EnvelopeHeader *hdr;    //  decoded from wire->header
-    certbus_header_t header;         //  our copy of the header's fields
-    bool signature_ok;               //  the signature verified with signature_key
+    Certbus__Envelope *wire;      //  decoded Envelope
+    Certbus__EnvelopeHeader *hdr; //  decoded from wire->header
+    certbus_header_t header;      //  our copy of the header's fields
+    bool signature_ok;            //  the signature verified with signature_key
     uint8_t signature_key [CERTBUS_KEY_SIZE];
 };
 
@@ -167,22 +167,22 @@ certbus_envelope_seal (certbus_identity_t *identity, const certbus_cert_t *own,
 //  One seal's state, filled by the steps below in order. The encoded header
 //  and envelope point into it; s_seal_free frees it and wipes the secrets.
 typedef struct {
-    char **orgs;                     //  sorted, unique recipients (strings borrowed)
-    size_t count;                    //  entries in orgs
-    bool encrypt;                    //  false only for TLP clear
-    uint8_t id [CERTBUS_ID_SIZE];    //  the new message id
-    uint8_t *content_key;            //  secret: encrypts the payload
-    uint8_t *ephemeral_secret;       //  secret: one X25519 key for every recipient
-    uint8_t *shared;                 //  secret: X25519 result, one recipient at a time
-    uint8_t ephemeral_public [CERTBUS_KEY_SIZE];    //  sent in the header
-    uint8_t nonce [crypto_aead_xchacha20poly1305_ietf_NPUBBYTES];    //  payload nonce
-    uint8_t *ciphertext;             //  encrypted payload, NULL when clear
-    size_t ciphertext_size;          //  bytes in ciphertext (or the clear payload)
-    Certbus__RecipientKey *keys, **key_ptrs;    //  one entry per recipient, and pointers to them
-    uint8_t *wrapped;                //  count wrapped content keys, back to back
-    uint8_t recipients_hash [CERTBUS_HASH_SIZE], ciphertext_hash [CERTBUS_HASH_SIZE];    //  signed
-    Certbus__Reference refs [16], *ref_ptrs [16];    //  the references of opts, and pointers
-    Certbus__EnvelopeHeader hdr;     //  the header to sign
+    char **orgs;                                 //  sorted, unique recipients (strings borrowed)
+    size_t count;                                //  entries in orgs
+    bool encrypt;                                //  false only for TLP clear
+    uint8_t id [CERTBUS_ID_SIZE];                //  the new message id
+    uint8_t *content_key;                        //  secret: encrypts the payload
+    uint8_t *ephemeral_secret;                   //  secret: one X25519 key for every recipient
+    uint8_t *shared;                             //  secret: X25519 result, one recipient at a time
+    uint8_t ephemeral_public [CERTBUS_KEY_SIZE]; //  sent in the header
+    uint8_t nonce [crypto_aead_xchacha20poly1305_ietf_NPUBBYTES]; //  payload nonce
+    uint8_t *ciphertext;                     //  encrypted payload, NULL when clear
+    size_t ciphertext_size;                  //  bytes in ciphertext (or the clear payload)
+    Certbus__RecipientKey *keys, **key_ptrs; //  one entry per recipient, and pointers to them
+    uint8_t *wrapped;                        //  count wrapped content keys, back to back
+    uint8_t recipients_hash [CERTBUS_HASH_SIZE], ciphertext_hash [CERTBUS_HASH_SIZE]; //  signed
+    Certbus__Reference refs [16], *ref_ptrs [16]; //  the references of opts, and pointers
+    Certbus__EnvelopeHeader hdr;                  //  the header to sign
 } s_seal_t;
 
 //  Sorts the recipients without repeats, allocates, gives the header a new id
@@ -226,8 +226,8 @@ s_seal_find_members (s_seal_t *seal, certbus_directory_t *dir)
         const certbus_cert_t *cert = certbus_directory_find (dir, seal->orgs [i]);
         if (!cert || certbus_directory_revocation (dir, cert->serial)
             || certbus_cert_check_time (cert, certbus_now ()) != CERTBUS_OK)
-            return certbus_fail (CERTBUS_E_AUDIENCE_EMPTY,
-                                 "recipient '%s' is not a current member", seal->orgs [i]);
+            return certbus_fail (CERTBUS_E_AUDIENCE_EMPTY, "recipient '%s' is not a current member",
+                                 seal->orgs [i]);
         certbus__recipient_key__init (&seal->keys [i]);
         seal->keys [i].org_id = seal->orgs [i];
         seal->key_ptrs [i] = &seal->keys [i];
@@ -247,8 +247,8 @@ s_seal_encrypt_payload (s_seal_t *seal, const uint8_t *payload, size_t size)
     if (!seal->ciphertext)
         abort ();
     unsigned long long written;
-    crypto_aead_xchacha20poly1305_ietf_encrypt (seal->ciphertext, &written, payload, size,
-                                                seal->id, sizeof seal->id, NULL, seal->nonce,
+    crypto_aead_xchacha20poly1305_ietf_encrypt (seal->ciphertext, &written, payload, size, seal->id,
+                                                sizeof seal->id, NULL, seal->nonce,
                                                 seal->content_key);
 }
 
@@ -264,9 +264,8 @@ s_seal_wrap_keys (s_seal_t *seal, certbus_directory_t *dir)
                                  seal->orgs [i]);
         s_wrap_nonce (seal->ephemeral_public, cert->box_key, wrap_nonce);
         uint8_t *out = seal->wrapped + i * CERTBUS_WRAPPED_KEY_SIZE;
-        crypto_secretbox_easy (out, seal->content_key,
-                               crypto_aead_xchacha20poly1305_ietf_KEYBYTES, wrap_nonce,
-                               seal->shared);
+        crypto_secretbox_easy (out, seal->content_key, crypto_aead_xchacha20poly1305_ietf_KEYBYTES,
+                               wrap_nonce, seal->shared);
         seal->keys [i].wrapped_key.data = out;
         seal->keys [i].wrapped_key.len = CERTBUS_WRAPPED_KEY_SIZE;
     }
@@ -300,8 +299,8 @@ s_seal_fill_header (s_seal_t *seal, const certbus_cert_t *own, const certbus_sea
     hdr->recipient_count = (uint32_t) seal->count;
     hdr->ciphertext_hash.data = seal->ciphertext_hash;
     hdr->ciphertext_hash.len = sizeof seal->ciphertext_hash;
-    hdr->content_type
-        = (char *) (opts->content_type ? opts->content_type : "application/octet-stream");
+    hdr->content_type = (char *) (opts->content_type ? opts->content_type
+                                                     : "application/octet-stream");
     hdr->encrypted = seal->encrypt;
     hdr->case_status = (char *) (opts->case_status ? opts->case_status : "");
     hdr->assign = (char *) (opts->assign ? opts->assign : "");
@@ -357,9 +356,9 @@ s_seal_free (s_seal_t *seal)
 certbus_err_t
 certbus_envelope_seal_to (certbus_identity_t *identity, const certbus_cert_t *own,
                           certbus_directory_t *dir, const certbus_seal_opts_t *opts,
-                          char *const *recipients, size_t recipient_count,
-                          const uint8_t *payload, size_t size, uint8_t id_out [CERTBUS_ID_SIZE],
-                          uint8_t **bytes_p, size_t *size_p)
+                          char *const *recipients, size_t recipient_count, const uint8_t *payload,
+                          size_t size, uint8_t id_out [CERTBUS_ID_SIZE], uint8_t **bytes_p,
+                          size_t *size_p)
 {
     certbus_err_t rc = s_check_opts (opts, size);
     if (rc)
@@ -532,10 +531,8 @@ certbus_envelope_decode (const uint8_t *bytes, size_t size, certbus_envelope_t *
     if (rc == CERTBUS_OK)
         rc = certbus_codec_decode (&certbus__envelope_header__descriptor, self->wire->header.data,
                                    self->wire->header.len, 64 * 1024, 16, (void **) &self->hdr);
-    if (rc || (rc = s_check_field_sizes (self))
-        || (rc = s_check_header_text (self->hdr))
-        || (rc = s_check_body (self))
-        || (rc = s_copy_header (self)))
+    if (rc || (rc = s_check_field_sizes (self)) || (rc = s_check_header_text (self->hdr))
+        || (rc = s_check_body (self)) || (rc = s_copy_header (self)))
         goto cleanup;
     *env_p = self;
     self = NULL;
@@ -581,9 +578,9 @@ bool
 certbus_envelope_check_signature (certbus_envelope_t *self,
                                   const uint8_t sign_key [CERTBUS_KEY_SIZE])
 {
-    if (!certbus_verify (self->wire->signature.data, self->wire->signature.len,
-                         s_DOMAIN_ENVELOPE, self->wire->header.data, self->wire->header.len,
-                         sign_key, CERTBUS_KEY_SIZE))
+    if (!certbus_verify (self->wire->signature.data, self->wire->signature.len, s_DOMAIN_ENVELOPE,
+                         self->wire->header.data, self->wire->header.len, sign_key,
+                         CERTBUS_KEY_SIZE))
         return false;
     memcpy (self->signature_key, sign_key, CERTBUS_KEY_SIZE);
     self->signature_ok = true;
@@ -620,8 +617,8 @@ certbus_envelope_content_key (certbus_envelope_t *self, certbus_identity_t *iden
         if (crypto_secretbox_open_easy (key, mine->wrapped_key.data, mine->wrapped_key.len,
                                         wrap_nonce, shared)
             != 0)
-            rc = certbus_fail (CERTBUS_E_WRAPPED_KEY,
-                               "wrapped content key for '%s' does not open", org_id);
+            rc = certbus_fail (CERTBUS_E_WRAPPED_KEY, "wrapped content key for '%s' does not open",
+                               org_id);
     }
     certbus_secret_free (shared, crypto_box_BEFORENMBYTES);
     return rc;
@@ -678,7 +675,8 @@ certbus_envelope_decrypt (certbus_envelope_t *self, certbus_identity_t *identity
     uint8_t *key = certbus_secret_alloc (crypto_aead_xchacha20poly1305_ietf_KEYBYTES);
     certbus_err_t rc = certbus_envelope_content_key (self, identity, org_id, key);
     if (rc == CERTBUS_OK)
-        rc = certbus_envelope_decrypt_with_key (self, key, crypto_aead_xchacha20poly1305_ietf_KEYBYTES,
+        rc = certbus_envelope_decrypt_with_key (self, key,
+                                                crypto_aead_xchacha20poly1305_ietf_KEYBYTES,
                                                 payload_p, size_p);
     certbus_secret_free (key, crypto_aead_xchacha20poly1305_ietf_KEYBYTES);
     return rc;

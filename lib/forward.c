@@ -59,12 +59,12 @@ certbus_forward_wrap (certbus_envelope_t *original, certbus_identity_t *identity
     if (rc == CERTBUS_OK) {
         Certbus__Forward forward = CERTBUS__FORWARD__INIT;
         forward.version = CERTBUS_WIRE_MAJOR;
-        forward.header.data
-            = (uint8_t *) certbus_envelope_header_bytes (original, &forward.header.len);
-        forward.signature.data
-            = (uint8_t *) certbus_envelope_signature (original, &forward.signature.len);
-        forward.ciphertext.data
-            = (uint8_t *) certbus_envelope_ciphertext (original, &forward.ciphertext.len);
+        forward.header.data = (uint8_t *) certbus_envelope_header_bytes (original,
+                                                                         &forward.header.len);
+        forward.signature.data = (uint8_t *) certbus_envelope_signature (original,
+                                                                         &forward.signature.len);
+        forward.ciphertext.data = (uint8_t *) certbus_envelope_ciphertext (original,
+                                                                           &forward.ciphertext.len);
         if (header->encrypted) {
             forward.content_key.data = key;
             forward.content_key.len = 32;
@@ -95,14 +95,14 @@ certbus_forwarded_destroy (certbus_forwarded_t **self_p)
 
 //  A walk down a forward chain, from the outer envelope to the original
 typedef struct {
-    certbus_directory_t *dir;        //  judges every inner envelope
-    char *chain [CERTBUS_FORWARD_MAX_DEPTH + 1];    //  forwarders' org ids, outside in
-    size_t depth;                    //  entries in chain
-    certbus_envelope_t *current;     //  the envelope whose payload is data; borrowed at depth 0
-    certbus_envelope_t *owned;       //  the inner envelope we made, or NULL
-    uint8_t *current_payload;        //  data when we decrypted it, or NULL
-    const uint8_t *data;             //  the payload of current
-    size_t data_size;                //  bytes in data
+    certbus_directory_t *dir;                    //  judges every inner envelope
+    char *chain [CERTBUS_FORWARD_MAX_DEPTH + 1]; //  forwarders' org ids, outside in
+    size_t depth;                                //  entries in chain
+    certbus_envelope_t *current; //  the envelope whose payload is data; borrowed at depth 0
+    certbus_envelope_t *owned;   //  the inner envelope we made, or NULL
+    uint8_t *current_payload;    //  data when we decrypted it, or NULL
+    const uint8_t *data;         //  the payload of current
+    size_t data_size;            //  bytes in data
 } s_walk_t;
 
 //  Rebuilds the Envelope that forward carries (without its recipient

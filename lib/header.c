@@ -12,10 +12,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define s_QUOTE_MAX 64               //  bytes of a quoted value in a reason
+#define s_QUOTE_MAX 64 //  bytes of a quoted value in a reason
 
-static const char *s_statuses [] = {"reported",  "acknowledged", "investigating", "contained",
-                                    "resolved",  "closed",       "reopened"};
+static const char *s_statuses [] = {"reported", "acknowledged", "investigating", "contained",
+                                    "resolved", "closed",       "reopened"};
 #define s_STATUS_LIST "reported, acknowledged, investigating, contained, resolved, closed, reopened"
 
 static const char *s_relations [] = {"updates", "forwards", "receipt-for"};
@@ -82,10 +82,14 @@ certbus_header_check (const certbus_header_text_t *h)
     const struct {
         const char *name;
         const char *value;
-    } strings [] = {{"origin", h->origin},         {"kind", h->kind},
-                    {"topic", h->topic},           {"tlp", h->tlp},
-                    {"severity", h->severity},     {"audience", h->audience},
-                    {"content_type", h->content_type}, {"case_status", h->case_status},
+    } strings [] = {{"origin", h->origin},
+                    {"kind", h->kind},
+                    {"topic", h->topic},
+                    {"tlp", h->tlp},
+                    {"severity", h->severity},
+                    {"audience", h->audience},
+                    {"content_type", h->content_type},
+                    {"case_status", h->case_status},
                     {"assign", h->assign}};
     for (size_t i = 0; i < sizeof strings / sizeof strings [0]; i++)
         if (certbus_text_has_control (strings [i].value))
@@ -103,9 +107,8 @@ certbus_header_check (const certbus_header_text_t *h)
                              s_quote (assign, quoted));
     for (size_t i = 0; i < h->ref_count; i++) {
         if (!s_relation_known (h->relations [i]))
-            return certbus_fail (CERTBUS_E_FIELD,
-                                 "reference %zu has relation '%s', not one of %s", i,
-                                 s_quote (h->relations [i], quoted), s_RELATION_LIST);
+            return certbus_fail (CERTBUS_E_FIELD, "reference %zu has relation '%s', not one of %s",
+                                 i, s_quote (h->relations [i], quoted), s_RELATION_LIST);
         if (s_relation_count (h, h->relations [i]) > 1)
             return certbus_fail (CERTBUS_E_FIELD,
                                  "relation '%s' appears more than once: each relation at most "
@@ -124,8 +127,7 @@ certbus_header_check (const certbus_header_text_t *h)
                              "only an incident may carry a case status, not kind '%s'",
                              s_quote (kind, quoted));
     if (!incident && *assign)
-        return certbus_fail (CERTBUS_E_FIELD,
-                             "only an incident may assign a case, not kind '%s'",
+        return certbus_fail (CERTBUS_E_FIELD, "only an incident may assign a case, not kind '%s'",
                              s_quote (kind, quoted));
     if (!receipt && s_relation_count (h, "receipt-for"))
         return certbus_fail (CERTBUS_E_FIELD,

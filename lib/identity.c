@@ -11,18 +11,18 @@
 //  The secret file is this struct, byte for byte: it is read straight into
 //  guarded memory, so the secrets never pass through a parser's buffers.
 typedef struct {
-    char magic [8];                                  //  s_MAGIC and a NUL
-    uint8_t sign_secret [CERTBUS_SIGN_SECRET_SIZE];  //  Ed25519 seed + public
-    uint8_t box_secret [CERTBUS_KEY_SIZE];           //  X25519 for end-to-end
-    uint8_t curve_secret [CERTBUS_KEY_SIZE];         //  X25519 for CurveZMQ
+    char magic [8];                                 //  s_MAGIC and a NUL
+    uint8_t sign_secret [CERTBUS_SIGN_SECRET_SIZE]; //  Ed25519 seed + public
+    uint8_t box_secret [CERTBUS_KEY_SIZE];          //  X25519 for end-to-end
+    uint8_t curve_secret [CERTBUS_KEY_SIZE];        //  X25519 for CurveZMQ
 } s_secrets_t;
 
 struct certbus_identity_t {
-    s_secrets_t *secrets;                        //  sodium_malloc, read-only
-    uint8_t sign_public [CERTBUS_KEY_SIZE];      //  Ed25519
-    uint8_t box_public [CERTBUS_KEY_SIZE];       //  X25519
-    uint8_t curve_public [CERTBUS_KEY_SIZE];     //  CurveZMQ
-    char fingerprint [17];                       //  of sign_public
+    s_secrets_t *secrets;                    //  sodium_malloc, read-only
+    uint8_t sign_public [CERTBUS_KEY_SIZE];  //  Ed25519
+    uint8_t box_public [CERTBUS_KEY_SIZE];   //  X25519
+    uint8_t curve_public [CERTBUS_KEY_SIZE]; //  CurveZMQ
+    char fingerprint [17];                   //  of sign_public
 };
 
 static certbus_identity_t *

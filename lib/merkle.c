@@ -14,9 +14,10 @@
 #define HASH_SIZE CERTBUS_MERKLE_HASH_SIZE
 
 //  SHA-256 of the empty string: the root of the empty tree.
-static const uint8_t s_empty_root [HASH_SIZE] = {
-    0xe3, 0xb0, 0xc4, 0x42, 0x98, 0xfc, 0x1c, 0x14, 0x9a, 0xfb, 0xf4, 0xc8, 0x99, 0x6f, 0xb9, 0x24,
-    0x27, 0xae, 0x41, 0xe4, 0x64, 0x9b, 0x93, 0x4c, 0xa4, 0x95, 0x99, 0x1b, 0x78, 0x52, 0xb8, 0x55};
+static const uint8_t s_empty_root [HASH_SIZE] = {0xe3, 0xb0, 0xc4, 0x42, 0x98, 0xfc, 0x1c, 0x14,
+                                                 0x9a, 0xfb, 0xf4, 0xc8, 0x99, 0x6f, 0xb9, 0x24,
+                                                 0x27, 0xae, 0x41, 0xe4, 0x64, 0x9b, 0x93, 0x4c,
+                                                 0xa4, 0x95, 0x99, 0x1b, 0x78, 0x52, 0xb8, 0x55};
 
 void
 certbus_merkle_leaf_hash (uint8_t out [HASH_SIZE], const uint8_t *data, size_t len)
@@ -71,7 +72,6 @@ s_equal (const uint8_t *a, size_t a_len, const uint8_t *b, size_t b_len)
 {
     return a_len == b_len && (a_len == 0 || memcmp (a, b, a_len) == 0);
 }
-
 
 //  --------------------------------------------------------------------------
 //  Frontier
@@ -215,7 +215,6 @@ certbus_merkle_root (uint8_t out [HASH_SIZE], const uint8_t *leaf_hashes, size_t
     certbus_merkle_frontier_root (&frontier, out);
 }
 
-
 //  --------------------------------------------------------------------------
 //  Reading a node store
 
@@ -228,8 +227,7 @@ s_read (certbus_merkle_get_node_fn *get_node, void *ctx, unsigned level, uint64_
     int rc = get_node (ctx, level, index, out);
     if (rc == 0)
         return CERTBUS_OK;
-    certbus_err_t code =
-        rc > 0 && rc < CERTBUS_E__COUNT ? (certbus_err_t) rc : CERTBUS_E_IO;
+    certbus_err_t code = rc > 0 && rc < CERTBUS_E__COUNT ? (certbus_err_t) rc : CERTBUS_E_IO;
     char why [CERTBUS_REASON_MAX];
     snprintf (why, sizeof why, "%s", certbus_reason ());
     return certbus_fail (code, "cannot read merkle node level %u index %" PRIu64 ": %s", level,
@@ -253,8 +251,7 @@ s_range_hash (uint8_t out [HASH_SIZE], uint64_t start, uint64_t len,
         //  The perfect node for this bit starts after every larger one.
         uint64_t larger = level == 63 ? 0 : len >> (level + 1) << (level + 1);
         uint64_t node_start = start + larger;
-        certbus_err_t rc = s_read (get_node, ctx, level, node_start >> level,
-                                   first ? out : node);
+        certbus_err_t rc = s_read (get_node, ctx, level, node_start >> level, first ? out : node);
         if (rc)
             return rc;
         if (!first)
@@ -294,8 +291,8 @@ certbus_merkle_frontier_from_nodes (certbus_merkle_frontier_t *self, uint64_t tr
     for (int level = CERTBUS_MERKLE_MAX_LEVELS - 1; level >= 0; level--) {
         if (!(tree_size & ((uint64_t) 1 << level)))
             continue;
-        certbus_err_t rc =
-            s_read (get_node, ctx, (unsigned) level, start >> level, loaded.roots [level]);
+        certbus_err_t rc = s_read (get_node, ctx, (unsigned) level, start >> level,
+                                   loaded.roots [level]);
         if (rc)
             return rc;
         start += (uint64_t) 1 << level;
@@ -324,8 +321,8 @@ s_reverse (uint8_t *hashes, size_t count)
 //  left); every other sibling is one perfect node, so the walk reads at most
 //  64 + 63 nodes.
 certbus_err_t
-certbus_merkle_inclusion_proof (uint8_t proof [CERTBUS_MERKLE_PROOF_MAX_BYTES],
-                                size_t *proof_len, uint64_t leaf_index, uint64_t tree_size,
+certbus_merkle_inclusion_proof (uint8_t proof [CERTBUS_MERKLE_PROOF_MAX_BYTES], size_t *proof_len,
+                                uint64_t leaf_index, uint64_t tree_size,
                                 certbus_merkle_get_node_fn *get_node, void *ctx)
 {
     assert (proof && proof_len);
@@ -365,8 +362,8 @@ certbus_merkle_inclusion_proof (uint8_t proof [CERTBUS_MERKLE_PROOF_MAX_BYTES],
 //  inclusion, only the first step to the left yields a non-perfect range;
 //  at most 64 siblings plus the old subtree's own root: 65 hashes.
 certbus_err_t
-certbus_merkle_consistency_proof (uint8_t proof [CERTBUS_MERKLE_PROOF_MAX_BYTES],
-                                  size_t *proof_len, uint64_t size1, uint64_t size2,
+certbus_merkle_consistency_proof (uint8_t proof [CERTBUS_MERKLE_PROOF_MAX_BYTES], size_t *proof_len,
+                                  uint64_t size1, uint64_t size2,
                                   certbus_merkle_get_node_fn *get_node, void *ctx)
 {
     assert (proof && proof_len);
@@ -381,7 +378,7 @@ certbus_merkle_consistency_proof (uint8_t proof [CERTBUS_MERKLE_PROOF_MAX_BYTES]
     uint64_t start = 0;
     uint64_t size = size2;
     uint64_t m = size1;
-    bool whole = true;                  //  the RFC's b: old tree is a whole subtree
+    bool whole = true; //  the RFC's b: old tree is a whole subtree
     certbus_err_t rc = CERTBUS_OK;
     while (m != size && rc == CERTBUS_OK) {
         assert (count < CERTBUS_MERKLE_MAX_LEVELS);
@@ -407,7 +404,6 @@ certbus_merkle_consistency_proof (uint8_t proof [CERTBUS_MERKLE_PROOF_MAX_BYTES]
     *proof_len = count * HASH_SIZE;
     return CERTBUS_OK;
 }
-
 
 //  --------------------------------------------------------------------------
 //  Verification, as RFC 9162 2.1.3.2 and 2.1.4.2 word it
@@ -464,14 +460,14 @@ certbus_merkle_verify_inclusion (const uint8_t *leaf_hash, size_t leaf_hash_len,
                              HASH_SIZE);
     if (proof_len % HASH_SIZE)
         return certbus_fail (CERTBUS_E_FIELD,
-                             "merkle inclusion proof is %zu bytes, not a multiple of %d",
-                             proof_len, HASH_SIZE);
+                             "merkle inclusion proof is %zu bytes, not a multiple of %d", proof_len,
+                             HASH_SIZE);
     size_t count = proof_len / HASH_SIZE;
     size_t expected = s_path_length (leaf_index, tree_size - 1);
     if (count != expected)
         return certbus_fail (CERTBUS_E_FIELD,
-                             "merkle inclusion proof has %zu hashes, leaf %" PRIu64
-                             " of %" PRIu64 " needs %zu",
+                             "merkle inclusion proof has %zu hashes, leaf %" PRIu64 " of %" PRIu64
+                             " needs %zu",
                              count, leaf_index, tree_size, expected);
 
     //  RFC 9162 2.1.3.2, step by step.
@@ -521,8 +517,7 @@ certbus_merkle_verify_consistency (uint64_t size1, uint64_t size2, const uint8_t
                                  "merkle consistency proof between equal sizes must be empty");
         if (!s_equal (root1, root1_len, root2, root2_len))
             return certbus_fail (CERTBUS_E_DECODE,
-                                 "merkle trees of %" PRIu64 " leaves have different roots",
-                                 size1);
+                                 "merkle trees of %" PRIu64 " leaves have different roots", size1);
         return CERTBUS_OK;
     }
     if (root1_len != HASH_SIZE || root2_len != HASH_SIZE)
@@ -540,7 +535,7 @@ certbus_merkle_verify_consistency (uint64_t size1, uint64_t size2, const uint8_t
     //  Step 2: when size1 is a power of two the old root is the proof's
     //  implicit first hash; element (i) below reads the path with it.
     size_t prepend = s_is_power_of_two (size1) ? 1 : 0;
-#define ELEMENT(i) ((i) < prepend ? root1 : proof + ((i) - prepend) * HASH_SIZE)
+#define ELEMENT(i) ((i) < prepend ? root1 : proof + ((i) -prepend) * HASH_SIZE)
     //  Steps 3 and 4.
     uint64_t fn = size1 - 1;
     uint64_t sn = size2 - 1;

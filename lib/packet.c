@@ -51,8 +51,7 @@ certbus_packet_send_hello (zsock_t *sock, zframe_t *routing, uint32_t credit,
 }
 
 int
-certbus_packet_send_publish (zsock_t *sock, zframe_t *routing, const uint8_t *envelope,
-                             size_t size)
+certbus_packet_send_publish (zsock_t *sock, zframe_t *routing, const uint8_t *envelope, size_t size)
 {
     Certbus__Publish publish = CERTBUS__PUBLISH__INIT;
     publish.envelope.data = (uint8_t *) envelope;
@@ -142,8 +141,7 @@ certbus_packet_send_directory_reply (zsock_t *sock, zframe_t *routing, const uin
 }
 
 int
-certbus_packet_send_ping (zsock_t *sock, zframe_t *routing, int64_t time,
-                          uint64_t directory_serial)
+certbus_packet_send_ping (zsock_t *sock, zframe_t *routing, int64_t time, uint64_t directory_serial)
 {
     Certbus__Ping ping = CERTBUS__PING__INIT;
     ping.time = time;
@@ -214,7 +212,7 @@ certbus_packet_send_proof_reply (zsock_t *sock, zframe_t *routing,
     packet.body_case = CERTBUS__PACKET__BODY_PROOF_REPLY;
     packet.proof_reply = &body;
     int rc = certbus_packet_send (sock, routing, &packet);
-    int saved = errno;   //  the caller reads zmq_errno () after us
+    int saved = errno; //  the caller reads zmq_errno () after us
     free (body.inclusion);
     free (body.consistency);
     errno = saved;
@@ -222,8 +220,7 @@ certbus_packet_send_proof_reply (zsock_t *sock, zframe_t *routing,
 }
 
 int
-certbus_packet_send_error (zsock_t *sock, zframe_t *routing, certbus_err_t code,
-                           const char *reason)
+certbus_packet_send_error (zsock_t *sock, zframe_t *routing, certbus_err_t code, const char *reason)
 {
     Certbus__Error error = CERTBUS__ERROR__INIT;
     error.code = (uint32_t) code;
@@ -238,9 +235,10 @@ certbus_err_t
 certbus_packet_decode (zframe_t *frame, Certbus__Packet **packet_p)
 {
     //  A packet is not signed: any valid encoding will do
-    certbus_err_t rc = certbus_codec_decode_unsigned (
-        &certbus__packet__descriptor, zframe_data (frame), zframe_size (frame),
-        CERTBUS_MAX_PACKET, CERTBUS_MAX_REPEATED, (void **) packet_p);
+    certbus_err_t rc = certbus_codec_decode_unsigned (&certbus__packet__descriptor,
+                                                      zframe_data (frame), zframe_size (frame),
+                                                      CERTBUS_MAX_PACKET, CERTBUS_MAX_REPEATED,
+                                                      (void **) packet_p);
     if (rc == CERTBUS_OK && (*packet_p)->body_case == CERTBUS__PACKET__BODY__NOT_SET) {
         certbus_codec_free (*packet_p);
         *packet_p = NULL;
@@ -253,18 +251,31 @@ const char *
 certbus_packet_name (const Certbus__Packet *packet)
 {
     switch (packet->body_case) {
-        case CERTBUS__PACKET__BODY_HELLO: return "hello";
-        case CERTBUS__PACKET__BODY_PUBLISH: return "publish";
-        case CERTBUS__PACKET__BODY_PUBACK: return "puback";
-        case CERTBUS__PACKET__BODY_DELIVER: return "deliver";
-        case CERTBUS__PACKET__BODY_DELIVER_ACK: return "deliver-ack";
-        case CERTBUS__PACKET__BODY_DIRECTORY_REQUEST: return "directory-request";
-        case CERTBUS__PACKET__BODY_DIRECTORY_REPLY: return "directory-reply";
-        case CERTBUS__PACKET__BODY_PING: return "ping";
-        case CERTBUS__PACKET__BODY_PONG: return "pong";
-        case CERTBUS__PACKET__BODY_PROOF_REQUEST: return "proof-request";
-        case CERTBUS__PACKET__BODY_PROOF_REPLY: return "proof-reply";
-        case CERTBUS__PACKET__BODY_ERROR: return "error";
-        default: return "none";
+        case CERTBUS__PACKET__BODY_HELLO:
+            return "hello";
+        case CERTBUS__PACKET__BODY_PUBLISH:
+            return "publish";
+        case CERTBUS__PACKET__BODY_PUBACK:
+            return "puback";
+        case CERTBUS__PACKET__BODY_DELIVER:
+            return "deliver";
+        case CERTBUS__PACKET__BODY_DELIVER_ACK:
+            return "deliver-ack";
+        case CERTBUS__PACKET__BODY_DIRECTORY_REQUEST:
+            return "directory-request";
+        case CERTBUS__PACKET__BODY_DIRECTORY_REPLY:
+            return "directory-reply";
+        case CERTBUS__PACKET__BODY_PING:
+            return "ping";
+        case CERTBUS__PACKET__BODY_PONG:
+            return "pong";
+        case CERTBUS__PACKET__BODY_PROOF_REQUEST:
+            return "proof-request";
+        case CERTBUS__PACKET__BODY_PROOF_REPLY:
+            return "proof-reply";
+        case CERTBUS__PACKET__BODY_ERROR:
+            return "error";
+        default:
+            return "none";
     }
 }

@@ -19,10 +19,10 @@ typedef enum { s_SCOPE_ANY = 0, s_SCOPE_SECTOR, s_SCOPE_REGION } s_scope_t;
 
 typedef struct {
     char *name;
-    s_list_t tiers, sectors, regions, orgs;     //  sender
+    s_list_t tiers, sectors, regions, orgs; //  sender
     s_list_t kinds, tlps, statuses;
-    s_list_t audience;                          //  term patterns
-    s_list_t org_tiers;                         //  for org: terms
+    s_list_t audience;  //  term patterns
+    s_list_t org_tiers; //  for org: terms
     s_scope_t org_scope;
 } s_rule_t;
 
@@ -109,8 +109,8 @@ s_check_pattern (const char *pattern, const char *rule)
     const char *colon = strchr (pattern, ':');
     if (!colon)
         return certbus_fail (CERTBUS_E_FIELD,
-                             "rule '%s': audience pattern '%s' is not *, all, or TYPE:VALUE",
-                             rule, pattern),
+                             "rule '%s': audience pattern '%s' is not *, all, or TYPE:VALUE", rule,
+                             pattern),
                -1;
     size_t type_len = (size_t) (colon - pattern);
     const char *value = colon + 1;
@@ -119,8 +119,8 @@ s_check_pattern (const char *pattern, const char *rule)
                  || (type_len == 6 && strncmp (pattern, "sector", 6) == 0)
                  || (type_len == 6 && strncmp (pattern, "region", 6) == 0);
     if (!known)
-        return certbus_fail (CERTBUS_E_FIELD, "rule '%s': unknown audience term type in '%s'",
-                             rule, pattern),
+        return certbus_fail (CERTBUS_E_FIELD, "rule '%s': unknown audience term type in '%s'", rule,
+                             pattern),
                -1;
     if (strcmp (value, "*") == 0)
         return 0;
@@ -264,8 +264,7 @@ s_from_config (zconfig_t *root, const char *origin)
         }
         for (size_t i = 0; i + 1 < self->count; i++)
             if (strcmp (self->rules [i].name, rule->name) == 0) {
-                certbus_fail (CERTBUS_E_FIELD, "%s: two rules are named '%s'", origin,
-                              rule->name);
+                certbus_fail (CERTBUS_E_FIELD, "%s: two rules are named '%s'", origin, rule->name);
                 certbus_policy_destroy (&self);
                 return NULL;
             }

@@ -29,10 +29,9 @@ s_check_record (const Certbus__ProofReply *reply, const uint8_t *message_id,
                 certbus_proof_result_t *result)
 {
     Certbus__AuditRecord *record = NULL;
-    certbus_err_t rc = certbus_codec_decode (&certbus__audit_record__descriptor,
-                                             reply->leaf.data, reply->leaf.len,
-                                             CERTBUS_MAX_PACKET, CERTBUS_MAX_REPEATED,
-                                             (void **) &record);
+    certbus_err_t rc = certbus_codec_decode (&certbus__audit_record__descriptor, reply->leaf.data,
+                                             reply->leaf.len, CERTBUS_MAX_PACKET,
+                                             CERTBUS_MAX_REPEATED, (void **) &record);
     if (rc) {
         result->failed = CERTBUS_PROOF_RECORD;
         return rc;
@@ -44,8 +43,9 @@ s_check_record (const Certbus__ProofReply *reply, const uint8_t *message_id,
     certbus_codec_free (record);
     if (!matches) {
         result->failed = CERTBUS_PROOF_OTHER_RECORD;
-        return certbus_fail (CERTBUS_E_FIELD, "the audit record is not the publish of this "
-                                              "message at index %llu",
+        return certbus_fail (CERTBUS_E_FIELD,
+                             "the audit record is not the publish of this "
+                             "message at index %llu",
                              (unsigned long long) reply->leaf_index);
     }
     return CERTBUS_OK;
@@ -61,8 +61,9 @@ certbus_proof_verify_inclusion (const uint8_t *leaf_hash, uint64_t leaf_index,
     uint8_t joined [CERTBUS_MERKLE_PROOF_MAX_BYTES];
     size_t joined_len;
     if (s_path_join (path, count, joined, &joined_len))
-        return certbus_fail (CERTBUS_E_FIELD, "inclusion path: %zu hashes, not all of 32 bytes "
-                                              "or more than %d",
+        return certbus_fail (CERTBUS_E_FIELD,
+                             "inclusion path: %zu hashes, not all of 32 bytes "
+                             "or more than %d",
                              count, CERTBUS_MERKLE_PROOF_MAX);
     return certbus_merkle_verify_inclusion (leaf_hash, CERTBUS_MERKLE_HASH_SIZE, leaf_index,
                                             head->size, joined, joined_len, head->root,
@@ -71,16 +72,17 @@ certbus_proof_verify_inclusion (const uint8_t *leaf_hash, uint64_t leaf_index,
 
 certbus_err_t
 certbus_proof_verify_consistency (const certbus_tree_head_t *old_head,
-                                  const certbus_tree_head_t *head,
-                                  const ProtobufCBinaryData *path, size_t count)
+                                  const certbus_tree_head_t *head, const ProtobufCBinaryData *path,
+                                  size_t count)
 {
     assert (old_head);
     assert (head);
     uint8_t joined [CERTBUS_MERKLE_PROOF_MAX_BYTES];
     size_t joined_len;
     if (s_path_join (path, count, joined, &joined_len))
-        return certbus_fail (CERTBUS_E_FIELD, "consistency path: %zu hashes, not all of 32 "
-                                              "bytes or more than %d",
+        return certbus_fail (CERTBUS_E_FIELD,
+                             "consistency path: %zu hashes, not all of 32 "
+                             "bytes or more than %d",
                              count, CERTBUS_MERKLE_PROOF_MAX);
     return certbus_merkle_verify_consistency (old_head->size, head->size, joined, joined_len,
                                               old_head->root, sizeof old_head->root, head->root,
@@ -110,8 +112,8 @@ certbus_proof_verify (const Certbus__ProofReply *reply, const uint8_t *broker_ke
         return rc;
     uint8_t leaf [CERTBUS_MERKLE_HASH_SIZE];
     certbus_merkle_leaf_hash (leaf, reply->leaf.data, reply->leaf.len);
-    rc = certbus_proof_verify_inclusion (leaf, reply->leaf_index, &result->head,
-                                         reply->inclusion, reply->n_inclusion);
+    rc = certbus_proof_verify_inclusion (leaf, reply->leaf_index, &result->head, reply->inclusion,
+                                         reply->n_inclusion);
     if (rc) {
         result->failed = CERTBUS_PROOF_INCLUSION;
         return rc;
@@ -120,8 +122,9 @@ certbus_proof_verify (const Certbus__ProofReply *reply, const uint8_t *broker_ke
         return CERTBUS_OK;
     if (result->head.size < old_head->size) {
         result->failed = CERTBUS_PROOF_ROLLED_BACK;
-        return certbus_fail (CERTBUS_E_FIELD, "the tree head (size %llu) is older than one "
-                                              "already seen (size %llu)",
+        return certbus_fail (CERTBUS_E_FIELD,
+                             "the tree head (size %llu) is older than one "
+                             "already seen (size %llu)",
                              (unsigned long long) result->head.size,
                              (unsigned long long) old_head->size);
     }

@@ -19,9 +19,9 @@
 #define s_REGION_SIZE 4096
 
 static _Thread_local struct {
-    uint8_t *base;                   //  sodium_malloc region, or NULL
-    size_t used;                     //  bytes handed out since it was last empty
-    size_t live;                     //  pieces not freed yet
+    uint8_t *base; //  sodium_malloc region, or NULL
+    size_t used;   //  bytes handed out since it was last empty
+    size_t live;   //  pieces not freed yet
 } s_region;
 
 static pthread_key_t s_key;
@@ -76,5 +76,5 @@ certbus_secret_free (void *secret, size_t size)
             s_region.used = 0;
     }
     else
-        sodium_free (secret);        //  wipes before it releases
+        sodium_free (secret); //  wipes before it releases
 }

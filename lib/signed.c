@@ -12,8 +12,8 @@
 static const ProtobufCFieldDescriptor *
 s_field (const ProtobufCMessageDescriptor *desc, const char *name, ProtobufCType type)
 {
-    const ProtobufCFieldDescriptor *field
-        = protobuf_c_message_descriptor_get_field_by_name (desc, name);
+    const ProtobufCFieldDescriptor *field = protobuf_c_message_descriptor_get_field_by_name (desc,
+                                                                                             name);
     assert (field && field->type == type && field->label != PROTOBUF_C_LABEL_REPEATED);
     return field;
 }
@@ -37,8 +37,8 @@ certbus_signed_wrap (const certbus_signed_type_t *type, const uint8_t *body, siz
     if (!msg)
         abort ();
     protobuf_c_message_init (type->wrapper, msg);
-    const ProtobufCFieldDescriptor *version
-        = s_field (type->wrapper, "version", PROTOBUF_C_TYPE_UINT32);
+    const ProtobufCFieldDescriptor *version = s_field (type->wrapper, "version",
+                                                       PROTOBUF_C_TYPE_UINT32);
     *(uint32_t *) ((uint8_t *) msg + version->offset) = CERTBUS_WIRE_MAJOR;
     ProtobufCBinaryData *body_field = s_bytes (msg, "body");
     body_field->data = (uint8_t *) body;
@@ -47,7 +47,7 @@ certbus_signed_wrap (const certbus_signed_type_t *type, const uint8_t *body, siz
     sig_field->data = sig;
     sig_field->len = sizeof sig;
     uint8_t *bytes = certbus_codec_encode (msg, size_p);
-    free (msg);   //  borrowed its buffers only
+    free (msg); //  borrowed its buffers only
     return bytes;
 }
 
@@ -60,8 +60,8 @@ certbus_signed_unwrap (const certbus_signed_type_t *type, const uint8_t *bytes, 
     *body_p = NULL;
     *body_size_p = 0;
     ProtobufCMessage *msg = NULL;
-    certbus_err_t rc
-        = certbus_codec_decode (type->wrapper, bytes, size, type->max_size, 16, (void **) &msg);
+    certbus_err_t rc = certbus_codec_decode (type->wrapper, bytes, size, type->max_size, 16,
+                                             (void **) &msg);
     if (rc)
         return rc;
     ProtobufCBinaryData *body = s_bytes (msg, "body");

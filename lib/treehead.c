@@ -12,8 +12,7 @@ static const certbus_signed_type_t s_tree_head_type
        "tree head is not signed by the broker's key"};
 
 uint8_t *
-certbus_tree_head_sign (certbus_identity_t *broker, const certbus_tree_head_t *head,
-                        size_t *size_p)
+certbus_tree_head_sign (certbus_identity_t *broker, const certbus_tree_head_t *head, size_t *size_p)
 {
     Certbus__TreeHeadBody body = CERTBUS__TREE_HEAD_BODY__INIT;
     body.version = CERTBUS_WIRE_MAJOR;
@@ -40,8 +39,8 @@ certbus_tree_head_verify (const uint8_t *bytes, size_t size, const uint8_t *brok
                                               &signed_body, &signed_size);
     if (rc)
         return rc;
-    rc = certbus_codec_decode (&certbus__tree_head_body__descriptor, signed_body, signed_size,
-                               4096, 4, (void **) &body);
+    rc = certbus_codec_decode (&certbus__tree_head_body__descriptor, signed_body, signed_size, 4096,
+                               4, (void **) &body);
     if (rc)
         goto cleanup;
     if (body->root_hash.len != sizeof head->root) {

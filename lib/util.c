@@ -257,10 +257,10 @@ certbus_verify (const uint8_t *sig, size_t sig_len, const char *domain, const ui
 //  A = (clamp(s) mod L)·B converts back to it, and anyone can check the
 //  signature with crypto_sign_verify_detached and A.
 typedef struct {
-    uint8_t wide [64];               //  clamp(s), zero-padded for the reduction
-    uint8_t a [32];                  //  clamp(s) mod L, the secret scalar
-    uint8_t r [32];                  //  the signature's random nonce
-    uint8_t ha [32];                 //  h·a mod L
+    uint8_t wide [64]; //  clamp(s), zero-padded for the reduction
+    uint8_t a [32];    //  clamp(s) mod L, the secret scalar
+    uint8_t r [32];    //  the signature's random nonce
+    uint8_t ha [32];   //  h·a mod L
 } s_prove_secrets_t;
 
 int
@@ -370,8 +370,7 @@ s_temp_open (const char *path, char *tmp, size_t tmp_size)
         if (fd >= 0)
             return fd;
         if (errno != EEXIST)
-            return certbus_fail (CERTBUS_E_IO, "cannot create %s: %s", tmp, strerror (errno)),
-                   -1;
+            return certbus_fail (CERTBUS_E_IO, "cannot create %s: %s", tmp, strerror (errno)), -1;
     }
     return certbus_fail (CERTBUS_E_IO, "cannot create a temporary file beside %s", path), -1;
 }
@@ -570,8 +569,8 @@ certbus_utf8_valid (const char *s, size_t max_len)
             cp = (cp << 6) | (p [i] & 0x3F);
         }
         //  overlong forms, surrogates and values past U+10FFFF
-        if ((extra == 1 && cp < 0x80) || (extra == 2 && cp < 0x800)
-            || (extra == 3 && cp < 0x10000) || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF))
+        if ((extra == 1 && cp < 0x80) || (extra == 2 && cp < 0x800) || (extra == 3 && cp < 0x10000)
+            || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF))
             return false;
         p += extra + 1;
         len += extra + 1;
@@ -630,8 +629,8 @@ certbus_sb_json_str (certbus_sb_t *sb, const char *s)
     for (size_t at = 0; at < size;) {
         //  A run of plain printable ASCII goes in one piece
         size_t run = 0;
-        while (at + run < size && p [at + run] >= 0x20 && p [at + run] < 0x7f
-               && p [at + run] != '"' && p [at + run] != '\\')
+        while (at + run < size && p [at + run] >= 0x20 && p [at + run] < 0x7f && p [at + run] != '"'
+               && p [at + run] != '\\')
             run++;
         if (run) {
             certbus_sb_printf (sb, "%.*s", (int) run, (const char *) p + at);
@@ -646,9 +645,9 @@ certbus_sb_json_str (certbus_sb_t *sb, const char *s)
         else if (len == 1 && (p [at] < 0x20 || p [at] == 0x7f))
             certbus_sb_printf (sb, "\\u%04x", p [at]);
         else if (len == 2 && p [at] == 0xc2 && p [at + 1] < 0xa0)
-            certbus_sb_printf (sb, "\\u%04x", p [at + 1]);   //  C1 controls
+            certbus_sb_printf (sb, "\\u%04x", p [at + 1]); //  C1 controls
         else if (len == 0) {
-            certbus_sb_printf (sb, "\\ufffd");   //  not UTF-8: JSON cannot carry it
+            certbus_sb_printf (sb, "\\ufffd"); //  not UTF-8: JSON cannot carry it
             len = 1;
         }
         else
@@ -662,19 +661,21 @@ certbus_sb_json_str (certbus_sb_t *sb, const char *s)
 static size_t
 s_utf8_len (const unsigned char *p, size_t left)
 {
-    size_t len = p [0] < 0x80 ? 1 : (p [0] & 0xe0) == 0xc0 ? 2 : (p [0] & 0xf0) == 0xe0 ? 3
-               : (p [0] & 0xf8) == 0xf0                   ? 4
-                                                          : 0;
+    size_t len = p [0] < 0x80             ? 1
+                 : (p [0] & 0xe0) == 0xc0 ? 2
+                 : (p [0] & 0xf0) == 0xe0 ? 3
+                 : (p [0] & 0xf8) == 0xf0 ? 4
+                                          : 0;
     if (len == 0 || len > left || (len == 2 && p [0] < 0xc2))
         return 0;
     for (size_t i = 1; i < len; i++)
         if ((p [i] & 0xc0) != 0x80)
             return 0;
     if (len == 3 && ((p [0] == 0xe0 && p [1] < 0xa0) || (p [0] == 0xed && p [1] >= 0xa0)))
-        return 0;   //  overlong, or a surrogate
-    if (len == 4 && ((p [0] == 0xf0 && p [1] < 0x90) || p [0] > 0xf4
-                     || (p [0] == 0xf4 && p [1] >= 0x90)))
-        return 0;   //  overlong, or above U+10FFFF
+        return 0; //  overlong, or a surrogate
+    if (len == 4
+        && ((p [0] == 0xf0 && p [1] < 0x90) || p [0] > 0xf4 || (p [0] == 0xf4 && p [1] >= 0x90)))
+        return 0; //  overlong, or above U+10FFFF
     return len;
 }
 
@@ -684,7 +685,7 @@ certbus_sb_term (certbus_sb_t *sb, const char *s, size_t size, bool multiline)
     const unsigned char *p = (const unsigned char *) (s ? s : "");
     if (!s)
         size = 0;
-    certbus_sb_printf (sb, "%s", "");   //  an empty string is still a string
+    certbus_sb_printf (sb, "%s", ""); //  an empty string is still a string
     for (size_t at = 0; at < size;) {
         size_t len = s_utf8_len (p + at, size - at);
         if (len == 1 && multiline && (p [at] == '\n' || p [at] == '\t'))
@@ -694,7 +695,7 @@ certbus_sb_term (certbus_sb_t *sb, const char *s, size_t size, bool multiline)
         else if (len == 1 && p [at] == '\\')
             certbus_sb_printf (sb, "\\\\");
         else if (len == 2 && p [at] == 0xc2 && p [at + 1] < 0xa0)
-            certbus_sb_printf (sb, "\\u%04x", p [at + 1]);   //  C1 controls
+            certbus_sb_printf (sb, "\\u%04x", p [at + 1]); //  C1 controls
         else if (len == 0) {
             certbus_sb_printf (sb, "\\x%02x", p [at]);
             len = 1;

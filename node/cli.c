@@ -63,8 +63,7 @@ node_cli_rank (const char *const *names, size_t count, const char *value)
 bool
 node_cli_tlp_travels (const char *tlp)
 {
-    return node_cli_rank (node_cli_tlps, 5, tlp)
-           < node_cli_rank (node_cli_tlps, 5, "amber+strict");
+    return node_cli_rank (node_cli_tlps, 5, tlp) < node_cli_rank (node_cli_tlps, 5, "amber+strict");
 }
 
 //  ---------------------------------------------------------------------

@@ -130,12 +130,12 @@ node_cmd_audit (node_args_t *args)
         goto cleanup;
     }
     certbus_proof_result_t result;
-    if (certbus_proof_verify (proof, ctx->broker_sign, id, have_old ? &old_head : NULL,
-                              &result)) {
+    if (certbus_proof_verify (proof, ctx->broker_sign, id, have_old ? &old_head : NULL, &result)) {
         rc = s_refused (&result, &old_head);
         goto cleanup;
     }
-    if (node_store_blob_set (ctx->store, "tree_head", proof->tree_head.data, proof->tree_head.len)) {
+    if (node_store_blob_set (ctx->store, "tree_head", proof->tree_head.data,
+                             proof->tree_head.len)) {
         rc = node_cli_fail ();
         goto cleanup;
     }
@@ -143,8 +143,8 @@ node_cmd_audit (node_args_t *args)
     certbus_hex (result.head.root, 32, root_hex);
     node_esc_t e = {0};
     if (*via)
-        printf ("message %s reached us forwarded in %s: proving that forward\n",
-                args->argv [1], via);
+        printf ("message %s reached us forwarded in %s: proving that forward\n", args->argv [1],
+                via);
     printf ("message %s (publish by %s) is record %llu of the audit log\n"
             "inclusion proof verified against the signed tree head of size %llu, root %s\n",
             *via ? via : args->argv [1], node_esc (&e, result.origin),

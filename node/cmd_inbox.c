@@ -9,7 +9,6 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-
 static void
 s_message_json (const node_message_t *message, certbus_sb_t *sb)
 {
@@ -52,13 +51,13 @@ s_message_json (const node_message_t *message, certbus_sb_t *sb)
         }
         free (note);
     }
-    certbus_sb_printf (sb, ",\"accepted\":\"%s\",\"received\":\"%s\",\"sequence\":%llu}",
-                       accepted, received, (unsigned long long) message->msg_seq);
+    certbus_sb_printf (sb, ",\"accepted\":\"%s\",\"received\":\"%s\",\"sequence\":%llu}", accepted,
+                       received, (unsigned long long) message->msg_seq);
 }
 
 typedef struct {
     node_args_t *args;
-    int64_t last;                    //  highest n seen
+    int64_t last; //  highest n seen
     int printed;
 } s_list_t;
 
@@ -155,8 +154,7 @@ node_cmd_inbox (node_args_t *args)
     if (!ctx)
         return node_cli_fail ();
     s_list_t list = {args, 0, 0};
-    int rows = node_store_inbox_list (ctx->store, 0, args->kind, INT32_MAX, s_print_message,
-                                      &list);
+    int rows = node_store_inbox_list (ctx->store, 0, args->kind, INT32_MAX, s_print_message, &list);
     node_ctx_destroy (&ctx);
     return rows < 0 ? node_cli_fail () : 0;
 }
@@ -200,8 +198,8 @@ node_cmd_tail (node_args_t *args)
     //  The inbox is the source of truth whether or not the daemon runs, so
     //  tail follows the database: new rows appear as the daemon commits them.
     while (!zsys_interrupted) {
-        int rows = node_store_inbox_list (ctx->store, list.last, args->kind, 256,
-                                          s_print_message, &list);
+        int rows = node_store_inbox_list (ctx->store, list.last, args->kind, 256, s_print_message,
+                                          &list);
         if (rows < 0) {
             rc = node_cli_fail ();
             break;
@@ -215,7 +213,7 @@ node_cmd_tail (node_args_t *args)
             break;
         }
         if (rows == 0)
-            zclock_sleep (100);   //  polling interval of the database
+            zclock_sleep (100); //  polling interval of the database
     }
     node_ctx_destroy (&ctx);
     return rc;
@@ -254,12 +252,14 @@ node_cmd_status (node_args_t *args)
                     "  inbox               %lld messages (%lld delivered this run, %lld refused)\n"
                     "  reconnects          %lld\n"
                     "  last error          %s\n",
-                    node_esc (&e, org), node_esc (&e, broker), connected ? "connected" : "NOT connected",
+                    node_esc (&e, org), node_esc (&e, broker),
+                    connected ? "connected" : "NOT connected",
                     certbus_json_number (json, "broker_silent_ms"), directory,
                     certbus_json_number (json, "outbox_pending"),
-                    certbus_json_number (json, "outbox_rejected"), certbus_json_number (json, "inbox"),
-                    certbus_json_number (json, "delivered"), certbus_json_number (json, "refused"),
-                    certbus_json_number (json, "reconnects"), *error ? node_esc (&e, error) : "none");
+                    certbus_json_number (json, "outbox_rejected"),
+                    certbus_json_number (json, "inbox"), certbus_json_number (json, "delivered"),
+                    certbus_json_number (json, "refused"), certbus_json_number (json, "reconnects"),
+                    *error ? node_esc (&e, error) : "none");
             node_esc_free (&e);
         }
         free (json);
@@ -303,9 +303,9 @@ node_cmd_status (node_args_t *args)
 
 typedef struct {
     bool json;
-    zhashx_t *have;                  //  org -> 1, those with a receipt
+    zhashx_t *have; //  org -> 1, those with a receipt
     certbus_sb_t out;
-    size_t refused;                  //  of them, receipts that say "refused"
+    size_t refused; //  of them, receipts that say "refused"
 } s_receipts_t;
 
 static void
@@ -364,7 +364,7 @@ node_cmd_receipts (node_args_t *args)
         for (char *org = strtok_r (recipients, "\n", &save); org;
              org = strtok_r (NULL, "\n", &save)) {
             if (zhashx_lookup (r.have, org) || streq (org, ctx->org))
-                continue;   //  our own copy needs no receipt
+                continue; //  our own copy needs no receipt
             pending++;
             if (args->json) {
                 certbus_sb_t sb = {0};
@@ -391,4 +391,3 @@ node_cmd_receipts (node_args_t *args)
     node_ctx_destroy (&ctx);
     return rc;
 }
-

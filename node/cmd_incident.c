@@ -7,9 +7,8 @@
 #include <string.h>
 #include <sodium.h>
 
-
-static const char *s_statuses [] = {"reported",  "acknowledged", "investigating", "contained",
-                                    "resolved",  "closed",       "reopened"};
+static const char *s_statuses [] = {"reported", "acknowledged", "investigating", "contained",
+                                    "resolved", "closed",       "reopened"};
 
 static bool
 s_status_valid (const char *status)
@@ -42,12 +41,12 @@ s_replace (char **field, const char *value)
 typedef struct {
     const uint8_t *case_id;
     size_t count;
-    bool have_report;                //  we hold the entry whose id is the case id
-    char *reporter, *topic;          //  the report's (else the first entry's)
-    char *severity, *tlp;            //  the highest of the thread: never lowered
-    char *status, *assign;           //  of the latest entry in broker order with one
-    int64_t opened, updated;         //  broker accept times (signed time when unknown)
-    zhashx_t *origins;               //  org -> 1: every sender of a message we hold
+    bool have_report;        //  we hold the entry whose id is the case id
+    char *reporter, *topic;  //  the report's (else the first entry's)
+    char *severity, *tlp;    //  the highest of the thread: never lowered
+    char *status, *assign;   //  of the latest entry in broker order with one
+    int64_t opened, updated; //  broker accept times (signed time when unknown)
+    zhashx_t *origins;       //  org -> 1: every sender of a message we hold
 } s_case_t;
 
 static int
@@ -127,9 +126,9 @@ s_list_case (void *arg, const uint8_t *case_id)
         }
         else {
             node_esc_t e = {0};
-            printf ("%s  %-14s %-9s %-13s %3zu msgs  opened %s  %s\n", id, node_esc (&e, c.reporter),
-                    node_esc (&e, c.severity), node_esc (&e, status), c.count, opened,
-                    node_esc (&e, c.topic));
+            printf ("%s  %-14s %-9s %-13s %3zu msgs  opened %s  %s\n", id,
+                    node_esc (&e, c.reporter), node_esc (&e, c.severity), node_esc (&e, status),
+                    c.count, opened, node_esc (&e, c.topic));
             node_esc_free (&e);
         }
     }
@@ -149,7 +148,8 @@ s_show_entry (void *arg, const node_thread_entry_t *entry)
     char id [CERTBUS_ID_STR_SIZE], when [40];
     certbus_id_format (entry->id, id);
     certbus_time_format (entry->created, when, sizeof when);
-    char *text = entry->payload ? strndup ((const char *) entry->payload, entry->size) : strdup ("");
+    char *text = entry->payload ? strndup ((const char *) entry->payload, entry->size)
+                                : strdup ("");
     bool printable = text && strlen (text) == entry->size && certbus_utf8_valid (text, SIZE_MAX);
     if (show->json) {
         certbus_sb_t sb = {0};
@@ -167,8 +167,8 @@ s_show_entry (void *arg, const node_thread_entry_t *entry)
             certbus_sb_json_str (&sb, text);
         }
         else if (entry->payload) {
-            char *b64 = malloc (sodium_base64_ENCODED_LEN (entry->size,
-                                                            sodium_base64_VARIANT_ORIGINAL));
+            char *b64
+                = malloc (sodium_base64_ENCODED_LEN (entry->size, sodium_base64_VARIANT_ORIGINAL));
             sodium_bin2base64 (b64,
                                sodium_base64_ENCODED_LEN (entry->size,
                                                           sodium_base64_VARIANT_ORIGINAL),
@@ -218,7 +218,7 @@ s_case_send (node_ctx_t *ctx, node_args_t *args, const certbus_seal_opts_t *opts
         rc = node_cli_fail ();
     else
         rc = node_cli_submit (ctx, id, bytes, bytes_size, keep_payload ? payload : NULL,
-                       keep_payload ? size : 0, args->wait_s);
+                              keep_payload ? size : 0, args->wait_s);
     free (bytes);
     return rc;
 }
@@ -227,8 +227,8 @@ s_case_send (node_ctx_t *ctx, node_args_t *args, const certbus_seal_opts_t *opts
 //  is still open could not upgrade its snapshot once the daemon has written.
 typedef struct {
     uint8_t id [CERTBUS_ID_SIZE];
-    bool own;                        //  we published it ourselves
-    char *status, *assign, *topic, *type;   //  own: what the new message repeats
+    bool own;                             //  we published it ourselves
+    char *status, *assign, *topic, *type; //  own: what the new message repeats
     uint8_t *payload;
     size_t size;
 } s_entry_t;
@@ -240,7 +240,7 @@ typedef struct {
     const s_case_t *c;
     int rc;
     size_t sent;
-    zlist_t *entries;                //  s_entry_t, collected before sending
+    zlist_t *entries; //  s_entry_t, collected before sending
 } s_escalate_t;
 
 static void
@@ -353,8 +353,7 @@ s_escalate_one (s_escalate_t *e, const s_entry_t *entry)
 //  case but us (or, before the broker named any, every sender of a message
 //  we hold). An audience string a member wrote is never read back.
 static void
-s_case_audience (node_ctx_t *ctx, const uint8_t *case_id, const s_case_t *c,
-                 certbus_sb_t *audience)
+s_case_audience (node_ctx_t *ctx, const uint8_t *case_id, const s_case_t *c, certbus_sb_t *audience)
 {
     char *list = node_store_case_participants (ctx->store, case_id);
     if (list) {
@@ -382,7 +381,7 @@ s_incident_update (node_ctx_t *ctx, node_args_t *args, const uint8_t *case_id, c
     int rc;
     if (!s_status_valid (args->status))
         return node_cli_error ("--status must be one of reported, acknowledged, investigating, "
-                        "contained, resolved, closed, reopened");
+                               "contained, resolved, closed, reopened");
     if (args->argc != 3)
         return node_cli_error ("give the update as FILE, or - for standard input");
     if (streq (args->argv [2], "-")
@@ -418,17 +417,17 @@ s_incident_update (node_ctx_t *ctx, node_args_t *args, const uint8_t *case_id, c
 }
 
 static int
-s_incident_escalate (node_ctx_t *ctx, node_args_t *args, const uint8_t *case_id,
-                     const s_case_t *c)
+s_incident_escalate (node_ctx_t *ctx, node_args_t *args, const uint8_t *case_id, const s_case_t *c)
 {
     if (!args->to)
-        return node_cli_error ("usage: certbus-node incident escalate --dir DIR CASE_ID --to AUDIENCE");
+        return node_cli_error (
+            "usage: certbus-node incident escalate --dir DIR CASE_ID --to AUDIENCE");
     if (!node_cli_tlp_travels (c->tlp))
         return node_cli_error ("case %s is TLP %s, which never travels further than its "
-                        "participants: it cannot be escalated. Its originator can bring in "
-                        "another CERT with a new message: certbus-node incident update %s "
-                        "--status STATUS --to AUDIENCE FILE",
-                        args->argv [1], c->tlp, args->argv [1]);
+                               "participants: it cannot be escalated. Its originator can bring in "
+                               "another CERT with a new message: certbus-node incident update %s "
+                               "--status STATUS --to AUDIENCE FILE",
+                               args->argv [1], c->tlp, args->argv [1]);
     s_escalate_t e = {ctx, args, case_id, c, 0, 0, zlist_new ()};
     node_store_case_thread (ctx->store, case_id, ctx->org, s_escalate_collect, &e);
     for (s_entry_t *entry = zlist_first (e.entries); entry && e.rc == 0;
@@ -456,7 +455,7 @@ node_cmd_incident (node_args_t *args)
     if (!(streq (sub, "list") || needs_case)
         || (needs_case && (args->argc < 2 || certbus_id_parse (args->argv [1], case_id) != 0)))
         return node_cli_error ("usage: certbus-node incident list|show|update|escalate --dir DIR "
-                        "[CASE_ID] ... (see certbus-node --help)");
+                               "[CASE_ID] ... (see certbus-node --help)");
     node_ctx_t *ctx = node_ctx_open (args->dir, true);
     if (!ctx)
         return node_cli_fail ();

@@ -6,7 +6,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-
 static int
 s_read_payload (node_args_t *args, uint8_t **payload_p, size_t *size_p)
 {
@@ -27,7 +26,7 @@ s_seal (node_ctx_t *ctx, node_args_t *args, uint8_t id [CERTBUS_ID_SIZE], uint8_
         return node_cli_error ("--kind, --tlp and --to are required");
     if (!ctx->directory)
         return node_cli_error ("no directory yet: run certbus-node run (it fetches one from the "
-                        "broker) or enroll with --directory FILE");
+                               "broker) or enroll with --directory FILE");
     uint8_t *payload;
     size_t size;
     if (s_read_payload (args, &payload, &size))
@@ -78,7 +77,7 @@ node_cmd_seal (node_args_t *args)
 {
     if (!args->out)
         return node_cli_error ("usage: certbus-node seal --dir DIR --kind K --tlp T --to AUDIENCE "
-                        "FILE --out FILE.cbe");
+                               "FILE --out FILE.cbe");
     node_ctx_t *ctx = node_ctx_open (args->dir, true);
     if (!ctx)
         return node_cli_fail ();
@@ -116,9 +115,10 @@ node_cmd_open (node_args_t *args)
         rc = node_cli_error ("no directory yet: import the Council's directory first");
     else if (known > have)
         //  A newer directory may revoke the sender: nothing opens until we have it
-        rc = node_cli_error ("directory %llu is older than version %llu, which the broker announced; "
-                      "run certbus-node run or import the newer directory",
-                      (unsigned long long) have, (unsigned long long) known);
+        rc = node_cli_error (
+            "directory %llu is older than version %llu, which the broker announced; "
+            "run certbus-node run or import the newer directory",
+            (unsigned long long) have, (unsigned long long) known);
     else if (certbus_file_read (args->argv [0], CERTBUS_MAX_ENVELOPE, &bytes, &size))
         rc = node_cli_fail ();
     else {
@@ -127,7 +127,7 @@ node_cmd_open (node_args_t *args)
                                                    &payload_size);
         if (err)
             rc = node_cli_error ("cannot open %s: %s (%s)", args->argv [0], certbus_reason (),
-                          certbus_err_name (err));
+                                 certbus_err_name (err));
         else {
             fwrite (payload, 1, payload_size, stdout);
             fflush (stdout);
@@ -141,12 +141,11 @@ node_cmd_open (node_args_t *args)
     return rc;
 }
 
-
 typedef struct {
     uint8_t *envelope;
     size_t size;
-    const char *org;                 //  our org id
-    bool own;                        //  the message's origin is us
+    const char *org; //  our org id
+    bool own;        //  the message's origin is us
 } s_found_t;
 
 static int
@@ -168,7 +167,7 @@ node_cmd_forward (node_args_t *args)
     uint8_t id [CERTBUS_ID_SIZE];
     if (args->argc != 1 || certbus_id_parse (args->argv [0], id) != 0 || !args->to)
         return node_cli_error ("usage: certbus-node forward --dir DIR MESSAGE_ID --to AUDIENCE "
-                        "[--note FILE]");
+                               "[--note FILE]");
     node_ctx_t *ctx = node_ctx_open (args->dir, true);
     if (!ctx)
         return node_cli_fail ();
@@ -183,7 +182,8 @@ node_cmd_forward (node_args_t *args)
     }
     int got = node_store_inbox_get (ctx->store, id, s_keep_envelope, &found);
     if (got != 1) {
-        rc = got < 0 ? node_cli_fail () : node_cli_error ("no message %s in the inbox", args->argv [0]);
+        rc = got < 0 ? node_cli_fail ()
+                     : node_cli_error ("no message %s in the inbox", args->argv [0]);
         goto cleanup;
     }
     if (args->note && certbus_file_read (args->note, 64 * 1024, &note, &note_size)) {
@@ -200,14 +200,15 @@ node_cmd_forward (node_args_t *args)
     const certbus_header_t *header = certbus_envelope_header (original);
     if (!node_cli_tlp_travels (header->tlp)) {
         rc = node_cli_error ("cannot forward %s: TLP %s may not be forwarded: it never travels "
-                      "further than the recipients its origin chose",
-                      args->argv [0], header->tlp);
+                             "further than the recipients its origin chose",
+                             args->argv [0], header->tlp);
         goto cleanup;
     }
     if (found.own) {
-        rc = node_cli_error ("cannot forward %s: it is this node's own message; publish it again to "
-                      "the new audience instead",
-                      args->argv [0]);
+        rc = node_cli_error (
+            "cannot forward %s: it is this node's own message; publish it again to "
+            "the new audience instead",
+            args->argv [0]);
         goto cleanup;
     }
     if (certbus_forward_wrap (original, ctx->identity, ctx->org, note, note_size, "text/plain",
@@ -242,4 +243,3 @@ cleanup:
     node_ctx_destroy (&ctx);
     return rc;
 }
-

@@ -10,7 +10,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-
 static int
 s_write_conf (const char *dir, const char *org, const char *name, const char *broker)
 {
@@ -34,7 +33,8 @@ node_cmd_init (node_args_t *args)
     if (!args->org)
         return node_cli_error ("usage: certbus-node init --dir DIR --org ORG_ID [--name NAME]");
     if (!certbus_name_valid (args->org))
-        return node_cli_error ("org id '%s' is not valid: use a-z, 0-9, '.', '_' and '-'", args->org);
+        return node_cli_error ("org id '%s' is not valid: use a-z, 0-9, '.', '_' and '-'",
+                               args->org);
     if (mkdir (args->dir, 0700) != 0 && errno != EEXIST)
         return node_cli_error ("cannot create %s: %s", args->dir, strerror (errno));
     //  A folder that existed already is tightened too: it holds the
@@ -48,8 +48,8 @@ node_cmd_init (node_args_t *args)
     uint8_t *request = NULL;
     size_t size;
     if (access (secret, F_OK) == 0) {
-        node_cli_error ("%s already holds a node identity (%s); refusing to overwrite it", args->dir,
-                 NODE_SECRET);
+        node_cli_error ("%s already holds a node identity (%s); refusing to overwrite it",
+                        args->dir, NODE_SECRET);
         goto cleanup;
     }
     identity = certbus_identity_new ();
@@ -96,7 +96,7 @@ node_cmd_enroll (node_args_t *args)
 {
     if (!args->cert || !args->broker || !args->council || !args->broker_key)
         return node_cli_error ("usage: certbus-node enroll --dir DIR --cert CERT --broker ENDPOINT "
-                        "--council COUNCIL_PUB --broker-key BROKER_PUB [--directory FILE]");
+                               "--council COUNCIL_PUB --broker-key BROKER_PUB [--directory FILE]");
     node_ctx_t *ctx = node_ctx_open (args->dir, false);
     if (!ctx)
         return node_cli_fail ();
@@ -125,7 +125,7 @@ node_cmd_enroll (node_args_t *args)
         || memcmp (cert->curve_key, certbus_identity_curve_public (ctx->identity),
                    CERTBUS_KEY_SIZE)) {
         rc = node_cli_error ("certificate %s is for '%s' with other keys, not for this node ('%s')",
-                      args->cert, cert->org_id, ctx->org);
+                             args->cert, cert->org_id, ctx->org);
         goto cleanup;
     }
     if (certbus_cert_check_time (cert, certbus_now ())) {
@@ -191,8 +191,8 @@ node_cmd_directory (node_args_t *args)
                 certbus_sb_t sb = {0};
                 certbus_sb_printf (&sb, "{\"org\":");
                 certbus_sb_json_str (&sb, cert->org_id);
-                certbus_sb_printf (&sb, ",\"serial\":%llu,\"tier\":",
-                                   (unsigned long long) cert->serial);
+                certbus_sb_printf (&sb,
+                                   ",\"serial\":%llu,\"tier\":", (unsigned long long) cert->serial);
                 certbus_sb_json_str (&sb, certbus_tier_name (cert->tier));
                 certbus_sb_printf (&sb, ",\"sector\":");
                 certbus_sb_json_str (&sb, cert->sector);
@@ -233,7 +233,8 @@ node_cmd_run (node_args_t *args)
     zactor_t *engine = zactor_new (node_engine_actor, &config);
     char *status = zstr_recv (engine);
     if (!status || strcmp (status, "READY") != 0) {
-        int rc = node_cli_error ("%s", status && strlen (status) > 6 ? status + 6 : "engine did not start");
+        int rc = node_cli_error ("%s", status && strlen (status) > 6 ? status + 6
+                                                                     : "engine did not start");
         zstr_free (&status);
         zactor_destroy (&engine);
         return rc;

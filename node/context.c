@@ -44,8 +44,8 @@ node_ctx_open (const char *dir, bool enrolled)
     zconfig_t *conf = zconfig_load (path);
     free (path);
     if (!conf) {
-        certbus_fail (CERTBUS_E_NOT_FOUND,
-                      "%s is not a node folder (no %s): run certbus-node init", dir, NODE_CONF);
+        certbus_fail (CERTBUS_E_NOT_FOUND, "%s is not a node folder (no %s): run certbus-node init",
+                      dir, NODE_CONF);
         goto failed;
     }
     self->org = strdup (zconfig_get (conf, "node/org", ""));
@@ -97,8 +97,8 @@ node_ctx_open (const char *dir, bool enrolled)
     if (rc)
         goto failed;
     if (node_store_directory_get (self->store, &bytes, &size) == 0) {
-        certbus_err_t err
-            = certbus_directory_decode (bytes, size, self->council_key, 0, &self->directory);
+        certbus_err_t err = certbus_directory_decode (bytes, size, self->council_key, 0,
+                                                      &self->directory);
         free (bytes);
         if (err)
             goto failed;

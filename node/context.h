@@ -21,17 +21,17 @@
 #define NODE_META_DIRECTORY_KNOWN "directory_known"
 
 typedef struct {
-    char *dir;                       //  the node folder
-    char *org;                       //  our org id
-    char *endpoint;                  //  broker endpoint ("" before enrol)
-    certbus_identity_t *identity;    //  our keys
-    certbus_cert_t *cert;            //  our certificate (NULL before enrol)
+    char *dir;                    //  the node folder
+    char *org;                    //  our org id
+    char *endpoint;               //  broker endpoint ("" before enrol)
+    certbus_identity_t *identity; //  our keys
+    certbus_cert_t *cert;         //  our certificate (NULL before enrol)
     uint8_t council_key [CERTBUS_KEY_SIZE];
     uint8_t broker_sign [CERTBUS_KEY_SIZE];
     uint8_t broker_curve [CERTBUS_KEY_SIZE];
     node_store_t *store;
-    certbus_directory_t *directory;  //  NULL until one is imported
-    bool receipts;                   //  send signed receipts (node/receipts)
+    certbus_directory_t *directory; //  NULL until one is imported
+    bool receipts;                  //  send signed receipts (node/receipts)
 } node_ctx_t;
 
 //  Opens a node folder. With enrolled, refuses a folder that has no

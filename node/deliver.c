@@ -51,9 +51,9 @@ s_queue_receipt (self_t *self, const certbus_header_t *header, const char *refus
     char *recipient = (char *) header->origin;
     uint8_t receipt_id [CERTBUS_ID_SIZE], *bytes = NULL;
     size_t size;
-    if (certbus_envelope_seal_to (self->ctx->identity, self->ctx->cert, self->ctx->directory,
-                                  &opts, &recipient, 1, (const uint8_t *) body, len,
-                                  receipt_id, &bytes, &size)
+    if (certbus_envelope_seal_to (self->ctx->identity, self->ctx->cert, self->ctx->directory, &opts,
+                                  &recipient, 1, (const uint8_t *) body, len, receipt_id, &bytes,
+                                  &size)
             == CERTBUS_OK
         && node_ctx_queue (self->ctx, bytes, size, NULL, 0) == 0)
         self->receipts_queued++;
@@ -70,8 +70,7 @@ s_store_receipt (self_t *self, const certbus_header_t *header, int64_t accepted_
                  const uint8_t *payload, size_t payload_size)
 {
     int stored = -1;
-    if (header->ref_count == 1 && strcmp (header->refs [0].relation, "receipt-for") == 0)
-    {
+    if (header->ref_count == 1 && strcmp (header->refs [0].relation, "receipt-for") == 0) {
         //  A receipt that says the recipient's node refused our message
         char refused [256] = "";
         if (payload && payload_size < 4096) {
@@ -79,9 +78,8 @@ s_store_receipt (self_t *self, const certbus_header_t *header, int64_t accepted_
             certbus_json_string (json, "refused", refused, sizeof refused);
             free (json);
         }
-        stored = node_store_receipt_add (self->ctx->store, header->refs [0].id,
-                                         header->origin, accepted_at,
-                                         *refused ? refused : NULL)
+        stored = node_store_receipt_add (self->ctx->store, header->refs [0].id, header->origin,
+                                         accepted_at, *refused ? refused : NULL)
                      ? -1
                      : 1;
     }
@@ -95,8 +93,7 @@ s_store_receipt (self_t *self, const certbus_header_t *header, int64_t accepted_
 //  duplicate, -1 on error.
 static int
 s_store_message (self_t *self, const node_delivery_t *delivery, const certbus_header_t *header,
-                 const certbus_forwarded_t *forwarded, const uint8_t *payload,
-                 size_t payload_size)
+                 const certbus_forwarded_t *forwarded, const uint8_t *payload, size_t payload_size)
 {
     char id [CERTBUS_ID_STR_SIZE];
     certbus_id_format (header->id, id);
@@ -113,13 +110,12 @@ s_store_message (self_t *self, const node_delivery_t *delivery, const certbus_he
     //  Filed under the envelope's id, with the original's id beside it
     certbus_header_t row = filed;
     memcpy (row.id, header->id, CERTBUS_ID_SIZE);
-    int stored = node_store_inbox_add (self->ctx->store, &row,
-                                       forwarded ? forwarded->forwarders : NULL, content,
-                                       content_size, delivery->envelope, delivery->size,
-                                       delivery->accepted_at, delivery->sequence,
-                                       delivery->message_sequence,
-                                       forwarded ? forwarded->note : NULL,
-                                       forwarded ? forwarded->note_size : 0, filed.id);
+    int stored
+        = node_store_inbox_add (self->ctx->store, &row, forwarded ? forwarded->forwarders : NULL,
+                                content, content_size, delivery->envelope, delivery->size,
+                                delivery->accepted_at, delivery->sequence,
+                                delivery->message_sequence, forwarded ? forwarded->note : NULL,
+                                forwarded ? forwarded->note_size : 0, filed.id);
     if (stored >= 0)
         node_engine_keep_participants (self, node_case_of_filed (&row, filed.id),
                                        delivery->message_sequence, delivery->participants);
@@ -128,8 +124,8 @@ s_store_message (self_t *self, const node_delivery_t *delivery, const certbus_he
         char *kind = certbus_term_escape (filed.kind);
         char *origin = certbus_term_escape (filed.origin);
         char *via = certbus_term_escape (forwarded ? forwarded->forwarders : "");
-        zsys_info ("node: received %s id=%s origin=%s%s%s tlp=%s size=%zu", kind, id,
-                   origin, forwarded ? " via " : "", via, filed.tlp, content_size);
+        zsys_info ("node: received %s id=%s origin=%s%s%s tlp=%s size=%zu", kind, id, origin,
+                   forwarded ? " via " : "", via, filed.tlp, content_size);
         free (kind);
         free (origin);
         free (via);
@@ -268,9 +264,12 @@ node_deliver_retry_held (self_t *self, bool may_hold, node_acks_t *acks)
     zlist_t *still = zlist_new ();
     node_held_t *held;
     while ((held = zlist_pop (self->held))) {
-        node_delivery_t delivery = {held->sequence, held->message_sequence, held->accepted_at,
-                                 zchunk_data (held->envelope), zchunk_size (held->envelope),
-                                 held->participants};
+        node_delivery_t delivery = {held->sequence,
+                                    held->message_sequence,
+                                    held->accepted_at,
+                                    zchunk_data (held->envelope),
+                                    zchunk_size (held->envelope),
+                                    held->participants};
         int rc = node_deliver (self, &delivery, may_hold, &acks->refused);
         if (rc == 0) {
             zlist_append (still, held);

@@ -61,7 +61,6 @@ s_directory_learn (self_t *self, uint64_t serial)
         self->behind_since = certbus_now_ms ();
 }
 
-
 static void
 s_hello (self_t *self)
 {
@@ -101,7 +100,7 @@ node_engine_resend_one (void *arg, const node_outgoing_t *outgoing)
     if (certbus_packet_send_publish (self->dealer, NULL, outgoing->envelope,
                                      outgoing->envelope_size)
         != 0)
-        return 1;   //  socket full or not connected: stop for now
+        return 1; //  socket full or not connected: stop for now
     node_store_outbox_sent (self->ctx->store, outgoing->id, certbus_now_ms ());
     return 0;
 }
@@ -131,8 +130,7 @@ s_resend (self_t *self, int64_t sent_before, int limit)
 //  What the broker says of our publishes
 
 void
-node_engine_keep_participants (self_t *self, const uint8_t *case_id, uint64_t seq,
-                               const char *list)
+node_engine_keep_participants (self_t *self, const uint8_t *case_id, uint64_t seq, const char *list)
 {
     if (!case_id || !list || !*list)
         return;
@@ -194,8 +192,8 @@ static void
 s_handle_directory (self_t *self, Certbus__DirectoryReply *reply, node_acks_t *acks)
 {
     self->directory_requested = false;
-    certbus_err_t rc
-        = node_ctx_set_directory (self->ctx, reply->directory.data, reply->directory.len);
+    certbus_err_t rc = node_ctx_set_directory (self->ctx, reply->directory.data,
+                                               reply->directory.len);
     if (rc == CERTBUS_OK)
         zsys_info ("node: directory version %llu",
                    (unsigned long long) certbus_directory_serial (self->ctx->directory));
@@ -240,13 +238,13 @@ s_handle_packet (self_t *self, Certbus__Packet *packet, node_acks_t *acks)
             break;
         case CERTBUS__PACKET__BODY_DELIVER: {
             Certbus__Deliver *deliver = packet->deliver;
-            char *participants
-                = deliver->n_participants
-                      ? node_participants_join (deliver->participants, deliver->n_participants)
-                      : NULL;
-            node_delivery_t delivery = {deliver->sequence,      deliver->message_sequence,
-                                     deliver->accepted_at,   deliver->envelope.data,
-                                     deliver->envelope.len, participants};
+            char *participants = deliver->n_participants
+                                     ? node_participants_join (deliver->participants,
+                                                               deliver->n_participants)
+                                     : NULL;
+            node_delivery_t delivery = {deliver->sequence,     deliver->message_sequence,
+                                        deliver->accepted_at,  deliver->envelope.data,
+                                        deliver->envelope.len, participants};
             int rc = node_deliver (self, &delivery, true, &acks->refused);
             if (rc >= 1)
                 node_acks_add (acks, deliver->sequence);
@@ -322,13 +320,13 @@ s_handle_dealer (self_t *self)
     if (failed) {
         snprintf (self->last_error, sizeof self->last_error, "%s", certbus_reason ());
         zsys_error ("node: cannot store deliveries: %s", certbus_reason ());
-        acks.count = 0;     //  nothing acknowledged; the pongs still go
+        acks.count = 0; //  nothing acknowledged; the pongs still go
         acks.refused = 0;
     }
     node_acks_send (self, &acks);
     if (!failed && self->receipts_queued) {
         self->receipts_queued = 0;
-        s_resend (self, 1, 1000);   //  rows never sent yet
+        s_resend (self, 1, 1000); //  rows never sent yet
     }
 }
 

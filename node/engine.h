@@ -23,13 +23,13 @@
 #include <czmq.h>
 
 typedef struct {
-    const char *dir;                 //  the node folder (enrolled)
-    int heartbeat_ms;                //  ping interval
-    int peer_timeout_ms;             //  broker silence before reconnecting
-    int resend_ms;                   //  outbox resend interval
-    int credit;                      //  deliveries in flight we accept
-    int directory_grace_ms;          //  after learning that a newer directory exists,
-                                     //  how long we may still open with ours
+    const char *dir;        //  the node folder (enrolled)
+    int heartbeat_ms;       //  ping interval
+    int peer_timeout_ms;    //  broker silence before reconnecting
+    int resend_ms;          //  outbox resend interval
+    int credit;             //  deliveries in flight we accept
+    int directory_grace_ms; //  after learning that a newer directory exists,
+                            //  how long we may still open with ours
 } node_config_t;
 
 #define NODE_DEFAULT_HEARTBEAT_MS 1000

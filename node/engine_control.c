@@ -74,16 +74,16 @@ node_engine_status_json (self_t *self)
         "\"duplicates\":%llu,\"refused\":%llu,\"published\":%llu,\"reconnects\":%llu,"
         "\"held\":%zu,\"directory_known\":%llu,\"directory_stale\":%s,\"last_error\":",
         self->connected ? "true" : "false", (long long) (certbus_now_ms () - self->last_rx),
-        (unsigned long long) (self->ctx->directory
-                                  ? certbus_directory_serial (self->ctx->directory)
-                                  : 0),
+        (unsigned long long) (self->ctx->directory ? certbus_directory_serial (self->ctx->directory)
+                                                   : 0),
         (long long) node_store_outbox_count (self->ctx->store, NODE_OUTBOX_PENDING),
         (long long) node_store_outbox_count (self->ctx->store, NODE_OUTBOX_REJECTED),
         (long long) node_store_inbox_count (self->ctx->store),
         (unsigned long long) self->stats.delivered, (unsigned long long) self->stats.duplicates,
         (unsigned long long) self->stats.refused, (unsigned long long) self->stats.published,
         (unsigned long long) self->stats.reconnects, zlist_size (self->held),
-        (unsigned long long) self->directory_known, node_engine_directory_stale (self) ? "true" : "false");
+        (unsigned long long) self->directory_known,
+        node_engine_directory_stale (self) ? "true" : "false");
     certbus_sb_json_str (&sb, self->last_error);
     certbus_sb_printf (&sb, "}");
     return sb.data;
@@ -94,7 +94,7 @@ typedef struct {
     zframe_t *routing;
     uint8_t id [CERTBUS_ID_SIZE];
     int wait_ms;
-    bool queue;                      //  QUEUE: its envelope went into the outbox
+    bool queue; //  QUEUE: its envelope went into the outbox
 } s_request_t;
 
 #define s_CONTROL_BATCH 256
@@ -136,7 +136,8 @@ node_engine_handle_control (self_t *self)
             }
             char *wait = zmsg_popstr (msg);
             if (rc != 0)
-                s_answer (self, &routing, NODE_OUTCOME_ERROR, CERTBUS_E_IO, certbus_reason (), NULL);
+                s_answer (self, &routing, NODE_OUTCOME_ERROR, CERTBUS_E_IO, certbus_reason (),
+                          NULL);
             else {
                 s_request_t *request = &requests [count++];
                 request->routing = routing;
@@ -167,7 +168,8 @@ node_engine_handle_control (self_t *self)
         s_request_t *request = &requests [i];
         if (request->queue && !committed) {
             //  Nothing of the batch reached the outbox
-            s_answer (self, &request->routing, NODE_OUTCOME_ERROR, CERTBUS_E_IO, certbus_reason (), NULL);
+            s_answer (self, &request->routing, NODE_OUTCOME_ERROR, CERTBUS_E_IO, certbus_reason (),
+                      NULL);
             continue;
         }
         node_waiter_t *waiter = calloc (1, sizeof *waiter);

@@ -14,54 +14,54 @@
 #include "outcome.h"
 
 typedef struct {
-    zframe_t *routing;               //  CLI client waiting on the control socket
-    uint8_t id [CERTBUS_ID_SIZE];    //  outbox row it waits for
-    int64_t deadline;                //  unix ms, then answer "queued"
+    zframe_t *routing;            //  CLI client waiting on the control socket
+    uint8_t id [CERTBUS_ID_SIZE]; //  outbox row it waits for
+    int64_t deadline;             //  unix ms, then answer "queued"
 } node_waiter_t;
 
 //  One delivery from the broker, as node_deliver takes it (borrowed)
 typedef struct {
-    uint64_t sequence;               //  broker delivery sequence
-    uint64_t message_sequence;       //  broker message sequence
-    int64_t accepted_at;             //  broker accept time, unix ms
+    uint64_t sequence;         //  broker delivery sequence
+    uint64_t message_sequence; //  broker message sequence
+    int64_t accepted_at;       //  broker accept time, unix ms
     const uint8_t *envelope;
     size_t size;
-    const char *participants;        //  the case's participants (comma list), or NULL
+    const char *participants; //  the case's participants (comma list), or NULL
 } node_delivery_t;
 
 typedef struct {
-    uint64_t sequence;               //  broker delivery sequence
+    uint64_t sequence; //  broker delivery sequence
     uint64_t message_sequence;
     int64_t accepted_at;
-    zchunk_t *envelope;              //  held until a newer directory arrives
-    char *participants;              //  as node_delivery_t, or NULL
+    zchunk_t *envelope; //  held until a newer directory arrives
+    char *participants; //  as node_delivery_t, or NULL
 } node_held_t;
 
 typedef struct {
     node_config_t config;
     zsock_t *pipe;
-    zsock_t *dealer;                 //  to the broker
-    zsock_t *control;                //  CLI requests
+    zsock_t *dealer;  //  to the broker
+    zsock_t *control; //  CLI requests
     zpoller_t *poller;
     node_ctx_t *ctx;
-    bool connected;                  //  the broker answered our hello
-    int ack_window;                  //  most sequences one deliver-ack may list
-    int64_t last_rx;                 //  last packet from the broker
-    int64_t connect_at;              //  when the socket was last (re)made
+    bool connected;     //  the broker answered our hello
+    int ack_window;     //  most sequences one deliver-ack may list
+    int64_t last_rx;    //  last packet from the broker
+    int64_t connect_at; //  when the socket was last (re)made
     int64_t next_tick;
     int64_t next_resend;
-    zlist_t *waiters;                //  node_waiter_t
-    zlist_t *held;                   //  node_held_t, awaiting a directory
-    int receipts_queued;             //  receipts added in this batch
+    zlist_t *waiters;    //  node_waiter_t
+    zlist_t *held;       //  node_held_t, awaiting a directory
+    int receipts_queued; //  receipts added in this batch
     bool directory_requested;
-    int64_t directory_asked_at;      //  when we last asked for the directory
-    uint64_t directory_known;        //  the highest version the broker announced
-    int64_t behind_since;            //  when we learned ours is older; 0 when it is not
+    int64_t directory_asked_at; //  when we last asked for the directory
+    uint64_t directory_known;   //  the highest version the broker announced
+    int64_t behind_since;       //  when we learned ours is older; 0 when it is not
     bool terminated;
     char last_error [256];
     struct {
         uint64_t delivered, duplicates, refused, published, rejected, reconnects;
-        uint64_t held_stale;         //  deliveries held for a stale directory
+        uint64_t held_stale; //  deliveries held for a stale directory
     } stats;
 } self_t;
 
@@ -73,14 +73,13 @@ typedef struct {
     size_t count;
     size_t cap;
     int refused;
-    uint64_t *refused_seqs;          //  which of them were refused
+    uint64_t *refused_seqs; //  which of them were refused
     size_t refused_count, refused_cap;
-    int64_t pongs [16];              //  ping times to answer
+    int64_t pongs [16]; //  ping times to answer
     size_t pong_count;
 } node_acks_t;
 
 //  engine.c: the session and the directory
-
 
 //  The version of the directory we hold, 0 for none.
 uint64_t

@@ -27,7 +27,6 @@ node_link_open (zsock_t **link_p, const node_ctx_t *ctx, const node_link_opts_t 
     return zsock_connect (link, "%s", ctx->endpoint) == 0 ? 0 : -1;
 }
 
-
 Certbus__Packet *
 node_link_recv (zsock_t *link, int64_t deadline)
 {

@@ -8,9 +8,9 @@
 #include "context.h"
 
 typedef struct {
-    int send_timeout_ms;             //  0: a send never blocks; -1: it may wait forever
-    int heartbeat_ms;                //  ZMTP heartbeat interval, 0 for none
-    int peer_timeout_ms;             //  ZMTP heartbeat timeout, with heartbeat_ms
+    int send_timeout_ms; //  0: a send never blocks; -1: it may wait forever
+    int heartbeat_ms;    //  ZMTP heartbeat interval, 0 for none
+    int peer_timeout_ms; //  ZMTP heartbeat timeout, with heartbeat_ms
 } node_link_opts_t;
 
 //  Makes a DEALER that authenticates with CURVE as our identity and

@@ -3,7 +3,7 @@
 */
 #include "commands.h"
 #include "certbus.h"
-#include <getopt.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,7 +12,8 @@ static const char *s_usage
     = "usage: certbus-node COMMAND --dir DIR [options]\n"
       "\n"
       "Set-up:\n"
-      "  init      --dir DIR --org ORG_ID [--name NAME]    keys; writes DIR/request for the Council\n"
+      "  init      --dir DIR --org ORG_ID [--name NAME]    keys; writes DIR/request for the "
+      "Council\n"
       "  enroll    --dir DIR --cert CERT --broker ENDPOINT --council COUNCIL_PUB\n"
       "            --broker-key BROKER_PUB [--directory FILE]\n"
       "  directory --dir DIR [--import FILE] [--json]      show or import the signed directory\n"
@@ -53,77 +54,48 @@ static const char *s_usage
       "CERTBUS_TYPE, CERTBUS_CREATED, CERTBUS_SIZE, CERTBUS_FORWARDERS (comma list, empty when\n"
       "not forwarded).\n";
 
+//  Every option, and where its value goes
+static const certbus_opt_t s_options [] = {
+    {"dir", CERTBUS_OPT_STRING, offsetof (node_args_t, dir)},
+    {"org", CERTBUS_OPT_STRING, offsetof (node_args_t, org)},
+    {"name", CERTBUS_OPT_STRING, offsetof (node_args_t, name)},
+    {"cert", CERTBUS_OPT_STRING, offsetof (node_args_t, cert)},
+    {"broker", CERTBUS_OPT_STRING, offsetof (node_args_t, broker)},
+    {"council", CERTBUS_OPT_STRING, offsetof (node_args_t, council)},
+    {"broker-key", CERTBUS_OPT_STRING, offsetof (node_args_t, broker_key)},
+    {"directory", CERTBUS_OPT_STRING, offsetof (node_args_t, directory)},
+    {"import", CERTBUS_OPT_STRING, offsetof (node_args_t, import)},
+    {"note", CERTBUS_OPT_STRING, offsetof (node_args_t, note)},
+    {"status", CERTBUS_OPT_STRING, offsetof (node_args_t, status)},
+    {"assign", CERTBUS_OPT_STRING, offsetof (node_args_t, assign)},
+    {"kind", CERTBUS_OPT_STRING, offsetof (node_args_t, kind)},
+    {"tlp", CERTBUS_OPT_STRING, offsetof (node_args_t, tlp)},
+    {"to", CERTBUS_OPT_STRING, offsetof (node_args_t, to)},
+    {"topic", CERTBUS_OPT_STRING, offsetof (node_args_t, topic)},
+    {"severity", CERTBUS_OPT_STRING, offsetof (node_args_t, severity)},
+    {"type", CERTBUS_OPT_STRING, offsetof (node_args_t, type)},
+    {"out", CERTBUS_OPT_STRING, offsetof (node_args_t, out)},
+    {"exec", CERTBUS_OPT_STRING, offsetof (node_args_t, exec)},
+    {"wait", CERTBUS_OPT_INT, offsetof (node_args_t, wait_s)},
+    {"count", CERTBUS_OPT_INT, offsetof (node_args_t, count)},
+    {"timeout", CERTBUS_OPT_INT, offsetof (node_args_t, timeout_s)},
+    {"json", CERTBUS_OPT_FLAG, offsetof (node_args_t, json)},
+    {"all", CERTBUS_OPT_FLAG, offsetof (node_args_t, all)},
+    {"verbose", CERTBUS_OPT_FLAG, offsetof (node_args_t, verbose)},
+    {"help", CERTBUS_OPT_FLAG, offsetof (node_args_t, help)},
+};
+
 static int
 s_parse (int argc, char **argv, node_args_t *args)
 {
-    static const struct option options [] = {
-        {"dir", required_argument, NULL, 'd'},
-        {"org", required_argument, NULL, 'o'},
-        {"name", required_argument, NULL, 'n'},
-        {"cert", required_argument, NULL, 'c'},
-        {"broker", required_argument, NULL, 'b'},
-        {"council", required_argument, NULL, 'C'},
-        {"broker-key", required_argument, NULL, 'B'},
-        {"directory", required_argument, NULL, 'D'},
-        {"import", required_argument, NULL, 'I'},
-        {"note", required_argument, NULL, 'x'},
-        {"status", required_argument, NULL, 'S'},
-        {"assign", required_argument, NULL, 'A'},
-        {"kind", required_argument, NULL, 'k'},
-        {"tlp", required_argument, NULL, 't'},
-        {"to", required_argument, NULL, 'T'},
-        {"topic", required_argument, NULL, 'p'},
-        {"severity", required_argument, NULL, 's'},
-        {"type", required_argument, NULL, 'y'},
-        {"out", required_argument, NULL, 'O'},
-        {"exec", required_argument, NULL, 'e'},
-        {"wait", required_argument, NULL, 'w'},
-        {"count", required_argument, NULL, 'N'},
-        {"timeout", required_argument, NULL, 'W'},
-        {"json", no_argument, NULL, 'j'},
-        {"all", no_argument, NULL, 'a'},
-        {"verbose", no_argument, NULL, 'v'},
-        {"help", no_argument, NULL, 'h'},
-        {NULL, 0, NULL, 0},
-    };
     memset (args, 0, sizeof *args);
     args->wait_s = 10;
-    optind = 1;
-    int opt;
-    while ((opt = getopt_long (argc, argv, "", options, NULL)) != -1) {
-        switch (opt) {
-            case 'd': args->dir = optarg; break;
-            case 'o': args->org = optarg; break;
-            case 'n': args->name = optarg; break;
-            case 'c': args->cert = optarg; break;
-            case 'b': args->broker = optarg; break;
-            case 'C': args->council = optarg; break;
-            case 'B': args->broker_key = optarg; break;
-            case 'D': args->directory = optarg; break;
-            case 'I': args->import = optarg; break;
-            case 'x': args->note = optarg; break;
-            case 'S': args->status = optarg; break;
-            case 'A': args->assign = optarg; break;
-            case 'k': args->kind = optarg; break;
-            case 't': args->tlp = optarg; break;
-            case 'T': args->to = optarg; break;
-            case 'p': args->topic = optarg; break;
-            case 's': args->severity = optarg; break;
-            case 'y': args->type = optarg; break;
-            case 'O': args->out = optarg; break;
-            case 'e': args->exec = optarg; break;
-            case 'w': args->wait_s = atoi (optarg); break;
-            case 'N': args->count = atoi (optarg); break;
-            case 'W': args->timeout_s = atoi (optarg); break;
-            case 'j': args->json = true; break;
-            case 'a': args->all = true; break;
-            case 'v': args->verbose = true; break;
-            case 'h': args->help = true; break;
-            default: return -1;
-        }
-    }
-    args->argc = argc - optind;
-    args->argv = argv + optind;
+    int first = certbus_args_parse (argc, argv, s_options, sizeof s_options / sizeof s_options [0],
+                                    args);
+    if (first < 0)
+        return -1;
+    args->argc = argc - first;
+    args->argv = argv + first;
     return 0;
 }
 
@@ -140,13 +112,13 @@ main (int argc, char **argv)
         const char *name;
         int (*fn) (node_args_t *);
     } commands [] = {
-        {"init", node_cmd_init},       {"enroll", node_cmd_enroll},
+        {"init", node_cmd_init},           {"enroll", node_cmd_enroll},
         {"directory", node_cmd_directory}, {"run", node_cmd_run},
-        {"publish", node_cmd_publish}, {"inbox", node_cmd_inbox},
-        {"show", node_cmd_show},       {"tail", node_cmd_tail},
-        {"status", node_cmd_status},   {"seal", node_cmd_seal},
-        {"open", node_cmd_open},       {"forward", node_cmd_forward},
-        {"receipts", node_cmd_receipts}, {"audit", node_cmd_audit},
+        {"publish", node_cmd_publish},     {"inbox", node_cmd_inbox},
+        {"show", node_cmd_show},           {"tail", node_cmd_tail},
+        {"status", node_cmd_status},       {"seal", node_cmd_seal},
+        {"open", node_cmd_open},           {"forward", node_cmd_forward},
+        {"receipts", node_cmd_receipts},   {"audit", node_cmd_audit},
         {"incident", node_cmd_incident},
     };
     for (size_t i = 0; i < sizeof commands / sizeof commands [0]; i++) {

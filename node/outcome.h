@@ -9,11 +9,11 @@
 #include "store.h"
 
 typedef enum {
-    NODE_OUTCOME_QUEUED,             //  in the outbox without a final answer; resent
-    NODE_OUTCOME_ACCEPTED,           //  the broker stored it
-    NODE_OUTCOME_DUPLICATE,          //  the broker had stored it already
-    NODE_OUTCOME_REJECTED,           //  refused for good
-    NODE_OUTCOME_ERROR               //  not even in the outbox
+    NODE_OUTCOME_QUEUED,    //  in the outbox without a final answer; resent
+    NODE_OUTCOME_ACCEPTED,  //  the broker stored it
+    NODE_OUTCOME_DUPLICATE, //  the broker had stored it already
+    NODE_OUTCOME_REJECTED,  //  refused for good
+    NODE_OUTCOME_ERROR      //  not even in the outbox
 } node_outcome_t;
 
 //  The outcome a PubAck reports. A refusal for want of storage (full, I/O)

@@ -12,7 +12,7 @@
 struct node_store_t {
     sqlite3 *db;
     char *path;
-    sqlite3_stmt *inbox_insert;      //  hot path: one per delivery
+    sqlite3_stmt *inbox_insert; //  hot path: one per delivery
 };
 
 static const char *s_schema
@@ -59,10 +59,10 @@ node_store_open (const char *path)
     sqlite3_finalize (probe);
     self->inbox_insert = certbus_db_prepare (
         self->db, "INSERT OR IGNORE INTO inbox (id, origin, kind, tlp, topic, severity, type,"
-              " audience, forwarders, created, accepted_at, received_at, broker_seq, msg_seq,"
-              " size, payload, envelope, note, case_id, case_status, assign, orig_id)"
-              " VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,?17,?18,"
-              " ?19,?20,?21,?22)");
+                  " audience, forwarders, created, accepted_at, received_at, broker_seq, msg_seq,"
+                  " size, payload, envelope, note, case_id, case_status, assign, orig_id)"
+                  " VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,?17,?18,"
+                  " ?19,?20,?21,?22)");
     if (!self->inbox_insert) {
         node_store_destroy (&self);
         return NULL;
@@ -111,8 +111,8 @@ node_store_in_txn (node_store_t *self)
 void
 node_store_set_durable (node_store_t *self, bool durable)
 {
-    sqlite3_exec (self->db, durable ? "PRAGMA synchronous=FULL" : "PRAGMA synchronous=NORMAL",
-                  NULL, NULL, NULL);
+    sqlite3_exec (self->db, durable ? "PRAGMA synchronous=FULL" : "PRAGMA synchronous=NORMAL", NULL,
+                  NULL, NULL);
 }
 
 static int
@@ -180,19 +180,19 @@ node_case_of_filed (const certbus_header_t *header, const uint8_t *orig_id)
 {
     const uint8_t *case_id = node_case_of (header);
     if (case_id == header->id && orig_id)
-        case_id = orig_id;   //  a forwarded report opened the case under its own id
+        case_id = orig_id; //  a forwarded report opened the case under its own id
     return case_id;
 }
 
 int
-node_store_outbox_add (node_store_t *self, const certbus_header_t *header,
-                       const uint8_t *envelope, size_t size, const char *recipients,
-                       const uint8_t *payload, size_t payload_size)
+node_store_outbox_add (node_store_t *self, const certbus_header_t *header, const uint8_t *envelope,
+                       size_t size, const char *recipients, const uint8_t *payload,
+                       size_t payload_size)
 {
     sqlite3_stmt *stmt = certbus_db_prepare (
         self->db, "INSERT INTO outbox (id, envelope, kind, tlp, audience, created, recipients,"
-              " topic, severity, type, case_id, case_status, assign, payload)"
-              " VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14)");
+                  " topic, severity, type, case_id, case_status, assign, payload)"
+                  " VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14)");
     if (!stmt)
         return -1;
     sqlite3_bind_blob (stmt, 1, header->id, CERTBUS_ID_SIZE, SQLITE_STATIC);
@@ -244,7 +244,7 @@ node_store_outbox_result (node_store_t *self, const uint8_t *id, node_outbox_sta
 {
     sqlite3_stmt *stmt = certbus_db_prepare (
         self->db, "UPDATE outbox SET state = ?2, code = ?3, reason = ?4, rule = ?5, seq = ?6,"
-              " accepted_at = ?7 WHERE id = ?1 AND state = 'pending'");
+                  " accepted_at = ?7 WHERE id = ?1 AND state = 'pending'");
     if (!stmt)
         return -1;
     sqlite3_bind_blob (stmt, 1, id, CERTBUS_ID_SIZE, SQLITE_STATIC);
@@ -259,15 +259,16 @@ node_store_outbox_result (node_store_t *self, const uint8_t *id, node_outbox_sta
     return rc;
 }
 
-static int s_outgoing_rows (sqlite3_stmt *stmt, node_outgoing_fn *fn, void *arg);
+static int
+s_outgoing_rows (sqlite3_stmt *stmt, node_outgoing_fn *fn, void *arg);
 
 int
-node_store_outbox_pending (node_store_t *self, int64_t sent_before, int limit,
-                           node_outgoing_fn *fn, void *arg)
+node_store_outbox_pending (node_store_t *self, int64_t sent_before, int limit, node_outgoing_fn *fn,
+                           void *arg)
 {
     sqlite3_stmt *stmt = certbus_db_prepare (
         self->db, "SELECT id, envelope, state, attempts, last_sent FROM outbox"
-              " WHERE state = 'pending' AND last_sent < ?1 ORDER BY created LIMIT ?2");
+                  " WHERE state = 'pending' AND last_sent < ?1 ORDER BY created LIMIT ?2");
     if (!stmt)
         return -1;
     sqlite3_bind_int64 (stmt, 1, sent_before);
@@ -280,9 +281,10 @@ node_store_outbox_pending (node_store_t *self, int64_t sent_before, int limit,
 int
 node_store_outbox_one (node_store_t *self, const uint8_t *id, node_outgoing_fn *fn, void *arg)
 {
-    sqlite3_stmt *stmt = certbus_db_prepare (
-        self->db, "SELECT id, envelope, state, attempts, last_sent FROM outbox"
-              " WHERE state = 'pending' AND id = ?1");
+    sqlite3_stmt *stmt
+        = certbus_db_prepare (self->db,
+                              "SELECT id, envelope, state, attempts, last_sent FROM outbox"
+                              " WHERE state = 'pending' AND id = ?1");
     if (!stmt)
         return -1;
     sqlite3_bind_blob (stmt, 1, id, CERTBUS_ID_SIZE, SQLITE_STATIC);
@@ -329,7 +331,8 @@ node_store_outbox_sent (node_store_t *self, const uint8_t *id, int64_t now)
 int64_t
 node_store_outbox_count (node_store_t *self, node_outbox_state_t state)
 {
-    sqlite3_stmt *stmt = certbus_db_prepare (self->db, "SELECT COUNT (*) FROM outbox WHERE state = ?1");
+    sqlite3_stmt *stmt = certbus_db_prepare (self->db,
+                                             "SELECT COUNT (*) FROM outbox WHERE state = ?1");
     int64_t count = -1;
     if (!stmt)
         return -1;
@@ -342,11 +345,11 @@ node_store_outbox_count (node_store_t *self, node_outbox_state_t state)
 
 int
 node_store_outbox_get (node_store_t *self, const uint8_t *id, node_outbox_state_t *state_p,
-                       uint32_t *code_p,
-                       char **reason_p, char **rule_p)
+                       uint32_t *code_p, char **reason_p, char **rule_p)
 {
     sqlite3_stmt *stmt
-        = certbus_db_prepare (self->db, "SELECT state, code, reason, rule FROM outbox WHERE id = ?1");
+        = certbus_db_prepare (self->db,
+                              "SELECT state, code, reason, rule FROM outbox WHERE id = ?1");
     int found = 0;
     if (!stmt)
         return -1;
@@ -365,11 +368,11 @@ node_store_outbox_get (node_store_t *self, const uint8_t *id, node_outbox_state_
 }
 
 int
-node_store_inbox_add (node_store_t *self, const certbus_header_t *header,
-                      const char *forwarders, const uint8_t *payload, size_t size,
-                      const uint8_t *envelope, size_t envelope_size, int64_t accepted_at,
-                      uint64_t broker_seq, uint64_t msg_seq, const uint8_t *note,
-                      size_t note_size, const uint8_t *orig_id)
+node_store_inbox_add (node_store_t *self, const certbus_header_t *header, const char *forwarders,
+                      const uint8_t *payload, size_t size, const uint8_t *envelope,
+                      size_t envelope_size, int64_t accepted_at, uint64_t broker_seq,
+                      uint64_t msg_seq, const uint8_t *note, size_t note_size,
+                      const uint8_t *orig_id)
 {
     sqlite3_stmt *stmt = self->inbox_insert;
     sqlite3_reset (stmt);
@@ -512,7 +515,7 @@ node_store_receipt_add (node_store_t *self, const uint8_t *message_id, const cha
 {
     sqlite3_stmt *stmt = certbus_db_prepare (
         self->db, "INSERT OR IGNORE INTO receipts (message_id, org, received_at, refused)"
-              " VALUES (?1, ?2, ?3, ?4)");
+                  " VALUES (?1, ?2, ?3, ?4)");
     if (!stmt)
         return -1;
     sqlite3_bind_blob (stmt, 1, message_id, CERTBUS_ID_SIZE, SQLITE_STATIC);
@@ -531,7 +534,8 @@ int
 node_store_receipts (node_store_t *self, const uint8_t *message_id, char **recipients_p,
                      node_receipt_fn *fn, void *arg)
 {
-    sqlite3_stmt *stmt = certbus_db_prepare (self->db, "SELECT recipients FROM outbox WHERE id = ?1");
+    sqlite3_stmt *stmt = certbus_db_prepare (self->db,
+                                             "SELECT recipients FROM outbox WHERE id = ?1");
     if (!stmt)
         return -1;
     sqlite3_bind_blob (stmt, 1, message_id, CERTBUS_ID_SIZE, SQLITE_STATIC);
@@ -545,7 +549,7 @@ node_store_receipts (node_store_t *self, const uint8_t *message_id, char **recip
     if (!found)
         return 0;
     stmt = certbus_db_prepare (self->db, "SELECT org, received_at, refused FROM receipts"
-                            " WHERE message_id = ?1 ORDER BY received_at, org");
+                                         " WHERE message_id = ?1 ORDER BY received_at, org");
     if (!stmt)
         return -1;
     sqlite3_bind_blob (stmt, 1, message_id, CERTBUS_ID_SIZE, SQLITE_STATIC);
@@ -559,7 +563,8 @@ node_store_receipts (node_store_t *self, const uint8_t *message_id, char **recip
 int
 node_store_blob_set (node_store_t *self, const char *key, const uint8_t *bytes, size_t size)
 {
-    sqlite3_stmt *stmt = certbus_db_prepare (self->db, "INSERT OR REPLACE INTO meta VALUES (?1, ?2)");
+    sqlite3_stmt *stmt = certbus_db_prepare (self->db,
+                                             "INSERT OR REPLACE INTO meta VALUES (?1, ?2)");
     if (!stmt)
         return -1;
     sqlite3_bind_text (stmt, 1, key, -1, SQLITE_STATIC);
@@ -653,9 +658,10 @@ int
 node_store_cases (node_store_t *self, node_case_fn *fn, void *arg)
 {
     sqlite3_stmt *stmt = certbus_db_prepare (
-        self->db, "SELECT DISTINCT case_id FROM (SELECT case_id FROM inbox WHERE case_id IS NOT NULL"
-              " UNION SELECT case_id FROM outbox WHERE case_id IS NOT NULL"
-              " AND state != 'rejected')");
+        self->db,
+        "SELECT DISTINCT case_id FROM (SELECT case_id FROM inbox WHERE case_id IS NOT NULL"
+        " UNION SELECT case_id FROM outbox WHERE case_id IS NOT NULL"
+        " AND state != 'rejected')");
     if (!stmt)
         return -1;
     int rows = 0;
@@ -715,10 +721,11 @@ node_store_case_participants_set (node_store_t *self, const uint8_t *case_id, ui
 {
     //  The list of the highest broker sequence wins; an older one (a
     //  delivery that arrives late) never replaces it
-    sqlite3_stmt *stmt = certbus_db_prepare (
-        self->db, "INSERT INTO case_participants VALUES (?1, ?2, ?3)"
-                  " ON CONFLICT (case_id) DO UPDATE SET seq = excluded.seq,"
-                  " participants = excluded.participants WHERE excluded.seq >= seq");
+    sqlite3_stmt *stmt
+        = certbus_db_prepare (self->db,
+                              "INSERT INTO case_participants VALUES (?1, ?2, ?3)"
+                              " ON CONFLICT (case_id) DO UPDATE SET seq = excluded.seq,"
+                              " participants = excluded.participants WHERE excluded.seq >= seq");
     if (!stmt)
         return -1;
     sqlite3_bind_blob (stmt, 1, case_id, CERTBUS_ID_SIZE, SQLITE_STATIC);
@@ -733,8 +740,9 @@ node_store_case_participants_set (node_store_t *self, const uint8_t *case_id, ui
 char *
 node_store_case_participants (node_store_t *self, const uint8_t *case_id)
 {
-    sqlite3_stmt *stmt = certbus_db_prepare (
-        self->db, "SELECT participants FROM case_participants WHERE case_id = ?1");
+    sqlite3_stmt *stmt
+        = certbus_db_prepare (self->db,
+                              "SELECT participants FROM case_participants WHERE case_id = ?1");
     if (!stmt)
         return NULL;
     sqlite3_bind_blob (stmt, 1, case_id, CERTBUS_ID_SIZE, SQLITE_STATIC);
@@ -750,8 +758,7 @@ node_store_case_participants (node_store_t *self, const uint8_t *case_id)
 int
 node_store_outbox_case (node_store_t *self, const uint8_t *id, uint8_t case_id [CERTBUS_ID_SIZE])
 {
-    sqlite3_stmt *stmt
-        = certbus_db_prepare (self->db, "SELECT case_id FROM outbox WHERE id = ?1");
+    sqlite3_stmt *stmt = certbus_db_prepare (self->db, "SELECT case_id FROM outbox WHERE id = ?1");
     if (!stmt)
         return -1;
     sqlite3_bind_blob (stmt, 1, id, CERTBUS_ID_SIZE, SQLITE_STATIC);

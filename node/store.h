@@ -11,16 +11,16 @@ typedef struct node_store_t node_store_t;
 //  One inbox row. Strings and blobs are borrowed from the store's cursor
 //  and valid only inside the callback.
 typedef struct {
-    int64_t n;                       //  local order of arrival
+    int64_t n; //  local order of arrival
     uint8_t id [CERTBUS_ID_SIZE];
     const char *origin, *kind, *tlp, *topic, *severity, *type, *audience, *forwarders;
-    int64_t created, accepted_at, received_at;    //  unix ms
+    int64_t created, accepted_at, received_at; //  unix ms
     uint64_t broker_seq, msg_seq;
     const uint8_t *payload;
     size_t size;
-    const uint8_t *envelope;         //  as delivered (our key only)
+    const uint8_t *envelope; //  as delivered (our key only)
     size_t envelope_size;
-    const uint8_t *note;             //  a forwarder's note, or NULL
+    const uint8_t *note; //  a forwarder's note, or NULL
     size_t note_size;
 } node_message_t;
 
@@ -28,9 +28,9 @@ typedef int (node_message_fn) (void *arg, const node_message_t *message);
 
 //  The state of an outbox row
 typedef enum {
-    NODE_OUTBOX_PENDING,             //  no final answer from the broker yet
-    NODE_OUTBOX_ACCEPTED,            //  the broker stored it (or had it already)
-    NODE_OUTBOX_REJECTED             //  the broker refused it for good
+    NODE_OUTBOX_PENDING,  //  no final answer from the broker yet
+    NODE_OUTBOX_ACCEPTED, //  the broker stored it (or had it already)
+    NODE_OUTBOX_REJECTED  //  the broker refused it for good
 } node_outbox_state_t;
 
 //  One outbox row.
@@ -72,8 +72,8 @@ void
 int
     node_store_directory_get (node_store_t *self, uint8_t **bytes_p, size_t *size_p);
 int
-    node_store_directory_set (node_store_t *self, const uint8_t *bytes, size_t size)
-        CERTBUS_WARN_UNUSED;
+    node_store_directory_set (node_store_t *self, const uint8_t *bytes,
+                              size_t size) CERTBUS_WARN_UNUSED;
 
 //  Outbox.
 //  recipients: the ids sealed to, one per line, for receipts.
@@ -103,13 +103,13 @@ const uint8_t *
 
 //  One message of a case thread (borrowed strings).
 typedef struct {
-    uint8_t id [CERTBUS_ID_SIZE];    //  the original message id
-    const char *origin, *status, *assign, *kind, *forwarders, *audience, *severity, *topic,
-        *tlp, *type;
-    int64_t created;                 //  signed creation time, unix ms (shown, orders nothing)
-    uint64_t seq;                    //  broker message sequence; 0 while not accepted
-    int64_t accepted_at;             //  broker accept time, unix ms; 0 while not accepted
-    bool own;                        //  from our outbox: we published it
+    uint8_t id [CERTBUS_ID_SIZE]; //  the original message id
+    const char *origin, *status, *assign, *kind, *forwarders, *audience, *severity, *topic, *tlp,
+        *type;
+    int64_t created;     //  signed creation time, unix ms (shown, orders nothing)
+    uint64_t seq;        //  broker message sequence; 0 while not accepted
+    int64_t accepted_at; //  broker accept time, unix ms; 0 while not accepted
+    bool own;            //  from our outbox: we published it
     const uint8_t *payload;
     size_t size;
 } node_thread_entry_t;
@@ -150,8 +150,7 @@ int
 //  Calls fn for the outbox row id when it is still pending. Returns 1 when
 //  it was, 0 when not, -1 on error.
 int
-    node_store_outbox_one (node_store_t *self, const uint8_t *id, node_outgoing_fn *fn,
-                           void *arg);
+    node_store_outbox_one (node_store_t *self, const uint8_t *id, node_outgoing_fn *fn, void *arg);
 int
     node_store_outbox_sent (node_store_t *self, const uint8_t *id, int64_t now);
 int64_t
@@ -175,8 +174,7 @@ int
                            node_message_fn *fn, void *arg);
 //  Calls fn for the message id. Returns 1 found, 0 not, -1 error.
 int
-    node_store_inbox_get (node_store_t *self, const uint8_t *id, node_message_fn *fn,
-                          void *arg);
+    node_store_inbox_get (node_store_t *self, const uint8_t *id, node_message_fn *fn, void *arg);
 int64_t
     node_store_inbox_count (node_store_t *self);
 int64_t

@@ -13,8 +13,8 @@
 typedef struct {
     node_outcome_t outcome;
     uint32_t code;
-    char *reason;                    //  new string or NULL
-    char *rule;                      //  new string or NULL
+    char *reason; //  new string or NULL
+    char *rule;   //  new string or NULL
 } s_answer_t;
 
 static void
@@ -43,8 +43,7 @@ s_keep_participants (node_ctx_t *ctx, const uint8_t *id, const Certbus__PubAck *
 //  Reads one packet from the broker into answer when it settles our publish
 //  of id. Returns true when it did.
 static bool
-s_take_reply (node_ctx_t *ctx, const uint8_t *id, const Certbus__Packet *reply,
-              s_answer_t *answer)
+s_take_reply (node_ctx_t *ctx, const uint8_t *id, const Certbus__Packet *reply, s_answer_t *answer)
 {
     if (reply->body_case == CERTBUS__PACKET__BODY_PUBACK
         && reply->puback->message_id.len == CERTBUS_ID_SIZE
@@ -55,9 +54,9 @@ s_take_reply (node_ctx_t *ctx, const uint8_t *id, const Certbus__Packet *reply,
         answer->reason = strdup (ack->reason);
         answer->rule = strdup (ack->rule);
         if (answer->outcome != NODE_OUTCOME_QUEUED)
-            node_store_outbox_result (ctx->store, id,
-                                      node_outcome_outbox_state (answer->outcome), ack->code,
-                                      ack->reason, ack->rule, ack->sequence, ack->accepted_at);
+            node_store_outbox_result (ctx->store, id, node_outcome_outbox_state (answer->outcome),
+                                      ack->code, ack->reason, ack->rule, ack->sequence,
+                                      ack->accepted_at);
         if (node_outcome_accepted (answer->outcome))
             s_keep_participants (ctx, id, ack);
         return true;
@@ -107,8 +106,7 @@ s_publish_direct (node_ctx_t *ctx, const uint8_t *id, const uint8_t *envelope, s
 //  with answer filled when it answered.
 static bool
 s_queue_with_daemon (node_ctx_t *ctx, const uint8_t *id, const uint8_t *envelope, size_t size,
-                     const uint8_t *payload, size_t payload_size, int wait_ms,
-                     s_answer_t *answer)
+                     const uint8_t *payload, size_t payload_size, int wait_ms, s_answer_t *answer)
 {
     char *status = node_cli_daemon_status (ctx->dir);
     if (!status)
@@ -142,8 +140,8 @@ node_cli_submit (node_ctx_t *ctx, const uint8_t *id, const uint8_t *envelope, si
 {
     int wait_ms = wait_s > 0 ? wait_s * 1000 : 1;
     s_answer_t answer = {0};
-    bool answered
-        = s_queue_with_daemon (ctx, id, envelope, size, payload, payload_size, wait_ms, &answer);
+    bool answered = s_queue_with_daemon (ctx, id, envelope, size, payload, payload_size, wait_ms,
+                                         &answer);
     char text [CERTBUS_ID_STR_SIZE];
     certbus_id_format (id, text);
     if (answered && answer.outcome == NODE_OUTCOME_ERROR) {

@@ -21,7 +21,7 @@ typedef enum {
 
 typedef struct {
     certbus_term_type_t type;
-    char value [CERTBUS_MAX_NAME + 1];   //  "" for all
+    char value [CERTBUS_MAX_NAME + 1]; //  "" for all
 } certbus_term_t;
 
 typedef struct {

@@ -43,19 +43,19 @@ bool
 //  A member's certificate, decoded and verified. A plain record: fields are
 //  read-only for callers; certbus_cert_destroy frees it.
 typedef struct {
-    uint64_t serial;                     //  unique per Council
-    char *org_id;                        //  e.g. "pk-bank-01"
-    char *name;                          //  display name
+    uint64_t serial; //  unique per Council
+    char *org_id;    //  e.g. "pk-bank-01"
+    char *name;      //  display name
     certbus_tier_t tier;
-    char *sector;                        //  "" when none
-    char *region;                        //  "" when none
-    uint8_t sign_key [CERTBUS_KEY_SIZE];   //  Ed25519
-    uint8_t box_key [CERTBUS_KEY_SIZE];    //  X25519, end to end
-    uint8_t curve_key [CERTBUS_KEY_SIZE];  //  CurveZMQ transport
-    int64_t not_before;                  //  unix seconds
-    int64_t not_after;                   //  unix seconds
-    uint8_t *bytes;                      //  the serialised Certificate
-    size_t size;                         //  its length
+    char *sector;                         //  "" when none
+    char *region;                         //  "" when none
+    uint8_t sign_key [CERTBUS_KEY_SIZE];  //  Ed25519
+    uint8_t box_key [CERTBUS_KEY_SIZE];   //  X25519, end to end
+    uint8_t curve_key [CERTBUS_KEY_SIZE]; //  CurveZMQ transport
+    int64_t not_before;                   //  unix seconds
+    int64_t not_after;                    //  unix seconds
+    uint8_t *bytes;                       //  the serialised Certificate
+    size_t size;                          //  its length
 } certbus_cert_t;
 
 //  A decoded enrolment request (self-signed by the member).
@@ -113,9 +113,9 @@ void
 typedef struct {
     uint64_t serial;
     char *org_id;
-    int64_t revoked_at;                  //  unix seconds
+    int64_t revoked_at; //  unix seconds
     char *reason;
-    uint8_t *bytes;                      //  serialised Revocation
+    uint8_t *bytes; //  serialised Revocation
     size_t size;
 } certbus_revocation_t;
 

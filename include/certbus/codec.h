@@ -21,15 +21,15 @@ extern "C" {
 #endif
 
 #define CERTBUS_WIRE_MAJOR 1
-#define CERTBUS_MAX_PACKET (24u * 1024 * 1024)     //  one ZeroMQ message
-#define CERTBUS_MAX_ENVELOPE (20u * 1024 * 1024)   //  one serialised envelope
-#define CERTBUS_MAX_PAYLOAD (16u * 1024 * 1024)    //  one plaintext payload
-#define CERTBUS_MAX_RECIPIENTS 10000               //  recipients of one envelope
-#define CERTBUS_MAX_MEMBERS 100000                 //  certificates in a directory
-#define CERTBUS_MAX_DIRECTORY (64u * 1024 * 1024)  //  one serialised directory
-#define CERTBUS_MAX_STRING 4096                    //  any string field
-#define CERTBUS_MAX_NAME 128                       //  ids, kinds, tiers, topics
-#define CERTBUS_MAX_REPEATED 200000                //  any repeated field
+#define CERTBUS_MAX_PACKET (24u * 1024 * 1024)    //  one ZeroMQ message
+#define CERTBUS_MAX_ENVELOPE (20u * 1024 * 1024)  //  one serialised envelope
+#define CERTBUS_MAX_PAYLOAD (16u * 1024 * 1024)   //  one plaintext payload
+#define CERTBUS_MAX_RECIPIENTS 10000              //  recipients of one envelope
+#define CERTBUS_MAX_MEMBERS 100000                //  certificates in a directory
+#define CERTBUS_MAX_DIRECTORY (64u * 1024 * 1024) //  one serialised directory
+#define CERTBUS_MAX_STRING 4096                   //  any string field
+#define CERTBUS_MAX_NAME 128                      //  ids, kinds, tiers, topics
+#define CERTBUS_MAX_REPEATED 200000               //  any repeated field
 
 //  Decodes size bytes as desc's message. Refuses more than max_size bytes,
 //  malformed data, strings that are not UTF-8, longer than

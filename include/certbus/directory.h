@@ -16,10 +16,10 @@ typedef struct certbus_directory_t certbus_directory_t;
 //  certificates and revocations. Returns the serialised Directory in a new
 //  buffer, or -1 with the reason set.
 int
-    certbus_directory_build (certbus_identity_t *council, uint64_t serial,
-                             uint8_t *const *certs, const size_t *cert_sizes, size_t cert_count,
-                             uint8_t *const *revs, const size_t *rev_sizes, size_t rev_count,
-                             uint8_t **bytes_p, size_t *size_p) CERTBUS_WARN_UNUSED;
+    certbus_directory_build (certbus_identity_t *council, uint64_t serial, uint8_t *const *certs,
+                             const size_t *cert_sizes, size_t cert_count, uint8_t *const *revs,
+                             const size_t *rev_sizes, size_t rev_count, uint8_t **bytes_p,
+                             size_t *size_p) CERTBUS_WARN_UNUSED;
 
 //  Decodes and verifies a directory: the Council's signature over it and
 //  over every certificate and revocation in it. Refuses a directory whose
@@ -28,8 +28,7 @@ int
 //  certificates (CERTBUS_E_FIELD).
 certbus_err_t
     certbus_directory_decode (const uint8_t *bytes, size_t size, const uint8_t *council_key,
-                              uint64_t min_serial, certbus_directory_t **dir_p)
-        CERTBUS_WARN_UNUSED;
+                              uint64_t min_serial, certbus_directory_t **dir_p) CERTBUS_WARN_UNUSED;
 
 void
     certbus_directory_destroy (certbus_directory_t **self_p);
@@ -86,8 +85,8 @@ const certbus_revocation_t *
 //  CERTBUS_E_REVOKED, CERTBUS_E_UNKNOWN_ORIGIN, CERTBUS_E_CERT_EXPIRED or
 //  CERTBUS_E_CERT_NOT_YET_VALID, each with the reason set.
 certbus_err_t
-    certbus_directory_check_origin (certbus_directory_t *self, const char *org_id,
-                                    uint64_t serial, int64_t when_s,
+    certbus_directory_check_origin (certbus_directory_t *self, const char *org_id, uint64_t serial,
+                                    int64_t when_s,
                                     const certbus_cert_t **cert_p) CERTBUS_WARN_UNUSED;
 
 #ifdef __cplusplus

@@ -16,7 +16,7 @@
 extern "C" {
 #endif
 
-#define CERTBUS_WRAPPED_KEY_SIZE 48   //  32-byte content key + 16-byte MAC
+#define CERTBUS_WRAPPED_KEY_SIZE 48 //  32-byte content key + 16-byte MAC
 #define CERTBUS_HASH_SIZE 32
 
 //  A reference from one message to another (the incident it updates, the
@@ -29,18 +29,18 @@ typedef struct {
 //  What a sender chooses for a message. NULL strings take defaults: topic
 //  "", severity "medium", content type "application/octet-stream".
 typedef struct {
-    const char *kind;                //  incident, advisory, alert, receipt, ...
-    const char *tlp;                 //  clear, green, amber, amber+strict, red
-    const char *audience;            //  as written, e.g. "sector:banking"
+    const char *kind;     //  incident, advisory, alert, receipt, ...
+    const char *tlp;      //  clear, green, amber, amber+strict, red
+    const char *audience; //  as written, e.g. "sector:banking"
     const char *topic;
-    const char *severity;            //  info, low, medium, high, critical
+    const char *severity; //  info, low, medium, high, critical
     const char *content_type;
     const certbus_ref_t *refs;
     size_t ref_count;
-    const char *case_status;         //  incident threads; NULL for none
-    const char *assign;              //  incident threads; NULL for none
-    bool self_copy;                  //  seal: add the sender as a recipient, so
-                                     //  it can open (and forward) its own message
+    const char *case_status; //  incident threads; NULL for none
+    const char *assign;      //  incident threads; NULL for none
+    bool self_copy;          //  seal: add the sender as a recipient, so
+                             //  it can open (and forward) its own message
 } certbus_seal_opts_t;
 
 //  The decoded header of an envelope. Strings are owned by the envelope.
@@ -52,10 +52,10 @@ typedef struct {
     char *topic;
     char *tlp;
     char *severity;
-    int64_t created;                 //  unix milliseconds
+    int64_t created; //  unix milliseconds
     char *audience;
     uint8_t recipients_hash [CERTBUS_HASH_SIZE];
-    uint32_t recipient_count;        //  how many recipients the sender sealed to
+    uint32_t recipient_count; //  how many recipients the sender sealed to
     uint8_t ciphertext_hash [CERTBUS_HASH_SIZE];
     char *content_type;
     certbus_ref_t *refs;
@@ -88,7 +88,7 @@ typedef struct {
     const char *content_type;
     const char *case_status;
     const char *assign;
-    const char *const *relations;    //  one per reference, in order
+    const char *const *relations; //  one per reference, in order
     size_t ref_count;
 } certbus_header_text_t;
 
@@ -117,16 +117,15 @@ certbus_err_t
     certbus_envelope_seal_to (certbus_identity_t *identity, const certbus_cert_t *own,
                               certbus_directory_t *dir, const certbus_seal_opts_t *opts,
                               char *const *recipients, size_t recipient_count,
-                              const uint8_t *payload, size_t size,
-                              uint8_t id_out [CERTBUS_ID_SIZE], uint8_t **bytes_p,
-                              size_t *size_p) CERTBUS_WARN_UNUSED;
+                              const uint8_t *payload, size_t size, uint8_t id_out [CERTBUS_ID_SIZE],
+                              uint8_t **bytes_p, size_t *size_p) CERTBUS_WARN_UNUSED;
 
 //  Bounded decode of an envelope and its header, with every field checked
 //  (sizes, names, TLP, recipient order) and the ciphertext hash compared.
 //  No signature is checked yet: see certbus_envelope_verify.
 certbus_err_t
-    certbus_envelope_decode (const uint8_t *bytes, size_t size, certbus_envelope_t **env_p)
-        CERTBUS_WARN_UNUSED;
+    certbus_envelope_decode (const uint8_t *bytes, size_t size,
+                             certbus_envelope_t **env_p) CERTBUS_WARN_UNUSED;
 
 //  Verifies the origin: its certificate in dir (judged at when_s, unrevoked)
 //  and its signature over the received header bytes. When the envelope
@@ -149,8 +148,8 @@ bool
 //  after certbus_envelope_verify. *payload_p is a new buffer.
 certbus_err_t
     certbus_envelope_decrypt (certbus_envelope_t *self, certbus_identity_t *identity,
-                              const char *org_id, uint8_t **payload_p, size_t *size_p)
-        CERTBUS_WARN_UNUSED;
+                              const char *org_id, uint8_t **payload_p,
+                              size_t *size_p) CERTBUS_WARN_UNUSED;
 
 //  Unwraps the content key for org_id into key (32 bytes). Call only after
 //  certbus_envelope_verify; fails for an envelope that is not encrypted.
@@ -161,9 +160,8 @@ certbus_err_t
 //  Decrypts the payload with a content key given by a forwarder (or copies
 //  it when the envelope is not encrypted). *payload_p is a new buffer.
 certbus_err_t
-    certbus_envelope_decrypt_with_key (certbus_envelope_t *self, const uint8_t *key,
-                                       size_t key_len, uint8_t **payload_p, size_t *size_p)
-        CERTBUS_WARN_UNUSED;
+    certbus_envelope_decrypt_with_key (certbus_envelope_t *self, const uint8_t *key, size_t key_len,
+                                       uint8_t **payload_p, size_t *size_p) CERTBUS_WARN_UNUSED;
 
 //  The signature and ciphertext as received (borrowed).
 const uint8_t *
@@ -176,8 +174,8 @@ const uint8_t *
 certbus_err_t
     certbus_envelope_open (const uint8_t *bytes, size_t size, certbus_directory_t *dir,
                            certbus_identity_t *identity, const char *org_id, int64_t when_s,
-                           certbus_envelope_t **env_p, uint8_t **payload_p, size_t *size_p)
-        CERTBUS_WARN_UNUSED;
+                           certbus_envelope_t **env_p, uint8_t **payload_p,
+                           size_t *size_p) CERTBUS_WARN_UNUSED;
 
 void
     certbus_envelope_destroy (certbus_envelope_t **self_p);

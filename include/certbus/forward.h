@@ -22,16 +22,16 @@ extern "C" {
 certbus_err_t
     certbus_forward_wrap (certbus_envelope_t *original, certbus_identity_t *identity,
                           const char *org_id, const uint8_t *note, size_t note_size,
-                          const char *note_type, uint8_t **payload_p, size_t *size_p)
-        CERTBUS_WARN_UNUSED;
+                          const char *note_type, uint8_t **payload_p,
+                          size_t *size_p) CERTBUS_WARN_UNUSED;
 
 //  What a recipient learns from a forwarded message.
 typedef struct {
-    certbus_envelope_t *origin;      //  the original envelope, verified
-    char *forwarders;                //  comma list, first forwarder first
-    uint8_t *payload;                //  the original payload, decrypted
+    certbus_envelope_t *origin; //  the original envelope, verified
+    char *forwarders;           //  comma list, first forwarder first
+    uint8_t *payload;           //  the original payload, decrypted
     size_t size;
-    uint8_t *note;                   //  the last forwarder's note
+    uint8_t *note; //  the last forwarder's note
     size_t note_size;
 } certbus_forwarded_t;
 
@@ -46,8 +46,8 @@ typedef struct {
 //  (CERTBUS_E_POLICY): nobody forwards its own message.
 certbus_err_t
     certbus_forward_open (certbus_directory_t *dir, certbus_envelope_t *outer,
-                          const uint8_t *payload, size_t size, certbus_forwarded_t **out_p)
-        CERTBUS_WARN_UNUSED;
+                          const uint8_t *payload, size_t size,
+                          certbus_forwarded_t **out_p) CERTBUS_WARN_UNUSED;
 
 void
     certbus_forwarded_destroy (certbus_forwarded_t **self_p);

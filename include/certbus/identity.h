@@ -14,8 +14,8 @@
 extern "C" {
 #endif
 
-#define CERTBUS_KEY_SIZE 32          //  every public key, and X25519 secrets
-#define CERTBUS_SIGN_SECRET_SIZE 64  //  Ed25519 secret key (seed + public)
+#define CERTBUS_KEY_SIZE 32         //  every public key, and X25519 secrets
+#define CERTBUS_SIGN_SECRET_SIZE 64 //  Ed25519 secret key (seed + public)
 #define CERTBUS_SIG_SIZE 64
 
 typedef struct certbus_identity_t certbus_identity_t;
@@ -66,8 +66,8 @@ int
 //  Reads a public key file written by certbus_pubfile_write. Either output
 //  may be NULL. Returns 0, or -1 with the reason set.
 int
-    certbus_pubfile_read (const char *path, uint8_t *sign_key, uint8_t *curve_key)
-        CERTBUS_WARN_UNUSED;
+    certbus_pubfile_read (const char *path, uint8_t *sign_key,
+                          uint8_t *curve_key) CERTBUS_WARN_UNUSED;
 
 #ifdef __cplusplus
 }

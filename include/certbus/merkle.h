@@ -29,9 +29,9 @@
 extern "C" {
 #endif
 
-#define CERTBUS_MERKLE_HASH_SIZE 32        //  SHA-256
-#define CERTBUS_MERKLE_MAX_LEVELS 64       //  a tree has at most 2^64 - 1 leaves
-#define CERTBUS_MERKLE_PROOF_MAX 65        //  hashes in the longest proof
+#define CERTBUS_MERKLE_HASH_SIZE 32  //  SHA-256
+#define CERTBUS_MERKLE_MAX_LEVELS 64 //  a tree has at most 2^64 - 1 leaves
+#define CERTBUS_MERKLE_PROOF_MAX 65  //  hashes in the longest proof
 #define CERTBUS_MERKLE_PROOF_MAX_BYTES (CERTBUS_MERKLE_PROOF_MAX * CERTBUS_MERKLE_HASH_SIZE)
 //  Serialised frontier: version byte, size (8 bytes), up to 64 hashes.
 #define CERTBUS_MERKLE_FRONTIER_MAX_BYTES \
@@ -42,16 +42,16 @@ extern "C" {
 //  subtrees it splits into, one per set bit of size. A plain value the
 //  caller owns (about 2 KiB); start it with certbus_merkle_frontier_init.
 typedef struct {
-    uint64_t size;                   //  leaves appended so far
+    uint64_t size; //  leaves appended so far
     uint8_t roots [CERTBUS_MERKLE_MAX_LEVELS][CERTBUS_MERKLE_HASH_SIZE];
-                                     //  roots [j]: perfect subtree of 2^j leaves,
-                                     //  valid when bit j of size is set, else zero
+    //  roots [j]: perfect subtree of 2^j leaves,
+    //  valid when bit j of size is set, else zero
 } certbus_merkle_frontier_t;
 
 //  A perfect node that became complete on append, for the store to keep.
 typedef struct {
-    unsigned level;                  //  0 for the leaf itself
-    uint64_t index;                  //  covers leaves [index << level, (index + 1) << level)
+    unsigned level; //  0 for the leaf itself
+    uint64_t index; //  covers leaves [index << level, (index + 1) << level)
     uint8_t hash [CERTBUS_MERKLE_HASH_SIZE];
 } certbus_merkle_node_t;
 
@@ -121,8 +121,8 @@ certbus_err_t
 //  stored frontier. Returns the reader's code on failure, self unchanged.
 certbus_err_t
     certbus_merkle_frontier_from_nodes (certbus_merkle_frontier_t *self, uint64_t tree_size,
-                                        certbus_merkle_get_node_fn *get_node, void *ctx)
-        CERTBUS_WARN_UNUSED;
+                                        certbus_merkle_get_node_fn *get_node,
+                                        void *ctx) CERTBUS_WARN_UNUSED;
 
 //  Root of the tree made of the first tree_size leaves of a node store, so
 //  any past tree head can be recomputed; reads popcount (tree_size) nodes.
@@ -138,8 +138,8 @@ certbus_err_t
 certbus_err_t
     certbus_merkle_inclusion_proof (uint8_t proof [CERTBUS_MERKLE_PROOF_MAX_BYTES],
                                     size_t *proof_len, uint64_t leaf_index, uint64_t tree_size,
-                                    certbus_merkle_get_node_fn *get_node, void *ctx)
-        CERTBUS_WARN_UNUSED;
+                                    certbus_merkle_get_node_fn *get_node,
+                                    void *ctx) CERTBUS_WARN_UNUSED;
 
 //  Writes the consistency proof (RFC 9162 2.1.4.1) between the trees of
 //  size1 and size2 leaves into proof, and its length in bytes into
@@ -148,8 +148,8 @@ certbus_err_t
 certbus_err_t
     certbus_merkle_consistency_proof (uint8_t proof [CERTBUS_MERKLE_PROOF_MAX_BYTES],
                                       size_t *proof_len, uint64_t size1, uint64_t size2,
-                                      certbus_merkle_get_node_fn *get_node, void *ctx)
-        CERTBUS_WARN_UNUSED;
+                                      certbus_merkle_get_node_fn *get_node,
+                                      void *ctx) CERTBUS_WARN_UNUSED;
 
 //  Verifies that leaf_hash is leaf leaf_index of the tree of tree_size
 //  leaves whose root is root, as RFC 9162 section 2.1.3.2. Every buffer
@@ -160,8 +160,8 @@ certbus_err_t
 certbus_err_t
     certbus_merkle_verify_inclusion (const uint8_t *leaf_hash, size_t leaf_hash_len,
                                      uint64_t leaf_index, uint64_t tree_size, const uint8_t *proof,
-                                     size_t proof_len, const uint8_t *root, size_t root_len)
-        CERTBUS_WARN_UNUSED;
+                                     size_t proof_len, const uint8_t *root,
+                                     size_t root_len) CERTBUS_WARN_UNUSED;
 
 //  Verifies that the tree of size2 leaves with root root2 extends the tree
 //  of size1 leaves with root root1, as RFC 9162 section 2.1.4.2 (which asks

@@ -20,49 +20,49 @@ extern "C" {
 
 //  How the broker answered a Publish (the Status enum of the .proto)
 typedef enum {
-    CERTBUS_PUBACK_UNSPECIFIED = 0,  //  decided nothing (never sent as such)
-    CERTBUS_PUBACK_ACCEPTED = 1,     //  stored and routed
-    CERTBUS_PUBACK_REJECTED = 2,     //  refused; code and reason say why
-    CERTBUS_PUBACK_DUPLICATE = 3     //  accepted earlier: same sequence and time
+    CERTBUS_PUBACK_UNSPECIFIED = 0, //  decided nothing (never sent as such)
+    CERTBUS_PUBACK_ACCEPTED = 1,    //  stored and routed
+    CERTBUS_PUBACK_REJECTED = 2,    //  refused; code and reason say why
+    CERTBUS_PUBACK_DUPLICATE = 3    //  accepted earlier: same sequence and time
 } certbus_puback_status_t;
 
 //  A PubAck, the broker's answer to one Publish
 typedef struct {
-    const uint8_t *message_id;           //  the envelope's id, or NULL when unknown
-    size_t message_id_size;              //  CERTBUS_ID_SIZE, or 0
-    certbus_puback_status_t status;      //  accepted, rejected or duplicate
-    certbus_err_t code;                  //  why it was rejected, else CERTBUS_OK
-    const char *reason;                  //  for the operator, or NULL
-    const char *rule;                    //  the policy rule that decided, or NULL
-    uint64_t sequence;                   //  the broker's message sequence
-    int64_t accepted_at;                 //  unix milliseconds
-    char *const *participants;           //  a case's participants, sorted
-    size_t participant_count;            //  0 outside an incident case
+    const uint8_t *message_id;      //  the envelope's id, or NULL when unknown
+    size_t message_id_size;         //  CERTBUS_ID_SIZE, or 0
+    certbus_puback_status_t status; //  accepted, rejected or duplicate
+    certbus_err_t code;             //  why it was rejected, else CERTBUS_OK
+    const char *reason;             //  for the operator, or NULL
+    const char *rule;               //  the policy rule that decided, or NULL
+    uint64_t sequence;              //  the broker's message sequence
+    int64_t accepted_at;            //  unix milliseconds
+    char *const *participants;      //  a case's participants, sorted
+    size_t participant_count;       //  0 outside an incident case
 } certbus_puback_t;
 
 //  A Deliver, one queued message for one recipient
 typedef struct {
-    uint64_t sequence;                   //  per-recipient delivery sequence
-    const uint8_t *envelope;             //  serialised Envelope, the recipient's key only
+    uint64_t sequence;       //  per-recipient delivery sequence
+    const uint8_t *envelope; //  serialised Envelope, the recipient's key only
     size_t envelope_size;
-    int64_t accepted_at;                 //  unix milliseconds
-    uint64_t message_sequence;           //  the broker's message sequence
-    char *const *participants;           //  a case's participants, sorted
-    size_t participant_count;            //  0 outside an incident case
+    int64_t accepted_at;       //  unix milliseconds
+    uint64_t message_sequence; //  the broker's message sequence
+    char *const *participants; //  a case's participants, sorted
+    size_t participant_count;  //  0 outside an incident case
 } certbus_deliver_t;
 
 //  A ProofReply: an audit record and the proofs that tie it to a tree head
 typedef struct {
-    certbus_err_t code;                  //  CERTBUS_OK, or why there is no proof
-    const char *reason;                  //  when code is set, or NULL
-    uint64_t leaf_index;                 //  the record's index in the log
-    const uint8_t *leaf;                 //  the audit record bytes
+    certbus_err_t code;  //  CERTBUS_OK, or why there is no proof
+    const char *reason;  //  when code is set, or NULL
+    uint64_t leaf_index; //  the record's index in the log
+    const uint8_t *leaf; //  the audit record bytes
     size_t leaf_size;
-    const uint8_t *inclusion;            //  inclusion_count hashes of 32 bytes, end to end
+    const uint8_t *inclusion; //  inclusion_count hashes of 32 bytes, end to end
     size_t inclusion_count;
-    const uint8_t *consistency;          //  consistency_count hashes of 32 bytes
+    const uint8_t *consistency; //  consistency_count hashes of 32 bytes
     size_t consistency_count;
-    const uint8_t *tree_head;            //  serialised TreeHead
+    const uint8_t *tree_head; //  serialised TreeHead
     size_t tree_head_size;
 } certbus_proof_reply_t;
 
@@ -95,8 +95,7 @@ int
 //  refused failed verification (each of them is also in sequences).
 int
     certbus_packet_send_deliver_ack (zsock_t *sock, zframe_t *routing, const uint64_t *sequences,
-                                     size_t count, const uint64_t *refused,
-                                     size_t refused_count);
+                                     size_t count, const uint64_t *refused, size_t refused_count);
 
 //  Sends a DirectoryRequest: the broker answers with its directory.
 int
@@ -104,8 +103,8 @@ int
 
 //  Sends a DirectoryReply carrying a serialised Directory of size bytes.
 int
-    certbus_packet_send_directory_reply (zsock_t *sock, zframe_t *routing,
-                                         const uint8_t *directory, size_t size);
+    certbus_packet_send_directory_reply (zsock_t *sock, zframe_t *routing, const uint8_t *directory,
+                                         size_t size);
 
 //  Sends a Ping at time (unix milliseconds); the broker adds its directory
 //  version, a node sends 0.
@@ -120,9 +119,8 @@ int
 //  Sends a ProofRequest for the message id (id_size bytes), with a
 //  consistency proof from a tree of old_size records (0 for none).
 int
-    certbus_packet_send_proof_request (zsock_t *sock, zframe_t *routing,
-                                       const uint8_t *message_id, size_t id_size,
-                                       uint64_t old_size);
+    certbus_packet_send_proof_request (zsock_t *sock, zframe_t *routing, const uint8_t *message_id,
+                                       size_t id_size, uint64_t old_size);
 
 //  Sends a ProofReply.
 int

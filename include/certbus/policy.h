@@ -37,8 +37,8 @@ typedef struct certbus_policy_t certbus_policy_t;
 //  What the policy decided, and the rule that decided it.
 typedef struct {
     bool allowed;
-    char rule [256];                 //  rule name(s), or "default-deny"
-    char reason [512];               //  for a refusal: which term, why
+    char rule [256];   //  rule name(s), or "default-deny"
+    char reason [512]; //  for a refusal: which term, why
 } certbus_decision_t;
 
 #define CERTBUS_POLICY_DEFAULT_DENY "default-deny"
@@ -65,10 +65,9 @@ char *
 //  status (NULL or "" when not an incident update). dir resolves org:
 //  terms for org-tier and org-scope.
 void
-    certbus_policy_decide (certbus_policy_t *self, const certbus_cert_t *sender,
-                           const char *kind, const char *tlp, const char *status,
-                           const certbus_audience_t *audience, certbus_directory_t *dir,
-                           certbus_decision_t *decision);
+    certbus_policy_decide (certbus_policy_t *self, const certbus_cert_t *sender, const char *kind,
+                           const char *tlp, const char *status, const certbus_audience_t *audience,
+                           certbus_directory_t *dir, certbus_decision_t *decision);
 
 #ifdef __cplusplus
 }

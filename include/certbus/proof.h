@@ -18,21 +18,21 @@ extern "C" {
 
 //  The check of a ProofReply that failed, first to last
 typedef enum {
-    CERTBUS_PROOF_OK = 0,            //  every check held
-    CERTBUS_PROOF_HEAD,              //  the tree head does not decode or verify
-    CERTBUS_PROOF_RECORD,            //  the leaf does not decode as an AuditRecord
-    CERTBUS_PROOF_OTHER_RECORD,      //  the record is not the publish of the message, at its index
-    CERTBUS_PROOF_INCLUSION,         //  the inclusion path does not lead to the head's root
-    CERTBUS_PROOF_ROLLED_BACK,       //  the head is smaller than the older head
-    CERTBUS_PROOF_CONSISTENCY        //  the head does not extend the older head
+    CERTBUS_PROOF_OK = 0,       //  every check held
+    CERTBUS_PROOF_HEAD,         //  the tree head does not decode or verify
+    CERTBUS_PROOF_RECORD,       //  the leaf does not decode as an AuditRecord
+    CERTBUS_PROOF_OTHER_RECORD, //  the record is not the publish of the message, at its index
+    CERTBUS_PROOF_INCLUSION,    //  the inclusion path does not lead to the head's root
+    CERTBUS_PROOF_ROLLED_BACK,  //  the head is smaller than the older head
+    CERTBUS_PROOF_CONSISTENCY   //  the head does not extend the older head
 } certbus_proof_step_t;
 
 //  What a verified (or refused) ProofReply says
 typedef struct {
-    certbus_proof_step_t failed;     //  CERTBUS_PROOF_OK, or the check that failed
-    certbus_tree_head_t head;        //  the signed head proved against (once it verified)
-    uint64_t index;                  //  the record's index in the log
-    char origin [CERTBUS_MAX_NAME + 1];  //  the org whose publish it records
+    certbus_proof_step_t failed;        //  CERTBUS_PROOF_OK, or the check that failed
+    certbus_tree_head_t head;           //  the signed head proved against (once it verified)
+    uint64_t index;                     //  the record's index in the log
+    char origin [CERTBUS_MAX_NAME + 1]; //  the org whose publish it records
 } certbus_proof_result_t;
 
 //  Verifies a ProofReply for message_id: its tree head is signed by
@@ -56,8 +56,8 @@ certbus_err_t
 certbus_err_t
     certbus_proof_verify_inclusion (const uint8_t *leaf_hash, uint64_t leaf_index,
                                     const certbus_tree_head_t *head,
-                                    const ProtobufCBinaryData *path, size_t count)
-        CERTBUS_WARN_UNUSED;
+                                    const ProtobufCBinaryData *path,
+                                    size_t count) CERTBUS_WARN_UNUSED;
 
 //  Verifies that the tree head signs extends the tree old_head signs,
 //  along path (as certbus_proof_verify_inclusion takes it). Returns
@@ -66,8 +66,8 @@ certbus_err_t
 certbus_err_t
     certbus_proof_verify_consistency (const certbus_tree_head_t *old_head,
                                       const certbus_tree_head_t *head,
-                                      const ProtobufCBinaryData *path, size_t count)
-        CERTBUS_WARN_UNUSED;
+                                      const ProtobufCBinaryData *path,
+                                      size_t count) CERTBUS_WARN_UNUSED;
 
 #ifdef __cplusplus
 }

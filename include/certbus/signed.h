@@ -19,19 +19,19 @@ extern "C" {
 //  What differs between the signed types: a constant per type, kept by the
 //  class that owns the body.
 typedef struct {
-    const ProtobufCMessageDescriptor *wrapper;  //  Certificate, Revocation, Directory, TreeHead
-    const char *domain;                         //  signature domain, "certbus-certificate-v1"
-    size_t max_size;                            //  bound on the serialised wrapper
-    certbus_err_t refused;                      //  the code a bad signature fails with
-    const char *refusal;                        //  and its reason
+    const ProtobufCMessageDescriptor *wrapper; //  Certificate, Revocation, Directory, TreeHead
+    const char *domain;                        //  signature domain, "certbus-certificate-v1"
+    size_t max_size;                           //  bound on the serialised wrapper
+    certbus_err_t refused;                     //  the code a bad signature fails with
+    const char *refusal;                       //  and its reason
 } certbus_signed_type_t;
 
 //  Signs domain || 0x00 || body with secret_key (64-byte Ed25519 secret)
 //  and returns the serialised wrapper of type->wrapper, version
 //  CERTBUS_WIRE_MAJOR, in a new malloc buffer of *size_p bytes. Never fails.
 uint8_t *
-    certbus_signed_wrap (const certbus_signed_type_t *type, const uint8_t *body,
-                         size_t body_size, const uint8_t *secret_key, size_t *size_p);
+    certbus_signed_wrap (const certbus_signed_type_t *type, const uint8_t *body, size_t body_size,
+                         const uint8_t *secret_key, size_t *size_p);
 
 //  Decodes size bytes as type->wrapper (canonical, at most type->max_size)
 //  and checks its signature by public_key (32 bytes). On success *body_p is

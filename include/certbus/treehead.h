@@ -11,9 +11,9 @@ extern "C" {
 #endif
 
 typedef struct {
-    uint64_t size;                   //  records covered
-    int64_t timestamp;               //  unix milliseconds
-    uint8_t root [32];               //  RFC 6962 root of those records
+    uint64_t size;     //  records covered
+    int64_t timestamp; //  unix milliseconds
+    uint8_t root [32]; //  RFC 6962 root of those records
 } certbus_tree_head_t;
 
 //  Signs a tree head with the broker's Ed25519 key. Returns the serialised

@@ -17,8 +17,8 @@ extern "C" {
 #define CERTBUS_WARN_UNUSED __attribute__ ((warn_unused_result))
 #define CERTBUS_PRINTF(a, b) __attribute__ ((format (printf, a, b)))
 
-#define CERTBUS_ID_SIZE 16           //  UUIDv7 message ids
-#define CERTBUS_ID_STR_SIZE 37       //  36 characters and a NUL
+#define CERTBUS_ID_SIZE 16     //  UUIDv7 message ids
+#define CERTBUS_ID_STR_SIZE 37 //  36 characters and a NUL
 #define CERTBUS_REASON_MAX 512
 
 //  Sets this thread's failure reason and code and returns code, so that a
@@ -93,8 +93,8 @@ void
 //  Verifies a signature made by certbus_sign. Returns true when it holds.
 bool
     certbus_verify (const uint8_t *sig, size_t sig_len, const char *domain, const uint8_t *data,
-                    size_t data_len, const uint8_t *public_key, size_t public_key_len)
-        CERTBUS_WARN_UNUSED;
+                    size_t data_len, const uint8_t *public_key,
+                    size_t public_key_len) CERTBUS_WARN_UNUSED;
 
 //  Proof of possession of an X25519 secret key (a box or CURVE key):
 //  signs domain || 0x00 || data with the Ed25519 form of the key, a Schnorr
@@ -136,14 +136,14 @@ void
 //  after the rename. Returns 0, or -1 with the reason set (and no
 //  temporary file left behind).
 int
-    certbus_file_write (const char *path, const void *data, size_t size, mode_t mode)
-        CERTBUS_WARN_UNUSED;
+    certbus_file_write (const char *path, const void *data, size_t size,
+                        mode_t mode) CERTBUS_WARN_UNUSED;
 
 //  Reads a whole file of at most max_size bytes into a new malloc buffer.
 //  Returns 0, or -1 with the reason set.
 int
-    certbus_file_read (const char *path, size_t max_size, uint8_t **data_p, size_t *size_p)
-        CERTBUS_WARN_UNUSED;
+    certbus_file_read (const char *path, size_t max_size, uint8_t **data_p,
+                       size_t *size_p) CERTBUS_WARN_UNUSED;
 
 //  Reads a secret file of exactly size bytes into out (sodium_malloc memory).
 //  Refuses a file that group or others may read, naming the file and the
@@ -153,8 +153,8 @@ int
 
 //  Reads all of a stream (stdin) up to max_size bytes. Returns 0 or -1.
 int
-    certbus_stream_read (int fd, size_t max_size, uint8_t **data_p, size_t *size_p)
-        CERTBUS_WARN_UNUSED;
+    certbus_stream_read (int fd, size_t max_size, uint8_t **data_p,
+                         size_t *size_p) CERTBUS_WARN_UNUSED;
 
 //  True when s is valid UTF-8 of at most max_len bytes with no NUL.
 bool
@@ -172,9 +172,9 @@ bool
 //  value can never end its string early nor reach a reader as a control.
 //  sb is a growable string builder: see certbus_sb_t.
 typedef struct {
-    char *data;                      //  NUL-terminated contents
-    size_t len;                      //  bytes used, without the NUL
-    size_t cap;                      //  bytes allocated
+    char *data; //  NUL-terminated contents
+    size_t len; //  bytes used, without the NUL
+    size_t cap; //  bytes allocated
 } certbus_sb_t;
 
 void

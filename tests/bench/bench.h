@@ -78,8 +78,8 @@ void
 typedef struct {
     int tid;
     char comm [32];
-    double cpu_s;                    //  user + system
-    double sys_s;                    //  system alone
+    double cpu_s; //  user + system
+    double sys_s; //  system alone
 } b_thread_t;
 
 int
@@ -101,11 +101,11 @@ typedef struct {
 } b_member_t;
 
 typedef struct {
-    char *dir;                       //  broker folder (council_init'd)
+    char *dir; //  broker folder (council_init'd)
     uint8_t council_key [CERTBUS_KEY_SIZE];
     uint8_t broker_sign [CERTBUS_KEY_SIZE];
     uint8_t broker_curve [CERTBUS_KEY_SIZE];
-    certbus_directory_t *directory;  //  with every member
+    certbus_directory_t *directory; //  with every member
     b_member_t *members;
     size_t count;
 } b_council_t;
@@ -159,7 +159,7 @@ Certbus__Packet *
 typedef struct {
     zactor_t *actor;
     char *endpoint;
-    double start_s;                  //  zactor_new -> READY
+    double start_s; //  zactor_new -> READY
 } b_broker_t;
 
 //  Starts the engine on tcp://127.0.0.1:* for council dir; NULL on error

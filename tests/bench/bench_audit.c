@@ -33,7 +33,7 @@
 
 typedef struct {
     broker_store_t *store;
-    broker_tree_t *tree;             //  the audit log's tree, on store
+    broker_tree_t *tree; //  the audit log's tree, on store
     certbus_identity_t *identity;
     int64_t last_head;
     uint64_t sequence;
@@ -78,12 +78,12 @@ s_heads (s_log_t *log, bool force)
         return;
     certbus_tree_head_t head = {0};
     head.size = (uint64_t) size;
-    head.timestamp = certbus_now_ms () + size;   //  strictly increasing
+    head.timestamp = certbus_now_ms () + size; //  strictly increasing
     broker_tree_root (log->tree, head.root);
     size_t bytes_size;
     uint8_t *bytes = certbus_tree_head_sign (log->identity, &head, &bytes_size);
-    if (broker_store_begin (log->store) || broker_store_tree_head_add (log->store, &head, bytes,
-                                                                        bytes_size)
+    if (broker_store_begin (log->store)
+        || broker_store_tree_head_add (log->store, &head, bytes, bytes_size)
         || broker_store_commit (log->store))
         b_die ("tree head: %s", certbus_reason ());
     free (bytes);
@@ -211,13 +211,12 @@ main (int argc, char *argv [])
             large_m / small_m);
     printf ("   fill to %lld records (transactions of %d): %.1f s = %.1f us per append; "
             "broker.db %.0f MiB\n",
-            (long long) records, s_FILL_TXN, fill_s, fill_s * 1e6 / (double) (big - 4000),
-            db_mib);
+            (long long) records, s_FILL_TXN, fill_s, fill_s * 1e6 / (double) (big - 4000), db_mib);
     printf ("   certbus-broker audit verify, %lld records, %lld tree heads: %.2f s (median of "
             "%d: %s) = %.0f records/s%s; cores %d\n",
             (long long) records, (long long) (records / s_HEAD_RECORDS + 1), verify_m, s_RUNS,
-            b_list (verify, s_RUNS, "%.2f"), (double) records / verify_m,
-            rc ? " (FAILED)" : "", cores);
+            b_list (verify, s_RUNS, "%.2f"), (double) records / verify_m, rc ? " (FAILED)" : "",
+            cores);
     b_result ("audit_append_us_1e3", small_m);
     //  the same keys in a quick run, whose size audit_records gives
     b_result ("audit_append_us_1e6", large_m);

@@ -112,7 +112,7 @@ s_generate (b_council_t *council, size_t count, double *seconds_p)
         while (records - last_head >= s_HEAD_RECORDS || (done == count && records > last_head)) {
             certbus_tree_head_t head = {0};
             head.size = (uint64_t) records;
-            head.timestamp = certbus_now_ms () + records;   //  strictly increasing
+            head.timestamp = certbus_now_ms () + records; //  strictly increasing
             broker_tree_root (tree, head.root);
             size_t head_size;
             uint8_t *head_bytes = certbus_tree_head_sign (identity, &head, &head_size);
@@ -200,8 +200,9 @@ s_mark_stop (const char *dir, bool clean)
 {
     char *path = zsys_sprintf ("%s/broker.db", dir);
     sqlite3 *db = NULL;
-    char *sql = zsys_sprintf ("INSERT OR REPLACE INTO meta (key, value) VALUES ('clean_stop', '%s')",
-                              clean ? "1" : "0");
+    char *sql
+        = zsys_sprintf ("INSERT OR REPLACE INTO meta (key, value) VALUES ('clean_stop', '%s')",
+                        clean ? "1" : "0");
     if (sqlite3_open (path, &db) != SQLITE_OK
         || sqlite3_exec (db, sql, NULL, NULL, NULL) != SQLITE_OK)
         b_die ("cannot mark %s: %s", path, sqlite3_errmsg (db));
@@ -430,9 +431,10 @@ main (int argc, char *argv [])
     double check_c = s_get_n (&check_cold, "quick_check_s", NULL, cold_runs);
     double audit_w = s_get (&check_warm, "count_audit_s", NULL);
     double audit_c = s_get_n (&check_cold, "count_audit_s", NULL, cold_runs);
-    printf ("   restart (zactor_new -> READY) after a clean stop, warm cache: %.2f s (target <= 5 s)"
-            "%s (median of %d: %s)\n",
-            clean_w, clean_w <= 5 ? "" : " MISSED", s_RUNS, list [0]);
+    printf (
+        "   restart (zactor_new -> READY) after a clean stop, warm cache: %.2f s (target <= 5 s)"
+        "%s (median of %d: %s)\n",
+        clean_w, clean_w <= 5 ? "" : " MISSED", s_RUNS, list [0]);
     printf ("   restart after a crash (every page checked), warm cache: %.2f s%s (median of %d: "
             "%s)\n",
             crash_w, crash_w <= 5 ? "" : " (over 5 s)", s_RUNS, list [1]);
@@ -443,13 +445,11 @@ main (int argc, char *argv [])
     printf ("     baseline, PRAGMA quick_check alone on the same file: %.2f s warm, %.2f s cold "
             "(%.0f%% / %.0f%% of the crash restart); SELECT COUNT(*) FROM audit (frontier "
             "rebuild, every start): %.2f s warm, %.2f s cold\n",
-            check_w, check_c, 100 * check_w / crash_w, 100 * check_c / crash_c, audit_w,
-            audit_c);
+            check_w, check_c, 100 * check_w / crash_w, 100 * check_c / crash_c, audit_w, audit_c);
     printf ("   returning member: first delivery %.3f s, first window of 64 %.3f s after "
             "connecting; then it drains %.0f deliveries/s acking each one (warm, clean)\n",
             s_get (&clean_warm, "first_delivery_s", NULL),
-            s_get (&clean_warm, "first_window_s", NULL),
-            s_get (&clean_warm, "drain_per_s", NULL));
+            s_get (&clean_warm, "first_window_s", NULL), s_get (&clean_warm, "drain_per_s", NULL));
     printf ("   broker RSS with the backlog: %.1f MiB at READY, %.1f MiB serving the returning "
             "member; peak %.1f MiB (%.1f MiB after a crash restart) (target <= 100 MiB)%s; "
             "baseline: this process before zactor_new %.1f MiB\n",

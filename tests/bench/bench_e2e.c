@@ -44,13 +44,13 @@ typedef struct {
 
 typedef struct {
     b_council_t *council;
-    char *base;                      //  folder of the node folders
+    char *base; //  folder of the node folders
     b_broker_t *broker;
     s_node_t alpha, bravo;
-    node_ctx_t *sender;              //  alpha's folder, second connection (CLI side)
-    node_store_t *reader;            //  bravo's database, second connection
-    zsock_t *control;                //  to alpha's control socket
-    int64_t last_n;                  //  last inbox row seen
+    node_ctx_t *sender;   //  alpha's folder, second connection (CLI side)
+    node_store_t *reader; //  bravo's database, second connection
+    zsock_t *control;     //  to alpha's control socket
+    int64_t last_n;       //  last inbox row seen
 } s_fed_t;
 
 static char *
@@ -237,7 +237,7 @@ s_send_request (s_fed_t *fed, const uint8_t *id)
     zmsg_t *msg = zmsg_new ();
     zmsg_addstr (msg, "SEND");
     zmsg_addmem (msg, id, CERTBUS_ID_SIZE);
-    zmsg_addstr (msg, "0");              //  answer at once: we watch the inbox
+    zmsg_addstr (msg, "0"); //  answer at once: we watch the inbox
     if (zmsg_send (&msg, fed->control))
         b_die ("control send failed");
 }
@@ -253,16 +253,16 @@ s_queue_request (s_fed_t *fed, const uint8_t *id, const uint8_t *bytes, size_t s
     zmsg_addstr (msg, "QUEUE");
     zmsg_addmem (msg, id, CERTBUS_ID_SIZE);
     zmsg_addmem (msg, bytes, size);
-    zmsg_addmem (msg, NULL, 0);          //  no payload kept beside the row
-    zmsg_addstr (msg, "0");              //  answer once it is in the outbox
+    zmsg_addmem (msg, NULL, 0); //  no payload kept beside the row
+    zmsg_addstr (msg, "0");     //  answer once it is in the outbox
     if (zmsg_send (&msg, fed->control))
         b_die ("control send failed");
 }
 
 //  Hand-overs sent and answered, with their times
 typedef struct {
-    double *started;                 //  when each QUEUE was sent (b_now)
-    double *ms;                      //  how long each took to be answered
+    double *started; //  when each QUEUE was sent (b_now)
+    double *ms;      //  how long each took to be answered
     size_t cap, sent, answered;
 } s_handovers_t;
 
@@ -294,9 +294,9 @@ s_drain_control (s_fed_t *fed)
 }
 
 typedef struct {
-    double *latencies;               //  ms, when not NULL
-    double *to_broker;               //  created -> broker accepted_at
-    double *from_broker;             //  broker accepted_at -> inbox received_at
+    double *latencies;   //  ms, when not NULL
+    double *to_broker;   //  created -> broker accepted_at
+    double *from_broker; //  broker accepted_at -> inbox received_at
     size_t count;
     size_t cap;
     int64_t last_received;
@@ -316,8 +316,7 @@ s_watch_row (void *arg, const node_message_t *message)
         }
         watch->latencies [watch->count] = (double) (message->received_at - message->created);
         watch->to_broker [watch->count] = (double) (message->accepted_at - message->created);
-        watch->from_broker [watch->count]
-            = (double) (message->received_at - message->accepted_at);
+        watch->from_broker [watch->count] = (double) (message->received_at - message->accepted_at);
     }
     watch->count++;
     if (message->received_at > watch->last_received)
@@ -395,7 +394,7 @@ s_throughput (s_fed_t *fed, size_t count)
 typedef struct {
     double p50, p99, max, rate;
     double to_broker_p50, from_broker_p50;
-    double queue_p50, queue_p99;     //  the hand-over to the daemon (QUEUE)
+    double queue_p50, queue_p99; //  the hand-over to the daemon (QUEUE)
     size_t count;
 } s_latency_t;
 
@@ -475,8 +474,8 @@ typedef struct {
     double p50, p99, max, rate;
     double to_broker_p50, from_broker_p50;
     double queue_p50, queue_p99;
-    double idle_p50, idle_p99;       //  at 20 msgs/s
-    double rate_at_10ms;             //  highest swept rate with p99 <= 10 ms
+    double idle_p50, idle_p99; //  at 20 msgs/s
+    double rate_at_10ms;       //  highest swept rate with p99 <= 10 ms
     char *sweep;
 } s_case_t;
 
@@ -493,8 +492,8 @@ s_case (bool receipts, size_t count, double seconds)
     out.throughput = b_median (throughput, s_RUNS);
     printf ("   receipts %-3s max throughput: %7.0f msgs/s (median of %d: %s; %zu messages "
             "each)\n",
-            receipts ? "on" : "off", out.throughput, s_RUNS,
-            b_list (throughput, s_RUNS, "%.0f"), count);
+            receipts ? "on" : "off", out.throughput, s_RUNS, b_list (throughput, s_RUNS, "%.0f"),
+            count);
     fflush (stdout);
     double p50 [s_RUNS], p99 [s_RUNS], max [s_RUNS], rate [s_RUNS], to [s_RUNS], from [s_RUNS];
     double qp50 [s_RUNS], qp99 [s_RUNS];
@@ -536,8 +535,8 @@ s_case (bool receipts, size_t count, double seconds)
         for (size_t i = 0; i < rate_count && rates [i] < out.throughput; i++) {
             s_latency_t latency = s_latency (fed, rates [i], seconds / 2);
             used += (size_t) snprintf (line + used, sizeof line - used,
-                                       "%s%.0f/s: p50 %.0f, p99 %.0f", used ? "; " : "",
-                                       rates [i], latency.p50, latency.p99);
+                                       "%s%.0f/s: p50 %.0f, p99 %.0f", used ? "; " : "", rates [i],
+                                       latency.p50, latency.p99);
             if (latency.p99 <= 10)
                 out.rate_at_10ms = rates [i];
         }
@@ -597,7 +596,8 @@ main (int argc, char *argv [])
             "(median of %d: %s); e2e max / commit rate = %.2f; cores %d\n",
             commit_m, 1000 / commit_m, s_RUNS, b_list (commit, s_RUNS, "%.2f"),
             on.throughput * commit_m / 1000, cores);
-    printf ("   (case 1 gives the broker relay and one-core verify rates of this same bench run)\n");
+    printf (
+        "   (case 1 gives the broker relay and one-core verify rates of this same bench run)\n");
     b_result ("e2e_msgs_per_s", on.throughput);
     b_result ("e2e_sqlite_commit_ms", commit_m);
     b_result ("e2e_p50_ms", on.p50);

@@ -39,16 +39,16 @@
 typedef struct {
     b_council_t *council;
     const char *endpoint;
-    size_t first, count;             //  members [first, first + count)
+    size_t first, count; //  members [first, first + count)
     zsock_t **socks;
-    atomic_int ready;                //  welcomes received
+    atomic_int ready; //  welcomes received
     atomic_bool stop;
     pthread_t thread;
     //  per round
     atomic_long verified;
     atomic_long failed;
-    _Atomic double last_verified;    //  b_now () of the latest verified copy
-    double first_delivery;           //  b_now () of the first delivery this round
+    _Atomic double last_verified; //  b_now () of the latest verified copy
+    double first_delivery;        //  b_now () of the first delivery this round
     long pongs;
     //  kept from round 1 for the one-core baseline
     zchunk_t **kept;
@@ -103,10 +103,11 @@ s_member_thread (void *arg)
                         certbus_envelope_t *env = NULL;
                         uint8_t *payload = NULL;
                         size_t size = 0;
-                        certbus_err_t err = certbus_envelope_open (
-                            deliver->envelope.data, deliver->envelope.len, council->directory,
-                            member->identity, member->org, deliver->accepted_at / 1000, &env,
-                            &payload, &size);
+                        certbus_err_t err
+                            = certbus_envelope_open (deliver->envelope.data, deliver->envelope.len,
+                                                     council->directory, member->identity,
+                                                     member->org, deliver->accepted_at / 1000, &env,
+                                                     &payload, &size);
                         if (err == CERTBUS_OK && size == s_PAYLOAD) {
                             double done = b_now ();
                             atomic_store (&group->last_verified, done);
@@ -118,11 +119,11 @@ s_member_thread (void *arg)
                             }
                         }
                         else {
-                            fprintf (stderr, "bench: %s cannot open its copy: %s\n",
-                                     member->org, certbus_reason ());
+                            fprintf (stderr, "bench: %s cannot open its copy: %s\n", member->org,
+                                     certbus_reason ());
                             atomic_fetch_add (&group->failed, 1);
                         }
-                        free (payload);   //  "stored in memory": held until here
+                        free (payload); //  "stored in memory": held until here
                         certbus_envelope_destroy (&env);
                         uint64_t sequence = deliver->sequence;
                         b_send_acks (sock, &sequence, 1);
@@ -204,7 +205,7 @@ main (int argc, char *argv [])
         setrlimit (RLIMIT_NOFILE, &limit);
     }
     certbus_init ();
-    zsys_set_max_sockets (0);        //  as many as the fd limit allows
+    zsys_set_max_sockets (0); //  as many as the fd limit allows
     zsys_init ();
     b_log_to (log);
     int cores = b_cores ();
@@ -219,10 +220,9 @@ main (int argc, char *argv [])
     //  members [0] publishes; all national, so the default policy lets it
     //  address "all"
     double issue_s = 0;
-    b_council_t *council
-        = b_council_new ("fanout", members + 1, "m", NULL, "national", &issue_s);
-    printf ("   issued %zu certificates with council_issue in %.1f s (%.1f ms each)\n",
-            members + 1, issue_s, issue_s * 1000 / (double) (members + 1));
+    b_council_t *council = b_council_new ("fanout", members + 1, "m", NULL, "national", &issue_s);
+    printf ("   issued %zu certificates with council_issue in %.1f s (%.1f ms each)\n", members + 1,
+            issue_s, issue_s * 1000 / (double) (members + 1));
     char *db = council_path (council->dir, BROKER_DB);
     struct stat st;
     double db_mib = stat (db, &st) == 0 ? (double) st.st_size / 1048576.0 : -1;
@@ -294,8 +294,8 @@ main (int argc, char *argv [])
         pongs += groups [t].pongs;
     printf ("   broker RSS, %zu idle members: %.1f MiB (target <= 100 MiB)%s; baseline with 1 "
             "session %.1f MiB: +%.1f KiB per member; %ld pings answered while idle\n",
-            members, s_mib (rss_idle), s_mib (rss_idle) <= 100 ? "" : " MISSED",
-            s_mib (rss_base), (double) (rss_idle - rss_base) / (double) members, pongs);
+            members, s_mib (rss_idle), s_mib (rss_idle) <= 100 ? "" : " MISSED", s_mib (rss_base),
+            (double) (rss_idle - rss_base) / (double) members, pongs);
     fflush (stdout);
 
     //  Fan-out rounds
@@ -347,7 +347,7 @@ main (int argc, char *argv [])
         if (failed)
             printf ("   round %d: %ld copies failed to open\n", r + 1, failed);
         free (envelope);
-        zclock_sleep (500);   //  let the acknowledgements settle
+        zclock_sleep (500); //  let the acknowledgements settle
     }
     long rss_after = b_proc_kib (broker, "VmRSS");
     long hwm = b_proc_kib (broker, "VmHWM");

@@ -20,7 +20,7 @@
 #include <unistd.h>
 
 #define s_PAYLOAD 1024
-#define s_PUB_WINDOW 1000            //  publishes in flight from the generator
+#define s_PUB_WINDOW 1000 //  publishes in flight from the generator
 #define s_RUNS 3
 
 //  ---------------------------------------------------------------------------
@@ -102,7 +102,7 @@ s_blast_actor (zsock_t *pipe, void *args)
         if (zframe_send (&frame, blast->sender, 0) != 0)
             break;
     }
-    char *command = zstr_recv (pipe);   //  $TERM
+    char *command = zstr_recv (pipe); //  $TERM
     zstr_free (&command);
 }
 
@@ -176,15 +176,15 @@ s_zmq_curve_relay (long count)
 //  The broker relay
 
 typedef struct {
-    double msgs_per_s;               //  deliveries / (last delivery - first publish)
-    double accept_per_s;             //  pubacks / (last puback - first publish)
+    double msgs_per_s;   //  deliveries / (last delivery - first publish)
+    double accept_per_s; //  pubacks / (last puback - first publish)
     size_t envelope_size;
     size_t header_size;
     int64_t commits;
-    double broker_cpu, io_cpu, generator_cpu;    //  seconds in the timed part
-    double broker_cpu_us, io_cpu_us, generator_cpu_us;   //  per message
-    double broker_busy;              //  engine thread CPU / wall time
-    double broker_sys, broker_sys_us;    //  of which in the kernel
+    double broker_cpu, io_cpu, generator_cpu;          //  seconds in the timed part
+    double broker_cpu_us, io_cpu_us, generator_cpu_us; //  per message
+    double broker_busy;                                //  engine thread CPU / wall time
+    double broker_sys, broker_sys_us;                  //  of which in the kernel
 } s_run_t;
 
 static s_run_t
@@ -226,8 +226,7 @@ s_broker_relay (size_t count)
         ping_packet.body_case = CERTBUS__PACKET__BODY_DIRECTORY_REQUEST;
         ping_packet.directory_request = &request;
         certbus_packet_send (publisher, NULL, &ping_packet);
-        Certbus__Packet *reply
-            = b_expect (publisher, CERTBUS__PACKET__BODY_DIRECTORY_REPLY, 10000);
+        Certbus__Packet *reply = b_expect (publisher, CERTBUS__PACKET__BODY_DIRECTORY_REPLY, 10000);
         if (!reply)
             b_die ("publisher got no directory reply");
         certbus_codec_free (reply);
@@ -295,7 +294,7 @@ s_broker_relay (size_t count)
         else if (strncmp (after [i].comm, "ZMQbg/IO", 8) == 0)
             result.io_cpu += delta;
         else if (delta > result.broker_cpu) {
-            result.broker_cpu = delta;   //  the busiest other thread: the engine
+            result.broker_cpu = delta; //  the busiest other thread: the engine
             double sys = after [i].sys_s;
             for (int j = 0; j < before_count; j++)
                 if (before [j].tid == after [i].tid)
@@ -380,8 +379,8 @@ main (int argc, char *argv [])
     printf ("   envelope %zu bytes (header %zu bytes signed), %zu messages per run, "
             "broker window 64, batch 256\n",
             run.envelope_size, run.header_size, count);
-    printf ("   broker relay:        %8.0f msgs/s delivered (median of %d: %s)\n", relay_m,
-            s_RUNS, b_list (relay, s_RUNS, "%.0f"));
+    printf ("   broker relay:        %8.0f msgs/s delivered (median of %d: %s)\n", relay_m, s_RUNS,
+            b_list (relay, s_RUNS, "%.0f"));
     printf ("   broker accept:       %8.0f publishes/s acknowledged durable (median of %d: %s)\n",
             accept_m, s_RUNS, b_list (accept, s_RUNS, "%.0f"));
     printf ("   baseline verify:     %8.0f Ed25519 verifies/s on one core (%zu-byte message; "
@@ -391,7 +390,8 @@ main (int argc, char *argv [])
             "%d: %s)\n",
             raw_m, s_RUNS, b_list (raw, s_RUNS, "%.0f"));
     double commit_m = b_median (commit, s_RUNS);
-    double engine_us_m = b_median (engine_us, s_RUNS), engine_busy_m = b_median (engine_busy, s_RUNS);
+    double engine_us_m = b_median (engine_us, s_RUNS),
+           engine_busy_m = b_median (engine_busy, s_RUNS);
     printf ("   where the time goes: engine thread %.0f us CPU per message (%.0f us of it in the "
             "kernel); it was on a core %.0f%% of the run's wall time, and idle, blocked (poll, "
             "fsync) or waiting for a core the rest; ZMQ I/O thread %.0f us; load generator "

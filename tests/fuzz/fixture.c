@@ -13,9 +13,9 @@ typedef struct {
     certbus_tier_t tier;
     const char *sector;
     const char *region;
-    int64_t not_before;              //  unix seconds
+    int64_t not_before; //  unix seconds
     int64_t not_after;
-    bool revoked;                    //  listed in the directory's revocations
+    bool revoked; //  listed in the directory's revocations
 } s_member_t;
 
 //  The first FX_MEMBERS_SMALL are the envelope fixture: a national CERT and
@@ -98,11 +98,12 @@ fx_cert (const fx_t *fx, size_t index)
 }
 
 void
-fx_sign_as (const fx_t *fx, const char *org, const char *domain, const uint8_t *data,
-            size_t size, uint8_t sig [CERTBUS_SIG_SIZE])
+fx_sign_as (const fx_t *fx, const char *org, const char *domain, const uint8_t *data, size_t size,
+            uint8_t sig [CERTBUS_SIG_SIZE])
 {
     int who = fx_find (fx, org);
-    certbus_sign (sig, domain, data, size, certbus_identity_sign_secret (fx->ids [who < 0 ? 0 : who]));
+    certbus_sign (sig, domain, data, size,
+                  certbus_identity_sign_secret (fx->ids [who < 0 ? 0 : who]));
 }
 
 certbus_envelope_t *
@@ -161,8 +162,8 @@ fx_init (fx_t *fx, size_t count)
         if (certbus_request_make (fx->ids [i], m->org_id, NULL, &fx->requests [i],
                                   &fx->request_sizes [i]))
             return -1;
-        certbus_request_t *request
-            = certbus_request_decode (fx->requests [i], fx->request_sizes [i]);
+        certbus_request_t *request = certbus_request_decode (fx->requests [i],
+                                                             fx->request_sizes [i]);
         if (!request)
             return -1;
         int rc = certbus_cert_issue (fx->council, request, i + 1, m->tier, m->sector, m->region,

@@ -16,11 +16,11 @@
 #include <stdint.h>
 #include "certbus.h"
 
-#define FX_NOW 1800000000            //  2027-01-15: "now" for every check
-#define FX_MEMBERS_MAX 6             //  members in the full fixture
-#define FX_MEMBERS_SMALL 2           //  cert-national and bank-01
-#define FX_MEMBERS_FORWARD 3         //  and cert-banking: a two-hop forward chain
-#define FX_DIR_SERIAL 7              //  version of the fixture's directory
+#define FX_NOW 1800000000    //  2027-01-15: "now" for every check
+#define FX_MEMBERS_MAX 6     //  members in the full fixture
+#define FX_MEMBERS_SMALL 2   //  cert-national and bank-01
+#define FX_MEMBERS_FORWARD 3 //  and cert-banking: a two-hop forward chain
+#define FX_DIR_SERIAL 7      //  version of the fixture's directory
 #define FX_REVS_MAX 2
 
 //  The domains under which lib/cert.c, lib/directory.c and lib/envelope.c
@@ -34,19 +34,19 @@
 #define FX_DOMAIN_ENVELOPE "certbus-envelope-v1"
 
 typedef struct {
-    certbus_identity_t *council;                 //  the Council root key
-    size_t count;                                //  members enrolled
-    certbus_identity_t *ids [FX_MEMBERS_MAX];    //  each member's keys
-    uint8_t *requests [FX_MEMBERS_MAX];          //  serialised Requests
+    certbus_identity_t *council;              //  the Council root key
+    size_t count;                             //  members enrolled
+    certbus_identity_t *ids [FX_MEMBERS_MAX]; //  each member's keys
+    uint8_t *requests [FX_MEMBERS_MAX];       //  serialised Requests
     size_t request_sizes [FX_MEMBERS_MAX];
-    uint8_t *certs [FX_MEMBERS_MAX];             //  serialised Certificates
+    uint8_t *certs [FX_MEMBERS_MAX]; //  serialised Certificates
     size_t cert_sizes [FX_MEMBERS_MAX];
-    uint8_t *revs [FX_REVS_MAX];                 //  serialised Revocations
+    uint8_t *revs [FX_REVS_MAX]; //  serialised Revocations
     size_t rev_sizes [FX_REVS_MAX];
     size_t rev_count;
-    uint8_t *dir_bytes;                          //  serialised Directory
+    uint8_t *dir_bytes; //  serialised Directory
     size_t dir_size;
-    certbus_directory_t *dir;                    //  dir_bytes, decoded
+    certbus_directory_t *dir; //  dir_bytes, decoded
 } fx_t;
 
 //  Replaces libsodium's random source with a deterministic one, for this
@@ -102,17 +102,17 @@ certbus_envelope_t *
 //  Declares the harness's fixture, static fx_t s_fx, and an
 //  LLVMFuzzerInitialize that builds it with the first count members
 //  (deterministic keys first, as libsodium asks), aborting on failure.
-#define FX_FUZZER_FIXTURE(count)                                                              \
-    static fx_t s_fx;                                                                         \
-    int LLVMFuzzerInitialize (int *argc, char ***argv);                                       \
-    int LLVMFuzzerInitialize (int *argc, char ***argv)                                        \
-    {                                                                                         \
-        (void) argc;                                                                          \
-        (void) argv;                                                                          \
-        fx_deterministic_random ();                                                           \
-        if (fx_init (&s_fx, (count)) != 0)                                                    \
-            abort ();                                                                         \
-        return 0;                                                                             \
+#define FX_FUZZER_FIXTURE(count)                        \
+    static fx_t s_fx;                                   \
+    int LLVMFuzzerInitialize (int *argc, char ***argv); \
+    int LLVMFuzzerInitialize (int *argc, char ***argv)  \
+    {                                                   \
+        (void) argc;                                    \
+        (void) argv;                                    \
+        fx_deterministic_random ();                     \
+        if (fx_init (&s_fx, (count)) != 0)              \
+            abort ();                                   \
+        return 0;                                       \
     }
 
 #endif

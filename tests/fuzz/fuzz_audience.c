@@ -61,8 +61,8 @@ s_resolve (const char *text, const char *tlp, const char *exclude)
 {
     char **orgs = NULL;
     size_t count = 0;
-    certbus_err_t rc
-        = certbus_audience_resolve (text, tlp, s_fx.dir, exclude, FX_NOW, &orgs, &count);
+    certbus_err_t rc = certbus_audience_resolve (text, tlp, s_fx.dir, exclude, FX_NOW, &orgs,
+                                                 &count);
     if (rc != CERTBUS_OK) {
         if (orgs || count || rc >= CERTBUS_E__COUNT)
             __builtin_trap ();

@@ -98,8 +98,7 @@ LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
     const uint8_t *body = outer->body.data;
     size_t body_size = outer->body.len;
     const uint8_t *council = certbus_identity_sign_secret (s_fx.council);
-    Certbus__CertificateBody *cert_body
-        = certbus__certificate_body__unpack (NULL, body_size, body);
+    Certbus__CertificateBody *cert_body = certbus__certificate_body__unpack (NULL, body_size, body);
     if (cert_body) {
         s_decode_signed (outer, s_CERT, FX_DOMAIN_CERT, council);
         certbus__certificate_body__free_unpacked (cert_body, NULL);
@@ -113,8 +112,8 @@ LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
     if (request_body) {
         for (size_t i = 0; i < s_fx.count; i++)
             if (request_body->sign_key.len == CERTBUS_KEY_SIZE
-                && memcmp (request_body->sign_key.data,
-                           certbus_identity_sign_public (s_fx.ids [i]), CERTBUS_KEY_SIZE)
+                && memcmp (request_body->sign_key.data, certbus_identity_sign_public (s_fx.ids [i]),
+                           CERTBUS_KEY_SIZE)
                        == 0)
                 s_decode_signed (outer, s_REQUEST, FX_DOMAIN_REQUEST,
                                  certbus_identity_sign_secret (s_fx.ids [i]));

@@ -41,8 +41,8 @@ s_walk (certbus_directory_t *dir, const uint8_t *data, size_t size)
             || !certbus_directory_find_curve (dir, cert->curve_key))
             __builtin_trap ();
         const certbus_cert_t *origin = NULL;
-        certbus_err_t rc
-            = certbus_directory_check_origin (dir, cert->org_id, cert->serial, FX_NOW, &origin);
+        certbus_err_t rc = certbus_directory_check_origin (dir, cert->org_id, cert->serial, FX_NOW,
+                                                           &origin);
         if ((rc == CERTBUS_OK) != (origin == cert))
             __builtin_trap ();
         if (rc == CERTBUS_OK && certbus_directory_revocation (dir, cert->serial))

@@ -27,9 +27,8 @@ static void
 s_walk (certbus_envelope_t *env)
 {
     const certbus_header_t *h = certbus_envelope_header (env);
-    if (!h || !h->origin || !h->kind || !h->tlp || !h->severity || !h->content_type
-        || !h->topic || !h->audience || !h->case_status || !h->assign
-        || (h->ref_count && !h->refs))
+    if (!h || !h->origin || !h->kind || !h->tlp || !h->severity || !h->content_type || !h->topic
+        || !h->audience || !h->case_status || !h->assign || (h->ref_count && !h->refs))
         __builtin_trap ();
     size_t header_size;
     if (!certbus_envelope_header_bytes (env, &header_size) || header_size == 0)
@@ -114,8 +113,8 @@ s_open_resigned (const uint8_t *data, size_t size)
     Certbus__Envelope *wire = certbus__envelope__unpack (NULL, size, data);
     if (!wire)
         return;
-    Certbus__EnvelopeHeader *hdr
-        = certbus__envelope_header__unpack (NULL, wire->header.len, wire->header.data);
+    Certbus__EnvelopeHeader *hdr = certbus__envelope_header__unpack (NULL, wire->header.len,
+                                                                     wire->header.data);
     uint8_t sig [CERTBUS_SIG_SIZE];
     fx_sign_as (&s_fx, hdr ? hdr->origin : NULL, FX_DOMAIN_ENVELOPE, wire->header.data,
                 wire->header.len, sig);

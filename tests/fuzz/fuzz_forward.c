@@ -48,8 +48,8 @@ s_fixed_outer (void)
     char *to [] = {"cert-national"};
     uint8_t id [CERTBUS_ID_SIZE], *bytes;
     size_t size;
-    if (certbus_envelope_seal_to (s_fx.ids [1], bank, s_fx.dir, &opts, to, 1,
-                                  (const uint8_t *) "x", 1, id, &bytes, &size)
+    if (certbus_envelope_seal_to (s_fx.ids [1], bank, s_fx.dir, &opts, to, 1, (const uint8_t *) "x",
+                                  1, id, &bytes, &size)
         || certbus_envelope_decode (bytes, size, &outer))
         abort ();
     free (bytes);
@@ -60,7 +60,7 @@ s_fixed_outer (void)
 //  Outer envelopes made for inner headers, by inner id, origin and TLP:
 //  sealing costs a signature, and mutations mostly keep the id
 #define s_CACHE_SIZE 64
-#define s_CACHE_TEXT 48              //  longer origins and TLPs are not cached
+#define s_CACHE_TEXT 48 //  longer origins and TLPs are not cached
 
 typedef struct {
     uint8_t id [CERTBUS_ID_SIZE];
@@ -140,8 +140,8 @@ LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
         s_open (s_fixed_outer (), data, size);
         return 0;
     }
-    Certbus__EnvelopeHeader *hdr
-        = certbus__envelope_header__unpack (NULL, forward->header.len, forward->header.data);
+    Certbus__EnvelopeHeader *hdr = certbus__envelope_header__unpack (NULL, forward->header.len,
+                                                                     forward->header.data);
     bool owned = false;
     certbus_envelope_t *outer = hdr ? s_outer_for (hdr, &owned) : NULL;
     if (!outer)

@@ -26,7 +26,7 @@
 #include <string.h>
 
 #define H CERTBUS_MERKLE_HASH_SIZE
-#define s_GEN_MAX 300                //  leaves in a generated tree
+#define s_GEN_MAX 300 //  leaves in a generated tree
 
 int
 LLVMFuzzerTestOneInput (const uint8_t *data, size_t size);
@@ -43,7 +43,7 @@ s_be64 (const uint8_t *p)
 //  A node store in memory: level l holds the perfect nodes of 2^l leaves.
 typedef struct {
     uint64_t size;
-    uint8_t *levels [10];            //  2^9 > s_GEN_MAX
+    uint8_t *levels [10]; //  2^9 > s_GEN_MAX
 } s_store_t;
 
 static int
@@ -75,8 +75,8 @@ s_verify_raw (uint8_t mode, uint64_t a, uint64_t b, const uint8_t *rest, size_t 
             h2_len = cut;
         }
     }
-    certbus_err_t rc
-        = certbus_merkle_verify_inclusion (h1, h1_len, a, b, proof, proof_len, h2, h2_len);
+    certbus_err_t rc = certbus_merkle_verify_inclusion (h1, h1_len, a, b, proof, proof_len, h2,
+                                                        h2_len);
     if (rc != CERTBUS_OK && rc != CERTBUS_E_FIELD && rc != CERTBUS_E_DECODE)
         __builtin_trap ();
     rc = certbus_merkle_verify_consistency (a, b, proof, proof_len, h1, h1_len, h2, h2_len);
@@ -140,8 +140,8 @@ s_generate (uint64_t a, uint64_t b, const uint8_t *rest, size_t rest_size)
     size_t proof_len;
     uint64_t index = a % n;
     if (certbus_merkle_inclusion_proof (proof, &proof_len, index, n, s_get_node, &store)
-        || certbus_merkle_verify_inclusion (leaves + index * H, H, index, n, proof, proof_len,
-                                            root, H))
+        || certbus_merkle_verify_inclusion (leaves + index * H, H, index, n, proof, proof_len, root,
+                                            H))
         __builtin_trap ();
     if (proof_len) {
         proof [pick % proof_len] ^= (uint8_t) (1u << (pick % 8));
@@ -155,13 +155,11 @@ s_generate (uint64_t a, uint64_t b, const uint8_t *rest, size_t rest_size)
     uint8_t old_root [H];
     if (certbus_merkle_tree_root (old_root, old_size, s_get_node, &store)
         || certbus_merkle_consistency_proof (proof, &proof_len, old_size, n, s_get_node, &store)
-        || certbus_merkle_verify_consistency (old_size, n, proof, proof_len, old_root, H, root,
-                                              H))
+        || certbus_merkle_verify_consistency (old_size, n, proof, proof_len, old_root, H, root, H))
         __builtin_trap ();
     if (proof_len) {
         proof [pick % proof_len] ^= (uint8_t) (1u << (pick % 8));
-        if (certbus_merkle_verify_consistency (old_size, n, proof, proof_len, old_root, H, root,
-                                               H)
+        if (certbus_merkle_verify_consistency (old_size, n, proof, proof_len, old_root, H, root, H)
             != CERTBUS_E_DECODE)
             __builtin_trap ();
     }

@@ -44,10 +44,9 @@ LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
 {
     Certbus__Packet *packet = NULL;
     //  As certbus_packet_decode: a packet may come in any valid encoding
-    certbus_err_t rc
-        = certbus_codec_decode_unsigned (&certbus__packet__descriptor, data, size,
-                                         CERTBUS_MAX_PACKET, CERTBUS_MAX_REPEATED,
-                                         (void **) &packet);
+    certbus_err_t rc = certbus_codec_decode_unsigned (&certbus__packet__descriptor, data, size,
+                                                      CERTBUS_MAX_PACKET, CERTBUS_MAX_REPEATED,
+                                                      (void **) &packet);
     if (rc != CERTBUS_OK) {
         if (packet || rc >= CERTBUS_E__COUNT)
             __builtin_trap ();

@@ -18,7 +18,7 @@ LLVMFuzzerInitialize (int *argc, char ***argv);
 int
 LLVMFuzzerTestOneInput (const uint8_t *data, size_t size);
 
-static fx_t s_fx;                    //  built once, read-only afterwards
+static fx_t s_fx; //  built once, read-only afterwards
 static certbus_audience_t *s_audiences [4];
 
 int

@@ -13,7 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define s_DOMAIN_TREE_HEAD "certbus-tree-head-v1"   //  lib/treehead.c's domain
+#define s_DOMAIN_TREE_HEAD "certbus-tree-head-v1" //  lib/treehead.c's domain
 
 int
 LLVMFuzzerTestOneInput (const uint8_t *data, size_t size);

@@ -21,8 +21,8 @@
 #include <string.h>
 #include <sys/stat.h>
 
-static const char *s_root;           //  the corpus folder
-static size_t s_total;               //  bytes written, for the summary
+static const char *s_root; //  the corpus folder
+static size_t s_total;     //  bytes written, for the summary
 
 static void
 s_die (const char *what)
@@ -80,8 +80,7 @@ s_seal (fx_t *fx, size_t from, const char *kind, const char *tlp, const char *au
     if (certbus_audience_resolve (audience, tlp, fx->dir, fx_org (from), FX_NOW, &orgs, &count))
         s_die (audience);
     if (certbus_envelope_seal_to (fx->ids [from], own, fx->dir, &opts, orgs, count,
-                                  (const uint8_t *) payload, strlen (payload), id, &bytes,
-                                  size_p))
+                                  (const uint8_t *) payload, strlen (payload), id, &bytes, size_p))
         s_die ("seal");
     certbus_strv_free (orgs, count);
     certbus_cert_destroy (&own);
@@ -134,8 +133,7 @@ s_envelopes (fx_t *fx, uint8_t **publish_p, size_t *publish_size_p, uint8_t **de
     char *both [] = {"bank-01", "cert-national"};
     uint8_t id [CERTBUS_ID_SIZE];
     if (certbus_envelope_seal_to (fx->ids [0], own, fx->dir, &opts, both, 2,
-                                  (const uint8_t *) "ransomware at bank-01", 21, id, &bytes,
-                                  &size))
+                                  (const uint8_t *) "ransomware at bank-01", 21, id, &bytes, &size))
         s_die ("seal to both");
     s_write ("fuzz_envelope", "incident-both-refs", bytes, size);
     certbus_cert_destroy (&own);
@@ -189,8 +187,8 @@ s_directories (fx_t *small, fx_t *full)
         s_die ("empty directory");
     s_write ("fuzz_directory", "empty", bytes, size);
     free (bytes);
-    if (certbus_directory_build (full->council, 3, full->certs, full->cert_sizes, 3, NULL, NULL,
-                                 0, &bytes, &size))
+    if (certbus_directory_build (full->council, 3, full->certs, full->cert_sizes, 3, NULL, NULL, 0,
+                                 &bytes, &size))
         s_die ("old directory");
     s_write ("fuzz_directory", "three-members", bytes, size);
     free (bytes);
@@ -464,9 +462,8 @@ s_merkle (void)
 //  An envelope of the forward content type from member from to member to,
 //  carrying payload, with the references given
 static uint8_t *
-s_forward_envelope (fx_t *fx, size_t from, size_t to, const certbus_ref_t *refs,
-                    size_t ref_count, const uint8_t *payload, size_t payload_size,
-                    size_t *size_p)
+s_forward_envelope (fx_t *fx, size_t from, size_t to, const certbus_ref_t *refs, size_t ref_count,
+                    const uint8_t *payload, size_t payload_size, size_t *size_p)
 {
     certbus_cert_t *own = fx_cert (fx, from);
     char audience [64];
@@ -503,8 +500,8 @@ s_wrap (fx_t *fx, const uint8_t *bytes, size_t size, size_t as, const char *note
     uint8_t *payload;
     if (strcmp (tlp, "red") != 0 && strcmp (tlp, "amber+strict") != 0) {
         if (certbus_forward_wrap (env, fx->ids [as], fx_org (as), (const uint8_t *) note,
-                                  note ? strlen (note) : 0, note ? "text/plain" : NULL,
-                                  &payload, payload_size_p))
+                                  note ? strlen (note) : 0, note ? "text/plain" : NULL, &payload,
+                                  payload_size_p))
             s_die ("forward wrap");
     }
     else {
@@ -514,10 +511,10 @@ s_wrap (fx_t *fx, const uint8_t *bytes, size_t size, size_t as, const char *note
         Certbus__Forward forward = CERTBUS__FORWARD__INIT;
         forward.version = CERTBUS_WIRE_MAJOR;
         forward.header.data = (uint8_t *) certbus_envelope_header_bytes (env, &forward.header.len);
-        forward.signature.data
-            = (uint8_t *) certbus_envelope_signature (env, &forward.signature.len);
-        forward.ciphertext.data
-            = (uint8_t *) certbus_envelope_ciphertext (env, &forward.ciphertext.len);
+        forward.signature.data = (uint8_t *) certbus_envelope_signature (env,
+                                                                         &forward.signature.len);
+        forward.ciphertext.data = (uint8_t *) certbus_envelope_ciphertext (env,
+                                                                           &forward.ciphertext.len);
         forward.content_key.data = key;
         forward.content_key.len = sizeof key;
         forward.note.data = (uint8_t *) note;
@@ -581,12 +578,10 @@ s_forwards (fx_t *fx)
     uint8_t *one = s_wrap (fx, original, size, s_BANK, "seen here too", &one_size);
     s_forward_seed (fx, "forward-one", original, size, one, one_size, CERTBUS_OK, "bank-01");
     uint8_t *bare = s_wrap (fx, original, size, s_BANK, NULL, &bare_size);
-    s_forward_seed (fx, "forward-no-note", original, size, bare, bare_size, CERTBUS_OK,
-                    "bank-01");
+    s_forward_seed (fx, "forward-no-note", original, size, bare, bare_size, CERTBUS_OK, "bank-01");
     //  The bank forwards it to the sectoral CERT, which forwards that again
     certbus_ref_t ref = s_forwards_ref (original, size);
-    uint8_t *hop = s_forward_envelope (fx, s_BANK, s_SECTORAL, &ref, 1, one, one_size,
-                                       &hop_size);
+    uint8_t *hop = s_forward_envelope (fx, s_BANK, s_SECTORAL, &ref, 1, one, one_size, &hop_size);
     uint8_t *two = s_wrap (fx, hop, hop_size, s_SECTORAL, "second hop", &two_size);
     s_forward_seed (fx, "forward-two", hop, hop_size, two, two_size, CERTBUS_OK,
                     "bank-01,cert-banking");
@@ -596,8 +591,8 @@ s_forwards (fx_t *fx)
     //  TLP red and amber+strict never travel further than their recipients
     static const char *tlps [] = {"red", "amber+strict"};
     for (size_t i = 0; i < 2; i++) {
-        uint8_t *closed = s_seal (fx, s_NATIONAL, "advisory", tlps [i], "org:bank-01",
-                                  advisory, &size);
+        uint8_t *closed = s_seal (fx, s_NATIONAL, "advisory", tlps [i], "org:bank-01", advisory,
+                                  &size);
         uint8_t *payload = s_wrap (fx, closed, size, s_BANK, NULL, &bare_size);
         char name [64];
         snprintf (name, sizeof name, "refused-%s", i ? "amber-strict" : "red");
@@ -613,14 +608,14 @@ s_forwards (fx_t *fx)
     memset (other.id, 0x22, CERTBUS_ID_SIZE);
     hop = s_forward_envelope (fx, s_BANK, s_SECTORAL, &other, 1, one, one_size, &hop_size);
     two = s_wrap (fx, hop, hop_size, s_SECTORAL, NULL, &two_size);
-    s_forward_seed (fx, "refused-wrong-reference", hop, hop_size, two, two_size,
-                    CERTBUS_E_FIELD, "has 1, to another message");
+    s_forward_seed (fx, "refused-wrong-reference", hop, hop_size, two, two_size, CERTBUS_E_FIELD,
+                    "has 1, to another message");
     free (two);
     free (hop);
     hop = s_forward_envelope (fx, s_BANK, s_SECTORAL, NULL, 0, one, one_size, &hop_size);
     two = s_wrap (fx, hop, hop_size, s_SECTORAL, NULL, &two_size);
-    s_forward_seed (fx, "refused-no-reference", hop, hop_size, two, two_size,
-                    CERTBUS_E_FIELD, "has 0");
+    s_forward_seed (fx, "refused-no-reference", hop, hop_size, two, two_size, CERTBUS_E_FIELD,
+                    "has 0");
     free (two);
     free (hop);
 
@@ -636,8 +631,7 @@ s_forwards (fx_t *fx)
     char *with_copy [] = {"cert-national", "bank-01"};
     uint8_t id [CERTBUS_ID_SIZE], *own;
     if (certbus_envelope_seal_to (fx->ids [s_BANK], bank, fx->dir, &opts, with_copy, 2,
-                                  (const uint8_t *) advisory, strlen (advisory), id, &own,
-                                  &size))
+                                  (const uint8_t *) advisory, strlen (advisory), id, &own, &size))
         s_die ("seal with a copy");
     certbus_cert_destroy (&bank);
     uint8_t *own_one = s_wrap (fx, own, size, s_BANK, NULL, &bare_size);
@@ -658,8 +652,8 @@ s_forwards (fx_t *fx)
     ref = s_forwards_ref (own, size);
     hop = s_forward_envelope (fx, s_BANK, s_SECTORAL, &ref, 1, own_one, bare_size, &hop_size);
     two = s_wrap (fx, hop, hop_size, s_SECTORAL, NULL, &two_size);
-    s_forward_seed (fx, "refused-own-via-chain", hop, hop_size, two, two_size,
-                    CERTBUS_E_POLICY, "cert-banking forwarded its own message through");
+    s_forward_seed (fx, "refused-own-via-chain", hop, hop_size, two, two_size, CERTBUS_E_POLICY,
+                    "cert-banking forwarded its own message through");
     free (two);
     free (hop);
     free (own_one);

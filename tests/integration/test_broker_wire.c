@@ -24,9 +24,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define s_BACKLOG 200                //  messages published to the slow consumer
-#define s_SHORT_EXPIRY_MS 2000       //  message lifetime in the expiry test
-#define s_PEER_TIMEOUT_MS 400        //  session silence limit in the session expiry test
+#define s_BACKLOG 200          //  messages published to the slow consumer
+#define s_SHORT_EXPIRY_MS 2000 //  message lifetime in the expiry test
+#define s_PEER_TIMEOUT_MS 400  //  session silence limit in the session expiry test
 
 static int
 s_setup (void **state)
@@ -125,8 +125,7 @@ test_revoked_while_connected (void **state)
     tw_send_publish (again, envelope, size);
     reply = tw_recv (again, TW_QUIET_MS);
     if (reply)
-        fail_msg ("a revoked member reconnected and got a %s packet",
-                  certbus_packet_name (reply));
+        fail_msg ("a revoked member reconnected and got a %s packet", certbus_packet_name (reply));
     assert_int_equal (tw_stat (fx, "received"), received);
     assert_int_equal (tw_stat (fx, "accepted"), 0);
     free (envelope);
@@ -209,7 +208,7 @@ test_slow_consumer (void **state)
 
     //  Each acknowledged window is refilled with the next one, in order,
     //  until the backlog is drained
-    size_t next = 0;   //  index of the next message we expect
+    size_t next = 0; //  index of the next message we expect
     uint64_t last_delivery = 0;
     int64_t acked = 0;
     while (true) {
@@ -254,10 +253,9 @@ test_duplicate_publish (void **state)
     uint8_t *envelope = tw_seal (fx, TW_ALPHA, "org:bravo", "say it once", id, &size);
     tw_send_publish (alpha, envelope, size);
     tw_send_publish (alpha, envelope, size);
-    Certbus__Packet *first_packet
-        = tw_expect_puback (alpha, id, CERTBUS__STATUS__STATUS_ACCEPTED);
-    Certbus__Packet *second_packet
-        = tw_expect_puback (alpha, id, CERTBUS__STATUS__STATUS_DUPLICATE);
+    Certbus__Packet *first_packet = tw_expect_puback (alpha, id, CERTBUS__STATUS__STATUS_ACCEPTED);
+    Certbus__Packet *second_packet = tw_expect_puback (alpha, id,
+                                                       CERTBUS__STATUS__STATUS_DUPLICATE);
     Certbus__PubAck *first = first_packet->puback, *second = second_packet->puback;
     assert_true (first->sequence > 0);
     assert_int_equal (second->sequence, first->sequence);
@@ -286,8 +284,7 @@ test_duplicate_publish (void **state)
     assert_int_equal (tw_stat (fx, "acks"), 1);
     assert_int_equal (tw_stat (fx, "queued"), 0);
     tw_send_publish (alpha, envelope, size);
-    Certbus__Packet *third_packet
-        = tw_expect_puback (alpha, id, CERTBUS__STATUS__STATUS_DUPLICATE);
+    Certbus__Packet *third_packet = tw_expect_puback (alpha, id, CERTBUS__STATUS__STATUS_DUPLICATE);
     assert_int_equal (third_packet->puback->sequence, sequence);
     certbus_codec_free (third_packet);
     tw_barrier (fx, bravo, NULL);
@@ -359,8 +356,8 @@ test_expiry (void **state)
     uint8_t id [CERTBUS_ID_SIZE];
     size_t size;
     for (int i = 0; i < 3; i++) {
-        uint8_t *envelope
-            = tw_seal (fx, TW_ALPHA, "org:bravo,org:charlie", "short-lived", id, &size);
+        uint8_t *envelope = tw_seal (fx, TW_ALPHA, "org:bravo,org:charlie", "short-lived", id,
+                                     &size);
         tw_send_publish (alpha, envelope, size);
         tw_expect_accepted (alpha, id);
         free (envelope);

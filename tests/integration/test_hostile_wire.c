@@ -35,7 +35,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define s_LONG_WAIT_MS 60000     //  bound on waits behind a very large packet
+#define s_LONG_WAIT_MS 60000 //  bound on waits behind a very large packet
 //  The domain lib/envelope.c signs envelope headers under; the tests that
 //  rewrite a header re-sign it exactly as a member would.
 #define s_DOMAIN_ENVELOPE "certbus-envelope-v1"
@@ -52,7 +52,6 @@ s_setup (void **state)
 
 //  ---------------------------------------------------------------------------
 //  Audit rows, read from the broker's database as an operator would
-
 
 //  ---------------------------------------------------------------------------
 //  Session-less requests
@@ -83,9 +82,9 @@ s_directory_barrier (zsock_t *client)
 
 //  What s_resign changes
 typedef struct {
-    const char *field;               //  a string field of the header, or NULL
+    const char *field; //  a string field of the header, or NULL
     const char *value;
-    uint64_t serial;                 //  origin_serial, or 0 to keep it
+    uint64_t serial; //  origin_serial, or 0 to keep it
 } s_resign_t;
 
 static void
@@ -355,8 +354,7 @@ test_garbage (void **state)
             random_errors++;
         }
         else
-            fail_msg ("random bytes (seed %u) got a %s packet", seed,
-                      certbus_packet_name (reply));
+            fail_msg ("random bytes (seed %u) got a %s packet", seed, certbus_packet_name (reply));
         certbus_codec_free (reply);
     }
     bad += random_errors;
@@ -402,7 +400,7 @@ test_truncated (void **state)
         bad++;
     }
     assert_int_equal (tw_stat (fx, "bad_packets"), bad);
-    assert_int_equal (tw_stat (fx, "received"), bad + 1);   //  and the hello
+    assert_int_equal (tw_stat (fx, "received"), bad + 1); //  and the hello
 
     //  The envelope cut in half inside a whole Publish: refused, no id
     tw_send_publish (alpha, envelope, size / 2);
@@ -413,23 +411,23 @@ test_truncated (void **state)
     //  what is missing; anywhere else it is truncated protobuf.
     size_t ends [8];
     size_t fields = s_field_ends (envelope, size, ends, 8);
-    assert_int_equal (fields, 5);   //  version, header, signature, ciphertext, recipients
+    assert_int_equal (fields, 5); //  version, header, signature, ciphertext, recipients
     for (size_t cut = 0; cut < size; cut++) {
         if (cut == size / 2)
             continue;
         certbus_err_t want = CERTBUS_E_DECODE;
         if (cut == ends [1])
-            want = CERTBUS_E_FIELD;            //  no signature
+            want = CERTBUS_E_FIELD; //  no signature
         else if (cut == ends [2])
-            want = CERTBUS_E_CIPHERTEXT_HASH;  //  no ciphertext
+            want = CERTBUS_E_CIPHERTEXT_HASH; //  no ciphertext
         else if (cut == ends [3])
-            want = CERTBUS_E_RECIPIENTS_HASH;  //  no recipient
+            want = CERTBUS_E_RECIPIENTS_HASH; //  no recipient
         tw_send_publish (alpha, envelope, cut);
         Certbus__Packet *reply = tw_expect (alpha, CERTBUS__PACKET__BODY_PUBACK);
         Certbus__PubAck *ack = reply->puback;
         if (ack->status != CERTBUS__STATUS__STATUS_REJECTED || ack->code != (uint32_t) want)
-            fail_msg ("envelope cut at %zu of %zu: wanted rejection %s, got status %d %s: %s",
-                      cut, size, certbus_err_name (want), (int) ack->status,
+            fail_msg ("envelope cut at %zu of %zu: wanted rejection %s, got status %d %s: %s", cut,
+                      size, certbus_err_name (want), (int) ack->status,
                       certbus_err_name ((certbus_err_t) ack->code), ack->reason);
         certbus_codec_free (reply);
         rejected++;
@@ -503,8 +501,7 @@ s_send_broker_only (tw_fixture_t *fx, zsock_t *client, const uint8_t *envelope, 
 static void
 s_expect_broker_only_refused (zsock_t *client)
 {
-    static const char *names [] = {"deliver", "puback", "directory-reply", "proof-reply",
-                                   "error"};
+    static const char *names [] = {"deliver", "puback", "directory-reply", "proof-reply", "error"};
     for (size_t i = 0; i < sizeof names / sizeof names [0]; i++) {
         char text [64];
         snprintf (text, sizeof text, "may not send a %s packet", names [i]);
@@ -580,7 +577,7 @@ test_out_of_order (void **state)
     zsock_t *bravo = tw_session (fx, TW_BRAVO);
     reply = tw_expect (bravo, CERTBUS__PACKET__BODY_DELIVER);
     tw_open (fx, TW_BRAVO, reply->deliver->envelope.data, reply->deliver->envelope.len, id,
-            "out of order");
+             "out of order");
     uint64_t sequence = reply->deliver->sequence;
     certbus_codec_free (reply);
     tw_send_acks (bravo, &sequence, 1);
@@ -674,15 +671,14 @@ test_oversized_frames (void **state)
     uint8_t *bytes = calloc (1, CERTBUS_MAX_PACKET + 1);
     assert_non_null (bytes);
     tw_send_publish (alpha, bytes, big);
-    tw_expect_reject_within (alpha, NULL, CERTBUS_E_TOO_LARGE, "exceeds the limit",
-                            s_LONG_WAIT_MS);
+    tw_expect_reject_within (alpha, NULL, CERTBUS_E_TOO_LARGE, "exceeds the limit", s_LONG_WAIT_MS);
     tw_barrier (fx, alpha, NULL);
     int64_t received = tw_stat (fx, "received");
 
     //  A frame one byte above CERTBUS_MAX_PACKET: libzmq (ZMQ_MAXMSGSIZE on
     //  the ROUTER) drops the connection; nothing reaches the broker's code
     zsock_t *cut = tw_client_new (fx, fx->members [TW_ALPHA].identity);
-    zsock_set_reconnect_ivl (cut, 60000);   //  stay cut while we watch
+    zsock_set_reconnect_ivl (cut, 60000); //  stay cut while we watch
     zactor_t *monitor = zactor_new (zmonitor, cut);
     assert_non_null (monitor);
     zstr_sendx (monitor, "LISTEN", "HANDSHAKE_SUCCEEDED", NULL);
@@ -834,13 +830,12 @@ static void
 test_invalid_utf8 (void **state)
 {
     tw_fixture_t *fx = *state;
-    static const char *fields [] = {"origin",   "kind",         "topic",
-                                    "tlp",      "severity",     "audience",
-                                    "content_type", "case_status", "assign"};
+    static const char *fields [] = {"origin",   "kind",         "topic",       "tlp",   "severity",
+                                    "audience", "content_type", "case_status", "assign"};
     //  A bad continuation byte, a lone lead byte, an overlong '/', a
     //  surrogate, a byte that never occurs, and a code point past U+10FFFF
-    static const char *bad [] = {"x\xc3\x28", "\xe2\x82", "\xc0\xaf", "\xed\xa0\x80",
-                                 "ok\xff",    "\xf4\x90\x80\x80"};
+    static const char *bad [] = {"x\xc3\x28",    "\xe2\x82", "\xc0\xaf",
+                                 "\xed\xa0\x80", "ok\xff",   "\xf4\x90\x80\x80"};
     const size_t field_count = sizeof fields / sizeof fields [0];
     const size_t bad_count = sizeof bad / sizeof bad [0];
     zsock_t *alpha = tw_client (fx, fx->members [TW_ALPHA].identity);
@@ -852,8 +847,8 @@ test_invalid_utf8 (void **state)
             uint8_t id [CERTBUS_ID_SIZE];
             size_t size, forged_size;
             uint8_t *envelope = tw_seal (fx, TW_ALPHA, "org:charlie", "utf-8", id, &size);
-            uint8_t *forged
-                = s_resign (fx, envelope, size, TW_ALPHA, fields [i], value, 0, &forged_size);
+            uint8_t *forged = s_resign (fx, envelope, size, TW_ALPHA, fields [i], value, 0,
+                                        &forged_size);
             char text [64];
             snprintf (text, sizeof text, "EnvelopeHeader.%s is not valid UTF-8", fields [i]);
             tw_send_publish (alpha, forged, forged_size);
@@ -871,8 +866,7 @@ test_invalid_utf8 (void **state)
     uint8_t id [CERTBUS_ID_SIZE];
     size_t size, forged_size;
     uint8_t *envelope = tw_seal (fx, TW_ALPHA, "org:charlie", "utf-8", id, &size);
-    uint8_t *forged
-        = s_resign (fx, envelope, size, TW_ALPHA, "topic", long_topic, 0, &forged_size);
+    uint8_t *forged = s_resign (fx, envelope, size, TW_ALPHA, "topic", long_topic, 0, &forged_size);
     tw_send_publish (alpha, forged, forged_size);
     tw_expect_reject (alpha, NULL, CERTBUS_E_FIELD, "EnvelopeHeader.topic");
     rejected++;
@@ -898,7 +892,7 @@ test_invalid_utf8 (void **state)
     zsock_t *charlie = tw_session (fx, TW_CHARLIE);
     Certbus__Packet *reply = tw_expect (charlie, CERTBUS__PACKET__BODY_DELIVER);
     tw_open (fx, TW_CHARLIE, reply->deliver->envelope.data, reply->deliver->envelope.len, id,
-            "utf-8");
+             "utf-8");
     uint64_t sequence = reply->deliver->sequence;
     certbus_codec_free (reply);
     tw_send_acks (charlie, &sequence, 1);
@@ -935,7 +929,7 @@ test_embedded_nul (void **state)
     uint8_t *header = malloc (header_size);
     assert_non_null (header);
     size_t value_end = (size_t) at + 11;
-    assert_int_equal (env->header.data [at - 1], 11);   //  one-byte length
+    assert_int_equal (env->header.data [at - 1], 11); //  one-byte length
     memcpy (header, env->header.data, value_end);
     header [at - 1] = (uint8_t) (11 + sizeof suffix);
     memcpy (header + value_end, suffix, sizeof suffix);
@@ -1018,7 +1012,7 @@ test_replay_after_restart (void **state)
     Certbus__Packet *packet = tw_expect (bravo, CERTBUS__PACKET__BODY_DELIVER);
     assert_int_equal (packet->deliver->message_sequence, sequence);
     tw_open (fx, TW_BRAVO, packet->deliver->envelope.data, packet->deliver->envelope.len, id,
-            "say it once");
+             "say it once");
     uint64_t delivery = packet->deliver->sequence;
     certbus_codec_free (packet);
     assert_int_equal (tw_barrier_count (fx, bravo), 0);
@@ -1058,12 +1052,12 @@ test_revoked_origin (void **state)
     uint8_t id [CERTBUS_ID_SIZE];
     size_t size;
     uint8_t *envelope = tw_seal (fx, TW_ALPHA, "org:charlie", "sealed before revocation", id,
-                                &size);
+                                 &size);
     if (council_revoke (fx->dir, "alpha", "hostile test"))
         fail_msg ("council_revoke: %s", certbus_reason ());
     //  The broker sees the Council's write on its next tick and cuts alpha off
     tw_expect_error (alpha, CERTBUS_E_REVOKED, "revoked");
-    tw_refresh_directory (fx);   //  the other members' view
+    tw_refresh_directory (fx); //  the other members' view
 
     //  bravo relays alpha's envelope: not its own
     zsock_t *bravo = tw_client (fx, fx->members [TW_BRAVO].identity);
@@ -1078,8 +1072,7 @@ test_revoked_origin (void **state)
     tw_send_publish (again, envelope, size);
     Certbus__Packet *reply = tw_recv (again, TW_QUIET_MS);
     if (reply)
-        fail_msg ("a revoked member reconnected and got a %s packet",
-                  certbus_packet_name (reply));
+        fail_msg ("a revoked member reconnected and got a %s packet", certbus_packet_name (reply));
     assert_int_equal (tw_stat (fx, "received"), received);
 
     assert_int_equal (tw_stat (fx, "accepted"), 0);
@@ -1132,7 +1125,7 @@ test_forged_origin (void **state)
     Certbus__Envelope *claimed_env = certbus__envelope__unpack (NULL, claimed_size, claimed);
     assert_non_null (claimed_env);
     ProtobufCBinaryData keep = claimed_env->signature;
-    claimed_env->signature = env->signature;   //  alpha's signature of alpha's header
+    claimed_env->signature = env->signature; //  alpha's signature of alpha's header
     forged = certbus_codec_encode (claimed_env, &forged_size);
     claimed_env->signature = keep;
     certbus__envelope__free_unpacked (claimed_env, NULL);

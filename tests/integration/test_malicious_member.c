@@ -41,7 +41,6 @@ s_setup (void **state)
 //  ---------------------------------------------------------------------------
 //  The hostile member's tools
 
-
 //  The hostile member's edit, with a fresh id first (the edit may set one)
 typedef struct {
     tu_mutate_fn *mutate;
@@ -76,9 +75,8 @@ s_forge (tw_fixture_t *fx, const uint8_t *bytes, size_t size, int signer, tu_mut
 
 //  Seals payload bytes from member `from` with opts (no NUL-terminated text)
 static uint8_t *
-s_seal_bytes (tw_fixture_t *fx, int from, const certbus_seal_opts_t *opts,
-              const uint8_t *payload, size_t payload_size, uint8_t id [CERTBUS_ID_SIZE],
-              size_t *size_p)
+s_seal_bytes (tw_fixture_t *fx, int from, const certbus_seal_opts_t *opts, const uint8_t *payload,
+              size_t payload_size, uint8_t id [CERTBUS_ID_SIZE], size_t *size_p)
 {
     tw_member_t *member = &fx->members [from];
     uint8_t *bytes = NULL;
@@ -87,7 +85,6 @@ s_seal_bytes (tw_fixture_t *fx, int from, const certbus_seal_opts_t *opts,
         fail_msg ("cannot seal: %s", certbus_reason ());
     return bytes;
 }
-
 
 //  Seals a message from member `from`; *bytes_p keeps the envelope
 static void
@@ -111,9 +108,9 @@ s_publish (tw_fixture_t *fx, zsock_t *client, int from, const certbus_seal_opts_
 
 typedef struct {
     const char *kind, *tlp, *audience, *status;
-    int64_t created;                 //  0: kept
-    const uint8_t *updates;          //  case id for an updates reference, or NULL
-    const uint8_t *id;               //  the id to use, or NULL for a fresh one
+    int64_t created;        //  0: kept
+    const uint8_t *updates; //  case id for an updates reference, or NULL
+    const uint8_t *id;      //  the id to use, or NULL for a fresh one
 } s_edit_t;
 
 static void
@@ -161,8 +158,11 @@ test_case_takeover (void **state)
     zsock_t *bravo = tw_session (fx, TW_BRAVO);
     zsock_t *charlie = tw_session (fx, TW_CHARLIE);
     //  alpha reports an amber incident to bravo: the case
-    certbus_seal_opts_t report = {.kind = "incident", .tlp = "amber", .audience = "org:bravo",
-                                  .severity = "high", .content_type = "text/plain"};
+    certbus_seal_opts_t report = {.kind = "incident",
+                                  .tlp = "amber",
+                                  .audience = "org:bravo",
+                                  .severity = "high",
+                                  .content_type = "text/plain"};
     uint8_t case_id [CERTBUS_ID_SIZE], id [CERTBUS_ID_SIZE];
     size_t size, forged_size;
     uint8_t *bytes = tw_seal_with (fx, TW_ALPHA, &report, "the report", case_id, &size);
@@ -176,8 +176,10 @@ test_case_takeover (void **state)
 
     //  charlie learned the case id. Attack: an advisory that updates it,
     //  to the case's participants
-    certbus_seal_opts_t advisory = {.kind = "advisory", .tlp = "amber",
-                                    .audience = "org:alpha,org:bravo", .content_type = "text/plain"};
+    certbus_seal_opts_t advisory = {.kind = "advisory",
+                                    .tlp = "amber",
+                                    .audience = "org:alpha,org:bravo",
+                                    .content_type = "text/plain"};
     uint8_t *base = tw_seal_with (fx, TW_CHARLIE, &advisory, "I take this case", id, &size);
     s_edit_t edit = {.updates = case_id, .status = "closed"};
     uint8_t *forged = s_forge (fx, base, size, TW_CHARLIE, s_edit, &edit, id, &forged_size);
@@ -187,13 +189,13 @@ test_case_takeover (void **state)
     free (forged);
     //  Variant: an incident update, the kind that may carry updates, from
     //  a non-participant, dated 2100 to sort last
-    edit = (s_edit_t) {.kind = "incident", .updates = case_id, .status = "closed"};
+    edit = (s_edit_t){.kind = "incident", .updates = case_id, .status = "closed"};
     forged = s_forge (fx, base, size, TW_CHARLIE, s_edit, &edit, id, &forged_size);
     tw_send_publish (charlie, forged, forged_size);
     tw_expect_reject (charlie, id, CERTBUS_E_POLICY, "not a participant of case");
     free (forged);
     //  Variant: a new "report" that reuses the case id, to replace the case
-    edit = (s_edit_t) {.kind = "incident", .id = case_id};
+    edit = (s_edit_t){.kind = "incident", .id = case_id};
     forged = s_forge (fx, base, size, TW_CHARLIE, s_edit, &edit, id, &forged_size);
     tw_send_publish (charlie, forged, forged_size);
     tw_expect_reject (charlie, case_id, CERTBUS_E_FIELD, "new case");
@@ -201,16 +203,19 @@ test_case_takeover (void **state)
     free (base);
 
     //  bravo is a participant. Attack: an update dated in the year 2100
-    certbus_seal_opts_t update = {.kind = "incident", .tlp = "amber", .audience = "org:alpha",
-                                  .content_type = "text/plain", .case_status = "acknowledged"};
+    certbus_seal_opts_t update = {.kind = "incident",
+                                  .tlp = "amber",
+                                  .audience = "org:alpha",
+                                  .content_type = "text/plain",
+                                  .case_status = "acknowledged"};
     base = tw_seal_with (fx, TW_BRAVO, &update, "on it", id, &size);
-    edit = (s_edit_t) {.updates = case_id, .created = 4102444800000LL};
+    edit = (s_edit_t){.updates = case_id, .created = 4102444800000LL};
     forged = s_forge (fx, base, size, TW_BRAVO, s_edit, &edit, id, &forged_size);
     tw_send_publish (bravo, forged, forged_size);
     tw_expect_reject (bravo, id, CERTBUS_E_CLOCK, "ahead of the broker's clock");
     free (forged);
     //  ...and an update at TLP clear, so that the plaintext is stored
-    edit = (s_edit_t) {.updates = case_id, .tlp = "clear"};
+    edit = (s_edit_t){.updates = case_id, .tlp = "clear"};
     forged = s_forge (fx, base, size, TW_BRAVO, s_edit, &edit, id, &forged_size);
     tw_send_publish (bravo, forged, forged_size);
     tw_expect_reject (bravo, id, CERTBUS_E_TLP, "is TLP amber");
@@ -219,7 +224,7 @@ test_case_takeover (void **state)
     //  place in the thread is the broker's sequence, after the report's.
     //  Its audience names the whole national tier, its recipient only
     //  alpha: participants stay the recipients the broker delivered to.
-    edit = (s_edit_t) {.updates = case_id, .created = 1, .audience = "tier:national"};
+    edit = (s_edit_t){.updates = case_id, .created = 1, .audience = "tier:national"};
     forged = s_forge (fx, base, size, TW_BRAVO, s_edit, &edit, id, &forged_size);
     tw_send_publish (bravo, forged, forged_size);
     participants = s_accepted_participants (bravo, id);
@@ -229,7 +234,7 @@ test_case_takeover (void **state)
     free (base);
     //  So charlie, named by that audience, is still no participant
     base = tw_seal_with (fx, TW_CHARLIE, &update, "now I am in", id, &size);
-    edit = (s_edit_t) {.updates = case_id};
+    edit = (s_edit_t){.updates = case_id};
     forged = s_forge (fx, base, size, TW_CHARLIE, s_edit, &edit, id, &forged_size);
     tw_send_publish (charlie, forged, forged_size);
     tw_expect_reject (charlie, id, CERTBUS_E_POLICY, "not a participant");
@@ -238,7 +243,7 @@ test_case_takeover (void **state)
     //  alpha got bravo's update, carrying the broker's participant list
     tw_inbox_purge (inbox);
     tw_await_deliveries (alpha, inbox, 1);
-    tw_barrier (fx, charlie, NULL);   //  charlie got nothing of the case
+    tw_barrier (fx, charlie, NULL); //  charlie got nothing of the case
     tw_inbox_destroy (&inbox);
 }
 
@@ -252,8 +257,8 @@ test_forward_rules (void **state)
     zsock_t *alpha = tw_session (fx, TW_ALPHA);
     zsock_t *bravo = tw_session (fx, TW_BRAVO);
     zsock_t *charlie = tw_session (fx, TW_CHARLIE);
-    certbus_seal_opts_t red = {.kind = "advisory", .tlp = "red", .audience = "org:bravo",
-                               .content_type = "text/plain"};
+    certbus_seal_opts_t red
+        = {.kind = "advisory", .tlp = "red", .audience = "org:bravo", .content_type = "text/plain"};
     uint8_t red_id [CERTBUS_ID_SIZE], id [CERTBUS_ID_SIZE];
     uint8_t *red_bytes;
     size_t red_size, payload_size, size;
@@ -265,8 +270,11 @@ test_forward_rules (void **state)
                                            fx->members [TW_BRAVO].identity, "bravo", &payload_size);
     certbus_ref_t ref = {.relation = "forwards"};
     memcpy (ref.id, red_id, CERTBUS_ID_SIZE);
-    certbus_seal_opts_t forward = {.kind = "advisory", .tlp = "red", .audience = "org:charlie",
-                                   .content_type = CERTBUS_FORWARD_TYPE, .refs = &ref,
+    certbus_seal_opts_t forward = {.kind = "advisory",
+                                   .tlp = "red",
+                                   .audience = "org:charlie",
+                                   .content_type = CERTBUS_FORWARD_TYPE,
+                                   .refs = &ref,
                                    .ref_count = 1};
     uint8_t *bytes = s_seal_bytes (fx, TW_BRAVO, &forward, payload, payload_size, id, &size);
     tw_send_publish (bravo, bytes, size);
@@ -288,18 +296,24 @@ test_forward_rules (void **state)
     free (payload);
     //  alpha forwards its own message to launder it past policy (it sealed
     //  a copy for itself)
-    certbus_seal_opts_t amber = {.kind = "advisory", .tlp = "amber", .audience = "org:charlie",
-                                 .content_type = "text/plain", .self_copy = true};
+    certbus_seal_opts_t amber = {.kind = "advisory",
+                                 .tlp = "amber",
+                                 .audience = "org:charlie",
+                                 .content_type = "text/plain",
+                                 .self_copy = true};
     uint8_t amber_id [CERTBUS_ID_SIZE];
     uint8_t *amber_bytes;
     size_t amber_size;
     s_publish (fx, alpha, TW_ALPHA, &amber, "amber for charlie", amber_id, &amber_bytes,
                &amber_size);
     payload = tu_forward_payload (amber_bytes, amber_size, fx->members [TW_ALPHA].identity, "alpha",
-                                 &payload_size);
+                                  &payload_size);
     memcpy (ref.id, amber_id, CERTBUS_ID_SIZE);
-    certbus_seal_opts_t own = {.kind = "advisory", .tlp = "amber", .audience = "org:bravo",
-                               .content_type = CERTBUS_FORWARD_TYPE, .refs = &ref,
+    certbus_seal_opts_t own = {.kind = "advisory",
+                               .tlp = "amber",
+                               .audience = "org:bravo",
+                               .content_type = CERTBUS_FORWARD_TYPE,
+                               .refs = &ref,
                                .ref_count = 1};
     bytes = s_seal_bytes (fx, TW_ALPHA, &own, payload, payload_size, id, &size);
     tw_send_publish (alpha, bytes, size);
@@ -341,9 +355,10 @@ s_big_backlog (tw_fixture_t *fx, zsock_t *alpha)
     for (int i = 0; i < s_BIG_COUNT; i++) {
         uint8_t id [CERTBUS_ID_SIZE];
         s_publish (fx, alpha, TW_ALPHA,
-                   &(certbus_seal_opts_t) {.kind = "advisory", .tlp = "amber",
-                                           .audience = "org:charlie",
-                                           .content_type = "text/plain"},
+                   &(certbus_seal_opts_t){.kind = "advisory",
+                                          .tlp = "amber",
+                                          .audience = "org:charlie",
+                                          .content_type = "text/plain"},
                    text, id, NULL, NULL);
     }
     free (text);
@@ -381,8 +396,10 @@ test_hello_flood (void **state)
     zsock_t *bravo = tw_session (fx, TW_BRAVO);
     uint8_t id [CERTBUS_ID_SIZE];
     s_publish (fx, bravo, TW_BRAVO,
-               &(certbus_seal_opts_t) {.kind = "advisory", .tlp = "green",
-                                       .audience = "org:alpha", .content_type = "text/plain"},
+               &(certbus_seal_opts_t){.kind = "advisory",
+                                      .tlp = "green",
+                                      .audience = "org:alpha",
+                                      .content_type = "text/plain"},
                "still served", id, NULL, NULL);
     tw_inbox_t *inbox = tw_inbox_new ();
     tw_await_deliveries (alpha, inbox, 1);
@@ -397,7 +414,7 @@ test_connection_takeover (void **state)
     s_big_backlog (fx, alpha);
     int64_t cap = tw_stat (fx, "inflight_bytes_cap");
     zsock_t *charlie = tw_session (fx, TW_CHARLIE);
-    tw_barrier_count (fx, charlie);   //  what came is left unacknowledged
+    tw_barrier_count (fx, charlie); //  what came is left unacknowledged
     assert_true (tw_session_stat (fx, "charlie", "inflight_bytes") > 0);
     //  Variant: new connections, each taking the session over while the
     //  earlier ones stay open and unread. libzmq keeps what it queued on
@@ -406,7 +423,7 @@ test_connection_takeover (void **state)
         zsock_t *again = tw_client (fx, fx->members [TW_CHARLIE].identity);
         tw_send_hello (fx, again, 0);
         tw_expect_welcome (fx, again);
-        tw_barrier_count (fx, again);   //  read, never acknowledged
+        tw_barrier_count (fx, again); //  read, never acknowledged
         assert_true (tw_session_stat (fx, "charlie", "member_bytes") <= cap);
     }
     assert_true (tw_stat (fx, "inflight_bytes_max") <= cap);
@@ -506,7 +523,9 @@ test_connection_flood (void **state)
 static int
 s_setup_quota (void **state)
 {
-    tw_options_t options = {.agent = "test_malicious_member", .quota_rate = 1, .quota_burst = 5,
+    tw_options_t options = {.agent = "test_malicious_member",
+                            .quota_rate = 1,
+                            .quota_burst = 5,
                             .quota_bytes = 64 * 1024};
     return tw_setup (state, &options);
 }
@@ -518,7 +537,9 @@ test_quotas (void **state)
     //  Publishers only: no Hello, so that no delivery comes between answers
     zsock_t *alpha = tw_client (fx, fx->members [TW_ALPHA].identity);
     zsock_t *bravo = tw_client (fx, fx->members [TW_BRAVO].identity);
-    certbus_seal_opts_t opts = {.kind = "advisory", .tlp = "green", .audience = "org:bravo",
+    certbus_seal_opts_t opts = {.kind = "advisory",
+                                .tlp = "green",
+                                .audience = "org:bravo",
                                 .content_type = "text/plain"};
     //  A burst of 5 is allowed; the next ones are refused, naming the limit
     uint8_t ids [8][CERTBUS_ID_SIZE];
@@ -558,9 +579,13 @@ test_quotas (void **state)
     certbus_ref_t ref = {.relation = "receipt-for"};
     memcpy (ref.id, id, CERTBUS_ID_SIZE);
     s_publish (fx, alpha, TW_ALPHA,
-               &(certbus_seal_opts_t) {.kind = "receipt", .tlp = "clear", .audience = "org:bravo",
-                                       .severity = "info", .content_type = "application/json",
-                                       .refs = &ref, .ref_count = 1},
+               &(certbus_seal_opts_t){.kind = "receipt",
+                                      .tlp = "clear",
+                                      .audience = "org:bravo",
+                                      .severity = "info",
+                                      .content_type = "application/json",
+                                      .refs = &ref,
+                                      .ref_count = 1},
                "{}", receipt_id, NULL, NULL);
     size_t size;
     uint8_t *bytes = tw_seal_with (fx, TW_BRAVO, &opts, text, id, &size);
@@ -578,14 +603,20 @@ test_receipts_and_noise (void **state)
     zsock_t *bravo = tw_client (fx, fx->members [TW_BRAVO].identity);
     uint8_t id [CERTBUS_ID_SIZE], receipt_id [CERTBUS_ID_SIZE];
     s_publish (fx, alpha, TW_ALPHA,
-               &(certbus_seal_opts_t) {.kind = "advisory", .tlp = "amber",
-                                       .audience = "org:bravo", .content_type = "text/plain"},
+               &(certbus_seal_opts_t){.kind = "advisory",
+                                      .tlp = "amber",
+                                      .audience = "org:bravo",
+                                      .content_type = "text/plain"},
                "please acknowledge", id, NULL, NULL);
     certbus_ref_t ref = {.relation = "receipt-for"};
     memcpy (ref.id, id, CERTBUS_ID_SIZE);
-    certbus_seal_opts_t receipt = {.kind = "receipt", .tlp = "clear", .audience = "org:alpha",
-                                   .severity = "info", .content_type = "application/json",
-                                   .refs = &ref, .ref_count = 1};
+    certbus_seal_opts_t receipt = {.kind = "receipt",
+                                   .tlp = "clear",
+                                   .audience = "org:alpha",
+                                   .severity = "info",
+                                   .content_type = "application/json",
+                                   .refs = &ref,
+                                   .ref_count = 1};
     s_publish (fx, bravo, TW_BRAVO, &receipt, "{\"stored\":1}", receipt_id, NULL, NULL);
     //  A second receipt for the same message, with another id
     size_t size;
@@ -623,8 +654,8 @@ test_receipts_and_noise (void **state)
 static int
 s_setup_noise (void **state)
 {
-    tw_options_t options = {.agent = "test_malicious_member", .noise_burst = 2,
-                            .noise_interval_ms = 200};
+    tw_options_t options
+        = {.agent = "test_malicious_member", .noise_burst = 2, .noise_interval_ms = 200};
     return tw_setup (state, &options);
 }
 
@@ -789,8 +820,10 @@ test_metadata (void **state)
     uint8_t *bytes;
     size_t size, forged_size;
     s_publish (fx, alpha, TW_ALPHA,
-               &(certbus_seal_opts_t) {.kind = "advisory", .tlp = "red", .audience = "org:bravo",
-                                       .content_type = "text/plain"},
+               &(certbus_seal_opts_t){.kind = "advisory",
+                                      .tlp = "red",
+                                      .audience = "org:bravo",
+                                      .content_type = "text/plain"},
                "red", id, &bytes, &size);
     //  charlie asks for the proof (and so the recipient list) of a red message
     assert_int_equal (s_proof_code (charlie, id), CERTBUS_E_NOT_FOUND);
@@ -803,8 +836,7 @@ test_metadata (void **state)
     //  charlie's own message, not a "duplicate" that confirms alpha's
     size_t mine_size;
     uint8_t *mine = tw_seal (fx, TW_CHARLIE, "org:bravo", "same id", other, &mine_size);
-    uint8_t *forged
-        = s_forge (fx, mine, mine_size, TW_CHARLIE, s_with_id, id, other, &forged_size);
+    uint8_t *forged = s_forge (fx, mine, mine_size, TW_CHARLIE, s_with_id, id, other, &forged_size);
     tw_send_publish (charlie, forged, forged_size);
     Certbus__Packet *packet = tw_expect_puback (charlie, id, CERTBUS__STATUS__STATUS_ACCEPTED);
     assert_true (packet->puback->sequence > 0);
@@ -861,7 +893,8 @@ test_key_squatting (void **state)
     body.sign_key.len = CERTBUS_KEY_SIZE;
     body.box_key.data = (uint8_t *) certbus_identity_box_public (squatter);
     body.box_key.len = CERTBUS_KEY_SIZE;
-    body.curve_key.data = (uint8_t *) certbus_identity_curve_public (fx->members [TW_BRAVO].identity);
+    body.curve_key.data
+        = (uint8_t *) certbus_identity_curve_public (fx->members [TW_BRAVO].identity);
     body.curve_key.len = CERTBUS_KEY_SIZE;
     body.created = certbus_now ();
     uint8_t *request = NULL;
@@ -874,7 +907,8 @@ test_key_squatting (void **state)
     assert_non_null (made);
     size_t body_size;
     uint8_t *body_bytes = certbus_codec_encode (&body, &body_size);
-    Certbus__RequestBody *good = certbus__request_body__unpack (NULL, made->body.len, made->body.data);
+    Certbus__RequestBody *good = certbus__request_body__unpack (NULL, made->body.len,
+                                                                made->body.data);
     assert_non_null (good);
     free (made->body.data);
     made->body.data = body_bytes;
@@ -910,7 +944,7 @@ test_forged_output (void **state)
     tw_expect_reject (alpha, NULL, CERTBUS_E_FIELD, NULL);
     free (forged);
     //  Variant: an escape sequence in the kind, to recolour a terminal
-    edit = (s_edit_t) {.kind = "advisory\x1b[2J"};
+    edit = (s_edit_t){.kind = "advisory\x1b[2J"};
     forged = s_forge (fx, bytes, size, TW_ALPHA, s_edit, &edit, id, &forged_size);
     tw_send_publish (alpha, forged, forged_size);
     tw_expect_reject (alpha, NULL, CERTBUS_E_FIELD, NULL);
@@ -969,7 +1003,7 @@ int
 main (int argc, char *argv [])
 {
     tw_main_init (argc, argv);
-    umask (0);   //  the modes asserted here must not come from the umask
+    umask (0); //  the modes asserted here must not come from the umask
     const struct CMUnitTest tests [] = {
         cmocka_unit_test_setup_teardown (test_case_takeover, s_setup, tw_teardown),
         cmocka_unit_test_setup_teardown (test_forward_rules, s_setup, tw_teardown),

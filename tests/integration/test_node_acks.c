@@ -30,15 +30,15 @@
 #include "certbus.h"
 #include "commands.h"
 #include "council.h"
-#include "../../node/engine.h"   //  the node engine, not the broker one on the include path
+#include "../../node/engine.h" //  the node engine, not the broker one on the include path
 #include "testutil.h"
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#define s_WINDOW 4                   //  credit the scripted broker grants
-#define s_DELIVERIES 10              //  deliveries it sends at once
-#define s_WAIT_MS 10000              //  bound on every wait
+#define s_WINDOW 4      //  credit the scripted broker grants
+#define s_DELIVERIES 10 //  deliveries it sends at once
+#define s_WAIT_MS 10000 //  bound on every wait
 
 //  Next packet from the node within the bound, with its routing frame;
 //  pings are answered and skipped.
@@ -95,21 +95,21 @@ s_issue (const char *dir, const char *tier, const char *sector, const char *requ
 //  loopback, and a node folder enrolled with a directory that knows only
 //  the node itself. The node engine is started by the test.
 typedef struct {
-    char *dir;                       //  the Council folder
+    char *dir; //  the Council folder
     uint8_t council_key [CERTBUS_KEY_SIZE];
     char *council_pub;
     char *broker_pub;
     char *broker_secret;
-    certbus_identity_t *broker;      //  the broker's keys, for the scripted peer
-    zsock_t *router;                 //  the scripted broker
+    certbus_identity_t *broker; //  the broker's keys, for the scripted peer
+    zsock_t *router;            //  the scripted broker
     char endpoint [64];
     char *node_dir;
-    char *request;                   //  the node's certificate request
+    char *request; //  the node's certificate request
     char *node_cert;
-    certbus_cert_t *bank;            //  the node's certificate
-    char *dir_v1;                    //  the directory the node was enrolled with
-    zactor_t *node;                  //  the node engine; NULL until started
-    zframe_t *routing;               //  the node's connection, as last seen
+    certbus_cert_t *bank; //  the node's certificate
+    char *dir_v1;         //  the directory the node was enrolled with
+    zactor_t *node;       //  the node engine; NULL until started
+    zframe_t *routing;    //  the node's connection, as last seen
 } s_fixture_t;
 
 static int
@@ -151,12 +151,12 @@ s_setup (void **state)
     //  The node's directory knows only itself
     fx->dir_v1 = tu_path (dir, "v1.cbd");
     assert_int_equal (council_directory (dir, fx->dir_v1), 0);
-    args = (node_args_t) {.dir = fx->node_dir,
-                          .cert = fx->node_cert,
-                          .broker = fx->endpoint,
-                          .council = fx->council_pub,
-                          .broker_key = fx->broker_pub,
-                          .directory = fx->dir_v1};
+    args = (node_args_t){.dir = fx->node_dir,
+                         .cert = fx->node_cert,
+                         .broker = fx->endpoint,
+                         .council = fx->council_pub,
+                         .broker_key = fx->broker_pub,
+                         .directory = fx->dir_v1};
     assert_int_equal (node_cmd_enroll (&args), 0);
     return 0;
 }
@@ -232,8 +232,8 @@ s_send_deliveries (s_fixture_t *fx, certbus_identity_t *alpha, certbus_cert_t *a
         snprintf (text, sizeof text, "message %d", i);
         uint8_t id [CERTBUS_ID_SIZE];
         assert_int_equal (certbus_envelope_seal (alpha, alpha_cert, directory, &opts,
-                                                 (const uint8_t *) text, strlen (text), id,
-                                                 &bytes, &size),
+                                                 (const uint8_t *) text, strlen (text), id, &bytes,
+                                                 &size),
                           CERTBUS_OK);
         Certbus__Deliver deliver = CERTBUS__DELIVER__INIT;
         deliver.sequence = 100 + (uint64_t) i;

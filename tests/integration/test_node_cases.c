@@ -36,7 +36,7 @@
 #include "certbus.h"
 #include "commands.h"
 #include "council.h"
-#include "../../node/engine.h"   //  the node engine, not the broker one on the include path
+#include "../../node/engine.h" //  the node engine, not the broker one on the include path
 #include "../../node/store.h"
 #include "testutil.h"
 #include <fcntl.h>
@@ -46,31 +46,31 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#define s_WAIT_MS 10000              //  bound on every wait
+#define s_WAIT_MS 10000 //  bound on every wait
 #define s_MAX_PUBLISHED 16
 
 typedef struct {
-    char *dir;                       //  the Council's folder
+    char *dir; //  the Council's folder
     uint8_t council_key [CERTBUS_KEY_SIZE];
-    certbus_identity_t *broker;      //  the broker's keys (its CURVE key serves)
-    zsock_t *router;                 //  the scripted broker
+    certbus_identity_t *broker; //  the broker's keys (its CURVE key serves)
+    zsock_t *router;            //  the scripted broker
     char endpoint [64];
-    char *node_dir;                  //  bank's folder
+    char *node_dir; //  bank's folder
     certbus_identity_t *alpha, *charlie;
     certbus_cert_t *alpha_cert, *charlie_cert, *bank_cert;
-    certbus_directory_t *directory;  //  as the Council last exported it
-    uint8_t *dir_bytes;              //  and its bytes
+    certbus_directory_t *directory; //  as the Council last exported it
+    uint8_t *dir_bytes;             //  and its bytes
     size_t dir_size;
-    zactor_t *node;                  //  bank's engine
-    zframe_t *routing;               //  bank's session at the scripted broker
-    int64_t token;                   //  next barrier ping
+    zactor_t *node;    //  bank's engine
+    zframe_t *routing; //  bank's session at the scripted broker
+    int64_t token;     //  next barrier ping
     //  What the barrier collected
     uint64_t acked [256];
     size_t acked_count;
     uint32_t refused;
-    uint64_t refused_named [256];    //  DeliverAck.refused_sequences
+    uint64_t refused_named [256]; //  DeliverAck.refused_sequences
     size_t refused_named_count;
-    size_t refusal_receipts;         //  receipts that say "refused"
+    size_t refusal_receipts; //  receipts that say "refused"
     size_t directory_requests;
     uint8_t *published [s_MAX_PUBLISHED];
     size_t published_size [s_MAX_PUBLISHED];
@@ -252,8 +252,8 @@ s_barrier (s_fx_t *fx)
                 if (receipt)
                     break;
                 assert_true (fx->published_count < s_MAX_PUBLISHED);
-                fx->published [fx->published_count]
-                    = tu_dup (packet->publish->envelope.data, packet->publish->envelope.len);
+                fx->published [fx->published_count] = tu_dup (packet->publish->envelope.data,
+                                                              packet->publish->envelope.len);
                 fx->published_size [fx->published_count++] = packet->publish->envelope.len;
                 break;
             }
@@ -422,12 +422,11 @@ s_forge (const uint8_t *bytes, size_t size, certbus_identity_t *identity, int64_
 }
 
 static uint8_t *
-s_forge_created (const uint8_t *bytes, size_t size, certbus_identity_t *identity,
-                 int64_t created, size_t *size_p)
+s_forge_created (const uint8_t *bytes, size_t size, certbus_identity_t *identity, int64_t created,
+                 size_t *size_p)
 {
     return s_forge (bytes, size, identity, created, NULL, NULL, 0, size_p);
 }
-
 
 //  A forward envelope from `identity` to bank carrying payload, with refs
 static uint8_t *
@@ -446,8 +445,8 @@ s_forward_envelope (s_fx_t *fx, certbus_identity_t *identity, const certbus_cert
                                 .ref_count = ref_count <= 1 ? ref_count : 0};
     char *recipients [1] = {"bank"};
     uint8_t *bytes = NULL;
-    assert_int_equal (certbus_envelope_seal_to (identity, cert, fx->directory, &opts, recipients,
-                                                1, payload, payload_size, id, &bytes, size_p),
+    assert_int_equal (certbus_envelope_seal_to (identity, cert, fx->directory, &opts, recipients, 1,
+                                                payload, payload_size, id, &bytes, size_p),
                       CERTBUS_OK);
     if (ref_count <= 1)
         return bytes;
@@ -595,12 +594,12 @@ s_setup (void **state)
     fx->charlie = s_member (fx, "charlie", &fx->charlie_cert);
     s_export_directory (fx);
     char *dir_path = tu_path (fx->dir, "directory.cbd");
-    args = (node_args_t) {.dir = fx->node_dir,
-                          .cert = node_cert,
-                          .broker = fx->endpoint,
-                          .council = council_pub,
-                          .broker_key = broker_pub,
-                          .directory = dir_path};
+    args = (node_args_t){.dir = fx->node_dir,
+                         .cert = node_cert,
+                         .broker = fx->endpoint,
+                         .council = council_pub,
+                         .broker_key = broker_pub,
+                         .directory = dir_path};
     assert_int_equal (node_cmd_enroll (&args), 0);
     free (dir_path);
     free (request);
@@ -637,9 +636,9 @@ s_teardown (void **state)
 //  An incident message from alpha to bank (and alpha itself)
 static uint8_t *
 s_incident_msg (s_fx_t *fx, certbus_identity_t *identity, const certbus_cert_t *cert,
-                const uint8_t *case_id, const char *tlp, const char *severity,
-                const char *status, const char *audience, const char *text,
-                uint8_t id [CERTBUS_ID_SIZE], size_t *size_p)
+                const uint8_t *case_id, const char *tlp, const char *severity, const char *status,
+                const char *audience, const char *text, uint8_t id [CERTBUS_ID_SIZE],
+                size_t *size_p)
 {
     certbus_ref_t ref = {.relation = "updates"};
     if (case_id)
@@ -694,9 +693,9 @@ test_case_order_and_tlp (void **state)
     char *first = strstr (out, case_text), *second = strstr (out, update_text);
     assert_non_null (first);
     assert_non_null (second);
-    assert_true (first < second);   //  broker order, whatever `created` says
+    assert_true (first < second); //  broker order, whatever `created` says
     free (out);
-    args = (node_args_t) {.json = true};
+    args = (node_args_t){.json = true};
     assert_int_equal (s_incident (fx, &args, &out, "list", NULL), 0);
     assert_non_null (strstr (out, "\"severity\":\"high\",\"tlp\":\"amber\""));
     assert_non_null (strstr (out, "\"status\":\"closed\""));
@@ -704,7 +703,7 @@ test_case_order_and_tlp (void **state)
 
     //  bank's update seals at the case's TLP and severity
     char *file = s_file (fx, "update.txt", "seen");
-    args = (node_args_t) {.status = "acknowledged", .wait_s = 0};
+    args = (node_args_t){.status = "acknowledged", .wait_s = 0};
     assert_int_equal (s_incident (fx, &args, NULL, "update", case_text, file, NULL), 0);
     s_await_published (fx, 1);
     certbus_envelope_t *env = s_published (fx, 0);
@@ -749,7 +748,7 @@ test_case_tlp_without_report (void **state)
     assert_non_null (strstr (out, "\"status\":\"contained\""));
     free (out);
     char *file = s_file (fx, "update.txt", "noted");
-    args = (node_args_t) {.status = "acknowledged", .wait_s = 0};
+    args = (node_args_t){.status = "acknowledged", .wait_s = 0};
     assert_int_equal (s_incident (fx, &args, NULL, "update", case_text, file, NULL), 0);
     s_await_published (fx, 1);
     certbus_envelope_t *env = s_published (fx, 0);
@@ -771,9 +770,8 @@ test_case_participants_from_broker (void **state)
     s_node_start (fx, -1);
     uint8_t report [CERTBUS_ID_SIZE], late [CERTBUS_ID_SIZE];
     size_t size;
-    uint8_t *bytes
-        = s_incident_msg (fx, fx->alpha, fx->alpha_cert, NULL, "amber", "medium", NULL,
-                          "org:bank,org:charlie,tier:national", "report", report, &size);
+    uint8_t *bytes = s_incident_msg (fx, fx->alpha, fx->alpha_cert, NULL, "amber", "medium", NULL,
+                                     "org:bank,org:charlie,tier:national", "report", report, &size);
     const char *both [] = {"alpha", "bank"};
     s_send_deliver (fx, 1, 30, bytes, size, both, 2);
     free (bytes);
@@ -786,7 +784,7 @@ test_case_participants_from_broker (void **state)
     s_await_published (fx, 1);
     certbus_envelope_t *env = s_published (fx, 0);
     assert_string_equal (certbus_envelope_header (env)->audience, "org:alpha");
-    assert_int_equal (certbus_envelope_header (env)->recipient_count, 2);   //  alpha and us
+    assert_int_equal (certbus_envelope_header (env)->recipient_count, 2); //  alpha and us
     //  The broker accepts it and names charlie too (say, an escalation)
     const char *three [] = {"alpha", "bank", "charlie"};
     s_send_puback (fx, certbus_envelope_header (env)->id, 40, three, 3);
@@ -798,7 +796,7 @@ test_case_participants_from_broker (void **state)
     free (bytes);
     s_settle (fx);
     s_forget_published (fx);
-    args = (node_args_t) {.status = "investigating", .wait_s = 0};
+    args = (node_args_t){.status = "investigating", .wait_s = 0};
     assert_int_equal (s_incident (fx, &args, NULL, "update", case_text, file, NULL), 0);
     s_await_published (fx, 1);
     env = s_published (fx, 0);
@@ -888,23 +886,22 @@ test_forward_refusals (void **state)
     uint8_t other [CERTBUS_ID_SIZE];
     certbus_uuid7 (other);
     size_t red_size, strict_size, amber_size;
-    uint8_t *red_msg = s_seal (fx, fx->alpha, fx->alpha_cert, &red, "charlie", "red text",
-                               red_id, &red_size);
-    uint8_t *strict_msg = s_seal (fx, fx->alpha, fx->alpha_cert, &strict, "charlie",
-                                  "strict text", strict_id, &strict_size);
-    uint8_t *amber_msg = s_seal (fx, fx->alpha, fx->alpha_cert, &amber, "charlie",
-                                 "amber text", amber_id, &amber_size);
+    uint8_t *red_msg = s_seal (fx, fx->alpha, fx->alpha_cert, &red, "charlie", "red text", red_id,
+                               &red_size);
+    uint8_t *strict_msg = s_seal (fx, fx->alpha, fx->alpha_cert, &strict, "charlie", "strict text",
+                                  strict_id, &strict_size);
+    uint8_t *amber_msg = s_seal (fx, fx->alpha, fx->alpha_cert, &amber, "charlie", "amber text",
+                                 amber_id, &amber_size);
     size_t p_size;
     uint8_t *p_red = tu_forward_payload (red_msg, red_size, fx->charlie, "charlie", &p_size);
     size_t p_strict_size;
-    uint8_t *p_strict
-        = tu_forward_payload (strict_msg, strict_size, fx->charlie, "charlie", &p_strict_size);
+    uint8_t *p_strict = tu_forward_payload (strict_msg, strict_size, fx->charlie, "charlie",
+                                            &p_strict_size);
     size_t p_amber_size;
-    uint8_t *p_amber
-        = tu_forward_payload (amber_msg, amber_size, fx->charlie, "charlie", &p_amber_size);
+    uint8_t *p_amber = tu_forward_payload (amber_msg, amber_size, fx->charlie, "charlie",
+                                           &p_amber_size);
     size_t p_self_size;
-    uint8_t *p_self
-        = tu_forward_payload (amber_msg, amber_size, fx->alpha, "alpha", &p_self_size);
+    uint8_t *p_self = tu_forward_payload (amber_msg, amber_size, fx->alpha, "alpha", &p_self_size);
     certbus_ref_t fwd_red = {.relation = "forwards"}, fwd_strict = fwd_red, fwd_amber = fwd_red,
                   fwd_other = fwd_red;
     memcpy (fwd_red.id, red_id, CERTBUS_ID_SIZE);
@@ -940,10 +937,9 @@ test_forward_refusals (void **state)
     for (size_t i = 0; i < count; i++) {
         uint8_t id [CERTBUS_ID_SIZE];
         size_t size;
-        uint8_t *bytes
-            = s_forward_envelope (fx, cases [i].from, cases [i].cert, cases [i].tlp,
-                                  cases [i].refs, cases [i].ref_count, cases [i].payload,
-                                  cases [i].size, id, &size);
+        uint8_t *bytes = s_forward_envelope (fx, cases [i].from, cases [i].cert, cases [i].tlp,
+                                             cases [i].refs, cases [i].ref_count, cases [i].payload,
+                                             cases [i].size, id, &size);
         s_send_deliver (fx, 100 + i, 200 + i, bytes, size, NULL, 0);
         free (bytes);
         s_settle (fx);
@@ -972,9 +968,9 @@ test_forward_refusals (void **state)
                                     .ref_count = 1};
     uint8_t *hop = NULL;
     char *hop_to [2] = {"charlie", "alpha"};
-    assert_int_equal (certbus_envelope_seal_to (fx->alpha, fx->alpha_cert, fx->directory,
-                                                &hop_opts, hop_to, 2, p_self, p_self_size,
-                                                hop_id, &hop, &hop_size),
+    assert_int_equal (certbus_envelope_seal_to (fx->alpha, fx->alpha_cert, fx->directory, &hop_opts,
+                                                hop_to, 2, p_self, p_self_size, hop_id, &hop,
+                                                &hop_size),
                       CERTBUS_OK);
     size_t p_chain_size;
     uint8_t *p_chain = tu_forward_payload (hop, hop_size, fx->charlie, "charlie", &p_chain_size);
@@ -1047,8 +1043,8 @@ test_forward_and_escalate_sending (void **state)
     bytes = s_seal (fx, fx->alpha, fx->alpha_cert, &strict, "bank", "strict", strict_msg, &size);
     s_send_deliver (fx, 2, 11, bytes, size, NULL, 0);
     free (bytes);
-    bytes = s_incident_msg (fx, fx->alpha, fx->alpha_cert, NULL, "amber", "high", NULL,
-                            "org:bank", "amber report", amber_case, &size);
+    bytes = s_incident_msg (fx, fx->alpha, fx->alpha_cert, NULL, "amber", "high", NULL, "org:bank",
+                            "amber report", amber_case, &size);
     s_send_deliver (fx, 3, 12, bytes, size, both, 2);
     free (bytes);
     s_settle (fx);
@@ -1063,16 +1059,16 @@ test_forward_and_escalate_sending (void **state)
     node_args_t args = {.to = "org:charlie", .wait_s = 0, .argc = 1, .argv = argv};
     assert_int_not_equal (s_cli (fx, node_cmd_forward, &args, NULL), 0);
     argv [0] = strict_text;
-    args = (node_args_t) {.to = "org:charlie", .wait_s = 0, .argc = 1, .argv = argv};
+    args = (node_args_t){.to = "org:charlie", .wait_s = 0, .argc = 1, .argv = argv};
     assert_int_not_equal (s_cli (fx, node_cmd_forward, &args, NULL), 0);
-    args = (node_args_t) {.to = "org:charlie", .wait_s = 0};
+    args = (node_args_t){.to = "org:charlie", .wait_s = 0};
     assert_int_not_equal (s_incident (fx, &args, NULL, "escalate", red_text, NULL), 0);
     s_settle (fx);
-    assert_int_equal (fx->published_count, 0);   //  nothing went out
+    assert_int_equal (fx->published_count, 0); //  nothing went out
 
     //  Our update of the amber case, accepted; then the escalation
     char *file = s_file (fx, "update.txt", "bank's own words");
-    args = (node_args_t) {.status = "investigating", .wait_s = 0};
+    args = (node_args_t){.status = "investigating", .wait_s = 0};
     assert_int_equal (s_incident (fx, &args, NULL, "update", amber_text, file, NULL), 0);
     s_await_published (fx, 1);
     certbus_envelope_t *env = s_published (fx, 0);
@@ -1086,9 +1082,13 @@ test_forward_and_escalate_sending (void **state)
     //  so do our receipts
     certbus_ref_t receipt_ref = {.relation = "receipt-for"};
     memcpy (receipt_ref.id, own_id, CERTBUS_ID_SIZE);
-    certbus_seal_opts_t receipt_opts = {.kind = "receipt", .tlp = "clear", .audience = "org:bank",
-                                        .severity = "info", .content_type = "application/json",
-                                        .refs = &receipt_ref, .ref_count = 1};
+    certbus_seal_opts_t receipt_opts = {.kind = "receipt",
+                                        .tlp = "clear",
+                                        .audience = "org:bank",
+                                        .severity = "info",
+                                        .content_type = "application/json",
+                                        .refs = &receipt_ref,
+                                        .ref_count = 1};
     uint8_t receipt_id [CERTBUS_ID_SIZE];
     size_t receipt_size;
     uint8_t *receipt = s_seal (fx, fx->alpha, fx->alpha_cert, &receipt_opts, "bank",
@@ -1101,12 +1101,12 @@ test_forward_and_escalate_sending (void **state)
     certbus_id_format (own_id, own_text);
     char *receipts_argv [1] = {own_text};
     char *receipts_out = NULL;
-    args = (node_args_t) {.json = true, .argc = 1, .argv = receipts_argv};
+    args = (node_args_t){.json = true, .argc = 1, .argv = receipts_argv};
     assert_int_equal (s_cli (fx, node_cmd_receipts, &args, &receipts_out), 0);
     assert_non_null (strstr (receipts_out, "\"org\":\"alpha\",\"state\":\"refused\""));
     assert_non_null (strstr (receipts_out, "stale directory"));
     free (receipts_out);
-    args = (node_args_t) {.to = "org:charlie", .wait_s = 0};
+    args = (node_args_t){.to = "org:charlie", .wait_s = 0};
     assert_int_equal (s_incident (fx, &args, NULL, "escalate", amber_text, NULL), 0);
     s_await_published (fx, 2);
     //  First alpha's report, forwarded; then our update, as a new message
@@ -1180,11 +1180,11 @@ test_directory_stale_holds (void **state)
     char *cbe = tu_path (fx->dir, "file.cbe");
     assert_int_equal (certbus_file_write (cbe, bytes, size, 0600), 0);
     free (bytes);
-    uint8_t *msg = s_seal (fx, fx->charlie, fx->charlie_cert, &opts, "bank", "delivered",
-                           msg_id, &size);
+    uint8_t *msg = s_seal (fx, fx->charlie, fx->charlie_cert, &opts, "bank", "delivered", msg_id,
+                           &size);
     char *argv [1] = {cbe};
     node_args_t args = {.argc = 1, .argv = argv};
-    assert_int_equal (s_cli (fx, node_cmd_open, &args, NULL), 0);   //  fresh: opens
+    assert_int_equal (s_cli (fx, node_cmd_open, &args, NULL), 0); //  fresh: opens
 
     //  The Council revokes charlie; the broker announces version 2
     assert_int_equal (council_revoke (fx->dir, "charlie", "key-compromise"), 0);
@@ -1203,7 +1203,7 @@ test_directory_stale_holds (void **state)
         stale = strstr (status, "\"directory_stale\":true") != NULL;
         zstr_free (&status);
         if (!stale)
-            s_barrier (fx);   //  answers the node's requests with nothing
+            s_barrier (fx); //  answers the node's requests with nothing
     }
     s_send_deliver (fx, 1, 10, msg, size, NULL, 0);
     s_settle (fx);
@@ -1212,7 +1212,7 @@ test_directory_stale_holds (void **state)
     assert_non_null (strstr (status, "\"directory_stale\":true"));
     assert_non_null (strstr (status, "is older than version"));
     zstr_free (&status);
-    args = (node_args_t) {.argc = 1, .argv = argv};
+    args = (node_args_t){.argc = 1, .argv = argv};
     assert_int_not_equal (s_cli (fx, node_cmd_open, &args, NULL), 0);
     //  The directory arrives: the delivery is judged with it (charlie is
     //  revoked: refused, and acknowledged as such)
@@ -1247,22 +1247,22 @@ test_directory_known_persists (void **state)
     assert_int_equal (certbus_file_write (cbe, bytes, size, 0600), 0);
     free (bytes);
     assert_int_equal (council_revoke (fx->dir, "charlie", "key-compromise"), 0);
-    s_export_directory (fx);   //  the Hello in s_node_start announces it
+    s_export_directory (fx); //  the Hello in s_node_start announces it
     s_node_start (fx, -1);
     assert_true (fx->directory_requests >= 1);
-    zactor_destroy (&fx->node);   //  never answered
+    zactor_destroy (&fx->node); //  never answered
     char *argv [1] = {cbe};
     node_args_t args = {.argc = 1, .argv = argv};
     assert_int_not_equal (s_cli (fx, node_cmd_open, &args, NULL), 0);
-    args = (node_args_t) {.json = true};
+    args = (node_args_t){.json = true};
     char *out = NULL;
     assert_int_equal (s_cli (fx, node_cmd_status, &args, &out), 0);
     assert_non_null (strstr (out, "\"directory_stale\":true"));
     free (out);
     char *path = tu_path (fx->dir, "directory.cbd");
-    args = (node_args_t) {.import = path};
+    args = (node_args_t){.import = path};
     assert_int_equal (s_cli (fx, node_cmd_directory, &args, NULL), 0);
-    args = (node_args_t) {.argc = 1, .argv = argv};
+    args = (node_args_t){.argc = 1, .argv = argv};
     assert_int_equal (s_cli (fx, node_cmd_open, &args, NULL), 0);
     free (path);
     free (cbe);
@@ -1306,19 +1306,19 @@ test_output_cannot_be_forged (void **state)
     assert_int_equal (s_incident (fx, &args, &out, "list", NULL), 0);
     assert_null (strstr (out, ",\"forged\":\"1\""));
     free (out);
-    args = (node_args_t) {0};
+    args = (node_args_t){0};
     assert_int_equal (s_incident (fx, &args, &out, "show", case_text, NULL), 0);
     assert_null (strchr (out, '\x1b'));
     assert_null (strchr (out, '\r'));
-    assert_non_null (strstr (out, "forged"));   //  shown, escaped
+    assert_non_null (strstr (out, "forged")); //  shown, escaped
     free (out);
-    args = (node_args_t) {0};
+    args = (node_args_t){0};
     assert_int_equal (s_incident (fx, &args, &out, "list", NULL), 0);
     assert_null (strchr (out, '\x1b'));
     free (out);
     //  show keeps its contract: the payload byte for byte
     char *argv [1] = {case_text};
-    args = (node_args_t) {.argc = 1, .argv = argv};
+    args = (node_args_t){.argc = 1, .argv = argv};
     assert_int_equal (s_cli (fx, node_cmd_show, &args, &out), 0);
     assert_non_null (strchr (out, '\x1b'));
     free (out);

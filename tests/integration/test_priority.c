@@ -24,7 +24,7 @@
 
 #define s_BACKLOG 10000
 #define s_WINDOW 64
-#define s_RECV_MS 20000          //  bound on each packet behind the backlog
+#define s_RECV_MS 20000 //  bound on each packet behind the backlog
 
 static int
 s_setup (void **state)
@@ -38,8 +38,11 @@ s_setup (void **state)
 static void
 s_publish (tw_fixture_t *fx, zsock_t *sock, const char *severity, uint8_t id [CERTBUS_ID_SIZE])
 {
-    certbus_seal_opts_t opts = {.kind = "alert", .tlp = "green", .audience = "org:bravo",
-                                .severity = severity, .content_type = "text/plain"};
+    certbus_seal_opts_t opts = {.kind = "alert",
+                                .tlp = "green",
+                                .audience = "org:bravo",
+                                .severity = severity,
+                                .content_type = "text/plain"};
     size_t size;
     uint8_t *bytes = tw_seal_with (fx, TW_ALPHA, &opts, severity, id, &size);
     tw_send_publish (sock, bytes, size);
@@ -51,7 +54,7 @@ test_critical_overtakes_backlog (void **state)
 {
     tw_fixture_t *fx = *state;
     zsock_t *out = tw_client_new (fx, fx->members [TW_ALPHA].identity);
-    zsock_set_sndhwm (out, 0);   //  the whole backlog may wait in the socket
+    zsock_set_sndhwm (out, 0); //  the whole backlog may wait in the socket
     assert_int_equal (zsock_connect (out, "%s", fx->endpoint), 0);
 
     //  The backlog, then one critical alert, all acknowledged as accepted
@@ -64,8 +67,8 @@ test_critical_overtakes_backlog (void **state)
         certbus_codec_free (ack);
     }
     s_publish (fx, out, "critical", critical);
-    Certbus__Packet *ack = tw_expect_puback_within (out, critical,
-                                                    CERTBUS__STATUS__STATUS_ACCEPTED, s_RECV_MS);
+    Certbus__Packet *ack = tw_expect_puback_within (out, critical, CERTBUS__STATUS__STATUS_ACCEPTED,
+                                                    s_RECV_MS);
     certbus_codec_free (ack);
 
     //  The recipient comes online: its first window

@@ -292,8 +292,7 @@ tu_member_t *
 tu_council_enrol_simple (tu_council_t *self, const char *org_id)
 {
     int64_t now = certbus_now ();
-    return tu_council_enrol (self, org_id, CERTBUS_TIER_NATIONAL, "", "", now - 3600,
-                             now + 86400);
+    return tu_council_enrol (self, org_id, CERTBUS_TIER_NATIONAL, "", "", now - 3600, now + 86400);
 }
 
 void
@@ -390,8 +389,8 @@ tu_envelope_resign (const uint8_t *bytes, size_t size, const uint8_t *sign_secre
 {
     Certbus__Envelope *env = certbus__envelope__unpack (NULL, size, bytes);
     assert_non_null (env);
-    Certbus__EnvelopeHeader *hdr
-        = certbus__envelope_header__unpack (NULL, env->header.len, env->header.data);
+    Certbus__EnvelopeHeader *hdr = certbus__envelope_header__unpack (NULL, env->header.len,
+                                                                     env->header.data);
     assert_non_null (hdr);
     if (mutate)
         mutate (hdr, env, arg);
@@ -441,8 +440,8 @@ tu_forward_payload (const uint8_t *bytes, size_t size, certbus_identity_t *ident
     forward.version = CERTBUS_WIRE_MAJOR;
     forward.header.data = (uint8_t *) certbus_envelope_header_bytes (env, &forward.header.len);
     forward.signature.data = (uint8_t *) certbus_envelope_signature (env, &forward.signature.len);
-    forward.ciphertext.data
-        = (uint8_t *) certbus_envelope_ciphertext (env, &forward.ciphertext.len);
+    forward.ciphertext.data = (uint8_t *) certbus_envelope_ciphertext (env,
+                                                                       &forward.ciphertext.len);
     if (encrypted) {
         forward.content_key.data = key;
         forward.content_key.len = sizeof key;
@@ -557,8 +556,8 @@ s_json_base64 (json_t *json, tu_blob_t *blob)
     size_t text_len = strlen (text);
     if (text_len == 0)
         return true;
-    return sodium_base642bin (blob->data, sizeof blob->data, text, text_len, NULL, &blob->len,
-                              &end, sodium_base64_VARIANT_ORIGINAL)
+    return sodium_base642bin (blob->data, sizeof blob->data, text, text_len, NULL, &blob->len, &end,
+                              sodium_base64_VARIANT_ORIGINAL)
                == 0
            && end == text + text_len;
 }
@@ -609,14 +608,14 @@ tu_merkle_vector_parse (const char *text, size_t size, tu_merkle_vector_t *vec)
                 if (ok && !s_json_char (&json, ']')) {
                     do {
                         ok = vec->proof_count < TU_VEC_MAX_PROOF
-                          && s_json_base64 (&json, &vec->proof [vec->proof_count++]);
+                             && s_json_base64 (&json, &vec->proof [vec->proof_count++]);
                     } while (ok && s_json_char (&json, ','));
                     ok = ok && s_json_char (&json, ']');
                 }
             }
         }
         else
-            ok = false;              //  an unknown field: this reader is out of date
+            ok = false; //  an unknown field: this reader is out of date
         if (!ok)
             return false;
     } while (s_json_char (&json, ','));
@@ -625,7 +624,6 @@ tu_merkle_vector_parse (const char *text, size_t size, tu_merkle_vector_t *vec)
     s_json_space (&json);
     return json.p == json.end && vec->has_want_err;
 }
-
 
 //  Collects *.json below dir; the corpus is a few levels deep at most.
 static void
@@ -676,7 +674,6 @@ tu_merkle_corpus_dir (char *out, size_t size, const char *kind)
     struct stat st;
     return stat (out, &st) == 0 && S_ISDIR (st.st_mode);
 }
-
 
 void
 tu_json_files (tu_path_list_t *list, const char *dir)

@@ -110,27 +110,27 @@ double
 
 typedef struct {
     char *org_id;
-    certbus_identity_t *identity;    //  the member's keys
-    bool owns_identity;              //  false when borrowed from another member
-    uint64_t serial;                 //  certificate serial
-    uint8_t *cert_bytes;             //  serialised Certificate
+    certbus_identity_t *identity; //  the member's keys
+    bool owns_identity;           //  false when borrowed from another member
+    uint64_t serial;              //  certificate serial
+    uint8_t *cert_bytes;          //  serialised Certificate
     size_t cert_size;
-    certbus_cert_t *cert;            //  decoded against the Council key
+    certbus_cert_t *cert; //  decoded against the Council key
 } tu_member_t;
 
 typedef struct {
-    certbus_identity_t *council;     //  the Council root key
-    tu_member_t **members;           //  in enrolment order
+    certbus_identity_t *council; //  the Council root key
+    tu_member_t **members;       //  in enrolment order
     size_t count;
     size_t cap;
-    uint8_t **revs;                  //  serialised Revocations
+    uint8_t **revs; //  serialised Revocations
     size_t *rev_sizes;
     size_t rev_count;
-    uint64_t next_serial;            //  next certificate serial
-    uint64_t dir_serial;             //  version of the last published directory
-    uint8_t *dir_bytes;              //  the last published directory
+    uint64_t next_serial; //  next certificate serial
+    uint64_t dir_serial;  //  version of the last published directory
+    uint8_t *dir_bytes;   //  the last published directory
     size_t dir_size;
-    certbus_directory_t *dir;        //  decoded dir_bytes
+    certbus_directory_t *dir; //  decoded dir_bytes
 } tu_council_t;
 
 //  A new Council with no members and no directory.
@@ -148,9 +148,9 @@ tu_member_t *
 
 //  As tu_council_enrol, but with an existing identity (borrowed, not freed).
 tu_member_t *
-    tu_council_enrol_identity (tu_council_t *self, certbus_identity_t *identity,
-                               const char *org_id, certbus_tier_t tier, const char *sector,
-                               const char *region, int64_t not_before, int64_t not_after);
+    tu_council_enrol_identity (tu_council_t *self, certbus_identity_t *identity, const char *org_id,
+                               certbus_tier_t tier, const char *sector, const char *region,
+                               int64_t not_before, int64_t not_after);
 
 //  Enrols a national-tier member valid from an hour ago for a day.
 tu_member_t *
@@ -173,8 +173,8 @@ tu_member_t *
 //  The shared Merkle corpus: transparency-dev/merkle's RFC 6962 proof
 //  vectors, one JSON object a file, under $CERTBUS_SHARED/corpus/merkle
 
-#define TU_VEC_MAX_BYTES 64             //  longest hash field we accept
-#define TU_VEC_MAX_PROOF 80             //  most proof entries we accept
+#define TU_VEC_MAX_BYTES 64 //  longest hash field we accept
+#define TU_VEC_MAX_PROOF 80 //  most proof entries we accept
 #define TU_VEC_MAX_FILE 65536
 
 typedef struct {

@@ -103,7 +103,7 @@ tw_setup (void **state, const tw_options_t *options)
     //  unless the test is about that
     fx->config.peer_timeout_ms = options->peer_timeout_ms ? options->peer_timeout_ms : 60000;
     if (tw_broker_start (fx) != 0) {
-        tw_teardown (state);   //  cmocka skips teardown when setup fails
+        tw_teardown (state); //  cmocka skips teardown when setup fails
         return -1;
     }
     return 0;
@@ -246,9 +246,9 @@ tw_audit_count (tw_fixture_t *fx, const char *event)
         fail_msg ("cannot open %s read-only: %s", path, db ? sqlite3_errmsg (db) : "no memory");
     sqlite3_busy_timeout (db, TW_WAIT_MS);
     sqlite3_stmt *stmt = NULL;
-    assert_int_equal (
-        sqlite3_prepare_v2 (db, "SELECT count(*) FROM audit WHERE event = ?1", -1, &stmt, NULL),
-        SQLITE_OK);
+    assert_int_equal (sqlite3_prepare_v2 (db, "SELECT count(*) FROM audit WHERE event = ?1", -1,
+                                          &stmt, NULL),
+                      SQLITE_OK);
     sqlite3_bind_text (stmt, 1, event, -1, SQLITE_STATIC);
     assert_int_equal (sqlite3_step (stmt), SQLITE_ROW);
     int64_t count = sqlite3_column_int64 (stmt, 0);
@@ -457,8 +457,7 @@ tw_expect_error (zsock_t *client, certbus_err_t code, const char *want_text)
 }
 
 Certbus__Packet *
-tw_expect_puback_within (zsock_t *client, const uint8_t *id, Certbus__Status status,
-                         int timeout_ms)
+tw_expect_puback_within (zsock_t *client, const uint8_t *id, Certbus__Status status, int timeout_ms)
 {
     Certbus__Packet *packet = tw_expect_within (client, CERTBUS__PACKET__BODY_PUBACK, timeout_ms);
     Certbus__PubAck *ack = packet->puback;
@@ -492,8 +491,8 @@ void
 tw_expect_reject_within (zsock_t *client, const uint8_t *id, certbus_err_t code,
                          const char *want_text, int timeout_ms)
 {
-    Certbus__Packet *packet
-        = tw_expect_puback_within (client, id, CERTBUS__STATUS__STATUS_REJECTED, timeout_ms);
+    Certbus__Packet *packet = tw_expect_puback_within (client, id, CERTBUS__STATUS__STATUS_REJECTED,
+                                                       timeout_ms);
     Certbus__PubAck *ack = packet->puback;
     if (ack->code != (uint32_t) code)
         fail_msg ("wanted rejection %s, got %s: %s", certbus_err_name (code),
@@ -644,9 +643,9 @@ tw_seal_with (tw_fixture_t *fx, int from, const certbus_seal_opts_t *opts, const
 {
     tw_member_t *member = &fx->members [from];
     uint8_t *bytes = NULL;
-    certbus_err_t rc
-        = certbus_envelope_seal (member->identity, member->cert, fx->directory, opts,
-                                 (const uint8_t *) text, strlen (text), id, &bytes, size_p);
+    certbus_err_t rc = certbus_envelope_seal (member->identity, member->cert, fx->directory, opts,
+                                              (const uint8_t *) text, strlen (text), id, &bytes,
+                                              size_p);
     if (rc != CERTBUS_OK)
         fail_msg ("cannot seal: %s", certbus_reason ());
     return bytes;

@@ -30,61 +30,61 @@
 #include <stddef.h>
 #include <stdint.h>
 #include "certbus.h"
-#include "../../broker/engine.h"   //  the broker engine, whatever the include path
+#include "../../broker/engine.h" //  the broker engine, whatever the include path
 
-#define TW_WINDOW 16             //  the broker's delivery window unless a test sets one
-#define TW_WAIT_MS 5000          //  bound on every positive wait
-#define TW_QUIET_MS 1000         //  bounded poll that must see nothing
+#define TW_WINDOW 16     //  the broker's delivery window unless a test sets one
+#define TW_WAIT_MS 5000  //  bound on every positive wait
+#define TW_QUIET_MS 1000 //  bounded poll that must see nothing
 #define TW_MEMBER_COUNT 3
-#define TW_INBOX_MAX 512         //  most deliveries one inbox holds
-#define TW_TOPIC "wire-test"     //  the topic of every envelope tw_seal makes
+#define TW_INBOX_MAX 512     //  most deliveries one inbox holds
+#define TW_TOPIC "wire-test" //  the topic of every envelope tw_seal makes
 
 //  The members, as indexes into tw_fixture_t.members
 enum { TW_ALPHA = 0, TW_BRAVO = 1, TW_CHARLIE = 2 };
 
 typedef struct {
-    const char *org;                 //  org id
-    certbus_identity_t *identity;    //  its keys
-    certbus_cert_t *cert;            //  its certificate, as the Council issued it
+    const char *org;              //  org id
+    certbus_identity_t *identity; //  its keys
+    certbus_cert_t *cert;         //  its certificate, as the Council issued it
 } tw_member_t;
 
 //  What a test program asks of its fixture
 typedef struct {
-    const char *agent;               //  Hello.agent of its clients (the program's
-                                     //  name); NULL for a generic one
-    int window;                      //  the broker's delivery window; 0 for TW_WINDOW
-    int64_t expiry_ms;               //  message lifetime; 0 for the broker's default
-    int noise_burst;                 //  bad frames audited one by one per interval;
-                                     //  0 for the broker's default
-    int noise_interval_ms;           //  0 for the broker's default
-    int quota_rate;                  //  publishes per second per member; 0: default
-    int quota_burst;                 //  0: default
-    int64_t quota_bytes;             //  0: default
-    int64_t inflight_bytes;          //  0: default
-    int peer_timeout_ms;             //  silence after which the broker closes a
-                                     //  session; 0: longer than any test runs
+    const char *agent;      //  Hello.agent of its clients (the program's
+                            //  name); NULL for a generic one
+    int window;             //  the broker's delivery window; 0 for TW_WINDOW
+    int64_t expiry_ms;      //  message lifetime; 0 for the broker's default
+    int noise_burst;        //  bad frames audited one by one per interval;
+                            //  0 for the broker's default
+    int noise_interval_ms;  //  0 for the broker's default
+    int quota_rate;         //  publishes per second per member; 0: default
+    int quota_burst;        //  0: default
+    int64_t quota_bytes;    //  0: default
+    int64_t inflight_bytes; //  0: default
+    int peer_timeout_ms;    //  silence after which the broker closes a
+                            //  session; 0: longer than any test runs
 } tw_options_t;
 
 typedef struct {
-    char *dir;                       //  the Council and broker folder
-    const char *agent;               //  Hello.agent of our clients
-    broker_config_t config;          //  the broker's configuration, kept for restarts
-    zactor_t *broker;                //  the engine under test; NULL while stopped
-    char *endpoint;                  //  where it serves
+    char *dir;              //  the Council and broker folder
+    const char *agent;      //  Hello.agent of our clients
+    broker_config_t config; //  the broker's configuration, kept for restarts
+    zactor_t *broker;       //  the engine under test; NULL while stopped
+    char *endpoint;         //  where it serves
     uint8_t broker_curve [CERTBUS_KEY_SIZE];
     uint8_t council_key [CERTBUS_KEY_SIZE];
-    certbus_directory_t *directory;  //  as the Council last published it
+    certbus_directory_t *directory; //  as the Council last published it
     tw_member_t members [TW_MEMBER_COUNT];
-    zlist_t *clients;                //  every client socket, destroyed in teardown
-    int64_t next_ping;               //  token for barrier pings
+    zlist_t *clients;  //  every client socket, destroyed in teardown
+    int64_t next_ping; //  token for barrier pings
 } tw_fixture_t;
 
 //  Deliveries collected from one client, in arrival order
 typedef struct {
-    uint64_t sequences [TW_INBOX_MAX];          //  delivery sequences (to acknowledge)
-    uint64_t message_sequences [TW_INBOX_MAX];  //  the broker's message sequences
-    uint8_t *envelopes [TW_INBOX_MAX];          //  envelope bytes
-    size_t sizes [TW_INBOX_MAX];                //  and their sizes
+    uint64_t sequences [TW_INBOX_MAX];         //  delivery sequences (to acknowledge)
+    uint64_t message_sequences [TW_INBOX_MAX]; //  the broker's message sequences
+    uint8_t *envelopes [TW_INBOX_MAX];         //  envelope bytes
+    size_t sizes [TW_INBOX_MAX];               //  and their sizes
     size_t count;
 } tw_inbox_t;
 
@@ -193,8 +193,7 @@ void
 //  Sends count raw frames as one message (MORE on all but the last),
 //  bypassing the codec.
 void
-    tw_send_frames (zsock_t *client, const void *const *frames, const size_t *sizes,
-                    size_t count);
+    tw_send_frames (zsock_t *client, const void *const *frames, const size_t *sizes, size_t count);
 
 //  Sends one raw frame, bypassing the codec.
 void

@@ -28,8 +28,8 @@
 
 typedef struct {
     void *dealer;
-    void *monitor;                   //  PAIR reading the dealer's events
-    int outcome;                     //  0 undecided, 1 refused, 2 admitted
+    void *monitor; //  PAIR reading the dealer's events
+    int outcome;   //  0 undecided, 1 refused, 2 admitted
     int replies;
 } s_stranger_t;
 
@@ -62,7 +62,7 @@ s_event (void *monitor)
         memcpy (&event, zmq_msg_data (&msg), 2);
     bool more = zmq_msg_more (&msg);
     zmq_msg_close (&msg);
-    while (more) {   //  the endpoint frame
+    while (more) { //  the endpoint frame
         zmq_msg_init (&msg);
         zmq_msg_recv (&msg, monitor, 0);
         more = zmq_msg_more (&msg);
@@ -101,7 +101,7 @@ main (int argc, char *argv [])
     }
     zconfig_destroy (&config);
     int refused = 0, admitted = 0, undecided = 0, replies = 0;
-    static const uint8_t hello [] = {0x08, 0x01, 0x52, 0x00};   //  version 1, empty Hello
+    static const uint8_t hello [] = {0x08, 0x01, 0x52, 0x00}; //  version 1, empty Hello
     for (int done = 0; done < count;) {
         int batch = count - done < parallel ? count - done : parallel;
         s_stranger_t strangers [s_MAX_PARALLEL];
@@ -135,8 +135,8 @@ main (int argc, char *argv [])
         while (open > 0 && zclock_mono () < deadline) {
             zmq_pollitem_t items [2 * s_MAX_PARALLEL];
             for (int i = 0; i < batch; i++) {
-                items [2 * i] = (zmq_pollitem_t) {strangers [i].monitor, 0, ZMQ_POLLIN, 0};
-                items [2 * i + 1] = (zmq_pollitem_t) {strangers [i].dealer, 0, ZMQ_POLLIN, 0};
+                items [2 * i] = (zmq_pollitem_t){strangers [i].monitor, 0, ZMQ_POLLIN, 0};
+                items [2 * i + 1] = (zmq_pollitem_t){strangers [i].dealer, 0, ZMQ_POLLIN, 0};
             }
             zmq_poll (items, 2 * batch, (long) (deadline - zclock_mono ()));
             for (int i = 0; i < batch; i++) {
@@ -148,7 +148,7 @@ main (int argc, char *argv [])
                     if (event == ZMQ_EVENT_HANDSHAKE_SUCCEEDED)
                         s->outcome = 2;
                     else
-                        s->outcome = 1;   //  refused (auth, or the server hung up)
+                        s->outcome = 1; //  refused (auth, or the server hung up)
                     open--;
                 }
                 zmq_msg_t msg;

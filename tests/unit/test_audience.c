@@ -43,7 +43,7 @@ test_parse_each_term_type (void **state)
         assert_null (aud);
     }
     certbus_audience_t *none = NULL;
-    certbus_audience_destroy (&none);   //  accepts NULL
+    certbus_audience_destroy (&none); //  accepts NULL
 
     assert_string_equal (certbus_term_type_name (CERTBUS_TERM_ALL), "all");
     assert_string_equal (certbus_term_type_name (CERTBUS_TERM_ORG), "org");
@@ -152,8 +152,7 @@ s_setup (void **state)
     int64_t now = certbus_now ();
     int64_t nb = now - 3600, na = now + 86400;
     //  Enrolled out of order on purpose
-    tu_council_enrol (council, "pk-bank-02", CERTBUS_TIER_ORGANIZATION, "banking", "sindh", nb,
-                      na);
+    tu_council_enrol (council, "pk-bank-02", CERTBUS_TIER_ORGANIZATION, "banking", "sindh", nb, na);
     tu_council_enrol (council, "sender", CERTBUS_TIER_NATIONAL, "", "", nb, na);
     tu_council_enrol (council, "cert-pk", CERTBUS_TIER_NATIONAL, "", "", nb, na);
     tu_council_enrol (council, "fed-1", CERTBUS_TIER_FEDERAL, "", "punjab", nb, na);
@@ -166,8 +165,7 @@ s_setup (void **state)
                       now - 7200, now - 3600);
     tu_council_enrol (council, "new-bank", CERTBUS_TIER_ORGANIZATION, "banking", "punjab",
                       now + 3600, now + 7200);
-    tu_council_enrol (council, "gone-bank", CERTBUS_TIER_ORGANIZATION, "banking", "punjab", nb,
-                      na);
+    tu_council_enrol (council, "gone-bank", CERTBUS_TIER_ORGANIZATION, "banking", "punjab", nb, na);
     tu_council_revoke (council, "gone-bank", "left the sector");
     tu_council_publish (council);
     *state = council;
@@ -189,8 +187,8 @@ s_expect_resolve (tu_council_t *council, const char *text, const char *tlp, cons
 {
     char **orgs = NULL;
     size_t count = 0;
-    certbus_err_t rc = certbus_audience_resolve (text, tlp, council->dir, "sender",
-                                                 certbus_now (), &orgs, &count);
+    certbus_err_t rc = certbus_audience_resolve (text, tlp, council->dir, "sender", certbus_now (),
+                                                 &orgs, &count);
     if (rc != CERTBUS_OK)
         fail_msg ("'%s' (%s) does not resolve: %s: %s", text, tlp, certbus_err_name (rc),
                   certbus_reason ());
@@ -207,8 +205,7 @@ s_expect_resolve (tu_council_t *council, const char *text, const char *tlp, cons
 }
 
 static void
-s_expect_resolve_err (tu_council_t *council, const char *text, const char *tlp,
-                      certbus_err_t want)
+s_expect_resolve_err (tu_council_t *council, const char *text, const char *tlp, certbus_err_t want)
 {
     char **orgs = (char **) 1;
     size_t count = 99;
@@ -226,8 +223,7 @@ test_resolve_terms (void **state)
     tu_council_t *council = *state;
     s_expect_resolve (council, "org:cert-pk", "amber", "cert-pk");
     s_expect_resolve (council, "tier:national", "amber", "cert-pk");
-    s_expect_resolve (council, "tier:organization", "green",
-                      "energy-1,pk-bank-01,pk-bank-02");
+    s_expect_resolve (council, "tier:organization", "green", "energy-1,pk-bank-01,pk-bank-02");
     s_expect_resolve (council, "sector:banking", "amber", "pk-bank-01,pk-bank-02,sec-bank");
     s_expect_resolve (council, "region:punjab", "amber", "fed-1,pk-bank-01,prov-1");
     s_expect_resolve (council, "all", "clear",
@@ -235,8 +231,7 @@ test_resolve_terms (void **state)
     s_expect_resolve (council, "sector:energy,org:cert-pk", "amber+strict", "cert-pk,energy-1");
     //  Terms that overlap name each member once
     s_expect_resolve (council, "sector:banking,region:punjab,org:pk-bank-01,tier:organization",
-                      "amber",
-                      "energy-1,fed-1,pk-bank-01,pk-bank-02,prov-1,sec-bank");
+                      "amber", "energy-1,fed-1,pk-bank-01,pk-bank-02,prov-1,sec-bank");
     s_expect_resolve (council, "org:pk-bank-02,org:pk-bank-02,org:cert-pk", "amber",
                       "cert-pk,pk-bank-02");
     //  A NULL TLP applies no TLP rule
@@ -294,8 +289,7 @@ test_resolve_errors (void **state)
     s_expect_resolve_err (council, "org:nobody", "amber", CERTBUS_E_AUDIENCE_EMPTY);
     s_expect_resolve_err (council, "org:old-bank,org:cert-pk", "amber", CERTBUS_E_AUDIENCE_EMPTY);
     s_expect_resolve_err (council, "org:new-bank", "red", CERTBUS_E_AUDIENCE_EMPTY);
-    s_expect_resolve_err (council, "org:gone-bank,org:cert-pk", "amber",
-                          CERTBUS_E_AUDIENCE_EMPTY);
+    s_expect_resolve_err (council, "org:gone-bank,org:cert-pk", "amber", CERTBUS_E_AUDIENCE_EMPTY);
     assert_non_null (strstr (certbus_reason (), "gone-bank"));
     //  TLP red is for named organisations only
     s_expect_resolve_err (council, "tier:national", "red", CERTBUS_E_TLP);

@@ -25,8 +25,8 @@
 
 //  A new, empty store (and the temp folder it lives in)
 typedef struct {
-    char *tmp;                       //  temp folder, removed at teardown
-    char *url;                       //  the store's URL
+    char *tmp; //  temp folder, removed at teardown
+    char *url; //  the store's URL
     broker_store_t *store;
 } fixture_t;
 
@@ -108,8 +108,9 @@ s_publish (broker_store_t *store, s_message_t *m, const char *recipient, int pri
                                                    sizeof m->envelope, now, expires_at, 1, &seq),
                       0);
     const uint8_t wrapped [4] = {1, 2, 3, (uint8_t) priority};
-    assert_int_equal (
-        broker_store_queue_insert (store, recipient, seq, priority, wrapped, sizeof wrapped), 0);
+    assert_int_equal (broker_store_queue_insert (store, recipient, seq, priority, wrapped,
+                                                 sizeof wrapped),
+                      0);
     return seq;
 }
 
@@ -142,8 +143,8 @@ typedef struct {
     uint64_t msg_seq [16];
     bool damaged [16];
     size_t count;
-    size_t stop_after;               //  0: take them all
-    uint64_t skip_qseq;              //  0: skip none
+    size_t stop_after;  //  0: take them all
+    uint64_t skip_qseq; //  0: skip none
 } s_fetched_t;
 
 static int
@@ -225,7 +226,7 @@ test_publish_batch_rollback_leaves_nothing (void **state)
 
     s_message_t m;
     s_message_init (&m, "alpha", "advisory");
-    assert_int_equal (s_counts (self->store).audit, 0);   //  counts kept from here on
+    assert_int_equal (s_counts (self->store).audit, 0); //  counts kept from here on
     assert_int_equal (broker_store_begin (self->store), 0);
     s_publish (self->store, &m, "bravo", 0, s_far ());
     Certbus__AuditRecord record;
@@ -236,7 +237,8 @@ test_publish_batch_rollback_leaves_nothing (void **state)
 
     uint64_t seq;
     int64_t at;
-    assert_int_equal (broker_store_message_lookup (self->store, "alpha", m.header.id, &seq, &at), 0);
+    assert_int_equal (broker_store_message_lookup (self->store, "alpha", m.header.id, &seq, &at),
+                      0);
     broker_counts_t counts = s_counts (self->store);
     assert_int_equal (counts.messages, 0);
     assert_int_equal (counts.queued, 0);
@@ -259,7 +261,7 @@ test_publish_batch_commit_keeps_all (void **state)
     assert_non_null (tree);
     s_message_t m [3];
     uint64_t seqs [3];
-    assert_int_equal (s_counts (self->store).messages, 0);   //  counts kept from here on
+    assert_int_equal (s_counts (self->store).messages, 0); //  counts kept from here on
     assert_int_equal (broker_store_begin (self->store), 0);
     for (int i = 0; i < 3; i++) {
         s_message_init (&m [i], "alpha", "advisory");
@@ -274,12 +276,14 @@ test_publish_batch_commit_keeps_all (void **state)
     for (int i = 0; i < 3; i++) {
         uint64_t seq;
         int64_t at;
-        assert_int_equal (
-            broker_store_message_lookup (self->store, "alpha", m [i].header.id, &seq, &at), 1);
+        assert_int_equal (broker_store_message_lookup (self->store, "alpha", m [i].header.id, &seq,
+                                                       &at),
+                          1);
         assert_int_equal (seq, seqs [i]);
         //  Deduplication is per origin
-        assert_int_equal (
-            broker_store_message_lookup (self->store, "charlie", m [i].header.id, &seq, &at), 0);
+        assert_int_equal (broker_store_message_lookup (self->store, "charlie", m [i].header.id,
+                                                       &seq, &at),
+                          0);
     }
     broker_counts_t counts = s_counts (self->store);
     assert_int_equal (counts.messages, 3);
@@ -335,8 +339,9 @@ test_queue_order_per_priority (void **state)
         assert_false (critical.damaged [i]);
 
     s_fetched_t rest = {0};
-    assert_int_equal (
-        broker_store_queue_fetch (self->store, "bravo", 0, 0, 10, NULL, s_fetch_fn, &rest), 3);
+    assert_int_equal (broker_store_queue_fetch (self->store, "bravo", 0, 0, 10, NULL, s_fetch_fn,
+                                                &rest),
+                      3);
     assert_int_equal (rest.msg_seq [0], seqs [0]);
     assert_int_equal (rest.msg_seq [1], seqs [2]);
     assert_int_equal (rest.msg_seq [2], seqs [4]);
@@ -356,13 +361,15 @@ test_queue_order_per_priority (void **state)
     assert_int_equal (skipped.count, 2);
     assert_int_equal (skipped.msg_seq [1], seqs [4]);
     s_fetched_t stopped = {.stop_after = 1};
-    assert_int_equal (
-        broker_store_queue_fetch (self->store, "bravo", 0, 0, 10, NULL, s_fetch_fn, &stopped), 1);
+    assert_int_equal (broker_store_queue_fetch (self->store, "bravo", 0, 0, 10, NULL, s_fetch_fn,
+                                                &stopped),
+                      1);
     assert_int_equal (stopped.count, 1);
 
     s_fetched_t none = {0};
-    assert_int_equal (
-        broker_store_queue_fetch (self->store, "delta", 0, 0, 10, NULL, s_fetch_fn, &none), 0);
+    assert_int_equal (broker_store_queue_fetch (self->store, "delta", 0, 0, 10, NULL, s_fetch_fn,
+                                                &none),
+                      0);
 }
 
 typedef struct {
@@ -393,8 +400,9 @@ test_ack_deletes (void **state)
         seqs [i] = s_publish (self->store, &m [i], i ? "charlie" : "bravo", 0, s_far ());
     }
     s_fetched_t f = {0};
-    assert_int_equal (
-        broker_store_queue_fetch (self->store, "bravo", 0, 0, 10, NULL, s_fetch_fn, &f), 1);
+    assert_int_equal (broker_store_queue_fetch (self->store, "bravo", 0, 0, 10, NULL, s_fetch_fn,
+                                                &f),
+                      1);
     //  Only the recipient's own row
     assert_int_equal (broker_store_queue_ack (self->store, "charlie", f.qseq [0], NULL), 0);
     uint64_t msg_seq = 0;
@@ -411,8 +419,9 @@ test_ack_deletes (void **state)
 
     //  A rolled-back ack keeps the row and its count
     s_fetched_t c = {0};
-    assert_int_equal (
-        broker_store_queue_fetch (self->store, "charlie", 0, 0, 10, NULL, s_fetch_fn, &c), 1);
+    assert_int_equal (broker_store_queue_fetch (self->store, "charlie", 0, 0, 10, NULL, s_fetch_fn,
+                                                &c),
+                      1);
     assert_int_equal (broker_store_begin (self->store), 0);
     assert_int_equal (broker_store_queue_ack (self->store, "charlie", c.qseq [0], NULL), 1);
     broker_store_rollback (self->store);
@@ -435,9 +444,9 @@ test_expiry (void **state)
     s_message_init (&fresh, "alpha", "advisory");
     uint64_t old_seq = s_publish (self->store, &old, "bravo", 0, now - 1000);
     const uint8_t wrapped [4] = {9, 9, 9, 9};
-    assert_int_equal (
-        broker_store_queue_insert (self->store, "charlie", old_seq, 1, wrapped, sizeof wrapped),
-        0);
+    assert_int_equal (broker_store_queue_insert (self->store, "charlie", old_seq, 1, wrapped,
+                                                 sizeof wrapped),
+                      0);
     s_publish (self->store, &fresh, "bravo", 0, now + 60000);
     assert_int_equal (s_counts (self->store).queued, 3);
     assert_int_equal (broker_store_expire (self->store, now), 1);
@@ -450,8 +459,9 @@ test_expiry (void **state)
     int64_t at;
     assert_int_equal (broker_store_message_lookup (self->store, "alpha", old.header.id, &seq, &at),
                       0);
-    assert_int_equal (
-        broker_store_message_lookup (self->store, "alpha", fresh.header.id, &seq, &at), 1);
+    assert_int_equal (broker_store_message_lookup (self->store, "alpha", fresh.header.id, &seq,
+                                                   &at),
+                      1);
 }
 
 //  ---------------------------------------------------------------------------
@@ -595,13 +605,13 @@ test_audit_records_and_nodes (void **state)
     assert_int_equal (broker_store_audit_find (self->store, b, "publish", NULL, NULL), 1);
     assert_int_equal (broker_store_audit_find (self->store, a, "receipt", NULL, NULL), 3);
     int calls = 0;
-    assert_int_equal (
-        broker_store_audit_find_each (self->store, a, "publish", s_accept_second_fn, &calls), 2);
+    assert_int_equal (broker_store_audit_find_each (self->store, a, "publish", s_accept_second_fn,
+                                                    &calls),
+                      2);
 
     s_rows_t all = {0}, alpha = {0};
     assert_int_equal (broker_store_audit_each (self->store, NULL, 0, s_audit_row_fn, &all), 4);
-    assert_int_equal (broker_store_audit_each (self->store, "alpha", 0, s_audit_row_fn, &alpha),
-                      3);
+    assert_int_equal (broker_store_audit_each (self->store, "alpha", 0, s_audit_row_fn, &alpha), 3);
     assert_int_equal (alpha.indexes [1], 2);
 
     //  Level 0 nodes are the leaf hashes; the perfect subtree of all four
@@ -762,7 +772,7 @@ test_certificates (void **state)
     s_blobs_seen_t active = {0};
     assert_int_equal (broker_store_certs_each (self->store, s_blob_fn, &active), 0);
     assert_int_equal (active.count, 2);
-    assert_string_equal (active.seen [0], "cert-alpha");   //  by org id
+    assert_string_equal (active.seen [0], "cert-alpha"); //  by org id
     assert_string_equal (active.seen [1], "cert-zulu");
 
     const char *revocation = "rev-zulu";
@@ -790,8 +800,9 @@ test_directory_versions (void **state)
     assert_int_equal (broker_store_directory_latest (self->store, &bytes, &size), -1);
     for (uint64_t serial = 1; serial <= BROKER_DIRECTORIES_KEPT + 4; serial++) {
         uint8_t blob [2] = {(uint8_t) serial, 0xdd};
-        assert_int_equal (
-            broker_store_directory_put (self->store, serial, 1000 + (int64_t) serial, blob, 2), 0);
+        assert_int_equal (broker_store_directory_put (self->store, serial, 1000 + (int64_t) serial,
+                                                      blob, 2),
+                          0);
     }
     assert_int_equal (broker_store_directory_serial (self->store), BROKER_DIRECTORIES_KEPT + 4);
     assert_int_equal (broker_store_directory_latest (self->store, &bytes, &size), 0);
@@ -800,8 +811,8 @@ test_directory_versions (void **state)
     free (bytes);
     //  A version is stored once
     uint8_t blob [1] = {0};
-    assert_int_not_equal (broker_store_directory_put (self->store, 3 + BROKER_DIRECTORIES_KEPT,
-                                                      0, blob, 1),
+    assert_int_not_equal (broker_store_directory_put (self->store, 3 + BROKER_DIRECTORIES_KEPT, 0,
+                                                      blob, 1),
                           0);
 }
 
@@ -856,21 +867,18 @@ main (void)
         cmocka_unit_test_setup_teardown (test_meta, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_publish_batch_rollback_leaves_nothing, s_setup,
                                          s_teardown),
-        cmocka_unit_test_setup_teardown (test_publish_batch_commit_keeps_all, s_setup,
-                                         s_teardown),
+        cmocka_unit_test_setup_teardown (test_publish_batch_commit_keeps_all, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_queue_order_per_priority, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_ack_deletes, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_expiry, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_cases, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_receipts, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_audit_records_and_nodes, s_setup, s_teardown),
-        cmocka_unit_test_setup_teardown (test_tree_across_commit_and_rollback, s_setup,
-                                         s_teardown),
+        cmocka_unit_test_setup_teardown (test_tree_across_commit_and_rollback, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_tree_heads, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_certificates, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_directory_versions, s_setup, s_teardown),
-        cmocka_unit_test_setup_teardown (test_intact_store_reports_no_damage, s_setup,
-                                         s_teardown),
+        cmocka_unit_test_setup_teardown (test_intact_store_reports_no_damage, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_end_hooks, s_setup, s_teardown),
     };
     return cmocka_run_group_tests (tests, NULL, NULL);

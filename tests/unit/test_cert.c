@@ -29,8 +29,9 @@ s_setup (void **state)
     self->member = certbus_identity_new ();
     uint8_t *bytes;
     size_t size;
-    assert_int_equal (
-        certbus_request_make (self->member, "cert-pk", "CERT Pakistan", &bytes, &size), 0);
+    assert_int_equal (certbus_request_make (self->member, "cert-pk", "CERT Pakistan", &bytes,
+                                            &size),
+                      0);
     self->request = certbus_request_decode (bytes, size);
     free (bytes);
     assert_non_null (self->request);
@@ -67,8 +68,8 @@ static long
 s_request_signature_at (const uint8_t *bytes, size_t size)
 {
     Certbus__Request *request = NULL;
-    tu_assert_err (certbus_codec_decode (&certbus__request__descriptor, bytes, size, 64 * 1024,
-                                         16, (void **) &request),
+    tu_assert_err (certbus_codec_decode (&certbus__request__descriptor, bytes, size, 64 * 1024, 16,
+                                         (void **) &request),
                    CERTBUS_OK);
     assert_int_equal (request->signature.len, CERTBUS_SIG_SIZE);
     long at = tu_find (bytes, size, request->signature.data, request->signature.len);
@@ -293,15 +294,13 @@ test_decode_refuses_tampering (void **state)
     //  the Council's signature no longer holds
     long at = tu_find (bytes, size, "punjab", 6);
     assert_true (at > 0);
-    bytes [at] ^= 0x02;   //  'p' -> 'r'
-    tu_assert_err (certbus_cert_decode (bytes, size, council_key, &cert),
-                   CERTBUS_E_CERT_SIGNATURE);
+    bytes [at] ^= 0x02; //  'p' -> 'r'
+    tu_assert_err (certbus_cert_decode (bytes, size, council_key, &cert), CERTBUS_E_CERT_SIGNATURE);
     bytes [at] ^= 0x02;
 
     //  A bit flipped in the signature (the last bytes)
     bytes [size - 1] ^= 0x80;
-    tu_assert_err (certbus_cert_decode (bytes, size, council_key, &cert),
-                   CERTBUS_E_CERT_SIGNATURE);
+    tu_assert_err (certbus_cert_decode (bytes, size, council_key, &cert), CERTBUS_E_CERT_SIGNATURE);
     bytes [size - 1] ^= 0x80;
 
     //  Truncated, garbage, oversized, empty
@@ -418,8 +417,8 @@ test_revocation_round_trip (void **state)
 
     //  A reason that is not UTF-8 is refused; no reason is ""
     bytes = NULL;
-    assert_int_equal (certbus_revocation_issue (self->council, 17, "cert-pk", 1, "\xc0\x80",
-                                                &bytes, &size),
+    assert_int_equal (certbus_revocation_issue (self->council, 17, "cert-pk", 1, "\xc0\x80", &bytes,
+                                                &size),
                       -1);
     assert_null (bytes);
     assert_int_equal (certbus_revocation_issue (self->council, 18, "cert-pk", 1, NULL, &bytes,
@@ -441,12 +440,12 @@ test_revocation_round_trip (void **state)
 //  The parts of a hand-made request: a member running its own client can
 //  put any public key in its body and any bytes in its proofs.
 typedef struct {
-    certbus_identity_t *signer;      //  sign key of the body, and its signature
-    const uint8_t *box_key;          //  box key written in the body
-    const uint8_t *curve_key;        //  CURVE key written in the body
-    certbus_identity_t *box_prover;  //  proves with its own box secret; NULL: no proof
+    certbus_identity_t *signer;     //  sign key of the body, and its signature
+    const uint8_t *box_key;         //  box key written in the body
+    const uint8_t *curve_key;       //  CURVE key written in the body
+    certbus_identity_t *box_prover; //  proves with its own box secret; NULL: no proof
     certbus_identity_t *curve_prover;
-    const Certbus__Request *proofs_from;  //  copy these proofs instead, when set
+    const Certbus__Request *proofs_from; //  copy these proofs instead, when set
 } s_forge_t;
 
 static uint8_t *
@@ -479,17 +478,17 @@ s_forge (const s_forge_t *f, size_t *size_p)
                                                 certbus_identity_box_secret (f->box_prover),
                                                 certbus_identity_box_public (f->box_prover)),
                           0);
-        request.box_proof_key = (ProtobufCBinaryData) {sizeof box_key, box_key};
-        request.box_proof_sig = (ProtobufCBinaryData) {sizeof box_sig, box_sig};
+        request.box_proof_key = (ProtobufCBinaryData){sizeof box_key, box_key};
+        request.box_proof_sig = (ProtobufCBinaryData){sizeof box_sig, box_sig};
     }
     if (f->curve_prover) {
-        assert_int_equal (
-            certbus_x25519_prove (curve_key, curve_sig, s_CURVE, body_bytes, body_size,
-                                  certbus_identity_curve_secret (f->curve_prover),
-                                  certbus_identity_curve_public (f->curve_prover)),
-            0);
-        request.curve_proof_key = (ProtobufCBinaryData) {sizeof curve_key, curve_key};
-        request.curve_proof_sig = (ProtobufCBinaryData) {sizeof curve_sig, curve_sig};
+        assert_int_equal (certbus_x25519_prove (curve_key, curve_sig, s_CURVE, body_bytes,
+                                                body_size,
+                                                certbus_identity_curve_secret (f->curve_prover),
+                                                certbus_identity_curve_public (f->curve_prover)),
+                          0);
+        request.curve_proof_key = (ProtobufCBinaryData){sizeof curve_key, curve_key};
+        request.curve_proof_sig = (ProtobufCBinaryData){sizeof curve_sig, curve_sig};
     }
     if (f->proofs_from) {
         request.box_proof_key = f->proofs_from->box_proof_key;
@@ -540,7 +539,7 @@ test_x25519_proof_construction (void **state)
     assert_int_equal (crypto_sign_ed25519_pk_to_curve25519 (curve, key), 0);
     assert_memory_equal (curve, certbus_identity_box_public (self->member), 32);
     uint8_t msg [sizeof s_BOX + sizeof data];
-    memcpy (msg, s_BOX, sizeof s_BOX);   //  the domain and its NUL
+    memcpy (msg, s_BOX, sizeof s_BOX); //  the domain and its NUL
     memcpy (msg + sizeof s_BOX, data, sizeof data);
     assert_int_equal (crypto_sign_verify_detached (sig, msg, sizeof msg, key), 0);
     assert_true (certbus_x25519_verify (key, 32, sig, 64, s_BOX, data, sizeof data,
@@ -579,8 +578,8 @@ test_x25519_proof_known_answer (void **state)
                        public_key, 32),
         0);
     assert_int_equal (
-        certbus_unhex ("cfe058a4a189ee7230e43a1347ea1a7eef01f3557991a7fd3cec8915fd290aec",
-                       want_key, 32),
+        certbus_unhex ("cfe058a4a189ee7230e43a1347ea1a7eef01f3557991a7fd3cec8915fd290aec", want_key,
+                       32),
         0);
     assert_int_equal (
         certbus_unhex ("fa5aa4a53cab83df80a445465fbb40e32ea93cab4306e89eaf27ef3dd53b6f9d"
@@ -596,14 +595,14 @@ test_x25519_proof_known_answer (void **state)
                                             public_key),
                       0);
     assert_memory_equal (key, want_key, 32);
-    assert_true (certbus_x25519_verify (key, 32, sig, 64, s_BOX, body, sizeof body - 1,
-                                        public_key));
+    assert_true (
+        certbus_x25519_verify (key, 32, sig, 64, s_BOX, body, sizeof body - 1, public_key));
     //  The document's fixed-nonce signature verifies, and one flipped bit does not
-    assert_true (certbus_x25519_verify (want_key, 32, want_sig, 64, s_BOX, body,
-                                        sizeof body - 1, public_key));
+    assert_true (certbus_x25519_verify (want_key, 32, want_sig, 64, s_BOX, body, sizeof body - 1,
+                                        public_key));
     want_sig [40] ^= 0x01;
-    assert_false (certbus_x25519_verify (want_key, 32, want_sig, 64, s_BOX, body,
-                                         sizeof body - 1, public_key));
+    assert_false (certbus_x25519_verify (want_key, 32, want_sig, 64, s_BOX, body, sizeof body - 1,
+                                         public_key));
 }
 
 //  A member that writes another member's box key into its request cannot
@@ -618,30 +617,29 @@ test_request_copying_box_key_refused (void **state)
     const char *want = "does not prove possession of its box key: make a new request with "
                        "certbus-node init";
     size_t size;
-    uint8_t *bytes = s_forge (&(s_forge_t) {mallory, victim_box, own_curve, NULL, mallory, NULL},
+    uint8_t *bytes = s_forge (&(s_forge_t){mallory, victim_box, own_curve, NULL, mallory, NULL},
                               &size);
     s_assert_refused (bytes, size, want);
     free (bytes);
-    bytes = s_forge (&(s_forge_t) {mallory, victim_box, own_curve, mallory, mallory, NULL}, &size);
+    bytes = s_forge (&(s_forge_t){mallory, victim_box, own_curve, mallory, mallory, NULL}, &size);
     s_assert_refused (bytes, size, want);
     free (bytes);
     //  The victim's genuine request carries a proof for this very key, but
     //  over the victim's body
     uint8_t *genuine;
     size_t genuine_size;
-    assert_int_equal (certbus_request_make (self->member, "cert-pk", NULL, &genuine,
-                                            &genuine_size),
+    assert_int_equal (certbus_request_make (self->member, "cert-pk", NULL, &genuine, &genuine_size),
                       0);
     Certbus__Request *victim = NULL;
     tu_assert_err (certbus_codec_decode (&certbus__request__descriptor, genuine, genuine_size,
                                          64 * 1024, 16, (void **) &victim),
                    CERTBUS_OK);
-    bytes = s_forge (&(s_forge_t) {mallory, victim_box, own_curve, NULL, NULL, victim}, &size);
+    bytes = s_forge (&(s_forge_t){mallory, victim_box, own_curve, NULL, NULL, victim}, &size);
     s_assert_refused (bytes, size, want);
     free (bytes);
     //  Control: with its own keys and proofs, the same forger passes
-    bytes = s_forge (&(s_forge_t) {mallory, certbus_identity_box_public (mallory), own_curve,
-                                   mallory, mallory, NULL},
+    bytes = s_forge (&(s_forge_t){mallory, certbus_identity_box_public (mallory), own_curve,
+                                  mallory, mallory, NULL},
                      &size);
     s_assert_accepted (bytes, size);
     free (bytes);
@@ -660,27 +658,25 @@ test_request_copying_curve_key_refused (void **state)
     const uint8_t *victim_curve = certbus_identity_curve_public (self->member);
     const char *want = "does not prove possession of its CURVE key";
     size_t size;
-    uint8_t *bytes = s_forge (&(s_forge_t) {mallory, own_box, victim_curve, mallory, NULL, NULL},
+    uint8_t *bytes = s_forge (&(s_forge_t){mallory, own_box, victim_curve, mallory, NULL, NULL},
                               &size);
     s_assert_refused (bytes, size, want);
     free (bytes);
-    bytes = s_forge (&(s_forge_t) {mallory, own_box, victim_curve, mallory, mallory, NULL}, &size);
+    bytes = s_forge (&(s_forge_t){mallory, own_box, victim_curve, mallory, mallory, NULL}, &size);
     s_assert_refused (bytes, size, want);
     free (bytes);
     //  Both of the victim's keys with the victim's own proofs: they sign
     //  the victim's body, not this one
     uint8_t *genuine;
     size_t genuine_size;
-    assert_int_equal (certbus_request_make (self->member, "cert-pk", NULL, &genuine,
-                                            &genuine_size),
+    assert_int_equal (certbus_request_make (self->member, "cert-pk", NULL, &genuine, &genuine_size),
                       0);
     Certbus__Request *victim = NULL;
     tu_assert_err (certbus_codec_decode (&certbus__request__descriptor, genuine, genuine_size,
                                          64 * 1024, 16, (void **) &victim),
                    CERTBUS_OK);
-    bytes = s_forge (&(s_forge_t) {mallory, certbus_identity_box_public (self->member),
-                                   certbus_identity_curve_public (self->member), NULL, NULL,
-                                   victim},
+    bytes = s_forge (&(s_forge_t){mallory, certbus_identity_box_public (self->member),
+                                  certbus_identity_curve_public (self->member), NULL, NULL, victim},
                      &size);
     s_assert_refused (bytes, size, "does not prove possession of its box key");
     free (bytes);
@@ -700,8 +696,8 @@ test_request_tampered_proofs_refused (void **state)
     assert_int_equal (certbus_request_make (self->member, "cert-pk", NULL, &bytes, &size), 0);
     s_assert_accepted (bytes, size);
     Certbus__Request *request = NULL;
-    tu_assert_err (certbus_codec_decode (&certbus__request__descriptor, bytes, size, 64 * 1024,
-                                         16, (void **) &request),
+    tu_assert_err (certbus_codec_decode (&certbus__request__descriptor, bytes, size, 64 * 1024, 16,
+                                         (void **) &request),
                    CERTBUS_OK);
     struct {
         ProtobufCBinaryData field;
@@ -744,7 +740,9 @@ static void
 test_name_control_characters_refused (void **state)
 {
     fixture_t *self = *state;
-    const char *bad [] = {"CERT\x1b[2J", "line\nforged", "del\x7f", "c1 \xc2\x9b" "31m"};
+    const char *bad [] = {"CERT\x1b[2J", "line\nforged", "del\x7f",
+                          "c1 \xc2\x9b"
+                          "31m"};
     for (size_t i = 0; i < sizeof bad / sizeof bad [0]; i++) {
         uint8_t *bytes = NULL;
         size_t size;
@@ -757,8 +755,8 @@ test_name_control_characters_refused (void **state)
     //  U+00A0 and above are text, not controls
     uint8_t *bytes;
     size_t size;
-    assert_int_equal (certbus_request_make (self->member, "cert-pk", "CERT \xc2\xa0\xc3\xa9", &bytes,
-                                            &size),
+    assert_int_equal (certbus_request_make (self->member, "cert-pk", "CERT \xc2\xa0\xc3\xa9",
+                                            &bytes, &size),
                       0);
     s_assert_accepted (bytes, size);
     free (bytes);
@@ -778,7 +776,8 @@ test_name_control_characters_refused (void **state)
     assert_non_null (strstr (certbus_reason (), "control character"));
     free (bytes);
     //  The C1 variant (CSI as U+009B)
-    forged.name = "CERT \xc2\x9b" "2J";
+    forged.name = "CERT \xc2\x9b"
+                  "2J";
     assert_int_equal (certbus_cert_issue (self->council, &forged, 9, CERTBUS_TIER_SECTORAL, "", "",
                                           now - 10, now + 60, &bytes, &size),
                       0);
@@ -800,20 +799,16 @@ main (void)
         cmocka_unit_test_setup_teardown (test_issue_refuses_bad_fields, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_decode_refuses_other_council, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_decode_refuses_tampering, s_setup, s_teardown),
-        cmocka_unit_test_setup_teardown (test_decode_refuses_unknown_version, s_setup,
-                                         s_teardown),
+        cmocka_unit_test_setup_teardown (test_decode_refuses_unknown_version, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_check_time_window, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_revocation_round_trip, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_x25519_proof_construction, s_setup, s_teardown),
         cmocka_unit_test (test_x25519_proof_known_answer),
-        cmocka_unit_test_setup_teardown (test_request_copying_box_key_refused, s_setup,
-                                         s_teardown),
+        cmocka_unit_test_setup_teardown (test_request_copying_box_key_refused, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_request_copying_curve_key_refused, s_setup,
                                          s_teardown),
-        cmocka_unit_test_setup_teardown (test_request_tampered_proofs_refused, s_setup,
-                                         s_teardown),
-        cmocka_unit_test_setup_teardown (test_name_control_characters_refused, s_setup,
-                                         s_teardown),
+        cmocka_unit_test_setup_teardown (test_request_tampered_proofs_refused, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown (test_name_control_characters_refused, s_setup, s_teardown),
     };
     return cmocka_run_group_tests (tests, NULL, NULL);
 }

@@ -38,7 +38,7 @@ test_round_trip (void **state)
     Certbus__Hello hello = CERTBUS__HELLO__INIT;
     hello.credit = 64;
     hello.directory_serial = 7;
-    hello.agent = "certbus-node/0.1 \xc3\xbc\xe2\x9c\x93";   //  UTF-8 is fine
+    hello.agent = "certbus-node/0.1 \xc3\xbc\xe2\x9c\x93"; //  UTF-8 is fine
     Certbus__Packet packet = CERTBUS__PACKET__INIT;
     packet.version = CERTBUS_WIRE_MAJOR;
     packet.body_case = CERTBUS__PACKET__BODY_HELLO;
@@ -76,13 +76,13 @@ test_invalid_utf8_refused (void **state)
 {
     (void) state;
     const char *bad [] = {
-        "\xff",              //  never valid
-        "abc\x80",           //  lone continuation byte
-        "\xc3",              //  truncated sequence
-        "\xc0\xaf",          //  overlong '/'
-        "\xe0\x80\xaf",      //  overlong, three bytes
-        "\xed\xa0\x80",      //  UTF-16 surrogate
-        "\xf4\x90\x80\x80",  //  past U+10FFFF
+        "\xff",             //  never valid
+        "abc\x80",          //  lone continuation byte
+        "\xc3",             //  truncated sequence
+        "\xc0\xaf",         //  overlong '/'
+        "\xe0\x80\xaf",     //  overlong, three bytes
+        "\xed\xa0\x80",     //  UTF-16 surrogate
+        "\xf4\x90\x80\x80", //  past U+10FFFF
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad [0]; i++) {
         //  A top-level string
@@ -99,8 +99,7 @@ test_invalid_utf8_refused (void **state)
         packet.version = CERTBUS_WIRE_MAJOR;
         packet.body_case = CERTBUS__PACKET__BODY_PUBACK;
         packet.puback = &ack;
-        tu_assert_err (s_round (&packet, &certbus__packet__descriptor, 4096, 16),
-                       CERTBUS_E_FIELD);
+        tu_assert_err (s_round (&packet, &certbus__packet__descriptor, 4096, 16), CERTBUS_E_FIELD);
 
         //  A repeated string
         char *recipients [] = {"cert-pk", (char *) bad [i]};
@@ -127,7 +126,7 @@ test_invalid_utf8_refused (void **state)
     //  Valid multi-byte text of every length passes
     Certbus__RequestBody good = CERTBUS__REQUEST_BODY__INIT;
     good.version = CERTBUS_WIRE_MAJOR;
-    good.name = "\xc3\xa9 \xe2\x82\xac \xf0\x9f\x94\x92";   //  é € 🔒
+    good.name = "\xc3\xa9 \xe2\x82\xac \xf0\x9f\x94\x92"; //  é € 🔒
     tu_assert_err (s_round (&good, &certbus__request_body__descriptor, 4096, 16), CERTBUS_OK);
 }
 
@@ -190,8 +189,8 @@ test_repeated_count_capped (void **state)
     tu_assert_err (s_round (&env, &certbus__envelope__descriptor, 4096, 2), CERTBUS_E_TOO_LARGE);
 
     Certbus__ProofReply reply = CERTBUS__PROOF_REPLY__INIT;
-    ProtobufCBinaryData hashes [4] = {{1, (uint8_t *) "a"}, {1, (uint8_t *) "b"},
-                                      {1, (uint8_t *) "c"}, {1, (uint8_t *) "d"}};
+    ProtobufCBinaryData hashes [4]
+        = {{1, (uint8_t *) "a"}, {1, (uint8_t *) "b"}, {1, (uint8_t *) "c"}, {1, (uint8_t *) "d"}};
     reply.inclusion = hashes;
     reply.n_inclusion = 4;
     Certbus__Packet packet = CERTBUS__PACKET__INIT;
@@ -199,8 +198,7 @@ test_repeated_count_capped (void **state)
     packet.body_case = CERTBUS__PACKET__BODY_PROOF_REPLY;
     packet.proof_reply = &reply;
     tu_assert_err (s_round (&packet, &certbus__packet__descriptor, 4096, 4), CERTBUS_OK);
-    tu_assert_err (s_round (&packet, &certbus__packet__descriptor, 4096, 3),
-                   CERTBUS_E_TOO_LARGE);
+    tu_assert_err (s_round (&packet, &certbus__packet__descriptor, 4096, 3), CERTBUS_E_TOO_LARGE);
 }
 
 static void
@@ -222,8 +220,8 @@ test_size_cap (void **state)
                    CERTBUS_OK);
     certbus_codec_free (out);
     out = NULL;
-    tu_assert_err (certbus_codec_decode (&certbus__envelope__descriptor, bytes, size, size - 1,
-                                         16, &out),
+    tu_assert_err (certbus_codec_decode (&certbus__envelope__descriptor, bytes, size, size - 1, 16,
+                                         &out),
                    CERTBUS_E_TOO_LARGE);
     assert_null (out);
     free (bytes);
@@ -236,8 +234,7 @@ test_size_cap (void **state)
                                          CERTBUS_MAX_PACKET, 16, &out),
                    CERTBUS_E_TOO_LARGE);
     tu_assert_err (certbus_codec_decode (&certbus__envelope__descriptor, big,
-                                         CERTBUS_MAX_ENVELOPE + 1, CERTBUS_MAX_ENVELOPE, 16,
-                                         &out),
+                                         CERTBUS_MAX_ENVELOPE + 1, CERTBUS_MAX_ENVELOPE, 16, &out),
                    CERTBUS_E_TOO_LARGE);
     free (big);
     assert_null (out);
@@ -294,8 +291,8 @@ test_garbage_and_truncation (void **state)
     tu_assert_err (certbus_codec_decode (&certbus__envelope__descriptor, NULL, 10, 4096, 16, &out),
                    CERTBUS_E_DECODE);
     //  A varint that never ends, an invalid wire type, text
-    const uint8_t endless [] = {0x08, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
-                                0xff};
+    const uint8_t endless [] = {0x08, 0xff, 0xff, 0xff, 0xff, 0xff,
+                                0xff, 0xff, 0xff, 0xff, 0xff, 0xff};
     tu_assert_err (certbus_codec_decode (&certbus__envelope__descriptor, endless, sizeof endless,
                                          4096, 16, &out),
                    CERTBUS_E_DECODE);
@@ -305,8 +302,8 @@ test_garbage_and_truncation (void **state)
                    CERTBUS_E_DECODE);
     //  A length prefix that claims more than there is
     const uint8_t overlong [] = {0x08, 0x01, 0x12, 0x7f, 'a', 'b'};
-    tu_assert_err (certbus_codec_decode (&certbus__envelope__descriptor, overlong,
-                                         sizeof overlong, 4096, 16, &out),
+    tu_assert_err (certbus_codec_decode (&certbus__envelope__descriptor, overlong, sizeof overlong,
+                                         4096, 16, &out),
                    CERTBUS_E_DECODE);
     assert_null (out);
 
@@ -372,8 +369,8 @@ test_packet_any_encoding (void **state)
     tu_assert_err (certbus_codec_decode (&certbus__packet__descriptor, defaults, sizeof defaults,
                                          4096, 16, &out),
                    CERTBUS_E_DECODE);
-    tu_assert_err (certbus_codec_decode (&certbus__packet__descriptor, reordered,
-                                         sizeof reordered, 4096, 16, &out),
+    tu_assert_err (certbus_codec_decode (&certbus__packet__descriptor, reordered, sizeof reordered,
+                                         4096, 16, &out),
                    CERTBUS_E_DECODE);
     tu_assert_err (certbus_codec_decode (&certbus__packet__descriptor, hello, sizeof hello, 4096,
                                          16, &out),
@@ -393,14 +390,14 @@ test_nul_in_string_refused (void **state)
 {
     (void) state;
     //  version 1, error { reason = "ab\0cd" }
-    static const uint8_t nested [] = {0x08, 0x01, 0xaa, 0x01, 0x07, 0x12, 0x05,
-                                      'a',  'b',  0x00, 'c',  'd'};
+    static const uint8_t nested [] = {0x08, 0x01, 0xaa, 0x01, 0x07, 0x12,
+                                      0x05, 'a',  'b',  0x00, 'c',  'd'};
     tu_assert_err (s_packet (nested, sizeof nested), CERTBUS_E_DECODE);
     assert_non_null (strstr (certbus_reason (), "reason"));
     assert_non_null (strstr (certbus_reason (), "NUL"));
     //  A repeated string: puback { participants = "a", "b\0" }
-    static const uint8_t repeated [] = {0x08, 0x01, 0x62, 0x07, 0x42, 0x01, 'a',
-                                        0x42, 0x02, 'b',  0x00};
+    static const uint8_t repeated [] = {0x08, 0x01, 0x62, 0x07, 0x42, 0x01,
+                                        'a',  0x42, 0x02, 'b',  0x00};
     tu_assert_err (s_packet (repeated, sizeof repeated), CERTBUS_E_DECODE);
     assert_non_null (strstr (certbus_reason (), "participants"));
     //  A string in a repeated message: envelope { recipients { org_id = "\0" } }
@@ -425,8 +422,8 @@ test_nul_in_string_refused (void **state)
 //  wrote by hand before it (version, body, signature over domain, 0x00,
 //  body), and it hands back the body only under a good signature
 static const certbus_signed_type_t s_head_type = {&certbus__tree_head__descriptor,
-                                                  "certbus-tree-head-v1", 4096,
-                                                  CERTBUS_E_SIGNATURE, "not signed by that key"};
+                                                  "certbus-tree-head-v1", 4096, CERTBUS_E_SIGNATURE,
+                                                  "not signed by that key"};
 
 //  A serialised TreeHeadBody of 9 records, its root filled from seed 21
 static uint8_t *
@@ -507,9 +504,9 @@ test_signed_wrap (void **state)
     assert_string_equal (certbus_reason (), "not signed by that key");
     assert_null (out);
     assert_int_equal (out_size, 0);
-    const certbus_signed_type_t cert_type
-        = {&certbus__certificate__descriptor, "certbus-certificate-v1", 4096,
-           CERTBUS_E_CERT_SIGNATURE, "certificate is not signed"};
+    const certbus_signed_type_t cert_type = {&certbus__certificate__descriptor,
+                                             "certbus-certificate-v1", 4096,
+                                             CERTBUS_E_CERT_SIGNATURE, "certificate is not signed"};
     tu_assert_err (certbus_signed_unwrap (&cert_type, bytes, size,
                                           certbus_identity_sign_public (signer), &out, &out_size),
                    CERTBUS_E_CERT_SIGNATURE);
@@ -542,7 +539,7 @@ test_signed_canonical (void **state)
     uint8_t *padded = malloc (body_size + 2);
     assert_non_null (padded);
     memcpy (padded, body, body_size);
-    padded [body_size] = 0x10;     //  tree_size = 9 again
+    padded [body_size] = 0x10; //  tree_size = 9 again
     padded [body_size + 1] = 0x09;
     uint8_t *bytes = certbus_signed_wrap (&type, padded, body_size + 2,
                                           certbus_identity_sign_secret (signer), &size);
@@ -559,8 +556,8 @@ test_signed_canonical (void **state)
     memcpy (twice, bytes, size);
     twice [size] = 0x08;
     twice [size + 1] = 0x01;
-    tu_assert_err (certbus_tree_head_verify (twice, size + 2,
-                                             certbus_identity_sign_public (signer), &read),
+    tu_assert_err (certbus_tree_head_verify (twice, size + 2, certbus_identity_sign_public (signer),
+                                             &read),
                    CERTBUS_E_DECODE);
     tu_assert_err (certbus_signed_unwrap (&type, twice, size + 2,
                                           certbus_identity_sign_public (signer), &out, &out_size),
@@ -578,10 +575,10 @@ test_utf8_valid (void **state)
     assert_true (certbus_utf8_valid ("", 0));
     assert_true (certbus_utf8_valid ("plain ascii", 64));
     assert_true (certbus_utf8_valid ("\xc3\xa9", 2));
-    assert_false (certbus_utf8_valid ("\xc3\xa9", 1));   //  longer than allowed
+    assert_false (certbus_utf8_valid ("\xc3\xa9", 1)); //  longer than allowed
     assert_true (certbus_utf8_valid ("\xf0\x9f\x94\x92", 4));
-    assert_true (certbus_utf8_valid ("\xef\xbf\xbf", 3));       //  U+FFFF
-    assert_true (certbus_utf8_valid ("\xf4\x8f\xbf\xbf", 4));   //  U+10FFFF
+    assert_true (certbus_utf8_valid ("\xef\xbf\xbf", 3));     //  U+FFFF
+    assert_true (certbus_utf8_valid ("\xf4\x8f\xbf\xbf", 4)); //  U+10FFFF
     assert_false (certbus_utf8_valid ("abcd", 3));
     assert_false (certbus_utf8_valid ("\xc1\xbf", 8));
     assert_false (certbus_utf8_valid ("\xf8\x88\x80\x80\x80", 8));

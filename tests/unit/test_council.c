@@ -19,8 +19,8 @@
 
 //  A broker folder made by council_init, in a temp folder
 typedef struct {
-    char *tmp;                       //  the temp folder, removed at teardown
-    char *dir;                       //  tmp/broker
+    char *tmp; //  the temp folder, removed at teardown
+    char *dir; //  tmp/broker
     uint8_t council_key [CERTBUS_KEY_SIZE];
 } fixture_t;
 
@@ -223,8 +223,8 @@ test_issue_refuses_one_shared_key (void **state)
         {own_sign, own_box, alpha_box, "held by org 'alpha' as its box key"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases [0]; i++) {
-        certbus_identity_t *mixed
-            = s_identity_of (self, cases [i].sign, cases [i].box, cases [i].curve);
+        certbus_identity_t *mixed = s_identity_of (self, cases [i].sign, cases [i].box,
+                                                   cases [i].curve);
         certbus_reason_clear ();
         assert_int_equal (s_issue (self, mixed, "mallory"), -1);
         s_assert_reason (cases [i].want);
@@ -255,8 +255,8 @@ test_issue_refuses_request_without_proofs (void **state)
     size_t size;
     uint8_t *bytes = tu_read_file (path, &size);
     Certbus__Request *request = NULL;
-    tu_assert_err (certbus_codec_decode (&certbus__request__descriptor, bytes, size, 64 * 1024,
-                                         16, (void **) &request),
+    tu_assert_err (certbus_codec_decode (&certbus__request__descriptor, bytes, size, 64 * 1024, 16,
+                                         (void **) &request),
                    CERTBUS_OK);
     //  As an older certbus-node init wrote it: body and signature only
     Certbus__Request old = *request;

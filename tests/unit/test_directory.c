@@ -51,8 +51,7 @@ test_decode_lists_and_finds (void **state)
     assert_true (issued <= certbus_now () && issued >= certbus_now () - 60);
 
     //  Every certificate, in org order
-    const char *sorted [] = {"cert-pk", "gone", "new-team", "old-team", "pk-bank-01",
-                             "pk-bank-02"};
+    const char *sorted [] = {"cert-pk", "gone", "new-team", "old-team", "pk-bank-01", "pk-bank-02"};
     assert_int_equal (certbus_directory_count (dir), 6);
     for (size_t i = 0; i < 6; i++)
         assert_string_equal (certbus_directory_at (dir, i)->org_id, sorted [i]);
@@ -66,8 +65,8 @@ test_decode_lists_and_finds (void **state)
     assert_string_equal (cert->region, "punjab");
     assert_memory_equal (cert->bytes, bank->cert_bytes, bank->cert_size);
     assert_ptr_equal (certbus_directory_find_serial (dir, bank->serial), cert);
-    assert_ptr_equal (certbus_directory_find_curve (dir, certbus_identity_curve_public (
-                                                             bank->identity)),
+    assert_ptr_equal (certbus_directory_find_curve (dir,
+                                                    certbus_identity_curve_public (bank->identity)),
                       cert);
     assert_null (certbus_directory_find (dir, "nobody"));
     assert_null (certbus_directory_find (dir, NULL));
@@ -158,8 +157,9 @@ test_signed_by_another_key (void **state)
     size_t sizes [1] = {tu_council_member (council, "cert-pk")->cert_size};
     uint8_t *bytes;
     size_t size;
-    assert_int_equal (
-        certbus_directory_build (other, 50, certs, sizes, 1, NULL, NULL, 0, &bytes, &size), 0);
+    assert_int_equal (certbus_directory_build (other, 50, certs, sizes, 1, NULL, NULL, 0, &bytes,
+                                               &size),
+                      0);
     tu_assert_err (certbus_directory_decode (bytes, size,
                                              certbus_identity_sign_public (council->council), 0,
                                              &dir),
@@ -182,13 +182,12 @@ test_foreign_certificate_inside (void **state)
     //  Council: every certificate is verified on its own
     tu_council_t *foreign = tu_council_new ();
     tu_member_t *stranger = tu_council_enrol_simple (foreign, "stranger");
-    uint8_t *certs [2] = {tu_council_member (council, "cert-pk")->cert_bytes,
-                          stranger->cert_bytes};
+    uint8_t *certs [2] = {tu_council_member (council, "cert-pk")->cert_bytes, stranger->cert_bytes};
     size_t sizes [2] = {tu_council_member (council, "cert-pk")->cert_size, stranger->cert_size};
     uint8_t *bytes;
     size_t size;
-    assert_int_equal (certbus_directory_build (council->council, 9, certs, sizes, 2, NULL, NULL,
-                                               0, &bytes, &size),
+    assert_int_equal (certbus_directory_build (council->council, 9, certs, sizes, 2, NULL, NULL, 0,
+                                               &bytes, &size),
                       0);
     certbus_directory_t *dir = NULL;
     tu_assert_err (certbus_directory_decode (bytes, size,
@@ -255,7 +254,7 @@ test_tampered_and_malformed (void **state)
     //  A bit flipped in an org id inside the signed body
     long at = tu_find (bytes, size, "pk-bank-02", 10);
     assert_true (at > 0);
-    bytes [at + 9] ^= 0x01;   //  "pk-bank-03"
+    bytes [at + 9] ^= 0x01; //  "pk-bank-03"
     tu_assert_err (certbus_directory_decode (bytes, size, key, 0, &dir),
                    CERTBUS_E_DIRECTORY_SIGNATURE);
     bytes [at + 9] ^= 0x01;
@@ -296,8 +295,8 @@ test_tampered_and_malformed (void **state)
     uint8_t *certs [1] = {junk};
     size_t sizes [1] = {sizeof junk};
     uint8_t *out = NULL;
-    assert_int_equal (certbus_directory_build (council->council, 1, certs, sizes, 1, NULL, NULL,
-                                               0, &out, &size),
+    assert_int_equal (certbus_directory_build (council->council, 1, certs, sizes, 1, NULL, NULL, 0,
+                                               &out, &size),
                       -1);
     assert_null (out);
 }
@@ -346,8 +345,8 @@ s_cert_with_keys (tu_council_t *council, const char *org_id, uint64_t serial,
     int64_t now = certbus_now ();
     uint8_t *bytes = NULL;
     assert_int_equal (certbus_cert_issue (council->council, &request, serial,
-                                          CERTBUS_TIER_ORGANIZATION, "", "", now - 60,
-                                          now + 3600, &bytes, size_p),
+                                          CERTBUS_TIER_ORGANIZATION, "", "", now - 60, now + 3600,
+                                          &bytes, size_p),
                       0);
     return bytes;
 }
@@ -361,12 +360,13 @@ s_decode_pair (tu_council_t *council, uint8_t *first, size_t first_size, uint8_t
     size_t sizes [2] = {first_size, second_size};
     uint8_t *bytes;
     size_t size;
-    assert_int_equal (certbus_directory_build (council->council, 9, certs, sizes, 2, NULL, NULL,
-                                               0, &bytes, &size),
+    assert_int_equal (certbus_directory_build (council->council, 9, certs, sizes, 2, NULL, NULL, 0,
+                                               &bytes, &size),
                       0);
     certbus_directory_t *dir = NULL;
-    certbus_err_t rc = certbus_directory_decode (
-        bytes, size, certbus_identity_sign_public (council->council), 0, &dir);
+    certbus_err_t rc = certbus_directory_decode (bytes, size,
+                                                 certbus_identity_sign_public (council->council), 0,
+                                                 &dir);
     if (rc)
         assert_null (dir);
     certbus_directory_destroy (&dir);
@@ -390,8 +390,8 @@ test_shared_key_refused (void **state)
     uint8_t *first = s_cert_with_keys (council, "alpha", 100, a_keys [0], a_keys [1], a_keys [2],
                                        &first_size);
     //  Control: distinct keys pass
-    uint8_t *second = s_cert_with_keys (council, "mallory", 101, b_keys [0], b_keys [1],
-                                        b_keys [2], &second_size);
+    uint8_t *second = s_cert_with_keys (council, "mallory", 101, b_keys [0], b_keys [1], b_keys [2],
+                                        &second_size);
     tu_assert_err (s_decode_pair (council, first, first_size, second, second_size), CERTBUS_OK);
     free (second);
     //  Each key of alpha copied into mallory's certificate, same role
@@ -434,16 +434,16 @@ test_key_holder (void **state)
     tu_member_t *gone = tu_council_member (council, "gone");
     char *holder = NULL;
     const char *role = NULL;
-    tu_assert_err (certbus_directory_key_holder (council->dir_bytes, council->dir_size,
-                                                 council_key, "mallory",
+    tu_assert_err (certbus_directory_key_holder (council->dir_bytes, council->dir_size, council_key,
+                                                 "mallory",
                                                  certbus_identity_box_public (bank->identity),
                                                  &holder, &role),
                    CERTBUS_OK);
     assert_string_equal (holder, "pk-bank-01");
     assert_string_equal (role, "box");
     free (holder);
-    tu_assert_err (certbus_directory_key_holder (council->dir_bytes, council->dir_size,
-                                                 council_key, "mallory",
+    tu_assert_err (certbus_directory_key_holder (council->dir_bytes, council->dir_size, council_key,
+                                                 "mallory",
                                                  certbus_identity_curve_public (bank->identity),
                                                  &holder, &role),
                    CERTBUS_OK);

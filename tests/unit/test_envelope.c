@@ -14,7 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define s_MEMBERS 1000   //  m0000..m0999; m0000..m0499 are in sector banking
+#define s_MEMBERS 1000 //  m0000..m0999; m0000..m0499 are in sector banking
 #define s_BANKING 500
 
 //  One Council for the whole file: "sender" and s_MEMBERS members
@@ -26,8 +26,7 @@ s_group_setup (void **state)
     (void) state;
     s_council = tu_council_new ();
     int64_t now = certbus_now ();
-    tu_council_enrol (s_council, "sender", CERTBUS_TIER_NATIONAL, "", "", now - 3600,
-                      now + 86400);
+    tu_council_enrol (s_council, "sender", CERTBUS_TIER_NATIONAL, "", "", now - 3600, now + 86400);
     for (int i = 0; i < s_MEMBERS; i++) {
         char org [16];
         snprintf (org, sizeof org, "m%04d", i);
@@ -212,8 +211,7 @@ s_round_trip (const char *tlp, const char *audience, char *const *recipients, si
             assert_true (llabs (h->created - certbus_now_ms ()) < 600000);
             assert_true (certbus_envelope_complete (env));
             assert_int_equal (certbus_envelope_recipients (env), orgs_count);
-            assert_int_equal (certbus_envelope_ciphertext_size (env),
-                              encrypted ? size + 16 : size);
+            assert_int_equal (certbus_envelope_ciphertext_size (env), encrypted ? size + 16 : size);
         }
         certbus_envelope_destroy (&env);
     }
@@ -290,26 +288,23 @@ s_round_trip_500 (const char *tlp)
     free (payload);
 }
 
-#define s_ROUND_TRIP_TESTS(name, tlp)                                                          \
-    static void test_round_trip_##name##_1 (void **state)                                      \
-    {                                                                                          \
-        (void) state;                                                                          \
-        s_round_trip_one (tlp);                                                                \
-    }                                                                                          \
-    static void test_round_trip_##name##_500 (void **state)                                    \
-    {                                                                                          \
-        (void) state;                                                                          \
-        s_round_trip_500 (tlp);                                                                \
+#define s_ROUND_TRIP_TESTS(name, tlp)                       \
+    static void test_round_trip_##name##_1 (void **state)   \
+    {                                                       \
+        (void) state;                                       \
+        s_round_trip_one (tlp);                             \
+    }                                                       \
+    static void test_round_trip_##name##_500 (void **state) \
+    {                                                       \
+        (void) state;                                       \
+        s_round_trip_500 (tlp);                             \
     }
 
-s_ROUND_TRIP_TESTS (clear, "clear")
-s_ROUND_TRIP_TESTS (green, "green")
-s_ROUND_TRIP_TESTS (amber, "amber")
-s_ROUND_TRIP_TESTS (amber_strict, "amber+strict")
-s_ROUND_TRIP_TESTS (red, "red")
+s_ROUND_TRIP_TESTS (clear, "clear") s_ROUND_TRIP_TESTS (green, "green")
+    s_ROUND_TRIP_TESTS (amber, "amber") s_ROUND_TRIP_TESTS (amber_strict, "amber+strict")
+        s_ROUND_TRIP_TESTS (red, "red")
 
-static void
-test_round_trip_red_max_terms (void **state)
+            static void test_round_trip_red_max_terms (void **state)
 {
     (void) state;
     //  The most orgs one red audience can name
@@ -507,10 +502,8 @@ test_seal_refusals (void **state)
         {{.kind = "advisory", .tlp = "red", .audience = "all"}, CERTBUS_E_TLP},
         {{.kind = "advisory", .tlp = "amber", .audience = "sector:telecom"},
          CERTBUS_E_AUDIENCE_EMPTY},
-        {{.kind = "advisory", .tlp = "amber", .audience = "org:sender"},
-         CERTBUS_E_AUDIENCE_EMPTY},
-        {{.kind = "advisory", .tlp = "amber", .audience = "org:nobody"},
-         CERTBUS_E_AUDIENCE_EMPTY},
+        {{.kind = "advisory", .tlp = "amber", .audience = "org:sender"}, CERTBUS_E_AUDIENCE_EMPTY},
+        {{.kind = "advisory", .tlp = "amber", .audience = "org:nobody"}, CERTBUS_E_AUDIENCE_EMPTY},
         {{.kind = "advisory", .tlp = "amber", .audience = "tier:galactic"}, CERTBUS_E_AUDIENCE},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases [0]; i++) {
@@ -526,21 +519,21 @@ test_seal_refusals (void **state)
     //  seal_to: nobody, a stranger, more than the limit
     certbus_seal_opts_t opts = s_opts ("amber", "org:m0001");
     char *stranger [] = {"m0001", "nobody"};
-    tu_assert_err (certbus_envelope_seal_to (sender->identity, sender->cert, s_council->dir,
-                                             &opts, stranger, 0, payload, sizeof payload, id,
-                                             &bytes, &size),
+    tu_assert_err (certbus_envelope_seal_to (sender->identity, sender->cert, s_council->dir, &opts,
+                                             stranger, 0, payload, sizeof payload, id, &bytes,
+                                             &size),
                    CERTBUS_E_AUDIENCE_EMPTY);
-    tu_assert_err (certbus_envelope_seal_to (sender->identity, sender->cert, s_council->dir,
-                                             &opts, stranger, 2, payload, sizeof payload, id,
-                                             &bytes, &size),
+    tu_assert_err (certbus_envelope_seal_to (sender->identity, sender->cert, s_council->dir, &opts,
+                                             stranger, 2, payload, sizeof payload, id, &bytes,
+                                             &size),
                    CERTBUS_E_AUDIENCE_EMPTY);
     assert_non_null (strstr (certbus_reason (), "nobody"));
     char **many = malloc ((CERTBUS_MAX_RECIPIENTS + 1) * sizeof (char *));
     assert_non_null (many);
     for (size_t i = 0; i <= CERTBUS_MAX_RECIPIENTS; i++)
         many [i] = "m0001";
-    tu_assert_err (certbus_envelope_seal_to (sender->identity, sender->cert, s_council->dir,
-                                             &opts, many, CERTBUS_MAX_RECIPIENTS + 1, payload,
+    tu_assert_err (certbus_envelope_seal_to (sender->identity, sender->cert, s_council->dir, &opts,
+                                             many, CERTBUS_MAX_RECIPIENTS + 1, payload,
                                              sizeof payload, id, &bytes, &size),
                    CERTBUS_E_TOO_LARGE);
     free (many);
@@ -578,8 +571,7 @@ test_seal_to_refuses_non_current (void **state)
     }
     char *good [] = {"ok"};
     tu_assert_err (certbus_envelope_seal_to (sender->identity, sender->cert, council->dir, &opts,
-                                             good, 1, payload, sizeof payload, id, &bytes,
-                                             &size),
+                                             good, 1, payload, sizeof payload, id, &bytes, &size),
                    CERTBUS_OK);
     certbus_envelope_t *env = s_open_ok (council, bytes, size, "ok", payload, sizeof payload);
     certbus_envelope_destroy (&env);
@@ -607,9 +599,8 @@ s_sealed_setup (void **state)
     self->bytes = s_seal (s_council, "sender", &opts, self->payload, sizeof self->payload,
                           &self->size, NULL);
     //  Untouched, it opens
-    certbus_envelope_t *env
-        = s_open_ok (s_council, self->bytes, self->size, "m0001", self->payload,
-                     sizeof self->payload);
+    certbus_envelope_t *env = s_open_ok (s_council, self->bytes, self->size, "m0001", self->payload,
+                                         sizeof self->payload);
     certbus_envelope_destroy (&env);
     *state = self;
     return 0;
@@ -681,14 +672,12 @@ test_check_signature (void **state)
     certbus_envelope_t *env = NULL;
     tu_assert_err (certbus_envelope_decode (self->bytes, self->size, &env), CERTBUS_OK);
     assert_false (certbus_envelope_check_signature (env, wrong));
-    tu_assert_err (certbus_envelope_verify (env, s_council->dir, certbus_now (), NULL),
-                   CERTBUS_OK);
+    tu_assert_err (certbus_envelope_verify (env, s_council->dir, certbus_now (), NULL), CERTBUS_OK);
     certbus_envelope_destroy (&env);
     //  The origin's key: good, and verify agrees
     tu_assert_err (certbus_envelope_decode (self->bytes, self->size, &env), CERTBUS_OK);
     assert_true (certbus_envelope_check_signature (env, right));
-    tu_assert_err (certbus_envelope_verify (env, s_council->dir, certbus_now (), NULL),
-                   CERTBUS_OK);
+    tu_assert_err (certbus_envelope_verify (env, s_council->dir, certbus_now (), NULL), CERTBUS_OK);
     certbus_envelope_destroy (&env);
     //  A flipped signature bit: no key makes it good, and verify refuses it
     uint8_t *copy = tu_dup (self->bytes, self->size);
@@ -707,8 +696,7 @@ test_flipped_wrapped_key_bit (void **state)
     sealed_t *self = *state;
     size_t at = s_offset_of (self->bytes, self->size, s_WRAPPED_KEY);
     tu_assert_err (s_flip_open (self, at, 0), CERTBUS_E_WRAPPED_KEY);
-    tu_assert_err (s_flip_open (self, at + CERTBUS_WRAPPED_KEY_SIZE - 1, 5),
-                   CERTBUS_E_WRAPPED_KEY);
+    tu_assert_err (s_flip_open (self, at + CERTBUS_WRAPPED_KEY_SIZE - 1, 5), CERTBUS_E_WRAPPED_KEY);
 }
 
 static void
@@ -802,8 +790,8 @@ test_unknown_version (void **state)
     wire->version = CERTBUS_WIRE_MAJOR;
 
     //  The signed header inside it
-    Certbus__EnvelopeHeader *hdr
-        = certbus__envelope_header__unpack (NULL, wire->header.len, wire->header.data);
+    Certbus__EnvelopeHeader *hdr = certbus__envelope_header__unpack (NULL, wire->header.len,
+                                                                     wire->header.data);
     assert_non_null (hdr);
     hdr->version = 2;
     size_t header_size;
@@ -930,8 +918,7 @@ s_with_recipients (const uint8_t *bytes, size_t size, const char *const *names, 
     for (size_t i = 0; i < count; i++) {
         certbus__recipient_key__init (&keys [i]);
         keys [i].org_id = (char *) names [i];
-        keys [i].wrapped_key
-            = wire->recipients [i < wire->n_recipients ? i : 0]->wrapped_key;
+        keys [i].wrapped_key = wire->recipients [i < wire->n_recipients ? i : 0]->wrapped_key;
         ptrs [i] = &keys [i];
     }
     size_t saved_n = wire->n_recipients;
@@ -975,8 +962,8 @@ test_recipient_list_tampering (void **state)
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases [0]; i++) {
         size_t tampered_size;
-        uint8_t *tampered
-            = s_with_recipients (bytes, size, cases [i].names, cases [i].count, &tampered_size);
+        uint8_t *tampered = s_with_recipients (bytes, size, cases [i].names, cases [i].count,
+                                               &tampered_size);
         certbus_err_t rc = s_open_rc (s_council, tampered, tampered_size, "m0001");
         if (rc != cases [i].want)
             fail_msg ("case %zu: got %s, expected %s (%s)", i, certbus_err_name (rc),
@@ -1001,8 +988,7 @@ test_recipient_list_tampering (void **state)
     env = s_open_ok (s_council, partial, dropped_size, "m0001", payload, sizeof payload);
     assert_false (certbus_envelope_complete (env));
     certbus_envelope_destroy (&env);
-    tu_assert_err (s_open_rc (s_council, partial, dropped_size, "m0002"),
-                   CERTBUS_E_NOT_RECIPIENT);
+    tu_assert_err (s_open_rc (s_council, partial, dropped_size, "m0002"), CERTBUS_E_NOT_RECIPIENT);
     free (partial);
     free (bytes);
 }
@@ -1046,8 +1032,8 @@ test_base_plus_recipient_bytes (void **state)
         //  A small delivery for one recipient
         assert_true (base_size + one_size < base_size + 100);
         const char *org = certbus_envelope_recipient (env, index);
-        certbus_envelope_t *mine = s_open_ok (s_council, joined, base_size + one_size, org,
-                                              payload, 2048);
+        certbus_envelope_t *mine = s_open_ok (s_council, joined, base_size + one_size, org, payload,
+                                              2048);
         assert_int_equal (certbus_envelope_recipients (mine), 1);
         assert_string_equal (certbus_envelope_recipient (mine, 0), org);
         assert_false (certbus_envelope_complete (mine));
@@ -1092,8 +1078,8 @@ test_seal_to_1000 (void **state)
         bytes = NULL;
         uint8_t id [CERTBUS_ID_SIZE];
         double start = tu_clock_ms ();
-        tu_assert_err (certbus_envelope_seal (sender->identity, sender->cert, s_council->dir,
-                                              &opts, payload, 4096, id, &bytes, &size),
+        tu_assert_err (certbus_envelope_seal (sender->identity, sender->cert, s_council->dir, &opts,
+                                              payload, 4096, id, &bytes, &size),
                        CERTBUS_OK);
         ms [r] = tu_clock_ms () - start;
     }

@@ -32,8 +32,8 @@ test_field_zero_refused (void **state)
 {
     (void) state;
     //  version 1, directory_reply { unknown field 14 = 10 }, field 0 (two-byte tag) = "\x83"
-    static const uint8_t found [] = {0x08, 0x01, 0x82, 0x01, 0x02, 0x70, 0x0a,
-                                     0x82, 0x00, 0x01, 0x83};
+    static const uint8_t found [] = {0x08, 0x01, 0x82, 0x01, 0x02, 0x70,
+                                     0x0a, 0x82, 0x00, 0x01, 0x83};
     //  version 1, hello { field 0 (two-byte tag) = "\x83" }: nested
     static const uint8_t nested [] = {0x08, 0x01, 0x52, 0x04, 0x82, 0x00, 0x01, 0x83};
     //  version 1, ping {}, field 0 as a varint with a three-byte tag

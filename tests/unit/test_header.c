@@ -40,10 +40,10 @@ s_group_teardown (void **state)
 
 //  What to change in a sealed header before signing it again
 typedef struct {
-    const char *kind;                //  new kind, or NULL
-    const char *field;               //  a string field of EnvelopeHeader to set, or NULL
+    const char *kind;  //  new kind, or NULL
+    const char *field; //  a string field of EnvelopeHeader to set, or NULL
     const char *value;
-    bool refs;                       //  replace the references with these
+    bool refs; //  replace the references with these
     const char *relations [3];
     size_t ref_count;
 } s_edit_t;
@@ -75,8 +75,8 @@ s_forge (const s_edit_t *edit, size_t *size_p)
     uint8_t *sealed = s_seal (NULL, &size);
     Certbus__Envelope *wire = certbus__envelope__unpack (NULL, size, sealed);
     assert_non_null (wire);
-    Certbus__EnvelopeHeader *hdr
-        = certbus__envelope_header__unpack (NULL, wire->header.len, wire->header.data);
+    Certbus__EnvelopeHeader *hdr = certbus__envelope_header__unpack (NULL, wire->header.len,
+                                                                     wire->header.data);
     assert_non_null (hdr);
     Certbus__EnvelopeHeader copy = *hdr;
     if (edit->kind)
@@ -131,9 +131,9 @@ s_assert_refused (const s_edit_t *edit, const char *want)
     certbus_reason_clear ();
     certbus_err_t rc = certbus_envelope_decode (bytes, size, &env);
     if (rc != CERTBUS_E_FIELD)
-        fail_msg ("%s='%s' kind %s: got %s, expected field (%s)",
-                  edit->field ? edit->field : "-", edit->value ? edit->value : "",
-                  edit->kind ? edit->kind : "-", certbus_err_name (rc), certbus_reason ());
+        fail_msg ("%s='%s' kind %s: got %s, expected field (%s)", edit->field ? edit->field : "-",
+                  edit->value ? edit->value : "", edit->kind ? edit->kind : "-",
+                  certbus_err_name (rc), certbus_reason ());
     assert_null (env);
     if (want && !strstr (certbus_reason (), want))
         fail_msg ("reason '%s' does not say '%s'", certbus_reason (), want);
@@ -152,8 +152,7 @@ s_assert_accepted (const s_edit_t *edit)
     certbus_err_t rc = certbus_envelope_decode (bytes, size, &env);
     if (rc != CERTBUS_OK)
         fail_msg ("refused: %s: %s", certbus_err_name (rc), certbus_reason ());
-    tu_assert_err (certbus_envelope_verify (env, s_council->dir, certbus_now (), NULL),
-                   CERTBUS_OK);
+    tu_assert_err (certbus_envelope_verify (env, s_council->dir, certbus_now (), NULL), CERTBUS_OK);
     certbus_envelope_destroy (&env);
     free (bytes);
 }
@@ -165,29 +164,29 @@ static void
 test_control_characters_refused (void **state)
 {
     (void) state;
-    static const char *fields [] = {"origin",       "kind",        "topic",
-                                    "tlp",          "severity",    "audience",
-                                    "content_type", "case_status", "assign"};
+    static const char *fields [] = {"origin",   "kind",         "topic",       "tlp",   "severity",
+                                    "audience", "content_type", "case_status", "assign"};
     //  Erase the screen (C0 ESC), a forged log line (newline), DEL, and
     //  the C1 control CSI (U+009B), which many terminals act on too
-    static const char *bad [] = {"x\x1b[2J", "x\nbroker: accepted publish org=bank-01",
-                                 "x\x7f", "x\xc2\x9b" "31m"};
+    static const char *bad [] = {"x\x1b[2J", "x\nbroker: accepted publish org=bank-01", "x\x7f",
+                                 "x\xc2\x9b"
+                                 "31m"};
     for (size_t i = 0; i < sizeof fields / sizeof fields [0]; i++)
         for (size_t j = 0; j < sizeof bad / sizeof bad [0]; j++) {
             char want [64];
             snprintf (want, sizeof want, "field %s holds a control character", fields [i]);
-            s_assert_refused (&(s_edit_t) {.field = fields [i], .value = bad [j]}, want);
+            s_assert_refused (&(s_edit_t){.field = fields [i], .value = bad [j]}, want);
         }
     //  The reason quotes the value escaped, so a logged reason cannot
     //  forge a line either
-    s_assert_refused (&(s_edit_t) {.field = "topic", .value = bad [1]},
+    s_assert_refused (&(s_edit_t){.field = "topic", .value = bad [1]},
                       "'x\\x0abroker: accepted publish");
-    s_assert_refused (&(s_edit_t) {.field = "audience", .value = "org:m0001\xc2\x85"},
+    s_assert_refused (&(s_edit_t){.field = "audience", .value = "org:m0001\xc2\x85"},
                       "'org:m0001\\u0085'");
     //  Text that merely looks unusual passes: U+00A0 and above, and a
     //  backslash spelling an escape
-    s_assert_accepted (&(s_edit_t) {.field = "topic", .value = "caf\xc3\xa9 \xc2\xa0 \\x1b"});
-    s_assert_accepted (&(s_edit_t) {0});
+    s_assert_accepted (&(s_edit_t){.field = "topic", .value = "caf\xc3\xa9 \xc2\xa0 \\x1b"});
+    s_assert_accepted (&(s_edit_t){0});
 }
 
 //  ---------------------------------------------------------------------------
@@ -201,21 +200,20 @@ test_case_fields (void **state)
                                "resolved", "closed",       "reopened"};
     for (size_t i = 0; i < sizeof statuses / sizeof statuses [0]; i++)
         s_assert_accepted (
-            &(s_edit_t) {.kind = "incident", .field = "case_status", .value = statuses [i]});
-    s_assert_refused (&(s_edit_t) {.kind = "incident", .field = "case_status", .value = "open"},
+            &(s_edit_t){.kind = "incident", .field = "case_status", .value = statuses [i]});
+    s_assert_refused (&(s_edit_t){.kind = "incident", .field = "case_status", .value = "open"},
                       "case status 'open' is not one of reported, acknowledged");
-    s_assert_refused (
-        &(s_edit_t) {.kind = "incident", .field = "case_status", .value = "Resolved"},
-        "case status 'Resolved'");
-    s_assert_accepted (&(s_edit_t) {.kind = "incident", .field = "assign", .value = "m0002"});
-    s_assert_refused (&(s_edit_t) {.kind = "incident", .field = "assign", .value = "Bank 01"},
+    s_assert_refused (&(s_edit_t){.kind = "incident", .field = "case_status", .value = "Resolved"},
+                      "case status 'Resolved'");
+    s_assert_accepted (&(s_edit_t){.kind = "incident", .field = "assign", .value = "m0002"});
+    s_assert_refused (&(s_edit_t){.kind = "incident", .field = "assign", .value = "Bank 01"},
                       "assign 'Bank 01' is not a valid org id");
-    s_assert_refused (&(s_edit_t) {.kind = "incident", .field = "assign", .value = "org:m0002"},
+    s_assert_refused (&(s_edit_t){.kind = "incident", .field = "assign", .value = "org:m0002"},
                       "is not a valid org id");
     //  Only on incidents
-    s_assert_refused (&(s_edit_t) {.field = "case_status", .value = "closed"},
+    s_assert_refused (&(s_edit_t){.field = "case_status", .value = "closed"},
                       "only an incident may carry a case status, not kind 'advisory'");
-    s_assert_refused (&(s_edit_t) {.kind = "alert", .field = "assign", .value = "m0002"},
+    s_assert_refused (&(s_edit_t){.kind = "alert", .field = "assign", .value = "m0002"},
                       "only an incident may assign a case, not kind 'alert'");
 }
 
@@ -227,58 +225,65 @@ test_references (void **state)
 {
     (void) state;
     //  Unknown relations, and a known one in other letters
-    s_assert_refused (&(s_edit_t) {.refs = true, .relations = {"supersedes"}, .ref_count = 1},
+    s_assert_refused (&(s_edit_t){.refs = true, .relations = {"supersedes"}, .ref_count = 1},
                       "relation 'supersedes', not one of updates, forwards, receipt-for");
-    s_assert_refused (&(s_edit_t) {.refs = true, .relations = {"Forwards"}, .ref_count = 1},
+    s_assert_refused (&(s_edit_t){.refs = true, .relations = {"Forwards"}, .ref_count = 1},
                       "relation 'Forwards'");
     //  Each relation at most once
-    s_assert_refused (
-        &(s_edit_t) {.refs = true, .relations = {"forwards", "forwards"}, .ref_count = 2},
-        "relation 'forwards' appears more than once");
-    s_assert_refused (&(s_edit_t) {.kind = "incident",
-                                   .refs = true,
-                                   .relations = {"updates", "forwards", "updates"},
-                                   .ref_count = 3},
+    s_assert_refused (&(s_edit_t){.refs = true,
+                                  .relations = {"forwards", "forwards"},
+                                  .ref_count = 2},
+                      "relation 'forwards' appears more than once");
+    s_assert_refused (&(s_edit_t){.kind = "incident",
+                                  .refs = true,
+                                  .relations = {"updates", "forwards", "updates"},
+                                  .ref_count = 3},
                       "relation 'updates' appears more than once");
     //  updates only on incidents
-    s_assert_accepted (&(s_edit_t) {.kind = "incident",
-                                    .refs = true,
-                                    .relations = {"updates", "forwards"},
-                                    .ref_count = 2});
-    s_assert_refused (&(s_edit_t) {.refs = true, .relations = {"updates"}, .ref_count = 1},
+    s_assert_accepted (&(s_edit_t){
+        .kind = "incident", .refs = true, .relations = {"updates", "forwards"}, .ref_count = 2});
+    s_assert_refused (&(s_edit_t){.refs = true, .relations = {"updates"}, .ref_count = 1},
                       "only an incident may update a case (relation 'updates'), not kind "
                       "'advisory'");
-    s_assert_refused (&(s_edit_t) {.kind = "receipt", .refs = true, .relations = {"updates"},
-                                   .ref_count = 1},
-                      "only an incident may update a case");
+    s_assert_refused (
+        &(s_edit_t){.kind = "receipt", .refs = true, .relations = {"updates"}, .ref_count = 1},
+        "only an incident may update a case");
     //  forwards on any kind but a receipt
-    s_assert_accepted (&(s_edit_t) {.refs = true, .relations = {"forwards"}, .ref_count = 1});
+    s_assert_accepted (&(s_edit_t){.refs = true, .relations = {"forwards"}, .ref_count = 1});
 }
 
 static void
 test_receipts (void **state)
 {
     (void) state;
-    s_assert_accepted (&(s_edit_t) {.kind = "receipt", .refs = true,
-                                    .relations = {"receipt-for"}, .ref_count = 1});
+    s_assert_accepted (
+        &(s_edit_t){.kind = "receipt", .refs = true, .relations = {"receipt-for"}, .ref_count = 1});
     //  receipt-for only on receipts
-    s_assert_refused (&(s_edit_t) {.refs = true, .relations = {"receipt-for"}, .ref_count = 1},
+    s_assert_refused (&(s_edit_t){.refs = true, .relations = {"receipt-for"}, .ref_count = 1},
                       "only a receipt may reference a message as receipt-for, not kind "
                       "'advisory'");
-    s_assert_refused (&(s_edit_t) {.kind = "incident", .refs = true,
-                                   .relations = {"updates", "receipt-for"}, .ref_count = 2},
+    s_assert_refused (&(s_edit_t){.kind = "incident",
+                                  .refs = true,
+                                  .relations = {"updates", "receipt-for"},
+                                  .ref_count = 2},
                       "only a receipt may reference");
     //  A receipt carries exactly one reference, receipt-for
     const char *want = "a receipt carries exactly one reference, receipt-for";
-    s_assert_refused (&(s_edit_t) {.kind = "receipt", .refs = true, .ref_count = 0}, want);
-    s_assert_refused (&(s_edit_t) {.kind = "receipt", .refs = true, .relations = {"forwards"},
-                                   .ref_count = 1},
+    s_assert_refused (&(s_edit_t){.kind = "receipt", .refs = true, .ref_count = 0}, want);
+    s_assert_refused (
+        &(s_edit_t){.kind = "receipt", .refs = true, .relations = {"forwards"}, .ref_count = 1},
+        want);
+    s_assert_refused (&(s_edit_t){.kind = "receipt",
+                                  .refs = true,
+                                  .relations = {"receipt-for", "forwards"},
+                                  .ref_count = 2},
                       want);
-    s_assert_refused (&(s_edit_t) {.kind = "receipt", .refs = true,
-                                   .relations = {"receipt-for", "forwards"}, .ref_count = 2},
-                      want);
-    s_assert_refused (&(s_edit_t) {.kind = "receipt", .field = "case_status", .value = "closed",
-                                   .refs = true, .relations = {"receipt-for"}, .ref_count = 1},
+    s_assert_refused (&(s_edit_t){.kind = "receipt",
+                                  .field = "case_status",
+                                  .value = "closed",
+                                  .refs = true,
+                                  .relations = {"receipt-for"},
+                                  .ref_count = 1},
                       "only an incident may carry a case status");
 }
 
@@ -300,27 +305,31 @@ test_seal_refuses_the_same (void **state)
         const char *want;
     } cases [] = {
         {{.kind = "advisory", s_BASE, .topic = "a\x1b[2Jb"}, "field topic holds a control"},
-         {{.kind = "advisory", s_BASE, .topic = "a\xc2\x9b" "b"}, "field topic holds a control"},
-         {{.kind = "advisory", .tlp = "amber", .audience = "org:m0001\n"},
-          "field audience holds a control"},
-         {{.kind = "incident", s_BASE, .case_status = "open"}, "case status 'open'"},
-         {{.kind = "incident", s_BASE, .case_status = "closed\x7f"}, "holds a control"},
-         {{.kind = "incident", s_BASE, .assign = "Not An Org"}, "is not a valid org id"},
-         {{.kind = "advisory", s_BASE, .case_status = "reported"},
-          "only an incident may carry a case status"},
-         {{.kind = "advisory", s_BASE, .assign = "m0002"}, "only an incident may assign"},
-         {{.kind = "advisory", s_BASE, .refs = &updates, .ref_count = 1},
-          "only an incident may update a case"},
-         {{.kind = "advisory", s_BASE, .refs = &receipt_for, .ref_count = 1},
-          "only a receipt may reference"},
-         {{.kind = "advisory", s_BASE, .refs = &odd, .ref_count = 1}, "relation 'supersedes'"},
-         {{.kind = "advisory", s_BASE, .refs = two_forwards, .ref_count = 2},
-          "appears more than once"},
-         {{.kind = "receipt", s_BASE}, "a receipt carries exactly one reference"},
-         {{.kind = "receipt", s_BASE, .refs = &forwards, .ref_count = 1},
-          "a receipt carries exactly one reference"},
-         {{.kind = "receipt", s_BASE, .refs = receipt_and_more, .ref_count = 2},
-          "a receipt carries exactly one reference"},
+        {{.kind = "advisory",
+          s_BASE,
+          .topic = "a\xc2\x9b"
+                   "b"},
+         "field topic holds a control"},
+        {{.kind = "advisory", .tlp = "amber", .audience = "org:m0001\n"},
+         "field audience holds a control"},
+        {{.kind = "incident", s_BASE, .case_status = "open"}, "case status 'open'"},
+        {{.kind = "incident", s_BASE, .case_status = "closed\x7f"}, "holds a control"},
+        {{.kind = "incident", s_BASE, .assign = "Not An Org"}, "is not a valid org id"},
+        {{.kind = "advisory", s_BASE, .case_status = "reported"},
+         "only an incident may carry a case status"},
+        {{.kind = "advisory", s_BASE, .assign = "m0002"}, "only an incident may assign"},
+        {{.kind = "advisory", s_BASE, .refs = &updates, .ref_count = 1},
+         "only an incident may update a case"},
+        {{.kind = "advisory", s_BASE, .refs = &receipt_for, .ref_count = 1},
+         "only a receipt may reference"},
+        {{.kind = "advisory", s_BASE, .refs = &odd, .ref_count = 1}, "relation 'supersedes'"},
+        {{.kind = "advisory", s_BASE, .refs = two_forwards, .ref_count = 2},
+         "appears more than once"},
+        {{.kind = "receipt", s_BASE}, "a receipt carries exactly one reference"},
+        {{.kind = "receipt", s_BASE, .refs = &forwards, .ref_count = 1},
+         "a receipt carries exactly one reference"},
+        {{.kind = "receipt", s_BASE, .refs = receipt_and_more, .ref_count = 2},
+         "a receipt carries exactly one reference"},
     };
 #undef s_BASE
     for (size_t i = 0; i < sizeof cases / sizeof cases [0]; i++) {
@@ -337,8 +346,8 @@ test_seal_refuses_the_same (void **state)
         //  seal_to applies them too
         char *to [] = {"m0001"};
         rc = certbus_envelope_seal_to (sender->identity, sender->cert, s_council->dir,
-                                       &cases [i].opts, to, 1, (const uint8_t *) "x", 1, id,
-                                       &bytes, &size);
+                                       &cases [i].opts, to, 1, (const uint8_t *) "x", 1, id, &bytes,
+                                       &size);
         assert_int_equal (rc, CERTBUS_E_FIELD);
         assert_null (bytes);
     }
@@ -347,13 +356,27 @@ test_seal_refuses_the_same (void **state)
     certbus_ref_t escalation [2] = {{.relation = "updates"}, {.relation = "forwards"}};
     certbus_seal_opts_t good [] = {
         {.kind = "incident", .tlp = "amber", .audience = "org:m0001", .case_status = "reported"},
-        {.kind = "incident", .tlp = "amber", .audience = "org:m0001", .case_status = "contained",
-         .assign = "m0002", .refs = &updates, .ref_count = 1},
-        {.kind = "incident", .tlp = "amber", .audience = "org:m0001", .refs = escalation,
-         .ref_count = 2},
-        {.kind = "advisory", .tlp = "green", .audience = "org:m0001", .refs = &forwards,
+        {.kind = "incident",
+         .tlp = "amber",
+         .audience = "org:m0001",
+         .case_status = "contained",
+         .assign = "m0002",
+         .refs = &updates,
          .ref_count = 1},
-        {.kind = "receipt", .tlp = "green", .audience = "org:m0001", .refs = &receipt_for,
+        {.kind = "incident",
+         .tlp = "amber",
+         .audience = "org:m0001",
+         .refs = escalation,
+         .ref_count = 2},
+        {.kind = "advisory",
+         .tlp = "green",
+         .audience = "org:m0001",
+         .refs = &forwards,
+         .ref_count = 1},
+        {.kind = "receipt",
+         .tlp = "green",
+         .audience = "org:m0001",
+         .refs = &receipt_for,
          .ref_count = 1},
     };
     for (size_t i = 0; i < sizeof good / sizeof good [0]; i++) {
@@ -376,7 +399,7 @@ test_long_reason_stays_utf8 (void **state)
         memset (text, 'a', offset);
         size_t at = offset;
         while (at + 4 < sizeof text) {
-            memcpy (text + at, "\xe2\x80\x94", 3);   //  an em dash, 3 bytes
+            memcpy (text + at, "\xe2\x80\x94", 3); //  an em dash, 3 bytes
             at += 3;
         }
         text [at] = 0;

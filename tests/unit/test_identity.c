@@ -81,7 +81,7 @@ test_new_makes_distinct_usable_keys (void **state)
     certbus_identity_destroy (&a);
     certbus_identity_destroy (&b);
     assert_null (a);
-    certbus_identity_destroy (&a);   //  safe twice
+    certbus_identity_destroy (&a); //  safe twice
 }
 
 static void
@@ -136,8 +136,8 @@ test_save_is_0600_and_loads_back (void **state)
                          CERTBUS_KEY_SIZE);
     assert_memory_equal (certbus_identity_box_public (loaded), certbus_identity_box_public (id),
                          CERTBUS_KEY_SIZE);
-    assert_memory_equal (certbus_identity_curve_public (loaded),
-                         certbus_identity_curve_public (id), CERTBUS_KEY_SIZE);
+    assert_memory_equal (certbus_identity_curve_public (loaded), certbus_identity_curve_public (id),
+                         CERTBUS_KEY_SIZE);
     assert_int_equal (sodium_memcmp (certbus_identity_sign_secret (loaded),
                                      certbus_identity_sign_secret (id), CERTBUS_SIGN_SECRET_SIZE),
                       0);
@@ -176,8 +176,8 @@ s_expect_refused_mode (const char *path, mode_t mode)
     assert_null (id);
     const char *reason = certbus_reason ();
     if (!strstr (reason, path) || !strstr (reason, "chmod 600"))
-        fail_msg ("reason for mode %04o does not name %s and the fix: '%s'", (unsigned) mode,
-                  path, reason);
+        fail_msg ("reason for mode %04o does not name %s and the fix: '%s'", (unsigned) mode, path,
+                  reason);
 }
 
 static void
@@ -193,7 +193,7 @@ test_readable_secret_is_refused (void **state)
     s_expect_refused_mode (path, 0640);
     s_expect_refused_mode (path, 0604);
     s_expect_refused_mode (path, 0660);
-    s_expect_refused_mode (path, 0601);   //  others may execute: still refused
+    s_expect_refused_mode (path, 0601); //  others may execute: still refused
 
     //  Owner-only modes load
     assert_int_equal (chmod (path, 0400), 0);
@@ -289,8 +289,9 @@ test_pubfile_round_trip (void **state)
 
     //  A file written without a curve key has none to read
     char *sign_only = tu_path (dir, "sign-only.pub");
-    assert_int_equal (
-        certbus_pubfile_write (sign_only, "broker", certbus_identity_sign_public (id), NULL), 0);
+    assert_int_equal (certbus_pubfile_write (sign_only, "broker", certbus_identity_sign_public (id),
+                                             NULL),
+                      0);
     assert_int_equal (certbus_pubfile_read (sign_only, sign, NULL), 0);
     assert_int_equal (certbus_pubfile_read (sign_only, sign, curve), -1);
 

@@ -130,38 +130,43 @@ s_unhex (const char *hex, uint8_t *out, size_t len)
 //  --------------------------------------------------------------------------
 //  Known answers
 
-static const char *s_rfc_leaves [8] = {
-    "", "00", "10", "2021", "3031", "40414243", "5051525354555657",
-    "606162636465666768696a6b6c6d6e6f"};
+static const char *s_rfc_leaves [8] = {"",
+                                       "00",
+                                       "10",
+                                       "2021",
+                                       "3031",
+                                       "40414243",
+                                       "5051525354555657",
+                                       "606162636465666768696a6b6c6d6e6f"};
 
-static const char *s_rfc_roots [9] = {
-    "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855",
-    "6e340b9cffb37a989ca544e6bb780a2c78901d3fb33738768511a30617afa01d",
-    "fac54203e7cc696cf0dfcb42c92a1d9dbaf70ad9e621f4bd8d98662f00e3c125",
-    "aeb6bcfe274b70a14fb067a5e5578264db0fa9b51af5e0ba159158f329e06e77",
-    "d37ee418976dd95753c1c73862b9398fa2a2cf9b4ff0fdfe8b30cd95209614b7",
-    "4e3bbb1f7b478dcfe71fb631631519a3bca12c9aefca1612bfce4c13a86264d4",
-    "76e67dadbcdf1e10e1b74ddc608abd2f98dfb16fbce75277b5232a127f2087ef",
-    "ddb89be403809e325750d3d263cd78929c2942b7942a34b77e122c9594a74c8c",
-    "5dc9da79a70659a9ad559cb701ded9a2ab9d823aad2f4960cfe370eff4604328"};
+static const char *s_rfc_roots [9]
+    = {"e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855",
+       "6e340b9cffb37a989ca544e6bb780a2c78901d3fb33738768511a30617afa01d",
+       "fac54203e7cc696cf0dfcb42c92a1d9dbaf70ad9e621f4bd8d98662f00e3c125",
+       "aeb6bcfe274b70a14fb067a5e5578264db0fa9b51af5e0ba159158f329e06e77",
+       "d37ee418976dd95753c1c73862b9398fa2a2cf9b4ff0fdfe8b30cd95209614b7",
+       "4e3bbb1f7b478dcfe71fb631631519a3bca12c9aefca1612bfce4c13a86264d4",
+       "76e67dadbcdf1e10e1b74ddc608abd2f98dfb16fbce75277b5232a127f2087ef",
+       "ddb89be403809e325750d3d263cd78929c2942b7942a34b77e122c9594a74c8c",
+       "5dc9da79a70659a9ad559cb701ded9a2ab9d823aad2f4960cfe370eff4604328"};
 
 //  Every perfect node of the 8-leaf tree: s_rfc_nodes [level][index].
-static const char *s_rfc_nodes [4][8] = {
-    {"6e340b9cffb37a989ca544e6bb780a2c78901d3fb33738768511a30617afa01d",
-     "96a296d224f285c67bee93c30f8a309157f0daa35dc5b87e410b78630a09cfc7",
-     "0298d122906dcfc10892cb53a73992fc5b9f493ea4c9badb27b791b4127a7fe7",
-     "07506a85fd9dd2f120eb694f86011e5bb4662e5c415a62917033d4a9624487e7",
-     "bc1a0643b12e4d2d7c77918f44e0f4f79a838b6cf9ec5b5c283e1f4d88599e6b",
-     "4271a26be0d8a84f0bd54c8c302e7cb3a3b5d1fa6780a40bcce2873477dab658",
-     "b08693ec2e721597130641e8211e7eedccb4c26413963eee6c1e2ed16ffb1a5f",
-     "46f6ffadd3d06a09ff3c5860d2755c8b9819db7df44251788c7d8e3180de8eb1"},
-    {"fac54203e7cc696cf0dfcb42c92a1d9dbaf70ad9e621f4bd8d98662f00e3c125",
-     "5f083f0a1a33ca076a95279832580db3e0ef4584bdff1f54c8a360f50de3031e",
-     "0ebc5d3437fbe2db158b9f126a1d118e308181031d0a949f8dededebc558ef6a",
-     "ca854ea128ed050b41b35ffc1b87b8eb2bde461e9e3b5596ece6b9d5975a0ae0"},
-    {"d37ee418976dd95753c1c73862b9398fa2a2cf9b4ff0fdfe8b30cd95209614b7",
-     "6b47aaf29ee3c2af9af889bc1fb9254dabd31177f16232dd6aab035ca39bf6e4"},
-    {"5dc9da79a70659a9ad559cb701ded9a2ab9d823aad2f4960cfe370eff4604328"}};
+static const char *s_rfc_nodes [4][8]
+    = {{"6e340b9cffb37a989ca544e6bb780a2c78901d3fb33738768511a30617afa01d",
+        "96a296d224f285c67bee93c30f8a309157f0daa35dc5b87e410b78630a09cfc7",
+        "0298d122906dcfc10892cb53a73992fc5b9f493ea4c9badb27b791b4127a7fe7",
+        "07506a85fd9dd2f120eb694f86011e5bb4662e5c415a62917033d4a9624487e7",
+        "bc1a0643b12e4d2d7c77918f44e0f4f79a838b6cf9ec5b5c283e1f4d88599e6b",
+        "4271a26be0d8a84f0bd54c8c302e7cb3a3b5d1fa6780a40bcce2873477dab658",
+        "b08693ec2e721597130641e8211e7eedccb4c26413963eee6c1e2ed16ffb1a5f",
+        "46f6ffadd3d06a09ff3c5860d2755c8b9819db7df44251788c7d8e3180de8eb1"},
+       {"fac54203e7cc696cf0dfcb42c92a1d9dbaf70ad9e621f4bd8d98662f00e3c125",
+        "5f083f0a1a33ca076a95279832580db3e0ef4584bdff1f54c8a360f50de3031e",
+        "0ebc5d3437fbe2db158b9f126a1d118e308181031d0a949f8dededebc558ef6a",
+        "ca854ea128ed050b41b35ffc1b87b8eb2bde461e9e3b5596ece6b9d5975a0ae0"},
+       {"d37ee418976dd95753c1c73862b9398fa2a2cf9b4ff0fdfe8b30cd95209614b7",
+        "6b47aaf29ee3c2af9af889bc1fb9254dabd31177f16232dd6aab035ca39bf6e4"},
+       {"5dc9da79a70659a9ad559cb701ded9a2ab9d823aad2f4960cfe370eff4604328"}};
 
 static void
 s_rfc_leaf_hashes (uint8_t leaves [8 * HASH])
@@ -222,8 +227,8 @@ test_root_known_answers (void **state)
         //  Append leaf n - 1: the nodes it completes are the RFC tree's.
         certbus_merkle_node_t nodes [CERTBUS_MERKLE_MAX_LEVELS];
         size_t count = 99;
-        assert_int_equal (certbus_merkle_frontier_append (&frontier, leaves + (n - 1) * HASH,
-                                                          nodes, &count),
+        assert_int_equal (certbus_merkle_frontier_append (&frontier, leaves + (n - 1) * HASH, nodes,
+                                                          &count),
                           CERTBUS_OK);
         assert_int_equal (count, 1 + (size_t) __builtin_ctzll (n));
         for (size_t i = 0; i < count; i++) {
@@ -257,8 +262,8 @@ test_frontier_encoding (void **state)
     assert_memory_equal (&loaded, &frontier, sizeof frontier);
 
     for (size_t n = 1; n <= 8; n++) {
-        assert_int_equal (certbus_merkle_frontier_append (&frontier, leaves + (n - 1) * HASH,
-                                                          NULL, NULL),
+        assert_int_equal (certbus_merkle_frontier_append (&frontier, leaves + (n - 1) * HASH, NULL,
+                                                          NULL),
                           CERTBUS_OK);
         len = certbus_merkle_frontier_encode (&frontier, bytes);
         assert_int_equal (len, 9 + HASH * (size_t) __builtin_popcountll (n));
@@ -282,16 +287,14 @@ test_frontier_encoding (void **state)
             longer [sizeof want] = 0;
             assert_int_equal (certbus_merkle_frontier_decode (&loaded, longer, sizeof longer),
                               CERTBUS_E_DECODE);
-            assert_int_equal (certbus_merkle_frontier_decode (&loaded, bytes, 8),
-                              CERTBUS_E_DECODE);
-            assert_int_equal (certbus_merkle_frontier_decode (&loaded, NULL, 0),
-                              CERTBUS_E_DECODE);
+            assert_int_equal (certbus_merkle_frontier_decode (&loaded, bytes, 8), CERTBUS_E_DECODE);
+            assert_int_equal (certbus_merkle_frontier_decode (&loaded, NULL, 0), CERTBUS_E_DECODE);
             bytes [0] = 2;
             assert_int_equal (certbus_merkle_frontier_decode (&loaded, bytes, len),
                               CERTBUS_E_VERSION);
             assert_non_null (strstr (certbus_reason (), "version"));
             bytes [0] = 1;
-            bytes [8] = 6;           //  size 6 needs two hashes, not three
+            bytes [8] = 6; //  size 6 needs two hashes, not three
             assert_int_equal (certbus_merkle_frontier_decode (&loaded, bytes, len),
                               CERTBUS_E_DECODE);
             assert_memory_equal (&loaded, &before, sizeof before);
@@ -308,8 +311,8 @@ test_frontier_encoding (void **state)
 typedef struct {
     uint8_t hash [STORE_LEVELS][STORE_WIDTH][HASH];
     bool present [STORE_LEVELS][STORE_WIDTH];
-    size_t stored;                   //  nodes held
-    size_t reads;                    //  get_node calls since last reset
+    size_t stored; //  nodes held
+    size_t reads;  //  get_node calls since last reset
 } store_t;
 
 static int
@@ -347,10 +350,10 @@ s_ceil_log2 (uint64_t n)
 //  up about it: each of its hashes with a bit flipped, one hash too few or
 //  too many, another leaf, another size (with that size's true root).
 typedef struct {
-    const uint8_t *leaves;           //  leaf hashes
-    uint8_t (*roots) [HASH];         //  roots [s]: true root of the first s leaves
-    size_t max_size;                 //  roots known for sizes 0 .. max_size
-    size_t rejected;                 //  mutated proofs refused
+    const uint8_t *leaves;   //  leaf hashes
+    uint8_t (*roots) [HASH]; //  roots [s]: true root of the first s leaves
+    size_t max_size;         //  roots known for sizes 0 .. max_size
+    size_t rejected;         //  mutated proofs refused
 } world_t;
 
 static void
@@ -376,9 +379,9 @@ s_inclusion_mutants (world_t *w, size_t m, size_t n, const uint8_t *proof, size_
                       CERTBUS_E_DECODE);
     memcpy (bad, w->roots [n], HASH);
     bad [m % HASH] ^= 0x01;
-    assert_int_equal (
-        certbus_merkle_verify_inclusion (leaf, HASH, m, n, proof, proof_len, bad, HASH),
-        CERTBUS_E_DECODE);
+    assert_int_equal (certbus_merkle_verify_inclusion (leaf, HASH, m, n, proof, proof_len, bad,
+                                                       HASH),
+                      CERTBUS_E_DECODE);
     w->rejected += 2;
     //  One hash too few, one too many.
     if (proof_len) {
@@ -433,8 +436,8 @@ s_consistency_mutants (world_t *w, size_t m, size_t n, const uint8_t *proof, siz
         assert_int_equal (certbus_merkle_verify_consistency (m, n, NULL, 0, root1, HASH, other1,
                                                              HASH),
                           CERTBUS_E_DECODE);
-        assert_int_equal (certbus_merkle_verify_consistency (m, n, root1, HASH, root1, HASH,
-                                                             root2, HASH),
+        assert_int_equal (certbus_merkle_verify_consistency (m, n, root1, HASH, root1, HASH, root2,
+                                                             HASH),
                           CERTBUS_E_FIELD);
         w->rejected += 2;
         return;
@@ -450,8 +453,8 @@ s_consistency_mutants (world_t *w, size_t m, size_t n, const uint8_t *proof, siz
         copy [i * HASH + bit / 8] ^= (uint8_t) (1 << (bit % 8));
         w->rejected++;
     }
-    assert_int_equal (certbus_merkle_verify_consistency (m, n, proof, proof_len, root2, HASH,
-                                                         root1, HASH),
+    assert_int_equal (certbus_merkle_verify_consistency (m, n, proof, proof_len, root2, HASH, root1,
+                                                         HASH),
                       CERTBUS_E_DECODE);
     assert_int_equal (certbus_merkle_verify_consistency (m, n, proof, proof_len, other1, HASH,
                                                          root2, HASH),
@@ -459,12 +462,12 @@ s_consistency_mutants (world_t *w, size_t m, size_t n, const uint8_t *proof, siz
     assert_int_equal (certbus_merkle_verify_consistency (m, n, proof, proof_len, root1, HASH,
                                                          w->roots [n - 1], HASH),
                       CERTBUS_E_DECODE);
-    assert_int_equal (certbus_merkle_verify_consistency (m, n, proof, proof_len - HASH, root1,
-                                                         HASH, root2, HASH),
+    assert_int_equal (certbus_merkle_verify_consistency (m, n, proof, proof_len - HASH, root1, HASH,
+                                                         root2, HASH),
                       CERTBUS_E_FIELD);
     memcpy (copy + proof_len, root2, HASH);
-    assert_int_equal (certbus_merkle_verify_consistency (m, n, copy, proof_len + HASH, root1,
-                                                         HASH, root2, HASH),
+    assert_int_equal (certbus_merkle_verify_consistency (m, n, copy, proof_len + HASH, root1, HASH,
+                                                         root2, HASH),
                       CERTBUS_E_FIELD);
     w->rejected += 5;
     //  Other sizes, each with its true root.
@@ -474,8 +477,7 @@ s_consistency_mutants (world_t *w, size_t m, size_t n, const uint8_t *proof, siz
         if (old == m || old == 0 || old > n)
             continue;
         assert_int_not_equal (certbus_merkle_verify_consistency (old, n, proof, proof_len,
-                                                                 w->roots [old], HASH, root2,
-                                                                 HASH),
+                                                                 w->roots [old], HASH, root2, HASH),
                               CERTBUS_OK);
         w->rejected++;
     }
@@ -484,9 +486,8 @@ s_consistency_mutants (world_t *w, size_t m, size_t n, const uint8_t *proof, siz
         size_t size = news [i];
         if (size == n || size < m || size > w->max_size)
             continue;
-        assert_int_not_equal (certbus_merkle_verify_consistency (m, size, proof, proof_len,
-                                                                 root1, HASH, w->roots [size],
-                                                                 HASH),
+        assert_int_not_equal (certbus_merkle_verify_consistency (m, size, proof, proof_len, root1,
+                                                                 HASH, w->roots [size], HASH),
                               CERTBUS_OK);
         w->rejected++;
     }
@@ -520,8 +521,8 @@ test_cross_check (void **state)
         //  Append leaf n - 1 and keep every node it completes.
         certbus_merkle_node_t nodes [CERTBUS_MERKLE_MAX_LEVELS];
         size_t count = 0;
-        assert_int_equal (certbus_merkle_frontier_append (&frontier, leaves + (n - 1) * HASH,
-                                                          nodes, &count),
+        assert_int_equal (certbus_merkle_frontier_append (&frontier, leaves + (n - 1) * HASH, nodes,
+                                                          &count),
                           CERTBUS_OK);
         assert_int_equal (count, 1 + (size_t) __builtin_ctzll (n));
         for (size_t i = 0; i < count; i++) {
@@ -560,9 +561,9 @@ test_cross_check (void **state)
         for (size_t m = 0; m < n; m++) {
             size_t proof_len = 0;
             store->reads = 0;
-            assert_int_equal (
-                certbus_merkle_inclusion_proof (proof, &proof_len, m, n, s_store_get, store),
-                CERTBUS_OK);
+            assert_int_equal (certbus_merkle_inclusion_proof (proof, &proof_len, m, n, s_store_get,
+                                                              store),
+                              CERTBUS_OK);
             assert_true (store->reads <= read_bound);
             if (store->reads > max_reads)
                 max_reads = store->reads;
@@ -570,8 +571,8 @@ test_cross_check (void **state)
             assert_int_equal (proof_len, want_count * HASH);
             if (proof_len)
                 assert_memory_equal (proof, want, proof_len);
-            assert_int_equal (certbus_merkle_verify_inclusion (leaves + m * HASH, HASH, m, n,
-                                                               proof, proof_len, roots [n], HASH),
+            assert_int_equal (certbus_merkle_verify_inclusion (leaves + m * HASH, HASH, m, n, proof,
+                                                               proof_len, roots [n], HASH),
                               CERTBUS_OK);
             s_inclusion_mutants (&world, m, n, proof, proof_len);
             inclusion_proofs++;
@@ -579,9 +580,9 @@ test_cross_check (void **state)
         for (size_t m = 1; m <= n; m++) {
             size_t proof_len = 99;
             store->reads = 0;
-            assert_int_equal (
-                certbus_merkle_consistency_proof (proof, &proof_len, m, n, s_store_get, store),
-                CERTBUS_OK);
+            assert_int_equal (certbus_merkle_consistency_proof (proof, &proof_len, m, n,
+                                                                s_store_get, store),
+                              CERTBUS_OK);
             assert_true (store->reads <= read_bound);
             if (store->reads > max_reads)
                 max_reads = store->reads;
@@ -589,9 +590,8 @@ test_cross_check (void **state)
             assert_int_equal (proof_len, want_count * HASH);
             if (proof_len)
                 assert_memory_equal (proof, want, proof_len);
-            assert_int_equal (certbus_merkle_verify_consistency (m, n, proof, proof_len,
-                                                                 roots [m], HASH, roots [n],
-                                                                 HASH),
+            assert_int_equal (certbus_merkle_verify_consistency (m, n, proof, proof_len, roots [m],
+                                                                 HASH, roots [n], HASH),
                               CERTBUS_OK);
             s_consistency_mutants (&world, m, n, proof, proof_len);
             consistency_proofs++;
@@ -613,7 +613,7 @@ test_cross_check (void **state)
 
 typedef struct {
     uint8_t level_hash [CERTBUS_MERKLE_MAX_LEVELS][HASH];
-    uint64_t size;                   //  nodes beyond this tree size are refused
+    uint64_t size; //  nodes beyond this tree size are refused
     size_t reads;
 } giant_t;
 
@@ -656,9 +656,18 @@ test_giant_trees (void **state)
                 giant.level_hash [level - 1]);
 
     const uint64_t top = (uint64_t) 1 << 63;
-    const uint64_t sizes [] = {1,       2,       3,           5,           (1ull << 32) + 1,
-                               top - 1, top,     top + 1,     UINT64_MAX - 1, UINT64_MAX,
-                               0x9e3779b97f4a7c15ull, 0x00000fffffffffffull};
+    const uint64_t sizes [] = {1,
+                               2,
+                               3,
+                               5,
+                               (1ull << 32) + 1,
+                               top - 1,
+                               top,
+                               top + 1,
+                               UINT64_MAX - 1,
+                               UINT64_MAX,
+                               0x9e3779b97f4a7c15ull,
+                               0x00000fffffffffffull};
     uint8_t proof [CERTBUS_MERKLE_PROOF_MAX_BYTES];
     uint8_t root [HASH], root1 [HASH], got [HASH];
     size_t checked = 0;
@@ -681,9 +690,9 @@ test_giant_trees (void **state)
                 continue;
             size_t proof_len = 0;
             giant.reads = 0;
-            assert_int_equal (
-                certbus_merkle_inclusion_proof (proof, &proof_len, m, n, s_giant_get, &giant),
-                CERTBUS_OK);
+            assert_int_equal (certbus_merkle_inclusion_proof (proof, &proof_len, m, n, s_giant_get,
+                                                              &giant),
+                              CERTBUS_OK);
             assert_true (giant.reads <= 2 * 64 + 1);
             assert_true (proof_len <= 64 * HASH);
             assert_int_equal (certbus_merkle_verify_inclusion (giant.level_hash [0], HASH, m, n,
@@ -691,9 +700,8 @@ test_giant_trees (void **state)
                               CERTBUS_OK);
             if (proof_len) {
                 proof [proof_len - 1] ^= 0x10;
-                assert_int_equal (certbus_merkle_verify_inclusion (giant.level_hash [0], HASH, m,
-                                                                   n, proof, proof_len, root,
-                                                                   HASH),
+                assert_int_equal (certbus_merkle_verify_inclusion (giant.level_hash [0], HASH, m, n,
+                                                                   proof, proof_len, root, HASH),
                                   CERTBUS_E_DECODE);
             }
             checked++;
@@ -706,17 +714,17 @@ test_giant_trees (void **state)
             s_giant_root (&giant, m, root1);
             size_t proof_len = 0;
             giant.reads = 0;
-            assert_int_equal (
-                certbus_merkle_consistency_proof (proof, &proof_len, m, n, s_giant_get, &giant),
-                CERTBUS_OK);
+            assert_int_equal (certbus_merkle_consistency_proof (proof, &proof_len, m, n,
+                                                                s_giant_get, &giant),
+                              CERTBUS_OK);
             assert_true (giant.reads <= 2 * 64 + 1);
             assert_int_equal (certbus_merkle_verify_consistency (m, n, proof, proof_len, root1,
                                                                  HASH, root, HASH),
                               CERTBUS_OK);
             if (proof_len) {
                 proof [0] ^= 0x01;
-                assert_int_equal (certbus_merkle_verify_consistency (m, n, proof, proof_len,
-                                                                     root1, HASH, root, HASH),
+                assert_int_equal (certbus_merkle_verify_consistency (m, n, proof, proof_len, root1,
+                                                                     HASH, root, HASH),
                                   CERTBUS_E_DECODE);
             }
             checked++;
@@ -725,9 +733,9 @@ test_giant_trees (void **state)
     //  The longest proofs: 64 hashes for inclusion, 65 for consistency.
     size_t proof_len = 0;
     giant.size = UINT64_MAX;
-    assert_int_equal (
-        certbus_merkle_inclusion_proof (proof, &proof_len, 0, UINT64_MAX, s_giant_get, &giant),
-        CERTBUS_OK);
+    assert_int_equal (certbus_merkle_inclusion_proof (proof, &proof_len, 0, UINT64_MAX, s_giant_get,
+                                                      &giant),
+                      CERTBUS_OK);
     assert_int_equal (proof_len, 64 * HASH);
     assert_int_equal (certbus_merkle_consistency_proof (proof, &proof_len, top - 1, UINT64_MAX,
                                                         s_giant_get, &giant),
@@ -740,18 +748,17 @@ test_giant_trees (void **state)
                       CERTBUS_OK);
 
     //  The last carry: leaf 2^63 - 1 completes one node on each of 64 levels.
-    uint8_t bytes [CERTBUS_MERKLE_FRONTIER_MAX_BYTES] = {1, 0x7f, 0xff, 0xff, 0xff,
+    uint8_t bytes [CERTBUS_MERKLE_FRONTIER_MAX_BYTES] = {1,    0x7f, 0xff, 0xff, 0xff,
                                                          0xff, 0xff, 0xff, 0xff};
     for (int level = 62; level >= 0; level--)
         memcpy (bytes + 9 + (size_t) (62 - level) * HASH, giant.level_hash [level], HASH);
     certbus_merkle_frontier_t frontier;
-    assert_int_equal (certbus_merkle_frontier_decode (&frontier, bytes, 9 + 63 * HASH),
-                      CERTBUS_OK);
+    assert_int_equal (certbus_merkle_frontier_decode (&frontier, bytes, 9 + 63 * HASH), CERTBUS_OK);
     certbus_merkle_node_t nodes [CERTBUS_MERKLE_MAX_LEVELS];
     size_t count = 0;
-    assert_int_equal (
-        certbus_merkle_frontier_append (&frontier, giant.level_hash [0], nodes, &count),
-        CERTBUS_OK);
+    assert_int_equal (certbus_merkle_frontier_append (&frontier, giant.level_hash [0], nodes,
+                                                      &count),
+                      CERTBUS_OK);
     assert_int_equal (count, 64);
     assert_int_equal (nodes [63].level, 63);
     assert_int_equal (nodes [63].index, 0);
@@ -768,14 +775,13 @@ test_giant_trees (void **state)
                       CERTBUS_E_DECODE);
     for (int level = 63; level >= 0; level--)
         memcpy (bytes + 9 + (size_t) (63 - level) * HASH, giant.level_hash [level], HASH);
-    assert_int_equal (certbus_merkle_frontier_decode (&frontier, bytes, 9 + 64 * HASH),
-                      CERTBUS_OK);
+    assert_int_equal (certbus_merkle_frontier_decode (&frontier, bytes, 9 + 64 * HASH), CERTBUS_OK);
     assert_int_equal (frontier.size, UINT64_MAX);
     certbus_merkle_frontier_t before = frontier;
     count = 7;
-    assert_int_equal (
-        certbus_merkle_frontier_append (&frontier, giant.level_hash [0], nodes, &count),
-        CERTBUS_E_TOO_LARGE);
+    assert_int_equal (certbus_merkle_frontier_append (&frontier, giant.level_hash [0], nodes,
+                                                      &count),
+                      CERTBUS_E_TOO_LARGE);
     assert_int_equal (count, 0);
     assert_memory_equal (&frontier, &before, sizeof before);
     certbus_merkle_frontier_root (&frontier, got);
@@ -806,12 +812,12 @@ test_refusals (void **state)
     assert_non_null (strstr (certbus_reason (), "outside"));
     assert_int_equal (certbus_merkle_inclusion_proof (proof, &proof_len, 0, 0, s_failing_get, &rc),
                       CERTBUS_E_FIELD);
-    assert_int_equal (
-        certbus_merkle_consistency_proof (proof, &proof_len, 0, 8, s_failing_get, &rc),
-        CERTBUS_E_FIELD);
-    assert_int_equal (
-        certbus_merkle_consistency_proof (proof, &proof_len, 9, 8, s_failing_get, &rc),
-        CERTBUS_E_FIELD);
+    assert_int_equal (certbus_merkle_consistency_proof (proof, &proof_len, 0, 8, s_failing_get,
+                                                        &rc),
+                      CERTBUS_E_FIELD);
+    assert_int_equal (certbus_merkle_consistency_proof (proof, &proof_len, 9, 8, s_failing_get,
+                                                        &rc),
+                      CERTBUS_E_FIELD);
 
     //  A failing store: its code comes back, the reason names the node.
     rc = CERTBUS_E_IO;
@@ -820,9 +826,9 @@ test_refusals (void **state)
     assert_non_null (strstr (certbus_reason (), "disk on fire"));
     assert_non_null (strstr (certbus_reason (), "level"));
     rc = CERTBUS_E_NOT_FOUND;
-    assert_int_equal (
-        certbus_merkle_consistency_proof (proof, &proof_len, 3, 8, s_failing_get, &rc),
-        CERTBUS_E_NOT_FOUND);
+    assert_int_equal (certbus_merkle_consistency_proof (proof, &proof_len, 3, 8, s_failing_get,
+                                                        &rc),
+                      CERTBUS_E_NOT_FOUND);
     uint8_t got [HASH];
     assert_int_equal (certbus_merkle_tree_root (got, 5, s_failing_get, &rc), CERTBUS_E_NOT_FOUND);
     certbus_merkle_frontier_t frontier;
@@ -843,28 +849,28 @@ test_refusals (void **state)
     s_unhex (s_rfc_nodes [1][3], good + HASH, HASH);
     s_unhex (s_rfc_nodes [2][0], good + 2 * HASH, HASH);
     const uint8_t *leaf5 = leaves + 5 * HASH;
-    assert_int_equal (
-        certbus_merkle_verify_inclusion (leaf5, HASH, 5, 8, good, sizeof good, root, HASH),
-        CERTBUS_OK);
-    assert_int_equal (
-        certbus_merkle_verify_inclusion (leaf5, HASH - 1, 5, 8, good, sizeof good, root, HASH),
-        CERTBUS_E_FIELD);
+    assert_int_equal (certbus_merkle_verify_inclusion (leaf5, HASH, 5, 8, good, sizeof good, root,
+                                                       HASH),
+                      CERTBUS_OK);
+    assert_int_equal (certbus_merkle_verify_inclusion (leaf5, HASH - 1, 5, 8, good, sizeof good,
+                                                       root, HASH),
+                      CERTBUS_E_FIELD);
     assert_non_null (strstr (certbus_reason (), "leaf hash is 31 bytes"));
-    assert_int_equal (
-        certbus_merkle_verify_inclusion (NULL, 0, 5, 8, good, sizeof good, root, HASH),
-        CERTBUS_E_FIELD);
-    assert_int_equal (
-        certbus_merkle_verify_inclusion (leaf5, HASH, 5, 8, good, sizeof good, root, HASH + 1),
-        CERTBUS_E_FIELD);
-    assert_int_equal (
-        certbus_merkle_verify_inclusion (leaf5, HASH, 5, 8, good, sizeof good, NULL, 0),
-        CERTBUS_E_FIELD);
-    assert_int_equal (
-        certbus_merkle_verify_inclusion (leaf5, HASH, 5, 8, good, sizeof good - 1, root, HASH),
-        CERTBUS_E_FIELD);
-    assert_int_equal (
-        certbus_merkle_verify_inclusion (leaf5, HASH, 8, 8, good, sizeof good, root, HASH),
-        CERTBUS_E_FIELD);
+    assert_int_equal (certbus_merkle_verify_inclusion (NULL, 0, 5, 8, good, sizeof good, root,
+                                                       HASH),
+                      CERTBUS_E_FIELD);
+    assert_int_equal (certbus_merkle_verify_inclusion (leaf5, HASH, 5, 8, good, sizeof good, root,
+                                                       HASH + 1),
+                      CERTBUS_E_FIELD);
+    assert_int_equal (certbus_merkle_verify_inclusion (leaf5, HASH, 5, 8, good, sizeof good, NULL,
+                                                       0),
+                      CERTBUS_E_FIELD);
+    assert_int_equal (certbus_merkle_verify_inclusion (leaf5, HASH, 5, 8, good, sizeof good - 1,
+                                                       root, HASH),
+                      CERTBUS_E_FIELD);
+    assert_int_equal (certbus_merkle_verify_inclusion (leaf5, HASH, 8, 8, good, sizeof good, root,
+                                                       HASH),
+                      CERTBUS_E_FIELD);
     assert_int_equal (certbus_merkle_verify_inclusion (leaf5, HASH, 5, 0, NULL, 0, root, HASH),
                       CERTBUS_E_FIELD);
     assert_int_equal (certbus_merkle_verify_inclusion (leaf5, HASH, 5, UINT64_MAX, good,
@@ -875,9 +881,9 @@ test_refusals (void **state)
     size_t flips = 0;
     for (size_t bit = 0; bit < sizeof good * 8; bit++) {
         good [bit / 8] ^= (uint8_t) (1 << (bit % 8));
-        assert_int_equal (
-            certbus_merkle_verify_inclusion (leaf5, HASH, 5, 8, good, sizeof good, root, HASH),
-            CERTBUS_E_DECODE);
+        assert_int_equal (certbus_merkle_verify_inclusion (leaf5, HASH, 5, 8, good, sizeof good,
+                                                           root, HASH),
+                          CERTBUS_E_DECODE);
         good [bit / 8] ^= (uint8_t) (1 << (bit % 8));
         flips++;
     }
@@ -885,14 +891,14 @@ test_refusals (void **state)
         uint8_t bad [HASH];
         memcpy (bad, leaf5, HASH);
         bad [bit / 8] ^= (uint8_t) (1 << (bit % 8));
-        assert_int_equal (
-            certbus_merkle_verify_inclusion (bad, HASH, 5, 8, good, sizeof good, root, HASH),
-            CERTBUS_E_DECODE);
+        assert_int_equal (certbus_merkle_verify_inclusion (bad, HASH, 5, 8, good, sizeof good, root,
+                                                           HASH),
+                          CERTBUS_E_DECODE);
         memcpy (bad, root, HASH);
         bad [bit / 8] ^= (uint8_t) (1 << (bit % 8));
-        assert_int_equal (
-            certbus_merkle_verify_inclusion (leaf5, HASH, 5, 8, good, sizeof good, bad, HASH),
-            CERTBUS_E_DECODE);
+        assert_int_equal (certbus_merkle_verify_inclusion (leaf5, HASH, 5, 8, good, sizeof good,
+                                                           bad, HASH),
+                          CERTBUS_E_DECODE);
         flips += 2;
     }
     assert_non_null (strstr (certbus_reason (), "does not lead to the root"));
@@ -902,12 +908,12 @@ test_refusals (void **state)
             assert_int_not_equal (certbus_merkle_verify_inclusion (leaf5, HASH, index, 8, good,
                                                                    sizeof good, root, HASH),
                                   CERTBUS_OK);
-    assert_int_equal (
-        certbus_merkle_verify_inclusion (leaf5, HASH, 5, 7, good, sizeof good, root7, HASH),
-        CERTBUS_E_DECODE);
-    assert_int_equal (
-        certbus_merkle_verify_inclusion (leaf5, HASH, 5, 6, good, sizeof good, root7, HASH),
-        CERTBUS_E_FIELD);
+    assert_int_equal (certbus_merkle_verify_inclusion (leaf5, HASH, 5, 7, good, sizeof good, root7,
+                                                       HASH),
+                      CERTBUS_E_DECODE);
+    assert_int_equal (certbus_merkle_verify_inclusion (leaf5, HASH, 5, 6, good, sizeof good, root7,
+                                                       HASH),
+                      CERTBUS_E_FIELD);
 
     //  Consistency: 4 -> 8 is the single node (2, 1); the old root is implied.
     uint8_t root4 [HASH], one [HASH];
@@ -917,9 +923,9 @@ test_refusals (void **state)
                       CERTBUS_OK);
     for (size_t bit = 0; bit < HASH * 8; bit++) {
         one [bit / 8] ^= (uint8_t) (1 << (bit % 8));
-        assert_int_equal (
-            certbus_merkle_verify_consistency (4, 8, one, HASH, root4, HASH, root, HASH),
-            CERTBUS_E_DECODE);
+        assert_int_equal (certbus_merkle_verify_consistency (4, 8, one, HASH, root4, HASH, root,
+                                                             HASH),
+                          CERTBUS_E_DECODE);
         one [bit / 8] ^= (uint8_t) (1 << (bit % 8));
         flips++;
     }
@@ -934,12 +940,12 @@ test_refusals (void **state)
     s_unhex (s_rfc_nodes [1][2], six, HASH);
     s_unhex (s_rfc_nodes [1][3], six + HASH, HASH);
     s_unhex (s_rfc_nodes [2][0], six + 2 * HASH, HASH);
-    assert_int_equal (
-        certbus_merkle_verify_consistency (6, 8, six, sizeof six, root6, HASH, root, HASH),
-        CERTBUS_OK);
-    assert_int_equal (
-        certbus_merkle_verify_consistency (6, 8, six, sizeof six, root7, HASH, root, HASH),
-        CERTBUS_E_DECODE);
+    assert_int_equal (certbus_merkle_verify_consistency (6, 8, six, sizeof six, root6, HASH, root,
+                                                         HASH),
+                      CERTBUS_OK);
+    assert_int_equal (certbus_merkle_verify_consistency (6, 8, six, sizeof six, root7, HASH, root,
+                                                         HASH),
+                      CERTBUS_E_DECODE);
     assert_non_null (strstr (certbus_reason (), "old root"));
     assert_int_equal (certbus_merkle_verify_consistency (4, 8, one, HASH, root4, HASH, root4, HASH),
                       CERTBUS_E_DECODE);
@@ -947,12 +953,12 @@ test_refusals (void **state)
     assert_int_equal (certbus_merkle_verify_consistency (4, 8, NULL, 0, root4, HASH, root, HASH),
                       CERTBUS_E_FIELD);
     assert_non_null (strstr (certbus_reason (), "empty"));
-    assert_int_equal (
-        certbus_merkle_verify_consistency (4, 8, one, HASH, root4, HASH - 1, root, HASH),
-        CERTBUS_E_FIELD);
-    assert_int_equal (
-        certbus_merkle_verify_consistency (4, 8, one, HASH - 1, root4, HASH, root, HASH),
-        CERTBUS_E_FIELD);
+    assert_int_equal (certbus_merkle_verify_consistency (4, 8, one, HASH, root4, HASH - 1, root,
+                                                         HASH),
+                      CERTBUS_E_FIELD);
+    assert_int_equal (certbus_merkle_verify_consistency (4, 8, one, HASH - 1, root4, HASH, root,
+                                                         HASH),
+                      CERTBUS_E_FIELD);
     assert_int_equal (certbus_merkle_verify_consistency (0, 8, NULL, 0, root4, HASH, root, HASH),
                       CERTBUS_E_FIELD);
     assert_int_equal (certbus_merkle_verify_consistency (0, 0, NULL, 0, root, HASH, root, HASH),
@@ -964,9 +970,8 @@ test_refusals (void **state)
                       CERTBUS_OK);
     assert_int_equal (certbus_merkle_verify_consistency (8, 8, one, HASH, root, HASH, root, HASH),
                       CERTBUS_E_FIELD);
-    assert_int_equal (
-        certbus_merkle_verify_consistency (8, 8, NULL, 0, root, HASH, root, HASH - 1),
-        CERTBUS_E_DECODE);
+    assert_int_equal (certbus_merkle_verify_consistency (8, 8, NULL, 0, root, HASH, root, HASH - 1),
+                      CERTBUS_E_DECODE);
     //  An absurdly long proof is refused by its length alone.
     uint8_t *huge = calloc (1000, HASH);
     assert_non_null (huge);
@@ -1033,8 +1038,8 @@ s_run_corpus (const char *kind, bool inclusion)
         }
         else if (inclusion)
             rc = certbus_merkle_verify_inclusion (vec->leaf_hash.data, vec->leaf_hash.len,
-                                                  vec->leaf_index, vec->tree_size, proof,
-                                                  proof_len, vec->root.data, vec->root.len);
+                                                  vec->leaf_index, vec->tree_size, proof, proof_len,
+                                                  vec->root.data, vec->root.len);
         else
             rc = certbus_merkle_verify_consistency (vec->size1, vec->size2, proof, proof_len,
                                                     vec->root1.data, vec->root1.len,
@@ -1078,14 +1083,10 @@ main (void)
 {
     certbus_init ();
     const struct CMUnitTest tests [] = {
-        cmocka_unit_test (test_hash_known_answers),
-        cmocka_unit_test (test_root_known_answers),
-        cmocka_unit_test (test_frontier_encoding),
-        cmocka_unit_test (test_cross_check),
-        cmocka_unit_test (test_giant_trees),
-        cmocka_unit_test (test_refusals),
-        cmocka_unit_test (test_corpus_inclusion),
-        cmocka_unit_test (test_corpus_consistency),
+        cmocka_unit_test (test_hash_known_answers), cmocka_unit_test (test_root_known_answers),
+        cmocka_unit_test (test_frontier_encoding),  cmocka_unit_test (test_cross_check),
+        cmocka_unit_test (test_giant_trees),        cmocka_unit_test (test_refusals),
+        cmocka_unit_test (test_corpus_inclusion),   cmocka_unit_test (test_corpus_consistency),
     };
     return cmocka_run_group_tests (tests, NULL, NULL);
 }

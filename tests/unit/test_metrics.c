@@ -25,19 +25,19 @@
 #include <sys/time.h>
 #include <unistd.h>
 
-#define EXPOSITION                                                                           \
-    "# HELP certbus_deliveries_total Deliveries acknowledged by members.\n"                  \
-    "# TYPE certbus_deliveries_total counter\n"                                              \
-    "certbus_deliveries_total 42\n"                                                          \
-    "# HELP certbus_queue_depth Messages queued per member.\n"                               \
-    "# TYPE certbus_queue_depth gauge\n"                                                     \
+#define EXPOSITION                                                          \
+    "# HELP certbus_deliveries_total Deliveries acknowledged by members.\n" \
+    "# TYPE certbus_deliveries_total counter\n"                             \
+    "certbus_deliveries_total 42\n"                                         \
+    "# HELP certbus_queue_depth Messages queued per member.\n"              \
+    "# TYPE certbus_queue_depth gauge\n"                                    \
     "certbus_queue_depth{member=\"bank-01\"} 3\n"
 
 //  The fake engine: answers with text, or not at all when text is NULL.
 typedef struct {
-    const char *text;                //  what fn returns a copy of, or NULL
-    size_t repeat;                   //  copies of text to return (0 = 1)
-    atomic_int calls;                //  how often fn ran (in the server thread)
+    const char *text; //  what fn returns a copy of, or NULL
+    size_t repeat;    //  copies of text to return (0 = 1)
+    atomic_int calls; //  how often fn ran (in the server thread)
 } fake_t;
 
 static char *
@@ -58,9 +58,9 @@ s_fake_fn (void *arg)
 
 //  One HTTP exchange as a scraper sees it.
 typedef struct {
-    int status;                      //  from the status line
-    char *head;                      //  status line and headers
-    char *body;                      //  everything after the blank line
+    int status; //  from the status line
+    char *head; //  status line and headers
+    char *body; //  everything after the blank line
     size_t body_size;
 } reply_t;
 
@@ -102,7 +102,7 @@ s_exchange (int port, const char *request)
         ssize_t rc = recv (fd, data + size, cap - size - 1, 0);
         if (rc < 0 && errno == EINTR)
             continue;
-        assert_true (rc >= 0);       //  a timeout here means the server hung
+        assert_true (rc >= 0); //  a timeout here means the server hung
         if (rc == 0)
             break;
         size += (size_t) rc;
@@ -200,7 +200,7 @@ test_metrics_serves_exposition (void **state)
     s_reply_free (&reply);
     broker_metrics_stop (&metrics);
     assert_null (metrics);
-    broker_metrics_stop (&metrics);  //  twice is harmless
+    broker_metrics_stop (&metrics); //  twice is harmless
 }
 
 static void
@@ -214,8 +214,7 @@ test_metrics_large_exposition (void **state)
     assert_int_equal (reply.status, 200);
     assert_int_equal (reply.body_size, strlen (EXPOSITION) * 6000);
     for (size_t i = 0; i < 6000; i += 997)
-        assert_memory_equal (reply.body + i * strlen (EXPOSITION), EXPOSITION,
-                             strlen (EXPOSITION));
+        assert_memory_equal (reply.body + i * strlen (EXPOSITION), EXPOSITION, strlen (EXPOSITION));
     s_reply_free (&reply);
     broker_metrics_stop (&metrics);
 }
@@ -229,7 +228,7 @@ test_metrics_healthz (void **state)
     reply_t reply = s_get (broker_metrics_port (metrics), "GET", "/healthz");
     assert_int_equal (reply.status, 200);
     assert_string_equal (reply.body, "ok\n");
-    assert_int_equal (atomic_load (&fake.calls), 1);   //  health means the engine answers
+    assert_int_equal (atomic_load (&fake.calls), 1); //  health means the engine answers
     s_reply_free (&reply);
     broker_metrics_stop (&metrics);
 }
@@ -275,7 +274,7 @@ test_metrics_not_found (void **state)
         assert_non_null (strstr (reply.body, "not found"));
         s_reply_free (&reply);
     }
-    assert_int_equal (atomic_load (&fake.calls), 0);   //  the engine is not asked
+    assert_int_equal (atomic_load (&fake.calls), 0); //  the engine is not asked
     broker_metrics_stop (&metrics);
 }
 
@@ -317,7 +316,7 @@ test_metrics_bad_addresses (void **state)
     fake_t fake = {.text = EXPOSITION};
     struct {
         const char *address;
-        const char *reason;          //  a part of the reason we expect
+        const char *reason; //  a part of the reason we expect
     } cases [] = {
         {"", "empty"},
         {"9464", "no port"},

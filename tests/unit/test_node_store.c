@@ -8,7 +8,7 @@
 #include <stdint.h>
 #include <setjmp.h>
 #include <cmocka.h>
-#include "../../node/store.h"   //  the node store, not the broker one on the include path
+#include "../../node/store.h" //  the node store, not the broker one on the include path
 #include "testutil.h"
 #include <stdio.h>
 #include <stdlib.h>
@@ -38,7 +38,7 @@ s_teardown (void **state)
 {
     fixture_t *f = *state;
     node_store_destroy (&f->store);
-    node_store_destroy (&f->store);  //  safe twice
+    node_store_destroy (&f->store); //  safe twice
     tu_tmpdir_remove (&f->dir);
     free (f);
     return 0;
@@ -63,12 +63,11 @@ s_header (uint8_t id [CERTBUS_ID_SIZE], const char *origin, const char *kind)
 }
 
 static int
-s_inbox_add (node_store_t *store, const certbus_header_t *header, const char *payload,
-             uint64_t seq)
+s_inbox_add (node_store_t *store, const certbus_header_t *header, const char *payload, uint64_t seq)
 {
     const char *envelope = "sealed bytes";
-    return node_store_inbox_add (store, header, NULL, (const uint8_t *) payload,
-                                 strlen (payload), (const uint8_t *) envelope, strlen (envelope),
+    return node_store_inbox_add (store, header, NULL, (const uint8_t *) payload, strlen (payload),
+                                 (const uint8_t *) envelope, strlen (envelope),
                                  1700000001000 + (int64_t) seq, seq, seq, NULL, 0, NULL);
 }
 
@@ -78,7 +77,7 @@ s_inbox_add (node_store_t *store, const certbus_header_t *header, const char *pa
 typedef struct {
     size_t count;
     uint8_t ids [8][CERTBUS_ID_SIZE];
-    int stop_after;                  //  return 1 after this many, 0 for never
+    int stop_after; //  return 1 after this many, 0 for never
 } outgoing_t;
 
 static int
@@ -118,27 +117,27 @@ test_outbox (void **state)
                       2);
     assert_memory_equal (o.ids [0], a, CERTBUS_ID_SIZE);
     assert_memory_equal (o.ids [1], b, CERTBUS_ID_SIZE);
-    o = (outgoing_t) {.stop_after = 1};
+    o = (outgoing_t){.stop_after = 1};
     node_store_outbox_pending (f->store, INT64_MAX, 10, s_collect_outgoing, &o);
     assert_int_equal (o.count, 1);
     //  A "sent" mark holds a row back from resends sent before it
     assert_int_equal (node_store_outbox_sent (f->store, a, 5000), 0);
-    o = (outgoing_t) {0};
+    o = (outgoing_t){0};
     node_store_outbox_pending (f->store, 5000, 10, s_collect_outgoing, &o);
     assert_int_equal (o.count, 1);
     assert_memory_equal (o.ids [0], b, CERTBUS_ID_SIZE);
-    o = (outgoing_t) {0};
+    o = (outgoing_t){0};
     assert_int_equal (node_store_outbox_one (f->store, a, s_collect_outgoing, &o), 1);
     assert_int_equal (node_store_outbox_one (f->store, missing, s_collect_outgoing, &o), 0);
     //  The broker's answer settles a row, once
     assert_int_equal (node_store_outbox_result (f->store, a, NODE_OUTBOX_ACCEPTED, 0, "", "", 41,
                                                 1700000002000),
                       0);
-    assert_int_equal (node_store_outbox_result (f->store, b, NODE_OUTBOX_REJECTED,
-                                                CERTBUS_E_POLICY, "no", "rule-7", 0, 0),
+    assert_int_equal (node_store_outbox_result (f->store, b, NODE_OUTBOX_REJECTED, CERTBUS_E_POLICY,
+                                                "no", "rule-7", 0, 0),
                       0);
-    assert_int_equal (node_store_outbox_result (f->store, a, NODE_OUTBOX_REJECTED,
-                                                CERTBUS_E_POLICY, "late", "", 0, 0),
+    assert_int_equal (node_store_outbox_result (f->store, a, NODE_OUTBOX_REJECTED, CERTBUS_E_POLICY,
+                                                "late", "", 0, 0),
                       0);
     node_outbox_state_t row_state;
     uint32_t code;
@@ -160,7 +159,7 @@ test_outbox (void **state)
     assert_int_equal (node_store_outbox_count (f->store, NODE_OUTBOX_ACCEPTED), 1);
     assert_int_equal (node_store_outbox_count (f->store, NODE_OUTBOX_REJECTED), 1);
     //  Settled rows are no longer sent
-    o = (outgoing_t) {0};
+    o = (outgoing_t){0};
     assert_int_equal (node_store_outbox_pending (f->store, INT64_MAX, 10, s_collect_outgoing, &o),
                       0);
     assert_int_equal (node_store_outbox_one (f->store, a, s_collect_outgoing, &o), 0);
@@ -232,12 +231,12 @@ test_inbox (void **state)
     assert_string_equal (l.kinds [1], "alert");
     assert_int_equal (l.last, last);
     //  By kind, after a point, bounded
-    l = (listed_t) {0};
+    l = (listed_t){0};
     assert_int_equal (node_store_inbox_list (f->store, 0, "advisory", 10, s_collect_message, &l),
                       2);
-    l = (listed_t) {0};
+    l = (listed_t){0};
     assert_int_equal (node_store_inbox_list (f->store, 0, NULL, 1, s_collect_message, &l), 1);
-    l = (listed_t) {0};
+    l = (listed_t){0};
     assert_int_equal (node_store_inbox_list (f->store, last, NULL, 10, s_collect_message, &l), 0);
     assert_int_equal (node_store_inbox_get (f->store, b, s_check_payload, "second"), 1);
     uint8_t missing [CERTBUS_ID_SIZE];
@@ -311,14 +310,13 @@ test_receipts (void **state)
     free (recipients);
     assert_int_equal (r.count, 2);
     assert_int_equal (r.refused, 1);
-    assert_string_equal (r.orgs [0], "bank-a");   //  in order of arrival
+    assert_string_equal (r.orgs [0], "bank-a"); //  in order of arrival
     assert_string_equal (r.orgs [1], "bank-b");
     //  Not a message we published
     certbus_uuid7 (other);
     recipients = NULL;
-    r = (receipts_t) {0};
-    assert_int_equal (node_store_receipts (f->store, other, &recipients, s_collect_receipt, &r),
-                      0);
+    r = (receipts_t){0};
+    assert_int_equal (node_store_receipts (f->store, other, &recipients, s_collect_receipt, &r), 0);
     free (recipients);
     assert_int_equal (r.count, 0);
 }
@@ -380,8 +378,7 @@ test_cases (void **state)
     assert_int_equal (s_inbox_add (f->store, &hp, "plain", 13), 1);
     //  The thread: accepted messages in broker order, ours (not accepted) last
     thread_t t = {0};
-    assert_int_equal (
-        node_store_case_thread (f->store, report, "cert-nl", s_collect_entry, &t), 3);
+    assert_int_equal (node_store_case_thread (f->store, report, "cert-nl", s_collect_entry, &t), 3);
     assert_string_equal (t.origins [0], "bank-a");
     assert_string_equal (t.origins [1], "bank-a");
     assert_string_equal (t.origins [2], "cert-nl");
@@ -394,14 +391,14 @@ test_cases (void **state)
     assert_memory_equal (case_id, report, CERTBUS_ID_SIZE);
     //  Participants: the list of the highest broker sequence wins
     assert_null (node_store_case_participants (f->store, report));
-    assert_int_equal (node_store_case_participants_set (f->store, report, 12, "bank-a,cert-nl"),
-                      0);
+    assert_int_equal (node_store_case_participants_set (f->store, report, 12, "bank-a,cert-nl"), 0);
     assert_int_equal (node_store_case_participants_set (f->store, report, 10, "bank-a"), 0);
     char *list = node_store_case_participants (f->store, report);
     assert_string_equal (list, "bank-a,cert-nl");
     free (list);
-    assert_int_equal (
-        node_store_case_participants_set (f->store, report, 14, "bank-a,bank-b,cert-nl"), 0);
+    assert_int_equal (node_store_case_participants_set (f->store, report, 14,
+                                                        "bank-a,bank-b,cert-nl"),
+                      0);
     list = node_store_case_participants (f->store, report);
     assert_string_equal (list, "bank-a,bank-b,cert-nl");
     free (list);

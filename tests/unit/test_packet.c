@@ -13,8 +13,8 @@
 #include <string.h>
 
 typedef struct {
-    zsock_t *out;                    //  what the senders write on
-    zsock_t *in;                     //  what the test reads from
+    zsock_t *out; //  what the senders write on
+    zsock_t *in;  //  what the test reads from
 } s_pair_t;
 
 static int
@@ -74,8 +74,8 @@ static void
 test_hello (void **state)
 {
     s_pair_t *pair = *state;
-    assert_int_equal (
-        certbus_packet_send_hello (pair->out, NULL, 64, 7, "certbus-node \xc3\xbc"), 0);
+    assert_int_equal (certbus_packet_send_hello (pair->out, NULL, 64, 7, "certbus-node \xc3\xbc"),
+                      0);
     Certbus__Packet *packet = s_receive (pair->in, CERTBUS__PACKET__BODY_HELLO);
     assert_int_equal (packet->hello->credit, 64);
     assert_int_equal (packet->hello->directory_serial, 7);
@@ -96,8 +96,7 @@ test_publish (void **state)
     s_pair_t *pair = *state;
     uint8_t envelope [300];
     tu_fill (envelope, sizeof envelope, 11);
-    assert_int_equal (certbus_packet_send_publish (pair->out, NULL, envelope, sizeof envelope),
-                      0);
+    assert_int_equal (certbus_packet_send_publish (pair->out, NULL, envelope, sizeof envelope), 0);
     Certbus__Packet *packet = s_receive (pair->in, CERTBUS__PACKET__BODY_PUBLISH);
     s_assert_bytes (packet->publish->envelope, envelope, sizeof envelope);
     certbus_codec_free (packet);
@@ -200,8 +199,7 @@ test_deliver_ack (void **state)
     assert_int_equal (got->refused_sequences [0], 4);
     certbus_codec_free (packet);
     //  Nothing refused
-    assert_int_equal (certbus_packet_send_deliver_ack (pair->out, NULL, sequences, 2, NULL, 0),
-                      0);
+    assert_int_equal (certbus_packet_send_deliver_ack (pair->out, NULL, sequences, 2, NULL, 0), 0);
     packet = s_receive (pair->in, CERTBUS__PACKET__BODY_DELIVER_ACK);
     assert_int_equal (packet->deliver_ack->n_sequences, 2);
     assert_int_equal (packet->deliver_ack->refused, 0);
@@ -221,8 +219,9 @@ test_directory_request_and_reply (void **state)
 
     uint8_t directory [2000];
     tu_fill (directory, sizeof directory, 14);
-    assert_int_equal (
-        certbus_packet_send_directory_reply (pair->out, NULL, directory, sizeof directory), 0);
+    assert_int_equal (certbus_packet_send_directory_reply (pair->out, NULL, directory,
+                                                           sizeof directory),
+                      0);
     packet = s_receive (pair->in, CERTBUS__PACKET__BODY_DIRECTORY_REPLY);
     s_assert_bytes (packet->directory_reply->directory, directory, sizeof directory);
     certbus_codec_free (packet);
@@ -313,8 +312,9 @@ static void
 test_error (void **state)
 {
     s_pair_t *pair = *state;
-    assert_int_equal (
-        certbus_packet_send_error (pair->out, NULL, CERTBUS_E_REVOKED, "membership revoked"), 0);
+    assert_int_equal (certbus_packet_send_error (pair->out, NULL, CERTBUS_E_REVOKED,
+                                                 "membership revoked"),
+                      0);
     Certbus__Packet *packet = s_receive (pair->in, CERTBUS__PACKET__BODY_ERROR);
     assert_int_equal (packet->error->code, CERTBUS_E_REVOKED);
     assert_string_equal (packet->error->reason, "membership revoked");

@@ -21,13 +21,13 @@
 #include <string.h>
 
 #define HASH CERTBUS_MERKLE_HASH_SIZE
-#define LOG_MAX 16                   //  records in the test log
+#define LOG_MAX 16 //  records in the test log
 #define LEVELS 5
 
 //  The test log: records, their encodings, and the perfect nodes
 typedef struct {
     uint8_t ids [LOG_MAX][CERTBUS_ID_SIZE];
-    uint8_t *leaves [LOG_MAX];       //  encoded AuditRecords
+    uint8_t *leaves [LOG_MAX]; //  encoded AuditRecords
     size_t leaf_sizes [LOG_MAX];
     size_t size;
     uint8_t nodes [LEVELS][LOG_MAX][HASH];
@@ -42,8 +42,8 @@ typedef struct {
     ProtobufCBinaryData consistency [CERTBUS_MERKLE_PROOF_MAX];
     uint8_t inclusion_bytes [CERTBUS_MERKLE_PROOF_MAX_BYTES];
     uint8_t consistency_bytes [CERTBUS_MERKLE_PROOF_MAX_BYTES];
-    uint8_t *leaf;                   //  a copy the test may tamper with
-    uint8_t *head;                   //  serialised signed TreeHead
+    uint8_t *leaf; //  a copy the test may tamper with
+    uint8_t *head; //  serialised signed TreeHead
     size_t head_size;
 } proof_t;
 
@@ -153,8 +153,7 @@ s_proof_new (proof_t *proof, log_t *log, uint64_t index, size_t tree_size, size_
     reply->inclusion = proof->inclusion;
     if (old_size) {
         assert_int_equal (certbus_merkle_consistency_proof (proof->consistency_bytes, &len,
-                                                            old_size, tree_size, s_get_node,
-                                                            log),
+                                                            old_size, tree_size, s_get_node, log),
                           0);
         s_split (proof->consistency_bytes, len, proof->consistency, &reply->n_consistency);
         reply->consistency = proof->consistency;
@@ -184,8 +183,8 @@ s_verify (log_t *log, proof_t *proof, uint64_t index, const certbus_tree_head_t 
           certbus_proof_step_t want)
 {
     certbus_proof_result_t result;
-    certbus_err_t rc
-        = certbus_proof_verify (&proof->reply, s_broker_key (log), log->ids [index], old, &result);
+    certbus_err_t rc = certbus_proof_verify (&proof->reply, s_broker_key (log), log->ids [index],
+                                             old, &result);
     if (result.failed != want)
         print_error ("step %d, expected %d: %s\n", result.failed, want, certbus_reason ());
     assert_int_equal (result.failed, want);
@@ -196,19 +195,24 @@ s_verify (log_t *log, proof_t *proof, uint64_t index, const certbus_tree_head_t 
 //  --------------------------------------------------------------------------
 //  Known answers: the RFC 6962 reference tree
 
-static const char *s_rfc_leaves [8] = {
-    "", "00", "10", "2021", "3031", "40414243", "5051525354555657",
-    "606162636465666768696a6b6c6d6e6f"};
+static const char *s_rfc_leaves [8] = {"",
+                                       "00",
+                                       "10",
+                                       "2021",
+                                       "3031",
+                                       "40414243",
+                                       "5051525354555657",
+                                       "606162636465666768696a6b6c6d6e6f"};
 
-static const char *s_rfc_roots [8] = {
-    "6e340b9cffb37a989ca544e6bb780a2c78901d3fb33738768511a30617afa01d",
-    "fac54203e7cc696cf0dfcb42c92a1d9dbaf70ad9e621f4bd8d98662f00e3c125",
-    "aeb6bcfe274b70a14fb067a5e5578264db0fa9b51af5e0ba159158f329e06e77",
-    "d37ee418976dd95753c1c73862b9398fa2a2cf9b4ff0fdfe8b30cd95209614b7",
-    "4e3bbb1f7b478dcfe71fb631631519a3bca12c9aefca1612bfce4c13a86264d4",
-    "76e67dadbcdf1e10e1b74ddc608abd2f98dfb16fbce75277b5232a127f2087ef",
-    "ddb89be403809e325750d3d263cd78929c2942b7942a34b77e122c9594a74c8c",
-    "5dc9da79a70659a9ad559cb701ded9a2ab9d823aad2f4960cfe370eff4604328"};
+static const char *s_rfc_roots [8]
+    = {"6e340b9cffb37a989ca544e6bb780a2c78901d3fb33738768511a30617afa01d",
+       "fac54203e7cc696cf0dfcb42c92a1d9dbaf70ad9e621f4bd8d98662f00e3c125",
+       "aeb6bcfe274b70a14fb067a5e5578264db0fa9b51af5e0ba159158f329e06e77",
+       "d37ee418976dd95753c1c73862b9398fa2a2cf9b4ff0fdfe8b30cd95209614b7",
+       "4e3bbb1f7b478dcfe71fb631631519a3bca12c9aefca1612bfce4c13a86264d4",
+       "76e67dadbcdf1e10e1b74ddc608abd2f98dfb16fbce75277b5232a127f2087ef",
+       "ddb89be403809e325750d3d263cd78929c2942b7942a34b77e122c9594a74c8c",
+       "5dc9da79a70659a9ad559cb701ded9a2ab9d823aad2f4960cfe370eff4604328"};
 
 //  Every leaf of every prefix of the reference tree proves against the
 //  published root of that prefix, and every prefix is consistent with
@@ -246,11 +250,12 @@ test_rfc_known_answers (void **state)
             uint8_t bytes [CERTBUS_MERKLE_PROOF_MAX_BYTES];
             size_t len = 0, count;
             ProtobufCBinaryData path [CERTBUS_MERKLE_PROOF_MAX];
-            assert_int_equal (
-                certbus_merkle_inclusion_proof (bytes, &len, i, size, s_get_node, log), 0);
+            assert_int_equal (certbus_merkle_inclusion_proof (bytes, &len, i, size, s_get_node,
+                                                              log),
+                              0);
             s_split (bytes, len, path, &count);
-            tu_assert_err (certbus_proof_verify_inclusion (leaves [i], i, &heads [size - 1],
-                                                           path, count),
+            tu_assert_err (certbus_proof_verify_inclusion (leaves [i], i, &heads [size - 1], path,
+                                                           count),
                            CERTBUS_OK);
             //  and not as any other leaf
             tu_assert_err (certbus_proof_verify_inclusion (leaves [(i + 1) % 8], i,
@@ -262,8 +267,9 @@ test_rfc_known_answers (void **state)
             uint8_t bytes [CERTBUS_MERKLE_PROOF_MAX_BYTES];
             size_t len = 0, count;
             ProtobufCBinaryData path [CERTBUS_MERKLE_PROOF_MAX];
-            assert_int_equal (
-                certbus_merkle_consistency_proof (bytes, &len, old, size, s_get_node, log), 0);
+            assert_int_equal (certbus_merkle_consistency_proof (bytes, &len, old, size, s_get_node,
+                                                                log),
+                              0);
             s_split (bytes, len, path, &count);
             tu_assert_err (certbus_proof_verify_consistency (&heads [old - 1], &heads [size - 1],
                                                              path, count),
@@ -290,7 +296,7 @@ test_verify_reply (void **state)
     for (size_t size = 1; size <= log->size; size++)
         for (size_t i = 0; i < size; i++) {
             if (i % 3 == 2)
-                continue;    //  a deliver record: not a publish
+                continue; //  a deliver record: not a publish
             proof_t proof;
             s_proof_new (&proof, log, i, size, 0);
             certbus_proof_result_t result;
@@ -348,8 +354,8 @@ test_tampered_leaf (void **state)
         s_proof_new (&proof, log, 3, 9, 0);
         proof.leaf [bit / 8] ^= (uint8_t) (1u << (bit % 8));
         certbus_proof_result_t result;
-        assert_int_not_equal (certbus_proof_verify (&proof.reply, s_broker_key (log),
-                                                    log->ids [3], NULL, &result),
+        assert_int_not_equal (certbus_proof_verify (&proof.reply, s_broker_key (log), log->ids [3],
+                                                    NULL, &result),
                               CERTBUS_OK);
         assert_int_not_equal (result.failed, CERTBUS_PROOF_OK);
         if (result.failed == CERTBUS_PROOF_INCLUSION)
@@ -536,8 +542,8 @@ s_run_corpus (const char *kind, bool inclusion)
         if (inclusion) {
             head.size = vec->tree_size;
             memcpy (head.root, vec->root.data, HASH);
-            rc = certbus_proof_verify_inclusion (vec->leaf_hash.data, vec->leaf_index, &head,
-                                                 path, vec->proof_count);
+            rc = certbus_proof_verify_inclusion (vec->leaf_hash.data, vec->leaf_index, &head, path,
+                                                 vec->proof_count);
         }
         else {
             old.size = vec->size1;
@@ -582,14 +588,10 @@ main (void)
 {
     certbus_init ();
     const struct CMUnitTest tests [] = {
-        cmocka_unit_test (test_rfc_known_answers),
-        cmocka_unit_test (test_verify_reply),
-        cmocka_unit_test (test_verify_with_old_head),
-        cmocka_unit_test (test_tampered_leaf),
-        cmocka_unit_test (test_wrong_index),
-        cmocka_unit_test (test_wrong_head_signature),
-        cmocka_unit_test (test_old_head_refusals),
-        cmocka_unit_test (test_corpus_inclusion),
+        cmocka_unit_test (test_rfc_known_answers),    cmocka_unit_test (test_verify_reply),
+        cmocka_unit_test (test_verify_with_old_head), cmocka_unit_test (test_tampered_leaf),
+        cmocka_unit_test (test_wrong_index),          cmocka_unit_test (test_wrong_head_signature),
+        cmocka_unit_test (test_old_head_refusals),    cmocka_unit_test (test_corpus_inclusion),
         cmocka_unit_test (test_corpus_consistency),
     };
     return cmocka_run_group_tests (tests, NULL, NULL);

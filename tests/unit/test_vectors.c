@@ -33,9 +33,9 @@
 #include <time.h>
 #include <unistd.h>
 
-#define s_T0 1767225600              //  2026-01-01T00:00:00Z, unix seconds
+#define s_T0 1767225600 //  2026-01-01T00:00:00Z, unix seconds
 #define s_T0_MS (s_T0 * INT64_C (1000) + 250)
-#define s_STREAM_SIZE 8192           //  random bytes one label may draw
+#define s_STREAM_SIZE 8192 //  random bytes one label may draw
 #define s_DRAWS_MAX 32
 
 //  ---------------------------------------------------------------------------
@@ -126,7 +126,7 @@ s_draw (size_t index, size_t size)
 //  The vector text format: "name = value" lines; bytes in lowercase hex,
 //  integers in decimal, text in double quotes (printable ASCII, no quote)
 
-static const char *s_write_dir;      //  --write DIR, else NULL
+static const char *s_write_dir; //  --write DIR, else NULL
 static const char *s_read_dir = "tests/vectors";
 
 typedef struct {
@@ -387,7 +387,7 @@ typedef struct {
     size_t rev_size;
     certbus_directory_t *dir;
     const certbus_cert_t *cert [3];
-    uint8_t green_id [CERTBUS_ID_SIZE];  //  the green envelope, forwarded and receipted
+    uint8_t green_id [CERTBUS_ID_SIZE]; //  the green envelope, forwarded and receipted
     uint8_t *green;
     size_t green_size;
 } s_world_t;
@@ -457,8 +457,8 @@ s_make_request_and_certs (void)
         s_reseed (label);
         uint8_t *bytes;
         size_t size;
-        assert_int_equal (certbus_request_make (s_world.member [i], s_orgs [i].org_id, NULL,
-                                                &bytes, &size),
+        assert_int_equal (certbus_request_make (s_world.member [i], s_orgs [i].org_id, NULL, &bytes,
+                                                &size),
                           0);
         certbus_request_t *request = certbus_request_decode (bytes, size);
         assert_non_null (request);
@@ -483,15 +483,15 @@ s_make_request_and_certs (void)
             certbus__request__free_unpacked (wire, NULL);
         }
         assert_int_equal (certbus_cert_issue (s_world.council, request, i + 1, s_orgs [i].tier,
-                                              s_orgs [i].sector, s_orgs [i].region,
-                                              s_T0 - 86400, s_T0 + 365 * 86400,
-                                              &s_world.cert_bytes [i], &s_world.cert_size [i]),
+                                              s_orgs [i].sector, s_orgs [i].region, s_T0 - 86400,
+                                              s_T0 + 365 * 86400, &s_world.cert_bytes [i],
+                                              &s_world.cert_size [i]),
                           0);
         certbus_request_destroy (&request);
         free (bytes);
     }
-    Certbus__Certificate *wire
-        = certbus__certificate__unpack (NULL, s_world.cert_size [0], s_world.cert_bytes [0]);
+    Certbus__Certificate *wire = certbus__certificate__unpack (NULL, s_world.cert_size [0],
+                                                               s_world.cert_bytes [0]);
     assert_non_null (wire);
     s_vec_t vec = {{0}};
     s_vec_comment (&vec, "alpha's certificate, serial 1, signed by the Council");
@@ -515,8 +515,8 @@ s_make_directory (void)
                                                 "key compromise", &s_world.rev_bytes,
                                                 &s_world.rev_size),
                       0);
-    Certbus__Revocation *rev
-        = certbus__revocation__unpack (NULL, s_world.rev_size, s_world.rev_bytes);
+    Certbus__Revocation *rev = certbus__revocation__unpack (NULL, s_world.rev_size,
+                                                            s_world.rev_bytes);
     assert_non_null (rev);
     s_vec_t vec = {{0}};
     s_vec_comment (&vec, "the Council revokes serial 9 of delta");
@@ -535,7 +535,7 @@ s_make_directory (void)
                       0);
     Certbus__Directory *wire = certbus__directory__unpack (NULL, size, bytes);
     assert_non_null (wire);
-    vec = (s_vec_t) {{0}};
+    vec = (s_vec_t){{0}};
     s_vec_comment (&vec, "directory serial 1: alpha, bravo, charlie; delta's serial 9 revoked");
     s_vec_int (&vec, "serial", 1);
     s_vec_int (&vec, "issued_at", s_T0);
@@ -546,8 +546,8 @@ s_make_directory (void)
     s_vec_finish (&vec, "directory");
     certbus__directory__free_unpacked (wire, NULL);
     assert_int_equal (certbus_directory_decode (bytes, size,
-                                                certbus_identity_sign_public (s_world.council),
-                                                0, &s_world.dir),
+                                                certbus_identity_sign_public (s_world.council), 0,
+                                                &s_world.dir),
                       CERTBUS_OK);
     for (size_t i = 0; i < 3; i++) {
         s_world.cert [i] = certbus_directory_find (s_world.dir, s_orgs [i].org_id);
@@ -566,8 +566,8 @@ s_vec_envelope (s_vec_t *vec, const uint8_t *bytes, size_t size, const uint8_t *
 {
     Certbus__Envelope *env = certbus__envelope__unpack (NULL, size, bytes);
     assert_non_null (env);
-    Certbus__EnvelopeHeader *hdr
-        = certbus__envelope_header__unpack (NULL, env->header.len, env->header.data);
+    Certbus__EnvelopeHeader *hdr = certbus__envelope_header__unpack (NULL, env->header.len,
+                                                                     env->header.data);
     assert_non_null (hdr);
     s_vec_bytes (vec, "payload", payload, payload_size);
     s_vec_bytes (vec, "id", hdr->id.data, hdr->id.len);
@@ -603,8 +603,8 @@ s_vec_envelope (s_vec_t *vec, const uint8_t *bytes, size_t size, const uint8_t *
         s_vec_bytes (vec, "ephemeral_secret", ephemeral, 32);
         s_vec_bytes (vec, "ephemeral_public", ephemeral_public, 32);
         for (size_t i = 0; i < env->n_recipients; i++) {
-            const certbus_cert_t *cert
-                = certbus_directory_find (s_world.dir, env->recipients [i]->org_id);
+            const certbus_cert_t *cert = certbus_directory_find (s_world.dir,
+                                                                 env->recipients [i]->org_id);
             assert_non_null (cert);
             uint8_t shared [32], wrap_nonce [24];
             assert_int_equal (crypto_box_beforenm (shared, cert->box_key, ephemeral), 0);
@@ -644,16 +644,14 @@ s_vec_envelope (s_vec_t *vec, const uint8_t *bytes, size_t size, const uint8_t *
 }
 
 typedef struct {
-    const char *file;                //  vector name
+    const char *file; //  vector name
     const char *tlp;
     bool self_copy;
 } s_tlp_case_t;
 
 static const s_tlp_case_t s_tlp_cases [] = {
-    {"envelope-clear", "clear", false},
-    {"envelope-green", "green", false},
-    {"envelope-amber", "amber", true},
-    {"envelope-amber-strict", "amber+strict", false},
+    {"envelope-clear", "clear", false}, {"envelope-green", "green", false},
+    {"envelope-amber", "amber", true},  {"envelope-amber-strict", "amber+strict", false},
     {"envelope-red", "red", false},
 };
 
@@ -676,9 +674,9 @@ s_make_envelopes (void)
         s_reseed (tc->file);
         uint8_t id [CERTBUS_ID_SIZE], *bytes;
         size_t size;
-        assert_int_equal (certbus_envelope_seal (s_world.member [0], s_world.cert [0],
-                                                 s_world.dir, &opts, (const uint8_t *) text,
-                                                 strlen (text), id, &bytes, &size),
+        assert_int_equal (certbus_envelope_seal (s_world.member [0], s_world.cert [0], s_world.dir,
+                                                 &opts, (const uint8_t *) text, strlen (text), id,
+                                                 &bytes, &size),
                           CERTBUS_OK);
         s_vec_t vec = {{0}};
         s_vec_comment (&vec, "alpha seals an advisory to audience org:bravo,org:charlie");
@@ -724,9 +722,9 @@ s_make_forward (void)
     s_reseed ("forward");
     uint8_t id [CERTBUS_ID_SIZE], *bytes;
     size_t size;
-    assert_int_equal (certbus_envelope_seal_to (s_world.member [1], s_world.cert [1],
-                                                s_world.dir, &opts, &recipient, 1, payload,
-                                                payload_size, id, &bytes, &size),
+    assert_int_equal (certbus_envelope_seal_to (s_world.member [1], s_world.cert [1], s_world.dir,
+                                                &opts, &recipient, 1, payload, payload_size, id,
+                                                &bytes, &size),
                       CERTBUS_OK);
     s_vec_t vec = {{0}};
     s_vec_comment (&vec, "bravo forwards alpha's green advisory (envelope-green) to charlie;");
@@ -777,10 +775,9 @@ s_make_receipt (void)
     s_reseed ("receipt");
     uint8_t receipt_id [CERTBUS_ID_SIZE], *bytes;
     size_t size;
-    assert_int_equal (certbus_envelope_seal_to (s_world.member [2], s_world.cert [2],
-                                                s_world.dir, &opts, &recipient, 1,
-                                                (const uint8_t *) json, strlen (json),
-                                                receipt_id, &bytes, &size),
+    assert_int_equal (certbus_envelope_seal_to (s_world.member [2], s_world.cert [2], s_world.dir,
+                                                &opts, &recipient, 1, (const uint8_t *) json,
+                                                strlen (json), receipt_id, &bytes, &size),
                       CERTBUS_OK);
     s_vec_t vec = {{0}};
     s_vec_comment (&vec, "charlie's receipt for envelope-green, back to alpha");
@@ -803,8 +800,7 @@ s_get_node (void *ctx, unsigned level, uint64_t index, uint8_t out [32])
             memcpy (out, s_nodes [i].hash, 32);
             return 0;
         }
-    return certbus_fail (CERTBUS_E_NOT_FOUND, "no node %u/%llu", level,
-                         (unsigned long long) index);
+    return certbus_fail (CERTBUS_E_NOT_FOUND, "no node %u/%llu", level, (unsigned long long) index);
 }
 
 //  tree-head.vec: an audit log of three records, its signed tree heads at
@@ -861,12 +857,12 @@ s_make_tree_head (void)
     assert_int_equal (certbus_merkle_inclusion_proof (proof, &proof_len, 2, 3, s_get_node, NULL),
                       CERTBUS_OK);
     s_vec_bytes (&vec, "inclusion_2_of_3", proof, proof_len);
-    assert_int_equal (certbus_merkle_consistency_proof (proof, &proof_len, 2, 3, s_get_node,
-                                                        NULL),
+    assert_int_equal (certbus_merkle_consistency_proof (proof, &proof_len, 2, 3, s_get_node, NULL),
                       CERTBUS_OK);
     s_vec_bytes (&vec, "consistency_2_to_3", proof, proof_len);
     for (uint64_t tree_size = 2; tree_size <= 3; tree_size++) {
-        certbus_tree_head_t head = {.size = tree_size, .timestamp = s_T0_MS + 10 * (int64_t) tree_size};
+        certbus_tree_head_t head = {.size = tree_size,
+                                    .timestamp = s_T0_MS + 10 * (int64_t) tree_size};
         memcpy (head.root, tree_size == 2 ? root2 : root3, 32);
         size_t size;
         uint8_t *bytes = certbus_tree_head_sign (s_world.broker, &head, &size);
@@ -981,8 +977,8 @@ s_check_envelope_file (const char *name, const uint8_t origin_key [32])
         uint8_t *sealed = malloc (payload_size + 16);
         assert_non_null (sealed);
         unsigned long long sealed_size;
-        crypto_aead_xchacha20poly1305_ietf_encrypt (sealed, &sealed_size, payload, payload_size,
-                                                    ad, 16, NULL, nonce, key);
+        crypto_aead_xchacha20poly1305_ietf_encrypt (sealed, &sealed_size, payload, payload_size, ad,
+                                                    16, NULL, nonce, key);
         assert_int_equal (sealed_size, ct_size);
         assert_memory_equal (sealed, ct, ct_size);
         free (sealed);
