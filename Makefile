@@ -179,7 +179,9 @@ $(BUILD)/tools/make_seeds: $(BUILD)/obj/tests/fuzz/make_seeds.o $(BUILD)/obj/tes
 
 tools: $(TOOL_BIN)
 
-tests: all $(UNIT_BIN) $(INTEG_BIN) $(TOOL_BIN)
+# The bench programs are built too (not run), so that a change that breaks
+# them fails `make check`.
+tests: all $(UNIT_BIN) $(INTEG_BIN) $(TOOL_BIN) $(BENCH_BIN)
 
 # clang-format over our sources: .c files with .clang-format, headers with
 # .clang-format-headers. `format-check` lists the files that differ.
