@@ -308,4 +308,26 @@ void
     tw_open (tw_fixture_t *fx, int to, const uint8_t *bytes, size_t size, const uint8_t *want_id,
              const char *want_text);
 
+//  ---------------------------------------------------------------------------
+//  A scripted broker, for the node tests: a ROUTER in the test program that
+//  holds the broker's CURVE keys and speaks the wire protocol packet by
+//  packet to a node engine
+
+//  A ROUTER serving CURVE with the secret key of broker (no ZAP handler),
+//  bound on a free loopback port; endpoint (size bytes) gets its address.
+zsock_t *
+    tw_router_new (certbus_identity_t *broker, char *endpoint, size_t size);
+
+//  The next packet from the node on router within timeout_ms, its routing
+//  frame kept in *routing_p (replacing the one there); Pings are answered
+//  with a Pong and skipped. Fails the test when none arrives or the packet
+//  does not decode.
+Certbus__Packet *
+    tw_router_recv (zsock_t *router, zframe_t **routing_p, int timeout_ms);
+
+//  Waits for a node engine actor, just made, to say READY; fails the test
+//  when it does not.
+void
+    tw_node_ready (zactor_t *node);
+
 #endif
