@@ -4,14 +4,17 @@
 #include "bench.h"
 #include "council.h"
 #include "engine.h"
+#include <arpa/inet.h>
 #include <dirent.h>
 #include <fcntl.h>
 #include <ftw.h>
+#include <netinet/in.h>
 #include <sqlite3.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -129,6 +132,32 @@ b_die (const char *format, ...)
     fflush (stdout);
     fflush (stderr);
     _exit (2);
+}
+
+const char *
+b_program_args (int argc, char *argv [], const char **log_p)
+{
+    setvbuf (stdout, NULL, _IOLBF, 0);
+    if (argc < 2)
+        b_die ("usage: %s CERTBUS_BROKER [LOG]", basename (argv [0]));
+    *log_p = argc > 2 ? argv [2] : "/dev/null";
+    return argv [1];
+}
+
+int
+b_free_port (void)
+{
+    int fd = socket (AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in addr = {0};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl (INADDR_LOOPBACK);
+    socklen_t len = sizeof addr;
+    if (fd < 0 || bind (fd, (struct sockaddr *) &addr, sizeof addr)
+        || getsockname (fd, (struct sockaddr *) &addr, &len))
+        b_die ("cannot find a free port");
+    int port = ntohs (addr.sin_port);
+    close (fd);
+    return port;
 }
 
 char *
