@@ -447,12 +447,8 @@ test_directory_request_flood (void **state)
 {
     tw_fixture_t *fx = *state;
     zsock_t *bravo = tw_client (fx, fx->members [TW_BRAVO].identity);
-    Certbus__DirectoryRequest request = CERTBUS__DIRECTORY_REQUEST__INIT;
-    Certbus__Packet packet = CERTBUS__PACKET__INIT;
-    packet.body_case = CERTBUS__PACKET__BODY_DIRECTORY_REQUEST;
-    packet.directory_request = &request;
     for (int i = 0; i < 50; i++)
-        tw_send (bravo, &packet);
+        assert_int_equal (certbus_packet_send_directory_request (bravo, NULL), 0);
     //  A Ping without a session is answered with an Error, in order: a
     //  barrier behind every request
     tw_send_ping (bravo, 1);
@@ -779,13 +775,7 @@ test_directory_push (void **state)
 static void
 s_send_proof_request (zsock_t *client, const uint8_t *id)
 {
-    Certbus__ProofRequest request = CERTBUS__PROOF_REQUEST__INIT;
-    request.message_id.data = (uint8_t *) id;
-    request.message_id.len = CERTBUS_ID_SIZE;
-    Certbus__Packet packet = CERTBUS__PACKET__INIT;
-    packet.body_case = CERTBUS__PACKET__BODY_PROOF_REQUEST;
-    packet.proof_request = &request;
-    tw_send (client, &packet);
+    assert_int_equal (certbus_packet_send_proof_request (client, NULL, id, CERTBUS_ID_SIZE, 0), 0);
 }
 
 static uint32_t
@@ -858,16 +848,9 @@ test_metadata (void **state)
     //  DeliverAck.refused: bravo refuses what it got; audited as refused
     tw_inbox_t *inbox = tw_inbox_new ();
     tw_await_deliveries (bravo, inbox, 2);
-    Certbus__DeliverAck ack = CERTBUS__DELIVER_ACK__INIT;
-    ack.sequences = inbox->sequences;
-    ack.n_sequences = 2;
-    ack.refused = 1;
-    ack.refused_sequences = &inbox->sequences [1];
-    ack.n_refused_sequences = 1;
-    Certbus__Packet out = CERTBUS__PACKET__INIT;
-    out.body_case = CERTBUS__PACKET__BODY_DELIVER_ACK;
-    out.deliver_ack = &ack;
-    tw_send (bravo, &out);
+    assert_int_equal (certbus_packet_send_deliver_ack (bravo, NULL, inbox->sequences, 2,
+                                                       &inbox->sequences [1], 1),
+                      0);
     tw_barrier (fx, bravo, NULL);
     assert_int_equal (tw_audit_count (fx, "refused-delivery"), 1);
     assert_int_equal (tw_audit_count (fx, "deliver"), 1);
@@ -1005,21 +988,21 @@ main (int argc, char *argv [])
     tw_main_init (argc, argv);
     umask (0); //  the modes asserted here must not come from the umask
     const struct CMUnitTest tests [] = {
-        cmocka_unit_test_setup_teardown (test_case_takeover, s_setup, tw_teardown),
-        cmocka_unit_test_setup_teardown (test_forward_rules, s_setup, tw_teardown),
-        cmocka_unit_test_setup_teardown (test_hello_flood, s_setup, tw_teardown),
-        cmocka_unit_test_setup_teardown (test_connection_takeover, s_setup, tw_teardown),
-        cmocka_unit_test_setup_teardown (test_directory_request_flood, s_setup, tw_teardown),
-        cmocka_unit_test_setup_teardown (test_connection_flood, s_setup, tw_teardown),
-        cmocka_unit_test_setup_teardown (test_quotas, s_setup_quota, tw_teardown),
-        cmocka_unit_test_setup_teardown (test_receipts_and_noise, s_setup, tw_teardown),
-        cmocka_unit_test_setup_teardown (test_noise_aggregated, s_setup_noise, tw_teardown),
-        cmocka_unit_test_setup_teardown (test_unknown_recipient, s_setup, tw_teardown),
-        cmocka_unit_test_setup_teardown (test_directory_push, s_setup, tw_teardown),
-        cmocka_unit_test_setup_teardown (test_metadata, s_setup, tw_teardown),
-        cmocka_unit_test_setup_teardown (test_key_squatting, s_setup, tw_teardown),
-        cmocka_unit_test_setup_teardown (test_forged_output, s_setup, tw_teardown),
-        cmocka_unit_test_setup_teardown (test_file_symlinks, s_setup, tw_teardown),
+        TW_TEST (test_case_takeover),
+        TW_TEST (test_forward_rules),
+        TW_TEST (test_hello_flood),
+        TW_TEST (test_connection_takeover),
+        TW_TEST (test_directory_request_flood),
+        TW_TEST (test_connection_flood),
+        TW_TEST_WITH (test_quotas, s_setup_quota),
+        TW_TEST (test_receipts_and_noise),
+        TW_TEST_WITH (test_noise_aggregated, s_setup_noise),
+        TW_TEST (test_unknown_recipient),
+        TW_TEST (test_directory_push),
+        TW_TEST (test_metadata),
+        TW_TEST (test_key_squatting),
+        TW_TEST (test_forged_output),
+        TW_TEST (test_file_symlinks),
     };
     return cmocka_run_group_tests (tests, NULL, NULL);
 }

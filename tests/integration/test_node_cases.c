@@ -1282,6 +1282,9 @@ test_files_private (void **state)
     free (ctl);
 }
 
+//  An entry of the cmocka table: test runs between s_setup and s_teardown
+#define s_TEST(test) cmocka_unit_test_setup_teardown (test, s_setup, s_teardown)
+
 int
 main (void)
 {
@@ -1289,16 +1292,16 @@ main (void)
     zsys_set_logstream (NULL);
     certbus_init ();
     const struct CMUnitTest tests [] = {
-        cmocka_unit_test_setup_teardown (test_case_order_and_tlp, s_setup, s_teardown),
-        cmocka_unit_test_setup_teardown (test_case_tlp_without_report, s_setup, s_teardown),
-        cmocka_unit_test_setup_teardown (test_case_participants_from_broker, s_setup, s_teardown),
-        cmocka_unit_test_setup_teardown (test_case_participants_direct, s_setup, s_teardown),
-        cmocka_unit_test_setup_teardown (test_forward_refusals, s_setup, s_teardown),
-        cmocka_unit_test_setup_teardown (test_forward_and_escalate_sending, s_setup, s_teardown),
-        cmocka_unit_test_setup_teardown (test_directory_stale_holds, s_setup, s_teardown),
-        cmocka_unit_test_setup_teardown (test_directory_known_persists, s_setup, s_teardown),
-        cmocka_unit_test_setup_teardown (test_output_cannot_be_forged, s_setup, s_teardown),
-        cmocka_unit_test_setup_teardown (test_files_private, s_setup, s_teardown),
+        s_TEST (test_case_order_and_tlp),
+        s_TEST (test_case_tlp_without_report),
+        s_TEST (test_case_participants_from_broker),
+        s_TEST (test_case_participants_direct),
+        s_TEST (test_forward_refusals),
+        s_TEST (test_forward_and_escalate_sending),
+        s_TEST (test_directory_stale_holds),
+        s_TEST (test_directory_known_persists),
+        s_TEST (test_output_cannot_be_forged),
+        s_TEST (test_files_private),
     };
     return cmocka_run_group_tests (tests, NULL, NULL);
 }

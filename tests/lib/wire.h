@@ -109,6 +109,12 @@ int
 void
     tw_main_init (int argc, char *argv []);
 
+//  An entry of a test program's cmocka table: test runs on the fixture of
+//  the program's own s_setup (its tw_setup with its options), or of another
+//  setup of its, and tw_teardown removes it.
+#define TW_TEST(test) cmocka_unit_test_setup_teardown (test, s_setup, tw_teardown)
+#define TW_TEST_WITH(test, setup) cmocka_unit_test_setup_teardown (test, setup, tw_teardown)
+
 //  Starts a broker engine with fx->config (on fx->dir); returns 0 or -1.
 int
     tw_broker_start (tw_fixture_t *fx);
