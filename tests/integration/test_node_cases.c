@@ -589,6 +589,18 @@ s_incident_msg (s_fx_t *fx, certbus_identity_t *identity, const certbus_cert_t *
     return s_seal (fx, identity, cert, &opts, "bank", text, id, size_p);
 }
 
+//  bank updates the case (case_text) with status and the text of file, as
+//  `certbus-node incident update` does; returns what it published (the
+//  caller destroys it)
+static certbus_envelope_t *
+s_update_published (s_fx_t *fx, const char *case_text, const char *status, const char *file)
+{
+    node_args_t args = {.status = status, .wait_s = 0};
+    assert_int_equal (s_incident (fx, &args, NULL, "update", case_text, file, NULL), 0);
+    s_await_published (fx, 1);
+    return s_published (fx, 0);
+}
+
 //  ---------------------------------------------------------------------
 //  1. Cases belong to their participants
 
@@ -637,10 +649,7 @@ test_case_order_and_tlp (void **state)
 
     //  bank's update seals at the case's TLP and severity
     char *file = s_file (fx, "update.txt", "seen");
-    args = (node_args_t){.status = "acknowledged", .wait_s = 0};
-    assert_int_equal (s_incident (fx, &args, NULL, "update", case_text, file, NULL), 0);
-    s_await_published (fx, 1);
-    certbus_envelope_t *env = s_published (fx, 0);
+    certbus_envelope_t *env = s_update_published (fx, case_text, "acknowledged", file);
     const certbus_header_t *header = certbus_envelope_header (env);
     assert_string_equal (header->tlp, "amber");
     assert_string_equal (header->severity, "high");
@@ -682,10 +691,7 @@ test_case_tlp_without_report (void **state)
     assert_non_null (strstr (out, "\"status\":\"contained\""));
     free (out);
     char *file = s_file (fx, "update.txt", "noted");
-    args = (node_args_t){.status = "acknowledged", .wait_s = 0};
-    assert_int_equal (s_incident (fx, &args, NULL, "update", case_text, file, NULL), 0);
-    s_await_published (fx, 1);
-    certbus_envelope_t *env = s_published (fx, 0);
+    certbus_envelope_t *env = s_update_published (fx, case_text, "acknowledged", file);
     assert_string_equal (certbus_envelope_header (env)->tlp, "red");
     assert_string_equal (certbus_envelope_header (env)->severity, "critical");
     certbus_envelope_destroy (&env);
@@ -713,10 +719,7 @@ test_case_participants_from_broker (void **state)
     char case_text [CERTBUS_ID_STR_SIZE];
     certbus_id_format (report, case_text);
     char *file = s_file (fx, "update.txt", "on it");
-    node_args_t args = {.status = "acknowledged", .wait_s = 0};
-    assert_int_equal (s_incident (fx, &args, NULL, "update", case_text, file, NULL), 0);
-    s_await_published (fx, 1);
-    certbus_envelope_t *env = s_published (fx, 0);
+    certbus_envelope_t *env = s_update_published (fx, case_text, "acknowledged", file);
     assert_string_equal (certbus_envelope_header (env)->audience, "org:alpha");
     assert_int_equal (certbus_envelope_header (env)->recipient_count, 2); //  alpha and us
     //  The broker accepts it and names charlie too (say, an escalation)
@@ -730,10 +733,7 @@ test_case_participants_from_broker (void **state)
     free (bytes);
     s_settle (fx);
     s_forget_published (fx);
-    args = (node_args_t){.status = "investigating", .wait_s = 0};
-    assert_int_equal (s_incident (fx, &args, NULL, "update", case_text, file, NULL), 0);
-    s_await_published (fx, 1);
-    env = s_published (fx, 0);
+    env = s_update_published (fx, case_text, "investigating", file);
     assert_string_equal (certbus_envelope_header (env)->audience, "org:alpha,org:charlie");
     certbus_envelope_destroy (&env);
     free (file);
