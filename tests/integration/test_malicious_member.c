@@ -76,11 +76,22 @@ s_forge (tw_fixture_t *fx, const uint8_t *bytes, size_t size, int signer, tu_mut
 //  A member that rewrites an envelope and sends it on its connection
 typedef struct {
     tw_fixture_t *fx;
-    zsock_t *client;     //  the connection it sends on
-    int signer;          //  the member whose key signs the forgery
-    const uint8_t *base; //  the envelope it rewrites
+    zsock_t *client; //  the connection it sends on
+    int signer;      //  the member whose key signs the forgery
+    uint8_t *base;   //  the envelope it rewrites
     size_t size;
 } s_attacker_t;
+
+//  An attacker whose envelope is text that signer sealed to audience (the
+//  caller frees base); id gets the envelope's id
+static s_attacker_t
+s_attacker_sealed (tw_fixture_t *fx, zsock_t *client, int signer, const char *audience,
+                   const char *text, uint8_t id [CERTBUS_ID_SIZE])
+{
+    size_t size;
+    uint8_t *base = tw_seal (fx, signer, audience, text, id, &size);
+    return (s_attacker_t){fx, client, signer, base, size};
+}
 
 //  The attacker sends its envelope forged by mutate (arg, see s_forge);
 //  *id gets the forged id. The broker must refuse it with code and a
@@ -930,16 +941,15 @@ test_forged_output (void **state)
     tw_fixture_t *fx = *state;
     zsock_t *alpha = tw_session (fx, TW_ALPHA);
     uint8_t id [CERTBUS_ID_SIZE];
-    size_t size;
-    uint8_t *bytes = tw_seal (fx, TW_ALPHA, "org:bravo", "forged log line", id, &size);
-    s_attacker_t attacker = {fx, alpha, TW_ALPHA, bytes, size};
+    s_attacker_t attacker = s_attacker_sealed (fx, alpha, TW_ALPHA, "org:bravo", "forged log line",
+                                               id);
     //  A newline in the audience, to forge a broker log line
     s_edit_t edit = {.audience = "org:bravo\nN: broker: hello org=council"};
     s_refused (&attacker, s_edit, &edit, id, NULL, CERTBUS_E_FIELD, NULL);
     //  Variant: an escape sequence in the kind, to recolour a terminal
     edit = (s_edit_t){.kind = "advisory\x1b[2J"};
     s_refused (&attacker, s_edit, &edit, id, NULL, CERTBUS_E_FIELD, NULL);
-    free (bytes);
+    free (attacker.base);
     assert_int_equal (tw_stat (fx, "messages"), 0);
     //  The terminal escape of what a member chose
     char *shown = certbus_term_escape ("bank\x1b[31m\nforged");
