@@ -56,18 +56,12 @@ s_setup (void **state)
 //  ---------------------------------------------------------------------------
 //  Session-less requests
 
-static void
-s_send_directory_request (zsock_t *client)
-{
-    assert_int_equal (certbus_packet_send_directory_request (client, NULL), 0);
-}
-
 //  A session-less barrier: DirectoryRequest is served before Hello, in
 //  order, so its reply proves the broker read everything sent before it.
 static void
 s_directory_barrier (zsock_t *client)
 {
-    s_send_directory_request (client);
+    assert_int_equal (certbus_packet_send_directory_request (client, NULL), 0);
     Certbus__Packet *packet = tw_expect (client, CERTBUS__PACKET__BODY_DIRECTORY_REPLY);
     assert_true (packet->directory_reply->directory.len > 0);
     certbus_codec_free (packet);

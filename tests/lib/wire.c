@@ -1,4 +1,5 @@
-/*  wire.c - shared helpers for the in-process broker wire tests
+/*  wire.c - shared helpers for the in-process wire tests: the broker
+    fixture and its clients, and the scripted broker of the node tests
     SPDX-License-Identifier: MPL-2.0
 */
 #include <stdarg.h>
@@ -300,12 +301,6 @@ tw_destroy_clients (tw_fixture_t *fx)
 
 //  ---------------------------------------------------------------------------
 //  Sending
-
-void
-tw_send (zsock_t *client, Certbus__Packet *packet)
-{
-    assert_int_equal (certbus_packet_send (client, NULL, packet), 0);
-}
 
 void
 tw_send_hello (tw_fixture_t *fx, zsock_t *client, uint32_t credit)

@@ -1,6 +1,7 @@
-/*  wire.h - shared helpers for the in-process broker wire tests: a Council
-    with three members, a broker engine on an ephemeral port, and CURVE
-    DEALER clients that speak hand-built packets to it
+/*  wire.h - shared helpers for the in-process wire tests: a Council with
+    three members, a broker engine on an ephemeral port, and CURVE DEALER
+    clients that speak hand-built packets to it; and, for the node tests, a
+    scripted broker that speaks to a node engine packet by packet
     SPDX-License-Identifier: MPL-2.0
 
     Each test gets a fresh broker folder (tu_tmpdir_new), a Council with
@@ -174,10 +175,6 @@ void
 
 //  ---------------------------------------------------------------------------
 //  Sending
-
-//  Sends packet through the codec.
-void
-    tw_send (zsock_t *client, Certbus__Packet *packet);
 
 //  Sends a Hello with credit and the fixture directory's serial.
 void
