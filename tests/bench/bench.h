@@ -62,6 +62,17 @@ char *
 void
     b_rmrf (const char *dir);
 
+//  The arguments of a bench that runs the certbus-broker program: argv [1]
+//  is the program (returned), argv [2] the log file (*log_p; /dev/null
+//  when absent). Dies with a usage line without a program; makes standard
+//  output line-buffered.
+const char *
+    b_program_args (int argc, char *argv [], const char **log_p);
+
+//  A TCP port on loopback that was free a moment ago (dies when none is).
+int
+    b_free_port (void);
+
 //  Sends the broker/node engines' zsys log lines to path (append).
 void
     b_log_to (const char *path);

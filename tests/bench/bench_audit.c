@@ -151,11 +151,8 @@ s_run_verify (const char *program, const char *dir, const char *log, int *rc_p)
 int
 main (int argc, char *argv [])
 {
-    setvbuf (stdout, NULL, _IOLBF, 0);
-    if (argc < 2)
-        b_die ("usage: bench_audit CERTBUS_BROKER [LOG]");
-    const char *program = argv [1];
-    const char *logfile = argc > 2 ? argv [2] : "/dev/null";
+    const char *logfile;
+    const char *program = b_program_args (argc, argv, &logfile);
     certbus_init ();
     zsys_init ();
     b_log_to (logfile);

@@ -4,14 +4,17 @@
 #include "bench.h"
 #include "council.h"
 #include "engine.h"
+#include <arpa/inet.h>
 #include <dirent.h>
 #include <fcntl.h>
 #include <ftw.h>
+#include <netinet/in.h>
 #include <sqlite3.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -129,6 +132,32 @@ b_die (const char *format, ...)
     fflush (stdout);
     fflush (stderr);
     _exit (2);
+}
+
+const char *
+b_program_args (int argc, char *argv [], const char **log_p)
+{
+    setvbuf (stdout, NULL, _IOLBF, 0);
+    if (argc < 2)
+        b_die ("usage: %s CERTBUS_BROKER [LOG]", basename (argv [0]));
+    *log_p = argc > 2 ? argv [2] : "/dev/null";
+    return argv [1];
+}
+
+int
+b_free_port (void)
+{
+    int fd = socket (AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in addr = {0};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl (INADDR_LOOPBACK);
+    socklen_t len = sizeof addr;
+    if (fd < 0 || bind (fd, (struct sockaddr *) &addr, sizeof addr)
+        || getsockname (fd, (struct sockaddr *) &addr, &len))
+        b_die ("cannot find a free port");
+    int port = ntohs (addr.sin_port);
+    close (fd);
+    return port;
 }
 
 char *
@@ -389,23 +418,10 @@ b_client (b_council_t *council, b_member_t *member, const char *endpoint)
     return client;
 }
 
-static int
-s_send (zsock_t *client, Certbus__Packet *packet)
-{
-    return certbus_packet_send (client, NULL, packet);
-}
-
 int
 b_send_hello (zsock_t *client, uint32_t credit, uint64_t directory_serial)
 {
-    Certbus__Hello hello = CERTBUS__HELLO__INIT;
-    hello.credit = credit;
-    hello.directory_serial = directory_serial;
-    hello.agent = "certbus-bench";
-    Certbus__Packet packet = CERTBUS__PACKET__INIT;
-    packet.body_case = CERTBUS__PACKET__BODY_HELLO;
-    packet.hello = &hello;
-    return s_send (client, &packet);
+    return certbus_packet_send_hello (client, NULL, credit, directory_serial, "certbus-bench");
 }
 
 int
@@ -417,24 +433,13 @@ b_send_publish (zsock_t *client, const uint8_t *envelope, size_t size)
 int
 b_send_acks (zsock_t *client, uint64_t *sequences, size_t count)
 {
-    Certbus__DeliverAck ack = CERTBUS__DELIVER_ACK__INIT;
-    ack.sequences = sequences;
-    ack.n_sequences = count;
-    Certbus__Packet packet = CERTBUS__PACKET__INIT;
-    packet.body_case = CERTBUS__PACKET__BODY_DELIVER_ACK;
-    packet.deliver_ack = &ack;
-    return s_send (client, &packet);
+    return certbus_packet_send_deliver_ack (client, NULL, sequences, count, NULL, 0);
 }
 
 int
 b_send_pong (zsock_t *client, int64_t time)
 {
-    Certbus__Pong pong = CERTBUS__PONG__INIT;
-    pong.time = time;
-    Certbus__Packet packet = CERTBUS__PACKET__INIT;
-    packet.body_case = CERTBUS__PACKET__BODY_PONG;
-    packet.pong = &pong;
-    return s_send (client, &packet);
+    return certbus_packet_send_pong (client, NULL, time);
 }
 
 Certbus__Packet *

@@ -25,7 +25,7 @@
 */
 #include "bench.h"
 #include "commands.h"
-#include "../../node/context.h"
+#include "../../node/context.h" //  the node context, not the broker one on the include path
 #include "council.h"
 #include "../../node/engine.h"
 #include <sodium.h>

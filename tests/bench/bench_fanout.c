@@ -148,23 +148,6 @@ s_member_thread (void *arg)
     return NULL;
 }
 
-static int
-s_free_port (void)
-{
-    int fd = socket (AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in addr = {0};
-    addr.sin_family = AF_INET;
-    addr.sin_addr.s_addr = htonl (INADDR_LOOPBACK);
-    addr.sin_port = 0;
-    socklen_t len = sizeof addr;
-    if (fd < 0 || bind (fd, (struct sockaddr *) &addr, sizeof addr)
-        || getsockname (fd, (struct sockaddr *) &addr, &len))
-        b_die ("cannot find a free port");
-    int port = ntohs (addr.sin_port);
-    close (fd);
-    return port;
-}
-
 static pid_t
 s_spawn_broker (const char *program, const char *dir, const char *bind, const char *log)
 {
@@ -194,11 +177,8 @@ s_mib (long kib)
 int
 main (int argc, char *argv [])
 {
-    setvbuf (stdout, NULL, _IOLBF, 0);
-    if (argc < 2)
-        b_die ("usage: bench_fanout CERTBUS_BROKER [LOG]");
-    const char *program = argv [1];
-    const char *log = argc > 2 ? argv [2] : "/dev/null";
+    const char *log;
+    const char *program = b_program_args (argc, argv, &log);
     struct rlimit limit;
     if (getrlimit (RLIMIT_NOFILE, &limit) == 0 && limit.rlim_cur < limit.rlim_max) {
         limit.rlim_cur = limit.rlim_max;
@@ -231,7 +211,7 @@ main (int argc, char *argv [])
             "directory of all members)\n",
             members + 1, db_mib);
 
-    int port = s_free_port ();
+    int port = b_free_port ();
     char *endpoint = zsys_sprintf ("tcp://127.0.0.1:%d", port);
     double spawn_start = b_now ();
     pid_t broker = s_spawn_broker (program, council->dir, endpoint, log);

@@ -58,22 +58,6 @@ s_on_subscribe (struct mosquitto *mosq, void *arg, int mid, int count, const int
     atomic_store (&((s_sub_t *) arg)->subscribed, true);
 }
 
-static int
-s_free_port (void)
-{
-    int fd = socket (AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in addr = {0};
-    addr.sin_family = AF_INET;
-    addr.sin_addr.s_addr = htonl (INADDR_LOOPBACK);
-    socklen_t len = sizeof addr;
-    if (fd < 0 || bind (fd, (struct sockaddr *) &addr, sizeof addr)
-        || getsockname (fd, (struct sockaddr *) &addr, &len))
-        b_die ("cannot find a free port");
-    int port = ntohs (addr.sin_port);
-    close (fd);
-    return port;
-}
-
 static double
 s_run (int port, long count, int run)
 {
@@ -140,7 +124,7 @@ main (int argc, char *argv [])
         b_die ("usage: bench_mqtt MOSQUITTO");
     int cores = b_cores ();
     long count = b_quick () ? 3000 : 20000;
-    int port = s_free_port ();
+    int port = b_free_port ();
     char *dir = b_tmpdir ("mqtt");
     char *conf = zsys_sprintf ("%s/mosquitto.conf", dir);
     FILE *file = fopen (conf, "w");

@@ -220,17 +220,11 @@ s_broker_relay (size_t count)
     certbus_codec_free (welcome);
     //  The publisher's CURVE handshake is done before the clock starts
     zsock_set_sndhwm (publisher, 0);
-    {
-        Certbus__Packet ping_packet = CERTBUS__PACKET__INIT;
-        Certbus__DirectoryRequest request = CERTBUS__DIRECTORY_REQUEST__INIT;
-        ping_packet.body_case = CERTBUS__PACKET__BODY_DIRECTORY_REQUEST;
-        ping_packet.directory_request = &request;
-        certbus_packet_send (publisher, NULL, &ping_packet);
-        Certbus__Packet *reply = b_expect (publisher, CERTBUS__PACKET__BODY_DIRECTORY_REPLY, 10000);
-        if (!reply)
-            b_die ("publisher got no directory reply");
-        certbus_codec_free (reply);
-    }
+    certbus_packet_send_directory_request (publisher, NULL);
+    Certbus__Packet *reply = b_expect (publisher, CERTBUS__PACKET__BODY_DIRECTORY_REPLY, 10000);
+    if (!reply)
+        b_die ("publisher got no directory reply");
+    certbus_codec_free (reply);
     zpoller_t *poller = zpoller_new (publisher, recipient, NULL);
     size_t sent = 0, acked = 0, delivered = 0;
     uint64_t *sequences = malloc (512 * sizeof (uint64_t));

@@ -439,15 +439,14 @@ main (int argc, char *argv [])
 {
     tw_main_init (argc, argv);
     const struct CMUnitTest tests [] = {
-        cmocka_unit_test_setup_teardown (test_unknown_key_refused, s_setup, tw_teardown),
-        cmocka_unit_test_setup_teardown (test_revoked_while_connected, s_setup, tw_teardown),
-        cmocka_unit_test_setup_teardown (test_origin_mismatch, s_setup, tw_teardown),
-        cmocka_unit_test_setup_teardown (test_slow_consumer, s_setup, tw_teardown),
-        cmocka_unit_test_setup_teardown (test_duplicate_publish, s_setup, tw_teardown),
-        cmocka_unit_test_setup_teardown (test_bad_frames, s_setup, tw_teardown),
-        cmocka_unit_test_setup_teardown (test_expiry, s_setup_short_expiry, tw_teardown),
-        cmocka_unit_test_setup_teardown (test_session_expiry, s_setup_short_peer_timeout,
-                                         tw_teardown),
+        TW_TEST (test_unknown_key_refused),
+        TW_TEST (test_revoked_while_connected),
+        TW_TEST (test_origin_mismatch),
+        TW_TEST (test_slow_consumer),
+        TW_TEST (test_duplicate_publish),
+        TW_TEST (test_bad_frames),
+        TW_TEST_WITH (test_expiry, s_setup_short_expiry),
+        TW_TEST_WITH (test_session_expiry, s_setup_short_peer_timeout),
     };
     return cmocka_run_group_tests (tests, NULL, NULL);
 }

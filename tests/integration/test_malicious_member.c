@@ -73,6 +73,42 @@ s_forge (tw_fixture_t *fx, const uint8_t *bytes, size_t size, int signer, tu_mut
                                s_forge_edit, &forge, true, size_p);
 }
 
+//  A member that rewrites an envelope and sends it on its connection
+typedef struct {
+    tw_fixture_t *fx;
+    zsock_t *client; //  the connection it sends on
+    int signer;      //  the member whose key signs the forgery
+    uint8_t *base;   //  the envelope it rewrites
+    size_t size;
+} s_attacker_t;
+
+//  An attacker whose envelope is text that signer sealed to audience (the
+//  caller frees base); id gets the envelope's id
+static s_attacker_t
+s_attacker_sealed (tw_fixture_t *fx, zsock_t *client, int signer, const char *audience,
+                   const char *text, uint8_t id [CERTBUS_ID_SIZE])
+{
+    size_t size;
+    uint8_t *base = tw_seal (fx, signer, audience, text, id, &size);
+    return (s_attacker_t){fx, client, signer, base, size};
+}
+
+//  The attacker sends its envelope forged by mutate (arg, see s_forge);
+//  *id gets the forged id. The broker must refuse it with code and a
+//  reason containing text (NULL: any), naming want_id (NULL: no id).
+static void
+s_refused (const s_attacker_t *attacker, tu_mutate_fn *mutate, void *arg,
+           uint8_t id [CERTBUS_ID_SIZE], const uint8_t *want_id, certbus_err_t code,
+           const char *text)
+{
+    size_t forged_size;
+    uint8_t *forged = s_forge (attacker->fx, attacker->base, attacker->size, attacker->signer,
+                               mutate, arg, id, &forged_size);
+    tw_send_publish (attacker->client, forged, forged_size);
+    tw_expect_reject (attacker->client, want_id, code, text);
+    free (forged);
+}
+
 //  Seals payload bytes from member `from` with opts (no NUL-terminated text)
 static uint8_t *
 s_seal_bytes (tw_fixture_t *fx, int from, const certbus_seal_opts_t *opts, const uint8_t *payload,
@@ -84,6 +120,21 @@ s_seal_bytes (tw_fixture_t *fx, int from, const certbus_seal_opts_t *opts, const
                                payload_size, id, &bytes, size_p))
         fail_msg ("cannot seal: %s", certbus_reason ());
     return bytes;
+}
+
+//  Member `from` seals payload with opts and sends it on client; the
+//  broker must refuse it, naming its id, with code and a reason that
+//  contains text
+static void
+s_sealed_refused (tw_fixture_t *fx, zsock_t *client, int from, const certbus_seal_opts_t *opts,
+                  const uint8_t *payload, size_t payload_size, certbus_err_t code, const char *text)
+{
+    uint8_t id [CERTBUS_ID_SIZE];
+    size_t size;
+    uint8_t *bytes = s_seal_bytes (fx, from, opts, payload, payload_size, id, &size);
+    tw_send_publish (client, bytes, size);
+    tw_expect_reject (client, id, code, text);
+    free (bytes);
 }
 
 //  Seals a message from member `from`; *bytes_p keeps the envelope
@@ -181,25 +232,17 @@ test_case_takeover (void **state)
                                     .audience = "org:alpha,org:bravo",
                                     .content_type = "text/plain"};
     uint8_t *base = tw_seal_with (fx, TW_CHARLIE, &advisory, "I take this case", id, &size);
+    s_attacker_t attacker = {fx, charlie, TW_CHARLIE, base, size};
     s_edit_t edit = {.updates = case_id, .status = "closed"};
-    uint8_t *forged = s_forge (fx, base, size, TW_CHARLIE, s_edit, &edit, id, &forged_size);
-    tw_send_publish (charlie, forged, forged_size);
     //  Refused at decode: updates only on incidents (the id is not read)
-    tw_expect_reject (charlie, NULL, CERTBUS_E_FIELD, "incident");
-    free (forged);
+    s_refused (&attacker, s_edit, &edit, id, NULL, CERTBUS_E_FIELD, "incident");
     //  Variant: an incident update, the kind that may carry updates, from
     //  a non-participant, dated 2100 to sort last
     edit = (s_edit_t){.kind = "incident", .updates = case_id, .status = "closed"};
-    forged = s_forge (fx, base, size, TW_CHARLIE, s_edit, &edit, id, &forged_size);
-    tw_send_publish (charlie, forged, forged_size);
-    tw_expect_reject (charlie, id, CERTBUS_E_POLICY, "not a participant of case");
-    free (forged);
+    s_refused (&attacker, s_edit, &edit, id, id, CERTBUS_E_POLICY, "not a participant of case");
     //  Variant: a new "report" that reuses the case id, to replace the case
     edit = (s_edit_t){.kind = "incident", .id = case_id};
-    forged = s_forge (fx, base, size, TW_CHARLIE, s_edit, &edit, id, &forged_size);
-    tw_send_publish (charlie, forged, forged_size);
-    tw_expect_reject (charlie, case_id, CERTBUS_E_FIELD, "new case");
-    free (forged);
+    s_refused (&attacker, s_edit, &edit, id, case_id, CERTBUS_E_FIELD, "new case");
     free (base);
 
     //  bravo is a participant. Attack: an update dated in the year 2100
@@ -209,23 +252,18 @@ test_case_takeover (void **state)
                                   .content_type = "text/plain",
                                   .case_status = "acknowledged"};
     base = tw_seal_with (fx, TW_BRAVO, &update, "on it", id, &size);
+    attacker = (s_attacker_t){fx, bravo, TW_BRAVO, base, size};
     edit = (s_edit_t){.updates = case_id, .created = 4102444800000LL};
-    forged = s_forge (fx, base, size, TW_BRAVO, s_edit, &edit, id, &forged_size);
-    tw_send_publish (bravo, forged, forged_size);
-    tw_expect_reject (bravo, id, CERTBUS_E_CLOCK, "ahead of the broker's clock");
-    free (forged);
+    s_refused (&attacker, s_edit, &edit, id, id, CERTBUS_E_CLOCK, "ahead of the broker's clock");
     //  ...and an update at TLP clear, so that the plaintext is stored
     edit = (s_edit_t){.updates = case_id, .tlp = "clear"};
-    forged = s_forge (fx, base, size, TW_BRAVO, s_edit, &edit, id, &forged_size);
-    tw_send_publish (bravo, forged, forged_size);
-    tw_expect_reject (bravo, id, CERTBUS_E_TLP, "is TLP amber");
-    free (forged);
+    s_refused (&attacker, s_edit, &edit, id, id, CERTBUS_E_TLP, "is TLP amber");
     //  An update dated at the epoch is allowed (outboxes wait), and its
     //  place in the thread is the broker's sequence, after the report's.
     //  Its audience names the whole national tier, its recipient only
     //  alpha: participants stay the recipients the broker delivered to.
     edit = (s_edit_t){.updates = case_id, .created = 1, .audience = "tier:national"};
-    forged = s_forge (fx, base, size, TW_BRAVO, s_edit, &edit, id, &forged_size);
+    uint8_t *forged = s_forge (fx, base, size, TW_BRAVO, s_edit, &edit, id, &forged_size);
     tw_send_publish (bravo, forged, forged_size);
     participants = s_accepted_participants (bravo, id);
     assert_string_equal (participants, "alpha,bravo");
@@ -234,11 +272,9 @@ test_case_takeover (void **state)
     free (base);
     //  So charlie, named by that audience, is still no participant
     base = tw_seal_with (fx, TW_CHARLIE, &update, "now I am in", id, &size);
+    attacker = (s_attacker_t){fx, charlie, TW_CHARLIE, base, size};
     edit = (s_edit_t){.updates = case_id};
-    forged = s_forge (fx, base, size, TW_CHARLIE, s_edit, &edit, id, &forged_size);
-    tw_send_publish (charlie, forged, forged_size);
-    tw_expect_reject (charlie, id, CERTBUS_E_POLICY, "not a participant");
-    free (forged);
+    s_refused (&attacker, s_edit, &edit, id, id, CERTBUS_E_POLICY, "not a participant");
     free (base);
     //  alpha got bravo's update, carrying the broker's participant list
     tw_inbox_purge (inbox);
@@ -259,9 +295,9 @@ test_forward_rules (void **state)
     zsock_t *charlie = tw_session (fx, TW_CHARLIE);
     certbus_seal_opts_t red
         = {.kind = "advisory", .tlp = "red", .audience = "org:bravo", .content_type = "text/plain"};
-    uint8_t red_id [CERTBUS_ID_SIZE], id [CERTBUS_ID_SIZE];
+    uint8_t red_id [CERTBUS_ID_SIZE];
     uint8_t *red_bytes;
-    size_t red_size, payload_size, size;
+    size_t red_size, payload_size;
     s_publish (fx, alpha, TW_ALPHA, &red, "for bravo's eyes only", red_id, &red_bytes, &red_size);
     tw_inbox_t *inbox = tw_inbox_new ();
     tw_await_deliveries (bravo, inbox, 1);
@@ -276,23 +312,17 @@ test_forward_rules (void **state)
                                    .content_type = CERTBUS_FORWARD_TYPE,
                                    .refs = &ref,
                                    .ref_count = 1};
-    uint8_t *bytes = s_seal_bytes (fx, TW_BRAVO, &forward, payload, payload_size, id, &size);
-    tw_send_publish (bravo, bytes, size);
-    tw_expect_reject (bravo, id, CERTBUS_E_TLP, "may not be forwarded");
-    free (bytes);
+    s_sealed_refused (fx, bravo, TW_BRAVO, &forward, payload, payload_size, CERTBUS_E_TLP,
+                      "may not be forwarded");
     //  Variant: the outer envelope claims amber; the broker knows better
     forward.tlp = "amber";
-    bytes = s_seal_bytes (fx, TW_BRAVO, &forward, payload, payload_size, id, &size);
-    tw_send_publish (bravo, bytes, size);
-    tw_expect_reject (bravo, id, CERTBUS_E_TLP, "is TLP red");
-    free (bytes);
+    s_sealed_refused (fx, bravo, TW_BRAVO, &forward, payload, payload_size, CERTBUS_E_TLP,
+                      "is TLP red");
     //  Variant: the forward type with no forwards reference at all
     forward.refs = NULL;
     forward.ref_count = 0;
-    bytes = s_seal_bytes (fx, TW_BRAVO, &forward, payload, payload_size, id, &size);
-    tw_send_publish (bravo, bytes, size);
-    tw_expect_reject (bravo, id, CERTBUS_E_FIELD, "exactly one forwards reference");
-    free (bytes);
+    s_sealed_refused (fx, bravo, TW_BRAVO, &forward, payload, payload_size, CERTBUS_E_FIELD,
+                      "exactly one forwards reference");
     free (payload);
     //  alpha forwards its own message to launder it past policy (it sealed
     //  a copy for itself)
@@ -315,16 +345,12 @@ test_forward_rules (void **state)
                                .content_type = CERTBUS_FORWARD_TYPE,
                                .refs = &ref,
                                .ref_count = 1};
-    bytes = s_seal_bytes (fx, TW_ALPHA, &own, payload, payload_size, id, &size);
-    tw_send_publish (alpha, bytes, size);
-    tw_expect_reject (alpha, id, CERTBUS_E_POLICY, "its own message");
-    free (bytes);
+    s_sealed_refused (fx, alpha, TW_ALPHA, &own, payload, payload_size, CERTBUS_E_POLICY,
+                      "its own message");
     //  Variant: bravo forwards amber it never received (it was charlie's)
     own.audience = "org:charlie";
-    bytes = s_seal_bytes (fx, TW_BRAVO, &own, payload, payload_size, id, &size);
-    tw_send_publish (bravo, bytes, size);
-    tw_expect_reject (bravo, id, CERTBUS_E_POLICY, "never delivered to 'bravo'");
-    free (bytes);
+    s_sealed_refused (fx, bravo, TW_BRAVO, &own, payload, payload_size, CERTBUS_E_POLICY,
+                      "never delivered to 'bravo'");
     free (payload);
     //  None of it reached anyone: charlie holds only alpha's amber message
     tw_inbox_purge (inbox);
@@ -447,12 +473,8 @@ test_directory_request_flood (void **state)
 {
     tw_fixture_t *fx = *state;
     zsock_t *bravo = tw_client (fx, fx->members [TW_BRAVO].identity);
-    Certbus__DirectoryRequest request = CERTBUS__DIRECTORY_REQUEST__INIT;
-    Certbus__Packet packet = CERTBUS__PACKET__INIT;
-    packet.body_case = CERTBUS__PACKET__BODY_DIRECTORY_REQUEST;
-    packet.directory_request = &request;
     for (int i = 0; i < 50; i++)
-        tw_send (bravo, &packet);
+        assert_int_equal (certbus_packet_send_directory_request (bravo, NULL), 0);
     //  A Ping without a session is answered with an Error, in order: a
     //  barrier behind every request
     tw_send_ping (bravo, 1);
@@ -713,15 +735,14 @@ test_unknown_recipient (void **state)
     uint8_t id [CERTBUS_ID_SIZE];
     size_t size, forged_size;
     uint8_t *bytes = tw_seal (fx, TW_ALPHA, "org:bravo", "to a ghost", id, &size);
-    uint8_t *forged = s_forge (fx, bytes, size, TW_ALPHA, s_ghost, NULL, id, &forged_size);
-    tw_send_publish (alpha, forged, forged_size);
-    tw_expect_reject (alpha, id, CERTBUS_E_RECIPIENTS, "not a member of this Council");
-    free (forged);
+    s_attacker_t attacker = {fx, alpha, TW_ALPHA, bytes, size};
+    s_refused (&attacker, s_ghost, NULL, id, id, CERTBUS_E_RECIPIENTS,
+               "not a member of this Council");
     free (bytes);
     //  Kinds a member makes up count as `other` in the metrics
     s_edit_t edit = {.kind = "kind-of-my-own"};
     bytes = tw_seal (fx, TW_ALPHA, "org:bravo", "made-up kind", id, &size);
-    forged = s_forge (fx, bytes, size, TW_ALPHA, s_edit, &edit, id, &forged_size);
+    uint8_t *forged = s_forge (fx, bytes, size, TW_ALPHA, s_edit, &edit, id, &forged_size);
     tw_send_publish (alpha, forged, forged_size);
     tw_expect_accepted (alpha, id);
     free (forged);
@@ -779,13 +800,7 @@ test_directory_push (void **state)
 static void
 s_send_proof_request (zsock_t *client, const uint8_t *id)
 {
-    Certbus__ProofRequest request = CERTBUS__PROOF_REQUEST__INIT;
-    request.message_id.data = (uint8_t *) id;
-    request.message_id.len = CERTBUS_ID_SIZE;
-    Certbus__Packet packet = CERTBUS__PACKET__INIT;
-    packet.body_case = CERTBUS__PACKET__BODY_PROOF_REQUEST;
-    packet.proof_request = &request;
-    tw_send (client, &packet);
+    assert_int_equal (certbus_packet_send_proof_request (client, NULL, id, CERTBUS_ID_SIZE, 0), 0);
 }
 
 static uint32_t
@@ -850,24 +865,15 @@ test_metadata (void **state)
     //  Variant: bravo, which received alpha's message, reuses its id to
     //  shadow it at the nodes that hold it: refused (bravo knows the id)
     mine = tw_seal (fx, TW_BRAVO, "org:charlie", "shadow", other, &mine_size);
-    forged = s_forge (fx, mine, mine_size, TW_BRAVO, s_with_id, id, other, &forged_size);
-    tw_send_publish (bravo_asks, forged, forged_size);
-    tw_expect_reject (bravo_asks, id, CERTBUS_E_FIELD, "delivered to 'bravo'");
-    free (forged);
+    s_attacker_t attacker = {fx, bravo_asks, TW_BRAVO, mine, mine_size};
+    s_refused (&attacker, s_with_id, id, other, id, CERTBUS_E_FIELD, "delivered to 'bravo'");
     free (mine);
     //  DeliverAck.refused: bravo refuses what it got; audited as refused
     tw_inbox_t *inbox = tw_inbox_new ();
     tw_await_deliveries (bravo, inbox, 2);
-    Certbus__DeliverAck ack = CERTBUS__DELIVER_ACK__INIT;
-    ack.sequences = inbox->sequences;
-    ack.n_sequences = 2;
-    ack.refused = 1;
-    ack.refused_sequences = &inbox->sequences [1];
-    ack.n_refused_sequences = 1;
-    Certbus__Packet out = CERTBUS__PACKET__INIT;
-    out.body_case = CERTBUS__PACKET__BODY_DELIVER_ACK;
-    out.deliver_ack = &ack;
-    tw_send (bravo, &out);
+    assert_int_equal (certbus_packet_send_deliver_ack (bravo, NULL, inbox->sequences, 2,
+                                                       &inbox->sequences [1], 1),
+                      0);
     tw_barrier (fx, bravo, NULL);
     assert_int_equal (tw_audit_count (fx, "refused-delivery"), 1);
     assert_int_equal (tw_audit_count (fx, "deliver"), 1);
@@ -935,21 +941,15 @@ test_forged_output (void **state)
     tw_fixture_t *fx = *state;
     zsock_t *alpha = tw_session (fx, TW_ALPHA);
     uint8_t id [CERTBUS_ID_SIZE];
-    size_t size, forged_size;
-    uint8_t *bytes = tw_seal (fx, TW_ALPHA, "org:bravo", "forged log line", id, &size);
+    s_attacker_t attacker = s_attacker_sealed (fx, alpha, TW_ALPHA, "org:bravo", "forged log line",
+                                               id);
     //  A newline in the audience, to forge a broker log line
     s_edit_t edit = {.audience = "org:bravo\nN: broker: hello org=council"};
-    uint8_t *forged = s_forge (fx, bytes, size, TW_ALPHA, s_edit, &edit, id, &forged_size);
-    tw_send_publish (alpha, forged, forged_size);
-    tw_expect_reject (alpha, NULL, CERTBUS_E_FIELD, NULL);
-    free (forged);
+    s_refused (&attacker, s_edit, &edit, id, NULL, CERTBUS_E_FIELD, NULL);
     //  Variant: an escape sequence in the kind, to recolour a terminal
     edit = (s_edit_t){.kind = "advisory\x1b[2J"};
-    forged = s_forge (fx, bytes, size, TW_ALPHA, s_edit, &edit, id, &forged_size);
-    tw_send_publish (alpha, forged, forged_size);
-    tw_expect_reject (alpha, NULL, CERTBUS_E_FIELD, NULL);
-    free (forged);
-    free (bytes);
+    s_refused (&attacker, s_edit, &edit, id, NULL, CERTBUS_E_FIELD, NULL);
+    free (attacker.base);
     assert_int_equal (tw_stat (fx, "messages"), 0);
     //  The terminal escape of what a member chose
     char *shown = certbus_term_escape ("bank\x1b[31m\nforged");
@@ -1005,21 +1005,21 @@ main (int argc, char *argv [])
     tw_main_init (argc, argv);
     umask (0); //  the modes asserted here must not come from the umask
     const struct CMUnitTest tests [] = {
-        cmocka_unit_test_setup_teardown (test_case_takeover, s_setup, tw_teardown),
-        cmocka_unit_test_setup_teardown (test_forward_rules, s_setup, tw_teardown),
-        cmocka_unit_test_setup_teardown (test_hello_flood, s_setup, tw_teardown),
-        cmocka_unit_test_setup_teardown (test_connection_takeover, s_setup, tw_teardown),
-        cmocka_unit_test_setup_teardown (test_directory_request_flood, s_setup, tw_teardown),
-        cmocka_unit_test_setup_teardown (test_connection_flood, s_setup, tw_teardown),
-        cmocka_unit_test_setup_teardown (test_quotas, s_setup_quota, tw_teardown),
-        cmocka_unit_test_setup_teardown (test_receipts_and_noise, s_setup, tw_teardown),
-        cmocka_unit_test_setup_teardown (test_noise_aggregated, s_setup_noise, tw_teardown),
-        cmocka_unit_test_setup_teardown (test_unknown_recipient, s_setup, tw_teardown),
-        cmocka_unit_test_setup_teardown (test_directory_push, s_setup, tw_teardown),
-        cmocka_unit_test_setup_teardown (test_metadata, s_setup, tw_teardown),
-        cmocka_unit_test_setup_teardown (test_key_squatting, s_setup, tw_teardown),
-        cmocka_unit_test_setup_teardown (test_forged_output, s_setup, tw_teardown),
-        cmocka_unit_test_setup_teardown (test_file_symlinks, s_setup, tw_teardown),
+        TW_TEST (test_case_takeover),
+        TW_TEST (test_forward_rules),
+        TW_TEST (test_hello_flood),
+        TW_TEST (test_connection_takeover),
+        TW_TEST (test_directory_request_flood),
+        TW_TEST (test_connection_flood),
+        TW_TEST_WITH (test_quotas, s_setup_quota),
+        TW_TEST (test_receipts_and_noise),
+        TW_TEST_WITH (test_noise_aggregated, s_setup_noise),
+        TW_TEST (test_unknown_recipient),
+        TW_TEST (test_directory_push),
+        TW_TEST (test_metadata),
+        TW_TEST (test_key_squatting),
+        TW_TEST (test_forged_output),
+        TW_TEST (test_file_symlinks),
     };
     return cmocka_run_group_tests (tests, NULL, NULL);
 }

@@ -32,6 +32,7 @@
 #include "council.h"
 #include "../../node/engine.h" //  the node engine, not the broker one on the include path
 #include "testutil.h"
+#include "wire.h"
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -45,35 +46,7 @@
 static Certbus__Packet *
 s_recv (zsock_t *router, zframe_t **routing_p)
 {
-    zpoller_t *poller = zpoller_new (router, NULL);
-    int64_t deadline = zclock_mono () + s_WAIT_MS;
-    Certbus__Packet *packet = NULL;
-    while (!packet) {
-        int64_t left = deadline - zclock_mono ();
-        if (left <= 0 || !zpoller_wait (poller, (int) left))
-            fail_msg ("no packet from the node within %d ms", s_WAIT_MS);
-        zframe_t *routing = zframe_recv (router);
-        zframe_t *frame = zframe_recv (router);
-        assert_non_null (routing);
-        assert_non_null (frame);
-        if (certbus_packet_decode (frame, &packet) != CERTBUS_OK)
-            fail_msg ("the node sent an undecodable packet: %s", certbus_reason ());
-        zframe_destroy (&frame);
-        if (packet->body_case == CERTBUS__PACKET__BODY_PING) {
-            Certbus__Pong pong = CERTBUS__PONG__INIT;
-            pong.time = packet->ping->time;
-            Certbus__Packet reply = CERTBUS__PACKET__INIT;
-            reply.body_case = CERTBUS__PACKET__BODY_PONG;
-            reply.pong = &pong;
-            assert_int_equal (certbus_packet_send (router, routing, &reply), 0);
-            certbus_codec_free (packet);
-            packet = NULL;
-        }
-        zframe_destroy (routing_p);
-        *routing_p = routing;
-    }
-    zpoller_destroy (&poller);
-    return packet;
+    return tw_router_recv (router, routing_p, s_WAIT_MS);
 }
 
 //  Issues a certificate for a request file; returns the decoded certificate
@@ -130,15 +103,7 @@ s_setup (void **state)
     fx->broker_secret = tu_path (dir, BROKER_SECRET);
     fx->broker = certbus_identity_load (fx->broker_secret);
     assert_non_null (fx->broker);
-    fx->router = zsock_new (ZMQ_ROUTER);
-    zsock_t *router = fx->router;
-    assert_non_null (router);
-    zsock_set_curve_server (router, 1);
-    zsock_set_curve_secretkey_bin (router, certbus_identity_curve_secret (fx->broker));
-    zsock_set_linger (router, 0);
-    int port = zsock_bind (router, "tcp://127.0.0.1:*");
-    assert_true (port > 0);
-    snprintf (fx->endpoint, sizeof fx->endpoint, "tcp://127.0.0.1:%d", port);
+    fx->router = tw_router_new (fx->broker, fx->endpoint, sizeof fx->endpoint);
 
     //  The node, made and enrolled through its own commands
     fx->node_dir = tu_path (dir, "bank");
@@ -191,12 +156,7 @@ s_node_start (s_fixture_t *fx, node_config_t *config)
 {
     config->dir = fx->node_dir;
     fx->node = zactor_new (node_engine_actor, config);
-    assert_non_null (fx->node);
-    char *ready = zstr_recv (fx->node);
-    assert_non_null (ready);
-    if (strncmp (ready, "READY", 5) != 0)
-        fail_msg ("node did not start: %s", ready);
-    zstr_free (&ready);
+    tw_node_ready (fx->node);
 }
 
 //  Answers the node's Hello with a welcome granting credit, announcing
@@ -204,14 +164,9 @@ s_node_start (s_fixture_t *fx, node_config_t *config)
 static void
 s_send_welcome (s_fixture_t *fx, uint32_t credit, uint64_t serial)
 {
-    Certbus__Hello welcome = CERTBUS__HELLO__INIT;
-    welcome.credit = credit;
-    welcome.directory_serial = serial;
-    welcome.agent = "test_node_acks";
-    Certbus__Packet reply = CERTBUS__PACKET__INIT;
-    reply.body_case = CERTBUS__PACKET__BODY_HELLO;
-    reply.hello = &welcome;
-    assert_int_equal (certbus_packet_send (fx->router, fx->routing, &reply), 0);
+    assert_int_equal (certbus_packet_send_hello (fx->router, fx->routing, credit, serial,
+                                                 "test_node_acks"),
+                      0);
 }
 
 //  Ten deliveries from alpha, unknown to the node's directory
@@ -235,16 +190,12 @@ s_send_deliveries (s_fixture_t *fx, certbus_identity_t *alpha, certbus_cert_t *a
                                                  (const uint8_t *) text, strlen (text), id, &bytes,
                                                  &size),
                           CERTBUS_OK);
-        Certbus__Deliver deliver = CERTBUS__DELIVER__INIT;
-        deliver.sequence = 100 + (uint64_t) i;
-        deliver.message_sequence = 1 + (uint64_t) i;
-        deliver.accepted_at = certbus_now_ms ();
-        deliver.envelope.data = bytes;
-        deliver.envelope.len = size;
-        Certbus__Packet out = CERTBUS__PACKET__INIT;
-        out.body_case = CERTBUS__PACKET__BODY_DELIVER;
-        out.deliver = &deliver;
-        assert_int_equal (certbus_packet_send (fx->router, fx->routing, &out), 0);
+        certbus_deliver_t deliver = {.sequence = 100 + (uint64_t) i,
+                                     .message_sequence = 1 + (uint64_t) i,
+                                     .accepted_at = certbus_now_ms (),
+                                     .envelope = bytes,
+                                     .envelope_size = size};
+        assert_int_equal (certbus_packet_send_deliver (fx->router, fx->routing, &deliver), 0);
         free (bytes);
     }
 }
@@ -324,12 +275,7 @@ test_acks_fit_the_granted_window (void **state)
     //  The node asks for a newer directory and acknowledges nothing yet;
     //  a ping round trip proves it has taken in all ten.
     bool asked = false;
-    Certbus__Ping ping = CERTBUS__PING__INIT;
-    ping.time = 4242;
-    Certbus__Packet out = CERTBUS__PACKET__INIT;
-    out.body_case = CERTBUS__PACKET__BODY_PING;
-    out.ping = &ping;
-    assert_int_equal (certbus_packet_send (router, fx->routing, &out), 0);
+    assert_int_equal (certbus_packet_send_ping (router, fx->routing, 4242, 0), 0);
     for (bool ponged = false; !ponged;) {
         packet = s_recv (router, &fx->routing);
         if (packet->body_case == CERTBUS__PACKET__BODY_DIRECTORY_REQUEST)
@@ -342,13 +288,7 @@ test_acks_fit_the_granted_window (void **state)
     }
     assert_true (asked);
 
-    Certbus__DirectoryReply dir_reply = CERTBUS__DIRECTORY_REPLY__INIT;
-    dir_reply.directory.data = v2;
-    dir_reply.directory.len = v2_size;
-    out = (Certbus__Packet) CERTBUS__PACKET__INIT;
-    out.body_case = CERTBUS__PACKET__BODY_DIRECTORY_REPLY;
-    out.directory_reply = &dir_reply;
-    assert_int_equal (certbus_packet_send (router, fx->routing, &out), 0);
+    assert_int_equal (certbus_packet_send_directory_reply (router, fx->routing, v2, v2_size), 0);
 
     s_await_acks (fx);
     certbus_directory_destroy (&directory);

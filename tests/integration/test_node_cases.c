@@ -39,6 +39,7 @@
 #include "../../node/engine.h" //  the node engine, not the broker one on the include path
 #include "../../node/store.h"
 #include "testutil.h"
+#include "wire.h"
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -84,118 +85,62 @@ typedef struct {
 static Certbus__Packet *
 s_recv (s_fx_t *fx)
 {
-    zpoller_t *poller = zpoller_new (fx->router, NULL);
-    int64_t deadline = zclock_mono () + s_WAIT_MS;
-    Certbus__Packet *packet = NULL;
-    while (!packet) {
-        int64_t left = deadline - zclock_mono ();
-        if (left <= 0 || !zpoller_wait (poller, (int) left))
-            fail_msg ("no packet from the node within %d ms", s_WAIT_MS);
-        zframe_t *routing = zframe_recv (fx->router);
-        zframe_t *frame = zframe_recv (fx->router);
-        assert_non_null (routing);
-        assert_non_null (frame);
-        if (certbus_packet_decode (frame, &packet) != CERTBUS_OK)
-            fail_msg ("the node sent an undecodable packet: %s", certbus_reason ());
-        zframe_destroy (&frame);
-        zframe_destroy (&fx->routing);
-        fx->routing = routing;
-        if (packet->body_case == CERTBUS__PACKET__BODY_PING) {
-            Certbus__Pong pong = CERTBUS__PONG__INIT;
-            pong.time = packet->ping->time;
-            Certbus__Packet reply = CERTBUS__PACKET__INIT;
-            reply.body_case = CERTBUS__PACKET__BODY_PONG;
-            reply.pong = &pong;
-            assert_int_equal (certbus_packet_send (fx->router, fx->routing, &reply), 0);
-            certbus_codec_free (packet);
-            packet = NULL;
-        }
-    }
-    zpoller_destroy (&poller);
-    return packet;
-}
-
-static void
-s_send (s_fx_t *fx, Certbus__Packet *packet)
-{
-    assert_int_equal (certbus_packet_send (fx->router, fx->routing, packet), 0);
+    return tw_router_recv (fx->router, &fx->routing, s_WAIT_MS);
 }
 
 //  A Ping from the broker, announcing directory version serial
 static void
 s_send_ping (s_fx_t *fx, int64_t time, uint64_t serial)
 {
-    Certbus__Ping ping = CERTBUS__PING__INIT;
-    ping.time = time;
-    ping.directory_serial = serial;
-    Certbus__Packet out = CERTBUS__PACKET__INIT;
-    out.body_case = CERTBUS__PACKET__BODY_PING;
-    out.ping = &ping;
-    s_send (fx, &out);
+    assert_int_equal (certbus_packet_send_ping (fx->router, fx->routing, time, serial), 0);
 }
 
 static void
 s_send_deliver (s_fx_t *fx, uint64_t sequence, uint64_t message_sequence, const uint8_t *bytes,
                 size_t size, const char *const *participants, size_t count)
 {
-    Certbus__Deliver deliver = CERTBUS__DELIVER__INIT;
-    deliver.sequence = sequence;
-    deliver.message_sequence = message_sequence;
-    deliver.accepted_at = certbus_now_ms ();
-    deliver.envelope.data = (uint8_t *) bytes;
-    deliver.envelope.len = size;
-    deliver.participants = (char **) participants;
-    deliver.n_participants = count;
-    Certbus__Packet out = CERTBUS__PACKET__INIT;
-    out.body_case = CERTBUS__PACKET__BODY_DELIVER;
-    out.deliver = &deliver;
-    s_send (fx, &out);
+    certbus_deliver_t deliver = {.sequence = sequence,
+                                 .message_sequence = message_sequence,
+                                 .accepted_at = certbus_now_ms (),
+                                 .envelope = bytes,
+                                 .envelope_size = size,
+                                 .participants = (char *const *) participants,
+                                 .participant_count = count};
+    assert_int_equal (certbus_packet_send_deliver (fx->router, fx->routing, &deliver), 0);
 }
 
 static void
 s_send_puback (s_fx_t *fx, const uint8_t *id, uint64_t sequence, const char *const *participants,
                size_t count)
 {
-    Certbus__PubAck ack = CERTBUS__PUB_ACK__INIT;
-    ack.message_id.data = (uint8_t *) id;
-    ack.message_id.len = CERTBUS_ID_SIZE;
-    ack.status = CERTBUS__STATUS__STATUS_ACCEPTED;
-    ack.reason = "";
-    ack.rule = "test";
-    ack.sequence = sequence;
-    ack.accepted_at = certbus_now_ms ();
-    ack.participants = (char **) participants;
-    ack.n_participants = count;
-    Certbus__Packet out = CERTBUS__PACKET__INIT;
-    out.body_case = CERTBUS__PACKET__BODY_PUBACK;
-    out.puback = &ack;
-    s_send (fx, &out);
+    certbus_puback_t ack = {.message_id = id,
+                            .message_id_size = CERTBUS_ID_SIZE,
+                            .status = CERTBUS_PUBACK_ACCEPTED,
+                            .reason = "",
+                            .rule = "test",
+                            .sequence = sequence,
+                            .accepted_at = certbus_now_ms (),
+                            .participants = (char *const *) participants,
+                            .participant_count = count};
+    assert_int_equal (certbus_packet_send_puback (fx->router, fx->routing, &ack), 0);
 }
 
 static void
 s_send_directory (s_fx_t *fx)
 {
-    Certbus__DirectoryReply reply = CERTBUS__DIRECTORY_REPLY__INIT;
-    reply.directory.data = fx->dir_bytes;
-    reply.directory.len = fx->dir_size;
-    Certbus__Packet out = CERTBUS__PACKET__INIT;
-    out.body_case = CERTBUS__PACKET__BODY_DIRECTORY_REPLY;
-    out.directory_reply = &reply;
-    s_send (fx, &out);
+    assert_int_equal (certbus_packet_send_directory_reply (fx->router, fx->routing, fx->dir_bytes,
+                                                           fx->dir_size),
+                      0);
 }
 
 //  The scripted broker's answer to the node's Hello
 static void
 s_send_welcome (s_fx_t *fx)
 {
-    Certbus__Hello welcome = CERTBUS__HELLO__INIT;
-    welcome.credit = 16;
-    welcome.directory_serial = certbus_directory_serial (fx->directory);
-    welcome.agent = "test_node_cases";
-    Certbus__Packet reply = CERTBUS__PACKET__INIT;
-    reply.body_case = CERTBUS__PACKET__BODY_HELLO;
-    reply.hello = &welcome;
-    s_send (fx, &reply);
+    assert_int_equal (certbus_packet_send_hello (fx->router, fx->routing, 16,
+                                                 certbus_directory_serial (fx->directory),
+                                                 "test_node_cases"),
+                      0);
 }
 
 //  A Ping/Pong round trip: everything the node sent before it answered
@@ -549,12 +494,7 @@ s_node_start (s_fx_t *fx, int grace_ms)
     if (grace_ms >= 0)
         config.directory_grace_ms = grace_ms;
     fx->node = zactor_new (node_engine_actor, &config);
-    assert_non_null (fx->node);
-    char *ready = zstr_recv (fx->node);
-    assert_non_null (ready);
-    if (strncmp (ready, "READY", 5) != 0)
-        fail_msg ("node did not start: %s", ready);
-    zstr_free (&ready);
+    tw_node_ready (fx->node);
     Certbus__Packet *packet = s_recv (fx);
     assert_int_equal (packet->body_case, CERTBUS__PACKET__BODY_HELLO);
     certbus_codec_free (packet);
@@ -576,13 +516,7 @@ s_setup (void **state)
     assert_int_equal (certbus_pubfile_read (council_pub, fx->council_key, NULL), 0);
     fx->broker = certbus_identity_load (broker_secret);
     assert_non_null (fx->broker);
-    fx->router = zsock_new (ZMQ_ROUTER);
-    zsock_set_curve_server (fx->router, 1);
-    zsock_set_curve_secretkey_bin (fx->router, certbus_identity_curve_secret (fx->broker));
-    zsock_set_linger (fx->router, 0);
-    int port = zsock_bind (fx->router, "tcp://127.0.0.1:*");
-    assert_true (port > 0);
-    snprintf (fx->endpoint, sizeof fx->endpoint, "tcp://127.0.0.1:%d", port);
+    fx->router = tw_router_new (fx->broker, fx->endpoint, sizeof fx->endpoint);
 
     fx->node_dir = tu_path (fx->dir, "bank");
     node_args_t args = {.dir = fx->node_dir, .org = "bank", .name = "Bank"};
@@ -655,6 +589,18 @@ s_incident_msg (s_fx_t *fx, certbus_identity_t *identity, const certbus_cert_t *
     return s_seal (fx, identity, cert, &opts, "bank", text, id, size_p);
 }
 
+//  bank updates the case (case_text) with status and the text of file, as
+//  `certbus-node incident update` does; returns what it published (the
+//  caller destroys it)
+static certbus_envelope_t *
+s_update_published (s_fx_t *fx, const char *case_text, const char *status, const char *file)
+{
+    node_args_t args = {.status = status, .wait_s = 0};
+    assert_int_equal (s_incident (fx, &args, NULL, "update", case_text, file, NULL), 0);
+    s_await_published (fx, 1);
+    return s_published (fx, 0);
+}
+
 //  ---------------------------------------------------------------------
 //  1. Cases belong to their participants
 
@@ -703,10 +649,7 @@ test_case_order_and_tlp (void **state)
 
     //  bank's update seals at the case's TLP and severity
     char *file = s_file (fx, "update.txt", "seen");
-    args = (node_args_t){.status = "acknowledged", .wait_s = 0};
-    assert_int_equal (s_incident (fx, &args, NULL, "update", case_text, file, NULL), 0);
-    s_await_published (fx, 1);
-    certbus_envelope_t *env = s_published (fx, 0);
+    certbus_envelope_t *env = s_update_published (fx, case_text, "acknowledged", file);
     const certbus_header_t *header = certbus_envelope_header (env);
     assert_string_equal (header->tlp, "amber");
     assert_string_equal (header->severity, "high");
@@ -748,10 +691,7 @@ test_case_tlp_without_report (void **state)
     assert_non_null (strstr (out, "\"status\":\"contained\""));
     free (out);
     char *file = s_file (fx, "update.txt", "noted");
-    args = (node_args_t){.status = "acknowledged", .wait_s = 0};
-    assert_int_equal (s_incident (fx, &args, NULL, "update", case_text, file, NULL), 0);
-    s_await_published (fx, 1);
-    certbus_envelope_t *env = s_published (fx, 0);
+    certbus_envelope_t *env = s_update_published (fx, case_text, "acknowledged", file);
     assert_string_equal (certbus_envelope_header (env)->tlp, "red");
     assert_string_equal (certbus_envelope_header (env)->severity, "critical");
     certbus_envelope_destroy (&env);
@@ -779,10 +719,7 @@ test_case_participants_from_broker (void **state)
     char case_text [CERTBUS_ID_STR_SIZE];
     certbus_id_format (report, case_text);
     char *file = s_file (fx, "update.txt", "on it");
-    node_args_t args = {.status = "acknowledged", .wait_s = 0};
-    assert_int_equal (s_incident (fx, &args, NULL, "update", case_text, file, NULL), 0);
-    s_await_published (fx, 1);
-    certbus_envelope_t *env = s_published (fx, 0);
+    certbus_envelope_t *env = s_update_published (fx, case_text, "acknowledged", file);
     assert_string_equal (certbus_envelope_header (env)->audience, "org:alpha");
     assert_int_equal (certbus_envelope_header (env)->recipient_count, 2); //  alpha and us
     //  The broker accepts it and names charlie too (say, an escalation)
@@ -796,10 +733,7 @@ test_case_participants_from_broker (void **state)
     free (bytes);
     s_settle (fx);
     s_forget_published (fx);
-    args = (node_args_t){.status = "investigating", .wait_s = 0};
-    assert_int_equal (s_incident (fx, &args, NULL, "update", case_text, file, NULL), 0);
-    s_await_published (fx, 1);
-    env = s_published (fx, 0);
+    env = s_update_published (fx, case_text, "investigating", file);
     assert_string_equal (certbus_envelope_header (env)->audience, "org:alpha,org:charlie");
     certbus_envelope_destroy (&env);
     free (file);
@@ -1348,6 +1282,9 @@ test_files_private (void **state)
     free (ctl);
 }
 
+//  An entry of the cmocka table: test runs between s_setup and s_teardown
+#define s_TEST(test) cmocka_unit_test_setup_teardown (test, s_setup, s_teardown)
+
 int
 main (void)
 {
@@ -1355,16 +1292,16 @@ main (void)
     zsys_set_logstream (NULL);
     certbus_init ();
     const struct CMUnitTest tests [] = {
-        cmocka_unit_test_setup_teardown (test_case_order_and_tlp, s_setup, s_teardown),
-        cmocka_unit_test_setup_teardown (test_case_tlp_without_report, s_setup, s_teardown),
-        cmocka_unit_test_setup_teardown (test_case_participants_from_broker, s_setup, s_teardown),
-        cmocka_unit_test_setup_teardown (test_case_participants_direct, s_setup, s_teardown),
-        cmocka_unit_test_setup_teardown (test_forward_refusals, s_setup, s_teardown),
-        cmocka_unit_test_setup_teardown (test_forward_and_escalate_sending, s_setup, s_teardown),
-        cmocka_unit_test_setup_teardown (test_directory_stale_holds, s_setup, s_teardown),
-        cmocka_unit_test_setup_teardown (test_directory_known_persists, s_setup, s_teardown),
-        cmocka_unit_test_setup_teardown (test_output_cannot_be_forged, s_setup, s_teardown),
-        cmocka_unit_test_setup_teardown (test_files_private, s_setup, s_teardown),
+        s_TEST (test_case_order_and_tlp),
+        s_TEST (test_case_tlp_without_report),
+        s_TEST (test_case_participants_from_broker),
+        s_TEST (test_case_participants_direct),
+        s_TEST (test_forward_refusals),
+        s_TEST (test_forward_and_escalate_sending),
+        s_TEST (test_directory_stale_holds),
+        s_TEST (test_directory_known_persists),
+        s_TEST (test_output_cannot_be_forged),
+        s_TEST (test_files_private),
     };
     return cmocka_run_group_tests (tests, NULL, NULL);
 }

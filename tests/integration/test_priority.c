@@ -106,7 +106,7 @@ main (void)
     certbus_init ();
     zsys_set_logstream (stderr);
     const struct CMUnitTest tests [] = {
-        cmocka_unit_test_setup_teardown (test_critical_overtakes_backlog, s_setup, tw_teardown),
+        TW_TEST (test_critical_overtakes_backlog),
     };
     return cmocka_run_group_tests (tests, NULL, NULL);
 }

@@ -1,4 +1,5 @@
-/*  wire.c - shared helpers for the in-process broker wire tests
+/*  wire.c - shared helpers for the in-process wire tests: the broker
+    fixture and its clients, and the scripted broker of the node tests
     SPDX-License-Identifier: MPL-2.0
 */
 #include <stdarg.h>
@@ -85,20 +86,18 @@ tw_setup (void **state, const tw_options_t *options)
     fx->config.bind = "tcp://127.0.0.1:*";
     fx->config.window = options->window ? options->window : TW_WINDOW;
     fx->config.heartbeat_ms = 100;
-    if (options->expiry_ms)
-        fx->config.expiry_ms = options->expiry_ms;
-    if (options->noise_burst)
-        fx->config.noise_burst = options->noise_burst;
-    if (options->noise_interval_ms)
-        fx->config.noise_interval_ms = options->noise_interval_ms;
-    if (options->quota_rate)
-        fx->config.quota_rate = options->quota_rate;
-    if (options->quota_burst)
-        fx->config.quota_burst = options->quota_burst;
-    if (options->quota_bytes)
-        fx->config.quota_bytes = options->quota_bytes;
-    if (options->inflight_bytes)
-        fx->config.inflight_bytes = options->inflight_bytes;
+    //  Every other setting the options name overrides the broker's default
+#define s_OVERRIDE(field) \
+    if (options->field)   \
+    fx->config.field = options->field
+    s_OVERRIDE (expiry_ms);
+    s_OVERRIDE (noise_burst);
+    s_OVERRIDE (noise_interval_ms);
+    s_OVERRIDE (quota_rate);
+    s_OVERRIDE (quota_burst);
+    s_OVERRIDE (quota_bytes);
+    s_OVERRIDE (inflight_bytes);
+#undef s_OVERRIDE
     //  Sessions that only listen must not time out while a test runs,
     //  unless the test is about that
     fx->config.peer_timeout_ms = options->peer_timeout_ms ? options->peer_timeout_ms : 60000;
@@ -304,22 +303,12 @@ tw_destroy_clients (tw_fixture_t *fx)
 //  Sending
 
 void
-tw_send (zsock_t *client, Certbus__Packet *packet)
-{
-    assert_int_equal (certbus_packet_send (client, NULL, packet), 0);
-}
-
-void
 tw_send_hello (tw_fixture_t *fx, zsock_t *client, uint32_t credit)
 {
-    Certbus__Hello hello = CERTBUS__HELLO__INIT;
-    hello.credit = credit;
-    hello.directory_serial = certbus_directory_serial (fx->directory);
-    hello.agent = (char *) fx->agent;
-    Certbus__Packet packet = CERTBUS__PACKET__INIT;
-    packet.body_case = CERTBUS__PACKET__BODY_HELLO;
-    packet.hello = &hello;
-    tw_send (client, &packet);
+    assert_int_equal (certbus_packet_send_hello (client, NULL, credit,
+                                                 certbus_directory_serial (fx->directory),
+                                                 fx->agent),
+                      0);
 }
 
 uint8_t *
@@ -344,24 +333,13 @@ tw_send_publish (zsock_t *client, const uint8_t *envelope, size_t size)
 void
 tw_send_ping (zsock_t *client, int64_t token)
 {
-    Certbus__Ping ping = CERTBUS__PING__INIT;
-    ping.time = token;
-    Certbus__Packet packet = CERTBUS__PACKET__INIT;
-    packet.body_case = CERTBUS__PACKET__BODY_PING;
-    packet.ping = &ping;
-    tw_send (client, &packet);
+    assert_int_equal (certbus_packet_send_ping (client, NULL, token, 0), 0);
 }
 
 void
 tw_send_acks (zsock_t *client, uint64_t *sequences, size_t count)
 {
-    Certbus__DeliverAck ack = CERTBUS__DELIVER_ACK__INIT;
-    ack.sequences = sequences;
-    ack.n_sequences = count;
-    Certbus__Packet packet = CERTBUS__PACKET__INIT;
-    packet.body_case = CERTBUS__PACKET__BODY_DELIVER_ACK;
-    packet.deliver_ack = &ack;
-    tw_send (client, &packet);
+    assert_int_equal (certbus_packet_send_deliver_ack (client, NULL, sequences, count, NULL, 0), 0);
 }
 
 void
@@ -684,4 +662,61 @@ tw_open (tw_fixture_t *fx, int to, const uint8_t *bytes, size_t size, const uint
     assert_memory_equal (payload, want_text, payload_size);
     free (payload);
     certbus_envelope_destroy (&env);
+}
+
+//  ---------------------------------------------------------------------------
+//  A scripted broker
+
+zsock_t *
+tw_router_new (certbus_identity_t *broker, char *endpoint, size_t size)
+{
+    zsock_t *router = zsock_new (ZMQ_ROUTER);
+    assert_non_null (router);
+    zsock_set_curve_server (router, 1);
+    zsock_set_curve_secretkey_bin (router, certbus_identity_curve_secret (broker));
+    zsock_set_linger (router, 0);
+    int port = zsock_bind (router, "tcp://127.0.0.1:*");
+    assert_true (port > 0);
+    snprintf (endpoint, size, "tcp://127.0.0.1:%d", port);
+    return router;
+}
+
+Certbus__Packet *
+tw_router_recv (zsock_t *router, zframe_t **routing_p, int timeout_ms)
+{
+    zpoller_t *poller = zpoller_new (router, NULL);
+    int64_t deadline = zclock_mono () + timeout_ms;
+    Certbus__Packet *packet = NULL;
+    while (!packet) {
+        int64_t left = deadline - zclock_mono ();
+        if (left <= 0 || !zpoller_wait (poller, (int) left))
+            fail_msg ("no packet from the node within %d ms", timeout_ms);
+        zframe_t *routing = zframe_recv (router);
+        zframe_t *frame = zframe_recv (router);
+        assert_non_null (routing);
+        assert_non_null (frame);
+        if (certbus_packet_decode (frame, &packet) != CERTBUS_OK)
+            fail_msg ("the node sent an undecodable packet: %s", certbus_reason ());
+        zframe_destroy (&frame);
+        zframe_destroy (routing_p);
+        *routing_p = routing;
+        if (packet->body_case == CERTBUS__PACKET__BODY_PING) {
+            assert_int_equal (certbus_packet_send_pong (router, routing, packet->ping->time), 0);
+            certbus_codec_free (packet);
+            packet = NULL;
+        }
+    }
+    zpoller_destroy (&poller);
+    return packet;
+}
+
+void
+tw_node_ready (zactor_t *node)
+{
+    assert_non_null (node);
+    char *ready = zstr_recv (node);
+    assert_non_null (ready);
+    if (strncmp (ready, "READY", 5) != 0)
+        fail_msg ("node did not start: %s", ready);
+    zstr_free (&ready);
 }

@@ -1,6 +1,7 @@
-/*  wire.h - shared helpers for the in-process broker wire tests: a Council
-    with three members, a broker engine on an ephemeral port, and CURVE
-    DEALER clients that speak hand-built packets to it
+/*  wire.h - shared helpers for the in-process wire tests: a Council with
+    three members, a broker engine on an ephemeral port, and CURVE DEALER
+    clients that speak hand-built packets to it; and, for the node tests, a
+    scripted broker that speaks to a node engine packet by packet
     SPDX-License-Identifier: MPL-2.0
 
     Each test gets a fresh broker folder (tu_tmpdir_new), a Council with
@@ -109,6 +110,12 @@ int
 void
     tw_main_init (int argc, char *argv []);
 
+//  An entry of a test program's cmocka table: test runs on the fixture of
+//  the program's own s_setup (its tw_setup with its options), or of another
+//  setup of its, and tw_teardown removes it.
+#define TW_TEST(test) cmocka_unit_test_setup_teardown (test, s_setup, tw_teardown)
+#define TW_TEST_WITH(test, setup) cmocka_unit_test_setup_teardown (test, setup, tw_teardown)
+
 //  Starts a broker engine with fx->config (on fx->dir); returns 0 or -1.
 int
     tw_broker_start (tw_fixture_t *fx);
@@ -168,10 +175,6 @@ void
 
 //  ---------------------------------------------------------------------------
 //  Sending
-
-//  Sends packet through the codec.
-void
-    tw_send (zsock_t *client, Certbus__Packet *packet);
 
 //  Sends a Hello with credit and the fixture directory's serial.
 void
@@ -307,5 +310,27 @@ uint8_t *
 void
     tw_open (tw_fixture_t *fx, int to, const uint8_t *bytes, size_t size, const uint8_t *want_id,
              const char *want_text);
+
+//  ---------------------------------------------------------------------------
+//  A scripted broker, for the node tests: a ROUTER in the test program that
+//  holds the broker's CURVE keys and speaks the wire protocol packet by
+//  packet to a node engine
+
+//  A ROUTER serving CURVE with the secret key of broker (no ZAP handler),
+//  bound on a free loopback port; endpoint (size bytes) gets its address.
+zsock_t *
+    tw_router_new (certbus_identity_t *broker, char *endpoint, size_t size);
+
+//  The next packet from the node on router within timeout_ms, its routing
+//  frame kept in *routing_p (replacing the one there); Pings are answered
+//  with a Pong and skipped. Fails the test when none arrives or the packet
+//  does not decode.
+Certbus__Packet *
+    tw_router_recv (zsock_t *router, zframe_t **routing_p, int timeout_ms);
+
+//  Waits for a node engine actor, just made, to say READY; fails the test
+//  when it does not.
+void
+    tw_node_ready (zactor_t *node);
 
 #endif
