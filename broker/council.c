@@ -19,12 +19,7 @@
 char *
 council_path (const char *dir, const char *name)
 {
-    size_t len = strlen (dir) + strlen (name) + 2;
-    char *path = malloc (len);
-    if (!path)
-        abort ();
-    snprintf (path, len, "%s/%s", dir, name);
-    return path;
+    return certbus_file_path (dir, name);
 }
 
 //  Sets dir (a folder) to mode 0700. Returns 0, or -1 with the reason set.

@@ -646,14 +646,7 @@ s_damaged_message (broker_store_backend_t *self)
 static int64_t
 s_count_rows (broker_store_backend_t *self, const char *sql)
 {
-    sqlite3_stmt *stmt = certbus_db_prepare (self->db, sql);
-    int64_t count = -1;
-    if (stmt && sqlite3_step (stmt) == SQLITE_ROW)
-        count = sqlite3_column_int64 (stmt, 0);
-    else if (stmt)
-        certbus_db_fail (self->db, "count rows");
-    sqlite3_finalize (stmt);
-    return count;
+    return certbus_db_int64 (self->db, sql, "count rows");
 }
 
 static int

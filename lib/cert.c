@@ -69,6 +69,17 @@ s_strdup (const char *s)
     return copy;
 }
 
+//  A malloc copy of size bytes
+static uint8_t *
+s_memdup (const uint8_t *bytes, size_t size)
+{
+    uint8_t *copy = malloc (size);
+    if (!copy)
+        abort ();
+    memcpy (copy, bytes, size);
+    return copy;
+}
+
 static bool
 s_key_ok (ProtobufCBinaryData key)
 {
@@ -246,11 +257,8 @@ certbus_cert_issue (certbus_identity_t *council, const certbus_request_t *reques
     body.curve_key.len = CERTBUS_KEY_SIZE;
     body.not_before = not_before;
     body.not_after = not_after;
-    size_t body_size;
-    uint8_t *body_bytes = certbus_codec_encode (&body, &body_size);
-    *bytes_p = certbus_signed_wrap (&s_cert_type, body_bytes, body_size,
-                                    certbus_identity_sign_secret (council), size_p);
-    free (body_bytes);
+    *bytes_p = certbus_signed_wrap_message (&s_cert_type, &body,
+                                            certbus_identity_sign_secret (council), size_p);
     return 0;
 }
 
@@ -259,17 +267,12 @@ certbus_cert_decode (const uint8_t *bytes, size_t size, const uint8_t *council_k
                      certbus_cert_t **cert_p)
 {
     *cert_p = NULL;
-    uint8_t *signed_body = NULL;
-    size_t signed_size = 0;
     Certbus__CertificateBody *body = NULL;
-    certbus_err_t rc = certbus_signed_unwrap (&s_cert_type, bytes, size, council_key, &signed_body,
-                                              &signed_size);
+    certbus_err_t rc = certbus_signed_open (&s_cert_type, bytes, size, council_key,
+                                            &certbus__certificate_body__descriptor, 64 * 1024, 16,
+                                            (void **) &body);
     if (rc)
-        goto cleanup;
-    rc = certbus_codec_decode (&certbus__certificate_body__descriptor, signed_body, signed_size,
-                               64 * 1024, 16, (void **) &body);
-    if (rc)
-        goto cleanup;
+        return rc;
     if (!certbus_name_valid (body->org_id) || body->serial == 0
         || body->tier < CERTBUS__TIER__TIER_NATIONAL
         || body->tier > CERTBUS__TIER__TIER_ORGANIZATION
@@ -302,15 +305,11 @@ certbus_cert_decode (const uint8_t *bytes, size_t size, const uint8_t *council_k
     memcpy (self->curve_key, body->curve_key.data, CERTBUS_KEY_SIZE);
     self->not_before = body->not_before;
     self->not_after = body->not_after;
-    self->bytes = malloc (size);
-    if (!self->bytes)
-        abort ();
-    memcpy (self->bytes, bytes, size);
+    self->bytes = s_memdup (bytes, size);
     self->size = size;
     *cert_p = self;
 cleanup:
     certbus_codec_free (body);
-    free (signed_body);
     return rc;
 }
 
@@ -340,10 +339,7 @@ certbus_cert_dup (const certbus_cert_t *self)
     copy->name = s_strdup (self->name);
     copy->sector = s_strdup (self->sector);
     copy->region = s_strdup (self->region);
-    copy->bytes = malloc (self->size);
-    if (!copy->bytes)
-        abort ();
-    memcpy (copy->bytes, self->bytes, self->size);
+    copy->bytes = s_memdup (self->bytes, self->size);
     return copy;
 }
 
@@ -375,11 +371,8 @@ certbus_revocation_issue (certbus_identity_t *council, uint64_t serial, const ch
     body.org_id = (char *) org_id;
     body.revoked_at = revoked_at;
     body.reason = (char *) (reason ? reason : "");
-    size_t body_size;
-    uint8_t *body_bytes = certbus_codec_encode (&body, &body_size);
-    *bytes_p = certbus_signed_wrap (&s_revocation_type, body_bytes, body_size,
-                                    certbus_identity_sign_secret (council), size_p);
-    free (body_bytes);
+    *bytes_p = certbus_signed_wrap_message (&s_revocation_type, &body,
+                                            certbus_identity_sign_secret (council), size_p);
     return 0;
 }
 
@@ -388,17 +381,12 @@ certbus_revocation_decode (const uint8_t *bytes, size_t size, const uint8_t *cou
                            certbus_revocation_t **rev_p)
 {
     *rev_p = NULL;
-    uint8_t *signed_body = NULL;
-    size_t signed_size = 0;
     Certbus__RevocationBody *body = NULL;
-    certbus_err_t rc = certbus_signed_unwrap (&s_revocation_type, bytes, size, council_key,
-                                              &signed_body, &signed_size);
+    certbus_err_t rc = certbus_signed_open (&s_revocation_type, bytes, size, council_key,
+                                            &certbus__revocation_body__descriptor, 16 * 1024, 16,
+                                            (void **) &body);
     if (rc)
-        goto cleanup;
-    rc = certbus_codec_decode (&certbus__revocation_body__descriptor, signed_body, signed_size,
-                               16 * 1024, 16, (void **) &body);
-    if (rc)
-        goto cleanup;
+        return rc;
     certbus_revocation_t *self = calloc (1, sizeof *self);
     if (!self)
         abort ();
@@ -406,16 +394,11 @@ certbus_revocation_decode (const uint8_t *bytes, size_t size, const uint8_t *cou
     self->org_id = s_strdup (body->org_id);
     self->revoked_at = body->revoked_at;
     self->reason = s_strdup (body->reason);
-    self->bytes = malloc (size);
-    if (!self->bytes)
-        abort ();
-    memcpy (self->bytes, bytes, size);
+    self->bytes = s_memdup (bytes, size);
     self->size = size;
     *rev_p = self;
-cleanup:
     certbus_codec_free (body);
-    free (signed_body);
-    return rc;
+    return CERTBUS_OK;
 }
 
 void

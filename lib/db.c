@@ -96,6 +96,32 @@ certbus_db_prepare (sqlite3 *db, const char *sql)
     return stmt;
 }
 
+int64_t
+certbus_db_int64 (sqlite3 *db, const char *sql, const char *what)
+{
+    sqlite3_stmt *stmt = certbus_db_prepare (db, sql);
+    int64_t value = -1;
+    if (stmt && sqlite3_step (stmt) == SQLITE_ROW)
+        value = sqlite3_column_int64 (stmt, 0);
+    else if (stmt && what)
+        certbus_db_fail (db, what);
+    sqlite3_finalize (stmt);
+    return value;
+}
+
+uint8_t *
+certbus_db_column_dup (sqlite3_stmt *stmt, int col, size_t *size_p)
+{
+    size_t size = (size_t) sqlite3_column_bytes (stmt, col);
+    uint8_t *copy = malloc (size ? size : 1);
+    if (!copy)
+        abort ();
+    if (size)
+        memcpy (copy, sqlite3_column_blob (stmt, col), size);
+    *size_p = size;
+    return copy;
+}
+
 int
 certbus_db_begin (sqlite3 *db)
 {

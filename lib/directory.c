@@ -51,11 +51,8 @@ certbus_directory_build (certbus_identity_t *council, uint64_t serial, uint8_t *
         if (certbus_codec_decode (&certbus__revocation__descriptor, revs [i], rev_sizes [i],
                                   16 * 1024, 16, (void **) &body.revocations [i]))
             goto cleanup;
-    size_t body_size;
-    uint8_t *body_bytes = certbus_codec_encode (&body, &body_size);
-    *bytes_p = certbus_signed_wrap (&s_directory_type, body_bytes, body_size,
-                                    certbus_identity_sign_secret (council), size_p);
-    free (body_bytes);
+    *bytes_p = certbus_signed_wrap_message (&s_directory_type, &body,
+                                            certbus_identity_sign_secret (council), size_p);
     rc = 0;
 cleanup:
     for (i = 0; i < cert_count; i++)
@@ -118,15 +115,9 @@ static certbus_err_t
 s_signed_body (const uint8_t *bytes, size_t size, const uint8_t *council_key,
                Certbus__DirectoryBody **body_p)
 {
-    uint8_t *body = NULL;
-    size_t body_size = 0;
-    certbus_err_t rc = certbus_signed_unwrap (&s_directory_type, bytes, size, council_key, &body,
-                                              &body_size);
-    if (rc == CERTBUS_OK)
-        rc = certbus_codec_decode (&certbus__directory_body__descriptor, body, body_size,
-                                   CERTBUS_MAX_DIRECTORY, CERTBUS_MAX_MEMBERS, (void **) body_p);
-    free (body);
-    return rc;
+    return certbus_signed_open (&s_directory_type, bytes, size, council_key,
+                                &certbus__directory_body__descriptor, CERTBUS_MAX_DIRECTORY,
+                                CERTBUS_MAX_MEMBERS, (void **) body_p);
 }
 
 certbus_err_t

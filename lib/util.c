@@ -375,6 +375,17 @@ s_temp_open (const char *path, char *tmp, size_t tmp_size)
     return certbus_fail (CERTBUS_E_IO, "cannot create a temporary file beside %s", path), -1;
 }
 
+char *
+certbus_file_path (const char *dir, const char *name)
+{
+    size_t len = strlen (dir) + strlen (name) + 2;
+    char *path = malloc (len);
+    if (!path)
+        abort ();
+    snprintf (path, len, "%s/%s", dir, name);
+    return path;
+}
+
 int
 certbus_file_write (const char *path, const void *data, size_t size, mode_t mode)
 {

@@ -11,12 +11,7 @@
 char *
 node_path (const char *dir, const char *name)
 {
-    size_t len = strlen (dir) + strlen (name) + 2;
-    char *path = malloc (len);
-    if (!path)
-        abort ();
-    snprintf (path, len, "%s/%s", dir, name);
-    return path;
+    return certbus_file_path (dir, name);
 }
 
 char *

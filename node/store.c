@@ -121,12 +121,7 @@ s_blob_get (node_store_t *self, const char *sql, uint8_t **bytes_p, size_t *size
     sqlite3_stmt *stmt = certbus_db_prepare (self->db, sql);
     int rc = -1;
     if (stmt && sqlite3_step (stmt) == SQLITE_ROW && sqlite3_column_bytes (stmt, 0) > 0) {
-        size_t size = (size_t) sqlite3_column_bytes (stmt, 0);
-        *bytes_p = malloc (size);
-        if (!*bytes_p)
-            abort ();
-        memcpy (*bytes_p, sqlite3_column_blob (stmt, 0), size);
-        *size_p = size;
+        *bytes_p = certbus_db_column_dup (stmt, 0, size_p);
         rc = 0;
     }
     sqlite3_finalize (stmt);
@@ -489,12 +484,7 @@ node_store_inbox_get (node_store_t *self, const uint8_t *id, node_message_fn *fn
 static int64_t
 s_scalar (node_store_t *self, const char *sql)
 {
-    sqlite3_stmt *stmt = certbus_db_prepare (self->db, sql);
-    int64_t value = -1;
-    if (stmt && sqlite3_step (stmt) == SQLITE_ROW)
-        value = sqlite3_column_int64 (stmt, 0);
-    sqlite3_finalize (stmt);
-    return value;
+    return certbus_db_int64 (self->db, sql, NULL);
 }
 
 int64_t
@@ -583,11 +573,7 @@ node_store_blob_get (node_store_t *self, const char *key, uint8_t **bytes_p, siz
         return -1;
     sqlite3_bind_text (stmt, 1, key, -1, SQLITE_STATIC);
     if (sqlite3_step (stmt) == SQLITE_ROW && sqlite3_column_bytes (stmt, 0) > 0) {
-        *size_p = (size_t) sqlite3_column_bytes (stmt, 0);
-        *bytes_p = malloc (*size_p);
-        if (!*bytes_p)
-            abort ();
-        memcpy (*bytes_p, sqlite3_column_blob (stmt, 0), *size_p);
+        *bytes_p = certbus_db_column_dup (stmt, 0, size_p);
         rc = 0;
     }
     sqlite3_finalize (stmt);
@@ -689,11 +675,7 @@ s_blob_by_id (node_store_t *self, const char *sql, const uint8_t *id, uint8_t **
         return -1;
     sqlite3_bind_blob (stmt, 1, id, CERTBUS_ID_SIZE, SQLITE_STATIC);
     if (sqlite3_step (stmt) == SQLITE_ROW) {
-        *size_p = (size_t) sqlite3_column_bytes (stmt, 0);
-        *bytes_p = malloc (*size_p ? *size_p : 1);
-        if (!*bytes_p)
-            abort ();
-        memcpy (*bytes_p, sqlite3_column_blob (stmt, 0), *size_p);
+        *bytes_p = certbus_db_column_dup (stmt, 0, size_p);
         found = 1;
     }
     sqlite3_finalize (stmt);

@@ -10,6 +10,8 @@
 
 #include <sqlite3.h>
 #include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
 #include "certbus/err.h"
 
 //  Opens the database at path (creating it when create is true) with mode
@@ -30,6 +32,19 @@ int
 //  A prepared statement, or NULL with the reason set.
 sqlite3_stmt *
     certbus_db_prepare (sqlite3 *db, const char *sql);
+
+//  Runs sql, a query of one row and one integer column, and returns that
+//  value; or -1 when it prepares no statement or gives no row: then, when
+//  what is not NULL, with the reason set from the connection's error
+//  ("FILE: what: ...", as certbus_db_fail).
+int64_t
+    certbus_db_int64 (sqlite3 *db, const char *sql, const char *what);
+
+//  A malloc copy of column col of stmt's current row, of *size_p bytes:
+//  at least one byte is allocated, so an empty value is not NULL. Aborts
+//  when out of memory.
+uint8_t *
+    certbus_db_column_dup (sqlite3_stmt *stmt, int col, size_t *size_p);
 
 //  BEGIN IMMEDIATE (the write lock now, not at the first write); COMMIT,
 //  which rolls back when it fails; ROLLBACK of an open transaction. The

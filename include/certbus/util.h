@@ -128,6 +128,11 @@ void
 void
     certbus_fingerprint (const uint8_t *key, size_t key_len, char out [17]);
 
+//  A new string "dir/name" for the caller to free; aborts when out of
+//  memory.
+char *
+    certbus_file_path (const char *dir, const char *name);
+
 //  Writes data to path through a temporary file in the same folder, fsync
 //  and rename, so readers see the old file or the whole new one. The
 //  temporary file has a random name and is created new (never through a
