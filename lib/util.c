@@ -726,6 +726,13 @@ certbus_term_escape (const char *s)
 }
 
 void
+certbus_sb_json_field (certbus_sb_t *sb, const char *name, const char *value)
+{
+    certbus_sb_printf (sb, ",\"%s\":", name);
+    certbus_sb_json_str (sb, value);
+}
+
+void
 certbus_sb_free (certbus_sb_t *sb)
 {
     free (sb->data);

@@ -107,18 +107,13 @@ s_list_case (void *arg, const uint8_t *case_id)
         certbus_time_format (c.updated, updated, sizeof updated);
         if (cases->args->json) {
             certbus_sb_t sb = {0};
-            certbus_sb_printf (&sb, "{\"case\":\"%s\",\"reporter\":", id);
-            certbus_sb_json_str (&sb, c.reporter);
-            certbus_sb_printf (&sb, ",\"severity\":");
-            certbus_sb_json_str (&sb, c.severity ? c.severity : "");
-            certbus_sb_printf (&sb, ",\"tlp\":");
-            certbus_sb_json_str (&sb, c.tlp ? c.tlp : "");
-            certbus_sb_printf (&sb, ",\"status\":");
-            certbus_sb_json_str (&sb, status);
-            certbus_sb_printf (&sb, ",\"assigned\":");
-            certbus_sb_json_str (&sb, c.assign ? c.assign : "");
-            certbus_sb_printf (&sb, ",\"topic\":");
-            certbus_sb_json_str (&sb, c.topic);
+            certbus_sb_printf (&sb, "{\"case\":\"%s\"", id);
+            certbus_sb_json_field (&sb, "reporter", c.reporter);
+            certbus_sb_json_field (&sb, "severity", c.severity ? c.severity : "");
+            certbus_sb_json_field (&sb, "tlp", c.tlp ? c.tlp : "");
+            certbus_sb_json_field (&sb, "status", status);
+            certbus_sb_json_field (&sb, "assigned", c.assign ? c.assign : "");
+            certbus_sb_json_field (&sb, "topic", c.topic);
             certbus_sb_printf (&sb, ",\"opened\":\"%s\",\"updated\":\"%s\",\"messages\":%zu}",
                                opened, updated, c.count);
             printf ("%s\n", sb.data);
@@ -153,18 +148,15 @@ s_show_entry (void *arg, const node_thread_entry_t *entry)
     bool printable = text && strlen (text) == entry->size && certbus_utf8_valid (text, SIZE_MAX);
     if (show->json) {
         certbus_sb_t sb = {0};
-        certbus_sb_printf (&sb, "{\"n\":%zu,\"id\":\"%s\",\"origin\":", ++show->n, id);
-        certbus_sb_json_str (&sb, entry->origin);
-        certbus_sb_printf (&sb, ",\"created\":\"%s\",\"status\":", when);
-        certbus_sb_json_str (&sb, entry->status);
-        certbus_sb_printf (&sb, ",\"assigned\":");
-        certbus_sb_json_str (&sb, entry->assign);
-        certbus_sb_printf (&sb, ",\"forwarders\":");
-        certbus_sb_json_str (&sb, entry->forwarders);
+        certbus_sb_printf (&sb, "{\"n\":%zu,\"id\":\"%s\"", ++show->n, id);
+        certbus_sb_json_field (&sb, "origin", entry->origin);
+        certbus_sb_printf (&sb, ",\"created\":\"%s\"", when);
+        certbus_sb_json_field (&sb, "status", entry->status);
+        certbus_sb_json_field (&sb, "assigned", entry->assign);
+        certbus_sb_json_field (&sb, "forwarders", entry->forwarders);
         certbus_sb_printf (&sb, ",\"size\":%zu", entry->size);
         if (printable) {
-            certbus_sb_printf (&sb, ",\"payload\":");
-            certbus_sb_json_str (&sb, text);
+            certbus_sb_json_field (&sb, "payload", text);
         }
         else if (entry->payload) {
             char *b64

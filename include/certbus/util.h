@@ -186,6 +186,10 @@ void
     certbus_sb_printf (certbus_sb_t *sb, const char *format, ...) CERTBUS_PRINTF (2, 3);
 void
     certbus_sb_json_str (certbus_sb_t *sb, const char *s);
+//  Appends ,"name": and then value as certbus_sb_json_str does: one more
+//  member of an object already open. name is a literal key, written as is.
+void
+    certbus_sb_json_field (certbus_sb_t *sb, const char *name, const char *value);
 void
     certbus_sb_free (certbus_sb_t *sb);
 
