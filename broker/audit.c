@@ -39,9 +39,7 @@ s_collect_head (void *arg, const certbus_tree_head_t *head, const uint8_t *bytes
                   (unsigned long long) head->size, (long long) head->timestamp);
         return 1;
     }
-    v->heads = realloc (v->heads, (v->head_count + 1) * sizeof (certbus_tree_head_t));
-    if (!v->heads)
-        abort ();
+    v->heads = certbus_realloc (v->heads, v->head_count + 1, sizeof (certbus_tree_head_t));
     v->heads [v->head_count++] = *head;
     return 0;
 }

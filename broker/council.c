@@ -345,10 +345,8 @@ s_blobs_add (void *arg, const uint8_t *bytes, size_t size)
     s_blobs_t *list = arg;
     if (list->count == list->cap) {
         list->cap = list->cap ? list->cap * 2 : 16;
-        list->blobs = realloc (list->blobs, list->cap * sizeof (uint8_t *));
-        list->sizes = realloc (list->sizes, list->cap * sizeof (size_t));
-        if (!list->blobs || !list->sizes)
-            abort ();
+        list->blobs = certbus_realloc (list->blobs, list->cap, sizeof (uint8_t *));
+        list->sizes = certbus_realloc (list->sizes, list->cap, sizeof (size_t));
     }
     uint8_t *copy = malloc (size ? size : 1);
     if (!copy)

@@ -123,10 +123,8 @@ s_reply_new (broker_ctx_t *ctx, zframe_t *routing)
 {
     if (ctx->publish->reply_count == ctx->publish->reply_cap) {
         ctx->publish->reply_cap = ctx->publish->reply_cap ? ctx->publish->reply_cap * 2 : 64;
-        ctx->publish->replies = realloc (ctx->publish->replies,
-                                         ctx->publish->reply_cap * sizeof (broker_reply_t));
-        if (!ctx->publish->replies)
-            abort ();
+        ctx->publish->replies = certbus_realloc (ctx->publish->replies, ctx->publish->reply_cap,
+                                                 sizeof (broker_reply_t));
     }
     broker_reply_t *reply = &ctx->publish->replies [ctx->publish->reply_count++];
     memset (reply, 0, sizeof *reply);

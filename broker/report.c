@@ -74,9 +74,7 @@ s_percentile (double *values, size_t n, double p)
 static void
 s_push (double **values, size_t *n, double value)
 {
-    *values = realloc (*values, (*n + 1) * sizeof (double));
-    if (!*values)
-        abort ();
+    *values = certbus_realloc (*values, *n + 1, sizeof (double));
     (*values) [(*n)++] = value;
 }
 
@@ -94,9 +92,7 @@ s_case (void *arg, const broker_case_t *c)
         if (strcmp (r->groups [i].key, key) == 0)
             group = &r->groups [i];
     if (!group) {
-        r->groups = realloc (r->groups, (r->group_count + 1) * sizeof (s_group_t));
-        if (!r->groups)
-            abort ();
+        r->groups = certbus_realloc (r->groups, r->group_count + 1, sizeof (s_group_t));
         group = &r->groups [r->group_count++];
         memset (group, 0, sizeof *group);
         snprintf (group->key, sizeof group->key, "%s", key);
@@ -136,9 +132,7 @@ s_case (void *arg, const broker_case_t *c)
     for (int s = 0; s < s_SEVERITIES; s++)
         if (strcmp (c->severity, s_severities [s]) == 0 && !c->resolved_at && !c->first_ack_at
             && r->now - c->opened_at > r->thresholds [s]) {
-            r->overdue = realloc (r->overdue, (r->overdue_count + 1) * sizeof (broker_case_t));
-            if (!r->overdue)
-                abort ();
+            r->overdue = certbus_realloc (r->overdue, r->overdue_count + 1, sizeof (broker_case_t));
             r->overdue [r->overdue_count++] = *c;
         }
     return 0;

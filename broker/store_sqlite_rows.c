@@ -147,9 +147,7 @@ broker_sqlite_cert_revoke (broker_store_backend_t *self, uint64_t serial, const 
     sqlite3_bind_int64 (stmt, 2, at);
     sqlite3_bind_blob (stmt, 3, revocation, (int) size, SQLITE_STATIC);
     sqlite3_bind_text (stmt, 4, reason ? reason : "", -1, SQLITE_STATIC);
-    int rc = sqlite3_step (stmt) == SQLITE_DONE ? 0 : certbus_db_fail (self->db, "revoke");
-    sqlite3_finalize (stmt);
-    return rc;
+    return certbus_db_run (self->db, stmt, "revoke");
 }
 
 //  Calls fn with each value of one blob column of sql
@@ -252,9 +250,7 @@ broker_sqlite_tree_head_add (broker_store_backend_t *self, const certbus_tree_he
     sqlite3_bind_int64 (stmt, 2, head->timestamp);
     sqlite3_bind_blob (stmt, 3, head->root, 32, SQLITE_STATIC);
     sqlite3_bind_blob (stmt, 4, bytes, (int) size, SQLITE_STATIC);
-    int rc = sqlite3_step (stmt) == SQLITE_DONE ? 0 : certbus_db_fail (self->db, "store tree head");
-    sqlite3_finalize (stmt);
-    return rc;
+    return certbus_db_run (self->db, stmt, "store tree head");
 }
 
 int
@@ -428,9 +424,7 @@ broker_sqlite_case_put (broker_store_backend_t *self, const broker_case_t *c)
     };
     broker_digest_case (digest, &row);
     sqlite3_bind_blob (stmt, 10, digest, sizeof digest, SQLITE_STATIC);
-    int rc = sqlite3_step (stmt) == SQLITE_DONE ? 0 : certbus_db_fail (self->db, "store case");
-    sqlite3_finalize (stmt);
-    return rc;
+    return certbus_db_run (self->db, stmt, "store case");
 }
 
 int
@@ -473,9 +467,7 @@ broker_sqlite_case_members (broker_store_backend_t *self, const uint8_t *case_id
     while ((rc = sqlite3_step (stmt)) == SQLITE_ROW) {
         if (*count_p == cap) {
             cap = cap ? cap * 2 : 8;
-            *orgs_p = realloc (*orgs_p, cap * sizeof (char *));
-            if (!*orgs_p)
-                abort ();
+            *orgs_p = certbus_realloc (*orgs_p, cap, sizeof (char *));
         }
         (*orgs_p) [(*count_p)++] = strdup ((const char *) sqlite3_column_text (stmt, 0));
     }

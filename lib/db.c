@@ -109,6 +109,14 @@ certbus_db_int64 (sqlite3 *db, const char *sql, const char *what)
     return value;
 }
 
+int
+certbus_db_run (sqlite3 *db, sqlite3_stmt *stmt, const char *what)
+{
+    int rc = sqlite3_step (stmt) == SQLITE_DONE ? 0 : certbus_db_fail (db, what);
+    sqlite3_finalize (stmt);
+    return rc;
+}
+
 uint8_t *
 certbus_db_column_dup (sqlite3_stmt *stmt, int col, size_t *size_p)
 {
@@ -120,6 +128,35 @@ certbus_db_column_dup (sqlite3_stmt *stmt, int col, size_t *size_p)
         memcpy (copy, sqlite3_column_blob (stmt, col), size);
     *size_p = size;
     return copy;
+}
+
+//  The statement pointer of table entry at in owner
+static sqlite3_stmt **
+s_statement (void *owner, const certbus_db_statement_t *at)
+{
+    return (sqlite3_stmt **) ((char *) owner + at->offset);
+}
+
+int
+certbus_db_prepare_all (sqlite3 *db, void *owner, const certbus_db_statement_t *table, size_t count)
+{
+    for (size_t i = 0; i < count; i++) {
+        sqlite3_stmt **stmt = s_statement (owner, &table [i]);
+        *stmt = certbus_db_prepare (db, table [i].sql);
+        if (!*stmt)
+            return -1;
+    }
+    return 0;
+}
+
+void
+certbus_db_finalize_all (void *owner, const certbus_db_statement_t *table, size_t count)
+{
+    for (size_t i = 0; i < count; i++) {
+        sqlite3_stmt **stmt = s_statement (owner, &table [i]);
+        sqlite3_finalize (*stmt);
+        *stmt = NULL;
+    }
 }
 
 int
@@ -173,7 +210,5 @@ certbus_db_meta_set (sqlite3 *db, const char *key, const char *value)
         return -1;
     sqlite3_bind_text (stmt, 1, key, -1, SQLITE_STATIC);
     sqlite3_bind_text (stmt, 2, value, -1, SQLITE_STATIC);
-    int rc = sqlite3_step (stmt) == SQLITE_DONE ? 0 : certbus_db_fail (db, "meta");
-    sqlite3_finalize (stmt);
-    return rc;
+    return certbus_db_run (db, stmt, "meta");
 }

@@ -150,10 +150,7 @@ certbus_envelope_seal (certbus_identity_t *identity, const certbus_cert_t *own,
     if (rc)
         return rc;
     if (opts->self_copy) {
-        char **more = realloc (orgs, (count + 1) * sizeof (char *));
-        if (!more)
-            abort ();
-        orgs = more;
+        orgs = certbus_realloc (orgs, count + 1, sizeof (char *));
         orgs [count] = strdup (own->org_id);
         if (!orgs [count++])
             abort ();

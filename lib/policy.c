@@ -249,9 +249,7 @@ s_from_config (zconfig_t *root, const char *origin)
         }
         if (self->count == cap) {
             cap = cap ? cap * 2 : 16;
-            self->rules = realloc (self->rules, cap * sizeof (s_rule_t));
-            if (!self->rules)
-                abort ();
+            self->rules = certbus_realloc (self->rules, cap, sizeof (s_rule_t));
         }
         s_rule_t *rule = &self->rules [self->count++];
         memset (rule, 0, sizeof *rule);

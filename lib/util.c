@@ -375,6 +375,17 @@ s_temp_open (const char *path, char *tmp, size_t tmp_size)
     return certbus_fail (CERTBUS_E_IO, "cannot create a temporary file beside %s", path), -1;
 }
 
+void *
+certbus_realloc (void *ptr, size_t count, size_t size)
+{
+    if (size && count > SIZE_MAX / size)
+        abort ();
+    void *grown = realloc (ptr, count * size);
+    if (!grown && count > 0 && size > 0)
+        abort ();
+    return grown;
+}
+
 char *
 certbus_file_path (const char *dir, const char *name)
 {

@@ -200,28 +200,28 @@ node_deliver (self_t *self, const node_delivery_t *delivery, bool may_hold, int 
     return stored >= 0 ? 1 : -1;
 }
 
+//  Appends value to the growable array at *array_p of *count_p values
+//  (room for *cap_p), which starts at first_cap
+static void
+s_append (uint64_t **array_p, size_t *count_p, size_t *cap_p, size_t first_cap, uint64_t value)
+{
+    if (*count_p == *cap_p) {
+        *cap_p = *cap_p ? *cap_p * 2 : first_cap;
+        *array_p = certbus_realloc (*array_p, *cap_p, sizeof (uint64_t));
+    }
+    (*array_p) [(*count_p)++] = value;
+}
+
 void
 node_acks_add (node_acks_t *acks, uint64_t sequence)
 {
-    if (acks->count == acks->cap) {
-        acks->cap = acks->cap ? acks->cap * 2 : 64;
-        acks->sequences = realloc (acks->sequences, acks->cap * sizeof (uint64_t));
-        if (!acks->sequences)
-            abort ();
-    }
-    acks->sequences [acks->count++] = sequence;
+    s_append (&acks->sequences, &acks->count, &acks->cap, 64, sequence);
 }
 
 void
 node_acks_refused (node_acks_t *acks, uint64_t sequence)
 {
-    if (acks->refused_count == acks->refused_cap) {
-        acks->refused_cap = acks->refused_cap ? acks->refused_cap * 2 : 16;
-        acks->refused_seqs = realloc (acks->refused_seqs, acks->refused_cap * sizeof (uint64_t));
-        if (!acks->refused_seqs)
-            abort ();
-    }
-    acks->refused_seqs [acks->refused_count++] = sequence;
+    s_append (&acks->refused_seqs, &acks->refused_count, &acks->refused_cap, 16, sequence);
 }
 
 void

@@ -128,6 +128,12 @@ void
 void
     certbus_fingerprint (const uint8_t *key, size_t key_len, char out [17]);
 
+//  realloc of ptr to an array of count items of size bytes each; aborts
+//  when out of memory or when the size overflows, so it never returns NULL
+//  for a count above 0.
+void *
+    certbus_realloc (void *ptr, size_t count, size_t size);
+
 //  A new string "dir/name" for the caller to free; aborts when out of
 //  memory.
 char *
