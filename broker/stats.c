@@ -205,10 +205,8 @@ s_metric_kind (const char *kind)
 {
     static const char *known [] = {"incident", "advisory",  "alert",         "receipt",
                                    "report",   "indicator", "vulnerability", "notice"};
-    for (size_t i = 0; i < sizeof known / sizeof known [0]; i++)
-        if (strcmp (kind, known [i]) == 0)
-            return known [i];
-    return "other";
+    int i = certbus_str_index (kind, known, sizeof known / sizeof known [0]);
+    return i >= 0 ? known [i] : "other";
 }
 
 static void

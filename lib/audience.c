@@ -18,10 +18,7 @@ bool
 certbus_tlp_valid (const char *tlp)
 {
     static const char *known [] = {"clear", "green", "amber", "amber+strict", "red"};
-    for (size_t i = 0; tlp && i < sizeof known / sizeof known [0]; i++)
-        if (strcmp (tlp, known [i]) == 0)
-            return true;
-    return false;
+    return certbus_str_index (tlp, known, sizeof known / sizeof known [0]) >= 0;
 }
 
 certbus_audience_t *

@@ -26,10 +26,9 @@ static const char *s_tiers [] = {NULL,         "national", "government",  "feder
 certbus_tier_t
 certbus_tier_parse (const char *text)
 {
-    for (int i = 1; text && i <= CERTBUS_TIER_ORGANIZATION; i++)
-        if (strcmp (text, s_tiers [i]) == 0)
-            return (certbus_tier_t) i;
-    return CERTBUS_TIER_NONE;
+    //  s_tiers [0] is NULL: no text parses as CERTBUS_TIER_NONE
+    int i = certbus_str_index (text, s_tiers, CERTBUS_TIER_ORGANIZATION + 1);
+    return i > 0 ? (certbus_tier_t) i : CERTBUS_TIER_NONE;
 }
 
 const char *

@@ -27,10 +27,7 @@ bool
 certbus_severity_valid (const char *severity)
 {
     static const char *known [] = {"info", "low", "medium", "high", "critical"};
-    for (size_t i = 0; severity && i < sizeof known / sizeof known [0]; i++)
-        if (strcmp (severity, known [i]) == 0)
-            return true;
-    return false;
+    return certbus_str_index (severity, known, sizeof known / sizeof known [0]) >= 0;
 }
 
 static bool

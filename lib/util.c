@@ -375,6 +375,15 @@ s_temp_open (const char *path, char *tmp, size_t tmp_size)
     return certbus_fail (CERTBUS_E_IO, "cannot create a temporary file beside %s", path), -1;
 }
 
+int
+certbus_str_index (const char *s, const char *const *list, size_t count)
+{
+    for (size_t i = 0; s && i < count; i++)
+        if (list [i] && strcmp (s, list [i]) == 0)
+            return (int) i;
+    return -1;
+}
+
 void *
 certbus_realloc (void *ptr, size_t count, size_t size)
 {

@@ -7,16 +7,11 @@
 #include <string.h>
 #include <sodium.h>
 
-static const char *s_statuses [] = {"reported", "acknowledged", "investigating", "contained",
-                                    "resolved", "closed",       "reopened"};
-
+//  A status an update may set: a case status, not ""
 static bool
 s_status_valid (const char *status)
 {
-    for (size_t i = 0; status && i < sizeof s_statuses / sizeof s_statuses [0]; i++)
-        if (streq (status, s_statuses [i]))
-            return true;
-    return false;
+    return status && *status && certbus_case_status_valid (status);
 }
 
 //  Replaces *field with value when value ranks higher (or *field is unset)

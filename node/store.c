@@ -219,10 +219,9 @@ s_outbox_state_name (node_outbox_state_t state)
 static node_outbox_state_t
 s_outbox_state_parse (const char *name)
 {
-    for (size_t i = 0; name && i < sizeof s_outbox_states / sizeof s_outbox_states [0]; i++)
-        if (streq (name, s_outbox_states [i]))
-            return (node_outbox_state_t) i;
-    return NODE_OUTBOX_PENDING;
+    int i = certbus_str_index (name, s_outbox_states,
+                               sizeof s_outbox_states / sizeof s_outbox_states [0]);
+    return i >= 0 ? (node_outbox_state_t) i : NODE_OUTBOX_PENDING;
 }
 
 int

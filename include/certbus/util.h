@@ -128,6 +128,11 @@ void
 void
     certbus_fingerprint (const uint8_t *key, size_t key_len, char out [17]);
 
+//  The index of s in the count strings of list (NULL entries match
+//  nothing), or -1 when s is NULL or not there.
+int
+    certbus_str_index (const char *s, const char *const *list, size_t count);
+
 //  realloc of ptr to an array of count items of size bytes each; aborts
 //  when out of memory or when the size overflows, so it never returns NULL
 //  for a count above 0.
