@@ -103,12 +103,10 @@ certbus_request_make (certbus_identity_t *identity, const char *org_id, const ch
     body.version = CERTBUS_WIRE_MAJOR;
     body.org_id = (char *) org_id;
     body.name = (char *) (name ? name : org_id);
-    body.sign_key.data = (uint8_t *) certbus_identity_sign_public (identity);
-    body.sign_key.len = CERTBUS_KEY_SIZE;
-    body.box_key.data = (uint8_t *) certbus_identity_box_public (identity);
-    body.box_key.len = CERTBUS_KEY_SIZE;
-    body.curve_key.data = (uint8_t *) certbus_identity_curve_public (identity);
-    body.curve_key.len = CERTBUS_KEY_SIZE;
+    body.sign_key = certbus_codec_bytes (certbus_identity_sign_public (identity), CERTBUS_KEY_SIZE);
+    body.box_key = certbus_codec_bytes (certbus_identity_box_public (identity), CERTBUS_KEY_SIZE);
+    body.curve_key = certbus_codec_bytes (certbus_identity_curve_public (identity),
+                                          CERTBUS_KEY_SIZE);
     body.created = certbus_now ();
     size_t body_size;
     uint8_t *body_bytes = certbus_codec_encode (&body, &body_size);
@@ -130,18 +128,12 @@ certbus_request_make (certbus_identity_t *identity, const char *org_id, const ch
     }
     Certbus__Request request = CERTBUS__REQUEST__INIT;
     request.version = CERTBUS_WIRE_MAJOR;
-    request.body.data = body_bytes;
-    request.body.len = body_size;
-    request.signature.data = sig;
-    request.signature.len = sizeof sig;
-    request.box_proof_key.data = box_key;
-    request.box_proof_key.len = sizeof box_key;
-    request.box_proof_sig.data = box_sig;
-    request.box_proof_sig.len = sizeof box_sig;
-    request.curve_proof_key.data = curve_key;
-    request.curve_proof_key.len = sizeof curve_key;
-    request.curve_proof_sig.data = curve_sig;
-    request.curve_proof_sig.len = sizeof curve_sig;
+    request.body = certbus_codec_bytes (body_bytes, body_size);
+    request.signature = certbus_codec_bytes (sig, sizeof sig);
+    request.box_proof_key = certbus_codec_bytes (box_key, sizeof box_key);
+    request.box_proof_sig = certbus_codec_bytes (box_sig, sizeof box_sig);
+    request.curve_proof_key = certbus_codec_bytes (curve_key, sizeof curve_key);
+    request.curve_proof_sig = certbus_codec_bytes (curve_sig, sizeof curve_sig);
     *bytes_p = certbus_codec_encode (&request, size_p);
     free (body_bytes);
     return 0;
@@ -248,12 +240,9 @@ certbus_cert_issue (certbus_identity_t *council, const certbus_request_t *reques
     body.tier = (Certbus__Tier) tier;
     body.sector = (char *) (sector ? sector : "");
     body.region = (char *) (region ? region : "");
-    body.sign_key.data = (uint8_t *) request->sign_key;
-    body.sign_key.len = CERTBUS_KEY_SIZE;
-    body.box_key.data = (uint8_t *) request->box_key;
-    body.box_key.len = CERTBUS_KEY_SIZE;
-    body.curve_key.data = (uint8_t *) request->curve_key;
-    body.curve_key.len = CERTBUS_KEY_SIZE;
+    body.sign_key = certbus_codec_bytes (request->sign_key, CERTBUS_KEY_SIZE);
+    body.box_key = certbus_codec_bytes (request->box_key, CERTBUS_KEY_SIZE);
+    body.curve_key = certbus_codec_bytes (request->curve_key, CERTBUS_KEY_SIZE);
     body.not_before = not_before;
     body.not_after = not_after;
     *bytes_p = certbus_signed_wrap_message (&s_cert_type, &body,

@@ -213,3 +213,10 @@ certbus_codec_encode (const void *msg, size_t *size_p)
     *size_p = size;
     return buf;
 }
+
+ProtobufCBinaryData
+certbus_codec_bytes (const void *data, size_t size)
+{
+    ProtobufCBinaryData bytes = {size, (uint8_t *) data};
+    return bytes;
+}

@@ -208,8 +208,7 @@ s_seal_start (s_seal_t *seal, const certbus_seal_opts_t *opts, char *const *reci
     seal->hdr = (Certbus__EnvelopeHeader) CERTBUS__ENVELOPE_HEADER__INIT;
     certbus_uuid7 (seal->id);
     seal->hdr.version = CERTBUS_WIRE_MAJOR;
-    seal->hdr.id.data = seal->id;
-    seal->hdr.id.len = sizeof seal->id;
+    seal->hdr.id = certbus_codec_bytes (seal->id, sizeof seal->id);
 }
 
 //  Every recipient must be a current, unrevoked member of dir
@@ -260,13 +259,11 @@ s_seal_wrap_keys (s_seal_t *seal, certbus_directory_t *dir)
         uint8_t *out = seal->wrapped + i * CERTBUS_WRAPPED_KEY_SIZE;
         crypto_secretbox_easy (out, seal->content_key, crypto_aead_xchacha20poly1305_ietf_KEYBYTES,
                                wrap_nonce, seal->shared);
-        seal->keys [i].wrapped_key.data = out;
-        seal->keys [i].wrapped_key.len = CERTBUS_WRAPPED_KEY_SIZE;
+        seal->keys [i].wrapped_key = certbus_codec_bytes (out, CERTBUS_WRAPPED_KEY_SIZE);
     }
-    seal->hdr.ephemeral_key.data = seal->ephemeral_public;
-    seal->hdr.ephemeral_key.len = sizeof seal->ephemeral_public;
-    seal->hdr.nonce.data = seal->nonce;
-    seal->hdr.nonce.len = sizeof seal->nonce;
+    seal->hdr.ephemeral_key = certbus_codec_bytes (seal->ephemeral_public,
+                                                   sizeof seal->ephemeral_public);
+    seal->hdr.nonce = certbus_codec_bytes (seal->nonce, sizeof seal->nonce);
     return CERTBUS_OK;
 }
 
@@ -288,11 +285,11 @@ s_seal_fill_header (s_seal_t *seal, const certbus_cert_t *own, const certbus_sea
     hdr->severity = (char *) (opts->severity ? opts->severity : "medium");
     hdr->created = certbus_now_ms ();
     hdr->audience = (char *) (opts->audience ? opts->audience : "");
-    hdr->recipients_hash.data = seal->recipients_hash;
-    hdr->recipients_hash.len = sizeof seal->recipients_hash;
+    hdr->recipients_hash = certbus_codec_bytes (seal->recipients_hash,
+                                                sizeof seal->recipients_hash);
     hdr->recipient_count = (uint32_t) seal->count;
-    hdr->ciphertext_hash.data = seal->ciphertext_hash;
-    hdr->ciphertext_hash.len = sizeof seal->ciphertext_hash;
+    hdr->ciphertext_hash = certbus_codec_bytes (seal->ciphertext_hash,
+                                                sizeof seal->ciphertext_hash);
     hdr->content_type = (char *) (opts->content_type ? opts->content_type
                                                      : "application/octet-stream");
     hdr->encrypted = seal->encrypt;
@@ -301,8 +298,7 @@ s_seal_fill_header (s_seal_t *seal, const certbus_cert_t *own, const certbus_sea
     for (size_t i = 0; i < opts->ref_count; i++) {
         certbus__reference__init (&seal->refs [i]);
         seal->refs [i].relation = (char *) opts->refs [i].relation;
-        seal->refs [i].message_id.data = (uint8_t *) opts->refs [i].id;
-        seal->refs [i].message_id.len = CERTBUS_ID_SIZE;
+        seal->refs [i].message_id = certbus_codec_bytes (opts->refs [i].id, CERTBUS_ID_SIZE);
         seal->ref_ptrs [i] = &seal->refs [i];
     }
     hdr->n_references = opts->ref_count;
@@ -321,12 +317,10 @@ s_seal_sign_and_encode (s_seal_t *seal, certbus_identity_t *identity, const uint
                   certbus_identity_sign_secret (identity));
     Certbus__Envelope env = CERTBUS__ENVELOPE__INIT;
     env.version = CERTBUS_WIRE_MAJOR;
-    env.header.data = header_bytes;
-    env.header.len = header_size;
-    env.signature.data = sig;
-    env.signature.len = sizeof sig;
-    env.ciphertext.data = seal->encrypt ? seal->ciphertext : (uint8_t *) payload;
-    env.ciphertext.len = seal->ciphertext_size;
+    env.header = certbus_codec_bytes (header_bytes, header_size);
+    env.signature = certbus_codec_bytes (sig, sizeof sig);
+    env.ciphertext = certbus_codec_bytes (seal->encrypt ? seal->ciphertext : (uint8_t *) payload,
+                                          seal->ciphertext_size);
     env.n_recipients = seal->count;
     env.recipients = seal->key_ptrs;
     uint8_t *bytes = certbus_codec_encode (&env, size_p);

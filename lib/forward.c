@@ -66,11 +66,9 @@ certbus_forward_wrap (certbus_envelope_t *original, certbus_identity_t *identity
         forward.ciphertext.data = (uint8_t *) certbus_envelope_ciphertext (original,
                                                                            &forward.ciphertext.len);
         if (header->encrypted) {
-            forward.content_key.data = key;
-            forward.content_key.len = 32;
+            forward.content_key = certbus_codec_bytes (key, 32);
         }
-        forward.note.data = (uint8_t *) note;
-        forward.note.len = note ? note_size : 0;
+        forward.note = certbus_codec_bytes (note, note ? note_size : 0);
         forward.note_type = (char *) (note_type ? note_type : "");
         *payload_p = certbus_codec_encode (&forward, size_p);
     }

@@ -66,8 +66,7 @@ int
 certbus_packet_send_publish (zsock_t *sock, zframe_t *routing, const uint8_t *envelope, size_t size)
 {
     Certbus__Publish publish = CERTBUS__PUBLISH__INIT;
-    publish.envelope.data = (uint8_t *) envelope;
-    publish.envelope.len = size;
+    publish.envelope = certbus_codec_bytes (envelope, size);
     return s_send_body (sock, routing, CERTBUS__PACKET__BODY_PUBLISH, &publish);
 }
 
@@ -76,8 +75,8 @@ certbus_packet_send_puback (zsock_t *sock, zframe_t *routing, const certbus_puba
 {
     assert (ack);
     Certbus__PubAck puback = CERTBUS__PUB_ACK__INIT;
-    puback.message_id.data = (uint8_t *) ack->message_id;
-    puback.message_id.len = ack->message_id ? ack->message_id_size : 0;
+    puback.message_id = certbus_codec_bytes (ack->message_id,
+                                             ack->message_id ? ack->message_id_size : 0);
     puback.status = (Certbus__Status) ack->status;
     puback.code = (uint32_t) ack->code;
     puback.reason = s_text (ack->reason);
@@ -95,8 +94,7 @@ certbus_packet_send_deliver (zsock_t *sock, zframe_t *routing, const certbus_del
     assert (deliver);
     Certbus__Deliver body = CERTBUS__DELIVER__INIT;
     body.sequence = deliver->sequence;
-    body.envelope.data = (uint8_t *) deliver->envelope;
-    body.envelope.len = deliver->envelope_size;
+    body.envelope = certbus_codec_bytes (deliver->envelope, deliver->envelope_size);
     body.accepted_at = deliver->accepted_at;
     body.message_sequence = deliver->message_sequence;
     body.participants = (char **) deliver->participants;
@@ -129,8 +127,7 @@ certbus_packet_send_directory_reply (zsock_t *sock, zframe_t *routing, const uin
                                      size_t size)
 {
     Certbus__DirectoryReply reply = CERTBUS__DIRECTORY_REPLY__INIT;
-    reply.directory.data = (uint8_t *) directory;
-    reply.directory.len = size;
+    reply.directory = certbus_codec_bytes (directory, size);
     return s_send_body (sock, routing, CERTBUS__PACKET__BODY_DIRECTORY_REPLY, &reply);
 }
 
@@ -156,8 +153,7 @@ certbus_packet_send_proof_request (zsock_t *sock, zframe_t *routing, const uint8
                                    size_t id_size, uint64_t old_size)
 {
     Certbus__ProofRequest request = CERTBUS__PROOF_REQUEST__INIT;
-    request.message_id.data = (uint8_t *) message_id;
-    request.message_id.len = message_id ? id_size : 0;
+    request.message_id = certbus_codec_bytes (message_id, message_id ? id_size : 0);
     request.old_size = old_size;
     return s_send_body (sock, routing, CERTBUS__PACKET__BODY_PROOF_REQUEST, &request);
 }
@@ -170,8 +166,8 @@ s_hash_items (const uint8_t *hashes, size_t count)
     if (!items)
         abort ();
     for (size_t i = 0; i < count; i++) {
-        items [i].data = (uint8_t *) hashes + CERTBUS_MERKLE_HASH_SIZE * i;
-        items [i].len = CERTBUS_MERKLE_HASH_SIZE;
+        items [i] = certbus_codec_bytes (hashes + CERTBUS_MERKLE_HASH_SIZE * i,
+                                         CERTBUS_MERKLE_HASH_SIZE);
     }
     return items;
 }
@@ -185,14 +181,12 @@ certbus_packet_send_proof_reply (zsock_t *sock, zframe_t *routing,
     body.code = (uint32_t) reply->code;
     body.reason = s_text (reply->reason);
     body.leaf_index = reply->leaf_index;
-    body.leaf.data = (uint8_t *) reply->leaf;
-    body.leaf.len = reply->leaf_size;
+    body.leaf = certbus_codec_bytes (reply->leaf, reply->leaf_size);
     body.inclusion = s_hash_items (reply->inclusion, reply->inclusion_count);
     body.n_inclusion = reply->inclusion_count;
     body.consistency = s_hash_items (reply->consistency, reply->consistency_count);
     body.n_consistency = reply->consistency_count;
-    body.tree_head.data = (uint8_t *) reply->tree_head;
-    body.tree_head.len = reply->tree_head_size;
+    body.tree_head = certbus_codec_bytes (reply->tree_head, reply->tree_head_size);
     int rc = s_send_body (sock, routing, CERTBUS__PACKET__BODY_PROOF_REPLY, &body);
     int saved = errno; //  the caller reads zmq_errno () after us
     free (body.inclusion);

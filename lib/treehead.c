@@ -18,8 +18,7 @@ certbus_tree_head_sign (certbus_identity_t *broker, const certbus_tree_head_t *h
     body.version = CERTBUS_WIRE_MAJOR;
     body.tree_size = head->size;
     body.timestamp = head->timestamp;
-    body.root_hash.data = (uint8_t *) head->root;
-    body.root_hash.len = sizeof head->root;
+    body.root_hash = certbus_codec_bytes (head->root, sizeof head->root);
     return certbus_signed_wrap_message (&s_tree_head_type, &body,
                                         certbus_identity_sign_secret (broker), size_p);
 }
