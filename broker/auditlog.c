@@ -13,9 +13,7 @@
 broker_auditlog_t *
 broker_auditlog_new (broker_store_t *store)
 {
-    broker_auditlog_t *self = calloc (1, sizeof *self);
-    if (!self)
-        abort ();
+    broker_auditlog_t *self = certbus_calloc (1, sizeof *self);
     self->tree = broker_tree_new (store);
     if (!self->tree) {
         free (self);
@@ -181,9 +179,7 @@ s_find_party (void *arg, int64_t index, const uint8_t *bytes, size_t size)
     }
     find->record = record;
     if (find->want_bytes) {
-        find->bytes = malloc (size ? size : 1);
-        if (!find->bytes)
-            abort ();
+        find->bytes = certbus_malloc (size ? size : 1);
         memcpy (find->bytes, bytes, size);
         find->size = size;
     }

@@ -348,9 +348,7 @@ s_blobs_add (void *arg, const uint8_t *bytes, size_t size)
         list->blobs = certbus_realloc (list->blobs, list->cap, sizeof (uint8_t *));
         list->sizes = certbus_realloc (list->sizes, list->cap, sizeof (size_t));
     }
-    uint8_t *copy = malloc (size ? size : 1);
-    if (!copy)
-        abort ();
+    uint8_t *copy = certbus_malloc (size ? size : 1);
     if (size)
         memcpy (copy, bytes, size);
     list->blobs [list->count] = copy;

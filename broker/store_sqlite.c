@@ -225,9 +225,7 @@ s_depth_entry (broker_store_backend_t *self, const char *recipient)
 {
     broker_sqlite_depth_t *entry = zhashx_lookup (self->depths, recipient);
     if (!entry) {
-        entry = calloc (1, sizeof *entry);
-        if (!entry)
-            abort ();
+        entry = certbus_calloc (1, sizeof *entry);
         zhashx_insert (self->depths, recipient, entry);
     }
     return entry;
@@ -751,9 +749,7 @@ static const broker_store_ops_t s_ops = {
 broker_store_backend_t *
 broker_store_sqlite_open (const char *path, bool create, const broker_store_ops_t **ops_p)
 {
-    broker_store_backend_t *self = calloc (1, sizeof *self);
-    if (!self)
-        abort ();
+    broker_store_backend_t *self = certbus_calloc (1, sizeof *self);
     self->depths = zhashx_new ();
     zhashx_set_destructor (self->depths, s_depth_free);
     self->path = strdup (path);

@@ -72,9 +72,7 @@ s_strdup (const char *s)
 static uint8_t *
 s_memdup (const uint8_t *bytes, size_t size)
 {
-    uint8_t *copy = malloc (size);
-    if (!copy)
-        abort ();
+    uint8_t *copy = certbus_malloc (size);
     memcpy (copy, bytes, size);
     return copy;
 }
@@ -193,9 +191,7 @@ certbus_request_decode (const uint8_t *bytes, size_t size)
                       body->org_id, s_REQUEST_AGAIN);
         goto cleanup;
     }
-    self = calloc (1, sizeof *self);
-    if (!self)
-        abort ();
+    self = certbus_calloc (1, sizeof *self);
     self->org_id = s_strdup (body->org_id);
     self->name = s_strdup (*body->name ? body->name : body->org_id);
     memcpy (self->sign_key, body->sign_key.data, CERTBUS_KEY_SIZE);
@@ -279,9 +275,7 @@ certbus_cert_decode (const uint8_t *bytes, size_t size, const uint8_t *council_k
                            (unsigned long long) body->serial);
         goto cleanup;
     }
-    certbus_cert_t *self = calloc (1, sizeof *self);
-    if (!self)
-        abort ();
+    certbus_cert_t *self = certbus_calloc (1, sizeof *self);
     self->serial = body->serial;
     self->org_id = s_strdup (body->org_id);
     self->name = s_strdup (body->name);
@@ -319,9 +313,7 @@ certbus_cert_check_time (const certbus_cert_t *self, int64_t when_s)
 certbus_cert_t *
 certbus_cert_dup (const certbus_cert_t *self)
 {
-    certbus_cert_t *copy = malloc (sizeof *copy);
-    if (!copy)
-        abort ();
+    certbus_cert_t *copy = certbus_malloc (sizeof *copy);
     *copy = *self;
     copy->org_id = s_strdup (self->org_id);
     copy->name = s_strdup (self->name);
@@ -375,9 +367,7 @@ certbus_revocation_decode (const uint8_t *bytes, size_t size, const uint8_t *cou
                                             (void **) &body);
     if (rc)
         return rc;
-    certbus_revocation_t *self = calloc (1, sizeof *self);
-    if (!self)
-        abort ();
+    certbus_revocation_t *self = certbus_calloc (1, sizeof *self);
     self->serial = body->serial;
     self->org_id = s_strdup (body->org_id);
     self->revoked_at = body->revoked_at;

@@ -121,9 +121,7 @@ uint8_t *
 certbus_db_column_dup (sqlite3_stmt *stmt, int col, size_t *size_p)
 {
     size_t size = (size_t) sqlite3_column_bytes (stmt, col);
-    uint8_t *copy = malloc (size ? size : 1);
-    if (!copy)
-        abort ();
+    uint8_t *copy = certbus_malloc (size ? size : 1);
     if (size)
         memcpy (copy, sqlite3_column_blob (stmt, col), size);
     *size_p = size;

@@ -186,9 +186,7 @@ s_seal_start (s_seal_t *seal, const certbus_seal_opts_t *opts, char *const *reci
 {
     memset (seal, 0, sizeof *seal);
     seal->encrypt = strcmp (opts->tlp, "clear") != 0;
-    seal->orgs = malloc (recipient_count * sizeof (char *));
-    if (!seal->orgs)
-        abort ();
+    seal->orgs = certbus_malloc (recipient_count * sizeof (char *));
     memcpy (seal->orgs, recipients, recipient_count * sizeof (char *));
     qsort (seal->orgs, recipient_count, sizeof (char *), s_strcmp_p);
     for (size_t i = 0; i < recipient_count; i++)
@@ -200,11 +198,9 @@ s_seal_start (s_seal_t *seal, const certbus_seal_opts_t *opts, char *const *reci
     if (!seal->content_key || !seal->ephemeral_secret || !seal->shared)
         abort ();
     seal->ciphertext_size = size;
-    seal->keys = calloc (seal->count, sizeof (Certbus__RecipientKey));
-    seal->key_ptrs = calloc (seal->count, sizeof (Certbus__RecipientKey *));
-    seal->wrapped = calloc (seal->count, CERTBUS_WRAPPED_KEY_SIZE);
-    if (!seal->keys || !seal->key_ptrs || !seal->wrapped)
-        abort ();
+    seal->keys = certbus_calloc (seal->count, sizeof (Certbus__RecipientKey));
+    seal->key_ptrs = certbus_calloc (seal->count, sizeof (Certbus__RecipientKey *));
+    seal->wrapped = certbus_calloc (seal->count, CERTBUS_WRAPPED_KEY_SIZE);
     seal->hdr = (Certbus__EnvelopeHeader) CERTBUS__ENVELOPE_HEADER__INIT;
     certbus_uuid7 (seal->id);
     seal->hdr.version = CERTBUS_WIRE_MAJOR;
@@ -236,9 +232,7 @@ s_seal_encrypt_payload (s_seal_t *seal, const uint8_t *payload, size_t size)
     randombytes_buf (seal->nonce, sizeof seal->nonce);
     crypto_box_keypair (seal->ephemeral_public, seal->ephemeral_secret);
     seal->ciphertext_size = size + crypto_aead_xchacha20poly1305_ietf_ABYTES;
-    seal->ciphertext = malloc (seal->ciphertext_size);
-    if (!seal->ciphertext)
-        abort ();
+    seal->ciphertext = certbus_malloc (seal->ciphertext_size);
     unsigned long long written;
     crypto_aead_xchacha20poly1305_ietf_encrypt (seal->ciphertext, &written, payload, size, seal->id,
                                                 sizeof seal->id, NULL, seal->nonce,
@@ -493,9 +487,7 @@ s_copy_header (certbus_envelope_t *self)
     h->case_status = hdr->case_status;
     h->assign = hdr->assign;
     h->ref_count = hdr->n_references;
-    h->refs = calloc (hdr->n_references + 1, sizeof (certbus_ref_t));
-    if (!h->refs)
-        abort ();
+    h->refs = certbus_calloc (hdr->n_references + 1, sizeof (certbus_ref_t));
     for (size_t i = 0; i < hdr->n_references; i++) {
         Certbus__Reference *ref = hdr->references [i];
         if (ref->message_id.len != CERTBUS_ID_SIZE || strlen (ref->relation) >= 32)
@@ -510,9 +502,7 @@ certbus_err_t
 certbus_envelope_decode (const uint8_t *bytes, size_t size, certbus_envelope_t **env_p)
 {
     *env_p = NULL;
-    certbus_envelope_t *self = calloc (1, sizeof *self);
-    if (!self)
-        abort ();
+    certbus_envelope_t *self = certbus_calloc (1, sizeof *self);
     certbus_err_t rc = certbus_codec_decode (&certbus__envelope__descriptor, bytes, size,
                                              CERTBUS_MAX_ENVELOPE, CERTBUS_MAX_RECIPIENTS,
                                              (void **) &self->wire);
@@ -545,9 +535,7 @@ certbus_envelope_verify (certbus_envelope_t *self, certbus_directory_t *dir, int
                              "envelope signature does not verify with the key of '%s'",
                              self->header.origin);
     if (certbus_envelope_complete (self)) {
-        char **orgs = malloc ((self->wire->n_recipients + 1) * sizeof (char *));
-        if (!orgs)
-            abort ();
+        char **orgs = certbus_malloc ((self->wire->n_recipients + 1) * sizeof (char *));
         for (size_t i = 0; i < self->wire->n_recipients; i++)
             orgs [i] = self->wire->recipients [i]->org_id;
         uint8_t hash [CERTBUS_HASH_SIZE];
@@ -620,9 +608,7 @@ certbus_envelope_decrypt_with_key (certbus_envelope_t *self, const uint8_t *key,
     *size_p = 0;
     ProtobufCBinaryData ct = self->wire->ciphertext;
     if (!self->header.encrypted) {
-        *payload_p = malloc (ct.len ? ct.len : 1);
-        if (!*payload_p)
-            abort ();
+        *payload_p = certbus_malloc (ct.len ? ct.len : 1);
         if (ct.len)
             memcpy (*payload_p, ct.data, ct.len);
         *size_p = ct.len;
@@ -633,9 +619,7 @@ certbus_envelope_decrypt_with_key (certbus_envelope_t *self, const uint8_t *key,
     if (ct.len < crypto_aead_xchacha20poly1305_ietf_ABYTES)
         return certbus_fail (CERTBUS_E_DECRYPT, "ciphertext is shorter than its tag");
     size_t plain_size = ct.len - crypto_aead_xchacha20poly1305_ietf_ABYTES;
-    uint8_t *plain = malloc (plain_size ? plain_size : 1);
-    if (!plain)
-        abort ();
+    uint8_t *plain = certbus_malloc (plain_size ? plain_size : 1);
     unsigned long long got;
     if (crypto_aead_xchacha20poly1305_ietf_decrypt (plain, &got, NULL, ct.data, ct.len,
                                                     self->header.id, CERTBUS_ID_SIZE,

@@ -162,9 +162,7 @@ certbus_packet_send_proof_request (zsock_t *sock, zframe_t *routing, const uint8
 static ProtobufCBinaryData *
 s_hash_items (const uint8_t *hashes, size_t count)
 {
-    ProtobufCBinaryData *items = calloc (count + 1, sizeof *items);
-    if (!items)
-        abort ();
+    ProtobufCBinaryData *items = certbus_calloc (count + 1, sizeof *items);
     for (size_t i = 0; i < count; i++) {
         items [i] = certbus_codec_bytes (hashes + CERTBUS_MERKLE_HASH_SIZE * i,
                                          CERTBUS_MERKLE_HASH_SIZE);

@@ -253,9 +253,7 @@ s_from_config (zconfig_t *root, const char *origin)
         certbus_fail (CERTBUS_E_FIELD, "%s has no 'policy' section", origin);
         return NULL;
     }
-    certbus_policy_t *self = calloc (1, sizeof *self);
-    if (!self)
-        abort ();
+    certbus_policy_t *self = certbus_calloc (1, sizeof *self);
     size_t cap = 0;
     for (zconfig_t *child = zconfig_child (policy); child; child = zconfig_next (child)) {
         if (strcmp (zconfig_name (child), "rule") != 0) {
@@ -311,9 +309,7 @@ certbus_policy_load (const char *path)
     size_t size;
     if (certbus_file_read (path, 1024 * 1024, &data, &size))
         return NULL;
-    char *text = malloc (size + 1);
-    if (!text)
-        abort ();
+    char *text = certbus_malloc (size + 1);
     memcpy (text, data, size);
     text [size] = 0;
     free (data);

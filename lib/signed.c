@@ -33,9 +33,7 @@ certbus_signed_wrap (const certbus_signed_type_t *type, const uint8_t *body, siz
     assert (secret_key);
     uint8_t sig [CERTBUS_SIG_SIZE];
     certbus_sign (sig, type->domain, body, body_size, secret_key);
-    ProtobufCMessage *msg = calloc (1, type->wrapper->sizeof_message);
-    if (!msg)
-        abort ();
+    ProtobufCMessage *msg = certbus_calloc (1, type->wrapper->sizeof_message);
     protobuf_c_message_init (type->wrapper, msg);
     const ProtobufCFieldDescriptor *version = s_field (type->wrapper, "version",
                                                        PROTOBUF_C_TYPE_UINT32);

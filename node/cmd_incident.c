@@ -249,9 +249,7 @@ static int
 s_escalate_collect (void *arg, const node_thread_entry_t *entry)
 {
     s_escalate_t *e = arg;
-    s_entry_t *item = calloc (1, sizeof *item);
-    if (!item)
-        abort ();
+    s_entry_t *item = certbus_calloc (1, sizeof *item);
     memcpy (item->id, entry->id, CERTBUS_ID_SIZE);
     item->own = entry->own || streq (entry->origin, e->ctx->org);
     if (item->own) {
@@ -260,9 +258,7 @@ s_escalate_collect (void *arg, const node_thread_entry_t *entry)
         item->topic = strdup (entry->topic ? entry->topic : "");
         item->type = strdup (entry->type && *entry->type ? entry->type : "text/plain");
         item->size = entry->size;
-        item->payload = malloc (entry->size ? entry->size : 1);
-        if (!item->payload)
-            abort ();
+        item->payload = certbus_malloc (entry->size ? entry->size : 1);
         if (entry->size)
             memcpy (item->payload, entry->payload, entry->size);
     }

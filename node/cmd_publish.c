@@ -166,9 +166,7 @@ static int
 s_keep_envelope (void *arg, const node_message_t *message)
 {
     s_found_t *found = arg;
-    found->envelope = malloc (message->envelope_size ? message->envelope_size : 1);
-    if (!found->envelope)
-        abort ();
+    found->envelope = certbus_malloc (message->envelope_size ? message->envelope_size : 1);
     memcpy (found->envelope, message->envelope, message->envelope_size);
     found->size = message->envelope_size;
     found->own = message->origin && streq (message->origin, found->org);

@@ -31,9 +31,7 @@ node_control_endpoint (const char *dir)
 node_ctx_t *
 node_ctx_open (const char *dir, bool enrolled)
 {
-    node_ctx_t *self = calloc (1, sizeof *self);
-    if (!self)
-        abort ();
+    node_ctx_t *self = certbus_calloc (1, sizeof *self);
     self->dir = strdup (dir);
     char *path = node_path (dir, NODE_CONF);
     zconfig_t *conf = zconfig_load (path);

@@ -236,9 +236,7 @@ node_acks_send (self_t *self, node_acks_t *acks)
         const uint64_t *seqs = acks->sequences + at;
         size_t count = acks->count - at < chunk ? acks->count - at : chunk;
         //  The refused ones of this chunk, named
-        uint64_t *named = calloc (count, sizeof (uint64_t));
-        if (!named)
-            abort ();
+        uint64_t *named = certbus_calloc (count, sizeof (uint64_t));
         size_t named_count = 0;
         for (size_t i = 0; i < count; i++)
             for (size_t r = 0; r < acks->refused_count; r++)
@@ -296,9 +294,7 @@ node_deliver_hold (self_t *self, const node_delivery_t *delivery)
 {
     if (zlist_size (self->held) >= (size_t) self->config.credit * 4)
         return;
-    node_held_t *held = calloc (1, sizeof *held);
-    if (!held)
-        abort ();
+    node_held_t *held = certbus_calloc (1, sizeof *held);
     held->sequence = delivery->sequence;
     held->message_sequence = delivery->message_sequence;
     held->accepted_at = delivery->accepted_at;

@@ -42,9 +42,7 @@ static const char *s_schema
 node_store_t *
 node_store_open (const char *path)
 {
-    node_store_t *self = calloc (1, sizeof *self);
-    if (!self)
-        abort ();
+    node_store_t *self = certbus_calloc (1, sizeof *self);
     self->path = strdup (path);
     self->db = certbus_db_open (path, true, s_schema);
     if (!self->db) {

@@ -133,6 +133,13 @@ void
 int
     certbus_str_index (const char *s, const char *const *list, size_t count);
 
+//  malloc and calloc that abort when out of memory (as CZMQ's zmalloc
+//  does): they never return NULL.
+void *
+    certbus_malloc (size_t size);
+void *
+    certbus_calloc (size_t count, size_t size);
+
 //  realloc of ptr to an array of count items of size bytes each; aborts
 //  when out of memory or when the size overflows, so it never returns NULL
 //  for a count above 0.
