@@ -32,9 +32,7 @@ s_member_destroy (void **item)
 broker_admission_t *
 broker_admission_new (const uint8_t council_key [CERTBUS_KEY_SIZE])
 {
-    broker_admission_t *self = calloc (1, sizeof *self);
-    if (!self)
-        abort ();
+    broker_admission_t *self = certbus_calloc (1, sizeof *self);
     memcpy (self->council_key, council_key, CERTBUS_KEY_SIZE);
     self->members = zhashx_new ();
     zhashx_set_destructor (self->members, s_member_destroy);
@@ -151,9 +149,7 @@ broker_admission_member (broker_ctx_t *ctx, const char *key)
 {
     broker_member_t *state = zhashx_lookup (ctx->admission->members, key);
     if (!state) {
-        state = calloc (1, sizeof *state);
-        if (!state)
-            abort ();
+        state = certbus_calloc (1, sizeof *state);
         int64_t now = certbus_now_ms ();
         state->rate_tokens = ctx->config->quota_burst;
         state->hello_tokens = BROKER_HELLO_BURST;

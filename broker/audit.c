@@ -39,9 +39,7 @@ s_collect_head (void *arg, const certbus_tree_head_t *head, const uint8_t *bytes
                   (unsigned long long) head->size, (long long) head->timestamp);
         return 1;
     }
-    v->heads = realloc (v->heads, (v->head_count + 1) * sizeof (certbus_tree_head_t));
-    if (!v->heads)
-        abort ();
+    v->heads = certbus_realloc (v->heads, v->head_count + 1, sizeof (certbus_tree_head_t));
     v->heads [v->head_count++] = *head;
     return 0;
 }
@@ -147,29 +145,32 @@ s_check_heads (s_verify_t *v)
     return 0;
 }
 
+//  damaged is what a store check found: 0 (nothing), the number of the
+//  first altered row, or < 0 when the table could not be read. Returns 0,
+//  or -1 with v->problem naming the table or the row and how it changed.
+static int
+s_row_intact (s_verify_t *v, int64_t damaged, const char *table, const char *row,
+              const char *change)
+{
+    if (damaged < 0)
+        snprintf (v->problem, sizeof v->problem, "cannot read %s", table);
+    else if (damaged > 0)
+        snprintf (v->problem, sizeof v->problem, "%s %lld was altered: %s", row,
+                  (long long) damaged, change);
+    return damaged ? -1 : 0;
+}
+
 //  The stored messages, deliveries, cases and receipt marks must still be
 //  what was accepted. Returns 0, or -1 with v->problem set.
 static int
 s_check_rows (s_verify_t *v)
 {
-    int64_t damaged = broker_store_damaged_message (v->store);
-    if (damaged != 0) {
-        snprintf (v->problem, sizeof v->problem,
-                  damaged < 0 ? "cannot read the stored messages"
-                              : "stored message %lld was altered: its row no longer matches "
-                                "its digest",
-                  (long long) damaged);
+    if (s_row_intact (v, broker_store_damaged_message (v->store), "the stored messages",
+                      "stored message", "its row no longer matches its digest")
+        || s_row_intact (v, broker_store_damaged_queue_row (v->store), "the delivery queue",
+                         "queued delivery",
+                         "it no longer matches its digest, or its message is gone"))
         return -1;
-    }
-    damaged = broker_store_damaged_queue_row (v->store);
-    if (damaged != 0) {
-        snprintf (v->problem, sizeof v->problem,
-                  damaged < 0 ? "cannot read the delivery queue"
-                              : "queued delivery %lld was altered: it no longer matches its "
-                                "digest, or its message is gone",
-                  (long long) damaged);
-        return -1;
-    }
     char *what = NULL;
     int row = broker_store_damaged_case_row (v->store, &what);
     if (row != 0) {
@@ -269,24 +270,17 @@ s_print_record (void *arg, const broker_audit_row_t *row)
                            "{\"index\":%lld,\"time\":\"%s\",\"event\":", (long long) row->index,
                            when);
         certbus_sb_json_str (&sb, record->event);
-        certbus_sb_printf (&sb, ",\"org\":");
-        certbus_sb_json_str (&sb, record->org);
-        certbus_sb_printf (&sb, ",\"message_id\":\"%s\",\"kind\":", id);
-        certbus_sb_json_str (&sb, record->kind);
-        certbus_sb_printf (&sb, ",\"tlp\":");
-        certbus_sb_json_str (&sb, record->tlp);
-        certbus_sb_printf (&sb, ",\"severity\":");
-        certbus_sb_json_str (&sb, record->severity);
-        certbus_sb_printf (&sb, ",\"audience\":");
-        certbus_sb_json_str (&sb, record->audience);
-        certbus_sb_printf (&sb, ",\"recipients\":%zu,\"decision\":", record->n_recipients);
-        certbus_sb_json_str (&sb, record->decision);
-        certbus_sb_printf (&sb, ",\"rule\":");
-        certbus_sb_json_str (&sb, record->rule);
-        certbus_sb_printf (&sb, ",\"reason\":");
-        certbus_sb_json_str (&sb, record->reason);
-        certbus_sb_printf (&sb, ",\"case_status\":");
-        certbus_sb_json_str (&sb, record->case_status);
+        certbus_sb_json_field (&sb, "org", record->org);
+        certbus_sb_printf (&sb, ",\"message_id\":\"%s\"", id);
+        certbus_sb_json_field (&sb, "kind", record->kind);
+        certbus_sb_json_field (&sb, "tlp", record->tlp);
+        certbus_sb_json_field (&sb, "severity", record->severity);
+        certbus_sb_json_field (&sb, "audience", record->audience);
+        certbus_sb_printf (&sb, ",\"recipients\":%zu", record->n_recipients);
+        certbus_sb_json_field (&sb, "decision", record->decision);
+        certbus_sb_json_field (&sb, "rule", record->rule);
+        certbus_sb_json_field (&sb, "reason", record->reason);
+        certbus_sb_json_field (&sb, "case_status", record->case_status);
         certbus_sb_printf (&sb, ",\"sequence\":%llu}", (unsigned long long) record->sequence);
         printf ("%s\n", sb.data);
         certbus_sb_free (&sb);

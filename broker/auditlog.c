@@ -13,9 +13,7 @@
 broker_auditlog_t *
 broker_auditlog_new (broker_store_t *store)
 {
-    broker_auditlog_t *self = calloc (1, sizeof *self);
-    if (!self)
-        abort ();
+    broker_auditlog_t *self = certbus_calloc (1, sizeof *self);
     self->tree = broker_tree_new (store);
     if (!self->tree) {
         free (self);
@@ -61,19 +59,16 @@ broker_auditlog_append (broker_ctx_t *ctx, const char *event, const char *org,
     record.event = (char *) event;
     record.org = (char *) org;
     if (header) {
-        record.message_id.data = (uint8_t *) header->id;
-        record.message_id.len = CERTBUS_ID_SIZE;
+        record.message_id = certbus_codec_bytes (header->id, CERTBUS_ID_SIZE);
         record.kind = header->kind;
         record.tlp = header->tlp;
         record.audience = header->audience;
-        record.ciphertext_hash.data = (uint8_t *) header->ciphertext_hash;
-        record.ciphertext_hash.len = CERTBUS_HASH_SIZE;
+        record.ciphertext_hash = certbus_codec_bytes (header->ciphertext_hash, CERTBUS_HASH_SIZE);
         record.severity = header->severity;
         record.case_status = header->case_status;
         for (size_t i = 0; i < header->ref_count; i++)
             if (strcmp (header->refs [i].relation, "updates") == 0) {
-                record.case_id.data = (uint8_t *) header->refs [i].id;
-                record.case_id.len = CERTBUS_ID_SIZE;
+                record.case_id = certbus_codec_bytes (header->refs [i].id, CERTBUS_ID_SIZE);
             }
     }
     record.decision = (char *) (decision ? decision : "");
@@ -184,9 +179,7 @@ s_find_party (void *arg, int64_t index, const uint8_t *bytes, size_t size)
     }
     find->record = record;
     if (find->want_bytes) {
-        find->bytes = malloc (size ? size : 1);
-        if (!find->bytes)
-            abort ();
+        find->bytes = certbus_malloc (size ? size : 1);
         memcpy (find->bytes, bytes, size);
         find->size = size;
     }

@@ -19,12 +19,7 @@
 char *
 council_path (const char *dir, const char *name)
 {
-    size_t len = strlen (dir) + strlen (name) + 2;
-    char *path = malloc (len);
-    if (!path)
-        abort ();
-    snprintf (path, len, "%s/%s", dir, name);
-    return path;
+    return certbus_file_path (dir, name);
 }
 
 //  Sets dir (a folder) to mode 0700. Returns 0, or -1 with the reason set.
@@ -350,14 +345,10 @@ s_blobs_add (void *arg, const uint8_t *bytes, size_t size)
     s_blobs_t *list = arg;
     if (list->count == list->cap) {
         list->cap = list->cap ? list->cap * 2 : 16;
-        list->blobs = realloc (list->blobs, list->cap * sizeof (uint8_t *));
-        list->sizes = realloc (list->sizes, list->cap * sizeof (size_t));
-        if (!list->blobs || !list->sizes)
-            abort ();
+        list->blobs = certbus_realloc (list->blobs, list->cap, sizeof (uint8_t *));
+        list->sizes = certbus_realloc (list->sizes, list->cap, sizeof (size_t));
     }
-    uint8_t *copy = malloc (size ? size : 1);
-    if (!copy)
-        abort ();
+    uint8_t *copy = certbus_malloc (size ? size : 1);
     if (size)
         memcpy (copy, bytes, size);
     list->blobs [list->count] = copy;

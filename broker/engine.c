@@ -452,9 +452,7 @@ void
 broker_engine_actor (zsock_t *pipe, void *args)
 {
     certbus_init ();
-    self_t *self = calloc (1, sizeof *self);
-    if (!self)
-        abort ();
+    self_t *self = certbus_calloc (1, sizeof *self);
     self->pipe = pipe;
     self->config = *(broker_config_t *) args;
     zsock_signal (pipe, 0);

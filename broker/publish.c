@@ -32,9 +32,7 @@ struct broker_reply_t {
 broker_publish_t *
 broker_publish_new (const broker_config_t *config)
 {
-    broker_publish_t *self = calloc (1, sizeof *self);
-    if (!self)
-        abort ();
+    broker_publish_t *self = certbus_calloc (1, sizeof *self);
     int threads = config->verify_threads;
     if (threads < 0) {
         long cores = sysconf (_SC_NPROCESSORS_ONLN);
@@ -42,10 +40,8 @@ broker_publish_new (const broker_config_t *config)
         threads = threads > 8 ? 8 : threads;
     }
     self->verifier = broker_verifier_new (threads);
-    self->items = calloc ((size_t) config->batch, sizeof (broker_item_t));
-    self->jobs = calloc ((size_t) config->batch, sizeof (broker_verify_job_t));
-    if (!self->items || !self->jobs)
-        abort ();
+    self->items = certbus_calloc ((size_t) config->batch, sizeof (broker_item_t));
+    self->jobs = certbus_calloc ((size_t) config->batch, sizeof (broker_verify_job_t));
     return self;
 }
 
@@ -123,10 +119,8 @@ s_reply_new (broker_ctx_t *ctx, zframe_t *routing)
 {
     if (ctx->publish->reply_count == ctx->publish->reply_cap) {
         ctx->publish->reply_cap = ctx->publish->reply_cap ? ctx->publish->reply_cap * 2 : 64;
-        ctx->publish->replies = realloc (ctx->publish->replies,
-                                         ctx->publish->reply_cap * sizeof (broker_reply_t));
-        if (!ctx->publish->replies)
-            abort ();
+        ctx->publish->replies = certbus_realloc (ctx->publish->replies, ctx->publish->reply_cap,
+                                                 sizeof (broker_reply_t));
     }
     broker_reply_t *reply = &ctx->publish->replies [ctx->publish->reply_count++];
     memset (reply, 0, sizeof *reply);
@@ -253,9 +247,7 @@ s_route (broker_ctx_t *ctx, const certbus_cert_t *sender, certbus_envelope_t *en
     if (rc && rc != CERTBUS_E_AUDIENCE_EMPTY)
         return broker_refuse (verdict, rc, NULL, "%s", certbus_reason ());
     size_t total = certbus_envelope_recipients (env);
-    char **queued = calloc (total + 1, sizeof (char *));
-    if (!queued)
-        abort ();
+    char **queued = certbus_calloc (total + 1, sizeof (char *));
     size_t queued_count = 0;
     int result = 0;
     for (size_t i = 0; i < total && result == 0; i++) {

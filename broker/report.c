@@ -74,9 +74,7 @@ s_percentile (double *values, size_t n, double p)
 static void
 s_push (double **values, size_t *n, double value)
 {
-    *values = realloc (*values, (*n + 1) * sizeof (double));
-    if (!*values)
-        abort ();
+    *values = certbus_realloc (*values, *n + 1, sizeof (double));
     (*values) [(*n)++] = value;
 }
 
@@ -94,9 +92,7 @@ s_case (void *arg, const broker_case_t *c)
         if (strcmp (r->groups [i].key, key) == 0)
             group = &r->groups [i];
     if (!group) {
-        r->groups = realloc (r->groups, (r->group_count + 1) * sizeof (s_group_t));
-        if (!r->groups)
-            abort ();
+        r->groups = certbus_realloc (r->groups, r->group_count + 1, sizeof (s_group_t));
         group = &r->groups [r->group_count++];
         memset (group, 0, sizeof *group);
         snprintf (group->key, sizeof group->key, "%s", key);
@@ -118,16 +114,12 @@ s_case (void *arg, const broker_case_t *c)
     certbus_time_format (c->opened_at, opened, sizeof opened);
     if (r->json) {
         certbus_sb_t sb = {0};
-        certbus_sb_printf (&sb, "{\"case\":\"%s\",\"reporter\":", id);
-        certbus_sb_json_str (&sb, c->origin);
-        certbus_sb_printf (&sb, ",\"tier\":");
-        certbus_sb_json_str (&sb, tier);
-        certbus_sb_printf (&sb, ",\"sector\":");
-        certbus_sb_json_str (&sb, sector);
-        certbus_sb_printf (&sb, ",\"severity\":");
-        certbus_sb_json_str (&sb, c->severity);
-        certbus_sb_printf (&sb, ",\"status\":");
-        certbus_sb_json_str (&sb, c->status);
+        certbus_sb_printf (&sb, "{\"case\":\"%s\"", id);
+        certbus_sb_json_field (&sb, "reporter", c->origin);
+        certbus_sb_json_field (&sb, "tier", tier);
+        certbus_sb_json_field (&sb, "sector", sector);
+        certbus_sb_json_field (&sb, "severity", c->severity);
+        certbus_sb_json_field (&sb, "status", c->status);
         certbus_sb_printf (&sb,
                            ",\"opened\":\"%s\",\"opened_ms\":%lld,\"ack_ms\":%lld,"
                            "\"resolve_ms\":%lld}",
@@ -140,9 +132,7 @@ s_case (void *arg, const broker_case_t *c)
     for (int s = 0; s < s_SEVERITIES; s++)
         if (strcmp (c->severity, s_severities [s]) == 0 && !c->resolved_at && !c->first_ack_at
             && r->now - c->opened_at > r->thresholds [s]) {
-            r->overdue = realloc (r->overdue, (r->overdue_count + 1) * sizeof (broker_case_t));
-            if (!r->overdue)
-                abort ();
+            r->overdue = certbus_realloc (r->overdue, r->overdue_count + 1, sizeof (broker_case_t));
             r->overdue [r->overdue_count++] = *c;
         }
     return 0;
@@ -192,10 +182,8 @@ s_print_group (s_group_t *g, bool json)
     if (json) {
         certbus_sb_printf (&sb, "{\"group\":{\"tier\":");
         certbus_sb_json_str (&sb, g->tier);
-        certbus_sb_printf (&sb, ",\"sector\":");
-        certbus_sb_json_str (&sb, g->sector);
-        certbus_sb_printf (&sb, ",\"severity\":");
-        certbus_sb_json_str (&sb, g->severity);
+        certbus_sb_json_field (&sb, "sector", g->sector);
+        certbus_sb_json_field (&sb, "severity", g->severity);
         certbus_sb_printf (&sb,
                            "},\"cases\":%zu,\"open\":%zu,\"ack_p50_s\":%.3f,"
                            "\"ack_p90_s\":%.3f,\"resolve_p50_s\":%.3f,"
@@ -230,12 +218,10 @@ s_print_overdue (const broker_case_t *c, int64_t now, bool json)
     long long age = (long long) (now - c->opened_at);
     certbus_sb_t sb = {0};
     if (json) {
-        certbus_sb_printf (&sb, "{\"overdue\":\"%s\",\"reporter\":", id);
-        certbus_sb_json_str (&sb, c->origin);
-        certbus_sb_printf (&sb, ",\"severity\":");
-        certbus_sb_json_str (&sb, c->severity);
-        certbus_sb_printf (&sb, ",\"status\":");
-        certbus_sb_json_str (&sb, c->status);
+        certbus_sb_printf (&sb, "{\"overdue\":\"%s\"", id);
+        certbus_sb_json_field (&sb, "reporter", c->origin);
+        certbus_sb_json_field (&sb, "severity", c->severity);
+        certbus_sb_json_field (&sb, "status", c->status);
         certbus_sb_printf (&sb, ",\"age_s\":%lld}", age / 1000);
     }
     else {

@@ -31,9 +31,7 @@ s_session_destroy (void **item)
 broker_sessions_t *
 broker_sessions_new (void)
 {
-    broker_sessions_t *self = calloc (1, sizeof *self);
-    if (!self)
-        abort ();
+    broker_sessions_t *self = certbus_calloc (1, sizeof *self);
     self->table = zhashx_new ();
     zhashx_set_destructor (self->table, s_session_destroy);
     self->max_sent = zhashx_new ();
@@ -89,9 +87,7 @@ static int
 s_send_deliver (broker_ctx_t *ctx, zframe_t *routing, const broker_delivery_t *delivery)
 {
     size_t size = delivery->envelope_size + delivery->wrapped_size;
-    uint8_t *bytes = malloc (size ? size : 1);
-    if (!bytes)
-        abort ();
+    uint8_t *bytes = certbus_malloc (size ? size : 1);
     memcpy (bytes, delivery->envelope, delivery->envelope_size);
     memcpy (bytes + delivery->envelope_size, delivery->wrapped, delivery->wrapped_size);
     certbus_deliver_t deliver = {.sequence = delivery->qseq,
@@ -146,9 +142,7 @@ s_retire (broker_ctx_t *ctx, broker_session_t *session)
     broker_member_t *state = broker_admission_member (ctx, session->org);
     if (!state->retired)
         state->retired = zlist_new ();
-    broker_retired_t *retired = calloc (1, sizeof *retired);
-    if (!retired)
-        abort ();
+    broker_retired_t *retired = certbus_calloc (1, sizeof *retired);
     retired->routing = zframe_dup (session->routing);
     retired->bytes = session->inflight_bytes;
     zlist_append (state->retired, retired);
@@ -214,9 +208,7 @@ broker_sessions_hello (broker_ctx_t *ctx, zframe_t *routing, const certbus_cert_
     }
     broker_session_t *session = zhashx_lookup (ctx->sessions->table, member->org_id);
     if (!session) {
-        session = calloc (1, sizeof *session);
-        if (!session)
-            abort ();
+        session = certbus_calloc (1, sizeof *session);
         session->org = strdup (member->org_id);
         session->inflight = calloc ((size_t) ctx->config->window, sizeof (broker_flight_t));
         if (!session->org || !session->inflight)

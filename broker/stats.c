@@ -166,9 +166,7 @@ s_free_item (void **item)
 broker_stats_t *
 broker_stats_new (void)
 {
-    broker_stats_t *self = calloc (1, sizeof *self);
-    if (!self)
-        abort ();
+    broker_stats_t *self = certbus_calloc (1, sizeof *self);
     self->by_kind = zhashx_new ();
     self->by_reason = zhashx_new ();
     return self;
@@ -205,10 +203,8 @@ s_metric_kind (const char *kind)
 {
     static const char *known [] = {"incident", "advisory",  "alert",         "receipt",
                                    "report",   "indicator", "vulnerability", "notice"};
-    for (size_t i = 0; i < sizeof known / sizeof known [0]; i++)
-        if (strcmp (kind, known [i]) == 0)
-            return known [i];
-    return "other";
+    int i = certbus_str_index (kind, known, sizeof known / sizeof known [0]);
+    return i >= 0 ? known [i] : "other";
 }
 
 static void
@@ -345,9 +341,7 @@ s_metric_case (void *arg, const broker_case_t *c)
         int64_t at = pass ? c->resolved_at : c->first_ack_at;
         broker_histogram_t *h = zhashx_lookup (table, key);
         if (!h) {
-            h = calloc (1, sizeof *h);
-            if (!h)
-                abort ();
+            h = certbus_calloc (1, sizeof *h);
             zhashx_insert (table, key, h);
         }
         if (at)

@@ -65,9 +65,7 @@ broker_store_open (const char *url, bool create)
         certbus_fail (CERTBUS_E_FIELD, "store %s names no database", url);
         return NULL;
     }
-    broker_store_t *self = calloc (1, sizeof *self);
-    if (!self)
-        abort ();
+    broker_store_t *self = certbus_calloc (1, sizeof *self);
     self->name = strdup (url);
     if (!self->name)
         abort ();

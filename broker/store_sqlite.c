@@ -9,6 +9,7 @@
 #include "store_sqlite.h"
 #include "digest.h"
 #include <czmq.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -158,6 +159,42 @@ s_check (broker_store_backend_t *self, bool full)
     return 0;
 }
 
+//  The statements every open prepares: the hot path's, reused
+static const certbus_db_statement_t s_statements [] = {
+    {offsetof (broker_store_backend_t, msg_lookup),
+     "SELECT seq, accepted_at FROM messages WHERE origin = ?2 AND id = ?1"},
+    {offsetof (broker_store_backend_t, msg_insert),
+     "INSERT INTO messages (id, origin, kind, tlp, severity, audience, recipients,"
+     " accepted_at, expires_at, envelope, digest)"
+     " VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11)"},
+    {offsetof (broker_store_backend_t, queue_insert),
+     "INSERT INTO queue (recipient, msg_seq, priority, wrapped, digest)"
+     " VALUES (?1,?2,?3,?4,?5)"},
+    //  One priority class at a time, from a cursor: the whole index
+    //  (recipient, priority, qseq) serves it, and rows already in flight
+    //  are not read again
+    {offsetof (broker_store_backend_t, queue_fetch),
+     "SELECT q.qseq, q.msg_seq, q.wrapped, q.digest, q.priority, q.recipient,"
+     " m.digest, " s_MESSAGE_COLUMNS_M " FROM queue q JOIN messages m ON m.seq = q.msg_seq"
+     " WHERE q.recipient = ?1 AND q.priority = ?3 AND q.qseq > ?4"
+     " ORDER BY q.qseq LIMIT ?2"},
+    {offsetof (broker_store_backend_t, queue_ack),
+     "DELETE FROM queue WHERE qseq = ?1 AND recipient = ?2 RETURNING msg_seq"},
+    {offsetof (broker_store_backend_t, audit_insert),
+     "INSERT INTO audit (idx, time, event, org, message_id, record, leaf_hash)"
+     " VALUES (?1,?2,?3,?4,?5,?6,?7)"},
+    {offsetof (broker_store_backend_t, node_insert),
+     "INSERT OR REPLACE INTO audit_nodes VALUES (?1, ?2, ?3)"},
+    {offsetof (broker_store_backend_t, node_get),
+     "SELECT hash FROM audit_nodes WHERE level = ?1 AND idx = ?2"},
+    {offsetof (broker_store_backend_t, audit_by_message),
+     "SELECT idx, record FROM audit WHERE message_id = ?1 AND event = ?2"
+     " ORDER BY idx"},
+    {offsetof (broker_store_backend_t, msg_by_seq),
+     "SELECT id, origin, kind, tlp, severity, audience FROM messages WHERE seq = ?1"},
+};
+#define s_STATEMENTS (sizeof s_statements / sizeof s_statements [0])
+
 static void
 s_destroy (broker_store_backend_t **self_p)
 {
@@ -165,16 +202,7 @@ s_destroy (broker_store_backend_t **self_p)
     broker_store_backend_t *self = *self_p;
     if (!self)
         return;
-    sqlite3_finalize (self->msg_lookup);
-    sqlite3_finalize (self->audit_by_message);
-    sqlite3_finalize (self->msg_insert);
-    sqlite3_finalize (self->queue_insert);
-    sqlite3_finalize (self->queue_fetch);
-    sqlite3_finalize (self->queue_ack);
-    sqlite3_finalize (self->audit_insert);
-    sqlite3_finalize (self->node_insert);
-    sqlite3_finalize (self->node_get);
-    sqlite3_finalize (self->msg_by_seq);
+    certbus_db_finalize_all (self, s_statements, s_STATEMENTS);
     sqlite3_finalize (self->oldest);
     sqlite3_close (self->db);
     zhashx_destroy (&self->depths);
@@ -197,9 +225,7 @@ s_depth_entry (broker_store_backend_t *self, const char *recipient)
 {
     broker_sqlite_depth_t *entry = zhashx_lookup (self->depths, recipient);
     if (!entry) {
-        entry = calloc (1, sizeof *entry);
-        if (!entry)
-            abort ();
+        entry = certbus_calloc (1, sizeof *entry);
         zhashx_insert (self->depths, recipient, entry);
     }
     return entry;
@@ -219,10 +245,8 @@ s_depth_move (broker_store_backend_t *self, const char *recipient, int64_t delta
     if (!entry->touched) {
         if (self->touched_count == self->touched_cap) {
             self->touched_cap = self->touched_cap ? self->touched_cap * 2 : 64;
-            self->touched = realloc (self->touched,
-                                     self->touched_cap * sizeof (broker_sqlite_depth_t *));
-            if (!self->touched)
-                abort ();
+            self->touched = certbus_realloc (self->touched, self->touched_cap,
+                                             sizeof (broker_sqlite_depth_t *));
         }
         self->touched [self->touched_count++] = entry;
         entry->touched = true;
@@ -646,14 +670,7 @@ s_damaged_message (broker_store_backend_t *self)
 static int64_t
 s_count_rows (broker_store_backend_t *self, const char *sql)
 {
-    sqlite3_stmt *stmt = certbus_db_prepare (self->db, sql);
-    int64_t count = -1;
-    if (stmt && sqlite3_step (stmt) == SQLITE_ROW)
-        count = sqlite3_column_int64 (stmt, 0);
-    else if (stmt)
-        certbus_db_fail (self->db, "count rows");
-    sqlite3_finalize (stmt);
-    return count;
+    return certbus_db_int64 (self->db, sql, "count rows");
 }
 
 static int
@@ -732,9 +749,7 @@ static const broker_store_ops_t s_ops = {
 broker_store_backend_t *
 broker_store_sqlite_open (const char *path, bool create, const broker_store_ops_t **ops_p)
 {
-    broker_store_backend_t *self = calloc (1, sizeof *self);
-    if (!self)
-        abort ();
+    broker_store_backend_t *self = certbus_calloc (1, sizeof *self);
     self->depths = zhashx_new ();
     zhashx_set_destructor (self->depths, s_depth_free);
     self->path = strdup (path);
@@ -743,44 +758,7 @@ broker_store_sqlite_open (const char *path, bool create, const broker_store_ops_
         s_destroy (&self);
         return NULL;
     }
-    self->msg_lookup = certbus_db_prepare (
-        self->db, "SELECT seq, accepted_at FROM messages WHERE origin = ?2 AND id = ?1");
-    self->msg_insert = certbus_db_prepare (
-        self->db, "INSERT INTO messages (id, origin, kind, tlp, severity, audience, recipients,"
-                  " accepted_at, expires_at, envelope, digest)"
-                  " VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11)");
-    self->queue_insert
-        = certbus_db_prepare (self->db,
-                              "INSERT INTO queue (recipient, msg_seq, priority, wrapped, digest)"
-                              " VALUES (?1,?2,?3,?4,?5)");
-    //  One priority class at a time, from a cursor: the whole index
-    //  (recipient, priority, qseq) serves it, and rows already in flight
-    //  are not read again
-    self->queue_fetch = certbus_db_prepare (
-        self->db,
-        "SELECT q.qseq, q.msg_seq, q.wrapped, q.digest, q.priority, q.recipient,"
-        " m.digest, " s_MESSAGE_COLUMNS_M " FROM queue q JOIN messages m ON m.seq = q.msg_seq"
-        " WHERE q.recipient = ?1 AND q.priority = ?3 AND q.qseq > ?4"
-        " ORDER BY q.qseq LIMIT ?2");
-    self->queue_ack = certbus_db_prepare (
-        self->db, "DELETE FROM queue WHERE qseq = ?1 AND recipient = ?2 RETURNING msg_seq");
-    self->audit_insert = certbus_db_prepare (
-        self->db, "INSERT INTO audit (idx, time, event, org, message_id, record, leaf_hash)"
-                  " VALUES (?1,?2,?3,?4,?5,?6,?7)");
-    self->node_insert
-        = certbus_db_prepare (self->db, "INSERT OR REPLACE INTO audit_nodes VALUES (?1, ?2, ?3)");
-    self->node_get
-        = certbus_db_prepare (self->db,
-                              "SELECT hash FROM audit_nodes WHERE level = ?1 AND idx = ?2");
-    self->audit_by_message
-        = certbus_db_prepare (self->db,
-                              "SELECT idx, record FROM audit WHERE message_id = ?1 AND event = ?2"
-                              " ORDER BY idx");
-    self->msg_by_seq = certbus_db_prepare (
-        self->db, "SELECT id, origin, kind, tlp, severity, audience FROM messages WHERE seq = ?1");
-    if (!self->msg_lookup || !self->msg_insert || !self->queue_insert || !self->queue_fetch
-        || !self->queue_ack || !self->audit_insert || !self->node_insert || !self->node_get
-        || !self->msg_by_seq || !self->audit_by_message) {
+    if (certbus_db_prepare_all (self->db, self, s_statements, s_STATEMENTS)) {
         s_destroy (&self);
         return NULL;
     }

@@ -79,14 +79,7 @@ broker_sqlite_audit_put (broker_store_backend_t *self, const broker_audit_row_t 
 int64_t
 broker_sqlite_audit_count (broker_store_backend_t *self)
 {
-    sqlite3_stmt *stmt = certbus_db_prepare (self->db, "SELECT COUNT (*) FROM audit");
-    int64_t count = -1;
-    if (stmt && sqlite3_step (stmt) == SQLITE_ROW)
-        count = sqlite3_column_int64 (stmt, 0);
-    else if (stmt)
-        certbus_db_fail (self->db, "count audit records");
-    sqlite3_finalize (stmt);
-    return count;
+    return certbus_db_int64 (self->db, "SELECT COUNT (*) FROM audit", "count audit records");
 }
 
 //  ---------------------------------------------------------------------
@@ -95,13 +88,10 @@ broker_sqlite_audit_count (broker_store_backend_t *self)
 uint64_t
 broker_sqlite_next_serial (broker_store_backend_t *self)
 {
-    sqlite3_stmt *stmt = certbus_db_prepare (self->db,
-                                             "SELECT COALESCE (MAX (serial), 0) + 1 FROM certs");
-    uint64_t serial = 0;
-    if (stmt && sqlite3_step (stmt) == SQLITE_ROW)
-        serial = (uint64_t) sqlite3_column_int64 (stmt, 0);
-    sqlite3_finalize (stmt);
-    return serial;
+    //  At least 1 when the query runs: 0 says it failed
+    int64_t serial = certbus_db_int64 (self->db, "SELECT COALESCE (MAX (serial), 0) + 1 FROM certs",
+                                       NULL);
+    return serial > 0 ? (uint64_t) serial : 0;
 }
 
 int
@@ -157,9 +147,7 @@ broker_sqlite_cert_revoke (broker_store_backend_t *self, uint64_t serial, const 
     sqlite3_bind_int64 (stmt, 2, at);
     sqlite3_bind_blob (stmt, 3, revocation, (int) size, SQLITE_STATIC);
     sqlite3_bind_text (stmt, 4, reason ? reason : "", -1, SQLITE_STATIC);
-    int rc = sqlite3_step (stmt) == SQLITE_DONE ? 0 : certbus_db_fail (self->db, "revoke");
-    sqlite3_finalize (stmt);
-    return rc;
+    return certbus_db_run (self->db, stmt, "revoke");
 }
 
 //  Calls fn with each value of one blob column of sql
@@ -195,15 +183,8 @@ broker_sqlite_revocations_each (broker_store_backend_t *self, broker_blob_fn *fn
 int64_t
 broker_sqlite_directory_serial (broker_store_backend_t *self)
 {
-    sqlite3_stmt *stmt = certbus_db_prepare (self->db,
-                                             "SELECT COALESCE (MAX (serial), 0) FROM directories");
-    int64_t serial = -1;
-    if (stmt && sqlite3_step (stmt) == SQLITE_ROW)
-        serial = sqlite3_column_int64 (stmt, 0);
-    else if (stmt)
-        certbus_db_fail (self->db, "read directory version");
-    sqlite3_finalize (stmt);
-    return serial;
+    return certbus_db_int64 (self->db, "SELECT COALESCE (MAX (serial), 0) FROM directories",
+                             "read directory version");
 }
 
 int
@@ -245,12 +226,7 @@ broker_sqlite_directory_latest (broker_store_backend_t *self, uint8_t **bytes_p,
     if (!stmt)
         return -1;
     if (sqlite3_step (stmt) == SQLITE_ROW) {
-        size_t size = (size_t) sqlite3_column_bytes (stmt, 0);
-        *bytes_p = malloc (size ? size : 1);
-        if (!*bytes_p)
-            abort ();
-        memcpy (*bytes_p, sqlite3_column_blob (stmt, 0), size);
-        *size_p = size;
+        *bytes_p = certbus_db_column_dup (stmt, 0, size_p);
         rc = 0;
     }
     else
@@ -274,9 +250,7 @@ broker_sqlite_tree_head_add (broker_store_backend_t *self, const certbus_tree_he
     sqlite3_bind_int64 (stmt, 2, head->timestamp);
     sqlite3_bind_blob (stmt, 3, head->root, 32, SQLITE_STATIC);
     sqlite3_bind_blob (stmt, 4, bytes, (int) size, SQLITE_STATIC);
-    int rc = sqlite3_step (stmt) == SQLITE_DONE ? 0 : certbus_db_fail (self->db, "store tree head");
-    sqlite3_finalize (stmt);
-    return rc;
+    return certbus_db_run (self->db, stmt, "store tree head");
 }
 
 int
@@ -292,13 +266,8 @@ broker_sqlite_tree_head_latest (broker_store_backend_t *self, certbus_tree_head_
         head->size = (uint64_t) sqlite3_column_int64 (stmt, 0);
         head->timestamp = sqlite3_column_int64 (stmt, 1);
         memcpy (head->root, sqlite3_column_blob (stmt, 2), 32);
-        if (bytes_p) {
-            *size_p = (size_t) sqlite3_column_bytes (stmt, 3);
-            *bytes_p = malloc (*size_p ? *size_p : 1);
-            if (!*bytes_p)
-                abort ();
-            memcpy (*bytes_p, sqlite3_column_blob (stmt, 3), *size_p);
-        }
+        if (bytes_p)
+            *bytes_p = certbus_db_column_dup (stmt, 3, size_p);
         found = 1;
     }
     sqlite3_finalize (stmt);
@@ -320,13 +289,8 @@ broker_sqlite_audit_find (broker_store_backend_t *self, const uint8_t *message_i
     sqlite3_bind_text (stmt, 2, event, -1, SQLITE_STATIC);
     if (sqlite3_step (stmt) == SQLITE_ROW) {
         index = sqlite3_column_int64 (stmt, 0);
-        if (record_p) {
-            *size_p = (size_t) sqlite3_column_bytes (stmt, 1);
-            *record_p = malloc (*size_p ? *size_p : 1);
-            if (!*record_p)
-                abort ();
-            memcpy (*record_p, sqlite3_column_blob (stmt, 1), *size_p);
-        }
+        if (record_p)
+            *record_p = certbus_db_column_dup (stmt, 1, size_p);
     }
     sqlite3_finalize (stmt);
     return index;
@@ -460,9 +424,7 @@ broker_sqlite_case_put (broker_store_backend_t *self, const broker_case_t *c)
     };
     broker_digest_case (digest, &row);
     sqlite3_bind_blob (stmt, 10, digest, sizeof digest, SQLITE_STATIC);
-    int rc = sqlite3_step (stmt) == SQLITE_DONE ? 0 : certbus_db_fail (self->db, "store case");
-    sqlite3_finalize (stmt);
-    return rc;
+    return certbus_db_run (self->db, stmt, "store case");
 }
 
 int
@@ -505,9 +467,7 @@ broker_sqlite_case_members (broker_store_backend_t *self, const uint8_t *case_id
     while ((rc = sqlite3_step (stmt)) == SQLITE_ROW) {
         if (*count_p == cap) {
             cap = cap ? cap * 2 : 8;
-            *orgs_p = realloc (*orgs_p, cap * sizeof (char *));
-            if (!*orgs_p)
-                abort ();
+            *orgs_p = certbus_realloc (*orgs_p, cap, sizeof (char *));
         }
         (*orgs_p) [(*count_p)++] = strdup ((const char *) sqlite3_column_text (stmt, 0));
     }

@@ -46,9 +46,7 @@ broker_tree_t *
 broker_tree_new (broker_store_t *store)
 {
     assert (store);
-    broker_tree_t *self = calloc (1, sizeof *self);
-    if (!self)
-        abort ();
+    broker_tree_t *self = certbus_calloc (1, sizeof *self);
     self->store = store;
     if (s_load (self) || broker_store_on_end (store, s_on_end, self)) {
         free (self);

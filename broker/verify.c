@@ -60,17 +60,13 @@ s_helper (void *arg)
 broker_verifier_t *
 broker_verifier_new (int threads)
 {
-    broker_verifier_t *self = calloc (1, sizeof *self);
-    if (!self)
-        abort ();
+    broker_verifier_t *self = certbus_calloc (1, sizeof *self);
     pthread_mutex_init (&self->lock, NULL);
     pthread_cond_init (&self->work, NULL);
     pthread_cond_init (&self->done, NULL);
     atomic_init (&self->next, 0);
     if (threads > 0) {
-        self->threads = calloc ((size_t) threads, sizeof (pthread_t));
-        if (!self->threads)
-            abort ();
+        self->threads = certbus_calloc ((size_t) threads, sizeof (pthread_t));
         for (int i = 0; i < threads; i++) {
             if (pthread_create (&self->threads [i], NULL, s_helper, self) != 0)
                 break; //  fewer helpers; the caller does the rest

@@ -11,9 +11,7 @@ certbus_args_parse (int argc, char **argv, const certbus_opt_t *table, size_t co
 {
     assert (table);
     assert (args);
-    struct option *options = calloc (count + 1, sizeof *options);
-    if (!options)
-        abort ();
+    struct option *options = certbus_calloc (count + 1, sizeof *options);
     for (size_t i = 0; i < count; i++) {
         options [i].name = table [i].name;
         options [i].has_arg = table [i].type == CERTBUS_OPT_FLAG ? no_argument : required_argument;

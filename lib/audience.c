@@ -18,10 +18,7 @@ bool
 certbus_tlp_valid (const char *tlp)
 {
     static const char *known [] = {"clear", "green", "amber", "amber+strict", "red"};
-    for (size_t i = 0; tlp && i < sizeof known / sizeof known [0]; i++)
-        if (strcmp (tlp, known [i]) == 0)
-            return true;
-    return false;
+    return certbus_str_index (tlp, known, sizeof known / sizeof known [0]) >= 0;
 }
 
 certbus_audience_t *
@@ -35,10 +32,8 @@ certbus_audience_parse (const char *text)
         certbus_fail (CERTBUS_E_AUDIENCE, "audience is longer than %d bytes", CERTBUS_MAX_STRING);
         return NULL;
     }
-    certbus_audience_t *self = calloc (1, sizeof *self);
-    self->terms = calloc (CERTBUS_MAX_TERMS, sizeof (certbus_term_t));
-    if (!self || !self->terms)
-        abort ();
+    certbus_audience_t *self = certbus_calloc (1, sizeof *self);
+    self->terms = certbus_calloc (CERTBUS_MAX_TERMS, sizeof (certbus_term_t));
     char *copy = strdup (text);
     if (!copy)
         abort ();
@@ -196,9 +191,7 @@ certbus_audience_resolve (const char *text, const char *tlp, certbus_directory_t
         }
     }
     size_t total = certbus_directory_count (dir);
-    char **orgs = calloc (total + 1, sizeof (char *));
-    if (!orgs)
-        abort ();
+    char **orgs = certbus_calloc (total + 1, sizeof (char *));
     size_t count = 0;
     //  The directory is sorted by org id, so the result is sorted and unique
     for (size_t i = 0; i < total; i++) {

@@ -26,10 +26,9 @@ static const char *s_tiers [] = {NULL,         "national", "government",  "feder
 certbus_tier_t
 certbus_tier_parse (const char *text)
 {
-    for (int i = 1; text && i <= CERTBUS_TIER_ORGANIZATION; i++)
-        if (strcmp (text, s_tiers [i]) == 0)
-            return (certbus_tier_t) i;
-    return CERTBUS_TIER_NONE;
+    //  s_tiers [0] is NULL: no text parses as CERTBUS_TIER_NONE
+    int i = certbus_str_index (text, s_tiers, CERTBUS_TIER_ORGANIZATION + 1);
+    return i > 0 ? (certbus_tier_t) i : CERTBUS_TIER_NONE;
 }
 
 const char *
@@ -69,6 +68,15 @@ s_strdup (const char *s)
     return copy;
 }
 
+//  A malloc copy of size bytes
+static uint8_t *
+s_memdup (const uint8_t *bytes, size_t size)
+{
+    uint8_t *copy = certbus_malloc (size);
+    memcpy (copy, bytes, size);
+    return copy;
+}
+
 static bool
 s_key_ok (ProtobufCBinaryData key)
 {
@@ -93,12 +101,10 @@ certbus_request_make (certbus_identity_t *identity, const char *org_id, const ch
     body.version = CERTBUS_WIRE_MAJOR;
     body.org_id = (char *) org_id;
     body.name = (char *) (name ? name : org_id);
-    body.sign_key.data = (uint8_t *) certbus_identity_sign_public (identity);
-    body.sign_key.len = CERTBUS_KEY_SIZE;
-    body.box_key.data = (uint8_t *) certbus_identity_box_public (identity);
-    body.box_key.len = CERTBUS_KEY_SIZE;
-    body.curve_key.data = (uint8_t *) certbus_identity_curve_public (identity);
-    body.curve_key.len = CERTBUS_KEY_SIZE;
+    body.sign_key = certbus_codec_bytes (certbus_identity_sign_public (identity), CERTBUS_KEY_SIZE);
+    body.box_key = certbus_codec_bytes (certbus_identity_box_public (identity), CERTBUS_KEY_SIZE);
+    body.curve_key = certbus_codec_bytes (certbus_identity_curve_public (identity),
+                                          CERTBUS_KEY_SIZE);
     body.created = certbus_now ();
     size_t body_size;
     uint8_t *body_bytes = certbus_codec_encode (&body, &body_size);
@@ -120,18 +126,12 @@ certbus_request_make (certbus_identity_t *identity, const char *org_id, const ch
     }
     Certbus__Request request = CERTBUS__REQUEST__INIT;
     request.version = CERTBUS_WIRE_MAJOR;
-    request.body.data = body_bytes;
-    request.body.len = body_size;
-    request.signature.data = sig;
-    request.signature.len = sizeof sig;
-    request.box_proof_key.data = box_key;
-    request.box_proof_key.len = sizeof box_key;
-    request.box_proof_sig.data = box_sig;
-    request.box_proof_sig.len = sizeof box_sig;
-    request.curve_proof_key.data = curve_key;
-    request.curve_proof_key.len = sizeof curve_key;
-    request.curve_proof_sig.data = curve_sig;
-    request.curve_proof_sig.len = sizeof curve_sig;
+    request.body = certbus_codec_bytes (body_bytes, body_size);
+    request.signature = certbus_codec_bytes (sig, sizeof sig);
+    request.box_proof_key = certbus_codec_bytes (box_key, sizeof box_key);
+    request.box_proof_sig = certbus_codec_bytes (box_sig, sizeof box_sig);
+    request.curve_proof_key = certbus_codec_bytes (curve_key, sizeof curve_key);
+    request.curve_proof_sig = certbus_codec_bytes (curve_sig, sizeof curve_sig);
     *bytes_p = certbus_codec_encode (&request, size_p);
     free (body_bytes);
     return 0;
@@ -191,9 +191,7 @@ certbus_request_decode (const uint8_t *bytes, size_t size)
                       body->org_id, s_REQUEST_AGAIN);
         goto cleanup;
     }
-    self = calloc (1, sizeof *self);
-    if (!self)
-        abort ();
+    self = certbus_calloc (1, sizeof *self);
     self->org_id = s_strdup (body->org_id);
     self->name = s_strdup (*body->name ? body->name : body->org_id);
     memcpy (self->sign_key, body->sign_key.data, CERTBUS_KEY_SIZE);
@@ -238,19 +236,13 @@ certbus_cert_issue (certbus_identity_t *council, const certbus_request_t *reques
     body.tier = (Certbus__Tier) tier;
     body.sector = (char *) (sector ? sector : "");
     body.region = (char *) (region ? region : "");
-    body.sign_key.data = (uint8_t *) request->sign_key;
-    body.sign_key.len = CERTBUS_KEY_SIZE;
-    body.box_key.data = (uint8_t *) request->box_key;
-    body.box_key.len = CERTBUS_KEY_SIZE;
-    body.curve_key.data = (uint8_t *) request->curve_key;
-    body.curve_key.len = CERTBUS_KEY_SIZE;
+    body.sign_key = certbus_codec_bytes (request->sign_key, CERTBUS_KEY_SIZE);
+    body.box_key = certbus_codec_bytes (request->box_key, CERTBUS_KEY_SIZE);
+    body.curve_key = certbus_codec_bytes (request->curve_key, CERTBUS_KEY_SIZE);
     body.not_before = not_before;
     body.not_after = not_after;
-    size_t body_size;
-    uint8_t *body_bytes = certbus_codec_encode (&body, &body_size);
-    *bytes_p = certbus_signed_wrap (&s_cert_type, body_bytes, body_size,
-                                    certbus_identity_sign_secret (council), size_p);
-    free (body_bytes);
+    *bytes_p = certbus_signed_wrap_message (&s_cert_type, &body,
+                                            certbus_identity_sign_secret (council), size_p);
     return 0;
 }
 
@@ -259,17 +251,12 @@ certbus_cert_decode (const uint8_t *bytes, size_t size, const uint8_t *council_k
                      certbus_cert_t **cert_p)
 {
     *cert_p = NULL;
-    uint8_t *signed_body = NULL;
-    size_t signed_size = 0;
     Certbus__CertificateBody *body = NULL;
-    certbus_err_t rc = certbus_signed_unwrap (&s_cert_type, bytes, size, council_key, &signed_body,
-                                              &signed_size);
+    certbus_err_t rc = certbus_signed_open (&s_cert_type, bytes, size, council_key,
+                                            &certbus__certificate_body__descriptor, 64 * 1024, 16,
+                                            (void **) &body);
     if (rc)
-        goto cleanup;
-    rc = certbus_codec_decode (&certbus__certificate_body__descriptor, signed_body, signed_size,
-                               64 * 1024, 16, (void **) &body);
-    if (rc)
-        goto cleanup;
+        return rc;
     if (!certbus_name_valid (body->org_id) || body->serial == 0
         || body->tier < CERTBUS__TIER__TIER_NATIONAL
         || body->tier > CERTBUS__TIER__TIER_ORGANIZATION
@@ -288,9 +275,7 @@ certbus_cert_decode (const uint8_t *bytes, size_t size, const uint8_t *council_k
                            (unsigned long long) body->serial);
         goto cleanup;
     }
-    certbus_cert_t *self = calloc (1, sizeof *self);
-    if (!self)
-        abort ();
+    certbus_cert_t *self = certbus_calloc (1, sizeof *self);
     self->serial = body->serial;
     self->org_id = s_strdup (body->org_id);
     self->name = s_strdup (body->name);
@@ -302,15 +287,11 @@ certbus_cert_decode (const uint8_t *bytes, size_t size, const uint8_t *council_k
     memcpy (self->curve_key, body->curve_key.data, CERTBUS_KEY_SIZE);
     self->not_before = body->not_before;
     self->not_after = body->not_after;
-    self->bytes = malloc (size);
-    if (!self->bytes)
-        abort ();
-    memcpy (self->bytes, bytes, size);
+    self->bytes = s_memdup (bytes, size);
     self->size = size;
     *cert_p = self;
 cleanup:
     certbus_codec_free (body);
-    free (signed_body);
     return rc;
 }
 
@@ -332,18 +313,13 @@ certbus_cert_check_time (const certbus_cert_t *self, int64_t when_s)
 certbus_cert_t *
 certbus_cert_dup (const certbus_cert_t *self)
 {
-    certbus_cert_t *copy = malloc (sizeof *copy);
-    if (!copy)
-        abort ();
+    certbus_cert_t *copy = certbus_malloc (sizeof *copy);
     *copy = *self;
     copy->org_id = s_strdup (self->org_id);
     copy->name = s_strdup (self->name);
     copy->sector = s_strdup (self->sector);
     copy->region = s_strdup (self->region);
-    copy->bytes = malloc (self->size);
-    if (!copy->bytes)
-        abort ();
-    memcpy (copy->bytes, self->bytes, self->size);
+    copy->bytes = s_memdup (self->bytes, self->size);
     return copy;
 }
 
@@ -375,11 +351,8 @@ certbus_revocation_issue (certbus_identity_t *council, uint64_t serial, const ch
     body.org_id = (char *) org_id;
     body.revoked_at = revoked_at;
     body.reason = (char *) (reason ? reason : "");
-    size_t body_size;
-    uint8_t *body_bytes = certbus_codec_encode (&body, &body_size);
-    *bytes_p = certbus_signed_wrap (&s_revocation_type, body_bytes, body_size,
-                                    certbus_identity_sign_secret (council), size_p);
-    free (body_bytes);
+    *bytes_p = certbus_signed_wrap_message (&s_revocation_type, &body,
+                                            certbus_identity_sign_secret (council), size_p);
     return 0;
 }
 
@@ -388,34 +361,22 @@ certbus_revocation_decode (const uint8_t *bytes, size_t size, const uint8_t *cou
                            certbus_revocation_t **rev_p)
 {
     *rev_p = NULL;
-    uint8_t *signed_body = NULL;
-    size_t signed_size = 0;
     Certbus__RevocationBody *body = NULL;
-    certbus_err_t rc = certbus_signed_unwrap (&s_revocation_type, bytes, size, council_key,
-                                              &signed_body, &signed_size);
+    certbus_err_t rc = certbus_signed_open (&s_revocation_type, bytes, size, council_key,
+                                            &certbus__revocation_body__descriptor, 16 * 1024, 16,
+                                            (void **) &body);
     if (rc)
-        goto cleanup;
-    rc = certbus_codec_decode (&certbus__revocation_body__descriptor, signed_body, signed_size,
-                               16 * 1024, 16, (void **) &body);
-    if (rc)
-        goto cleanup;
-    certbus_revocation_t *self = calloc (1, sizeof *self);
-    if (!self)
-        abort ();
+        return rc;
+    certbus_revocation_t *self = certbus_calloc (1, sizeof *self);
     self->serial = body->serial;
     self->org_id = s_strdup (body->org_id);
     self->revoked_at = body->revoked_at;
     self->reason = s_strdup (body->reason);
-    self->bytes = malloc (size);
-    if (!self->bytes)
-        abort ();
-    memcpy (self->bytes, bytes, size);
+    self->bytes = s_memdup (bytes, size);
     self->size = size;
     *rev_p = self;
-cleanup:
     certbus_codec_free (body);
-    free (signed_body);
-    return rc;
+    return CERTBUS_OK;
 }
 
 void

@@ -206,10 +206,15 @@ uint8_t *
 certbus_codec_encode (const void *msg, size_t *size_p)
 {
     size_t size = protobuf_c_message_get_packed_size (msg);
-    uint8_t *buf = malloc (size ? size : 1);
-    if (!buf)
-        abort ();
+    uint8_t *buf = certbus_malloc (size ? size : 1);
     protobuf_c_message_pack (msg, buf);
     *size_p = size;
     return buf;
+}
+
+ProtobufCBinaryData
+certbus_codec_bytes (const void *data, size_t size)
+{
+    ProtobufCBinaryData bytes = {size, (uint8_t *) data};
+    return bytes;
 }

@@ -96,6 +96,67 @@ certbus_db_prepare (sqlite3 *db, const char *sql)
     return stmt;
 }
 
+int64_t
+certbus_db_int64 (sqlite3 *db, const char *sql, const char *what)
+{
+    sqlite3_stmt *stmt = certbus_db_prepare (db, sql);
+    int64_t value = -1;
+    if (stmt && sqlite3_step (stmt) == SQLITE_ROW)
+        value = sqlite3_column_int64 (stmt, 0);
+    else if (stmt && what)
+        certbus_db_fail (db, what);
+    sqlite3_finalize (stmt);
+    return value;
+}
+
+int
+certbus_db_run (sqlite3 *db, sqlite3_stmt *stmt, const char *what)
+{
+    int rc = sqlite3_step (stmt) == SQLITE_DONE ? 0 : certbus_db_fail (db, what);
+    sqlite3_finalize (stmt);
+    return rc;
+}
+
+uint8_t *
+certbus_db_column_dup (sqlite3_stmt *stmt, int col, size_t *size_p)
+{
+    size_t size = (size_t) sqlite3_column_bytes (stmt, col);
+    uint8_t *copy = certbus_malloc (size ? size : 1);
+    if (size)
+        memcpy (copy, sqlite3_column_blob (stmt, col), size);
+    *size_p = size;
+    return copy;
+}
+
+//  The statement pointer of table entry at in owner
+static sqlite3_stmt **
+s_statement (void *owner, const certbus_db_statement_t *at)
+{
+    return (sqlite3_stmt **) ((char *) owner + at->offset);
+}
+
+int
+certbus_db_prepare_all (sqlite3 *db, void *owner, const certbus_db_statement_t *table, size_t count)
+{
+    for (size_t i = 0; i < count; i++) {
+        sqlite3_stmt **stmt = s_statement (owner, &table [i]);
+        *stmt = certbus_db_prepare (db, table [i].sql);
+        if (!*stmt)
+            return -1;
+    }
+    return 0;
+}
+
+void
+certbus_db_finalize_all (void *owner, const certbus_db_statement_t *table, size_t count)
+{
+    for (size_t i = 0; i < count; i++) {
+        sqlite3_stmt **stmt = s_statement (owner, &table [i]);
+        sqlite3_finalize (*stmt);
+        *stmt = NULL;
+    }
+}
+
 int
 certbus_db_begin (sqlite3 *db)
 {
@@ -147,7 +208,5 @@ certbus_db_meta_set (sqlite3 *db, const char *key, const char *value)
         return -1;
     sqlite3_bind_text (stmt, 1, key, -1, SQLITE_STATIC);
     sqlite3_bind_text (stmt, 2, value, -1, SQLITE_STATIC);
-    int rc = sqlite3_step (stmt) == SQLITE_DONE ? 0 : certbus_db_fail (db, "meta");
-    sqlite3_finalize (stmt);
-    return rc;
+    return certbus_db_run (db, stmt, "meta");
 }

@@ -37,11 +37,9 @@ certbus_directory_build (certbus_identity_t *council, uint64_t serial, uint8_t *
     body.serial = serial;
     body.issued_at = certbus_now ();
     body.n_certificates = cert_count;
-    body.certificates = calloc (cert_count + 1, sizeof (Certbus__Certificate *));
+    body.certificates = certbus_calloc (cert_count + 1, sizeof (Certbus__Certificate *));
     body.n_revocations = rev_count;
-    body.revocations = calloc (rev_count + 1, sizeof (Certbus__Revocation *));
-    if (!body.certificates || !body.revocations)
-        abort ();
+    body.revocations = certbus_calloc (rev_count + 1, sizeof (Certbus__Revocation *));
     size_t i;
     for (i = 0; i < cert_count; i++)
         if (certbus_codec_decode (&certbus__certificate__descriptor, certs [i], cert_sizes [i],
@@ -51,11 +49,8 @@ certbus_directory_build (certbus_identity_t *council, uint64_t serial, uint8_t *
         if (certbus_codec_decode (&certbus__revocation__descriptor, revs [i], rev_sizes [i],
                                   16 * 1024, 16, (void **) &body.revocations [i]))
             goto cleanup;
-    size_t body_size;
-    uint8_t *body_bytes = certbus_codec_encode (&body, &body_size);
-    *bytes_p = certbus_signed_wrap (&s_directory_type, body_bytes, body_size,
-                                    certbus_identity_sign_secret (council), size_p);
-    free (body_bytes);
+    *bytes_p = certbus_signed_wrap_message (&s_directory_type, &body,
+                                            certbus_identity_sign_secret (council), size_p);
     rc = 0;
 cleanup:
     for (i = 0; i < cert_count; i++)
@@ -118,15 +113,9 @@ static certbus_err_t
 s_signed_body (const uint8_t *bytes, size_t size, const uint8_t *council_key,
                Certbus__DirectoryBody **body_p)
 {
-    uint8_t *body = NULL;
-    size_t body_size = 0;
-    certbus_err_t rc = certbus_signed_unwrap (&s_directory_type, bytes, size, council_key, &body,
-                                              &body_size);
-    if (rc == CERTBUS_OK)
-        rc = certbus_codec_decode (&certbus__directory_body__descriptor, body, body_size,
-                                   CERTBUS_MAX_DIRECTORY, CERTBUS_MAX_MEMBERS, (void **) body_p);
-    free (body);
-    return rc;
+    return certbus_signed_open (&s_directory_type, bytes, size, council_key,
+                                &certbus__directory_body__descriptor, CERTBUS_MAX_DIRECTORY,
+                                CERTBUS_MAX_MEMBERS, (void **) body_p);
 }
 
 certbus_err_t
@@ -146,17 +135,13 @@ certbus_directory_decode (const uint8_t *bytes, size_t size, const uint8_t *coun
                            (unsigned long long) body->serial, (unsigned long long) min_serial);
         goto cleanup;
     }
-    self = calloc (1, sizeof *self);
-    if (!self)
-        abort ();
+    self = certbus_calloc (1, sizeof *self);
     self->serial = body->serial;
     self->issued_at = body->issued_at;
     self->by_org = zhashx_new ();
     self->by_curve = zhashx_new ();
-    self->certs = calloc (body->n_certificates + 1, sizeof (certbus_cert_t *));
-    self->revs = calloc (body->n_revocations + 1, sizeof (certbus_revocation_t *));
-    if (!self->certs || !self->revs)
-        abort ();
+    self->certs = certbus_calloc (body->n_certificates + 1, sizeof (certbus_cert_t *));
+    self->revs = certbus_calloc (body->n_revocations + 1, sizeof (certbus_revocation_t *));
     for (size_t i = 0; i < body->n_revocations; i++) {
         size_t len;
         uint8_t *one = certbus_codec_encode (body->revocations [i], &len);
@@ -189,9 +174,7 @@ certbus_directory_decode (const uint8_t *bytes, size_t size, const uint8_t *coun
         zhashx_insert (self->by_curve, curve_hex, cert);
     }
     qsort (self->certs, self->cert_count, sizeof (certbus_cert_t *), s_cert_compare);
-    self->bytes = malloc (size);
-    if (!self->bytes)
-        abort ();
+    self->bytes = certbus_malloc (size);
     memcpy (self->bytes, bytes, size);
     self->size = size;
     *dir_p = self;
@@ -226,9 +209,7 @@ certbus_directory_key_holder (const uint8_t *bytes, size_t size, const uint8_t *
     certbus_err_t rc = s_signed_body (bytes, size, council_key, &body);
     if (rc)
         goto cleanup;
-    revs = calloc (body->n_revocations + 1, sizeof (Certbus__RevocationBody *));
-    if (!revs)
-        abort ();
+    revs = certbus_calloc (body->n_revocations + 1, sizeof (Certbus__RevocationBody *));
     for (; rev_count < body->n_revocations; rev_count++) {
         ProtobufCBinaryData one = body->revocations [rev_count]->body;
         if ((rc = certbus_codec_decode (&certbus__revocation_body__descriptor, one.data, one.len,

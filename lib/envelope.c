@@ -27,10 +27,7 @@ bool
 certbus_severity_valid (const char *severity)
 {
     static const char *known [] = {"info", "low", "medium", "high", "critical"};
-    for (size_t i = 0; severity && i < sizeof known / sizeof known [0]; i++)
-        if (strcmp (severity, known [i]) == 0)
-            return true;
-    return false;
+    return certbus_str_index (severity, known, sizeof known / sizeof known [0]) >= 0;
 }
 
 static bool
@@ -150,10 +147,7 @@ certbus_envelope_seal (certbus_identity_t *identity, const certbus_cert_t *own,
     if (rc)
         return rc;
     if (opts->self_copy) {
-        char **more = realloc (orgs, (count + 1) * sizeof (char *));
-        if (!more)
-            abort ();
-        orgs = more;
+        orgs = certbus_realloc (orgs, count + 1, sizeof (char *));
         orgs [count] = strdup (own->org_id);
         if (!orgs [count++])
             abort ();
@@ -192,9 +186,7 @@ s_seal_start (s_seal_t *seal, const certbus_seal_opts_t *opts, char *const *reci
 {
     memset (seal, 0, sizeof *seal);
     seal->encrypt = strcmp (opts->tlp, "clear") != 0;
-    seal->orgs = malloc (recipient_count * sizeof (char *));
-    if (!seal->orgs)
-        abort ();
+    seal->orgs = certbus_malloc (recipient_count * sizeof (char *));
     memcpy (seal->orgs, recipients, recipient_count * sizeof (char *));
     qsort (seal->orgs, recipient_count, sizeof (char *), s_strcmp_p);
     for (size_t i = 0; i < recipient_count; i++)
@@ -206,16 +198,13 @@ s_seal_start (s_seal_t *seal, const certbus_seal_opts_t *opts, char *const *reci
     if (!seal->content_key || !seal->ephemeral_secret || !seal->shared)
         abort ();
     seal->ciphertext_size = size;
-    seal->keys = calloc (seal->count, sizeof (Certbus__RecipientKey));
-    seal->key_ptrs = calloc (seal->count, sizeof (Certbus__RecipientKey *));
-    seal->wrapped = calloc (seal->count, CERTBUS_WRAPPED_KEY_SIZE);
-    if (!seal->keys || !seal->key_ptrs || !seal->wrapped)
-        abort ();
+    seal->keys = certbus_calloc (seal->count, sizeof (Certbus__RecipientKey));
+    seal->key_ptrs = certbus_calloc (seal->count, sizeof (Certbus__RecipientKey *));
+    seal->wrapped = certbus_calloc (seal->count, CERTBUS_WRAPPED_KEY_SIZE);
     seal->hdr = (Certbus__EnvelopeHeader) CERTBUS__ENVELOPE_HEADER__INIT;
     certbus_uuid7 (seal->id);
     seal->hdr.version = CERTBUS_WIRE_MAJOR;
-    seal->hdr.id.data = seal->id;
-    seal->hdr.id.len = sizeof seal->id;
+    seal->hdr.id = certbus_codec_bytes (seal->id, sizeof seal->id);
 }
 
 //  Every recipient must be a current, unrevoked member of dir
@@ -243,9 +232,7 @@ s_seal_encrypt_payload (s_seal_t *seal, const uint8_t *payload, size_t size)
     randombytes_buf (seal->nonce, sizeof seal->nonce);
     crypto_box_keypair (seal->ephemeral_public, seal->ephemeral_secret);
     seal->ciphertext_size = size + crypto_aead_xchacha20poly1305_ietf_ABYTES;
-    seal->ciphertext = malloc (seal->ciphertext_size);
-    if (!seal->ciphertext)
-        abort ();
+    seal->ciphertext = certbus_malloc (seal->ciphertext_size);
     unsigned long long written;
     crypto_aead_xchacha20poly1305_ietf_encrypt (seal->ciphertext, &written, payload, size, seal->id,
                                                 sizeof seal->id, NULL, seal->nonce,
@@ -266,13 +253,11 @@ s_seal_wrap_keys (s_seal_t *seal, certbus_directory_t *dir)
         uint8_t *out = seal->wrapped + i * CERTBUS_WRAPPED_KEY_SIZE;
         crypto_secretbox_easy (out, seal->content_key, crypto_aead_xchacha20poly1305_ietf_KEYBYTES,
                                wrap_nonce, seal->shared);
-        seal->keys [i].wrapped_key.data = out;
-        seal->keys [i].wrapped_key.len = CERTBUS_WRAPPED_KEY_SIZE;
+        seal->keys [i].wrapped_key = certbus_codec_bytes (out, CERTBUS_WRAPPED_KEY_SIZE);
     }
-    seal->hdr.ephemeral_key.data = seal->ephemeral_public;
-    seal->hdr.ephemeral_key.len = sizeof seal->ephemeral_public;
-    seal->hdr.nonce.data = seal->nonce;
-    seal->hdr.nonce.len = sizeof seal->nonce;
+    seal->hdr.ephemeral_key = certbus_codec_bytes (seal->ephemeral_public,
+                                                   sizeof seal->ephemeral_public);
+    seal->hdr.nonce = certbus_codec_bytes (seal->nonce, sizeof seal->nonce);
     return CERTBUS_OK;
 }
 
@@ -294,11 +279,11 @@ s_seal_fill_header (s_seal_t *seal, const certbus_cert_t *own, const certbus_sea
     hdr->severity = (char *) (opts->severity ? opts->severity : "medium");
     hdr->created = certbus_now_ms ();
     hdr->audience = (char *) (opts->audience ? opts->audience : "");
-    hdr->recipients_hash.data = seal->recipients_hash;
-    hdr->recipients_hash.len = sizeof seal->recipients_hash;
+    hdr->recipients_hash = certbus_codec_bytes (seal->recipients_hash,
+                                                sizeof seal->recipients_hash);
     hdr->recipient_count = (uint32_t) seal->count;
-    hdr->ciphertext_hash.data = seal->ciphertext_hash;
-    hdr->ciphertext_hash.len = sizeof seal->ciphertext_hash;
+    hdr->ciphertext_hash = certbus_codec_bytes (seal->ciphertext_hash,
+                                                sizeof seal->ciphertext_hash);
     hdr->content_type = (char *) (opts->content_type ? opts->content_type
                                                      : "application/octet-stream");
     hdr->encrypted = seal->encrypt;
@@ -307,8 +292,7 @@ s_seal_fill_header (s_seal_t *seal, const certbus_cert_t *own, const certbus_sea
     for (size_t i = 0; i < opts->ref_count; i++) {
         certbus__reference__init (&seal->refs [i]);
         seal->refs [i].relation = (char *) opts->refs [i].relation;
-        seal->refs [i].message_id.data = (uint8_t *) opts->refs [i].id;
-        seal->refs [i].message_id.len = CERTBUS_ID_SIZE;
+        seal->refs [i].message_id = certbus_codec_bytes (opts->refs [i].id, CERTBUS_ID_SIZE);
         seal->ref_ptrs [i] = &seal->refs [i];
     }
     hdr->n_references = opts->ref_count;
@@ -327,12 +311,10 @@ s_seal_sign_and_encode (s_seal_t *seal, certbus_identity_t *identity, const uint
                   certbus_identity_sign_secret (identity));
     Certbus__Envelope env = CERTBUS__ENVELOPE__INIT;
     env.version = CERTBUS_WIRE_MAJOR;
-    env.header.data = header_bytes;
-    env.header.len = header_size;
-    env.signature.data = sig;
-    env.signature.len = sizeof sig;
-    env.ciphertext.data = seal->encrypt ? seal->ciphertext : (uint8_t *) payload;
-    env.ciphertext.len = seal->ciphertext_size;
+    env.header = certbus_codec_bytes (header_bytes, header_size);
+    env.signature = certbus_codec_bytes (sig, sizeof sig);
+    env.ciphertext = certbus_codec_bytes (seal->encrypt ? seal->ciphertext : (uint8_t *) payload,
+                                          seal->ciphertext_size);
     env.n_recipients = seal->count;
     env.recipients = seal->key_ptrs;
     uint8_t *bytes = certbus_codec_encode (&env, size_p);
@@ -505,9 +487,7 @@ s_copy_header (certbus_envelope_t *self)
     h->case_status = hdr->case_status;
     h->assign = hdr->assign;
     h->ref_count = hdr->n_references;
-    h->refs = calloc (hdr->n_references + 1, sizeof (certbus_ref_t));
-    if (!h->refs)
-        abort ();
+    h->refs = certbus_calloc (hdr->n_references + 1, sizeof (certbus_ref_t));
     for (size_t i = 0; i < hdr->n_references; i++) {
         Certbus__Reference *ref = hdr->references [i];
         if (ref->message_id.len != CERTBUS_ID_SIZE || strlen (ref->relation) >= 32)
@@ -522,9 +502,7 @@ certbus_err_t
 certbus_envelope_decode (const uint8_t *bytes, size_t size, certbus_envelope_t **env_p)
 {
     *env_p = NULL;
-    certbus_envelope_t *self = calloc (1, sizeof *self);
-    if (!self)
-        abort ();
+    certbus_envelope_t *self = certbus_calloc (1, sizeof *self);
     certbus_err_t rc = certbus_codec_decode (&certbus__envelope__descriptor, bytes, size,
                                              CERTBUS_MAX_ENVELOPE, CERTBUS_MAX_RECIPIENTS,
                                              (void **) &self->wire);
@@ -557,9 +535,7 @@ certbus_envelope_verify (certbus_envelope_t *self, certbus_directory_t *dir, int
                              "envelope signature does not verify with the key of '%s'",
                              self->header.origin);
     if (certbus_envelope_complete (self)) {
-        char **orgs = malloc ((self->wire->n_recipients + 1) * sizeof (char *));
-        if (!orgs)
-            abort ();
+        char **orgs = certbus_malloc ((self->wire->n_recipients + 1) * sizeof (char *));
         for (size_t i = 0; i < self->wire->n_recipients; i++)
             orgs [i] = self->wire->recipients [i]->org_id;
         uint8_t hash [CERTBUS_HASH_SIZE];
@@ -632,9 +608,7 @@ certbus_envelope_decrypt_with_key (certbus_envelope_t *self, const uint8_t *key,
     *size_p = 0;
     ProtobufCBinaryData ct = self->wire->ciphertext;
     if (!self->header.encrypted) {
-        *payload_p = malloc (ct.len ? ct.len : 1);
-        if (!*payload_p)
-            abort ();
+        *payload_p = certbus_malloc (ct.len ? ct.len : 1);
         if (ct.len)
             memcpy (*payload_p, ct.data, ct.len);
         *size_p = ct.len;
@@ -645,9 +619,7 @@ certbus_envelope_decrypt_with_key (certbus_envelope_t *self, const uint8_t *key,
     if (ct.len < crypto_aead_xchacha20poly1305_ietf_ABYTES)
         return certbus_fail (CERTBUS_E_DECRYPT, "ciphertext is shorter than its tag");
     size_t plain_size = ct.len - crypto_aead_xchacha20poly1305_ietf_ABYTES;
-    uint8_t *plain = malloc (plain_size ? plain_size : 1);
-    if (!plain)
-        abort ();
+    uint8_t *plain = certbus_malloc (plain_size ? plain_size : 1);
     unsigned long long got;
     if (crypto_aead_xchacha20poly1305_ietf_decrypt (plain, &got, NULL, ct.data, ct.len,
                                                     self->header.id, CERTBUS_ID_SIZE,

@@ -66,11 +66,9 @@ certbus_forward_wrap (certbus_envelope_t *original, certbus_identity_t *identity
         forward.ciphertext.data = (uint8_t *) certbus_envelope_ciphertext (original,
                                                                            &forward.ciphertext.len);
         if (header->encrypted) {
-            forward.content_key.data = key;
-            forward.content_key.len = 32;
+            forward.content_key = certbus_codec_bytes (key, 32);
         }
-        forward.note.data = (uint8_t *) note;
-        forward.note.len = note ? note_size : 0;
+        forward.note = certbus_codec_bytes (note, note ? note_size : 0);
         forward.note_type = (char *) (note_type ? note_type : "");
         *payload_p = certbus_codec_encode (&forward, size_p);
     }
@@ -161,9 +159,7 @@ s_walk_step (s_walk_t *walk, certbus_forwarded_t *out)
                                                 forward->content_key.len, &inner_payload,
                                                 &inner_payload_size);
     if (rc == CERTBUS_OK && walk->depth == 0 && forward->note.len) {
-        out->note = malloc (forward->note.len);
-        if (!out->note)
-            abort ();
+        out->note = certbus_malloc (forward->note.len);
         memcpy (out->note, forward->note.data, forward->note.len);
         out->note_size = forward->note.len;
     }
@@ -201,9 +197,7 @@ certbus_forward_open (certbus_directory_t *dir, certbus_envelope_t *outer, const
                       size_t size, certbus_forwarded_t **out_p)
 {
     *out_p = NULL;
-    certbus_forwarded_t *self = calloc (1, sizeof *self);
-    if (!self)
-        abort ();
+    certbus_forwarded_t *self = certbus_calloc (1, sizeof *self);
     s_walk_t walk = {.dir = dir, .current = outer, .data = payload, .data_size = size};
     certbus_err_t rc = CERTBUS_OK;
     while (strcmp (certbus_envelope_header (walk.current)->content_type, CERTBUS_FORWARD_TYPE)

@@ -28,10 +28,7 @@ certbus_case_status_valid (const char *status)
         return false;
     if (!*status)
         return true;
-    for (size_t i = 0; i < sizeof s_statuses / sizeof s_statuses [0]; i++)
-        if (strcmp (status, s_statuses [i]) == 0)
-            return true;
-    return false;
+    return certbus_str_index (status, s_statuses, sizeof s_statuses / sizeof s_statuses [0]) >= 0;
 }
 
 //  value escaped for a terminal (a reason may be logged or printed), cut to
@@ -57,10 +54,8 @@ s_quote (const char *value, char out [s_QUOTE_MAX + 4])
 static bool
 s_relation_known (const char *relation)
 {
-    for (size_t i = 0; i < sizeof s_relations / sizeof s_relations [0]; i++)
-        if (strcmp (relation, s_relations [i]) == 0)
-            return true;
-    return false;
+    return certbus_str_index (relation, s_relations, sizeof s_relations / sizeof s_relations [0])
+           >= 0;
 }
 
 //  How many of the references have this relation

@@ -28,9 +28,7 @@ struct certbus_identity_t {
 static certbus_identity_t *
 s_new_empty (void)
 {
-    certbus_identity_t *self = calloc (1, sizeof *self);
-    if (!self)
-        abort ();
+    certbus_identity_t *self = certbus_calloc (1, sizeof *self);
     self->secrets = sodium_malloc (sizeof (s_secrets_t));
     if (!self->secrets)
         abort ();

@@ -316,6 +316,24 @@ s_reverse (uint8_t *hashes, size_t count)
     }
 }
 
+//  One step of a proof's walk from the root down: the range of size
+//  leaves at start splits at k; the walk goes on in the left part (when
+//  left) or the right one, and sibling gets the hash of the other part.
+static certbus_err_t
+s_descend (uint8_t *sibling, uint64_t *start, uint64_t *size, uint64_t k, bool left,
+           certbus_merkle_get_node_fn *get_node, void *ctx)
+{
+    if (left) {
+        certbus_err_t rc = s_range_hash (sibling, *start + k, *size - k, get_node, ctx);
+        *size = k;
+        return rc;
+    }
+    certbus_err_t rc = s_range_hash (sibling, *start, k, get_node, ctx);
+    *start += k;
+    *size -= k;
+    return rc;
+}
+
 //  PATH (m, D[n]) of RFC 6962 2.1.1, walked from the root down. At most one
 //  sibling is a non-perfect range (the right one, at the first step to the
 //  left); every other sibling is one perfect node, so the walk reads at most
@@ -339,17 +357,8 @@ certbus_merkle_inclusion_proof (uint8_t proof [CERTBUS_MERKLE_PROOF_MAX_BYTES], 
     while (size > 1) {
         assert (count < CERTBUS_MERKLE_MAX_LEVELS);
         uint64_t k = s_split (size);
-        uint8_t *sibling = proof + count++ * HASH_SIZE;
-        certbus_err_t rc;
-        if (leaf_index - start < k) {
-            rc = s_range_hash (sibling, start + k, size - k, get_node, ctx);
-            size = k;
-        }
-        else {
-            rc = s_range_hash (sibling, start, k, get_node, ctx);
-            start += k;
-            size -= k;
-        }
+        certbus_err_t rc = s_descend (proof + count++ * HASH_SIZE, &start, &size, k,
+                                      leaf_index - start < k, get_node, ctx);
         if (rc)
             return rc;
     }
@@ -383,15 +392,9 @@ certbus_merkle_consistency_proof (uint8_t proof [CERTBUS_MERKLE_PROOF_MAX_BYTES]
     while (m != size && rc == CERTBUS_OK) {
         assert (count < CERTBUS_MERKLE_MAX_LEVELS);
         uint64_t k = s_split (size);
-        uint8_t *sibling = proof + count++ * HASH_SIZE;
-        if (m <= k) {
-            rc = s_range_hash (sibling, start + k, size - k, get_node, ctx);
-            size = k;
-        }
-        else {
-            rc = s_range_hash (sibling, start, k, get_node, ctx);
-            start += k;
-            size -= k;
+        bool left = m <= k;
+        rc = s_descend (proof + count++ * HASH_SIZE, &start, &size, k, left, get_node, ctx);
+        if (!left) {
             m -= k;
             whole = false;
         }

@@ -36,6 +36,21 @@ s_text (const char *text)
     return (char *) (text ? text : "");
 }
 
+//  Sends body (a message of the Packet's oneof, named by body_case, which
+//  is also its field number) in a Packet of its own: the oneof's members
+//  share one pointer slot, found by the field descriptor
+static int
+s_send_body (zsock_t *sock, zframe_t *routing, Certbus__Packet__BodyCase body_case, void *body)
+{
+    Certbus__Packet packet = CERTBUS__PACKET__INIT;
+    const ProtobufCFieldDescriptor *field
+        = protobuf_c_message_descriptor_get_field (&certbus__packet__descriptor, body_case);
+    assert (field && field->type == PROTOBUF_C_TYPE_MESSAGE);
+    packet.body_case = body_case;
+    *(void **) ((uint8_t *) &packet + field->offset) = body;
+    return certbus_packet_send (sock, routing, &packet);
+}
+
 int
 certbus_packet_send_hello (zsock_t *sock, zframe_t *routing, uint32_t credit,
                            uint64_t directory_serial, const char *agent)
@@ -44,22 +59,15 @@ certbus_packet_send_hello (zsock_t *sock, zframe_t *routing, uint32_t credit,
     hello.credit = credit;
     hello.directory_serial = directory_serial;
     hello.agent = s_text (agent);
-    Certbus__Packet packet = CERTBUS__PACKET__INIT;
-    packet.body_case = CERTBUS__PACKET__BODY_HELLO;
-    packet.hello = &hello;
-    return certbus_packet_send (sock, routing, &packet);
+    return s_send_body (sock, routing, CERTBUS__PACKET__BODY_HELLO, &hello);
 }
 
 int
 certbus_packet_send_publish (zsock_t *sock, zframe_t *routing, const uint8_t *envelope, size_t size)
 {
     Certbus__Publish publish = CERTBUS__PUBLISH__INIT;
-    publish.envelope.data = (uint8_t *) envelope;
-    publish.envelope.len = size;
-    Certbus__Packet packet = CERTBUS__PACKET__INIT;
-    packet.body_case = CERTBUS__PACKET__BODY_PUBLISH;
-    packet.publish = &publish;
-    return certbus_packet_send (sock, routing, &packet);
+    publish.envelope = certbus_codec_bytes (envelope, size);
+    return s_send_body (sock, routing, CERTBUS__PACKET__BODY_PUBLISH, &publish);
 }
 
 int
@@ -67,8 +75,8 @@ certbus_packet_send_puback (zsock_t *sock, zframe_t *routing, const certbus_puba
 {
     assert (ack);
     Certbus__PubAck puback = CERTBUS__PUB_ACK__INIT;
-    puback.message_id.data = (uint8_t *) ack->message_id;
-    puback.message_id.len = ack->message_id ? ack->message_id_size : 0;
+    puback.message_id = certbus_codec_bytes (ack->message_id,
+                                             ack->message_id ? ack->message_id_size : 0);
     puback.status = (Certbus__Status) ack->status;
     puback.code = (uint32_t) ack->code;
     puback.reason = s_text (ack->reason);
@@ -77,10 +85,7 @@ certbus_packet_send_puback (zsock_t *sock, zframe_t *routing, const certbus_puba
     puback.accepted_at = ack->accepted_at;
     puback.participants = (char **) ack->participants;
     puback.n_participants = ack->participant_count;
-    Certbus__Packet packet = CERTBUS__PACKET__INIT;
-    packet.body_case = CERTBUS__PACKET__BODY_PUBACK;
-    packet.puback = &puback;
-    return certbus_packet_send (sock, routing, &packet);
+    return s_send_body (sock, routing, CERTBUS__PACKET__BODY_PUBACK, &puback);
 }
 
 int
@@ -89,16 +94,12 @@ certbus_packet_send_deliver (zsock_t *sock, zframe_t *routing, const certbus_del
     assert (deliver);
     Certbus__Deliver body = CERTBUS__DELIVER__INIT;
     body.sequence = deliver->sequence;
-    body.envelope.data = (uint8_t *) deliver->envelope;
-    body.envelope.len = deliver->envelope_size;
+    body.envelope = certbus_codec_bytes (deliver->envelope, deliver->envelope_size);
     body.accepted_at = deliver->accepted_at;
     body.message_sequence = deliver->message_sequence;
     body.participants = (char **) deliver->participants;
     body.n_participants = deliver->participant_count;
-    Certbus__Packet packet = CERTBUS__PACKET__INIT;
-    packet.body_case = CERTBUS__PACKET__BODY_DELIVER;
-    packet.deliver = &body;
-    return certbus_packet_send (sock, routing, &packet);
+    return s_send_body (sock, routing, CERTBUS__PACKET__BODY_DELIVER, &body);
 }
 
 int
@@ -111,20 +112,14 @@ certbus_packet_send_deliver_ack (zsock_t *sock, zframe_t *routing, const uint64_
     ack.refused = (uint32_t) refused_count;
     ack.refused_sequences = (uint64_t *) refused;
     ack.n_refused_sequences = refused_count;
-    Certbus__Packet packet = CERTBUS__PACKET__INIT;
-    packet.body_case = CERTBUS__PACKET__BODY_DELIVER_ACK;
-    packet.deliver_ack = &ack;
-    return certbus_packet_send (sock, routing, &packet);
+    return s_send_body (sock, routing, CERTBUS__PACKET__BODY_DELIVER_ACK, &ack);
 }
 
 int
 certbus_packet_send_directory_request (zsock_t *sock, zframe_t *routing)
 {
     Certbus__DirectoryRequest request = CERTBUS__DIRECTORY_REQUEST__INIT;
-    Certbus__Packet packet = CERTBUS__PACKET__INIT;
-    packet.body_case = CERTBUS__PACKET__BODY_DIRECTORY_REQUEST;
-    packet.directory_request = &request;
-    return certbus_packet_send (sock, routing, &packet);
+    return s_send_body (sock, routing, CERTBUS__PACKET__BODY_DIRECTORY_REQUEST, &request);
 }
 
 int
@@ -132,12 +127,8 @@ certbus_packet_send_directory_reply (zsock_t *sock, zframe_t *routing, const uin
                                      size_t size)
 {
     Certbus__DirectoryReply reply = CERTBUS__DIRECTORY_REPLY__INIT;
-    reply.directory.data = (uint8_t *) directory;
-    reply.directory.len = size;
-    Certbus__Packet packet = CERTBUS__PACKET__INIT;
-    packet.body_case = CERTBUS__PACKET__BODY_DIRECTORY_REPLY;
-    packet.directory_reply = &reply;
-    return certbus_packet_send (sock, routing, &packet);
+    reply.directory = certbus_codec_bytes (directory, size);
+    return s_send_body (sock, routing, CERTBUS__PACKET__BODY_DIRECTORY_REPLY, &reply);
 }
 
 int
@@ -146,10 +137,7 @@ certbus_packet_send_ping (zsock_t *sock, zframe_t *routing, int64_t time, uint64
     Certbus__Ping ping = CERTBUS__PING__INIT;
     ping.time = time;
     ping.directory_serial = directory_serial;
-    Certbus__Packet packet = CERTBUS__PACKET__INIT;
-    packet.body_case = CERTBUS__PACKET__BODY_PING;
-    packet.ping = &ping;
-    return certbus_packet_send (sock, routing, &packet);
+    return s_send_body (sock, routing, CERTBUS__PACKET__BODY_PING, &ping);
 }
 
 int
@@ -157,10 +145,7 @@ certbus_packet_send_pong (zsock_t *sock, zframe_t *routing, int64_t time)
 {
     Certbus__Pong pong = CERTBUS__PONG__INIT;
     pong.time = time;
-    Certbus__Packet packet = CERTBUS__PACKET__INIT;
-    packet.body_case = CERTBUS__PACKET__BODY_PONG;
-    packet.pong = &pong;
-    return certbus_packet_send (sock, routing, &packet);
+    return s_send_body (sock, routing, CERTBUS__PACKET__BODY_PONG, &pong);
 }
 
 int
@@ -168,25 +153,19 @@ certbus_packet_send_proof_request (zsock_t *sock, zframe_t *routing, const uint8
                                    size_t id_size, uint64_t old_size)
 {
     Certbus__ProofRequest request = CERTBUS__PROOF_REQUEST__INIT;
-    request.message_id.data = (uint8_t *) message_id;
-    request.message_id.len = message_id ? id_size : 0;
+    request.message_id = certbus_codec_bytes (message_id, message_id ? id_size : 0);
     request.old_size = old_size;
-    Certbus__Packet packet = CERTBUS__PACKET__INIT;
-    packet.body_case = CERTBUS__PACKET__BODY_PROOF_REQUEST;
-    packet.proof_request = &request;
-    return certbus_packet_send (sock, routing, &packet);
+    return s_send_body (sock, routing, CERTBUS__PACKET__BODY_PROOF_REQUEST, &request);
 }
 
 //  Points count items at the 32-byte hashes laid end to end in hashes
 static ProtobufCBinaryData *
 s_hash_items (const uint8_t *hashes, size_t count)
 {
-    ProtobufCBinaryData *items = calloc (count + 1, sizeof *items);
-    if (!items)
-        abort ();
+    ProtobufCBinaryData *items = certbus_calloc (count + 1, sizeof *items);
     for (size_t i = 0; i < count; i++) {
-        items [i].data = (uint8_t *) hashes + CERTBUS_MERKLE_HASH_SIZE * i;
-        items [i].len = CERTBUS_MERKLE_HASH_SIZE;
+        items [i] = certbus_codec_bytes (hashes + CERTBUS_MERKLE_HASH_SIZE * i,
+                                         CERTBUS_MERKLE_HASH_SIZE);
     }
     return items;
 }
@@ -200,18 +179,13 @@ certbus_packet_send_proof_reply (zsock_t *sock, zframe_t *routing,
     body.code = (uint32_t) reply->code;
     body.reason = s_text (reply->reason);
     body.leaf_index = reply->leaf_index;
-    body.leaf.data = (uint8_t *) reply->leaf;
-    body.leaf.len = reply->leaf_size;
+    body.leaf = certbus_codec_bytes (reply->leaf, reply->leaf_size);
     body.inclusion = s_hash_items (reply->inclusion, reply->inclusion_count);
     body.n_inclusion = reply->inclusion_count;
     body.consistency = s_hash_items (reply->consistency, reply->consistency_count);
     body.n_consistency = reply->consistency_count;
-    body.tree_head.data = (uint8_t *) reply->tree_head;
-    body.tree_head.len = reply->tree_head_size;
-    Certbus__Packet packet = CERTBUS__PACKET__INIT;
-    packet.body_case = CERTBUS__PACKET__BODY_PROOF_REPLY;
-    packet.proof_reply = &body;
-    int rc = certbus_packet_send (sock, routing, &packet);
+    body.tree_head = certbus_codec_bytes (reply->tree_head, reply->tree_head_size);
+    int rc = s_send_body (sock, routing, CERTBUS__PACKET__BODY_PROOF_REPLY, &body);
     int saved = errno; //  the caller reads zmq_errno () after us
     free (body.inclusion);
     free (body.consistency);
@@ -225,10 +199,7 @@ certbus_packet_send_error (zsock_t *sock, zframe_t *routing, certbus_err_t code,
     Certbus__Error error = CERTBUS__ERROR__INIT;
     error.code = (uint32_t) code;
     error.reason = s_text (reason);
-    Certbus__Packet packet = CERTBUS__PACKET__INIT;
-    packet.body_case = CERTBUS__PACKET__BODY_ERROR;
-    packet.error = &error;
-    return certbus_packet_send (sock, routing, &packet);
+    return s_send_body (sock, routing, CERTBUS__PACKET__BODY_ERROR, &error);
 }
 
 certbus_err_t

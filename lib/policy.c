@@ -5,6 +5,7 @@
 #include <czmq.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <stddef.h>
 #include <string.h>
 
 #define s_MAX_ITEMS 32
@@ -141,6 +142,33 @@ s_check_pattern (const char *pattern, const char *rule)
     return 0;
 }
 
+//  The list fields of a rule, by their name in the policy file (the
+//  sender's as "sender/NAME"), and where each goes
+static const struct {
+    const char *field;
+    size_t offset;
+} s_list_fields [] = {
+    {"sender/tier", offsetof (s_rule_t, tiers)},
+    {"sender/sector", offsetof (s_rule_t, sectors)},
+    {"sender/region", offsetof (s_rule_t, regions)},
+    {"sender/org", offsetof (s_rule_t, orgs)},
+    {"kind", offsetof (s_rule_t, kinds)},
+    {"tlp", offsetof (s_rule_t, tlps)},
+    {"status", offsetof (s_rule_t, statuses)},
+    {"audience", offsetof (s_rule_t, audience)},
+    {"org-tier", offsetof (s_rule_t, org_tiers)},
+};
+
+//  The list of rule that field names, or NULL when it names none
+static s_list_t *
+s_list_field (s_rule_t *rule, const char *field)
+{
+    for (size_t i = 0; i < sizeof s_list_fields / sizeof s_list_fields [0]; i++)
+        if (strcmp (field, s_list_fields [i].field) == 0)
+            return (s_list_t *) ((char *) rule + s_list_fields [i].offset);
+    return NULL;
+}
+
 static int
 s_rule_parse (s_rule_t *rule, zconfig_t *section)
 {
@@ -158,14 +186,11 @@ s_rule_parse (s_rule_t *rule, zconfig_t *section)
             for (zconfig_t *s = zconfig_child (child); s && rc == 0; s = zconfig_next (s)) {
                 const char *key = zconfig_name (s);
                 const char *val = zconfig_value (s) ? zconfig_value (s) : "";
-                if (strcmp (key, "tier") == 0)
-                    rc = s_list_parse (&rule->tiers, val, name, "sender/tier");
-                else if (strcmp (key, "sector") == 0)
-                    rc = s_list_parse (&rule->sectors, val, name, "sender/sector");
-                else if (strcmp (key, "region") == 0)
-                    rc = s_list_parse (&rule->regions, val, name, "sender/region");
-                else if (strcmp (key, "org") == 0)
-                    rc = s_list_parse (&rule->orgs, val, name, "sender/org");
+                char path [CERTBUS_MAX_NAME + 8];
+                snprintf (path, sizeof path, "sender/%s", key);
+                s_list_t *list = strchr (key, '/') ? NULL : s_list_field (rule, path);
+                if (list)
+                    rc = s_list_parse (list, val, name, path);
                 else
                     rc = certbus_fail (CERTBUS_E_FIELD,
                                        "rule '%s': unknown sender field '%s' (tier, sector, "
@@ -174,16 +199,8 @@ s_rule_parse (s_rule_t *rule, zconfig_t *section)
                     rc = -1;
             }
         }
-        else if (strcmp (field, "kind") == 0)
-            rc = s_list_parse (&rule->kinds, value, name, "kind");
-        else if (strcmp (field, "tlp") == 0)
-            rc = s_list_parse (&rule->tlps, value, name, "tlp");
-        else if (strcmp (field, "status") == 0)
-            rc = s_list_parse (&rule->statuses, value, name, "status");
-        else if (strcmp (field, "audience") == 0)
-            rc = s_list_parse (&rule->audience, value, name, "audience");
-        else if (strcmp (field, "org-tier") == 0)
-            rc = s_list_parse (&rule->org_tiers, value, name, "org-tier");
+        else if (!strchr (field, '/') && s_list_field (rule, field))
+            rc = s_list_parse (s_list_field (rule, field), value, name, field);
         else if (strcmp (field, "org-scope") == 0) {
             if (strcmp (value, "any") == 0)
                 rule->org_scope = s_SCOPE_ANY;
@@ -236,9 +253,7 @@ s_from_config (zconfig_t *root, const char *origin)
         certbus_fail (CERTBUS_E_FIELD, "%s has no 'policy' section", origin);
         return NULL;
     }
-    certbus_policy_t *self = calloc (1, sizeof *self);
-    if (!self)
-        abort ();
+    certbus_policy_t *self = certbus_calloc (1, sizeof *self);
     size_t cap = 0;
     for (zconfig_t *child = zconfig_child (policy); child; child = zconfig_next (child)) {
         if (strcmp (zconfig_name (child), "rule") != 0) {
@@ -249,9 +264,7 @@ s_from_config (zconfig_t *root, const char *origin)
         }
         if (self->count == cap) {
             cap = cap ? cap * 2 : 16;
-            self->rules = realloc (self->rules, cap * sizeof (s_rule_t));
-            if (!self->rules)
-                abort ();
+            self->rules = certbus_realloc (self->rules, cap, sizeof (s_rule_t));
         }
         s_rule_t *rule = &self->rules [self->count++];
         memset (rule, 0, sizeof *rule);
@@ -296,9 +309,7 @@ certbus_policy_load (const char *path)
     size_t size;
     if (certbus_file_read (path, 1024 * 1024, &data, &size))
         return NULL;
-    char *text = malloc (size + 1);
-    if (!text)
-        abort ();
+    char *text = certbus_malloc (size + 1);
     memcpy (text, data, size);
     text [size] = 0;
     free (data);

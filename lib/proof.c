@@ -5,21 +5,24 @@
 #include <string.h>
 
 //  Joins a repeated bytes field of 32-byte hashes into one path buffer.
-//  Returns 0, or -1 when a hash is not 32 bytes or there are too many.
-static int
-s_path_join (const ProtobufCBinaryData *hashes, size_t count,
+//  Returns CERTBUS_OK, or CERTBUS_E_FIELD when a hash is not 32 bytes or
+//  there are too many, with a reason naming which path ("inclusion").
+static certbus_err_t
+s_path_join (const char *which, const ProtobufCBinaryData *hashes, size_t count,
              uint8_t path [CERTBUS_MERKLE_PROOF_MAX_BYTES], size_t *path_len)
 {
     *path_len = 0;
-    if (count > CERTBUS_MERKLE_PROOF_MAX)
-        return -1;
-    for (size_t i = 0; i < count; i++) {
-        if (hashes [i].len != CERTBUS_MERKLE_HASH_SIZE)
-            return -1;
-        memcpy (path + *path_len, hashes [i].data, CERTBUS_MERKLE_HASH_SIZE);
-        *path_len += CERTBUS_MERKLE_HASH_SIZE;
-    }
-    return 0;
+    size_t i = 0;
+    if (count <= CERTBUS_MERKLE_PROOF_MAX)
+        for (; i < count && hashes [i].len == CERTBUS_MERKLE_HASH_SIZE; i++) {
+            memcpy (path + *path_len, hashes [i].data, CERTBUS_MERKLE_HASH_SIZE);
+            *path_len += CERTBUS_MERKLE_HASH_SIZE;
+        }
+    if (i < count)
+        return certbus_fail (CERTBUS_E_FIELD,
+                             "%s path: %zu hashes, not all of 32 bytes or more than %d", which,
+                             count, CERTBUS_MERKLE_PROOF_MAX);
+    return CERTBUS_OK;
 }
 
 //  Checks that the leaf is the AuditRecord of the publish of message_id
@@ -60,11 +63,9 @@ certbus_proof_verify_inclusion (const uint8_t *leaf_hash, uint64_t leaf_index,
     assert (head);
     uint8_t joined [CERTBUS_MERKLE_PROOF_MAX_BYTES];
     size_t joined_len;
-    if (s_path_join (path, count, joined, &joined_len))
-        return certbus_fail (CERTBUS_E_FIELD,
-                             "inclusion path: %zu hashes, not all of 32 bytes "
-                             "or more than %d",
-                             count, CERTBUS_MERKLE_PROOF_MAX);
+    certbus_err_t rc = s_path_join ("inclusion", path, count, joined, &joined_len);
+    if (rc)
+        return rc;
     return certbus_merkle_verify_inclusion (leaf_hash, CERTBUS_MERKLE_HASH_SIZE, leaf_index,
                                             head->size, joined, joined_len, head->root,
                                             sizeof head->root);
@@ -79,11 +80,9 @@ certbus_proof_verify_consistency (const certbus_tree_head_t *old_head,
     assert (head);
     uint8_t joined [CERTBUS_MERKLE_PROOF_MAX_BYTES];
     size_t joined_len;
-    if (s_path_join (path, count, joined, &joined_len))
-        return certbus_fail (CERTBUS_E_FIELD,
-                             "consistency path: %zu hashes, not all of 32 "
-                             "bytes or more than %d",
-                             count, CERTBUS_MERKLE_PROOF_MAX);
+    certbus_err_t rc = s_path_join ("consistency", path, count, joined, &joined_len);
+    if (rc)
+        return rc;
     return certbus_merkle_verify_consistency (old_head->size, head->size, joined, joined_len,
                                               old_head->root, sizeof old_head->root, head->root,
                                               sizeof head->root);

@@ -33,9 +33,7 @@ certbus_signed_wrap (const certbus_signed_type_t *type, const uint8_t *body, siz
     assert (secret_key);
     uint8_t sig [CERTBUS_SIG_SIZE];
     certbus_sign (sig, type->domain, body, body_size, secret_key);
-    ProtobufCMessage *msg = calloc (1, type->wrapper->sizeof_message);
-    if (!msg)
-        abort ();
+    ProtobufCMessage *msg = certbus_calloc (1, type->wrapper->sizeof_message);
     protobuf_c_message_init (type->wrapper, msg);
     const ProtobufCFieldDescriptor *version = s_field (type->wrapper, "version",
                                                        PROTOBUF_C_TYPE_UINT32);
@@ -78,5 +76,31 @@ certbus_signed_unwrap (const certbus_signed_type_t *type, const uint8_t *bytes, 
         body->len = 0;
     }
     certbus_codec_free (msg);
+    return rc;
+}
+
+uint8_t *
+certbus_signed_wrap_message (const certbus_signed_type_t *type, const void *body,
+                             const uint8_t *secret_key, size_t *size_p)
+{
+    size_t body_size;
+    uint8_t *body_bytes = certbus_codec_encode (body, &body_size);
+    uint8_t *bytes = certbus_signed_wrap (type, body_bytes, body_size, secret_key, size_p);
+    free (body_bytes);
+    return bytes;
+}
+
+certbus_err_t
+certbus_signed_open (const certbus_signed_type_t *type, const uint8_t *bytes, size_t size,
+                     const uint8_t *public_key, const ProtobufCMessageDescriptor *body_desc,
+                     size_t max_size, size_t max_repeated, void **body_p)
+{
+    *body_p = NULL;
+    uint8_t *body = NULL;
+    size_t body_size = 0;
+    certbus_err_t rc = certbus_signed_unwrap (type, bytes, size, public_key, &body, &body_size);
+    if (rc == CERTBUS_OK)
+        rc = certbus_codec_decode (body_desc, body, body_size, max_size, max_repeated, body_p);
+    free (body);
     return rc;
 }

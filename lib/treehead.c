@@ -18,31 +18,21 @@ certbus_tree_head_sign (certbus_identity_t *broker, const certbus_tree_head_t *h
     body.version = CERTBUS_WIRE_MAJOR;
     body.tree_size = head->size;
     body.timestamp = head->timestamp;
-    body.root_hash.data = (uint8_t *) head->root;
-    body.root_hash.len = sizeof head->root;
-    size_t body_size;
-    uint8_t *body_bytes = certbus_codec_encode (&body, &body_size);
-    uint8_t *bytes = certbus_signed_wrap (&s_tree_head_type, body_bytes, body_size,
-                                          certbus_identity_sign_secret (broker), size_p);
-    free (body_bytes);
-    return bytes;
+    body.root_hash = certbus_codec_bytes (head->root, sizeof head->root);
+    return certbus_signed_wrap_message (&s_tree_head_type, &body,
+                                        certbus_identity_sign_secret (broker), size_p);
 }
 
 certbus_err_t
 certbus_tree_head_verify (const uint8_t *bytes, size_t size, const uint8_t *broker_key,
                           certbus_tree_head_t *head)
 {
-    uint8_t *signed_body = NULL;
-    size_t signed_size = 0;
     Certbus__TreeHeadBody *body = NULL;
-    certbus_err_t rc = certbus_signed_unwrap (&s_tree_head_type, bytes, size, broker_key,
-                                              &signed_body, &signed_size);
+    certbus_err_t rc = certbus_signed_open (&s_tree_head_type, bytes, size, broker_key,
+                                            &certbus__tree_head_body__descriptor, 4096, 4,
+                                            (void **) &body);
     if (rc)
         return rc;
-    rc = certbus_codec_decode (&certbus__tree_head_body__descriptor, signed_body, signed_size, 4096,
-                               4, (void **) &body);
-    if (rc)
-        goto cleanup;
     if (body->root_hash.len != sizeof head->root) {
         rc = certbus_fail (CERTBUS_E_FIELD, "tree head root is not 32 bytes");
         goto cleanup;
@@ -52,6 +42,5 @@ certbus_tree_head_verify (const uint8_t *bytes, size_t size, const uint8_t *brok
     memcpy (head->root, body->root_hash.data, sizeof head->root);
 cleanup:
     certbus_codec_free (body);
-    free (signed_body);
     return rc;
 }

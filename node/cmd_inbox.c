@@ -17,20 +17,16 @@ s_message_json (const node_message_t *message, certbus_sb_t *sb)
     certbus_time_format (message->created, created, sizeof created);
     certbus_time_format (message->accepted_at, accepted, sizeof accepted);
     certbus_time_format (message->received_at, received, sizeof received);
-    certbus_sb_printf (sb, "{\"id\":\"%s\",\"origin\":", id);
-    certbus_sb_json_str (sb, message->origin);
-    certbus_sb_printf (sb, ",\"kind\":");
-    certbus_sb_json_str (sb, message->kind);
-    certbus_sb_printf (sb, ",\"tlp\":");
-    certbus_sb_json_str (sb, message->tlp);
-    certbus_sb_printf (sb, ",\"topic\":");
-    certbus_sb_json_str (sb, message->topic);
-    certbus_sb_printf (sb, ",\"severity\":");
-    certbus_sb_json_str (sb, message->severity);
-    certbus_sb_printf (sb, ",\"created\":\"%s\",\"type\":", created);
-    certbus_sb_json_str (sb, message->type);
-    certbus_sb_printf (sb, ",\"size\":%zu,\"audience\":", message->size);
-    certbus_sb_json_str (sb, message->audience);
+    certbus_sb_printf (sb, "{\"id\":\"%s\"", id);
+    certbus_sb_json_field (sb, "origin", message->origin);
+    certbus_sb_json_field (sb, "kind", message->kind);
+    certbus_sb_json_field (sb, "tlp", message->tlp);
+    certbus_sb_json_field (sb, "topic", message->topic);
+    certbus_sb_json_field (sb, "severity", message->severity);
+    certbus_sb_printf (sb, ",\"created\":\"%s\"", created);
+    certbus_sb_json_field (sb, "type", message->type);
+    certbus_sb_printf (sb, ",\"size\":%zu", message->size);
+    certbus_sb_json_field (sb, "audience", message->audience);
     certbus_sb_printf (sb, ",\"forwarders\":[");
     if (message->forwarders && *message->forwarders) {
         char *copy = strdup (message->forwarders), *save = NULL;
@@ -46,8 +42,7 @@ s_message_json (const node_message_t *message, certbus_sb_t *sb)
     if (message->note_size && message->note_size < 4096) {
         char *note = strndup ((const char *) message->note, message->note_size);
         if (note && certbus_utf8_valid (note, 4096)) {
-            certbus_sb_printf (sb, ",\"note\":");
-            certbus_sb_json_str (sb, note);
+            certbus_sb_json_field (sb, "note", note);
         }
         free (note);
     }
@@ -324,8 +319,7 @@ s_print_receipt (void *arg, const char *org, int64_t received_at, const char *re
         certbus_sb_printf (&sb, ",\"state\":\"%s\",\"time\":\"%s\"",
                            refused ? "refused" : "received", when);
         if (refused) {
-            certbus_sb_printf (&sb, ",\"reason\":");
-            certbus_sb_json_str (&sb, refused);
+            certbus_sb_json_field (&sb, "reason", refused);
         }
         certbus_sb_printf (&sb, "}");
         printf ("%s\n", sb.data);

@@ -7,16 +7,11 @@
 #include <string.h>
 #include <sodium.h>
 
-static const char *s_statuses [] = {"reported", "acknowledged", "investigating", "contained",
-                                    "resolved", "closed",       "reopened"};
-
+//  A status an update may set: a case status, not ""
 static bool
 s_status_valid (const char *status)
 {
-    for (size_t i = 0; status && i < sizeof s_statuses / sizeof s_statuses [0]; i++)
-        if (streq (status, s_statuses [i]))
-            return true;
-    return false;
+    return status && *status && certbus_case_status_valid (status);
 }
 
 //  Replaces *field with value when value ranks higher (or *field is unset)
@@ -107,18 +102,13 @@ s_list_case (void *arg, const uint8_t *case_id)
         certbus_time_format (c.updated, updated, sizeof updated);
         if (cases->args->json) {
             certbus_sb_t sb = {0};
-            certbus_sb_printf (&sb, "{\"case\":\"%s\",\"reporter\":", id);
-            certbus_sb_json_str (&sb, c.reporter);
-            certbus_sb_printf (&sb, ",\"severity\":");
-            certbus_sb_json_str (&sb, c.severity ? c.severity : "");
-            certbus_sb_printf (&sb, ",\"tlp\":");
-            certbus_sb_json_str (&sb, c.tlp ? c.tlp : "");
-            certbus_sb_printf (&sb, ",\"status\":");
-            certbus_sb_json_str (&sb, status);
-            certbus_sb_printf (&sb, ",\"assigned\":");
-            certbus_sb_json_str (&sb, c.assign ? c.assign : "");
-            certbus_sb_printf (&sb, ",\"topic\":");
-            certbus_sb_json_str (&sb, c.topic);
+            certbus_sb_printf (&sb, "{\"case\":\"%s\"", id);
+            certbus_sb_json_field (&sb, "reporter", c.reporter);
+            certbus_sb_json_field (&sb, "severity", c.severity ? c.severity : "");
+            certbus_sb_json_field (&sb, "tlp", c.tlp ? c.tlp : "");
+            certbus_sb_json_field (&sb, "status", status);
+            certbus_sb_json_field (&sb, "assigned", c.assign ? c.assign : "");
+            certbus_sb_json_field (&sb, "topic", c.topic);
             certbus_sb_printf (&sb, ",\"opened\":\"%s\",\"updated\":\"%s\",\"messages\":%zu}",
                                opened, updated, c.count);
             printf ("%s\n", sb.data);
@@ -153,18 +143,15 @@ s_show_entry (void *arg, const node_thread_entry_t *entry)
     bool printable = text && strlen (text) == entry->size && certbus_utf8_valid (text, SIZE_MAX);
     if (show->json) {
         certbus_sb_t sb = {0};
-        certbus_sb_printf (&sb, "{\"n\":%zu,\"id\":\"%s\",\"origin\":", ++show->n, id);
-        certbus_sb_json_str (&sb, entry->origin);
-        certbus_sb_printf (&sb, ",\"created\":\"%s\",\"status\":", when);
-        certbus_sb_json_str (&sb, entry->status);
-        certbus_sb_printf (&sb, ",\"assigned\":");
-        certbus_sb_json_str (&sb, entry->assign);
-        certbus_sb_printf (&sb, ",\"forwarders\":");
-        certbus_sb_json_str (&sb, entry->forwarders);
+        certbus_sb_printf (&sb, "{\"n\":%zu,\"id\":\"%s\"", ++show->n, id);
+        certbus_sb_json_field (&sb, "origin", entry->origin);
+        certbus_sb_printf (&sb, ",\"created\":\"%s\"", when);
+        certbus_sb_json_field (&sb, "status", entry->status);
+        certbus_sb_json_field (&sb, "assigned", entry->assign);
+        certbus_sb_json_field (&sb, "forwarders", entry->forwarders);
         certbus_sb_printf (&sb, ",\"size\":%zu", entry->size);
         if (printable) {
-            certbus_sb_printf (&sb, ",\"payload\":");
-            certbus_sb_json_str (&sb, text);
+            certbus_sb_json_field (&sb, "payload", text);
         }
         else if (entry->payload) {
             char *b64
@@ -262,9 +249,7 @@ static int
 s_escalate_collect (void *arg, const node_thread_entry_t *entry)
 {
     s_escalate_t *e = arg;
-    s_entry_t *item = calloc (1, sizeof *item);
-    if (!item)
-        abort ();
+    s_entry_t *item = certbus_calloc (1, sizeof *item);
     memcpy (item->id, entry->id, CERTBUS_ID_SIZE);
     item->own = entry->own || streq (entry->origin, e->ctx->org);
     if (item->own) {
@@ -273,9 +258,7 @@ s_escalate_collect (void *arg, const node_thread_entry_t *entry)
         item->topic = strdup (entry->topic ? entry->topic : "");
         item->type = strdup (entry->type && *entry->type ? entry->type : "text/plain");
         item->size = entry->size;
-        item->payload = malloc (entry->size ? entry->size : 1);
-        if (!item->payload)
-            abort ();
+        item->payload = certbus_malloc (entry->size ? entry->size : 1);
         if (entry->size)
             memcpy (item->payload, entry->payload, entry->size);
     }

@@ -17,10 +17,19 @@ s_read_payload (node_args_t *args, uint8_t **payload_p, size_t *size_p)
     return rc ? node_cli_fail () : 0;
 }
 
-//  Seals the payload named in args for its audience. Returns an exit code.
+//  A sealed envelope and what went into it
+typedef struct {
+    uint8_t id [CERTBUS_ID_SIZE]; //  its message id
+    uint8_t *bytes;               //  the envelope
+    size_t size;
+    uint8_t *payload; //  the payload sealed (kept only when asked for)
+    size_t payload_size;
+} s_sealed_t;
+
+//  Seals the payload named in args for its audience into sealed, keeping
+//  the payload too when keep_payload. Returns an exit code.
 static int
-s_seal (node_ctx_t *ctx, node_args_t *args, uint8_t id [CERTBUS_ID_SIZE], uint8_t **bytes_p,
-        size_t *size_p, uint8_t **payload_p, size_t *payload_size_p)
+s_seal (node_ctx_t *ctx, node_args_t *args, s_sealed_t *sealed, bool keep_payload)
 {
     if (!args->kind || !args->tlp || !args->to)
         return node_cli_error ("--kind, --tlp and --to are required");
@@ -42,32 +51,41 @@ s_seal (node_ctx_t *ctx, node_args_t *args, uint8_t id [CERTBUS_ID_SIZE], uint8_
         .case_status = streq (args->kind, "incident") ? "reported" : NULL,
     };
     certbus_err_t rc = certbus_envelope_seal (ctx->identity, ctx->cert, ctx->directory, &opts,
-                                              payload, size, id, bytes_p, size_p);
-    if (rc == CERTBUS_OK && payload_p) {
-        *payload_p = payload;
-        *payload_size_p = size;
+                                              payload, size, sealed->id, &sealed->bytes,
+                                              &sealed->size);
+    if (rc == CERTBUS_OK && keep_payload) {
+        sealed->payload = payload;
+        sealed->payload_size = size;
     }
     else
         free (payload);
     return rc ? node_cli_fail () : 0;
 }
 
+//  Opens the node's context and seals the payload args name: the first
+//  steps of publish and seal. Returns an exit code; on 0, *ctx_p is the
+//  caller's, and sealed is filled.
+static int
+s_open_and_seal (node_args_t *args, node_ctx_t **ctx_p, s_sealed_t *sealed, bool keep_payload)
+{
+    memset (sealed, 0, sizeof *sealed);
+    *ctx_p = node_ctx_open (args->dir, true);
+    if (!*ctx_p)
+        return node_cli_fail ();
+    return s_seal (*ctx_p, args, sealed, keep_payload);
+}
+
 int
 node_cmd_publish (node_args_t *args)
 {
-    node_ctx_t *ctx = node_ctx_open (args->dir, true);
-    if (!ctx)
-        return node_cli_fail ();
-    uint8_t id [CERTBUS_ID_SIZE];
-    uint8_t *bytes = NULL;
-    size_t size = 0;
-    uint8_t *payload = NULL;
-    size_t payload_size = 0;
-    int rc = s_seal (ctx, args, id, &bytes, &size, &payload, &payload_size);
+    node_ctx_t *ctx = NULL;
+    s_sealed_t sealed;
+    int rc = s_open_and_seal (args, &ctx, &sealed, true);
     if (rc == 0)
-        rc = node_cli_submit (ctx, id, bytes, size, payload, payload_size, args->wait_s);
-    free (payload);
-    free (bytes);
+        rc = node_cli_submit (ctx, sealed.id, sealed.bytes, sealed.size, sealed.payload,
+                              sealed.payload_size, args->wait_s);
+    free (sealed.payload);
+    free (sealed.bytes);
     node_ctx_destroy (&ctx);
     return rc;
 }
@@ -78,21 +96,17 @@ node_cmd_seal (node_args_t *args)
     if (!args->out)
         return node_cli_error ("usage: certbus-node seal --dir DIR --kind K --tlp T --to AUDIENCE "
                                "FILE --out FILE.cbe");
-    node_ctx_t *ctx = node_ctx_open (args->dir, true);
-    if (!ctx)
-        return node_cli_fail ();
-    uint8_t id [CERTBUS_ID_SIZE];
-    uint8_t *bytes = NULL;
-    size_t size = 0;
-    int rc = s_seal (ctx, args, id, &bytes, &size, NULL, NULL);
-    if (rc == 0 && certbus_file_write (args->out, bytes, size, 0644))
+    node_ctx_t *ctx = NULL;
+    s_sealed_t sealed;
+    int rc = s_open_and_seal (args, &ctx, &sealed, false);
+    if (rc == 0 && certbus_file_write (args->out, sealed.bytes, sealed.size, 0644))
         rc = node_cli_fail ();
     if (rc == 0) {
         char text [CERTBUS_ID_STR_SIZE];
-        certbus_id_format (id, text);
+        certbus_id_format (sealed.id, text);
         printf ("%s\n", text);
     }
-    free (bytes);
+    free (sealed.bytes);
     node_ctx_destroy (&ctx);
     return rc;
 }
@@ -152,9 +166,7 @@ static int
 s_keep_envelope (void *arg, const node_message_t *message)
 {
     s_found_t *found = arg;
-    found->envelope = malloc (message->envelope_size ? message->envelope_size : 1);
-    if (!found->envelope)
-        abort ();
+    found->envelope = certbus_malloc (message->envelope_size ? message->envelope_size : 1);
     memcpy (found->envelope, message->envelope, message->envelope_size);
     found->size = message->envelope_size;
     found->own = message->origin && streq (message->origin, found->org);

@@ -194,10 +194,8 @@ node_cmd_directory (node_args_t *args)
                 certbus_sb_printf (&sb,
                                    ",\"serial\":%llu,\"tier\":", (unsigned long long) cert->serial);
                 certbus_sb_json_str (&sb, certbus_tier_name (cert->tier));
-                certbus_sb_printf (&sb, ",\"sector\":");
-                certbus_sb_json_str (&sb, cert->sector);
-                certbus_sb_printf (&sb, ",\"region\":");
-                certbus_sb_json_str (&sb, cert->region);
+                certbus_sb_json_field (&sb, "sector", cert->sector);
+                certbus_sb_json_field (&sb, "region", cert->region);
                 certbus_sb_printf (&sb, ",\"not_after\":%lld}", (long long) cert->not_after);
                 printf ("%s\n", sb.data);
                 certbus_sb_free (&sb);

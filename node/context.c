@@ -11,12 +11,7 @@
 char *
 node_path (const char *dir, const char *name)
 {
-    size_t len = strlen (dir) + strlen (name) + 2;
-    char *path = malloc (len);
-    if (!path)
-        abort ();
-    snprintf (path, len, "%s/%s", dir, name);
-    return path;
+    return certbus_file_path (dir, name);
 }
 
 char *
@@ -36,9 +31,7 @@ node_control_endpoint (const char *dir)
 node_ctx_t *
 node_ctx_open (const char *dir, bool enrolled)
 {
-    node_ctx_t *self = calloc (1, sizeof *self);
-    if (!self)
-        abort ();
+    node_ctx_t *self = certbus_calloc (1, sizeof *self);
     self->dir = strdup (dir);
     char *path = node_path (dir, NODE_CONF);
     zconfig_t *conf = zconfig_load (path);

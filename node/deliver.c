@@ -200,28 +200,28 @@ node_deliver (self_t *self, const node_delivery_t *delivery, bool may_hold, int 
     return stored >= 0 ? 1 : -1;
 }
 
+//  Appends value to the growable array at *array_p of *count_p values
+//  (room for *cap_p), which starts at first_cap
+static void
+s_append (uint64_t **array_p, size_t *count_p, size_t *cap_p, size_t first_cap, uint64_t value)
+{
+    if (*count_p == *cap_p) {
+        *cap_p = *cap_p ? *cap_p * 2 : first_cap;
+        *array_p = certbus_realloc (*array_p, *cap_p, sizeof (uint64_t));
+    }
+    (*array_p) [(*count_p)++] = value;
+}
+
 void
 node_acks_add (node_acks_t *acks, uint64_t sequence)
 {
-    if (acks->count == acks->cap) {
-        acks->cap = acks->cap ? acks->cap * 2 : 64;
-        acks->sequences = realloc (acks->sequences, acks->cap * sizeof (uint64_t));
-        if (!acks->sequences)
-            abort ();
-    }
-    acks->sequences [acks->count++] = sequence;
+    s_append (&acks->sequences, &acks->count, &acks->cap, 64, sequence);
 }
 
 void
 node_acks_refused (node_acks_t *acks, uint64_t sequence)
 {
-    if (acks->refused_count == acks->refused_cap) {
-        acks->refused_cap = acks->refused_cap ? acks->refused_cap * 2 : 16;
-        acks->refused_seqs = realloc (acks->refused_seqs, acks->refused_cap * sizeof (uint64_t));
-        if (!acks->refused_seqs)
-            abort ();
-    }
-    acks->refused_seqs [acks->refused_count++] = sequence;
+    s_append (&acks->refused_seqs, &acks->refused_count, &acks->refused_cap, 16, sequence);
 }
 
 void
@@ -236,9 +236,7 @@ node_acks_send (self_t *self, node_acks_t *acks)
         const uint64_t *seqs = acks->sequences + at;
         size_t count = acks->count - at < chunk ? acks->count - at : chunk;
         //  The refused ones of this chunk, named
-        uint64_t *named = calloc (count, sizeof (uint64_t));
-        if (!named)
-            abort ();
+        uint64_t *named = certbus_calloc (count, sizeof (uint64_t));
         size_t named_count = 0;
         for (size_t i = 0; i < count; i++)
             for (size_t r = 0; r < acks->refused_count; r++)
@@ -296,9 +294,7 @@ node_deliver_hold (self_t *self, const node_delivery_t *delivery)
 {
     if (zlist_size (self->held) >= (size_t) self->config.credit * 4)
         return;
-    node_held_t *held = calloc (1, sizeof *held);
-    if (!held)
-        abort ();
+    node_held_t *held = certbus_calloc (1, sizeof *held);
     held->sequence = delivery->sequence;
     held->message_sequence = delivery->message_sequence;
     held->accepted_at = delivery->accepted_at;

@@ -372,9 +372,7 @@ void
 node_engine_actor (zsock_t *pipe, void *args)
 {
     certbus_init ();
-    self_t *self = calloc (1, sizeof *self);
-    if (!self)
-        abort ();
+    self_t *self = certbus_calloc (1, sizeof *self);
     self->pipe = pipe;
     self->config = *(node_config_t *) args;
     self->waiters = zlist_new ();

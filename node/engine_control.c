@@ -108,9 +108,7 @@ typedef struct {
 void
 node_engine_handle_control (self_t *self)
 {
-    s_request_t *requests = calloc (s_CONTROL_BATCH, sizeof (s_request_t));
-    if (!requests)
-        abort ();
+    s_request_t *requests = certbus_calloc (s_CONTROL_BATCH, sizeof (s_request_t));
     size_t count = 0;
     bool in_txn = false;
     for (int n = 0; n < s_CONTROL_BATCH && (zsock_events (self->control) & ZMQ_POLLIN); n++) {
@@ -172,9 +170,7 @@ node_engine_handle_control (self_t *self)
                       NULL);
             continue;
         }
-        node_waiter_t *waiter = calloc (1, sizeof *waiter);
-        if (!waiter)
-            abort ();
+        node_waiter_t *waiter = certbus_calloc (1, sizeof *waiter);
         waiter->routing = request->routing;
         memcpy (waiter->id, request->id, CERTBUS_ID_SIZE);
         waiter->deadline = certbus_now_ms () + request->wait_ms;

@@ -52,8 +52,6 @@ node_outcome_name (node_outcome_t outcome)
 node_outcome_t
 node_outcome_from_name (const char *name)
 {
-    for (size_t i = 0; name && i < sizeof s_names / sizeof s_names [0]; i++)
-        if (streq (name, s_names [i]))
-            return (node_outcome_t) i;
-    return NODE_OUTCOME_QUEUED;
+    int i = certbus_str_index (name, s_names, sizeof s_names / sizeof s_names [0]);
+    return i >= 0 ? (node_outcome_t) i : NODE_OUTCOME_QUEUED;
 }

@@ -42,9 +42,7 @@ static const char *s_schema
 node_store_t *
 node_store_open (const char *path)
 {
-    node_store_t *self = calloc (1, sizeof *self);
-    if (!self)
-        abort ();
+    node_store_t *self = certbus_calloc (1, sizeof *self);
     self->path = strdup (path);
     self->db = certbus_db_open (path, true, s_schema);
     if (!self->db) {
@@ -115,41 +113,31 @@ node_store_set_durable (node_store_t *self, bool durable)
                   NULL, NULL);
 }
 
+//  Sets key of the meta table to a blob; what names the write in the
+//  reason when it fails
 static int
-s_blob_get (node_store_t *self, const char *sql, uint8_t **bytes_p, size_t *size_p)
+s_meta_blob_set (node_store_t *self, const char *key, const uint8_t *bytes, size_t size,
+                 const char *what)
 {
-    sqlite3_stmt *stmt = certbus_db_prepare (self->db, sql);
-    int rc = -1;
-    if (stmt && sqlite3_step (stmt) == SQLITE_ROW && sqlite3_column_bytes (stmt, 0) > 0) {
-        size_t size = (size_t) sqlite3_column_bytes (stmt, 0);
-        *bytes_p = malloc (size);
-        if (!*bytes_p)
-            abort ();
-        memcpy (*bytes_p, sqlite3_column_blob (stmt, 0), size);
-        *size_p = size;
-        rc = 0;
-    }
-    sqlite3_finalize (stmt);
-    return rc;
+    sqlite3_stmt *stmt = certbus_db_prepare (self->db,
+                                             "INSERT OR REPLACE INTO meta VALUES (?1, ?2)");
+    if (!stmt)
+        return -1;
+    sqlite3_bind_text (stmt, 1, key, -1, SQLITE_STATIC);
+    sqlite3_bind_blob (stmt, 2, bytes, (int) size, SQLITE_STATIC);
+    return certbus_db_run (self->db, stmt, what);
 }
 
 int
 node_store_directory_get (node_store_t *self, uint8_t **bytes_p, size_t *size_p)
 {
-    return s_blob_get (self, "SELECT value FROM meta WHERE key = 'directory'", bytes_p, size_p);
+    return node_store_blob_get (self, "directory", bytes_p, size_p);
 }
 
 int
 node_store_directory_set (node_store_t *self, const uint8_t *bytes, size_t size)
 {
-    sqlite3_stmt *stmt
-        = certbus_db_prepare (self->db, "INSERT OR REPLACE INTO meta VALUES ('directory', ?1)");
-    if (!stmt)
-        return -1;
-    sqlite3_bind_blob (stmt, 1, bytes, (int) size, SQLITE_STATIC);
-    int rc = sqlite3_step (stmt) == SQLITE_DONE ? 0 : certbus_db_fail (self->db, "store directory");
-    sqlite3_finalize (stmt);
-    return rc;
+    return s_meta_blob_set (self, "directory", bytes, size, "store directory");
 }
 
 int
@@ -213,9 +201,7 @@ node_store_outbox_add (node_store_t *self, const certbus_header_t *header, const
     //  Our own incident messages keep their payload for the case thread
     if (case_id && payload)
         sqlite3_bind_blob (stmt, 14, payload, (int) payload_size, SQLITE_STATIC);
-    int rc = sqlite3_step (stmt) == SQLITE_DONE ? 0 : certbus_db_fail (self->db, "add to outbox");
-    sqlite3_finalize (stmt);
-    return rc;
+    return certbus_db_run (self->db, stmt, "add to outbox");
 }
 
 //  The outbox states as the database spells them, by node_outbox_state_t
@@ -231,10 +217,9 @@ s_outbox_state_name (node_outbox_state_t state)
 static node_outbox_state_t
 s_outbox_state_parse (const char *name)
 {
-    for (size_t i = 0; name && i < sizeof s_outbox_states / sizeof s_outbox_states [0]; i++)
-        if (streq (name, s_outbox_states [i]))
-            return (node_outbox_state_t) i;
-    return NODE_OUTBOX_PENDING;
+    int i = certbus_str_index (name, s_outbox_states,
+                               sizeof s_outbox_states / sizeof s_outbox_states [0]);
+    return i >= 0 ? (node_outbox_state_t) i : NODE_OUTBOX_PENDING;
 }
 
 int
@@ -254,9 +239,7 @@ node_store_outbox_result (node_store_t *self, const uint8_t *id, node_outbox_sta
     sqlite3_bind_text (stmt, 5, rule ? rule : "", -1, SQLITE_STATIC);
     sqlite3_bind_int64 (stmt, 6, (int64_t) seq);
     sqlite3_bind_int64 (stmt, 7, accepted_at);
-    int rc = sqlite3_step (stmt) == SQLITE_DONE ? 0 : certbus_db_fail (self->db, "update outbox");
-    sqlite3_finalize (stmt);
-    return rc;
+    return certbus_db_run (self->db, stmt, "update outbox");
 }
 
 static int
@@ -273,9 +256,7 @@ node_store_outbox_pending (node_store_t *self, int64_t sent_before, int limit, n
         return -1;
     sqlite3_bind_int64 (stmt, 1, sent_before);
     sqlite3_bind_int (stmt, 2, limit);
-    int rows = s_outgoing_rows (stmt, fn, arg);
-    sqlite3_finalize (stmt);
-    return rows;
+    return s_outgoing_rows (stmt, fn, arg);
 }
 
 int
@@ -288,11 +269,11 @@ node_store_outbox_one (node_store_t *self, const uint8_t *id, node_outgoing_fn *
     if (!stmt)
         return -1;
     sqlite3_bind_blob (stmt, 1, id, CERTBUS_ID_SIZE, SQLITE_STATIC);
-    int rows = s_outgoing_rows (stmt, fn, arg);
-    sqlite3_finalize (stmt);
-    return rows;
+    return s_outgoing_rows (stmt, fn, arg);
 }
 
+//  Calls fn for each outbox row of stmt until it returns true, then
+//  finalizes stmt. Returns the rows seen.
 static int
 s_outgoing_rows (sqlite3_stmt *stmt, node_outgoing_fn *fn, void *arg)
 {
@@ -311,6 +292,7 @@ s_outgoing_rows (sqlite3_stmt *stmt, node_outgoing_fn *fn, void *arg)
         if (fn (arg, &outgoing))
             break;
     }
+    sqlite3_finalize (stmt);
     return rows;
 }
 
@@ -323,9 +305,7 @@ node_store_outbox_sent (node_store_t *self, const uint8_t *id, int64_t now)
         return -1;
     sqlite3_bind_blob (stmt, 1, id, CERTBUS_ID_SIZE, SQLITE_STATIC);
     sqlite3_bind_int64 (stmt, 2, now);
-    int rc = sqlite3_step (stmt) == SQLITE_DONE ? 0 : certbus_db_fail (self->db, "update outbox");
-    sqlite3_finalize (stmt);
-    return rc;
+    return certbus_db_run (self->db, stmt, "update outbox");
 }
 
 int64_t
@@ -416,6 +396,8 @@ static const char *s_inbox_columns
     = "n, id, origin, kind, tlp, topic, severity, type, audience, forwarders, created,"
       " accepted_at, received_at, broker_seq, msg_seq, payload, envelope, note";
 
+//  Calls fn for each inbox row of stmt (s_inbox_columns) until it
+//  returns true, then finalizes stmt. Returns the rows seen.
 static int
 s_inbox_rows (sqlite3_stmt *stmt, node_message_fn *fn, void *arg)
 {
@@ -448,6 +430,7 @@ s_inbox_rows (sqlite3_stmt *stmt, node_message_fn *fn, void *arg)
         if (fn (arg, &message))
             break;
     }
+    sqlite3_finalize (stmt);
     return rows;
 }
 
@@ -467,9 +450,7 @@ node_store_inbox_list (node_store_t *self, int64_t after, const char *kind, int 
     if (kind)
         sqlite3_bind_text (stmt, 2, kind, -1, SQLITE_STATIC);
     sqlite3_bind_int (stmt, 3, limit);
-    int rows = s_inbox_rows (stmt, fn, arg);
-    sqlite3_finalize (stmt);
-    return rows;
+    return s_inbox_rows (stmt, fn, arg);
 }
 
 int
@@ -481,20 +462,13 @@ node_store_inbox_get (node_store_t *self, const uint8_t *id, node_message_fn *fn
     if (!stmt)
         return -1;
     sqlite3_bind_blob (stmt, 1, id, CERTBUS_ID_SIZE, SQLITE_STATIC);
-    int rows = s_inbox_rows (stmt, fn, arg);
-    sqlite3_finalize (stmt);
-    return rows > 0 ? 1 : 0;
+    return s_inbox_rows (stmt, fn, arg) > 0 ? 1 : 0;
 }
 
 static int64_t
 s_scalar (node_store_t *self, const char *sql)
 {
-    sqlite3_stmt *stmt = certbus_db_prepare (self->db, sql);
-    int64_t value = -1;
-    if (stmt && sqlite3_step (stmt) == SQLITE_ROW)
-        value = sqlite3_column_int64 (stmt, 0);
-    sqlite3_finalize (stmt);
-    return value;
+    return certbus_db_int64 (self->db, sql, NULL);
 }
 
 int64_t
@@ -525,9 +499,7 @@ node_store_receipt_add (node_store_t *self, const uint8_t *message_id, const cha
         sqlite3_bind_text (stmt, 4, refused, -1, SQLITE_STATIC);
     else
         sqlite3_bind_null (stmt, 4);
-    int rc = sqlite3_step (stmt) == SQLITE_DONE ? 0 : certbus_db_fail (self->db, "store receipt");
-    sqlite3_finalize (stmt);
-    return rc;
+    return certbus_db_run (self->db, stmt, "store receipt");
 }
 
 int
@@ -563,15 +535,7 @@ node_store_receipts (node_store_t *self, const uint8_t *message_id, char **recip
 int
 node_store_blob_set (node_store_t *self, const char *key, const uint8_t *bytes, size_t size)
 {
-    sqlite3_stmt *stmt = certbus_db_prepare (self->db,
-                                             "INSERT OR REPLACE INTO meta VALUES (?1, ?2)");
-    if (!stmt)
-        return -1;
-    sqlite3_bind_text (stmt, 1, key, -1, SQLITE_STATIC);
-    sqlite3_bind_blob (stmt, 2, bytes, (int) size, SQLITE_STATIC);
-    int rc = sqlite3_step (stmt) == SQLITE_DONE ? 0 : certbus_db_fail (self->db, "meta");
-    sqlite3_finalize (stmt);
-    return rc;
+    return s_meta_blob_set (self, key, bytes, size, "meta");
 }
 
 int
@@ -583,11 +547,7 @@ node_store_blob_get (node_store_t *self, const char *key, uint8_t **bytes_p, siz
         return -1;
     sqlite3_bind_text (stmt, 1, key, -1, SQLITE_STATIC);
     if (sqlite3_step (stmt) == SQLITE_ROW && sqlite3_column_bytes (stmt, 0) > 0) {
-        *size_p = (size_t) sqlite3_column_bytes (stmt, 0);
-        *bytes_p = malloc (*size_p);
-        if (!*bytes_p)
-            abort ();
-        memcpy (*bytes_p, sqlite3_column_blob (stmt, 0), *size_p);
+        *bytes_p = certbus_db_column_dup (stmt, 0, size_p);
         rc = 0;
     }
     sqlite3_finalize (stmt);
@@ -689,11 +649,7 @@ s_blob_by_id (node_store_t *self, const char *sql, const uint8_t *id, uint8_t **
         return -1;
     sqlite3_bind_blob (stmt, 1, id, CERTBUS_ID_SIZE, SQLITE_STATIC);
     if (sqlite3_step (stmt) == SQLITE_ROW) {
-        *size_p = (size_t) sqlite3_column_bytes (stmt, 0);
-        *bytes_p = malloc (*size_p ? *size_p : 1);
-        if (!*bytes_p)
-            abort ();
-        memcpy (*bytes_p, sqlite3_column_blob (stmt, 0), *size_p);
+        *bytes_p = certbus_db_column_dup (stmt, 0, size_p);
         found = 1;
     }
     sqlite3_finalize (stmt);

@@ -54,6 +54,11 @@ certbus_err_t
 void
     certbus_codec_free (void *msg);
 
+//  A bytes field pointing at size bytes of data (borrowed, not copied):
+//  for messages built on the stack around the caller's buffers.
+ProtobufCBinaryData
+    certbus_codec_bytes (const void *data, size_t size);
+
 //  Serialises a message into a new malloc buffer; never fails.
 uint8_t *
     certbus_codec_encode (const void *msg, size_t *size_p);

@@ -10,6 +10,8 @@
 
 #include <sqlite3.h>
 #include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
 #include "certbus/err.h"
 
 //  Opens the database at path (creating it when create is true) with mode
@@ -30,6 +32,42 @@ int
 //  A prepared statement, or NULL with the reason set.
 sqlite3_stmt *
     certbus_db_prepare (sqlite3 *db, const char *sql);
+
+//  Runs sql, a query of one row and one integer column, and returns that
+//  value; or -1 when it prepares no statement or gives no row: then, when
+//  what is not NULL, with the reason set from the connection's error
+//  ("FILE: what: ...", as certbus_db_fail).
+int64_t
+    certbus_db_int64 (sqlite3 *db, const char *sql, const char *what);
+
+//  Steps stmt, a statement that returns no rows, to its end and
+//  finalizes it. Returns 0, or -1 with the reason set as certbus_db_fail
+//  (db, what) does.
+int
+    certbus_db_run (sqlite3 *db, sqlite3_stmt *stmt, const char *what);
+
+//  A malloc copy of column col of stmt's current row, of *size_p bytes:
+//  at least one byte is allocated, so an empty value is not NULL. Aborts
+//  when out of memory.
+uint8_t *
+    certbus_db_column_dup (sqlite3_stmt *stmt, int col, size_t *size_p);
+
+//  A statement a store keeps prepared: where in the store's struct its
+//  sqlite3_stmt pointer lives, and its SQL
+typedef struct {
+    size_t offset;   //  offsetof (the store's struct, the field)
+    const char *sql; //  the statement
+} certbus_db_statement_t;
+
+//  Prepares every statement of the table into the struct at owner.
+//  Returns 0, or -1 with the reason set (those prepared so far stay set,
+//  for certbus_db_finalize_all).
+int
+    certbus_db_prepare_all (sqlite3 *db, void *owner, const certbus_db_statement_t *table,
+                            size_t count);
+//  Finalizes every statement of the table in owner and sets it to NULL.
+void
+    certbus_db_finalize_all (void *owner, const certbus_db_statement_t *table, size_t count);
 
 //  BEGIN IMMEDIATE (the write lock now, not at the first write); COMMIT,
 //  which rolls back when it fails; ROLLBACK of an open transaction. The

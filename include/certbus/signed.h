@@ -43,6 +43,21 @@ certbus_err_t
                            const uint8_t *public_key, uint8_t **body_p,
                            size_t *body_size_p) CERTBUS_WARN_UNUSED;
 
+//  Serialises body (a protobuf-c message, the type's body) and wraps it as
+//  certbus_signed_wrap does. Never fails.
+uint8_t *
+    certbus_signed_wrap_message (const certbus_signed_type_t *type, const void *body,
+                                 const uint8_t *secret_key, size_t *size_p);
+
+//  certbus_signed_unwrap, then decodes the signed body as body_desc
+//  (certbus_codec_decode with max_size and max_repeated). On success
+//  *body_p is the caller's, to free with certbus_codec_free; on failure it
+//  is NULL, and the code is the first step's that failed.
+certbus_err_t
+    certbus_signed_open (const certbus_signed_type_t *type, const uint8_t *bytes, size_t size,
+                         const uint8_t *public_key, const ProtobufCMessageDescriptor *body_desc,
+                         size_t max_size, size_t max_repeated, void **body_p) CERTBUS_WARN_UNUSED;
+
 #ifdef __cplusplus
 }
 #endif

@@ -128,6 +128,29 @@ void
 void
     certbus_fingerprint (const uint8_t *key, size_t key_len, char out [17]);
 
+//  The index of s in the count strings of list (NULL entries match
+//  nothing), or -1 when s is NULL or not there.
+int
+    certbus_str_index (const char *s, const char *const *list, size_t count);
+
+//  malloc and calloc that abort when out of memory (as CZMQ's zmalloc
+//  does): they never return NULL.
+void *
+    certbus_malloc (size_t size);
+void *
+    certbus_calloc (size_t count, size_t size);
+
+//  realloc of ptr to an array of count items of size bytes each; aborts
+//  when out of memory or when the size overflows, so it never returns NULL
+//  for a count above 0.
+void *
+    certbus_realloc (void *ptr, size_t count, size_t size);
+
+//  A new string "dir/name" for the caller to free; aborts when out of
+//  memory.
+char *
+    certbus_file_path (const char *dir, const char *name);
+
 //  Writes data to path through a temporary file in the same folder, fsync
 //  and rename, so readers see the old file or the whole new one. The
 //  temporary file has a random name and is created new (never through a
@@ -181,6 +204,10 @@ void
     certbus_sb_printf (certbus_sb_t *sb, const char *format, ...) CERTBUS_PRINTF (2, 3);
 void
     certbus_sb_json_str (certbus_sb_t *sb, const char *s);
+//  Appends ,"name": and then value as certbus_sb_json_str does: one more
+//  member of an object already open. name is a literal key, written as is.
+void
+    certbus_sb_json_field (certbus_sb_t *sb, const char *name, const char *value);
 void
     certbus_sb_free (certbus_sb_t *sb);
 
