@@ -21,6 +21,13 @@ void
     tu_assert_err_at (certbus_err_t got, certbus_err_t want, const char *expr, const char *file,
                       int line);
 
+//  A cmocka test entry called name that runs test_fn with the given initial
+//  state, so that one test function can serve several named cases.
+#define tu_unit_test_case(name, test_fn, state) \
+    {                                           \
+        (name), (test_fn), NULL, NULL, (state)  \
+    }
+
 //  ---------------------------------------------------------------------------
 //  Files and folders
 

@@ -1034,8 +1034,8 @@ main (void)
         cmocka_unit_test (test_cross_check),
         cmocka_unit_test (test_giant_trees),
         cmocka_unit_test (test_refusals),
-        {"test_corpus_inclusion", test_corpus, NULL, NULL, "inclusion"},
-        {"test_corpus_consistency", test_corpus, NULL, NULL, "consistency"},
+        tu_unit_test_case ("test_corpus_inclusion", test_corpus, "inclusion"),
+        tu_unit_test_case ("test_corpus_consistency", test_corpus, "consistency"),
     };
     return cmocka_run_group_tests (tests, NULL, NULL);
 }

@@ -546,8 +546,8 @@ main (void)
         cmocka_unit_test (test_wrong_index),
         cmocka_unit_test (test_wrong_head_signature),
         cmocka_unit_test (test_old_head_refusals),
-        {"test_corpus_inclusion", test_corpus, NULL, NULL, "inclusion"},
-        {"test_corpus_consistency", test_corpus, NULL, NULL, "consistency"},
+        tu_unit_test_case ("test_corpus_inclusion", test_corpus, "inclusion"),
+        tu_unit_test_case ("test_corpus_consistency", test_corpus, "consistency"),
     };
     return cmocka_run_group_tests (tests, NULL, NULL);
 }
