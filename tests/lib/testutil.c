@@ -38,6 +38,15 @@ s_strdup (const char *s)
     return copy;
 }
 
+void *
+tu_fixture_new (void **state, size_t size)
+{
+    void *self = calloc (1, size);
+    assert_non_null (self);
+    *state = self;
+    return self;
+}
+
 //  ---------------------------------------------------------------------------
 //  Files and folders
 

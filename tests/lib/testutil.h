@@ -28,6 +28,11 @@ void
         (name), (test_fn), NULL, NULL, (state)  \
     }
 
+//  A new zeroed fixture of size bytes for a cmocka setup function: stores it
+//  in *state, where the test and its teardown (which frees it) find it.
+void *
+    tu_fixture_new (void **state, size_t size);
+
 //  ---------------------------------------------------------------------------
 //  Files and folders
 

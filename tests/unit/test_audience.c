@@ -337,6 +337,9 @@ test_term_matches (void **state)
     assert_false (certbus_term_matches (&term, bank));
 }
 
+//  A test that runs on a fresh fixture (s_setup, s_teardown)
+#define s_test(test) cmocka_unit_test_setup_teardown (test, s_setup, s_teardown)
+
 int
 main (void)
 {
@@ -346,10 +349,10 @@ main (void)
         cmocka_unit_test (test_parse_comma_lists),
         cmocka_unit_test (test_parse_errors),
         cmocka_unit_test (test_tlp_names),
-        cmocka_unit_test_setup_teardown (test_resolve_terms, s_setup, s_teardown),
-        cmocka_unit_test_setup_teardown (test_resolve_excludes, s_setup, s_teardown),
-        cmocka_unit_test_setup_teardown (test_resolve_errors, s_setup, s_teardown),
-        cmocka_unit_test_setup_teardown (test_term_matches, s_setup, s_teardown),
+        s_test (test_resolve_terms),
+        s_test (test_resolve_excludes),
+        s_test (test_resolve_errors),
+        s_test (test_term_matches),
     };
     return cmocka_run_group_tests (tests, NULL, NULL);
 }

@@ -23,8 +23,7 @@ typedef struct {
 static int
 s_setup (void **state)
 {
-    fixture_t *self = calloc (1, sizeof *self);
-    assert_non_null (self);
+    fixture_t *self = tu_fixture_new (state, sizeof *self);
     self->council = certbus_identity_new ();
     self->member = certbus_identity_new ();
     uint8_t *bytes;
@@ -35,7 +34,6 @@ s_setup (void **state)
     self->request = certbus_request_decode (bytes, size);
     free (bytes);
     assert_non_null (self->request);
-    *state = self;
     return 0;
 }
 
@@ -787,6 +785,9 @@ test_name_control_characters_refused (void **state)
     free (bytes);
 }
 
+//  A test that runs on a fresh fixture (s_setup, s_teardown)
+#define s_test(test) cmocka_unit_test_setup_teardown (test, s_setup, s_teardown)
+
 int
 main (void)
 {
@@ -794,21 +795,20 @@ main (void)
     const struct CMUnitTest tests [] = {
         cmocka_unit_test (test_tier_names),
         cmocka_unit_test (test_name_valid),
-        cmocka_unit_test_setup_teardown (test_request_round_trip, s_setup, s_teardown),
-        cmocka_unit_test_setup_teardown (test_issue_and_decode, s_setup, s_teardown),
-        cmocka_unit_test_setup_teardown (test_issue_refuses_bad_fields, s_setup, s_teardown),
-        cmocka_unit_test_setup_teardown (test_decode_refuses_other_council, s_setup, s_teardown),
-        cmocka_unit_test_setup_teardown (test_decode_refuses_tampering, s_setup, s_teardown),
-        cmocka_unit_test_setup_teardown (test_decode_refuses_unknown_version, s_setup, s_teardown),
-        cmocka_unit_test_setup_teardown (test_check_time_window, s_setup, s_teardown),
-        cmocka_unit_test_setup_teardown (test_revocation_round_trip, s_setup, s_teardown),
-        cmocka_unit_test_setup_teardown (test_x25519_proof_construction, s_setup, s_teardown),
+        s_test (test_request_round_trip),
+        s_test (test_issue_and_decode),
+        s_test (test_issue_refuses_bad_fields),
+        s_test (test_decode_refuses_other_council),
+        s_test (test_decode_refuses_tampering),
+        s_test (test_decode_refuses_unknown_version),
+        s_test (test_check_time_window),
+        s_test (test_revocation_round_trip),
+        s_test (test_x25519_proof_construction),
         cmocka_unit_test (test_x25519_proof_known_answer),
-        cmocka_unit_test_setup_teardown (test_request_copying_box_key_refused, s_setup, s_teardown),
-        cmocka_unit_test_setup_teardown (test_request_copying_curve_key_refused, s_setup,
-                                         s_teardown),
-        cmocka_unit_test_setup_teardown (test_request_tampered_proofs_refused, s_setup, s_teardown),
-        cmocka_unit_test_setup_teardown (test_name_control_characters_refused, s_setup, s_teardown),
+        s_test (test_request_copying_box_key_refused),
+        s_test (test_request_copying_curve_key_refused),
+        s_test (test_request_tampered_proofs_refused),
+        s_test (test_name_control_characters_refused),
     };
     return cmocka_run_group_tests (tests, NULL, NULL);
 }

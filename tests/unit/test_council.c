@@ -27,8 +27,7 @@ typedef struct {
 static int
 s_setup (void **state)
 {
-    fixture_t *self = calloc (1, sizeof *self);
-    assert_non_null (self);
+    fixture_t *self = tu_fixture_new (state, sizeof *self);
     self->tmp = tu_tmpdir_new ();
     self->dir = tu_path (self->tmp, "broker");
     if (council_init (self->dir))
@@ -36,7 +35,6 @@ s_setup (void **state)
     char *pub = tu_path (self->dir, COUNCIL_PUB);
     assert_int_equal (certbus_pubfile_read (pub, self->council_key, NULL), 0);
     free (pub);
-    *state = self;
     return 0;
 }
 

@@ -491,21 +491,24 @@ test_empty_directory (void **state)
     tu_council_destroy (&council);
 }
 
+//  A test that runs on a fresh fixture (s_setup, s_teardown)
+#define s_test(test) cmocka_unit_test_setup_teardown (test, s_setup, s_teardown)
+
 int
 main (void)
 {
     certbus_init ();
     const struct CMUnitTest tests [] = {
-        cmocka_unit_test_setup_teardown (test_decode_lists_and_finds, s_setup, s_teardown),
-        cmocka_unit_test_setup_teardown (test_revocations, s_setup, s_teardown),
-        cmocka_unit_test_setup_teardown (test_check_origin, s_setup, s_teardown),
-        cmocka_unit_test_setup_teardown (test_signed_by_another_key, s_setup, s_teardown),
-        cmocka_unit_test_setup_teardown (test_foreign_certificate_inside, s_setup, s_teardown),
-        cmocka_unit_test_setup_teardown (test_older_directory_refused, s_setup, s_teardown),
-        cmocka_unit_test_setup_teardown (test_tampered_and_malformed, s_setup, s_teardown),
-        cmocka_unit_test_setup_teardown (test_duplicate_org_refused, s_setup, s_teardown),
-        cmocka_unit_test_setup_teardown (test_shared_key_refused, s_setup, s_teardown),
-        cmocka_unit_test_setup_teardown (test_key_holder, s_setup, s_teardown),
+        s_test (test_decode_lists_and_finds),
+        s_test (test_revocations),
+        s_test (test_check_origin),
+        s_test (test_signed_by_another_key),
+        s_test (test_foreign_certificate_inside),
+        s_test (test_older_directory_refused),
+        s_test (test_tampered_and_malformed),
+        s_test (test_duplicate_org_refused),
+        s_test (test_shared_key_refused),
+        s_test (test_key_holder),
         cmocka_unit_test (test_empty_directory),
     };
     return cmocka_run_group_tests (tests, NULL, NULL);

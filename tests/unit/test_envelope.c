@@ -592,8 +592,7 @@ typedef struct {
 static int
 s_sealed_setup (void **state)
 {
-    sealed_t *self = calloc (1, sizeof *self);
-    assert_non_null (self);
+    sealed_t *self = tu_fixture_new (state, sizeof *self);
     tu_fill (self->payload, sizeof self->payload, 99);
     certbus_seal_opts_t opts = s_opts ("amber", "org:m0001");
     self->bytes = s_seal (s_council, "sender", &opts, self->payload, sizeof self->payload,
@@ -602,7 +601,6 @@ s_sealed_setup (void **state)
     certbus_envelope_t *env = s_open_ok (s_council, self->bytes, self->size, "m0001", self->payload,
                                          sizeof self->payload);
     certbus_envelope_destroy (&env);
-    *state = self;
     return 0;
 }
 

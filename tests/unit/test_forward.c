@@ -30,8 +30,7 @@ typedef struct {
 static int
 s_setup (void **state)
 {
-    s_fixture_t *self = calloc (1, sizeof *self);
-    assert_non_null (self);
+    s_fixture_t *self = tu_fixture_new (state, sizeof *self);
     self->council = tu_council_new ();
     int64_t nb = (int64_t) time (NULL) - 3600, na = nb + 86400;
     tu_council_enrol (self->council, "cert-national", CERTBUS_TIER_NATIONAL, "", "", nb, na);
@@ -39,7 +38,6 @@ s_setup (void **state)
                       na);
     tu_council_enrol (self->council, "cert-banking", CERTBUS_TIER_SECTORAL, "banking", "", nb, na);
     assert_non_null (tu_council_publish (self->council));
-    *state = self;
     return 0;
 }
 
