@@ -246,6 +246,15 @@ tu_council_destroy (tu_council_t **self_p)
     *self_p = NULL;
 }
 
+int
+tu_council_teardown (void **state)
+{
+    tu_council_t *self = *state;
+    tu_council_destroy (&self);
+    *state = NULL;
+    return 0;
+}
+
 tu_member_t *
 tu_council_enrol_identity (tu_council_t *self, certbus_identity_t *identity, const char *org_id,
                            certbus_tier_t tier, const char *sector, const char *region,

@@ -151,6 +151,10 @@ tu_council_t *
 void
     tu_council_destroy (tu_council_t **self_p);
 
+//  A cmocka teardown for a test whose state is a tu_council_t: destroys it.
+int
+    tu_council_teardown (void **state);
+
 //  Enrols org_id with fresh keys through a request and a certificate valid
 //  from not_before to not_after (unix seconds). Returns the member.
 tu_member_t *

@@ -33,14 +33,6 @@ s_setup (void **state)
     return 0;
 }
 
-static int
-s_teardown (void **state)
-{
-    tu_council_t *council = *state;
-    tu_council_destroy (&council);
-    return 0;
-}
-
 static void
 test_decode_lists_and_finds (void **state)
 {
@@ -491,8 +483,8 @@ test_empty_directory (void **state)
     tu_council_destroy (&council);
 }
 
-//  A test that runs on a fresh fixture (s_setup, s_teardown)
-#define s_test(test) cmocka_unit_test_setup_teardown (test, s_setup, s_teardown)
+//  A test that runs on a fresh Council (s_setup, tu_council_teardown)
+#define s_test(test) cmocka_unit_test_setup_teardown (test, s_setup, tu_council_teardown)
 
 int
 main (void)
