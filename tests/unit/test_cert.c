@@ -76,6 +76,16 @@ s_request_signature_at (const uint8_t *bytes, size_t size)
     return at;
 }
 
+//  Asserts that the three keys are the fixture member's
+static void
+s_assert_member_keys (fixture_t *self, const uint8_t *sign_key, const uint8_t *box_key,
+                      const uint8_t *curve_key)
+{
+    assert_memory_equal (sign_key, certbus_identity_sign_public (self->member), CERTBUS_KEY_SIZE);
+    assert_memory_equal (box_key, certbus_identity_box_public (self->member), CERTBUS_KEY_SIZE);
+    assert_memory_equal (curve_key, certbus_identity_curve_public (self->member), CERTBUS_KEY_SIZE);
+}
+
 static void
 test_tier_names (void **state)
 {
@@ -127,12 +137,7 @@ test_request_round_trip (void **state)
     certbus_request_t *req = self->request;
     assert_string_equal (req->org_id, "cert-pk");
     assert_string_equal (req->name, "CERT Pakistan");
-    assert_memory_equal (req->sign_key, certbus_identity_sign_public (self->member),
-                         CERTBUS_KEY_SIZE);
-    assert_memory_equal (req->box_key, certbus_identity_box_public (self->member),
-                         CERTBUS_KEY_SIZE);
-    assert_memory_equal (req->curve_key, certbus_identity_curve_public (self->member),
-                         CERTBUS_KEY_SIZE);
+    s_assert_member_keys (self, req->sign_key, req->box_key, req->curve_key);
 
     //  The name defaults to the org id
     uint8_t *bytes;
@@ -184,12 +189,7 @@ test_issue_and_decode (void **state)
     assert_int_equal (cert->tier, CERTBUS_TIER_SECTORAL);
     assert_string_equal (cert->sector, "banking");
     assert_string_equal (cert->region, "punjab");
-    assert_memory_equal (cert->sign_key, certbus_identity_sign_public (self->member),
-                         CERTBUS_KEY_SIZE);
-    assert_memory_equal (cert->box_key, certbus_identity_box_public (self->member),
-                         CERTBUS_KEY_SIZE);
-    assert_memory_equal (cert->curve_key, certbus_identity_curve_public (self->member),
-                         CERTBUS_KEY_SIZE);
+    s_assert_member_keys (self, cert->sign_key, cert->box_key, cert->curve_key);
     assert_int_equal (cert->not_before, now - 10);
     assert_int_equal (cert->not_after, now + 3600);
     assert_int_equal (cert->size, size);
@@ -363,16 +363,19 @@ test_check_time_window (void **state)
     //  Certificates issued with past and future windows decode (the window
     //  is judged separately) and are judged expired / not yet valid now
     int64_t now = certbus_now ();
-    bytes = s_issue (self, self->council, 4, now - 7200, now - 3600, &size);
-    tu_assert_err (certbus_cert_decode (bytes, size, council_key, &cert), CERTBUS_OK);
-    tu_assert_err (certbus_cert_check_time (cert, now), CERTBUS_E_CERT_EXPIRED);
-    certbus_cert_destroy (&cert);
-    free (bytes);
-    bytes = s_issue (self, self->council, 5, now + 3600, now + 7200, &size);
-    tu_assert_err (certbus_cert_decode (bytes, size, council_key, &cert), CERTBUS_OK);
-    tu_assert_err (certbus_cert_check_time (cert, now), CERTBUS_E_CERT_NOT_YET_VALID);
-    certbus_cert_destroy (&cert);
-    free (bytes);
+    struct {
+        int64_t not_before, not_after;
+        certbus_err_t want;
+    } windows [2] = {{now - 7200, now - 3600, CERTBUS_E_CERT_EXPIRED},
+                     {now + 3600, now + 7200, CERTBUS_E_CERT_NOT_YET_VALID}};
+    for (int i = 0; i < 2; i++) {
+        bytes = s_issue (self, self->council, 4 + (uint64_t) i, windows [i].not_before,
+                         windows [i].not_after, &size);
+        tu_assert_err (certbus_cert_decode (bytes, size, council_key, &cert), CERTBUS_OK);
+        tu_assert_err (certbus_cert_check_time (cert, now), windows [i].want);
+        certbus_cert_destroy (&cert);
+        free (bytes);
+    }
 }
 
 static void
@@ -446,6 +449,19 @@ typedef struct {
     const Certbus__Request *proofs_from; //  copy these proofs instead, when set
 } s_forge_t;
 
+//  Proves possession of an X25519 key pair over body under domain into key
+//  and sig, and points a request's two proof fields at them
+static void
+s_prove (uint8_t key [32], uint8_t sig [64], const char *domain, const uint8_t *body,
+         size_t body_size, const uint8_t *secret, const uint8_t *public_key,
+         ProtobufCBinaryData *key_field, ProtobufCBinaryData *sig_field)
+{
+    assert_int_equal (certbus_x25519_prove (key, sig, domain, body, body_size, secret, public_key),
+                      0);
+    *key_field = (ProtobufCBinaryData){32, key};
+    *sig_field = (ProtobufCBinaryData){64, sig};
+}
+
 static uint8_t *
 s_forge (const s_forge_t *f, size_t *size_p)
 {
@@ -471,23 +487,16 @@ s_forge (const s_forge_t *f, size_t *size_p)
     request.body.len = body_size;
     request.signature.data = sig;
     request.signature.len = sizeof sig;
-    if (f->box_prover) {
-        assert_int_equal (certbus_x25519_prove (box_key, box_sig, s_BOX, body_bytes, body_size,
-                                                certbus_identity_box_secret (f->box_prover),
-                                                certbus_identity_box_public (f->box_prover)),
-                          0);
-        request.box_proof_key = (ProtobufCBinaryData){sizeof box_key, box_key};
-        request.box_proof_sig = (ProtobufCBinaryData){sizeof box_sig, box_sig};
-    }
-    if (f->curve_prover) {
-        assert_int_equal (certbus_x25519_prove (curve_key, curve_sig, s_CURVE, body_bytes,
-                                                body_size,
-                                                certbus_identity_curve_secret (f->curve_prover),
-                                                certbus_identity_curve_public (f->curve_prover)),
-                          0);
-        request.curve_proof_key = (ProtobufCBinaryData){sizeof curve_key, curve_key};
-        request.curve_proof_sig = (ProtobufCBinaryData){sizeof curve_sig, curve_sig};
-    }
+    if (f->box_prover)
+        s_prove (box_key, box_sig, s_BOX, body_bytes, body_size,
+                 certbus_identity_box_secret (f->box_prover),
+                 certbus_identity_box_public (f->box_prover), &request.box_proof_key,
+                 &request.box_proof_sig);
+    if (f->curve_prover)
+        s_prove (curve_key, curve_sig, s_CURVE, body_bytes, body_size,
+                 certbus_identity_curve_secret (f->curve_prover),
+                 certbus_identity_curve_public (f->curve_prover), &request.curve_proof_key,
+                 &request.curve_proof_sig);
     if (f->proofs_from) {
         request.box_proof_key = f->proofs_from->box_proof_key;
         request.box_proof_sig = f->proofs_from->box_proof_sig;
@@ -523,6 +532,20 @@ s_assert_accepted (const uint8_t *bytes, size_t size)
 //  The proof is the Ed25519 signature the protocol document describes:
 //  A converts to the X25519 key, and crypto_sign_verify_detached holds over
 //  domain || 0x00 || data, built here by hand
+//  Forges a request as f says and checks that it is refused for a reason
+//  that says want (want NULL: that it is accepted)
+static void
+s_expect_forged (const s_forge_t *f, const char *want)
+{
+    size_t size;
+    uint8_t *bytes = s_forge (f, &size);
+    if (want)
+        s_assert_refused (bytes, size, want);
+    else
+        s_assert_accepted (bytes, size);
+    free (bytes);
+}
+
 static void
 test_x25519_proof_construction (void **state)
 {
@@ -603,6 +626,23 @@ test_x25519_proof_known_answer (void **state)
                                          public_key));
 }
 
+//  The member's genuine request, unpacked (caller frees with
+//  certbus_codec_free): its proofs are over the member's own body
+static Certbus__Request *
+s_victim_request (fixture_t *self)
+{
+    uint8_t *genuine;
+    size_t genuine_size;
+    assert_int_equal (certbus_request_make (self->member, "cert-pk", NULL, &genuine, &genuine_size),
+                      0);
+    Certbus__Request *victim = NULL;
+    tu_assert_err (certbus_codec_decode (&certbus__request__descriptor, genuine, genuine_size,
+                                         64 * 1024, 16, (void **) &victim),
+                   CERTBUS_OK);
+    free (genuine);
+    return victim;
+}
+
 //  A member that writes another member's box key into its request cannot
 //  make it valid: no proof, its own box secret, the victim's own proof
 static void
@@ -614,35 +654,17 @@ test_request_copying_box_key_refused (void **state)
     const uint8_t *own_curve = certbus_identity_curve_public (mallory);
     const char *want = "does not prove possession of its box key: make a new request with "
                        "certbus-node init";
-    size_t size;
-    uint8_t *bytes = s_forge (&(s_forge_t){mallory, victim_box, own_curve, NULL, mallory, NULL},
-                              &size);
-    s_assert_refused (bytes, size, want);
-    free (bytes);
-    bytes = s_forge (&(s_forge_t){mallory, victim_box, own_curve, mallory, mallory, NULL}, &size);
-    s_assert_refused (bytes, size, want);
-    free (bytes);
+    s_expect_forged (&(s_forge_t){mallory, victim_box, own_curve, NULL, mallory, NULL}, want);
+    s_expect_forged (&(s_forge_t){mallory, victim_box, own_curve, mallory, mallory, NULL}, want);
     //  The victim's genuine request carries a proof for this very key, but
     //  over the victim's body
-    uint8_t *genuine;
-    size_t genuine_size;
-    assert_int_equal (certbus_request_make (self->member, "cert-pk", NULL, &genuine, &genuine_size),
-                      0);
-    Certbus__Request *victim = NULL;
-    tu_assert_err (certbus_codec_decode (&certbus__request__descriptor, genuine, genuine_size,
-                                         64 * 1024, 16, (void **) &victim),
-                   CERTBUS_OK);
-    bytes = s_forge (&(s_forge_t){mallory, victim_box, own_curve, NULL, NULL, victim}, &size);
-    s_assert_refused (bytes, size, want);
-    free (bytes);
+    Certbus__Request *victim = s_victim_request (self);
+    s_expect_forged (&(s_forge_t){mallory, victim_box, own_curve, NULL, NULL, victim}, want);
     //  Control: with its own keys and proofs, the same forger passes
-    bytes = s_forge (&(s_forge_t){mallory, certbus_identity_box_public (mallory), own_curve,
+    s_expect_forged (&(s_forge_t){mallory, certbus_identity_box_public (mallory), own_curve,
                                   mallory, mallory, NULL},
-                     &size);
-    s_assert_accepted (bytes, size);
-    free (bytes);
+                     NULL);
     certbus_codec_free (victim);
-    free (genuine);
     certbus_identity_destroy (&mallory);
 }
 
@@ -655,31 +677,15 @@ test_request_copying_curve_key_refused (void **state)
     const uint8_t *own_box = certbus_identity_box_public (mallory);
     const uint8_t *victim_curve = certbus_identity_curve_public (self->member);
     const char *want = "does not prove possession of its CURVE key";
-    size_t size;
-    uint8_t *bytes = s_forge (&(s_forge_t){mallory, own_box, victim_curve, mallory, NULL, NULL},
-                              &size);
-    s_assert_refused (bytes, size, want);
-    free (bytes);
-    bytes = s_forge (&(s_forge_t){mallory, own_box, victim_curve, mallory, mallory, NULL}, &size);
-    s_assert_refused (bytes, size, want);
-    free (bytes);
+    s_expect_forged (&(s_forge_t){mallory, own_box, victim_curve, mallory, NULL, NULL}, want);
+    s_expect_forged (&(s_forge_t){mallory, own_box, victim_curve, mallory, mallory, NULL}, want);
     //  Both of the victim's keys with the victim's own proofs: they sign
     //  the victim's body, not this one
-    uint8_t *genuine;
-    size_t genuine_size;
-    assert_int_equal (certbus_request_make (self->member, "cert-pk", NULL, &genuine, &genuine_size),
-                      0);
-    Certbus__Request *victim = NULL;
-    tu_assert_err (certbus_codec_decode (&certbus__request__descriptor, genuine, genuine_size,
-                                         64 * 1024, 16, (void **) &victim),
-                   CERTBUS_OK);
-    bytes = s_forge (&(s_forge_t){mallory, certbus_identity_box_public (self->member),
+    Certbus__Request *victim = s_victim_request (self);
+    s_expect_forged (&(s_forge_t){mallory, certbus_identity_box_public (self->member),
                                   certbus_identity_curve_public (self->member), NULL, NULL, victim},
-                     &size);
-    s_assert_refused (bytes, size, "does not prove possession of its box key");
-    free (bytes);
+                     "does not prove possession of its box key");
     certbus_codec_free (victim);
-    free (genuine);
     certbus_identity_destroy (&mallory);
 }
 
