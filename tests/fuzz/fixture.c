@@ -97,13 +97,36 @@ fx_cert (const fx_t *fx, size_t index)
     return cert;
 }
 
+const uint8_t *
+fx_secret_as (const fx_t *fx, const char *org)
+{
+    int who = fx_find (fx, org);
+    return certbus_identity_sign_secret (fx->ids [who < 0 ? 0 : who]);
+}
+
 void
 fx_sign_as (const fx_t *fx, const char *org, const char *domain, const uint8_t *data, size_t size,
             uint8_t sig [CERTBUS_SIG_SIZE])
 {
-    int who = fx_find (fx, org);
-    certbus_sign (sig, domain, data, size,
-                  certbus_identity_sign_secret (fx->ids [who < 0 ? 0 : who]));
+    certbus_sign (sig, domain, data, size, fx_secret_as (fx, org));
+}
+
+void
+fx_resign (const void *msg, ProtobufCBinaryData *signature, const ProtobufCBinaryData *signed_part,
+           const char *domain, const uint8_t *secret_key, fx_input_fn *fn, void *arg)
+{
+    uint8_t sig [CERTBUS_SIG_SIZE];
+    certbus_sign (sig, domain, signed_part->data, signed_part->len, secret_key);
+    if (signature->len == sizeof sig && memcmp (signature->data, sig, sizeof sig) == 0)
+        return;
+    ProtobufCBinaryData carried = *signature;
+    signature->data = sig;
+    signature->len = sizeof sig;
+    size_t size;
+    uint8_t *bytes = certbus_codec_encode (msg, &size);
+    *signature = carried;
+    fn (bytes, size, arg);
+    free (bytes);
 }
 
 certbus_envelope_t *
