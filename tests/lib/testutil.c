@@ -97,6 +97,17 @@ tu_read_file (const char *path, size_t *size_p)
     return data;
 }
 
+certbus_directory_t *
+tu_directory_read (const char *path, const uint8_t council_key [CERTBUS_KEY_SIZE])
+{
+    size_t size;
+    uint8_t *bytes = tu_read_file (path, &size);
+    certbus_directory_t *dir = NULL;
+    tu_assert_err (certbus_directory_decode (bytes, size, council_key, 0, &dir), CERTBUS_OK);
+    free (bytes);
+    return dir;
+}
+
 const char *
 tu_shared_dir (void)
 {

@@ -51,6 +51,12 @@ char *
 uint8_t *
     tu_read_file (const char *path, size_t *size_p);
 
+//  Reads the directory file at path and decodes it against council_key as
+//  every node does; fails the test when it cannot. Free with
+//  certbus_directory_destroy.
+certbus_directory_t *
+    tu_directory_read (const char *path, const uint8_t council_key [CERTBUS_KEY_SIZE]);
+
 //  The shared folder: $CERTBUS_SHARED when set, else "../shared" (relative
 //  to the repository root, where `make check` runs). Returns a borrowed
 //  path, or NULL when the folder is absent.

@@ -117,11 +117,7 @@ s_directory (fixture_t *self)
 {
     char *path = tu_path (self->tmp, "directory");
     assert_int_equal (council_directory (self->dir, path), 0);
-    size_t size;
-    uint8_t *bytes = tu_read_file (path, &size);
-    certbus_directory_t *dir = NULL;
-    tu_assert_err (certbus_directory_decode (bytes, size, self->council_key, 0, &dir), CERTBUS_OK);
-    free (bytes);
+    certbus_directory_t *dir = tu_directory_read (path, self->council_key);
     free (path);
     return dir;
 }
