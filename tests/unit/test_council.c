@@ -145,26 +145,25 @@ test_init_makes_private_folder (void **state)
     if (rc)
         fail_msg ("council_init: %s", certbus_reason ());
     assert_int_equal (s_mode (fresh), 0700);
-    //  An existing, world-readable (and writable) folder is tightened
-    char *open_dir = tu_path (tmp, "open");
-    assert_int_equal (mkdir (open_dir, 0700), 0);
-    assert_int_equal (chmod (open_dir, 0777), 0);
-    if (council_init (open_dir))
-        fail_msg ("council_init: %s", certbus_reason ());
-    assert_int_equal (s_mode (open_dir), 0700);
-    //  The neighbour: group access only (0750) is taken away too
-    char *group_dir = tu_path (tmp, "group");
-    assert_int_equal (mkdir (group_dir, 0700), 0);
-    assert_int_equal (chmod (group_dir, 0750), 0);
-    if (council_init (group_dir))
-        fail_msg ("council_init: %s", certbus_reason ());
-    assert_int_equal (s_mode (group_dir), 0700);
-    char *secret = tu_path (group_dir, COUNCIL_SECRET);
+    //  An existing, world-readable (and writable) folder is tightened, and
+    //  the neighbour: group access only (0750) is taken away too
+    static const struct {
+        const char *name;
+        mode_t mode;
+    } existing [2] = {{"open", 0777}, {"group", 0750}};
+    for (size_t i = 0; i < 2; i++) {
+        char *dir = tu_path (tmp, existing [i].name);
+        assert_int_equal (mkdir (dir, 0700), 0);
+        assert_int_equal (chmod (dir, existing [i].mode), 0);
+        if (council_init (dir))
+            fail_msg ("council_init: %s", certbus_reason ());
+        assert_int_equal (s_mode (dir), 0700);
+        free (dir);
+    }
+    char *secret = tu_path (tmp, "group/" COUNCIL_SECRET);
     assert_int_equal (s_mode (secret), 0600);
     free (secret);
     free (fresh);
-    free (open_dir);
-    free (group_dir);
     tu_tmpdir_remove (&tmp);
 }
 
