@@ -133,6 +133,28 @@ s_split (const uint8_t *bytes, size_t len, ProtobufCBinaryData *out, size_t *cou
     }
 }
 
+//  The log's inclusion path of record index in the tree of tree_size (with
+//  consistency: its path from the tree of the first index records), made
+//  into bytes and split into path as a ProofReply carries it. Returns the
+//  number of hashes.
+static size_t
+s_path (log_t *log, bool consistency, uint64_t index, uint64_t tree_size,
+        uint8_t bytes [CERTBUS_MERKLE_PROOF_MAX_BYTES],
+        ProtobufCBinaryData path [CERTBUS_MERKLE_PROOF_MAX])
+{
+    size_t len = 0, count = 0;
+    if (consistency)
+        assert_int_equal (certbus_merkle_consistency_proof (bytes, &len, index, tree_size,
+                                                            s_get_node, log),
+                          0);
+    else
+        assert_int_equal (certbus_merkle_inclusion_proof (bytes, &len, index, tree_size, s_get_node,
+                                                          log),
+                          0);
+    s_split (bytes, len, path, &count);
+    return count;
+}
+
 //  A ProofReply for record index in the log's head of tree_size, with a
 //  consistency path from old_size (0 for none), as the broker answers
 static void
@@ -145,17 +167,12 @@ s_proof_new (proof_t *proof, log_t *log, uint64_t index, size_t tree_size, size_
     proof->leaf = tu_dup (log->leaves [index], log->leaf_sizes [index]);
     reply->leaf.data = proof->leaf;
     reply->leaf.len = log->leaf_sizes [index];
-    size_t len = 0;
-    assert_int_equal (certbus_merkle_inclusion_proof (proof->inclusion_bytes, &len, index,
-                                                      tree_size, s_get_node, log),
-                      0);
-    s_split (proof->inclusion_bytes, len, proof->inclusion, &reply->n_inclusion);
+    reply->n_inclusion = s_path (log, false, index, tree_size, proof->inclusion_bytes,
+                                 proof->inclusion);
     reply->inclusion = proof->inclusion;
     if (old_size) {
-        assert_int_equal (certbus_merkle_consistency_proof (proof->consistency_bytes, &len,
-                                                            old_size, tree_size, s_get_node, log),
-                          0);
-        s_split (proof->consistency_bytes, len, proof->consistency, &reply->n_consistency);
+        reply->n_consistency = s_path (log, true, old_size, tree_size, proof->consistency_bytes,
+                                       proof->consistency);
         reply->consistency = proof->consistency;
     }
     certbus_tree_head_t head;
@@ -190,6 +207,18 @@ s_verify (log_t *log, proof_t *proof, uint64_t index, const certbus_tree_head_t 
     assert_int_equal (result.failed, want);
     assert_int_equal (rc == CERTBUS_OK, want == CERTBUS_PROOF_OK);
     return rc;
+}
+
+//  Makes the ProofReply of s_proof_new and checks that it fails at want
+//  (CERTBUS_PROOF_OK: that it verifies) against old
+static void
+s_expect_proof (log_t *log, uint64_t index, size_t tree_size, size_t old_size,
+                const certbus_tree_head_t *old, certbus_proof_step_t want)
+{
+    proof_t proof;
+    s_proof_new (&proof, log, index, tree_size, old_size);
+    s_verify (log, &proof, index, old, want);
+    s_proof_free (&proof);
 }
 
 //  --------------------------------------------------------------------------
@@ -227,14 +256,10 @@ test_rfc_known_answers (void **state)
     }
     size_t checked = 0;
     for (size_t size = 1; size <= 8; size++) {
+        uint8_t bytes [CERTBUS_MERKLE_PROOF_MAX_BYTES];
+        ProtobufCBinaryData path [CERTBUS_MERKLE_PROOF_MAX];
         for (size_t i = 0; i < size; i++) {
-            uint8_t bytes [CERTBUS_MERKLE_PROOF_MAX_BYTES];
-            size_t len = 0, count;
-            ProtobufCBinaryData path [CERTBUS_MERKLE_PROOF_MAX];
-            assert_int_equal (certbus_merkle_inclusion_proof (bytes, &len, i, size, s_get_node,
-                                                              log),
-                              0);
-            s_split (bytes, len, path, &count);
+            size_t count = s_path (log, false, i, size, bytes, path);
             tu_assert_err (certbus_proof_verify_inclusion (leaves [i], i, &heads [size - 1], path,
                                                            count),
                            CERTBUS_OK);
@@ -245,13 +270,7 @@ test_rfc_known_answers (void **state)
             checked++;
         }
         for (size_t old = 1; old < size; old++) {
-            uint8_t bytes [CERTBUS_MERKLE_PROOF_MAX_BYTES];
-            size_t len = 0, count;
-            ProtobufCBinaryData path [CERTBUS_MERKLE_PROOF_MAX];
-            assert_int_equal (certbus_merkle_consistency_proof (bytes, &len, old, size, s_get_node,
-                                                                log),
-                              0);
-            s_split (bytes, len, path, &count);
+            size_t count = s_path (log, true, old, size, bytes, path);
             tu_assert_err (certbus_proof_verify_consistency (&heads [old - 1], &heads [size - 1],
                                                              path, count),
                            CERTBUS_OK);
@@ -307,10 +326,7 @@ test_verify_with_old_head (void **state)
         certbus_tree_head_t old;
         size_t old_bytes_size;
         free (s_head_sign (log, old_size, log->broker, &old, &old_bytes_size));
-        proof_t proof;
-        s_proof_new (&proof, log, 4, 11, old_size);
-        s_verify (log, &proof, 4, &old, CERTBUS_PROOF_OK);
-        s_proof_free (&proof);
+        s_expect_proof (log, 4, 11, old_size, &old, CERTBUS_PROOF_OK);
     }
     s_log_free (log);
     free (log);
@@ -386,9 +402,7 @@ test_wrong_index (void **state)
     assert_int_equal (result.failed, CERTBUS_PROOF_OTHER_RECORD);
     s_proof_free (&proof);
     //  A record that is not a publish (record 5 is a deliver)
-    s_proof_new (&proof, log, 5, 9, 0);
-    s_verify (log, &proof, 5, NULL, CERTBUS_PROOF_OTHER_RECORD);
-    s_proof_free (&proof);
+    s_expect_proof (log, 5, 9, 0, NULL, CERTBUS_PROOF_OTHER_RECORD);
     //  The right record with the path of its neighbour
     proof_t other;
     s_proof_new (&proof, log, 3, 9, 0);
@@ -456,12 +470,10 @@ test_old_head_refusals (void **state)
     size_t old_size;
     //  A head smaller than one seen before: the log was rolled back
     free (s_head_sign (log, 12, log->broker, &old, &old_size));
-    proof_t proof;
-    s_proof_new (&proof, log, 3, 9, 0);
-    s_verify (log, &proof, 3, &old, CERTBUS_PROOF_ROLLED_BACK);
-    s_proof_free (&proof);
+    s_expect_proof (log, 3, 9, 0, &old, CERTBUS_PROOF_ROLLED_BACK);
     //  A flipped bit of the consistency path
     free (s_head_sign (log, 5, log->broker, &old, &old_size));
+    proof_t proof;
     s_proof_new (&proof, log, 3, 12, 5);
     s_verify (log, &proof, 3, &old, CERTBUS_PROOF_OK);
     proof.consistency_bytes [40] ^= 0x01;
@@ -469,14 +481,10 @@ test_old_head_refusals (void **state)
     s_proof_free (&proof);
     //  An old head whose root the new head does not extend (a forked log)
     old.root [0] ^= 0x80;
-    s_proof_new (&proof, log, 3, 12, 5);
-    s_verify (log, &proof, 3, &old, CERTBUS_PROOF_CONSISTENCY);
-    s_proof_free (&proof);
+    s_expect_proof (log, 3, 12, 5, &old, CERTBUS_PROOF_CONSISTENCY);
     //  No consistency path at all
     free (s_head_sign (log, 5, log->broker, &old, &old_size));
-    s_proof_new (&proof, log, 3, 12, 0);
-    s_verify (log, &proof, 3, &old, CERTBUS_PROOF_CONSISTENCY);
-    s_proof_free (&proof);
+    s_expect_proof (log, 3, 12, 0, &old, CERTBUS_PROOF_CONSISTENCY);
     s_log_free (log);
     free (log);
 }
