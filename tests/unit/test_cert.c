@@ -483,10 +483,8 @@ s_forge (const s_forge_t *f, size_t *size_p)
                   certbus_identity_sign_secret (f->signer));
     Certbus__Request request = CERTBUS__REQUEST__INIT;
     request.version = CERTBUS_WIRE_MAJOR;
-    request.body.data = body_bytes;
-    request.body.len = body_size;
-    request.signature.data = sig;
-    request.signature.len = sizeof sig;
+    request.body = (ProtobufCBinaryData){body_size, body_bytes};
+    request.signature = (ProtobufCBinaryData){sizeof sig, sig};
     if (f->box_prover)
         s_prove (box_key, box_sig, s_BOX, body_bytes, body_size,
                  certbus_identity_box_secret (f->box_prover),
