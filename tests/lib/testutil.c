@@ -78,6 +78,22 @@ tu_tmpdir_remove (char **path_p)
     *path_p = NULL;
 }
 
+int
+tu_tmpdir_setup (void **state)
+{
+    *state = tu_tmpdir_new ();
+    return 0;
+}
+
+int
+tu_tmpdir_teardown (void **state)
+{
+    char *path = *state;
+    tu_tmpdir_remove (&path);
+    *state = NULL;
+    return 0;
+}
+
 char *
 tu_path (const char *dir, const char *name)
 {

@@ -43,6 +43,15 @@ char *
 void
     tu_tmpdir_remove (char **path_p);
 
+//  A cmocka setup and teardown for a test that works in a temp folder of its
+//  own: *state is the folder's path (char *), removed with all in it after.
+int
+    tu_tmpdir_setup (void **state);
+int
+    tu_tmpdir_teardown (void **state);
+#define tu_unit_test_in_tmpdir(test) \
+    cmocka_unit_test_setup_teardown (test, tu_tmpdir_setup, tu_tmpdir_teardown)
+
 //  Returns a new string "dir/name".
 char *
     tu_path (const char *dir, const char *name);

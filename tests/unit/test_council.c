@@ -135,8 +135,7 @@ s_assert_reason (const char *want)
 static void
 test_init_makes_private_folder (void **state)
 {
-    (void) state;
-    char *tmp = tu_tmpdir_new ();
+    const char *tmp = *state;
     //  A new folder, under a permissive umask
     mode_t old_umask = umask (0);
     char *fresh = tu_path (tmp, "fresh");
@@ -164,7 +163,6 @@ test_init_makes_private_folder (void **state)
     assert_int_equal (s_mode (secret), 0600);
     free (secret);
     free (fresh);
-    tu_tmpdir_remove (&tmp);
 }
 
 //  ---------------------------------------------------------------------------
@@ -289,7 +287,7 @@ main (void)
 {
     certbus_init ();
     const struct CMUnitTest tests [] = {
-        cmocka_unit_test (test_init_makes_private_folder),
+        tu_unit_test_in_tmpdir (test_init_makes_private_folder),
         cmocka_unit_test_setup_teardown (test_issue_refuses_keys_of_another_org, s_setup,
                                          s_teardown),
         cmocka_unit_test_setup_teardown (test_issue_refuses_one_shared_key, s_setup, s_teardown),
