@@ -90,7 +90,6 @@ tu_tmpdir_teardown (void **state)
 {
     char *path = *state;
     tu_tmpdir_remove (&path);
-    *state = NULL;
     return 0;
 }
 
@@ -278,7 +277,6 @@ tu_council_teardown (void **state)
 {
     tu_council_t *self = *state;
     tu_council_destroy (&self);
-    *state = NULL;
     return 0;
 }
 

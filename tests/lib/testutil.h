@@ -21,17 +21,34 @@ void
     tu_assert_err_at (certbus_err_t got, certbus_err_t want, const char *expr, const char *file,
                       int line);
 
+//  ---------------------------------------------------------------------------
+//  cmocka fixtures and test entries
+
+//  A new zeroed fixture of size bytes for a cmocka setup function: stores it
+//  in *state, where the test and its teardown (which frees it) find it.
+void *
+    tu_fixture_new (void **state, size_t size);
+
+//  A cmocka setup and teardown for a test that works in a temp folder of its
+//  own: *state is the folder's path (char *), removed with all in it after.
+int
+    tu_tmpdir_setup (void **state);
+int
+    tu_tmpdir_teardown (void **state);
+#define tu_unit_test_in_tmpdir(test) \
+    cmocka_unit_test_setup_teardown (test, tu_tmpdir_setup, tu_tmpdir_teardown)
+
+//  A cmocka teardown for a test whose state is a tu_council_t (see below):
+//  destroys it.
+int
+    tu_council_teardown (void **state);
+
 //  A cmocka test entry called name that runs test_fn with the given initial
 //  state, so that one test function can serve several named cases.
 #define tu_unit_test_case(name, test_fn, state) \
     {                                           \
         (name), (test_fn), NULL, NULL, (state)  \
     }
-
-//  A new zeroed fixture of size bytes for a cmocka setup function: stores it
-//  in *state, where the test and its teardown (which frees it) find it.
-void *
-    tu_fixture_new (void **state, size_t size);
 
 //  ---------------------------------------------------------------------------
 //  Files and folders
@@ -42,15 +59,6 @@ char *
     tu_tmpdir_new (void);
 void
     tu_tmpdir_remove (char **path_p);
-
-//  A cmocka setup and teardown for a test that works in a temp folder of its
-//  own: *state is the folder's path (char *), removed with all in it after.
-int
-    tu_tmpdir_setup (void **state);
-int
-    tu_tmpdir_teardown (void **state);
-#define tu_unit_test_in_tmpdir(test) \
-    cmocka_unit_test_setup_teardown (test, tu_tmpdir_setup, tu_tmpdir_teardown)
 
 //  Returns a new string "dir/name".
 char *
@@ -165,10 +173,6 @@ tu_council_t *
     tu_council_new (void);
 void
     tu_council_destroy (tu_council_t **self_p);
-
-//  A cmocka teardown for a test whose state is a tu_council_t: destroys it.
-int
-    tu_council_teardown (void **state);
 
 //  Enrols org_id with fresh keys through a request and a certificate valid
 //  from not_before to not_after (unix seconds). Returns the member.
