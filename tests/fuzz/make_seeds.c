@@ -567,11 +567,29 @@ s_forwards_ref (const uint8_t *bytes, size_t size)
     return ref;
 }
 
+//  The bank forwards payload (its forward of another envelope) to the
+//  sectoral CERT with these references, and the sectoral CERT forwards that
+//  hop again with note: seed name, which opens or is refused as want and
+//  why say (s_forward_seed)
+static void
+s_second_hop_seed (fx_t *fx, const char *name, const certbus_ref_t *refs, size_t ref_count,
+                   const uint8_t *payload, size_t payload_size, const char *note,
+                   certbus_err_t want, const char *why)
+{
+    size_t hop_size, two_size;
+    uint8_t *hop = s_forward_envelope (fx, s_BANK, s_SECTORAL, refs, ref_count, payload,
+                                       payload_size, &hop_size);
+    uint8_t *two = s_wrap (fx, hop, hop_size, s_SECTORAL, note, &two_size);
+    s_forward_seed (fx, name, hop, hop_size, two, two_size, want, why);
+    free (two);
+    free (hop);
+}
+
 static void
 s_forwards (fx_t *fx)
 {
     static const char *advisory = "{\"document\":{\"title\":\"forward me\"}}";
-    size_t size, one_size, bare_size, hop_size, two_size;
+    size_t size, one_size, bare_size;
     //  The national CERT's amber advisory, forwarded by the bank
     uint8_t *original = s_seal (fx, s_NATIONAL, "advisory", "amber", "org:bank-01", advisory,
                                 &size);
@@ -581,12 +599,8 @@ s_forwards (fx_t *fx)
     s_forward_seed (fx, "forward-no-note", original, size, bare, bare_size, CERTBUS_OK, "bank-01");
     //  The bank forwards it to the sectoral CERT, which forwards that again
     certbus_ref_t ref = s_forwards_ref (original, size);
-    uint8_t *hop = s_forward_envelope (fx, s_BANK, s_SECTORAL, &ref, 1, one, one_size, &hop_size);
-    uint8_t *two = s_wrap (fx, hop, hop_size, s_SECTORAL, "second hop", &two_size);
-    s_forward_seed (fx, "forward-two", hop, hop_size, two, two_size, CERTBUS_OK,
-                    "bank-01,cert-banking");
-    free (two);
-    free (hop);
+    s_second_hop_seed (fx, "forward-two", &ref, 1, one, one_size, "second hop", CERTBUS_OK,
+                       "bank-01,cert-banking");
 
     //  TLP red and amber+strict never travel further than their recipients
     static const char *tlps [] = {"red", "amber+strict"};
@@ -606,18 +620,10 @@ s_forwards (fx_t *fx)
     //  A hop whose `forwards` reference names another message, or that has none
     certbus_ref_t other = {.relation = "forwards"};
     memset (other.id, 0x22, CERTBUS_ID_SIZE);
-    hop = s_forward_envelope (fx, s_BANK, s_SECTORAL, &other, 1, one, one_size, &hop_size);
-    two = s_wrap (fx, hop, hop_size, s_SECTORAL, NULL, &two_size);
-    s_forward_seed (fx, "refused-wrong-reference", hop, hop_size, two, two_size, CERTBUS_E_FIELD,
-                    "has 1, to another message");
-    free (two);
-    free (hop);
-    hop = s_forward_envelope (fx, s_BANK, s_SECTORAL, NULL, 0, one, one_size, &hop_size);
-    two = s_wrap (fx, hop, hop_size, s_SECTORAL, NULL, &two_size);
-    s_forward_seed (fx, "refused-no-reference", hop, hop_size, two, two_size, CERTBUS_E_FIELD,
-                    "has 0");
-    free (two);
-    free (hop);
+    s_second_hop_seed (fx, "refused-wrong-reference", &other, 1, one, one_size, NULL,
+                       CERTBUS_E_FIELD, "has 1, to another message");
+    s_second_hop_seed (fx, "refused-no-reference", NULL, 0, one, one_size, NULL, CERTBUS_E_FIELD,
+                       "has 0");
 
     //  The bank forwards its own advisory (sealed with a copy to itself, so
     //  that it holds the content key), and the sectoral CERT passes that on
@@ -636,12 +642,8 @@ s_forwards (fx_t *fx)
     certbus_cert_destroy (&bank);
     uint8_t *own_one = s_wrap (fx, own, size, s_BANK, NULL, &bare_size);
     ref = s_forwards_ref (own, size);
-    hop = s_forward_envelope (fx, s_BANK, s_SECTORAL, &ref, 1, own_one, bare_size, &hop_size);
-    two = s_wrap (fx, hop, hop_size, s_SECTORAL, NULL, &two_size);
-    s_forward_seed (fx, "refused-own-message", hop, hop_size, two, two_size, CERTBUS_E_POLICY,
-                    "bank-01 forwarded its own message");
-    free (two);
-    free (hop);
+    s_second_hop_seed (fx, "refused-own-message", &ref, 1, own_one, bare_size, NULL,
+                       CERTBUS_E_POLICY, "bank-01 forwarded its own message");
     free (own_one);
     free (own);
     //  The sectoral CERT's advisory, forwarded by the bank, comes back to
@@ -650,12 +652,8 @@ s_forwards (fx_t *fx)
     own = s_seal (fx, s_SECTORAL, "advisory", "amber", "org:bank-01", advisory, &size);
     own_one = s_wrap (fx, own, size, s_BANK, NULL, &bare_size);
     ref = s_forwards_ref (own, size);
-    hop = s_forward_envelope (fx, s_BANK, s_SECTORAL, &ref, 1, own_one, bare_size, &hop_size);
-    two = s_wrap (fx, hop, hop_size, s_SECTORAL, NULL, &two_size);
-    s_forward_seed (fx, "refused-own-via-chain", hop, hop_size, two, two_size, CERTBUS_E_POLICY,
-                    "cert-banking forwarded its own message through");
-    free (two);
-    free (hop);
+    s_second_hop_seed (fx, "refused-own-via-chain", &ref, 1, own_one, bare_size, NULL,
+                       CERTBUS_E_POLICY, "cert-banking forwarded its own message through");
     free (own_one);
     free (own);
 
