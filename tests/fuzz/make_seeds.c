@@ -245,15 +245,13 @@ s_packets (fx_t *fx, const uint8_t *envelope, size_t envelope_size, const uint8_
     s_write_packet ("hello", &packet);
 
     Certbus__Publish publish = CERTBUS__PUBLISH__INIT;
-    publish.envelope.data = (uint8_t *) envelope;
-    publish.envelope.len = envelope_size;
+    publish.envelope = (ProtobufCBinaryData){envelope_size, (uint8_t *) envelope};
     packet.body_case = CERTBUS__PACKET__BODY_PUBLISH;
     packet.publish = &publish;
     s_write_packet ("publish", &packet);
 
     Certbus__PubAck puback = CERTBUS__PUB_ACK__INIT;
-    puback.message_id.data = message_id;
-    puback.message_id.len = sizeof message_id;
+    puback.message_id = (ProtobufCBinaryData){sizeof message_id, message_id};
     puback.status = CERTBUS__STATUS__STATUS_ACCEPTED;
     puback.sequence = 5;
     puback.accepted_at = (int64_t) FX_NOW * 1000;
@@ -269,8 +267,7 @@ s_packets (fx_t *fx, const uint8_t *envelope, size_t envelope_size, const uint8_
 
     Certbus__Deliver deliver = CERTBUS__DELIVER__INIT;
     deliver.sequence = 9;
-    deliver.envelope.data = (uint8_t *) cut;
-    deliver.envelope.len = cut_size;
+    deliver.envelope = (ProtobufCBinaryData){cut_size, (uint8_t *) cut};
     deliver.accepted_at = (int64_t) FX_NOW * 1000;
     deliver.message_sequence = 5;
     packet.body_case = CERTBUS__PACKET__BODY_DELIVER;
@@ -292,8 +289,7 @@ s_packets (fx_t *fx, const uint8_t *envelope, size_t envelope_size, const uint8_
     s_write_packet ("directory-request", &packet);
 
     Certbus__DirectoryReply drep = CERTBUS__DIRECTORY_REPLY__INIT;
-    drep.directory.data = fx->dir_bytes;
-    drep.directory.len = fx->dir_size;
+    drep.directory = (ProtobufCBinaryData){fx->dir_size, fx->dir_bytes};
     packet.body_case = CERTBUS__PACKET__BODY_DIRECTORY_REPLY;
     packet.directory_reply = &drep;
     s_write_packet ("directory-reply", &packet);
@@ -310,8 +306,7 @@ s_packets (fx_t *fx, const uint8_t *envelope, size_t envelope_size, const uint8_
     s_write_packet ("pong", &packet);
 
     Certbus__ProofRequest preq = CERTBUS__PROOF_REQUEST__INIT;
-    preq.message_id.data = message_id;
-    preq.message_id.len = sizeof message_id;
+    preq.message_id = (ProtobufCBinaryData){sizeof message_id, message_id};
     preq.old_size = 3;
     packet.body_case = CERTBUS__PACKET__BODY_PROOF_REQUEST;
     packet.proof_request = &preq;
@@ -322,8 +317,7 @@ s_packets (fx_t *fx, const uint8_t *envelope, size_t envelope_size, const uint8_
     ProtobufCBinaryData proof [3];
     for (int i = 0; i < 3; i++) {
         certbus_merkle_leaf_hash (hashes [i], (const uint8_t *) &i, sizeof i);
-        proof [i].data = hashes [i];
-        proof [i].len = sizeof hashes [i];
+        proof [i] = (ProtobufCBinaryData){sizeof hashes [i], hashes [i]};
     }
     certbus_tree_head_t head = {.size = 7, .timestamp = (int64_t) FX_NOW * 1000};
     memcpy (head.root, hashes [0], sizeof head.root);
@@ -331,14 +325,12 @@ s_packets (fx_t *fx, const uint8_t *envelope, size_t envelope_size, const uint8_
     uint8_t *head_bytes = certbus_tree_head_sign (fx->council, &head, &head_size);
     Certbus__ProofReply prep = CERTBUS__PROOF_REPLY__INIT;
     prep.leaf_index = 2;
-    prep.leaf.data = (uint8_t *) "audit record";
-    prep.leaf.len = 12;
+    prep.leaf = (ProtobufCBinaryData){12, (uint8_t *) "audit record"};
     prep.n_inclusion = 3;
     prep.inclusion = proof;
     prep.n_consistency = 2;
     prep.consistency = proof + 1;
-    prep.tree_head.data = head_bytes;
-    prep.tree_head.len = head_size;
+    prep.tree_head = (ProtobufCBinaryData){head_size, head_bytes};
     packet.body_case = CERTBUS__PACKET__BODY_PROOF_REPLY;
     packet.proof_reply = &prep;
     s_write_packet ("proof-reply", &packet);
