@@ -144,6 +144,33 @@ s_json_base64 (json_t *json, tu_blob_t *blob)
            && end == text + text_len;
 }
 
+//  The number and hash fields of a vector, by their JSON key
+typedef struct {
+    const char *key;
+    bool is_blob;  //  base64 bytes (tu_blob_t), else a number (uint64_t)
+    size_t offset; //  in tu_merkle_vector_t
+} s_vector_field_t;
+
+static const s_vector_field_t s_vector_fields [] = {
+    {"leafIdx", false, offsetof (tu_merkle_vector_t, leaf_index)},
+    {"treeSize", false, offsetof (tu_merkle_vector_t, tree_size)},
+    {"size1", false, offsetof (tu_merkle_vector_t, size1)},
+    {"size2", false, offsetof (tu_merkle_vector_t, size2)},
+    {"root", true, offsetof (tu_merkle_vector_t, root)},
+    {"leafHash", true, offsetof (tu_merkle_vector_t, leaf_hash)},
+    {"root1", true, offsetof (tu_merkle_vector_t, root1)},
+    {"root2", true, offsetof (tu_merkle_vector_t, root2)},
+};
+
+static const s_vector_field_t *
+s_vector_field (const char *key)
+{
+    for (size_t i = 0; i < sizeof s_vector_fields / sizeof s_vector_fields [0]; i++)
+        if (s_streq (key, s_vector_fields [i].key))
+            return &s_vector_fields [i];
+    return NULL;
+}
+
 bool
 tu_merkle_vector_parse (const char *text, size_t size, tu_merkle_vector_t *vec)
 {
@@ -158,22 +185,11 @@ tu_merkle_vector_parse (const char *text, size_t size, tu_merkle_vector_t *vec)
         if (!s_json_string (&json, key, sizeof key) || !s_json_char (&json, ':'))
             return false;
         bool ok;
-        if (s_streq (key, "leafIdx"))
-            ok = s_json_uint (&json, &vec->leaf_index);
-        else if (s_streq (key, "treeSize"))
-            ok = s_json_uint (&json, &vec->tree_size);
-        else if (s_streq (key, "size1"))
-            ok = s_json_uint (&json, &vec->size1);
-        else if (s_streq (key, "size2"))
-            ok = s_json_uint (&json, &vec->size2);
-        else if (s_streq (key, "root"))
-            ok = s_json_base64 (&json, &vec->root);
-        else if (s_streq (key, "leafHash"))
-            ok = s_json_base64 (&json, &vec->leaf_hash);
-        else if (s_streq (key, "root1"))
-            ok = s_json_base64 (&json, &vec->root1);
-        else if (s_streq (key, "root2"))
-            ok = s_json_base64 (&json, &vec->root2);
+        const s_vector_field_t *field = s_vector_field (key);
+        if (field && field->is_blob)
+            ok = s_json_base64 (&json, (tu_blob_t *) ((char *) vec + field->offset));
+        else if (field)
+            ok = s_json_uint (&json, (uint64_t *) ((char *) vec + field->offset));
         else if (s_streq (key, "desc"))
             ok = s_json_string (&json, vec->desc, sizeof vec->desc);
         else if (s_streq (key, "wantErr")) {
