@@ -144,37 +144,25 @@ s_json_base64 (json_t *json, tu_blob_t *blob)
            && end == text + text_len;
 }
 
-//  The number and hash fields of a vector, by their JSON key
-typedef struct {
-    const char *key;
-    bool is_blob;  //  base64 bytes (tu_blob_t), else a number (uint64_t)
-    size_t offset; //  in tu_merkle_vector_t
-} s_vector_field_t;
-
-static const s_vector_field_t s_vector_fields [] = {
-    {"leafIdx", false, offsetof (tu_merkle_vector_t, leaf_index)},
-    {"treeSize", false, offsetof (tu_merkle_vector_t, tree_size)},
-    {"size1", false, offsetof (tu_merkle_vector_t, size1)},
-    {"size2", false, offsetof (tu_merkle_vector_t, size2)},
-    {"root", true, offsetof (tu_merkle_vector_t, root)},
-    {"leafHash", true, offsetof (tu_merkle_vector_t, leaf_hash)},
-    {"root1", true, offsetof (tu_merkle_vector_t, root1)},
-    {"root2", true, offsetof (tu_merkle_vector_t, root2)},
-};
-
-static const s_vector_field_t *
-s_vector_field (const char *key)
-{
-    for (size_t i = 0; i < sizeof s_vector_fields / sizeof s_vector_fields [0]; i++)
-        if (s_streq (key, s_vector_fields [i].key))
-            return &s_vector_fields [i];
-    return NULL;
-}
-
 bool
 tu_merkle_vector_parse (const char *text, size_t size, tu_merkle_vector_t *vec)
 {
     memset (vec, 0, sizeof *vec);
+    //  The number and hash fields, by their JSON key
+    const struct {
+        const char *key;
+        uint64_t *field;
+    } numbers [] = {{"leafIdx", &vec->leaf_index},
+                    {"treeSize", &vec->tree_size},
+                    {"size1", &vec->size1},
+                    {"size2", &vec->size2}};
+    const struct {
+        const char *key;
+        tu_blob_t *field;
+    } hashes [] = {{"root", &vec->root},
+                   {"leafHash", &vec->leaf_hash},
+                   {"root1", &vec->root1},
+                   {"root2", &vec->root2}};
     json_t json = {text, text + size};
     if (!s_json_char (&json, '{'))
         return false;
@@ -185,11 +173,18 @@ tu_merkle_vector_parse (const char *text, size_t size, tu_merkle_vector_t *vec)
         if (!s_json_string (&json, key, sizeof key) || !s_json_char (&json, ':'))
             return false;
         bool ok;
-        const s_vector_field_t *field = s_vector_field (key);
-        if (field && field->is_blob)
-            ok = s_json_base64 (&json, (tu_blob_t *) ((char *) vec + field->offset));
-        else if (field)
-            ok = s_json_uint (&json, (uint64_t *) ((char *) vec + field->offset));
+        uint64_t *number = NULL;
+        tu_blob_t *hash = NULL;
+        for (size_t i = 0; i < sizeof numbers / sizeof numbers [0]; i++)
+            if (s_streq (key, numbers [i].key))
+                number = numbers [i].field;
+        for (size_t i = 0; i < sizeof hashes / sizeof hashes [0]; i++)
+            if (s_streq (key, hashes [i].key))
+                hash = hashes [i].field;
+        if (number)
+            ok = s_json_uint (&json, number);
+        else if (hash)
+            ok = s_json_base64 (&json, hash);
         else if (s_streq (key, "desc"))
             ok = s_json_string (&json, vec->desc, sizeof vec->desc);
         else if (s_streq (key, "wantErr")) {

@@ -1105,6 +1105,9 @@ test_seal_to_1000 (void **state)
     free (payload);
 }
 
+//  A test that runs on a freshly sealed envelope (s_sealed_setup, s_sealed_teardown)
+#define s_test(test) cmocka_unit_test_setup_teardown (test, s_sealed_setup, s_sealed_teardown)
+
 int
 main (void)
 {
@@ -1127,22 +1130,17 @@ main (void)
         cmocka_unit_test (test_header_fields),
         cmocka_unit_test (test_seal_refusals),
         cmocka_unit_test (test_seal_to_refuses_non_current),
-        cmocka_unit_test_setup_teardown (test_flipped_header_bit, s_sealed_setup,
-                                         s_sealed_teardown),
-        cmocka_unit_test_setup_teardown (test_flipped_ciphertext_bit, s_sealed_setup,
-                                         s_sealed_teardown),
-        cmocka_unit_test_setup_teardown (test_flipped_signature_bit, s_sealed_setup,
-                                         s_sealed_teardown),
-        cmocka_unit_test_setup_teardown (test_check_signature, s_sealed_setup, s_sealed_teardown),
-        cmocka_unit_test_setup_teardown (test_flipped_wrapped_key_bit, s_sealed_setup,
-                                         s_sealed_teardown),
-        cmocka_unit_test_setup_teardown (test_every_bit_flip_refused, s_sealed_setup,
-                                         s_sealed_teardown),
-        cmocka_unit_test_setup_teardown (test_not_for_us, s_sealed_setup, s_sealed_teardown),
-        cmocka_unit_test_setup_teardown (test_truncated, s_sealed_setup, s_sealed_teardown),
-        cmocka_unit_test_setup_teardown (test_oversized, s_sealed_setup, s_sealed_teardown),
+        s_test (test_flipped_header_bit),
+        s_test (test_flipped_ciphertext_bit),
+        s_test (test_flipped_signature_bit),
+        s_test (test_check_signature),
+        s_test (test_flipped_wrapped_key_bit),
+        s_test (test_every_bit_flip_refused),
+        s_test (test_not_for_us),
+        s_test (test_truncated),
+        s_test (test_oversized),
         cmocka_unit_test (test_garbage),
-        cmocka_unit_test_setup_teardown (test_unknown_version, s_sealed_setup, s_sealed_teardown),
+        s_test (test_unknown_version),
         cmocka_unit_test (test_other_council),
         cmocka_unit_test (test_expired_origin),
         cmocka_unit_test (test_not_yet_valid_origin),
