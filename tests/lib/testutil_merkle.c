@@ -151,18 +151,14 @@ tu_merkle_vector_parse (const char *text, size_t size, tu_merkle_vector_t *vec)
     //  The number and hash fields, by their JSON key
     const struct {
         const char *key;
-        uint64_t *field;
-    } numbers [] = {{"leafIdx", &vec->leaf_index},
-                    {"treeSize", &vec->tree_size},
-                    {"size1", &vec->size1},
-                    {"size2", &vec->size2}};
-    const struct {
-        const char *key;
-        tu_blob_t *field;
-    } hashes [] = {{"root", &vec->root},
-                   {"leafHash", &vec->leaf_hash},
-                   {"root1", &vec->root1},
-                   {"root2", &vec->root2}};
+        uint64_t *number; //  a number field, or
+        tu_blob_t *hash;  //  a hash field
+    } fields [] = {
+        {"leafIdx", &vec->leaf_index, NULL}, {"treeSize", &vec->tree_size, NULL},
+        {"size1", &vec->size1, NULL},        {"size2", &vec->size2, NULL},
+        {"root", NULL, &vec->root},          {"leafHash", NULL, &vec->leaf_hash},
+        {"root1", NULL, &vec->root1},        {"root2", NULL, &vec->root2},
+    };
     json_t json = {text, text + size};
     if (!s_json_char (&json, '{'))
         return false;
@@ -175,12 +171,11 @@ tu_merkle_vector_parse (const char *text, size_t size, tu_merkle_vector_t *vec)
         bool ok;
         uint64_t *number = NULL;
         tu_blob_t *hash = NULL;
-        for (size_t i = 0; i < sizeof numbers / sizeof numbers [0]; i++)
-            if (s_streq (key, numbers [i].key))
-                number = numbers [i].field;
-        for (size_t i = 0; i < sizeof hashes / sizeof hashes [0]; i++)
-            if (s_streq (key, hashes [i].key))
-                hash = hashes [i].field;
+        for (size_t i = 0; i < sizeof fields / sizeof fields [0]; i++)
+            if (s_streq (key, fields [i].key)) {
+                number = fields [i].number;
+                hash = fields [i].hash;
+            }
         if (number)
             ok = s_json_uint (&json, number);
         else if (hash)
