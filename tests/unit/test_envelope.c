@@ -17,13 +17,13 @@
 #define s_MEMBERS 1000 //  m0000..m0999; m0000..m0499 are in sector banking
 #define s_BANKING 500
 
-//  One Council for the whole file: "sender" and s_MEMBERS members
+//  One Council for the whole file, "sender" and s_MEMBERS members: the
+//  group state, borrowed here
 static tu_council_t *s_council;
 
 static int
 s_group_setup (void **state)
 {
-    (void) state;
     s_council = tu_council_new ();
     int64_t now = certbus_now ();
     tu_council_enrol (s_council, "sender", CERTBUS_TIER_NATIONAL, "", "", now - 3600, now + 86400);
@@ -35,14 +35,7 @@ s_group_setup (void **state)
                           now - 3600, now + 86400);
     }
     tu_council_publish (s_council);
-    return 0;
-}
-
-static int
-s_group_teardown (void **state)
-{
-    (void) state;
-    tu_council_destroy (&s_council);
+    *state = s_council; //  owned by the group, which tu_council_teardown ends
     return 0;
 }
 
@@ -1149,5 +1142,5 @@ main (void)
         cmocka_unit_test (test_base_plus_recipient_bytes),
         cmocka_unit_test (test_seal_to_1000),
     };
-    return cmocka_run_group_tests (tests, s_group_setup, s_group_teardown);
+    return cmocka_run_group_tests (tests, s_group_setup, tu_council_teardown);
 }
