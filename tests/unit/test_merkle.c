@@ -127,6 +127,21 @@ s_unhex (const char *hex, uint8_t *out, size_t len)
         assert_int_equal (certbus_unhex (hex, out, len), 0);
 }
 
+//  Appends leaf n - 1 of leaves to frontier and checks that it completes as
+//  many nodes as a tree of n leaves gains (one per trailing zero bit of n,
+//  and the leaf); returns that count, with the nodes in nodes
+static size_t
+s_append_leaf (certbus_merkle_frontier_t *frontier, const uint8_t *leaves, size_t n,
+               certbus_merkle_node_t nodes [CERTBUS_MERKLE_MAX_LEVELS])
+{
+    size_t count = 99;
+    assert_int_equal (certbus_merkle_frontier_append (frontier, leaves + (n - 1) * HASH, nodes,
+                                                      &count),
+                      CERTBUS_OK);
+    assert_int_equal (count, 1 + (size_t) __builtin_ctzll (n));
+    return count;
+}
+
 //  --------------------------------------------------------------------------
 //  Known answers
 
@@ -206,11 +221,7 @@ test_root_known_answers (void **state)
 
         //  Append leaf n - 1: the nodes it completes are the RFC tree's.
         certbus_merkle_node_t nodes [CERTBUS_MERKLE_MAX_LEVELS];
-        size_t count = 99;
-        assert_int_equal (certbus_merkle_frontier_append (&frontier, leaves + (n - 1) * HASH, nodes,
-                                                          &count),
-                          CERTBUS_OK);
-        assert_int_equal (count, 1 + (size_t) __builtin_ctzll (n));
+        size_t count = s_append_leaf (&frontier, leaves, n, nodes);
         for (size_t i = 0; i < count; i++) {
             assert_int_equal (nodes [i].level, i);
             assert_int_equal (nodes [i].index, (n >> i) - 1);
@@ -336,21 +347,35 @@ typedef struct {
     size_t rejected;         //  mutated proofs refused
 } world_t;
 
+//  Flips one bit of each hash of a copy of proof in turn (which bit, from
+//  salt_i, salt_m, m and n) and checks that the flipped proof is refused:
+//  as world w's inclusion proof of leaf m in the tree of n leaves, or with
+//  consistency, as its proof that the tree of m leaves is in that of n.
+static void
+s_flip_each_hash (world_t *w, bool consistency, size_t m, size_t n, const uint8_t *proof,
+                  size_t proof_len, size_t salt_i, size_t salt_m)
+{
+    uint8_t copy [CERTBUS_MERKLE_PROOF_MAX_BYTES];
+    memcpy (copy, proof, proof_len);
+    for (size_t i = 0; i < proof_len / HASH; i++) {
+        size_t bit = (i * salt_i + m * salt_m + n) % 256;
+        copy [i * HASH + bit / 8] ^= (uint8_t) (1 << (bit % 8));
+        certbus_err_t rc
+            = consistency ? certbus_merkle_verify_consistency (m, n, copy, proof_len, w->roots [m],
+                                                               HASH, w->roots [n], HASH)
+                          : certbus_merkle_verify_inclusion (w->leaves + m * HASH, HASH, m, n, copy,
+                                                             proof_len, w->roots [n], HASH);
+        assert_int_equal (rc, CERTBUS_E_DECODE);
+        copy [i * HASH + bit / 8] ^= (uint8_t) (1 << (bit % 8));
+        w->rejected++;
+    }
+}
+
 static void
 s_inclusion_mutants (world_t *w, size_t m, size_t n, const uint8_t *proof, size_t proof_len)
 {
     const uint8_t *leaf = w->leaves + m * HASH;
-    uint8_t copy [CERTBUS_MERKLE_PROOF_MAX_BYTES + HASH];
-    memcpy (copy, proof, proof_len);
-    for (size_t i = 0; i < proof_len / HASH; i++) {
-        size_t bit = (i * 37 + m * 11 + n) % 256;
-        copy [i * HASH + bit / 8] ^= (uint8_t) (1 << (bit % 8));
-        assert_int_equal (certbus_merkle_verify_inclusion (leaf, HASH, m, n, copy, proof_len,
-                                                           w->roots [n], HASH),
-                          CERTBUS_E_DECODE);
-        copy [i * HASH + bit / 8] ^= (uint8_t) (1 << (bit % 8));
-        w->rejected++;
-    }
+    s_flip_each_hash (w, false, m, n, proof, proof_len, 37, 11);
     uint8_t bad [HASH];
     memcpy (bad, leaf, HASH);
     bad [(m + n) % HASH] ^= 0x80;
@@ -370,6 +395,8 @@ s_inclusion_mutants (world_t *w, size_t m, size_t n, const uint8_t *proof, size_
                           CERTBUS_E_FIELD);
         w->rejected++;
     }
+    uint8_t copy [CERTBUS_MERKLE_PROOF_MAX_BYTES + HASH];
+    memcpy (copy, proof, proof_len);
     memcpy (copy + proof_len, leaf, HASH);
     assert_int_equal (certbus_merkle_verify_inclusion (leaf, HASH, m, n, copy, proof_len + HASH,
                                                        w->roots [n], HASH),
@@ -422,17 +449,7 @@ s_consistency_mutants (world_t *w, size_t m, size_t n, const uint8_t *proof, siz
         w->rejected += 2;
         return;
     }
-    uint8_t copy [CERTBUS_MERKLE_PROOF_MAX_BYTES + HASH];
-    memcpy (copy, proof, proof_len);
-    for (size_t i = 0; i < proof_len / HASH; i++) {
-        size_t bit = (i * 41 + m * 13 + n) % 256;
-        copy [i * HASH + bit / 8] ^= (uint8_t) (1 << (bit % 8));
-        assert_int_equal (certbus_merkle_verify_consistency (m, n, copy, proof_len, root1, HASH,
-                                                             root2, HASH),
-                          CERTBUS_E_DECODE);
-        copy [i * HASH + bit / 8] ^= (uint8_t) (1 << (bit % 8));
-        w->rejected++;
-    }
+    s_flip_each_hash (w, true, m, n, proof, proof_len, 41, 13);
     assert_int_equal (certbus_merkle_verify_consistency (m, n, proof, proof_len, root2, HASH, root1,
                                                          HASH),
                       CERTBUS_E_DECODE);
@@ -445,6 +462,8 @@ s_consistency_mutants (world_t *w, size_t m, size_t n, const uint8_t *proof, siz
     assert_int_equal (certbus_merkle_verify_consistency (m, n, proof, proof_len - HASH, root1, HASH,
                                                          root2, HASH),
                       CERTBUS_E_FIELD);
+    uint8_t copy [CERTBUS_MERKLE_PROOF_MAX_BYTES + HASH];
+    memcpy (copy, proof, proof_len);
     memcpy (copy + proof_len, root2, HASH);
     assert_int_equal (certbus_merkle_verify_consistency (m, n, copy, proof_len + HASH, root1, HASH,
                                                          root2, HASH),
@@ -500,11 +519,7 @@ test_cross_check (void **state)
     for (size_t n = 1; n <= MAX; n++) {
         //  Append leaf n - 1 and keep every node it completes.
         certbus_merkle_node_t nodes [CERTBUS_MERKLE_MAX_LEVELS];
-        size_t count = 0;
-        assert_int_equal (certbus_merkle_frontier_append (&frontier, leaves + (n - 1) * HASH, nodes,
-                                                          &count),
-                          CERTBUS_OK);
-        assert_int_equal (count, 1 + (size_t) __builtin_ctzll (n));
+        size_t count = s_append_leaf (&frontier, leaves, n, nodes);
         for (size_t i = 0; i < count; i++) {
             unsigned level = nodes [i].level;
             uint64_t index = nodes [i].index;
