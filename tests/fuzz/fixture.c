@@ -234,3 +234,23 @@ fx_destroy (fx_t *fx)
     certbus_identity_destroy (&fx->council);
     memset (fx, 0, sizeof *fx);
 }
+
+void
+fx_resign_input (const ProtobufCMessageDescriptor *descriptor, const char *signed_field,
+                 const uint8_t *data, size_t size, const char *domain, const uint8_t *secret_key,
+                 fx_input_fn *fn, void *arg)
+{
+    const ProtobufCFieldDescriptor *body
+        = protobuf_c_message_descriptor_get_field_by_name (descriptor, signed_field);
+    const ProtobufCFieldDescriptor *signature
+        = protobuf_c_message_descriptor_get_field_by_name (descriptor, "signature");
+    if (!body || !signature || body->type != PROTOBUF_C_TYPE_BYTES
+        || signature->type != PROTOBUF_C_TYPE_BYTES)
+        abort (); //  a harness names fields its message does not have
+    ProtobufCMessage *msg = protobuf_c_message_unpack (descriptor, NULL, size, data);
+    if (!msg)
+        return;
+    fx_resign (msg, (ProtobufCBinaryData *) ((char *) msg + signature->offset),
+               (ProtobufCBinaryData *) ((char *) msg + body->offset), domain, secret_key, fn, arg);
+    protobuf_c_message_free_unpacked (msg, NULL);
+}

@@ -86,11 +86,7 @@ LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
 {
     s_decode (data, size, NULL);
 
-    Certbus__Directory *outer = certbus__directory__unpack (NULL, size, data);
-    if (!outer)
-        return 0;
-    fx_resign (outer, &outer->signature, &outer->body, FX_DOMAIN_DIRECTORY,
-               certbus_identity_sign_secret (s_fx.council), s_decode, NULL);
-    certbus__directory__free_unpacked (outer, NULL);
+    fx_resign_input (&certbus__directory__descriptor, "body", data, size, FX_DOMAIN_DIRECTORY,
+                     certbus_identity_sign_secret (s_fx.council), s_decode, NULL);
     return 0;
 }

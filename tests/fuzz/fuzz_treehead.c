@@ -46,11 +46,7 @@ int
 LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
 {
     s_verify (data, size, NULL);
-    Certbus__TreeHead *wire = certbus__tree_head__unpack (NULL, size, data);
-    if (!wire)
-        return 0;
-    fx_resign (wire, &wire->signature, &wire->body, s_DOMAIN_TREE_HEAD,
-               certbus_identity_sign_secret (s_fx.council), s_verify, NULL);
-    certbus__tree_head__free_unpacked (wire, NULL);
+    fx_resign_input (&certbus__tree_head__descriptor, "body", data, size, s_DOMAIN_TREE_HEAD,
+                     certbus_identity_sign_secret (s_fx.council), s_verify, NULL);
     return 0;
 }
