@@ -236,10 +236,11 @@ fx_destroy (fx_t *fx)
 }
 
 void
-fx_resign_input (const ProtobufCMessageDescriptor *descriptor, const char *signed_field,
-                 const uint8_t *data, size_t size, const char *domain, const uint8_t *secret_key,
-                 fx_input_fn *fn, void *arg)
+fx_feed_signed (const ProtobufCMessageDescriptor *descriptor, const char *signed_field,
+                const uint8_t *data, size_t size, const char *domain, const uint8_t *secret_key,
+                fx_input_fn *fn, void *arg)
 {
+    fn (data, size, arg);
     const ProtobufCFieldDescriptor *body
         = protobuf_c_message_descriptor_get_field_by_name (descriptor, signed_field);
     const ProtobufCFieldDescriptor *signature

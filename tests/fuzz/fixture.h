@@ -105,13 +105,14 @@ void
                const ProtobufCBinaryData *signed_part, const char *domain,
                const uint8_t *secret_key, fx_input_fn *fn, void *arg);
 
-//  Unpacks data as a message of descriptor whose bytes field signed_field
-//  ("body") is signed into its field "signature", and re-signs it with
-//  fx_resign. Does nothing when data does not unpack.
+//  Feeds fn data as it is and then, when data unpacks as a message of
+//  descriptor whose bytes field signed_field ("body") is signed into its
+//  field "signature", data re-signed with fx_resign: how a harness gets a
+//  mutated body past its signature check.
 void
-    fx_resign_input (const ProtobufCMessageDescriptor *descriptor, const char *signed_field,
-                     const uint8_t *data, size_t size, const char *domain,
-                     const uint8_t *secret_key, fx_input_fn *fn, void *arg);
+    fx_feed_signed (const ProtobufCMessageDescriptor *descriptor, const char *signed_field,
+                    const uint8_t *data, size_t size, const char *domain, const uint8_t *secret_key,
+                    fx_input_fn *fn, void *arg);
 
 //  The envelope in which fuzz_forward.c opens a forward payload that
 //  carries an envelope of this id, origin and TLP: content type forward,

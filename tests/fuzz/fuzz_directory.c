@@ -84,9 +84,7 @@ s_decode (const uint8_t *data, size_t size, void *arg)
 int
 LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
 {
-    s_decode (data, size, NULL);
-
-    fx_resign_input (&certbus__directory__descriptor, "body", data, size, FX_DOMAIN_DIRECTORY,
-                     certbus_identity_sign_secret (s_fx.council), s_decode, NULL);
+    fx_feed_signed (&certbus__directory__descriptor, "body", data, size, FX_DOMAIN_DIRECTORY,
+                    certbus_identity_sign_secret (s_fx.council), s_decode, NULL);
     return 0;
 }

@@ -45,8 +45,7 @@ s_verify (const uint8_t *data, size_t size, void *arg)
 int
 LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
 {
-    s_verify (data, size, NULL);
-    fx_resign_input (&certbus__tree_head__descriptor, "body", data, size, s_DOMAIN_TREE_HEAD,
-                     certbus_identity_sign_secret (s_fx.council), s_verify, NULL);
+    fx_feed_signed (&certbus__tree_head__descriptor, "body", data, size, s_DOMAIN_TREE_HEAD,
+                    certbus_identity_sign_secret (s_fx.council), s_verify, NULL);
     return 0;
 }
