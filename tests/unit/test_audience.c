@@ -223,21 +223,25 @@ static void
 test_resolve_terms (void **state)
 {
     tu_council_t *council = *state;
-    s_expect_resolve (council, "org:cert-pk", "amber", "cert-pk");
-    s_expect_resolve (council, "tier:national", "amber", "cert-pk");
-    s_expect_resolve (council, "tier:organization", "green", "energy-1,pk-bank-01,pk-bank-02");
-    s_expect_resolve (council, "sector:banking", "amber", "pk-bank-01,pk-bank-02,sec-bank");
-    s_expect_resolve (council, "region:punjab", "amber", "fed-1,pk-bank-01,prov-1");
-    s_expect_resolve (council, "all", "clear",
-                      "cert-pk,energy-1,fed-1,pk-bank-01,pk-bank-02,prov-1,sec-bank");
-    s_expect_resolve (council, "sector:energy,org:cert-pk", "amber+strict", "cert-pk,energy-1");
-    //  Terms that overlap name each member once
-    s_expect_resolve (council, "sector:banking,region:punjab,org:pk-bank-01,tier:organization",
-                      "amber", "energy-1,fed-1,pk-bank-01,pk-bank-02,prov-1,sec-bank");
-    s_expect_resolve (council, "org:pk-bank-02,org:pk-bank-02,org:cert-pk", "amber",
-                      "cert-pk,pk-bank-02");
-    //  A NULL TLP applies no TLP rule
-    s_expect_resolve (council, "tier:federal", NULL, "fed-1");
+    //  Each term type; terms that overlap name each member once; a NULL TLP
+    //  applies no TLP rule
+    static const struct {
+        const char *text, *tlp, *want;
+    } cases [] = {
+        {"org:cert-pk", "amber", "cert-pk"},
+        {"tier:national", "amber", "cert-pk"},
+        {"tier:organization", "green", "energy-1,pk-bank-01,pk-bank-02"},
+        {"sector:banking", "amber", "pk-bank-01,pk-bank-02,sec-bank"},
+        {"region:punjab", "amber", "fed-1,pk-bank-01,prov-1"},
+        {"all", "clear", "cert-pk,energy-1,fed-1,pk-bank-01,pk-bank-02,prov-1,sec-bank"},
+        {"sector:energy,org:cert-pk", "amber+strict", "cert-pk,energy-1"},
+        {"sector:banking,region:punjab,org:pk-bank-01,tier:organization", "amber",
+         "energy-1,fed-1,pk-bank-01,pk-bank-02,prov-1,sec-bank"},
+        {"org:pk-bank-02,org:pk-bank-02,org:cert-pk", "amber", "cert-pk,pk-bank-02"},
+        {"tier:federal", NULL, "fed-1"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases [0]; i++)
+        s_expect_resolve (council, cases [i].text, cases [i].tlp, cases [i].want);
 }
 
 static void
