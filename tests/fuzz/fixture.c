@@ -3,6 +3,7 @@
     SPDX-License-Identifier: MPL-2.0
 */
 #include "fixture.h"
+#include "../lib/random_source.h"
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -45,30 +46,10 @@ s_random_buf (void *const buf, const size_t size)
     randombytes_buf_deterministic (buf, size, seed);
 }
 
-static uint32_t
-s_random (void)
-{
-    uint32_t value;
-    s_random_buf (&value, sizeof value);
-    return value;
-}
-
-static const char *
-s_random_name (void)
-{
-    return "certbus-fuzz-deterministic";
-}
-
-static randombytes_implementation s_random_impl = {
-    .implementation_name = s_random_name,
-    .random = s_random,
-    .buf = s_random_buf,
-};
-
 void
 fx_deterministic_random (void)
 {
-    randombytes_set_implementation (&s_random_impl);
+    rs_install (s_random_buf, "certbus-fuzz-deterministic");
 }
 
 const char *

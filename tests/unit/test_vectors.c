@@ -25,6 +25,7 @@
 
 #include "certbus.h"
 #include <sodium.h>
+#include "random_source.h"
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -92,26 +93,6 @@ s_random_buf (void *const buf, const size_t size)
     }
     s_stream_used += size;
 }
-
-static uint32_t
-s_random (void)
-{
-    uint32_t value;
-    s_random_buf (&value, sizeof value);
-    return value;
-}
-
-static const char *
-s_random_name (void)
-{
-    return "certbus-vectors-chacha20";
-}
-
-static randombytes_implementation s_random_impl = {
-    .implementation_name = s_random_name,
-    .random = s_random,
-    .buf = s_random_buf,
-};
 
 //  The bytes of draw index since the last reseed; asserts its size
 static const uint8_t *
@@ -1132,7 +1113,7 @@ int
 main (int argc, char *argv [])
 {
     //  Before sodium_init, which certbus_init calls
-    randombytes_set_implementation (&s_random_impl);
+    rs_install (s_random_buf, "certbus-vectors-chacha20");
     s_reseed ("init");
     certbus_init ();
     if (argc == 3 && strcmp (argv [1], "--write") == 0)
