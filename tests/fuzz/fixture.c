@@ -3,6 +3,7 @@
     SPDX-License-Identifier: MPL-2.0
 */
 #include "fixture.h"
+#include "../lib/random_source.h"
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -45,30 +46,10 @@ s_random_buf (void *const buf, const size_t size)
     randombytes_buf_deterministic (buf, size, seed);
 }
 
-static uint32_t
-s_random (void)
-{
-    uint32_t value;
-    s_random_buf (&value, sizeof value);
-    return value;
-}
-
-static const char *
-s_random_name (void)
-{
-    return "certbus-fuzz-deterministic";
-}
-
-static randombytes_implementation s_random_impl = {
-    .implementation_name = s_random_name,
-    .random = s_random,
-    .buf = s_random_buf,
-};
-
 void
 fx_deterministic_random (void)
 {
-    randombytes_set_implementation (&s_random_impl);
+    rs_install (s_random_buf, "certbus-fuzz-deterministic");
 }
 
 const char *
@@ -97,13 +78,36 @@ fx_cert (const fx_t *fx, size_t index)
     return cert;
 }
 
+const uint8_t *
+fx_secret_as (const fx_t *fx, const char *org)
+{
+    int who = fx_find (fx, org);
+    return certbus_identity_sign_secret (fx->ids [who < 0 ? 0 : who]);
+}
+
 void
 fx_sign_as (const fx_t *fx, const char *org, const char *domain, const uint8_t *data, size_t size,
             uint8_t sig [CERTBUS_SIG_SIZE])
 {
-    int who = fx_find (fx, org);
-    certbus_sign (sig, domain, data, size,
-                  certbus_identity_sign_secret (fx->ids [who < 0 ? 0 : who]));
+    certbus_sign (sig, domain, data, size, fx_secret_as (fx, org));
+}
+
+void
+fx_resign (const void *msg, ProtobufCBinaryData *signature, const ProtobufCBinaryData *signed_part,
+           const char *domain, const uint8_t *secret_key, fx_input_fn *fn, void *arg)
+{
+    uint8_t sig [CERTBUS_SIG_SIZE];
+    certbus_sign (sig, domain, signed_part->data, signed_part->len, secret_key);
+    if (signature->len == sizeof sig && memcmp (signature->data, sig, sizeof sig) == 0)
+        return;
+    ProtobufCBinaryData carried = *signature;
+    signature->data = sig;
+    signature->len = sizeof sig;
+    size_t size;
+    uint8_t *bytes = certbus_codec_encode (msg, &size);
+    *signature = carried;
+    fn (bytes, size, arg);
+    free (bytes);
 }
 
 certbus_envelope_t *
@@ -210,4 +214,25 @@ fx_destroy (fx_t *fx)
     }
     certbus_identity_destroy (&fx->council);
     memset (fx, 0, sizeof *fx);
+}
+
+void
+fx_feed_signed (const ProtobufCMessageDescriptor *descriptor, const char *signed_field,
+                const uint8_t *data, size_t size, const char *domain, const uint8_t *secret_key,
+                fx_input_fn *fn, void *arg)
+{
+    fn (data, size, arg);
+    const ProtobufCFieldDescriptor *body
+        = protobuf_c_message_descriptor_get_field_by_name (descriptor, signed_field);
+    const ProtobufCFieldDescriptor *signature
+        = protobuf_c_message_descriptor_get_field_by_name (descriptor, "signature");
+    if (!body || !signature || body->type != PROTOBUF_C_TYPE_BYTES
+        || signature->type != PROTOBUF_C_TYPE_BYTES)
+        abort (); //  a harness names fields its message does not have
+    ProtobufCMessage *msg = protobuf_c_message_unpack (descriptor, NULL, size, data);
+    if (!msg)
+        return;
+    fx_resign (msg, (ProtobufCBinaryData *) ((char *) msg + signature->offset),
+               (ProtobufCBinaryData *) ((char *) msg + body->offset), domain, secret_key, fn, arg);
+    protobuf_c_message_free_unpacked (msg, NULL);
 }

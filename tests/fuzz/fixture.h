@@ -88,6 +88,32 @@ void
     fx_sign_as (const fx_t *fx, const char *org, const char *domain, const uint8_t *data,
                 size_t size, uint8_t sig [CERTBUS_SIG_SIZE]);
 
+//  The sign secret of the member whose org id is org (the national CERT's,
+//  for an org the fixture does not know). Borrowed.
+const uint8_t *
+    fx_secret_as (const fx_t *fx, const char *org);
+
+//  What a harness feeds an input to; arg is the harness's own
+typedef void (fx_input_fn) (const uint8_t *data, size_t size, void *arg);
+
+//  Re-signs an unpacked signed message (msg) as the holder of secret_key
+//  could: signs signed_part (its body or header) under domain and, unless
+//  the message's signature field (signature) already holds that, feeds fn
+//  the message encoded with the new signature. msg is left as it was.
+void
+    fx_resign (const void *msg, ProtobufCBinaryData *signature,
+               const ProtobufCBinaryData *signed_part, const char *domain,
+               const uint8_t *secret_key, fx_input_fn *fn, void *arg);
+
+//  Feeds fn data as it is and then, when data unpacks as a message of
+//  descriptor whose bytes field signed_field ("body") is signed into its
+//  field "signature", data re-signed with fx_resign: how a harness gets a
+//  mutated body past its signature check.
+void
+    fx_feed_signed (const ProtobufCMessageDescriptor *descriptor, const char *signed_field,
+                    const uint8_t *data, size_t size, const char *domain, const uint8_t *secret_key,
+                    fx_input_fn *fn, void *arg);
+
 //  The envelope in which fuzz_forward.c opens a forward payload that
 //  carries an envelope of this id, origin and TLP: content type forward,
 //  the inner TLP (amber when tlp is not one), its one `forwards` reference

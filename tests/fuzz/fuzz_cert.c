@@ -67,23 +67,11 @@ s_decode (const uint8_t *data, size_t size, int kinds)
         __builtin_trap ();
 }
 
-//  Decodes outer as kind with its body signed under domain by secret_key,
-//  unless that is the signature it already carries.
+//  s_decode as an fx_input_fn: arg points at the kinds
 static void
-s_decode_signed (const Certbus__Certificate *outer, int kind, const char *domain,
-                 const uint8_t *secret_key)
+s_decode_input (const uint8_t *data, size_t size, void *arg)
 {
-    uint8_t sig [CERTBUS_SIG_SIZE];
-    certbus_sign (sig, domain, outer->body.data, outer->body.len, secret_key);
-    if (outer->signature.len == sizeof sig && memcmp (outer->signature.data, sig, sizeof sig) == 0)
-        return;
-    Certbus__Certificate copy = *outer;
-    copy.signature.data = sig;
-    copy.signature.len = sizeof sig;
-    size_t size;
-    uint8_t *bytes = certbus_codec_encode (&copy, &size);
-    s_decode (bytes, size, kind);
-    free (bytes);
+    s_decode (data, size, *(const int *) arg);
 }
 
 int
@@ -100,12 +88,14 @@ LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
     const uint8_t *council = certbus_identity_sign_secret (s_fx.council);
     Certbus__CertificateBody *cert_body = certbus__certificate_body__unpack (NULL, body_size, body);
     if (cert_body) {
-        s_decode_signed (outer, s_CERT, FX_DOMAIN_CERT, council);
+        fx_resign (outer, &outer->signature, &outer->body, FX_DOMAIN_CERT, council, s_decode_input,
+                   &(int){s_CERT});
         certbus__certificate_body__free_unpacked (cert_body, NULL);
     }
     Certbus__RevocationBody *rev_body = certbus__revocation_body__unpack (NULL, body_size, body);
     if (rev_body) {
-        s_decode_signed (outer, s_REVOCATION, FX_DOMAIN_REVOCATION, council);
+        fx_resign (outer, &outer->signature, &outer->body, FX_DOMAIN_REVOCATION, council,
+                   s_decode_input, &(int){s_REVOCATION});
         certbus__revocation_body__free_unpacked (rev_body, NULL);
     }
     Certbus__RequestBody *request_body = certbus__request_body__unpack (NULL, body_size, body);
@@ -115,8 +105,9 @@ LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
                 && memcmp (request_body->sign_key.data, certbus_identity_sign_public (s_fx.ids [i]),
                            CERTBUS_KEY_SIZE)
                        == 0)
-                s_decode_signed (outer, s_REQUEST, FX_DOMAIN_REQUEST,
-                                 certbus_identity_sign_secret (s_fx.ids [i]));
+                fx_resign (outer, &outer->signature, &outer->body, FX_DOMAIN_REQUEST,
+                           certbus_identity_sign_secret (s_fx.ids [i]), s_decode_input,
+                           &(int){s_REQUEST});
         certbus__request_body__free_unpacked (request_body, NULL);
     }
     certbus__certificate__free_unpacked (outer, NULL);

@@ -58,9 +58,11 @@ s_walk (certbus_directory_t *dir, const uint8_t *data, size_t size)
     }
 }
 
+//  Decodes one input as a directory (an fx_input_fn; arg is unused)
 static void
-s_decode (const uint8_t *data, size_t size)
+s_decode (const uint8_t *data, size_t size, void *arg)
 {
+    (void) arg;
     const uint8_t *council = certbus_identity_sign_public (s_fx.council);
     certbus_directory_t *dir = NULL;
     certbus_err_t rc = certbus_directory_decode (data, size, council, 0, &dir);
@@ -82,24 +84,7 @@ s_decode (const uint8_t *data, size_t size)
 int
 LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
 {
-    s_decode (data, size);
-
-    Certbus__Directory *outer = certbus__directory__unpack (NULL, size, data);
-    if (!outer)
-        return 0;
-    uint8_t sig [CERTBUS_SIG_SIZE];
-    certbus_sign (sig, FX_DOMAIN_DIRECTORY, outer->body.data, outer->body.len,
-                  certbus_identity_sign_secret (s_fx.council));
-    if (outer->signature.len != sizeof sig
-        || memcmp (outer->signature.data, sig, sizeof sig) != 0) {
-        Certbus__Directory copy = *outer;
-        copy.signature.data = sig;
-        copy.signature.len = sizeof sig;
-        size_t resigned_size;
-        uint8_t *resigned = certbus_codec_encode (&copy, &resigned_size);
-        s_decode (resigned, resigned_size);
-        free (resigned);
-    }
-    certbus__directory__free_unpacked (outer, NULL);
+    fx_feed_signed (&certbus__directory__descriptor, "body", data, size, FX_DOMAIN_DIRECTORY,
+                    certbus_identity_sign_secret (s_fx.council), s_decode, NULL);
     return 0;
 }

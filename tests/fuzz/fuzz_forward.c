@@ -132,6 +132,13 @@ s_open (certbus_envelope_t *outer, const uint8_t *data, size_t size)
     certbus_forwarded_destroy (&forwarded);
 }
 
+//  s_open as an fx_input_fn: arg is the outer envelope
+static void
+s_open_input (const uint8_t *data, size_t size, void *arg)
+{
+    s_open (arg, data, size);
+}
+
 int
 LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
 {
@@ -147,19 +154,8 @@ LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
     if (!outer)
         outer = s_fixed_outer ();
     s_open (outer, data, size);
-    uint8_t sig [CERTBUS_SIG_SIZE];
-    fx_sign_as (&s_fx, hdr ? hdr->origin : NULL, FX_DOMAIN_ENVELOPE, forward->header.data,
-                forward->header.len, sig);
-    if (forward->signature.len != sizeof sig
-        || memcmp (forward->signature.data, sig, sizeof sig) != 0) {
-        Certbus__Forward copy = *forward;
-        copy.signature.data = sig;
-        copy.signature.len = sizeof sig;
-        size_t resigned_size;
-        uint8_t *resigned = certbus_codec_encode (&copy, &resigned_size);
-        s_open (outer, resigned, resigned_size);
-        free (resigned);
-    }
+    fx_resign (forward, &forward->signature, &forward->header, FX_DOMAIN_ENVELOPE,
+               fx_secret_as (&s_fx, hdr ? hdr->origin : NULL), s_open_input, outer);
     if (owned)
         certbus_envelope_destroy (&outer);
     if (hdr)

@@ -245,15 +245,13 @@ s_packets (fx_t *fx, const uint8_t *envelope, size_t envelope_size, const uint8_
     s_write_packet ("hello", &packet);
 
     Certbus__Publish publish = CERTBUS__PUBLISH__INIT;
-    publish.envelope.data = (uint8_t *) envelope;
-    publish.envelope.len = envelope_size;
+    publish.envelope = (ProtobufCBinaryData){envelope_size, (uint8_t *) envelope};
     packet.body_case = CERTBUS__PACKET__BODY_PUBLISH;
     packet.publish = &publish;
     s_write_packet ("publish", &packet);
 
     Certbus__PubAck puback = CERTBUS__PUB_ACK__INIT;
-    puback.message_id.data = message_id;
-    puback.message_id.len = sizeof message_id;
+    puback.message_id = (ProtobufCBinaryData){sizeof message_id, message_id};
     puback.status = CERTBUS__STATUS__STATUS_ACCEPTED;
     puback.sequence = 5;
     puback.accepted_at = (int64_t) FX_NOW * 1000;
@@ -269,8 +267,7 @@ s_packets (fx_t *fx, const uint8_t *envelope, size_t envelope_size, const uint8_
 
     Certbus__Deliver deliver = CERTBUS__DELIVER__INIT;
     deliver.sequence = 9;
-    deliver.envelope.data = (uint8_t *) cut;
-    deliver.envelope.len = cut_size;
+    deliver.envelope = (ProtobufCBinaryData){cut_size, (uint8_t *) cut};
     deliver.accepted_at = (int64_t) FX_NOW * 1000;
     deliver.message_sequence = 5;
     packet.body_case = CERTBUS__PACKET__BODY_DELIVER;
@@ -292,8 +289,7 @@ s_packets (fx_t *fx, const uint8_t *envelope, size_t envelope_size, const uint8_
     s_write_packet ("directory-request", &packet);
 
     Certbus__DirectoryReply drep = CERTBUS__DIRECTORY_REPLY__INIT;
-    drep.directory.data = fx->dir_bytes;
-    drep.directory.len = fx->dir_size;
+    drep.directory = (ProtobufCBinaryData){fx->dir_size, fx->dir_bytes};
     packet.body_case = CERTBUS__PACKET__BODY_DIRECTORY_REPLY;
     packet.directory_reply = &drep;
     s_write_packet ("directory-reply", &packet);
@@ -310,8 +306,7 @@ s_packets (fx_t *fx, const uint8_t *envelope, size_t envelope_size, const uint8_
     s_write_packet ("pong", &packet);
 
     Certbus__ProofRequest preq = CERTBUS__PROOF_REQUEST__INIT;
-    preq.message_id.data = message_id;
-    preq.message_id.len = sizeof message_id;
+    preq.message_id = (ProtobufCBinaryData){sizeof message_id, message_id};
     preq.old_size = 3;
     packet.body_case = CERTBUS__PACKET__BODY_PROOF_REQUEST;
     packet.proof_request = &preq;
@@ -322,8 +317,7 @@ s_packets (fx_t *fx, const uint8_t *envelope, size_t envelope_size, const uint8_
     ProtobufCBinaryData proof [3];
     for (int i = 0; i < 3; i++) {
         certbus_merkle_leaf_hash (hashes [i], (const uint8_t *) &i, sizeof i);
-        proof [i].data = hashes [i];
-        proof [i].len = sizeof hashes [i];
+        proof [i] = (ProtobufCBinaryData){sizeof hashes [i], hashes [i]};
     }
     certbus_tree_head_t head = {.size = 7, .timestamp = (int64_t) FX_NOW * 1000};
     memcpy (head.root, hashes [0], sizeof head.root);
@@ -331,14 +325,12 @@ s_packets (fx_t *fx, const uint8_t *envelope, size_t envelope_size, const uint8_
     uint8_t *head_bytes = certbus_tree_head_sign (fx->council, &head, &head_size);
     Certbus__ProofReply prep = CERTBUS__PROOF_REPLY__INIT;
     prep.leaf_index = 2;
-    prep.leaf.data = (uint8_t *) "audit record";
-    prep.leaf.len = 12;
+    prep.leaf = (ProtobufCBinaryData){12, (uint8_t *) "audit record"};
     prep.n_inclusion = 3;
     prep.inclusion = proof;
     prep.n_consistency = 2;
     prep.consistency = proof + 1;
-    prep.tree_head.data = head_bytes;
-    prep.tree_head.len = head_size;
+    prep.tree_head = (ProtobufCBinaryData){head_size, head_bytes};
     packet.body_case = CERTBUS__PACKET__BODY_PROOF_REPLY;
     packet.proof_reply = &prep;
     s_write_packet ("proof-reply", &packet);
@@ -567,11 +559,29 @@ s_forwards_ref (const uint8_t *bytes, size_t size)
     return ref;
 }
 
+//  The bank forwards payload (its forward of another envelope) to the
+//  sectoral CERT with these references, and the sectoral CERT forwards that
+//  hop again with note: seed name, which opens or is refused as want and
+//  why say (s_forward_seed)
+static void
+s_second_hop_seed (fx_t *fx, const char *name, const certbus_ref_t *refs, size_t ref_count,
+                   const uint8_t *payload, size_t payload_size, const char *note,
+                   certbus_err_t want, const char *why)
+{
+    size_t hop_size, two_size;
+    uint8_t *hop = s_forward_envelope (fx, s_BANK, s_SECTORAL, refs, ref_count, payload,
+                                       payload_size, &hop_size);
+    uint8_t *two = s_wrap (fx, hop, hop_size, s_SECTORAL, note, &two_size);
+    s_forward_seed (fx, name, hop, hop_size, two, two_size, want, why);
+    free (two);
+    free (hop);
+}
+
 static void
 s_forwards (fx_t *fx)
 {
     static const char *advisory = "{\"document\":{\"title\":\"forward me\"}}";
-    size_t size, one_size, bare_size, hop_size, two_size;
+    size_t size, one_size, bare_size;
     //  The national CERT's amber advisory, forwarded by the bank
     uint8_t *original = s_seal (fx, s_NATIONAL, "advisory", "amber", "org:bank-01", advisory,
                                 &size);
@@ -581,12 +591,8 @@ s_forwards (fx_t *fx)
     s_forward_seed (fx, "forward-no-note", original, size, bare, bare_size, CERTBUS_OK, "bank-01");
     //  The bank forwards it to the sectoral CERT, which forwards that again
     certbus_ref_t ref = s_forwards_ref (original, size);
-    uint8_t *hop = s_forward_envelope (fx, s_BANK, s_SECTORAL, &ref, 1, one, one_size, &hop_size);
-    uint8_t *two = s_wrap (fx, hop, hop_size, s_SECTORAL, "second hop", &two_size);
-    s_forward_seed (fx, "forward-two", hop, hop_size, two, two_size, CERTBUS_OK,
-                    "bank-01,cert-banking");
-    free (two);
-    free (hop);
+    s_second_hop_seed (fx, "forward-two", &ref, 1, one, one_size, "second hop", CERTBUS_OK,
+                       "bank-01,cert-banking");
 
     //  TLP red and amber+strict never travel further than their recipients
     static const char *tlps [] = {"red", "amber+strict"};
@@ -606,18 +612,10 @@ s_forwards (fx_t *fx)
     //  A hop whose `forwards` reference names another message, or that has none
     certbus_ref_t other = {.relation = "forwards"};
     memset (other.id, 0x22, CERTBUS_ID_SIZE);
-    hop = s_forward_envelope (fx, s_BANK, s_SECTORAL, &other, 1, one, one_size, &hop_size);
-    two = s_wrap (fx, hop, hop_size, s_SECTORAL, NULL, &two_size);
-    s_forward_seed (fx, "refused-wrong-reference", hop, hop_size, two, two_size, CERTBUS_E_FIELD,
-                    "has 1, to another message");
-    free (two);
-    free (hop);
-    hop = s_forward_envelope (fx, s_BANK, s_SECTORAL, NULL, 0, one, one_size, &hop_size);
-    two = s_wrap (fx, hop, hop_size, s_SECTORAL, NULL, &two_size);
-    s_forward_seed (fx, "refused-no-reference", hop, hop_size, two, two_size, CERTBUS_E_FIELD,
-                    "has 0");
-    free (two);
-    free (hop);
+    s_second_hop_seed (fx, "refused-wrong-reference", &other, 1, one, one_size, NULL,
+                       CERTBUS_E_FIELD, "has 1, to another message");
+    s_second_hop_seed (fx, "refused-no-reference", NULL, 0, one, one_size, NULL, CERTBUS_E_FIELD,
+                       "has 0");
 
     //  The bank forwards its own advisory (sealed with a copy to itself, so
     //  that it holds the content key), and the sectoral CERT passes that on
@@ -636,12 +634,8 @@ s_forwards (fx_t *fx)
     certbus_cert_destroy (&bank);
     uint8_t *own_one = s_wrap (fx, own, size, s_BANK, NULL, &bare_size);
     ref = s_forwards_ref (own, size);
-    hop = s_forward_envelope (fx, s_BANK, s_SECTORAL, &ref, 1, own_one, bare_size, &hop_size);
-    two = s_wrap (fx, hop, hop_size, s_SECTORAL, NULL, &two_size);
-    s_forward_seed (fx, "refused-own-message", hop, hop_size, two, two_size, CERTBUS_E_POLICY,
-                    "bank-01 forwarded its own message");
-    free (two);
-    free (hop);
+    s_second_hop_seed (fx, "refused-own-message", &ref, 1, own_one, bare_size, NULL,
+                       CERTBUS_E_POLICY, "bank-01 forwarded its own message");
     free (own_one);
     free (own);
     //  The sectoral CERT's advisory, forwarded by the bank, comes back to
@@ -650,12 +644,8 @@ s_forwards (fx_t *fx)
     own = s_seal (fx, s_SECTORAL, "advisory", "amber", "org:bank-01", advisory, &size);
     own_one = s_wrap (fx, own, size, s_BANK, NULL, &bare_size);
     ref = s_forwards_ref (own, size);
-    hop = s_forward_envelope (fx, s_BANK, s_SECTORAL, &ref, 1, own_one, bare_size, &hop_size);
-    two = s_wrap (fx, hop, hop_size, s_SECTORAL, NULL, &two_size);
-    s_forward_seed (fx, "refused-own-via-chain", hop, hop_size, two, two_size, CERTBUS_E_POLICY,
-                    "cert-banking forwarded its own message through");
-    free (two);
-    free (hop);
+    s_second_hop_seed (fx, "refused-own-via-chain", &ref, 1, own_one, bare_size, NULL,
+                       CERTBUS_E_POLICY, "cert-banking forwarded its own message through");
     free (own_one);
     free (own);
 

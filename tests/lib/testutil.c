@@ -38,6 +38,15 @@ s_strdup (const char *s)
     return copy;
 }
 
+void *
+tu_fixture_new (void **state, size_t size)
+{
+    void *self = calloc (1, size);
+    assert_non_null (self);
+    *state = self;
+    return self;
+}
+
 //  ---------------------------------------------------------------------------
 //  Files and folders
 
@@ -69,6 +78,21 @@ tu_tmpdir_remove (char **path_p)
     *path_p = NULL;
 }
 
+int
+tu_tmpdir_setup (void **state)
+{
+    *state = tu_tmpdir_new ();
+    return 0;
+}
+
+int
+tu_tmpdir_teardown (void **state)
+{
+    char *path = *state;
+    tu_tmpdir_remove (&path);
+    return 0;
+}
+
 char *
 tu_path (const char *dir, const char *name)
 {
@@ -86,6 +110,17 @@ tu_read_file (const char *path, size_t *size_p)
     if (certbus_file_read (path, 64u * 1024 * 1024, &data, size_p) != 0)
         fail_msg ("cannot read %s: %s", path, certbus_reason ());
     return data;
+}
+
+certbus_directory_t *
+tu_directory_read (const char *path, const uint8_t council_key [CERTBUS_KEY_SIZE])
+{
+    size_t size;
+    uint8_t *bytes = tu_read_file (path, &size);
+    certbus_directory_t *dir = NULL;
+    tu_assert_err (certbus_directory_decode (bytes, size, council_key, 0, &dir), CERTBUS_OK);
+    free (bytes);
+    return dir;
 }
 
 const char *
@@ -235,6 +270,14 @@ tu_council_destroy (tu_council_t **self_p)
     certbus_identity_destroy (&self->council);
     free (self);
     *self_p = NULL;
+}
+
+int
+tu_council_teardown (void **state)
+{
+    tu_council_t *self = *state;
+    tu_council_destroy (&self);
+    return 0;
 }
 
 tu_member_t *
@@ -451,242 +494,4 @@ tu_forward_payload (const uint8_t *bytes, size_t size, certbus_identity_t *ident
     sodium_memzero (key, sizeof key);
     certbus_envelope_destroy (&env);
     return payload;
-}
-
-//  ---------------------------------------------------------------------------
-//  Shared corpus: transparency-dev/merkle testdata, one JSON object a file
-
-typedef struct {
-    const char *p;
-    const char *end;
-} json_t;
-
-static bool
-s_streq (const char *a, const char *b)
-{
-    return strcmp (a, b) == 0;
-}
-
-static void
-s_json_space (json_t *json)
-{
-    while (json->p < json->end
-           && (*json->p == ' ' || *json->p == '\n' || *json->p == '\r' || *json->p == '\t'))
-        json->p++;
-}
-
-static bool
-s_json_char (json_t *json, char c)
-{
-    s_json_space (json);
-    if (json->p < json->end && *json->p == c) {
-        json->p++;
-        return true;
-    }
-    return false;
-}
-
-static bool
-s_json_literal (json_t *json, const char *literal)
-{
-    s_json_space (json);
-    size_t len = strlen (literal);
-    if ((size_t) (json->end - json->p) < len || memcmp (json->p, literal, len) != 0)
-        return false;
-    json->p += len;
-    return true;
-}
-
-//  A string of at most out_size - 1 bytes; only the simple escapes.
-static bool
-s_json_string (json_t *json, char *out, size_t out_size)
-{
-    if (!s_json_char (json, '"'))
-        return false;
-    size_t len = 0;
-    while (json->p < json->end && *json->p != '"') {
-        char c = *json->p++;
-        if ((unsigned char) c < 0x20)
-            return false;
-        if (c == '\\') {
-            if (json->p == json->end)
-                return false;
-            c = *json->p++;
-            if (c != '"' && c != '\\' && c != '/')
-                return false;
-        }
-        if (len + 1 >= out_size)
-            return false;
-        out [len++] = c;
-    }
-    if (json->p == json->end)
-        return false;
-    json->p++;
-    out [len] = 0;
-    return true;
-}
-
-static bool
-s_json_uint (json_t *json, uint64_t *out)
-{
-    s_json_space (json);
-    uint64_t value = 0;
-    const char *start = json->p;
-    while (json->p < json->end && *json->p >= '0' && *json->p <= '9') {
-        unsigned digit = (unsigned) (*json->p++ - '0');
-        if (value > (UINT64_MAX - digit) / 10)
-            return false;
-        value = value * 10 + digit;
-    }
-    *out = value;
-    return json->p > start;
-}
-
-//  A base64 string into a blob; null is an empty blob.
-static bool
-s_json_base64 (json_t *json, tu_blob_t *blob)
-{
-    blob->len = 0;
-    if (s_json_literal (json, "null"))
-        return true;
-    char text [TU_VEC_MAX_BYTES * 2];
-    const char *end = NULL;
-    if (!s_json_string (json, text, sizeof text))
-        return false;
-    size_t text_len = strlen (text);
-    if (text_len == 0)
-        return true;
-    return sodium_base642bin (blob->data, sizeof blob->data, text, text_len, NULL, &blob->len, &end,
-                              sodium_base64_VARIANT_ORIGINAL)
-               == 0
-           && end == text + text_len;
-}
-
-bool
-tu_merkle_vector_parse (const char *text, size_t size, tu_merkle_vector_t *vec)
-{
-    memset (vec, 0, sizeof *vec);
-    json_t json = {text, text + size};
-    if (!s_json_char (&json, '{'))
-        return false;
-    if (s_json_char (&json, '}'))
-        return false;
-    do {
-        char key [32];
-        if (!s_json_string (&json, key, sizeof key) || !s_json_char (&json, ':'))
-            return false;
-        bool ok;
-        if (s_streq (key, "leafIdx"))
-            ok = s_json_uint (&json, &vec->leaf_index);
-        else if (s_streq (key, "treeSize"))
-            ok = s_json_uint (&json, &vec->tree_size);
-        else if (s_streq (key, "size1"))
-            ok = s_json_uint (&json, &vec->size1);
-        else if (s_streq (key, "size2"))
-            ok = s_json_uint (&json, &vec->size2);
-        else if (s_streq (key, "root"))
-            ok = s_json_base64 (&json, &vec->root);
-        else if (s_streq (key, "leafHash"))
-            ok = s_json_base64 (&json, &vec->leaf_hash);
-        else if (s_streq (key, "root1"))
-            ok = s_json_base64 (&json, &vec->root1);
-        else if (s_streq (key, "root2"))
-            ok = s_json_base64 (&json, &vec->root2);
-        else if (s_streq (key, "desc"))
-            ok = s_json_string (&json, vec->desc, sizeof vec->desc);
-        else if (s_streq (key, "wantErr")) {
-            vec->has_want_err = true;
-            if (s_json_literal (&json, "true"))
-                ok = vec->want_err = true;
-            else
-                ok = s_json_literal (&json, "false");
-        }
-        else if (s_streq (key, "proof")) {
-            ok = true;
-            if (!s_json_literal (&json, "null")) {
-                ok = s_json_char (&json, '[');
-                if (ok && !s_json_char (&json, ']')) {
-                    do {
-                        ok = vec->proof_count < TU_VEC_MAX_PROOF
-                             && s_json_base64 (&json, &vec->proof [vec->proof_count++]);
-                    } while (ok && s_json_char (&json, ','));
-                    ok = ok && s_json_char (&json, ']');
-                }
-            }
-        }
-        else
-            ok = false; //  an unknown field: this reader is out of date
-        if (!ok)
-            return false;
-    } while (s_json_char (&json, ','));
-    if (!s_json_char (&json, '}'))
-        return false;
-    s_json_space (&json);
-    return json.p == json.end && vec->has_want_err;
-}
-
-//  Collects *.json below dir; the corpus is a few levels deep at most.
-static void
-s_list_json (tu_path_list_t *list, const char *dir, int depth)
-{
-    assert_true (depth < 8);
-    DIR *handle = opendir (dir);
-    assert_non_null (handle);
-    struct dirent *entry;
-    while ((entry = readdir (handle))) {
-        if (entry->d_name [0] == '.')
-            continue;
-        char path [1024];
-        int len = snprintf (path, sizeof path, "%s/%s", dir, entry->d_name);
-        assert_true (len > 0 && (size_t) len < sizeof path);
-        struct stat st;
-        assert_int_equal (stat (path, &st), 0);
-        if (S_ISDIR (st.st_mode))
-            s_list_json (list, path, depth + 1);
-        else if (S_ISREG (st.st_mode) && len > 5 && s_streq (path + len - 5, ".json")) {
-            if (list->count == list->cap) {
-                list->cap = list->cap ? list->cap * 2 : 64;
-                list->paths = realloc (list->paths, list->cap * sizeof (char *));
-                assert_non_null (list->paths);
-            }
-            list->paths [list->count] = strdup (path);
-            assert_non_null (list->paths [list->count]);
-            list->count++;
-        }
-    }
-    closedir (handle);
-}
-
-static int
-s_compare_paths (const void *a, const void *b)
-{
-    return strcmp (*(char *const *) a, *(char *const *) b);
-}
-
-bool
-tu_merkle_corpus_dir (char *out, size_t size, const char *kind)
-{
-    const char *shared = getenv ("CERTBUS_SHARED");
-    if (shared && *shared)
-        snprintf (out, size, "%s/corpus/merkle/%s", shared, kind);
-    else
-        snprintf (out, size, "../shared/corpus/merkle/%s", kind);
-    struct stat st;
-    return stat (out, &st) == 0 && S_ISDIR (st.st_mode);
-}
-
-void
-tu_json_files (tu_path_list_t *list, const char *dir)
-{
-    s_list_json (list, dir, 0);
-    qsort (list->paths, list->count, sizeof (char *), s_compare_paths);
-}
-
-void
-tu_path_list_free (tu_path_list_t *list)
-{
-    for (size_t i = 0; i < list->count; i++)
-        free (list->paths [i]);
-    free (list->paths);
-    memset (list, 0, sizeof *list);
 }

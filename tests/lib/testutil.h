@@ -22,6 +22,35 @@ void
                       int line);
 
 //  ---------------------------------------------------------------------------
+//  cmocka fixtures and test entries
+
+//  A new zeroed fixture of size bytes for a cmocka setup function: stores it
+//  in *state, where the test and its teardown (which frees it) find it.
+void *
+    tu_fixture_new (void **state, size_t size);
+
+//  A cmocka setup and teardown for a test that works in a temp folder of its
+//  own: *state is the folder's path (char *), removed with all in it after.
+int
+    tu_tmpdir_setup (void **state);
+int
+    tu_tmpdir_teardown (void **state);
+#define tu_unit_test_in_tmpdir(test) \
+    cmocka_unit_test_setup_teardown (test, tu_tmpdir_setup, tu_tmpdir_teardown)
+
+//  A cmocka teardown for a test whose state is a tu_council_t (see below):
+//  destroys it.
+int
+    tu_council_teardown (void **state);
+
+//  A cmocka test entry called name that runs test_fn with the given initial
+//  state, so that one test function can serve several named cases.
+#define tu_unit_test_case(name, test_fn, state) \
+    {                                           \
+        (name), (test_fn), NULL, NULL, (state)  \
+    }
+
+//  ---------------------------------------------------------------------------
 //  Files and folders
 
 //  Makes a new private temp folder; returns its path (caller frees with
@@ -38,6 +67,12 @@ char *
 //  Reads a whole file into a new buffer; fails the test when it cannot.
 uint8_t *
     tu_read_file (const char *path, size_t *size_p);
+
+//  Reads the directory file at path and decodes it against council_key as
+//  every node does; fails the test when it cannot. Free with
+//  certbus_directory_destroy.
+certbus_directory_t *
+    tu_directory_read (const char *path, const uint8_t council_key [CERTBUS_KEY_SIZE]);
 
 //  The shared folder: $CERTBUS_SHARED when set, else "../shared" (relative
 //  to the repository root, where `make check` runs). Returns a borrowed
@@ -173,6 +208,12 @@ tu_member_t *
 //  The shared Merkle corpus: transparency-dev/merkle's RFC 6962 proof
 //  vectors, one JSON object a file, under $CERTBUS_SHARED/corpus/merkle
 
+//  The RFC 6962 reference tree of eight leaves (as hex), and the root of
+//  each of its prefixes: tu_rfc6962_roots [n] is the root of the first n
+//  leaves (n = 0, the empty tree, to 8)
+extern const char *const tu_rfc6962_leaves [8];
+extern const char *const tu_rfc6962_roots [9];
+
 #define TU_VEC_MAX_BYTES 64 //  longest hash field we accept
 #define TU_VEC_MAX_PROOF 80 //  most proof entries we accept
 #define TU_VEC_MAX_FILE 65536
@@ -215,5 +256,30 @@ void
 
 void
     tu_path_list_free (tu_path_list_t *list);
+
+//  Checks one vector: sets *rc_p to what the code under test says of it
+//  (an inclusion proof when inclusion, else a consistency one), or returns false
+//  when the vector is one the code cannot be asked about (counted unfit).
+typedef bool (tu_merkle_check_fn) (const tu_merkle_vector_t *vec, bool inclusion,
+                                   certbus_err_t *rc_p, void *arg);
+
+//  What a corpus run saw
+typedef struct {
+    char dir [512];  //  the corpus folder read
+    size_t files;    //  vector files in it
+    size_t unfit;    //  vectors check passed over
+    size_t accepted; //  vectors check said CERTBUS_OK of
+    size_t rejected; //  vectors check refused
+    size_t wrong;    //  files that do not parse, or disagree with wantErr
+} tu_merkle_tally_t;
+
+//  Runs every vector file of the corpus's KIND folder ("inclusion" or
+//  "consistency", found by tu_merkle_corpus_dir) through check, printing a
+//  FAIL line for each file that does not parse or whose verdict disagrees
+//  with its wantErr, and counts them in tally. Skips the running test when
+//  the corpus is not present.
+void
+    tu_merkle_corpus_run (const char *kind, tu_merkle_check_fn *check, void *arg,
+                          tu_merkle_tally_t *tally);
 
 #endif

@@ -172,26 +172,28 @@ s_setup (void **state)
     return 0;
 }
 
-static int
-s_teardown (void **state)
-{
-    tu_council_t *council = *state;
-    tu_council_destroy (&council);
-    return 0;
-}
-
 //  Resolves text as "sender" now and checks the result is exactly want
 //  (a comma-separated, sorted list)
-static void
-s_expect_resolve (tu_council_t *council, const char *text, const char *tlp, const char *want)
+//  Resolves text at when, leaving out excluded (NULL: nobody); fails the
+//  test unless it resolves. Returns the orgs (free with certbus_strv_free).
+static char **
+s_resolve_ok (tu_council_t *council, const char *text, const char *tlp, const char *excluded,
+              int64_t when, size_t *count_p)
 {
     char **orgs = NULL;
-    size_t count = 0;
-    certbus_err_t rc = certbus_audience_resolve (text, tlp, council->dir, "sender", certbus_now (),
-                                                 &orgs, &count);
+    certbus_err_t rc = certbus_audience_resolve (text, tlp, council->dir, excluded, when, &orgs,
+                                                 count_p);
     if (rc != CERTBUS_OK)
         fail_msg ("'%s' (%s) does not resolve: %s: %s", text, tlp, certbus_err_name (rc),
                   certbus_reason ());
+    return orgs;
+}
+
+static void
+s_expect_resolve (tu_council_t *council, const char *text, const char *tlp, const char *want)
+{
+    size_t count = 0;
+    char **orgs = s_resolve_ok (council, text, tlp, "sender", certbus_now (), &count);
     char got [1024] = "";
     size_t len = 0;
     for (size_t i = 0; i < count; i++)
@@ -221,21 +223,25 @@ static void
 test_resolve_terms (void **state)
 {
     tu_council_t *council = *state;
-    s_expect_resolve (council, "org:cert-pk", "amber", "cert-pk");
-    s_expect_resolve (council, "tier:national", "amber", "cert-pk");
-    s_expect_resolve (council, "tier:organization", "green", "energy-1,pk-bank-01,pk-bank-02");
-    s_expect_resolve (council, "sector:banking", "amber", "pk-bank-01,pk-bank-02,sec-bank");
-    s_expect_resolve (council, "region:punjab", "amber", "fed-1,pk-bank-01,prov-1");
-    s_expect_resolve (council, "all", "clear",
-                      "cert-pk,energy-1,fed-1,pk-bank-01,pk-bank-02,prov-1,sec-bank");
-    s_expect_resolve (council, "sector:energy,org:cert-pk", "amber+strict", "cert-pk,energy-1");
-    //  Terms that overlap name each member once
-    s_expect_resolve (council, "sector:banking,region:punjab,org:pk-bank-01,tier:organization",
-                      "amber", "energy-1,fed-1,pk-bank-01,pk-bank-02,prov-1,sec-bank");
-    s_expect_resolve (council, "org:pk-bank-02,org:pk-bank-02,org:cert-pk", "amber",
-                      "cert-pk,pk-bank-02");
-    //  A NULL TLP applies no TLP rule
-    s_expect_resolve (council, "tier:federal", NULL, "fed-1");
+    //  Each term type; terms that overlap name each member once; a NULL TLP
+    //  applies no TLP rule
+    static const struct {
+        const char *text, *tlp, *want;
+    } cases [] = {
+        {"org:cert-pk", "amber", "cert-pk"},
+        {"tier:national", "amber", "cert-pk"},
+        {"tier:organization", "green", "energy-1,pk-bank-01,pk-bank-02"},
+        {"sector:banking", "amber", "pk-bank-01,pk-bank-02,sec-bank"},
+        {"region:punjab", "amber", "fed-1,pk-bank-01,prov-1"},
+        {"all", "clear", "cert-pk,energy-1,fed-1,pk-bank-01,pk-bank-02,prov-1,sec-bank"},
+        {"sector:energy,org:cert-pk", "amber+strict", "cert-pk,energy-1"},
+        {"sector:banking,region:punjab,org:pk-bank-01,tier:organization", "amber",
+         "energy-1,fed-1,pk-bank-01,pk-bank-02,prov-1,sec-bank"},
+        {"org:pk-bank-02,org:pk-bank-02,org:cert-pk", "amber", "cert-pk,pk-bank-02"},
+        {"tier:federal", NULL, "fed-1"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases [0]; i++)
+        s_expect_resolve (council, cases [i].text, cases [i].tlp, cases [i].want);
 }
 
 static void
@@ -249,11 +255,8 @@ test_resolve_excludes (void **state)
     s_expect_resolve (council, "sector:banking", "green", "pk-bank-01,pk-bank-02,sec-bank");
 
     //  Without an excluded org the sender is a member like any other
-    char **orgs;
     size_t count;
-    tu_assert_err (certbus_audience_resolve ("tier:national", "amber", council->dir, NULL,
-                                             certbus_now (), &orgs, &count),
-                   CERTBUS_OK);
+    char **orgs = s_resolve_ok (council, "tier:national", "amber", NULL, certbus_now (), &count);
     assert_int_equal (count, 2);
     assert_string_equal (orgs [0], "cert-pk");
     assert_string_equal (orgs [1], "sender");
@@ -261,16 +264,12 @@ test_resolve_excludes (void **state)
 
     //  Judged at when_s: in the future "new-bank" is current and the rest expired
     int64_t later = certbus_now () + 5000;
-    tu_assert_err (certbus_audience_resolve ("sector:banking", "amber", council->dir, "sender",
-                                             later, &orgs, &count),
-                   CERTBUS_OK);
+    orgs = s_resolve_ok (council, "sector:banking", "amber", "sender", later, &count);
     assert_int_equal (count, 4);
     assert_string_equal (orgs [0], "new-bank");
     certbus_strv_free (orgs, count);
     int64_t earlier = certbus_now () - 5000;
-    tu_assert_err (certbus_audience_resolve ("sector:banking", "amber", council->dir, "sender",
-                                             earlier, &orgs, &count),
-                   CERTBUS_OK);
+    orgs = s_resolve_ok (council, "sector:banking", "amber", "sender", earlier, &count);
     assert_int_equal (count, 1);
     assert_string_equal (orgs [0], "old-bank");
     certbus_strv_free (orgs, count);
@@ -309,33 +308,34 @@ test_term_matches (void **state)
     tu_council_t *council = *state;
     const certbus_cert_t *bank = certbus_directory_find (council->dir, "pk-bank-01");
     assert_non_null (bank);
-    certbus_term_t term = {CERTBUS_TERM_ALL, ""};
-    assert_true (certbus_term_matches (&term, bank));
-    term.type = CERTBUS_TERM_ORG;
-    strcpy (term.value, "pk-bank-01");
-    assert_true (certbus_term_matches (&term, bank));
-    strcpy (term.value, "pk-bank-02");
-    assert_false (certbus_term_matches (&term, bank));
-    term.type = CERTBUS_TERM_TIER;
-    strcpy (term.value, "organization");
-    assert_true (certbus_term_matches (&term, bank));
-    strcpy (term.value, "national");
-    assert_false (certbus_term_matches (&term, bank));
-    term.type = CERTBUS_TERM_SECTOR;
-    strcpy (term.value, "banking");
-    assert_true (certbus_term_matches (&term, bank));
-    strcpy (term.value, "energy");
-    assert_false (certbus_term_matches (&term, bank));
-    term.type = CERTBUS_TERM_REGION;
-    strcpy (term.value, "punjab");
-    assert_true (certbus_term_matches (&term, bank));
-    strcpy (term.value, "sindh");
-    assert_false (certbus_term_matches (&term, bank));
-    //  Values match whole, never as a prefix
-    term.type = CERTBUS_TERM_SECTOR;
-    strcpy (term.value, "bank");
-    assert_false (certbus_term_matches (&term, bank));
+    //  Values match whole, never as a prefix ("bank")
+    static const struct {
+        certbus_term_type_t type;
+        const char *value;
+        bool matches;
+    } cases [] = {
+        {CERTBUS_TERM_ALL, "", true},
+        {CERTBUS_TERM_ORG, "pk-bank-01", true},
+        {CERTBUS_TERM_ORG, "pk-bank-02", false},
+        {CERTBUS_TERM_TIER, "organization", true},
+        {CERTBUS_TERM_TIER, "national", false},
+        {CERTBUS_TERM_SECTOR, "banking", true},
+        {CERTBUS_TERM_SECTOR, "energy", false},
+        {CERTBUS_TERM_REGION, "punjab", true},
+        {CERTBUS_TERM_REGION, "sindh", false},
+        {CERTBUS_TERM_SECTOR, "bank", false},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases [0]; i++) {
+        certbus_term_t term = {cases [i].type, ""};
+        strcpy (term.value, cases [i].value);
+        if (certbus_term_matches (&term, bank) != cases [i].matches)
+            fail_msg ("%s:%s should %smatch pk-bank-01", certbus_term_type_name (cases [i].type),
+                      cases [i].value, cases [i].matches ? "" : "not ");
+    }
 }
+
+//  A test that runs on a fresh Council (s_setup, tu_council_teardown)
+#define s_test(test) cmocka_unit_test_setup_teardown (test, s_setup, tu_council_teardown)
 
 int
 main (void)
@@ -346,10 +346,10 @@ main (void)
         cmocka_unit_test (test_parse_comma_lists),
         cmocka_unit_test (test_parse_errors),
         cmocka_unit_test (test_tlp_names),
-        cmocka_unit_test_setup_teardown (test_resolve_terms, s_setup, s_teardown),
-        cmocka_unit_test_setup_teardown (test_resolve_excludes, s_setup, s_teardown),
-        cmocka_unit_test_setup_teardown (test_resolve_errors, s_setup, s_teardown),
-        cmocka_unit_test_setup_teardown (test_term_matches, s_setup, s_teardown),
+        s_test (test_resolve_terms),
+        s_test (test_resolve_excludes),
+        s_test (test_resolve_errors),
+        s_test (test_term_matches),
     };
     return cmocka_run_group_tests (tests, NULL, NULL);
 }

@@ -34,8 +34,7 @@ static int
 s_setup (void **state)
 {
     static int serial = 0;
-    fixture_t *self = calloc (1, sizeof *self);
-    assert_non_null (self);
+    fixture_t *self = tu_fixture_new (state, sizeof *self);
     self->tmp = tu_tmpdir_new ();
     char name [64];
     snprintf (name, sizeof name, "store_%d_%d", (int) getpid (), ++serial);
@@ -59,7 +58,6 @@ s_setup (void **state)
     self->store = broker_store_open (self->url, true);
     if (!self->store)
         fail_msg ("open %s: %s", self->url, certbus_reason ());
-    *state = self;
     return 0;
 }
 
@@ -858,28 +856,30 @@ test_end_hooks (void **state)
     assert_int_equal (ends [1], 1);
 }
 
+//  A test that runs on a fresh fixture (s_setup, s_teardown)
+#define s_test(test) cmocka_unit_test_setup_teardown (test, s_setup, s_teardown)
+
 int
 main (void)
 {
     certbus_init ();
     const struct CMUnitTest tests [] = {
-        cmocka_unit_test_setup_teardown (test_open_by_url_or_path, s_setup, s_teardown),
-        cmocka_unit_test_setup_teardown (test_meta, s_setup, s_teardown),
-        cmocka_unit_test_setup_teardown (test_publish_batch_rollback_leaves_nothing, s_setup,
-                                         s_teardown),
-        cmocka_unit_test_setup_teardown (test_publish_batch_commit_keeps_all, s_setup, s_teardown),
-        cmocka_unit_test_setup_teardown (test_queue_order_per_priority, s_setup, s_teardown),
-        cmocka_unit_test_setup_teardown (test_ack_deletes, s_setup, s_teardown),
-        cmocka_unit_test_setup_teardown (test_expiry, s_setup, s_teardown),
-        cmocka_unit_test_setup_teardown (test_cases, s_setup, s_teardown),
-        cmocka_unit_test_setup_teardown (test_receipts, s_setup, s_teardown),
-        cmocka_unit_test_setup_teardown (test_audit_records_and_nodes, s_setup, s_teardown),
-        cmocka_unit_test_setup_teardown (test_tree_across_commit_and_rollback, s_setup, s_teardown),
-        cmocka_unit_test_setup_teardown (test_tree_heads, s_setup, s_teardown),
-        cmocka_unit_test_setup_teardown (test_certificates, s_setup, s_teardown),
-        cmocka_unit_test_setup_teardown (test_directory_versions, s_setup, s_teardown),
-        cmocka_unit_test_setup_teardown (test_intact_store_reports_no_damage, s_setup, s_teardown),
-        cmocka_unit_test_setup_teardown (test_end_hooks, s_setup, s_teardown),
+        s_test (test_open_by_url_or_path),
+        s_test (test_meta),
+        s_test (test_publish_batch_rollback_leaves_nothing),
+        s_test (test_publish_batch_commit_keeps_all),
+        s_test (test_queue_order_per_priority),
+        s_test (test_ack_deletes),
+        s_test (test_expiry),
+        s_test (test_cases),
+        s_test (test_receipts),
+        s_test (test_audit_records_and_nodes),
+        s_test (test_tree_across_commit_and_rollback),
+        s_test (test_tree_heads),
+        s_test (test_certificates),
+        s_test (test_directory_versions),
+        s_test (test_intact_store_reports_no_damage),
+        s_test (test_end_hooks),
     };
     return cmocka_run_group_tests (tests, NULL, NULL);
 }

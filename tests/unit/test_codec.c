@@ -457,10 +457,8 @@ test_signed_wrap (void **state)
                   certbus_identity_sign_secret (signer));
     Certbus__TreeHead by_hand = CERTBUS__TREE_HEAD__INIT;
     by_hand.version = CERTBUS_WIRE_MAJOR;
-    by_hand.body.data = body;
-    by_hand.body.len = body_size;
-    by_hand.signature.data = sig;
-    by_hand.signature.len = sizeof sig;
+    by_hand.body = (ProtobufCBinaryData){body_size, body};
+    by_hand.signature = (ProtobufCBinaryData){sizeof sig, sig};
     size_t hand_size;
     uint8_t *hand = certbus_codec_encode (&by_hand, &hand_size);
     assert_int_equal (size, hand_size);

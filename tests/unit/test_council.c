@@ -27,8 +27,7 @@ typedef struct {
 static int
 s_setup (void **state)
 {
-    fixture_t *self = calloc (1, sizeof *self);
-    assert_non_null (self);
+    fixture_t *self = tu_fixture_new (state, sizeof *self);
     self->tmp = tu_tmpdir_new ();
     self->dir = tu_path (self->tmp, "broker");
     if (council_init (self->dir))
@@ -36,7 +35,6 @@ s_setup (void **state)
     char *pub = tu_path (self->dir, COUNCIL_PUB);
     assert_int_equal (certbus_pubfile_read (pub, self->council_key, NULL), 0);
     free (pub);
-    *state = self;
     return 0;
 }
 
@@ -119,11 +117,7 @@ s_directory (fixture_t *self)
 {
     char *path = tu_path (self->tmp, "directory");
     assert_int_equal (council_directory (self->dir, path), 0);
-    size_t size;
-    uint8_t *bytes = tu_read_file (path, &size);
-    certbus_directory_t *dir = NULL;
-    tu_assert_err (certbus_directory_decode (bytes, size, self->council_key, 0, &dir), CERTBUS_OK);
-    free (bytes);
+    certbus_directory_t *dir = tu_directory_read (path, self->council_key);
     free (path);
     return dir;
 }
@@ -141,8 +135,7 @@ s_assert_reason (const char *want)
 static void
 test_init_makes_private_folder (void **state)
 {
-    (void) state;
-    char *tmp = tu_tmpdir_new ();
+    const char *tmp = *state;
     //  A new folder, under a permissive umask
     mode_t old_umask = umask (0);
     char *fresh = tu_path (tmp, "fresh");
@@ -151,27 +144,25 @@ test_init_makes_private_folder (void **state)
     if (rc)
         fail_msg ("council_init: %s", certbus_reason ());
     assert_int_equal (s_mode (fresh), 0700);
-    //  An existing, world-readable (and writable) folder is tightened
-    char *open_dir = tu_path (tmp, "open");
-    assert_int_equal (mkdir (open_dir, 0700), 0);
-    assert_int_equal (chmod (open_dir, 0777), 0);
-    if (council_init (open_dir))
-        fail_msg ("council_init: %s", certbus_reason ());
-    assert_int_equal (s_mode (open_dir), 0700);
-    //  The neighbour: group access only (0750) is taken away too
-    char *group_dir = tu_path (tmp, "group");
-    assert_int_equal (mkdir (group_dir, 0700), 0);
-    assert_int_equal (chmod (group_dir, 0750), 0);
-    if (council_init (group_dir))
-        fail_msg ("council_init: %s", certbus_reason ());
-    assert_int_equal (s_mode (group_dir), 0700);
-    char *secret = tu_path (group_dir, COUNCIL_SECRET);
+    //  An existing, world-readable (and writable) folder is tightened, and
+    //  the neighbour: group access only (0750) is taken away too
+    static const struct {
+        const char *name;
+        mode_t mode;
+    } existing [2] = {{"open", 0777}, {"group", 0750}};
+    for (size_t i = 0; i < 2; i++) {
+        char *dir = tu_path (tmp, existing [i].name);
+        assert_int_equal (mkdir (dir, 0700), 0);
+        assert_int_equal (chmod (dir, existing [i].mode), 0);
+        if (council_init (dir))
+            fail_msg ("council_init: %s", certbus_reason ());
+        assert_int_equal (s_mode (dir), 0700);
+        free (dir);
+    }
+    char *secret = tu_path (tmp, "group/" COUNCIL_SECRET);
     assert_int_equal (s_mode (secret), 0600);
     free (secret);
     free (fresh);
-    free (open_dir);
-    free (group_dir);
-    tu_tmpdir_remove (&tmp);
 }
 
 //  ---------------------------------------------------------------------------
@@ -296,7 +287,7 @@ main (void)
 {
     certbus_init ();
     const struct CMUnitTest tests [] = {
-        cmocka_unit_test (test_init_makes_private_folder),
+        tu_unit_test_in_tmpdir (test_init_makes_private_folder),
         cmocka_unit_test_setup_teardown (test_issue_refuses_keys_of_another_org, s_setup,
                                          s_teardown),
         cmocka_unit_test_setup_teardown (test_issue_refuses_one_shared_key, s_setup, s_teardown),

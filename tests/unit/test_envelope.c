@@ -17,13 +17,13 @@
 #define s_MEMBERS 1000 //  m0000..m0999; m0000..m0499 are in sector banking
 #define s_BANKING 500
 
-//  One Council for the whole file: "sender" and s_MEMBERS members
+//  One Council for the whole file, "sender" and s_MEMBERS members: the
+//  group state, borrowed here
 static tu_council_t *s_council;
 
 static int
 s_group_setup (void **state)
 {
-    (void) state;
     s_council = tu_council_new ();
     int64_t now = certbus_now ();
     tu_council_enrol (s_council, "sender", CERTBUS_TIER_NATIONAL, "", "", now - 3600, now + 86400);
@@ -35,14 +35,7 @@ s_group_setup (void **state)
                           now - 3600, now + 86400);
     }
     tu_council_publish (s_council);
-    return 0;
-}
-
-static int
-s_group_teardown (void **state)
-{
-    (void) state;
-    tu_council_destroy (&s_council);
+    *state = s_council; //  owned by the group, which tu_council_teardown ends
     return 0;
 }
 
@@ -592,8 +585,7 @@ typedef struct {
 static int
 s_sealed_setup (void **state)
 {
-    sealed_t *self = calloc (1, sizeof *self);
-    assert_non_null (self);
+    sealed_t *self = tu_fixture_new (state, sizeof *self);
     tu_fill (self->payload, sizeof self->payload, 99);
     certbus_seal_opts_t opts = s_opts ("amber", "org:m0001");
     self->bytes = s_seal (s_council, "sender", &opts, self->payload, sizeof self->payload,
@@ -602,7 +594,6 @@ s_sealed_setup (void **state)
     certbus_envelope_t *env = s_open_ok (s_council, self->bytes, self->size, "m0001", self->payload,
                                          sizeof self->payload);
     certbus_envelope_destroy (&env);
-    *state = self;
     return 0;
 }
 
@@ -1107,6 +1098,9 @@ test_seal_to_1000 (void **state)
     free (payload);
 }
 
+//  A test that runs on a freshly sealed envelope (s_sealed_setup, s_sealed_teardown)
+#define s_test(test) cmocka_unit_test_setup_teardown (test, s_sealed_setup, s_sealed_teardown)
+
 int
 main (void)
 {
@@ -1129,22 +1123,17 @@ main (void)
         cmocka_unit_test (test_header_fields),
         cmocka_unit_test (test_seal_refusals),
         cmocka_unit_test (test_seal_to_refuses_non_current),
-        cmocka_unit_test_setup_teardown (test_flipped_header_bit, s_sealed_setup,
-                                         s_sealed_teardown),
-        cmocka_unit_test_setup_teardown (test_flipped_ciphertext_bit, s_sealed_setup,
-                                         s_sealed_teardown),
-        cmocka_unit_test_setup_teardown (test_flipped_signature_bit, s_sealed_setup,
-                                         s_sealed_teardown),
-        cmocka_unit_test_setup_teardown (test_check_signature, s_sealed_setup, s_sealed_teardown),
-        cmocka_unit_test_setup_teardown (test_flipped_wrapped_key_bit, s_sealed_setup,
-                                         s_sealed_teardown),
-        cmocka_unit_test_setup_teardown (test_every_bit_flip_refused, s_sealed_setup,
-                                         s_sealed_teardown),
-        cmocka_unit_test_setup_teardown (test_not_for_us, s_sealed_setup, s_sealed_teardown),
-        cmocka_unit_test_setup_teardown (test_truncated, s_sealed_setup, s_sealed_teardown),
-        cmocka_unit_test_setup_teardown (test_oversized, s_sealed_setup, s_sealed_teardown),
+        s_test (test_flipped_header_bit),
+        s_test (test_flipped_ciphertext_bit),
+        s_test (test_flipped_signature_bit),
+        s_test (test_check_signature),
+        s_test (test_flipped_wrapped_key_bit),
+        s_test (test_every_bit_flip_refused),
+        s_test (test_not_for_us),
+        s_test (test_truncated),
+        s_test (test_oversized),
         cmocka_unit_test (test_garbage),
-        cmocka_unit_test_setup_teardown (test_unknown_version, s_sealed_setup, s_sealed_teardown),
+        s_test (test_unknown_version),
         cmocka_unit_test (test_other_council),
         cmocka_unit_test (test_expired_origin),
         cmocka_unit_test (test_not_yet_valid_origin),
@@ -1153,5 +1142,5 @@ main (void)
         cmocka_unit_test (test_base_plus_recipient_bytes),
         cmocka_unit_test (test_seal_to_1000),
     };
-    return cmocka_run_group_tests (tests, s_group_setup, s_group_teardown);
+    return cmocka_run_group_tests (tests, s_group_setup, tu_council_teardown);
 }

@@ -16,25 +16,18 @@
 #include <stdlib.h>
 #include <string.h>
 
+//  One Council for the whole file: the group state, borrowed here
 static tu_council_t *s_council;
 
 static int
 s_group_setup (void **state)
 {
-    (void) state;
     s_council = tu_council_new ();
     tu_council_enrol_simple (s_council, "sender");
     tu_council_enrol_simple (s_council, "m0001");
     tu_council_enrol_simple (s_council, "m0002");
     tu_council_publish (s_council);
-    return 0;
-}
-
-static int
-s_group_teardown (void **state)
-{
-    (void) state;
-    tu_council_destroy (&s_council);
+    *state = s_council; //  owned by the group, which tu_council_teardown ends
     return 0;
 }
 
@@ -421,5 +414,5 @@ main (void)
         cmocka_unit_test (test_seal_refuses_the_same),
         cmocka_unit_test (test_long_reason_stays_utf8),
     };
-    return cmocka_run_group_tests (tests, s_group_setup, s_group_teardown);
+    return cmocka_run_group_tests (tests, s_group_setup, tu_council_teardown);
 }

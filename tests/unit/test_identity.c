@@ -118,8 +118,7 @@ test_sign_and_verify_with_domain (void **state)
 static void
 test_save_is_0600_and_loads_back (void **state)
 {
-    (void) state;
-    char *dir = tu_tmpdir_new ();
+    const char *dir = *state;
     char *path = tu_path (dir, "secret");
     certbus_identity_t *id = certbus_identity_new ();
 
@@ -164,7 +163,6 @@ test_save_is_0600_and_loads_back (void **state)
     certbus_identity_destroy (&loaded);
     certbus_identity_destroy (&reloaded);
     free (path);
-    tu_tmpdir_remove (&dir);
 }
 
 static void
@@ -183,8 +181,7 @@ s_expect_refused_mode (const char *path, mode_t mode)
 static void
 test_readable_secret_is_refused (void **state)
 {
-    (void) state;
-    char *dir = tu_tmpdir_new ();
+    const char *dir = *state;
     char *path = tu_path (dir, "secret");
     certbus_identity_t *id = certbus_identity_new ();
     assert_int_equal (certbus_identity_save (id, path), 0);
@@ -209,14 +206,12 @@ test_readable_secret_is_refused (void **state)
 
     certbus_identity_destroy (&id);
     free (path);
-    tu_tmpdir_remove (&dir);
 }
 
 static void
 test_bad_secret_files_are_refused (void **state)
 {
-    (void) state;
-    char *dir = tu_tmpdir_new ();
+    const char *dir = *state;
 
     //  Missing
     char *missing = tu_path (dir, "missing");
@@ -260,14 +255,12 @@ test_bad_secret_files_are_refused (void **state)
     free (good);
     free (bad_magic);
     free (link);
-    tu_tmpdir_remove (&dir);
 }
 
 static void
 test_pubfile_round_trip (void **state)
 {
-    (void) state;
-    char *dir = tu_tmpdir_new ();
+    const char *dir = *state;
     char *path = tu_path (dir, "council.pub");
     certbus_identity_t *id = certbus_identity_new ();
     assert_int_equal (certbus_pubfile_write (path, "council", certbus_identity_sign_public (id),
@@ -309,7 +302,6 @@ test_pubfile_round_trip (void **state)
     free (sign_only);
     free (missing);
     free (bad);
-    tu_tmpdir_remove (&dir);
 }
 
 //  Short-lived secrets: pieces of one guarded region per thread, wiped
@@ -353,10 +345,10 @@ main (void)
     const struct CMUnitTest tests [] = {
         cmocka_unit_test (test_new_makes_distinct_usable_keys),
         cmocka_unit_test (test_sign_and_verify_with_domain),
-        cmocka_unit_test (test_save_is_0600_and_loads_back),
-        cmocka_unit_test (test_readable_secret_is_refused),
-        cmocka_unit_test (test_bad_secret_files_are_refused),
-        cmocka_unit_test (test_pubfile_round_trip),
+        tu_unit_test_in_tmpdir (test_save_is_0600_and_loads_back),
+        tu_unit_test_in_tmpdir (test_readable_secret_is_refused),
+        tu_unit_test_in_tmpdir (test_bad_secret_files_are_refused),
+        tu_unit_test_in_tmpdir (test_pubfile_round_trip),
         cmocka_unit_test (test_secret_pieces),
     };
     return cmocka_run_group_tests (tests, NULL, NULL);

@@ -127,28 +127,23 @@ s_unhex (const char *hex, uint8_t *out, size_t len)
         assert_int_equal (certbus_unhex (hex, out, len), 0);
 }
 
+//  Appends leaf n - 1 of leaves to frontier and checks that it completes as
+//  many nodes as a tree of n leaves gains (one per trailing zero bit of n,
+//  and the leaf); returns that count, with the nodes in nodes
+static size_t
+s_append_leaf (certbus_merkle_frontier_t *frontier, const uint8_t *leaves, size_t n,
+               certbus_merkle_node_t nodes [CERTBUS_MERKLE_MAX_LEVELS])
+{
+    size_t count = 99;
+    assert_int_equal (certbus_merkle_frontier_append (frontier, leaves + (n - 1) * HASH, nodes,
+                                                      &count),
+                      CERTBUS_OK);
+    assert_int_equal (count, 1 + (size_t) __builtin_ctzll (n));
+    return count;
+}
+
 //  --------------------------------------------------------------------------
 //  Known answers
-
-static const char *s_rfc_leaves [8] = {"",
-                                       "00",
-                                       "10",
-                                       "2021",
-                                       "3031",
-                                       "40414243",
-                                       "5051525354555657",
-                                       "606162636465666768696a6b6c6d6e6f"};
-
-static const char *s_rfc_roots [9]
-    = {"e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855",
-       "6e340b9cffb37a989ca544e6bb780a2c78901d3fb33738768511a30617afa01d",
-       "fac54203e7cc696cf0dfcb42c92a1d9dbaf70ad9e621f4bd8d98662f00e3c125",
-       "aeb6bcfe274b70a14fb067a5e5578264db0fa9b51af5e0ba159158f329e06e77",
-       "d37ee418976dd95753c1c73862b9398fa2a2cf9b4ff0fdfe8b30cd95209614b7",
-       "4e3bbb1f7b478dcfe71fb631631519a3bca12c9aefca1612bfce4c13a86264d4",
-       "76e67dadbcdf1e10e1b74ddc608abd2f98dfb16fbce75277b5232a127f2087ef",
-       "ddb89be403809e325750d3d263cd78929c2942b7942a34b77e122c9594a74c8c",
-       "5dc9da79a70659a9ad559cb701ded9a2ab9d823aad2f4960cfe370eff4604328"};
 
 //  Every perfect node of the 8-leaf tree: s_rfc_nodes [level][index].
 static const char *s_rfc_nodes [4][8]
@@ -173,8 +168,8 @@ s_rfc_leaf_hashes (uint8_t leaves [8 * HASH])
 {
     for (size_t i = 0; i < 8; i++) {
         uint8_t data [16];
-        size_t len = strlen (s_rfc_leaves [i]) / 2;
-        s_unhex (s_rfc_leaves [i], data, len);
+        size_t len = strlen (tu_rfc6962_leaves [i]) / 2;
+        s_unhex (tu_rfc6962_leaves [i], data, len);
         certbus_merkle_leaf_hash (leaves + i * HASH, len ? data : NULL, len);
     }
 }
@@ -212,13 +207,13 @@ test_root_known_answers (void **state)
     certbus_merkle_frontier_t frontier;
     certbus_merkle_frontier_init (&frontier);
     certbus_merkle_frontier_root (&frontier, got);
-    s_unhex (s_rfc_roots [0], want, HASH);
+    s_unhex (tu_rfc6962_roots [0], want, HASH);
     assert_memory_equal (got, want, HASH);
     certbus_merkle_root (got, NULL, 0);
     assert_memory_equal (got, want, HASH);
 
     for (size_t n = 1; n <= 8; n++) {
-        s_unhex (s_rfc_roots [n], want, HASH);
+        s_unhex (tu_rfc6962_roots [n], want, HASH);
         certbus_merkle_root (got, leaves, n);
         assert_memory_equal (got, want, HASH);
         r_mth (got, leaves, n);
@@ -226,11 +221,7 @@ test_root_known_answers (void **state)
 
         //  Append leaf n - 1: the nodes it completes are the RFC tree's.
         certbus_merkle_node_t nodes [CERTBUS_MERKLE_MAX_LEVELS];
-        size_t count = 99;
-        assert_int_equal (certbus_merkle_frontier_append (&frontier, leaves + (n - 1) * HASH, nodes,
-                                                          &count),
-                          CERTBUS_OK);
-        assert_int_equal (count, 1 + (size_t) __builtin_ctzll (n));
+        size_t count = s_append_leaf (&frontier, leaves, n, nodes);
         for (size_t i = 0; i < count; i++) {
             assert_int_equal (nodes [i].level, i);
             assert_int_equal (nodes [i].index, (n >> i) - 1);
@@ -239,7 +230,7 @@ test_root_known_answers (void **state)
         }
         assert_int_equal (frontier.size, n);
         certbus_merkle_frontier_root (&frontier, got);
-        s_unhex (s_rfc_roots [n], want, HASH);
+        s_unhex (tu_rfc6962_roots [n], want, HASH);
         assert_memory_equal (got, want, HASH);
     }
 }
@@ -356,21 +347,35 @@ typedef struct {
     size_t rejected;         //  mutated proofs refused
 } world_t;
 
+//  Flips one bit of each hash of a copy of proof in turn (which bit, from
+//  salt_i, salt_m, m and n) and checks that the flipped proof is refused:
+//  as world w's inclusion proof of leaf m in the tree of n leaves, or with
+//  consistency, as its proof that the tree of m leaves is in that of n.
+static void
+s_flip_each_hash (world_t *w, bool consistency, size_t m, size_t n, const uint8_t *proof,
+                  size_t proof_len, size_t salt_i, size_t salt_m)
+{
+    uint8_t copy [CERTBUS_MERKLE_PROOF_MAX_BYTES];
+    memcpy (copy, proof, proof_len);
+    for (size_t i = 0; i < proof_len / HASH; i++) {
+        size_t bit = (i * salt_i + m * salt_m + n) % 256;
+        copy [i * HASH + bit / 8] ^= (uint8_t) (1 << (bit % 8));
+        certbus_err_t rc
+            = consistency ? certbus_merkle_verify_consistency (m, n, copy, proof_len, w->roots [m],
+                                                               HASH, w->roots [n], HASH)
+                          : certbus_merkle_verify_inclusion (w->leaves + m * HASH, HASH, m, n, copy,
+                                                             proof_len, w->roots [n], HASH);
+        assert_int_equal (rc, CERTBUS_E_DECODE);
+        copy [i * HASH + bit / 8] ^= (uint8_t) (1 << (bit % 8));
+        w->rejected++;
+    }
+}
+
 static void
 s_inclusion_mutants (world_t *w, size_t m, size_t n, const uint8_t *proof, size_t proof_len)
 {
     const uint8_t *leaf = w->leaves + m * HASH;
-    uint8_t copy [CERTBUS_MERKLE_PROOF_MAX_BYTES + HASH];
-    memcpy (copy, proof, proof_len);
-    for (size_t i = 0; i < proof_len / HASH; i++) {
-        size_t bit = (i * 37 + m * 11 + n) % 256;
-        copy [i * HASH + bit / 8] ^= (uint8_t) (1 << (bit % 8));
-        assert_int_equal (certbus_merkle_verify_inclusion (leaf, HASH, m, n, copy, proof_len,
-                                                           w->roots [n], HASH),
-                          CERTBUS_E_DECODE);
-        copy [i * HASH + bit / 8] ^= (uint8_t) (1 << (bit % 8));
-        w->rejected++;
-    }
+    s_flip_each_hash (w, false, m, n, proof, proof_len, 37, 11);
     uint8_t bad [HASH];
     memcpy (bad, leaf, HASH);
     bad [(m + n) % HASH] ^= 0x80;
@@ -390,6 +395,8 @@ s_inclusion_mutants (world_t *w, size_t m, size_t n, const uint8_t *proof, size_
                           CERTBUS_E_FIELD);
         w->rejected++;
     }
+    uint8_t copy [CERTBUS_MERKLE_PROOF_MAX_BYTES + HASH];
+    memcpy (copy, proof, proof_len);
     memcpy (copy + proof_len, leaf, HASH);
     assert_int_equal (certbus_merkle_verify_inclusion (leaf, HASH, m, n, copy, proof_len + HASH,
                                                        w->roots [n], HASH),
@@ -442,17 +449,7 @@ s_consistency_mutants (world_t *w, size_t m, size_t n, const uint8_t *proof, siz
         w->rejected += 2;
         return;
     }
-    uint8_t copy [CERTBUS_MERKLE_PROOF_MAX_BYTES + HASH];
-    memcpy (copy, proof, proof_len);
-    for (size_t i = 0; i < proof_len / HASH; i++) {
-        size_t bit = (i * 41 + m * 13 + n) % 256;
-        copy [i * HASH + bit / 8] ^= (uint8_t) (1 << (bit % 8));
-        assert_int_equal (certbus_merkle_verify_consistency (m, n, copy, proof_len, root1, HASH,
-                                                             root2, HASH),
-                          CERTBUS_E_DECODE);
-        copy [i * HASH + bit / 8] ^= (uint8_t) (1 << (bit % 8));
-        w->rejected++;
-    }
+    s_flip_each_hash (w, true, m, n, proof, proof_len, 41, 13);
     assert_int_equal (certbus_merkle_verify_consistency (m, n, proof, proof_len, root2, HASH, root1,
                                                          HASH),
                       CERTBUS_E_DECODE);
@@ -465,6 +462,8 @@ s_consistency_mutants (world_t *w, size_t m, size_t n, const uint8_t *proof, siz
     assert_int_equal (certbus_merkle_verify_consistency (m, n, proof, proof_len - HASH, root1, HASH,
                                                          root2, HASH),
                       CERTBUS_E_FIELD);
+    uint8_t copy [CERTBUS_MERKLE_PROOF_MAX_BYTES + HASH];
+    memcpy (copy, proof, proof_len);
     memcpy (copy + proof_len, root2, HASH);
     assert_int_equal (certbus_merkle_verify_consistency (m, n, copy, proof_len + HASH, root1, HASH,
                                                          root2, HASH),
@@ -520,11 +519,7 @@ test_cross_check (void **state)
     for (size_t n = 1; n <= MAX; n++) {
         //  Append leaf n - 1 and keep every node it completes.
         certbus_merkle_node_t nodes [CERTBUS_MERKLE_MAX_LEVELS];
-        size_t count = 0;
-        assert_int_equal (certbus_merkle_frontier_append (&frontier, leaves + (n - 1) * HASH, nodes,
-                                                          &count),
-                          CERTBUS_OK);
-        assert_int_equal (count, 1 + (size_t) __builtin_ctzll (n));
+        size_t count = s_append_leaf (&frontier, leaves, n, nodes);
         for (size_t i = 0; i < count; i++) {
             unsigned level = nodes [i].level;
             uint64_t index = nodes [i].index;
@@ -1004,78 +999,43 @@ s_join_proof (const tu_merkle_vector_t *vec, uint8_t *out, size_t *out_len)
     return true;
 }
 
-static void
-s_run_corpus (const char *kind, bool inclusion)
+//  Verifies one vector with lib/merkle; arg counts the proofs refused
+//  while joining
+static bool
+s_check_vector (const tu_merkle_vector_t *vec, bool inclusion, certbus_err_t *rc_p, void *arg)
 {
-    char dir [512];
-    if (!tu_merkle_corpus_dir (dir, sizeof dir, kind)) {
-        printf ("skipped: shared corpus not present (no %s)\n", dir);
-        skip ();
+    size_t *rejected_joining = arg;
+    uint8_t proof [TU_VEC_MAX_PROOF * HASH];
+    size_t proof_len = 0;
+    if (!s_join_proof (vec, proof, &proof_len)) {
+        *rc_p = CERTBUS_E_FIELD;
+        (*rejected_joining)++;
     }
-    tu_path_list_t list = {NULL, 0, 0};
-    tu_json_files (&list, dir);
-    tu_merkle_vector_t *vec = malloc (sizeof *vec);
-    assert_non_null (vec);
-    size_t accepted = 0, rejected = 0, rejected_joining = 0, wrong = 0;
-    for (size_t i = 0; i < list.count; i++) {
-        uint8_t *text = NULL;
-        size_t size = 0;
-        assert_int_equal (certbus_file_read (list.paths [i], TU_VEC_MAX_FILE, &text, &size), 0);
-        bool parsed = tu_merkle_vector_parse ((const char *) text, size, vec);
-        free (text);
-        if (!parsed) {
-            printf ("FAIL %s: cannot parse\n", list.paths [i]);
-            wrong++;
-            continue;
-        }
-        uint8_t proof [TU_VEC_MAX_PROOF * HASH];
-        size_t proof_len = 0;
-        certbus_err_t rc;
-        certbus_reason_clear ();
-        if (!s_join_proof (vec, proof, &proof_len)) {
-            rc = CERTBUS_E_FIELD;
-            rejected_joining++;
-        }
-        else if (inclusion)
-            rc = certbus_merkle_verify_inclusion (vec->leaf_hash.data, vec->leaf_hash.len,
-                                                  vec->leaf_index, vec->tree_size, proof, proof_len,
-                                                  vec->root.data, vec->root.len);
-        else
-            rc = certbus_merkle_verify_consistency (vec->size1, vec->size2, proof, proof_len,
-                                                    vec->root1.data, vec->root1.len,
-                                                    vec->root2.data, vec->root2.len);
-        if (rc == CERTBUS_OK)
-            accepted++;
-        else
-            rejected++;
-        if ((rc != CERTBUS_OK) != vec->want_err) {
-            printf ("FAIL %s (%s): wantErr=%s but got %s: %s\n", list.paths [i], vec->desc,
-                    vec->want_err ? "true" : "false", certbus_err_name (rc), certbus_reason ());
-            wrong++;
-        }
-    }
+    else if (inclusion)
+        *rc_p = certbus_merkle_verify_inclusion (vec->leaf_hash.data, vec->leaf_hash.len,
+                                                 vec->leaf_index, vec->tree_size, proof, proof_len,
+                                                 vec->root.data, vec->root.len);
+    else
+        *rc_p = certbus_merkle_verify_consistency (vec->size1, vec->size2, proof, proof_len,
+                                                   vec->root1.data, vec->root1.len, vec->root2.data,
+                                                   vec->root2.len);
+    return true;
+}
+
+//  One corpus folder, the test's state ("inclusion" or "consistency")
+static void
+test_corpus (void **state)
+{
+    const char *kind = *state;
+    size_t rejected_joining = 0;
+    tu_merkle_tally_t tally;
+    tu_merkle_corpus_run (kind, s_check_vector, &rejected_joining, &tally);
     printf ("merkle corpus %s: %zu vector files checked in %s, %zu accepted, %zu rejected "
             "(%zu of them for a proof entry that is not 32 bytes), %zu disagreements\n",
-            kind, list.count, dir, accepted, rejected, rejected_joining, wrong);
-    size_t checked = list.count;
-    tu_path_list_free (&list);
-    free (vec);
-    assert_true (checked > 0);
-    assert_int_equal (wrong, 0);
-}
-
-static void
-test_corpus_inclusion (void **state)
-{
-    (void) state;
-    s_run_corpus ("inclusion", true);
-}
-
-static void
-test_corpus_consistency (void **state)
-{
-    (void) state;
-    s_run_corpus ("consistency", false);
+            kind, tally.files, tally.dir, tally.accepted, tally.rejected, rejected_joining,
+            tally.wrong);
+    assert_true (tally.files > 0);
+    assert_int_equal (tally.wrong, 0);
 }
 
 int
@@ -1083,10 +1043,14 @@ main (void)
 {
     certbus_init ();
     const struct CMUnitTest tests [] = {
-        cmocka_unit_test (test_hash_known_answers), cmocka_unit_test (test_root_known_answers),
-        cmocka_unit_test (test_frontier_encoding),  cmocka_unit_test (test_cross_check),
-        cmocka_unit_test (test_giant_trees),        cmocka_unit_test (test_refusals),
-        cmocka_unit_test (test_corpus_inclusion),   cmocka_unit_test (test_corpus_consistency),
+        cmocka_unit_test (test_hash_known_answers),
+        cmocka_unit_test (test_root_known_answers),
+        cmocka_unit_test (test_frontier_encoding),
+        cmocka_unit_test (test_cross_check),
+        cmocka_unit_test (test_giant_trees),
+        cmocka_unit_test (test_refusals),
+        tu_unit_test_case ("test_corpus_inclusion", test_corpus, "inclusion"),
+        tu_unit_test_case ("test_corpus_consistency", test_corpus, "consistency"),
     };
     return cmocka_run_group_tests (tests, NULL, NULL);
 }

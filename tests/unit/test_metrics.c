@@ -12,6 +12,7 @@
 #include <setjmp.h>
 #include <cmocka.h>
 #include "certbus.h"
+#include "testutil.h"
 #include "metrics.h"
 #include <arpa/inet.h>
 #include <errno.h>
@@ -164,6 +165,19 @@ s_assert_header (const char *head, const char *name, const char *want)
     free (value);
 }
 
+//  GETs (or method) path and checks the reply's status and, unless want_body
+//  is NULL, its body
+static void
+s_expect_reply (int port, const char *method, const char *path, int want_status,
+                const char *want_body)
+{
+    reply_t reply = s_get (port, method, path);
+    assert_int_equal (reply.status, want_status);
+    if (want_body)
+        assert_string_equal (reply.body, want_body);
+    s_reply_free (&reply);
+}
+
 static broker_metrics_t *
 s_start (fake_t *fake)
 {
@@ -173,6 +187,33 @@ s_start (fake_t *fake)
     int port = broker_metrics_port (metrics);
     assert_true (port > 0 && port <= 65535);
     return metrics;
+}
+
+//  A metrics endpoint in front of a fake engine that answers EXPOSITION, for
+//  one test
+typedef struct {
+    fake_t fake;
+    broker_metrics_t *metrics;
+    int port; //  where it listens, on 127.0.0.1
+} served_t;
+
+static int
+s_setup (void **state)
+{
+    served_t *self = tu_fixture_new (state, sizeof *self);
+    self->fake.text = EXPOSITION;
+    self->metrics = s_start (&self->fake);
+    self->port = broker_metrics_port (self->metrics);
+    return 0;
+}
+
+static int
+s_teardown (void **state)
+{
+    served_t *self = *state;
+    broker_metrics_stop (&self->metrics);
+    free (self);
+    return 0;
 }
 
 //  ---------------------------------------------------------------------------
@@ -194,10 +235,7 @@ test_metrics_serves_exposition (void **state)
     s_reply_free (&reply);
 
     //  A query string (as some scrapers add) names the same resource.
-    reply = s_get (broker_metrics_port (metrics), "GET", "/metrics?name%5B%5D=x");
-    assert_int_equal (reply.status, 200);
-    assert_string_equal (reply.body, EXPOSITION);
-    s_reply_free (&reply);
+    s_expect_reply (broker_metrics_port (metrics), "GET", "/metrics?name%5B%5D=x", 200, EXPOSITION);
     broker_metrics_stop (&metrics);
     assert_null (metrics);
     broker_metrics_stop (&metrics); //  twice is harmless
@@ -222,91 +260,68 @@ test_metrics_large_exposition (void **state)
 static void
 test_metrics_healthz (void **state)
 {
-    (void) state;
-    fake_t fake = {.text = EXPOSITION};
-    broker_metrics_t *metrics = s_start (&fake);
-    reply_t reply = s_get (broker_metrics_port (metrics), "GET", "/healthz");
-    assert_int_equal (reply.status, 200);
-    assert_string_equal (reply.body, "ok\n");
-    assert_int_equal (atomic_load (&fake.calls), 1); //  health means the engine answers
-    s_reply_free (&reply);
-    broker_metrics_stop (&metrics);
+    served_t *self = *state;
+    s_expect_reply (self->port, "GET", "/healthz", 200, "ok\n");
+    assert_int_equal (atomic_load (&self->fake.calls), 1); //  health means the engine answers
 }
 
 static void
 test_metrics_engine_silent (void **state)
 {
-    (void) state;
-    fake_t fake = {.text = NULL};
-    broker_metrics_t *metrics = s_start (&fake);
-    int port = broker_metrics_port (metrics);
-    reply_t reply = s_get (port, "GET", "/healthz");
+    served_t *self = *state;
+    self->fake.text = NULL;
+    reply_t reply = s_get (self->port, "GET", "/healthz");
     assert_int_equal (reply.status, 503);
     assert_string_not_equal (reply.body, "ok\n");
     s_reply_free (&reply);
-    reply = s_get (port, "GET", "/metrics");
-    assert_int_equal (reply.status, 503);
-    assert_string_equal (reply.body, "engine not answering\n");
-    s_reply_free (&reply);
-    assert_int_equal (atomic_load (&fake.calls), 2);
+    s_expect_reply (self->port, "GET", "/metrics", 503, "engine not answering\n");
+    assert_int_equal (atomic_load (&self->fake.calls), 2);
 
     //  the engine recovers: so does the endpoint
-    fake.text = EXPOSITION;
-    reply = s_get (port, "GET", "/healthz");
-    assert_int_equal (reply.status, 200);
-    assert_string_equal (reply.body, "ok\n");
-    s_reply_free (&reply);
-    broker_metrics_stop (&metrics);
+    self->fake.text = EXPOSITION;
+    s_expect_reply (self->port, "GET", "/healthz", 200, "ok\n");
 }
 
 static void
 test_metrics_not_found (void **state)
 {
-    (void) state;
-    fake_t fake = {.text = EXPOSITION};
-    broker_metrics_t *metrics = s_start (&fake);
-    int port = broker_metrics_port (metrics);
+    served_t *self = *state;
     const char *paths [] = {"/", "/nope", "/metrics/", "/metricsx", "/healthz/x", "/METRICS"};
     for (size_t i = 0; i < sizeof paths / sizeof paths [0]; i++) {
-        reply_t reply = s_get (port, "GET", paths [i]);
+        reply_t reply = s_get (self->port, "GET", paths [i]);
         if (reply.status != 404)
             fail_msg ("GET %s: status %d, want 404", paths [i], reply.status);
         assert_non_null (strstr (reply.body, "not found"));
         s_reply_free (&reply);
     }
-    assert_int_equal (atomic_load (&fake.calls), 0); //  the engine is not asked
-    broker_metrics_stop (&metrics);
+    assert_int_equal (atomic_load (&self->fake.calls), 0); //  the engine is not asked
 }
 
 static void
 test_metrics_methods (void **state)
 {
-    (void) state;
-    fake_t fake = {.text = EXPOSITION};
-    broker_metrics_t *metrics = s_start (&fake);
-    int port = broker_metrics_port (metrics);
+    served_t *self = *state;
     const char *methods [] = {"POST", "PUT", "DELETE", "OPTIONS"};
     for (size_t i = 0; i < sizeof methods / sizeof methods [0]; i++) {
-        reply_t reply = s_get (port, methods [i], "/metrics");
+        reply_t reply = s_get (self->port, methods [i], "/metrics");
         if (reply.status != 405)
             fail_msg ("%s /metrics: status %d, want 405", methods [i], reply.status);
         s_assert_header (reply.head, "Allow", "GET, HEAD");
         s_reply_free (&reply);
     }
     //  a POST with a body is refused without reading it
-    reply_t reply = s_exchange (port, "POST /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\n"
-                                      "Content-Length: 5\r\nConnection: close\r\n\r\nhello");
+    reply_t reply = s_exchange (self->port, "POST /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                                            "Content-Length: 5\r\nConnection: close\r\n\r\nhello");
     assert_int_equal (reply.status, 405);
     s_reply_free (&reply);
-    assert_int_equal (atomic_load (&fake.calls), 0);
+    assert_int_equal (atomic_load (&self->fake.calls), 0);
 
     //  HEAD: GET's status and headers, no body
-    reply = s_get (port, "HEAD", "/metrics");
+    reply = s_get (self->port, "HEAD", "/metrics");
     assert_int_equal (reply.status, 200);
     assert_int_equal (reply.body_size, 0);
     s_assert_header (reply.head, "Content-Type", "text/plain; version=0.0.4; charset=utf-8");
     s_reply_free (&reply);
-    broker_metrics_stop (&metrics);
 }
 
 static void
@@ -346,22 +361,17 @@ test_metrics_bad_addresses (void **state)
 static void
 test_metrics_port_taken (void **state)
 {
-    (void) state;
-    fake_t fake = {.text = EXPOSITION};
-    broker_metrics_t *first = s_start (&fake);
+    served_t *self = *state;
     char address [64];
-    snprintf (address, sizeof address, "127.0.0.1:%d", broker_metrics_port (first));
+    snprintf (address, sizeof address, "127.0.0.1:%d", self->port);
     certbus_reason_clear ();
-    broker_metrics_t *second = broker_metrics_start (address, s_fake_fn, &fake);
+    broker_metrics_t *second = broker_metrics_start (address, s_fake_fn, &self->fake);
     assert_null (second);
     //  the reason names the address and the cause
     if (!strstr (certbus_reason (), address) || !strstr (certbus_reason (), "in use"))
         fail_msg ("unclear reason: %s", certbus_reason ());
     //  the first one still serves
-    reply_t reply = s_get (broker_metrics_port (first), "GET", "/healthz");
-    assert_int_equal (reply.status, 200);
-    s_reply_free (&reply);
-    broker_metrics_stop (&first);
+    s_expect_reply (self->port, "GET", "/healthz", 200, NULL);
 }
 
 static void
@@ -411,18 +421,21 @@ test_metrics_ipv6_loopback (void **state)
     broker_metrics_stop (&metrics);
 }
 
+//  A test that runs on a fresh endpoint (s_setup, s_teardown)
+#define s_test(test) cmocka_unit_test_setup_teardown (test, s_setup, s_teardown)
+
 int
 main (void)
 {
     const struct CMUnitTest tests [] = {
         cmocka_unit_test (test_metrics_serves_exposition),
         cmocka_unit_test (test_metrics_large_exposition),
-        cmocka_unit_test (test_metrics_healthz),
-        cmocka_unit_test (test_metrics_engine_silent),
-        cmocka_unit_test (test_metrics_not_found),
-        cmocka_unit_test (test_metrics_methods),
+        s_test (test_metrics_healthz),
+        s_test (test_metrics_engine_silent),
+        s_test (test_metrics_not_found),
+        s_test (test_metrics_methods),
         cmocka_unit_test (test_metrics_bad_addresses),
-        cmocka_unit_test (test_metrics_port_taken),
+        s_test (test_metrics_port_taken),
         cmocka_unit_test (test_metrics_ipv6_loopback),
     };
     return cmocka_run_group_tests (tests, NULL, NULL);

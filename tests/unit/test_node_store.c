@@ -22,14 +22,12 @@ typedef struct {
 static int
 s_setup (void **state)
 {
-    fixture_t *f = calloc (1, sizeof *f);
-    assert_non_null (f);
+    fixture_t *f = tu_fixture_new (state, sizeof *f);
     f->dir = tu_tmpdir_new ();
     char *path = tu_path (f->dir, "node.db");
     f->store = node_store_open (path);
     free (path);
     assert_non_null (f->store);
-    *state = f;
     return 0;
 }
 
@@ -471,18 +469,17 @@ test_transactions (void **state)
     free (value);
 }
 
+//  A test that runs on a fresh fixture (s_setup, s_teardown)
+#define s_test(test) cmocka_unit_test_setup_teardown (test, s_setup, s_teardown)
+
 int
 main (void)
 {
     certbus_init ();
     const struct CMUnitTest tests [] = {
-        cmocka_unit_test_setup_teardown (test_outbox, s_setup, s_teardown),
-        cmocka_unit_test_setup_teardown (test_inbox, s_setup, s_teardown),
-        cmocka_unit_test_setup_teardown (test_inbox_forwarded, s_setup, s_teardown),
-        cmocka_unit_test_setup_teardown (test_receipts, s_setup, s_teardown),
-        cmocka_unit_test_setup_teardown (test_cases, s_setup, s_teardown),
-        cmocka_unit_test_setup_teardown (test_directory_and_settings, s_setup, s_teardown),
-        cmocka_unit_test_setup_teardown (test_transactions, s_setup, s_teardown),
+        s_test (test_outbox),       s_test (test_inbox), s_test (test_inbox_forwarded),
+        s_test (test_receipts),     s_test (test_cases), s_test (test_directory_and_settings),
+        s_test (test_transactions),
     };
     return cmocka_run_group_tests (tests, NULL, NULL);
 }

@@ -20,8 +20,7 @@ typedef struct {
 static int
 s_setup (void **state)
 {
-    s_pair_t *pair = calloc (1, sizeof *pair);
-    assert_non_null (pair);
+    s_pair_t *pair = tu_fixture_new (state, sizeof *pair);
     //  A new endpoint per test: an inproc name is released asynchronously
     static int count = 0;
     char endpoint [64];
@@ -32,7 +31,6 @@ s_setup (void **state)
     assert_non_null (pair->in);
     assert_non_null (pair->out);
     zsock_set_rcvtimeo (pair->in, 5000);
-    *state = pair;
     return 0;
 }
 
@@ -349,20 +347,23 @@ test_routing (void **state)
     zsock_destroy (&router);
 }
 
+//  A test that runs on a fresh fixture (s_setup, s_teardown)
+#define s_test(test) cmocka_unit_test_setup_teardown (test, s_setup, s_teardown)
+
 int
 main (void)
 {
     const struct CMUnitTest tests [] = {
-        cmocka_unit_test_setup_teardown (test_hello, s_setup, s_teardown),
-        cmocka_unit_test_setup_teardown (test_publish, s_setup, s_teardown),
-        cmocka_unit_test_setup_teardown (test_puback, s_setup, s_teardown),
-        cmocka_unit_test_setup_teardown (test_deliver, s_setup, s_teardown),
-        cmocka_unit_test_setup_teardown (test_deliver_ack, s_setup, s_teardown),
-        cmocka_unit_test_setup_teardown (test_directory_request_and_reply, s_setup, s_teardown),
-        cmocka_unit_test_setup_teardown (test_ping_and_pong, s_setup, s_teardown),
-        cmocka_unit_test_setup_teardown (test_proof_request, s_setup, s_teardown),
-        cmocka_unit_test_setup_teardown (test_proof_reply, s_setup, s_teardown),
-        cmocka_unit_test_setup_teardown (test_error, s_setup, s_teardown),
+        s_test (test_hello),
+        s_test (test_publish),
+        s_test (test_puback),
+        s_test (test_deliver),
+        s_test (test_deliver_ack),
+        s_test (test_directory_request_and_reply),
+        s_test (test_ping_and_pong),
+        s_test (test_proof_request),
+        s_test (test_proof_reply),
+        s_test (test_error),
         cmocka_unit_test (test_routing),
     };
     return cmocka_run_group_tests (tests, NULL, NULL);

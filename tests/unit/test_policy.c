@@ -102,8 +102,7 @@ typedef struct {
 static int
 s_setup (void **state)
 {
-    s_fixture_t *self = calloc (1, sizeof *self);
-    assert_non_null (self);
+    s_fixture_t *self = tu_fixture_new (state, sizeof *self);
     self->council = tu_council_new ();
     int64_t nb = (int64_t) time (NULL) - 3600, na = nb + 86400;
     tu_council_t *council = self->council;
@@ -120,7 +119,6 @@ s_setup (void **state)
     self->policy = certbus_policy_parse ((const char *) s_default_policy);
     if (!self->policy)
         fail_msg ("the default policy does not parse: %s", certbus_reason ());
-    *state = self;
     return 0;
 }
 

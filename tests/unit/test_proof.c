@@ -133,6 +133,28 @@ s_split (const uint8_t *bytes, size_t len, ProtobufCBinaryData *out, size_t *cou
     }
 }
 
+//  The log's inclusion path of record index in the tree of tree_size (with
+//  consistency: its path from the tree of the first index records), made
+//  into bytes and split into path as a ProofReply carries it. Returns the
+//  number of hashes.
+static size_t
+s_path (log_t *log, bool consistency, uint64_t index, uint64_t tree_size,
+        uint8_t bytes [CERTBUS_MERKLE_PROOF_MAX_BYTES],
+        ProtobufCBinaryData path [CERTBUS_MERKLE_PROOF_MAX])
+{
+    size_t len = 0, count = 0;
+    if (consistency)
+        assert_int_equal (certbus_merkle_consistency_proof (bytes, &len, index, tree_size,
+                                                            s_get_node, log),
+                          0);
+    else
+        assert_int_equal (certbus_merkle_inclusion_proof (bytes, &len, index, tree_size, s_get_node,
+                                                          log),
+                          0);
+    s_split (bytes, len, path, &count);
+    return count;
+}
+
 //  A ProofReply for record index in the log's head of tree_size, with a
 //  consistency path from old_size (0 for none), as the broker answers
 static void
@@ -145,17 +167,12 @@ s_proof_new (proof_t *proof, log_t *log, uint64_t index, size_t tree_size, size_
     proof->leaf = tu_dup (log->leaves [index], log->leaf_sizes [index]);
     reply->leaf.data = proof->leaf;
     reply->leaf.len = log->leaf_sizes [index];
-    size_t len = 0;
-    assert_int_equal (certbus_merkle_inclusion_proof (proof->inclusion_bytes, &len, index,
-                                                      tree_size, s_get_node, log),
-                      0);
-    s_split (proof->inclusion_bytes, len, proof->inclusion, &reply->n_inclusion);
+    reply->n_inclusion = s_path (log, false, index, tree_size, proof->inclusion_bytes,
+                                 proof->inclusion);
     reply->inclusion = proof->inclusion;
     if (old_size) {
-        assert_int_equal (certbus_merkle_consistency_proof (proof->consistency_bytes, &len,
-                                                            old_size, tree_size, s_get_node, log),
-                          0);
-        s_split (proof->consistency_bytes, len, proof->consistency, &reply->n_consistency);
+        reply->n_consistency = s_path (log, true, old_size, tree_size, proof->consistency_bytes,
+                                       proof->consistency);
         reply->consistency = proof->consistency;
     }
     certbus_tree_head_t head;
@@ -192,27 +209,20 @@ s_verify (log_t *log, proof_t *proof, uint64_t index, const certbus_tree_head_t 
     return rc;
 }
 
+//  Makes the ProofReply of s_proof_new and checks that it fails at want
+//  (CERTBUS_PROOF_OK: that it verifies) against old
+static void
+s_expect_proof (log_t *log, uint64_t index, size_t tree_size, size_t old_size,
+                const certbus_tree_head_t *old, certbus_proof_step_t want)
+{
+    proof_t proof;
+    s_proof_new (&proof, log, index, tree_size, old_size);
+    s_verify (log, &proof, index, old, want);
+    s_proof_free (&proof);
+}
+
 //  --------------------------------------------------------------------------
 //  Known answers: the RFC 6962 reference tree
-
-static const char *s_rfc_leaves [8] = {"",
-                                       "00",
-                                       "10",
-                                       "2021",
-                                       "3031",
-                                       "40414243",
-                                       "5051525354555657",
-                                       "606162636465666768696a6b6c6d6e6f"};
-
-static const char *s_rfc_roots [8]
-    = {"6e340b9cffb37a989ca544e6bb780a2c78901d3fb33738768511a30617afa01d",
-       "fac54203e7cc696cf0dfcb42c92a1d9dbaf70ad9e621f4bd8d98662f00e3c125",
-       "aeb6bcfe274b70a14fb067a5e5578264db0fa9b51af5e0ba159158f329e06e77",
-       "d37ee418976dd95753c1c73862b9398fa2a2cf9b4ff0fdfe8b30cd95209614b7",
-       "4e3bbb1f7b478dcfe71fb631631519a3bca12c9aefca1612bfce4c13a86264d4",
-       "76e67dadbcdf1e10e1b74ddc608abd2f98dfb16fbce75277b5232a127f2087ef",
-       "ddb89be403809e325750d3d263cd78929c2942b7942a34b77e122c9594a74c8c",
-       "5dc9da79a70659a9ad559cb701ded9a2ab9d823aad2f4960cfe370eff4604328"};
 
 //  Every leaf of every prefix of the reference tree proves against the
 //  published root of that prefix, and every prefix is consistent with
@@ -227,9 +237,9 @@ test_rfc_known_answers (void **state)
     uint8_t leaves [8][HASH];
     for (size_t i = 0; i < 8; i++) {
         uint8_t data [16];
-        size_t len = strlen (s_rfc_leaves [i]) / 2;
+        size_t len = strlen (tu_rfc6962_leaves [i]) / 2;
         if (len)
-            assert_int_equal (certbus_unhex (s_rfc_leaves [i], data, len), 0);
+            assert_int_equal (certbus_unhex (tu_rfc6962_leaves [i], data, len), 0);
         certbus_merkle_leaf_hash (leaves [i], len ? data : NULL, len);
         certbus_merkle_node_t nodes [CERTBUS_MERKLE_MAX_LEVELS];
         size_t count = 0;
@@ -242,18 +252,14 @@ test_rfc_known_answers (void **state)
     certbus_tree_head_t heads [8];
     for (size_t size = 1; size <= 8; size++) {
         heads [size - 1].size = size;
-        assert_int_equal (certbus_unhex (s_rfc_roots [size - 1], heads [size - 1].root, HASH), 0);
+        assert_int_equal (certbus_unhex (tu_rfc6962_roots [size], heads [size - 1].root, HASH), 0);
     }
     size_t checked = 0;
     for (size_t size = 1; size <= 8; size++) {
+        uint8_t bytes [CERTBUS_MERKLE_PROOF_MAX_BYTES];
+        ProtobufCBinaryData path [CERTBUS_MERKLE_PROOF_MAX];
         for (size_t i = 0; i < size; i++) {
-            uint8_t bytes [CERTBUS_MERKLE_PROOF_MAX_BYTES];
-            size_t len = 0, count;
-            ProtobufCBinaryData path [CERTBUS_MERKLE_PROOF_MAX];
-            assert_int_equal (certbus_merkle_inclusion_proof (bytes, &len, i, size, s_get_node,
-                                                              log),
-                              0);
-            s_split (bytes, len, path, &count);
+            size_t count = s_path (log, false, i, size, bytes, path);
             tu_assert_err (certbus_proof_verify_inclusion (leaves [i], i, &heads [size - 1], path,
                                                            count),
                            CERTBUS_OK);
@@ -264,13 +270,7 @@ test_rfc_known_answers (void **state)
             checked++;
         }
         for (size_t old = 1; old < size; old++) {
-            uint8_t bytes [CERTBUS_MERKLE_PROOF_MAX_BYTES];
-            size_t len = 0, count;
-            ProtobufCBinaryData path [CERTBUS_MERKLE_PROOF_MAX];
-            assert_int_equal (certbus_merkle_consistency_proof (bytes, &len, old, size, s_get_node,
-                                                                log),
-                              0);
-            s_split (bytes, len, path, &count);
+            size_t count = s_path (log, true, old, size, bytes, path);
             tu_assert_err (certbus_proof_verify_consistency (&heads [old - 1], &heads [size - 1],
                                                              path, count),
                            CERTBUS_OK);
@@ -326,10 +326,7 @@ test_verify_with_old_head (void **state)
         certbus_tree_head_t old;
         size_t old_bytes_size;
         free (s_head_sign (log, old_size, log->broker, &old, &old_bytes_size));
-        proof_t proof;
-        s_proof_new (&proof, log, 4, 11, old_size);
-        s_verify (log, &proof, 4, &old, CERTBUS_PROOF_OK);
-        s_proof_free (&proof);
+        s_expect_proof (log, 4, 11, old_size, &old, CERTBUS_PROOF_OK);
     }
     s_log_free (log);
     free (log);
@@ -405,9 +402,7 @@ test_wrong_index (void **state)
     assert_int_equal (result.failed, CERTBUS_PROOF_OTHER_RECORD);
     s_proof_free (&proof);
     //  A record that is not a publish (record 5 is a deliver)
-    s_proof_new (&proof, log, 5, 9, 0);
-    s_verify (log, &proof, 5, NULL, CERTBUS_PROOF_OTHER_RECORD);
-    s_proof_free (&proof);
+    s_expect_proof (log, 5, 9, 0, NULL, CERTBUS_PROOF_OTHER_RECORD);
     //  The right record with the path of its neighbour
     proof_t other;
     s_proof_new (&proof, log, 3, 9, 0);
@@ -475,12 +470,10 @@ test_old_head_refusals (void **state)
     size_t old_size;
     //  A head smaller than one seen before: the log was rolled back
     free (s_head_sign (log, 12, log->broker, &old, &old_size));
-    proof_t proof;
-    s_proof_new (&proof, log, 3, 9, 0);
-    s_verify (log, &proof, 3, &old, CERTBUS_PROOF_ROLLED_BACK);
-    s_proof_free (&proof);
+    s_expect_proof (log, 3, 9, 0, &old, CERTBUS_PROOF_ROLLED_BACK);
     //  A flipped bit of the consistency path
     free (s_head_sign (log, 5, log->broker, &old, &old_size));
+    proof_t proof;
     s_proof_new (&proof, log, 3, 12, 5);
     s_verify (log, &proof, 3, &old, CERTBUS_PROOF_OK);
     proof.consistency_bytes [40] ^= 0x01;
@@ -488,14 +481,10 @@ test_old_head_refusals (void **state)
     s_proof_free (&proof);
     //  An old head whose root the new head does not extend (a forked log)
     old.root [0] ^= 0x80;
-    s_proof_new (&proof, log, 3, 12, 5);
-    s_verify (log, &proof, 3, &old, CERTBUS_PROOF_CONSISTENCY);
-    s_proof_free (&proof);
+    s_expect_proof (log, 3, 12, 5, &old, CERTBUS_PROOF_CONSISTENCY);
     //  No consistency path at all
     free (s_head_sign (log, 5, log->broker, &old, &old_size));
-    s_proof_new (&proof, log, 3, 12, 0);
-    s_verify (log, &proof, 3, &old, CERTBUS_PROOF_CONSISTENCY);
-    s_proof_free (&proof);
+    s_expect_proof (log, 3, 12, 0, &old, CERTBUS_PROOF_CONSISTENCY);
     s_log_free (log);
     free (log);
 }
@@ -503,84 +492,54 @@ test_old_head_refusals (void **state)
 //  --------------------------------------------------------------------------
 //  The shared corpus, through the ProofReply path checks
 
-static void
-s_run_corpus (const char *kind, bool inclusion)
+//  Verifies one vector as a ProofReply's path checks would; a vector whose
+//  hashes a ProofReply cannot carry is unfit
+static bool
+s_check_vector (const tu_merkle_vector_t *vec, bool inclusion, certbus_err_t *rc_p, void *arg)
 {
-    char dir [512];
-    if (!tu_merkle_corpus_dir (dir, sizeof dir, kind)) {
-        printf ("skipped: shared corpus not present (no %s)\n", dir);
-        skip ();
+    (void) arg;
+    ProtobufCBinaryData path [TU_VEC_MAX_PROOF];
+    for (size_t p = 0; p < vec->proof_count; p++) {
+        path [p].data = (uint8_t *) vec->proof [p].data;
+        path [p].len = vec->proof [p].len;
     }
-    tu_path_list_t list = {NULL, 0, 0};
-    tu_json_files (&list, dir);
-    tu_merkle_vector_t *vec = malloc (sizeof *vec);
-    assert_non_null (vec);
-    size_t accepted = 0, wrong = 0, unfit = 0;
-    for (size_t i = 0; i < list.count; i++) {
-        uint8_t *text = NULL;
-        size_t size = 0;
-        assert_int_equal (certbus_file_read (list.paths [i], TU_VEC_MAX_FILE, &text, &size), 0);
-        bool parsed = tu_merkle_vector_parse ((const char *) text, size, vec);
-        free (text);
-        assert_true (parsed);
-        ProtobufCBinaryData path [TU_VEC_MAX_PROOF];
-        for (size_t p = 0; p < vec->proof_count; p++) {
-            path [p].data = vec->proof [p].data;
-            path [p].len = vec->proof [p].len;
-        }
-        //  A tree head holds a 32-byte root and a record hashes to 32
-        //  bytes: a vector with another length cannot be put in a
-        //  ProofReply at all (test_merkle checks those against lib/merkle)
-        bool fits = inclusion ? vec->root.len == HASH && vec->leaf_hash.len == HASH
-                              : vec->root1.len == HASH && vec->root2.len == HASH;
-        if (!fits) {
-            unfit++;
-            continue;
-        }
-        certbus_err_t rc = CERTBUS_E_FIELD;
-        certbus_tree_head_t head = {0}, old = {0};
-        if (inclusion) {
-            head.size = vec->tree_size;
-            memcpy (head.root, vec->root.data, HASH);
-            rc = certbus_proof_verify_inclusion (vec->leaf_hash.data, vec->leaf_index, &head, path,
-                                                 vec->proof_count);
-        }
-        else {
-            old.size = vec->size1;
-            memcpy (old.root, vec->root1.data, HASH);
-            head.size = vec->size2;
-            memcpy (head.root, vec->root2.data, HASH);
-            rc = certbus_proof_verify_consistency (&old, &head, path, vec->proof_count);
-        }
-        accepted += rc == CERTBUS_OK;
-        if ((rc != CERTBUS_OK) != vec->want_err) {
-            printf ("FAIL %s (%s): wantErr=%s but got %s: %s\n", list.paths [i], vec->desc,
-                    vec->want_err ? "true" : "false", certbus_err_name (rc), certbus_reason ());
-            wrong++;
-        }
+    //  A tree head holds a 32-byte root and a record hashes to 32
+    //  bytes: a vector with another length cannot be put in a
+    //  ProofReply at all (test_merkle checks those against lib/merkle)
+    bool fits = inclusion ? vec->root.len == HASH && vec->leaf_hash.len == HASH
+                          : vec->root1.len == HASH && vec->root2.len == HASH;
+    if (!fits)
+        return false;
+    certbus_tree_head_t head = {0}, old = {0};
+    if (inclusion) {
+        head.size = vec->tree_size;
+        memcpy (head.root, vec->root.data, HASH);
+        *rc_p = certbus_proof_verify_inclusion (vec->leaf_hash.data, vec->leaf_index, &head, path,
+                                                vec->proof_count);
     }
+    else {
+        old.size = vec->size1;
+        memcpy (old.root, vec->root1.data, HASH);
+        head.size = vec->size2;
+        memcpy (head.root, vec->root2.data, HASH);
+        *rc_p = certbus_proof_verify_consistency (&old, &head, path, vec->proof_count);
+    }
+    return true;
+}
+
+//  One corpus folder, the test's state ("inclusion" or "consistency")
+static void
+test_corpus (void **state)
+{
+    const char *kind = *state;
+    tu_merkle_tally_t tally;
+    tu_merkle_corpus_run (kind, s_check_vector, NULL, &tally);
     printf ("proof corpus %s: %zu vector files in %s, %zu with hashes a ProofReply cannot "
             "carry, %zu accepted, %zu disagreements\n",
-            kind, list.count, dir, unfit, accepted, wrong);
-    assert_true (list.count > 0);
-    assert_true (accepted > 0);
-    tu_path_list_free (&list);
-    free (vec);
-    assert_int_equal (wrong, 0);
-}
-
-static void
-test_corpus_inclusion (void **state)
-{
-    (void) state;
-    s_run_corpus ("inclusion", true);
-}
-
-static void
-test_corpus_consistency (void **state)
-{
-    (void) state;
-    s_run_corpus ("consistency", false);
+            kind, tally.files, tally.dir, tally.unfit, tally.accepted, tally.wrong);
+    assert_true (tally.files > 0);
+    assert_true (tally.accepted > 0);
+    assert_int_equal (tally.wrong, 0);
 }
 
 int
@@ -588,11 +547,15 @@ main (void)
 {
     certbus_init ();
     const struct CMUnitTest tests [] = {
-        cmocka_unit_test (test_rfc_known_answers),    cmocka_unit_test (test_verify_reply),
-        cmocka_unit_test (test_verify_with_old_head), cmocka_unit_test (test_tampered_leaf),
-        cmocka_unit_test (test_wrong_index),          cmocka_unit_test (test_wrong_head_signature),
-        cmocka_unit_test (test_old_head_refusals),    cmocka_unit_test (test_corpus_inclusion),
-        cmocka_unit_test (test_corpus_consistency),
+        cmocka_unit_test (test_rfc_known_answers),
+        cmocka_unit_test (test_verify_reply),
+        cmocka_unit_test (test_verify_with_old_head),
+        cmocka_unit_test (test_tampered_leaf),
+        cmocka_unit_test (test_wrong_index),
+        cmocka_unit_test (test_wrong_head_signature),
+        cmocka_unit_test (test_old_head_refusals),
+        tu_unit_test_case ("test_corpus_inclusion", test_corpus, "inclusion"),
+        tu_unit_test_case ("test_corpus_consistency", test_corpus, "consistency"),
     };
     return cmocka_run_group_tests (tests, NULL, NULL);
 }

@@ -31,8 +31,7 @@ typedef struct {
 static int
 s_setup (void **state)
 {
-    s_fixture_t *self = calloc (1, sizeof *self);
-    assert_non_null (self);
+    s_fixture_t *self = tu_fixture_new (state, sizeof *self);
     self->broker = certbus_identity_new ();
     self->other = certbus_identity_new ();
     assert_non_null (self->broker);
@@ -42,7 +41,6 @@ s_setup (void **state)
     tu_fill (self->head.root, sizeof self->head.root, 42);
     self->bytes = certbus_tree_head_sign (self->broker, &self->head, &self->size);
     assert_non_null (self->bytes);
-    *state = self;
     return 0;
 }
 

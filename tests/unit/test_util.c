@@ -140,8 +140,7 @@ s_count (const char *folder, const char *prefix)
 static void
 test_file_write_ignores_planted_links (void **state)
 {
-    (void) state;
-    char *tmp = tu_tmpdir_new ();
+    const char *tmp = *state;
     char *victim = tu_path (tmp, "victim");
     s_write_text (victim, "victim\n", 0640);
     char *folder = tu_path (tmp, "folder");
@@ -170,7 +169,6 @@ test_file_write_ignores_planted_links (void **state)
     free (target);
     free (folder);
     free (victim);
-    tu_tmpdir_remove (&tmp);
 }
 
 //  A symbolic link at the target itself is replaced by the new file, not
@@ -178,8 +176,7 @@ test_file_write_ignores_planted_links (void **state)
 static void
 test_file_write_replaces_link_at_target (void **state)
 {
-    (void) state;
-    char *tmp = tu_tmpdir_new ();
+    const char *tmp = *state;
     char *victim = tu_path (tmp, "victim");
     s_write_text (victim, "victim\n", 0640);
     char *target = tu_path (tmp, "cert");
@@ -200,7 +197,6 @@ test_file_write_replaces_link_at_target (void **state)
     free (dangling);
     free (target);
     free (victim);
-    tu_tmpdir_remove (&tmp);
 }
 
 //  The mode is the one asked for whatever the umask, and a failed write
@@ -208,8 +204,7 @@ test_file_write_replaces_link_at_target (void **state)
 static void
 test_file_write_mode_and_failure (void **state)
 {
-    (void) state;
-    char *tmp = tu_tmpdir_new ();
+    const char *tmp = *state;
     char *path = tu_path (tmp, "file");
     mode_t old = umask (0077);
     assert_int_equal (certbus_file_write (path, "a", 1, 0644), 0);
@@ -232,7 +227,6 @@ test_file_write_mode_and_failure (void **state)
     free (missing);
     free (sub);
     free (path);
-    tu_tmpdir_remove (&tmp);
 }
 
 int
@@ -242,9 +236,9 @@ main (void)
     const struct CMUnitTest tests [] = {
         cmocka_unit_test (test_json_escapes_every_control),
         cmocka_unit_test (test_term_escape),
-        cmocka_unit_test (test_file_write_ignores_planted_links),
-        cmocka_unit_test (test_file_write_replaces_link_at_target),
-        cmocka_unit_test (test_file_write_mode_and_failure),
+        tu_unit_test_in_tmpdir (test_file_write_ignores_planted_links),
+        tu_unit_test_in_tmpdir (test_file_write_replaces_link_at_target),
+        tu_unit_test_in_tmpdir (test_file_write_mode_and_failure),
     };
     return cmocka_run_group_tests (tests, NULL, NULL);
 }

@@ -25,6 +25,7 @@
 
 #include "certbus.h"
 #include <sodium.h>
+#include "random_source.h"
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -92,26 +93,6 @@ s_random_buf (void *const buf, const size_t size)
     }
     s_stream_used += size;
 }
-
-static uint32_t
-s_random (void)
-{
-    uint32_t value;
-    s_random_buf (&value, sizeof value);
-    return value;
-}
-
-static const char *
-s_random_name (void)
-{
-    return "certbus-vectors-chacha20";
-}
-
-static randombytes_implementation s_random_impl = {
-    .implementation_name = s_random_name,
-    .random = s_random,
-    .buf = s_random_buf,
-};
 
 //  The bytes of draw index since the last reseed; asserts its size
 static const uint8_t *
@@ -413,19 +394,23 @@ s_identity (const char *name)
 static void
 s_vec_identity (s_vec_t *vec, const char *name, certbus_identity_t *identity)
 {
-    char field [64];
-    snprintf (field, sizeof field, "%s_sign_seed", name);
-    s_vec_bytes (vec, field, certbus_identity_sign_secret (identity), 32);
-    snprintf (field, sizeof field, "%s_sign_public", name);
-    s_vec_bytes (vec, field, certbus_identity_sign_public (identity), 32);
-    snprintf (field, sizeof field, "%s_box_secret", name);
-    s_vec_bytes (vec, field, certbus_identity_box_secret (identity), 32);
-    snprintf (field, sizeof field, "%s_box_public", name);
-    s_vec_bytes (vec, field, certbus_identity_box_public (identity), 32);
-    snprintf (field, sizeof field, "%s_curve_secret", name);
-    s_vec_bytes (vec, field, certbus_identity_curve_secret (identity), 32);
-    snprintf (field, sizeof field, "%s_curve_public", name);
-    s_vec_bytes (vec, field, certbus_identity_curve_public (identity), 32);
+    //  The fields of one identity, in file order
+    static const struct {
+        const char *suffix;
+        const uint8_t *(*key) (certbus_identity_t *self);
+    } keys [] = {
+        {"sign_seed", certbus_identity_sign_secret},
+        {"sign_public", certbus_identity_sign_public},
+        {"box_secret", certbus_identity_box_secret},
+        {"box_public", certbus_identity_box_public},
+        {"curve_secret", certbus_identity_curve_secret},
+        {"curve_public", certbus_identity_curve_public},
+    };
+    for (size_t i = 0; i < sizeof keys / sizeof keys [0]; i++) {
+        char field [64];
+        snprintf (field, sizeof field, "%s_%s", name, keys [i].suffix);
+        s_vec_bytes (vec, field, keys [i].key (identity), 32);
+    }
 }
 
 //  keys.vec: every key pair, from its seed
@@ -695,6 +680,31 @@ s_make_envelopes (void)
     }
 }
 
+//  Seals payload from member from to the one recipient, with opts and one
+//  reference (relation) to the green envelope, after reseeding the random
+//  stream with label. Returns the envelope's bytes (caller frees).
+static uint8_t *
+s_seal_about_green (size_t from, const char *recipient, certbus_seal_opts_t *opts,
+                    const char *relation, const uint8_t *payload, size_t payload_size,
+                    const char *label, uint8_t id [CERTBUS_ID_SIZE], size_t *size_p)
+{
+    certbus_ref_t ref = {.relation = ""};
+    snprintf (ref.relation, sizeof ref.relation, "%s", relation);
+    memcpy (ref.id, s_world.green_id, CERTBUS_ID_SIZE);
+    opts->refs = &ref;
+    opts->ref_count = 1;
+    char *recipients [1] = {(char *) recipient};
+    s_reseed (label);
+    uint8_t *bytes = NULL;
+    assert_int_equal (certbus_envelope_seal_to (s_world.member [from], s_world.cert [from],
+                                                s_world.dir, opts, recipients, 1, payload,
+                                                payload_size, id, &bytes, size_p),
+                      CERTBUS_OK);
+    opts->refs = NULL; //  ref ends here
+    opts->ref_count = 0;
+    return bytes;
+}
+
 //  forward.vec: bravo forwards alpha's green envelope to charlie
 static void
 s_make_forward (void)
@@ -709,23 +719,15 @@ s_make_forward (void)
                                             (const uint8_t *) note, strlen (note), "text/plain",
                                             &payload, &payload_size),
                       CERTBUS_OK);
-    certbus_ref_t ref = {.relation = "forwards"};
-    memcpy (ref.id, s_world.green_id, CERTBUS_ID_SIZE);
     certbus_seal_opts_t opts = {.kind = "advisory",
                                 .tlp = "green",
                                 .audience = "org:charlie",
                                 .severity = "high",
-                                .content_type = CERTBUS_FORWARD_TYPE,
-                                .refs = &ref,
-                                .ref_count = 1};
-    char *recipient = "charlie";
-    s_reseed ("forward");
-    uint8_t id [CERTBUS_ID_SIZE], *bytes;
+                                .content_type = CERTBUS_FORWARD_TYPE};
+    uint8_t id [CERTBUS_ID_SIZE];
     size_t size;
-    assert_int_equal (certbus_envelope_seal_to (s_world.member [1], s_world.cert [1], s_world.dir,
-                                                &opts, &recipient, 1, payload, payload_size, id,
-                                                &bytes, &size),
-                      CERTBUS_OK);
+    uint8_t *bytes = s_seal_about_green (1, "charlie", &opts, "forwards", payload, payload_size,
+                                         "forward", id, &size);
     s_vec_t vec = {{0}};
     s_vec_comment (&vec, "bravo forwards alpha's green advisory (envelope-green) to charlie;");
     s_vec_comment (&vec, "payload is the Forward, forward_content_key alpha's content key");
@@ -762,23 +764,15 @@ s_make_receipt (void)
     certbus_id_format (s_world.green_id, id);
     certbus_time_format (s_T0_MS, when, sizeof when);
     snprintf (json, sizeof json, "{\"receipt_for\":\"%s\",\"stored\":\"%s\"}", id, when);
-    certbus_ref_t ref = {.relation = "receipt-for"};
-    memcpy (ref.id, s_world.green_id, CERTBUS_ID_SIZE);
     certbus_seal_opts_t opts = {.kind = "receipt",
                                 .tlp = "clear",
                                 .audience = "org:alpha",
                                 .severity = "info",
-                                .content_type = "application/json",
-                                .refs = &ref,
-                                .ref_count = 1};
-    char *recipient = "alpha";
-    s_reseed ("receipt");
-    uint8_t receipt_id [CERTBUS_ID_SIZE], *bytes;
+                                .content_type = "application/json"};
+    uint8_t receipt_id [CERTBUS_ID_SIZE];
     size_t size;
-    assert_int_equal (certbus_envelope_seal_to (s_world.member [2], s_world.cert [2], s_world.dir,
-                                                &opts, &recipient, 1, (const uint8_t *) json,
-                                                strlen (json), receipt_id, &bytes, &size),
-                      CERTBUS_OK);
+    uint8_t *bytes = s_seal_about_green (2, "alpha", &opts, "receipt-for", (const uint8_t *) json,
+                                         strlen (json), "receipt", receipt_id, &size);
     s_vec_t vec = {{0}};
     s_vec_comment (&vec, "charlie's receipt for envelope-green, back to alpha");
     s_vec_bytes (&vec, "receipt_for", s_world.green_id, CERTBUS_ID_SIZE);
@@ -1119,7 +1113,7 @@ int
 main (int argc, char *argv [])
 {
     //  Before sodium_init, which certbus_init calls
-    randombytes_set_implementation (&s_random_impl);
+    rs_install (s_random_buf, "certbus-vectors-chacha20");
     s_reseed ("init");
     certbus_init ();
     if (argc == 3 && strcmp (argv [1], "--write") == 0)
