@@ -53,30 +53,20 @@ broker_auditlog_append (broker_ctx_t *ctx, const char *event, const char *org,
 {
     if (broker_publish_txn (ctx))
         return;
-    Certbus__AuditRecord record = CERTBUS__AUDIT_RECORD__INIT;
-    record.time = ctx->auditlog->audit_time ? ctx->auditlog->audit_time : certbus_now_ms ();
+    certbus_audit_entry_t entry = {.time = ctx->auditlog->audit_time ? ctx->auditlog->audit_time
+                                                                     : certbus_now_ms (),
+                                   .event = event,
+                                   .org = org,
+                                   .header = header,
+                                   .decision = decision,
+                                   .rule = rule,
+                                   .reason = reason,
+                                   .sequence = sequence,
+                                   .recipients = recipients,
+                                   .recipient_count = recipient_count};
     ctx->auditlog->audit_time = 0;
-    record.event = (char *) event;
-    record.org = (char *) org;
-    if (header) {
-        record.message_id = certbus_codec_bytes (header->id, CERTBUS_ID_SIZE);
-        record.kind = header->kind;
-        record.tlp = header->tlp;
-        record.audience = header->audience;
-        record.ciphertext_hash = certbus_codec_bytes (header->ciphertext_hash, CERTBUS_HASH_SIZE);
-        record.severity = header->severity;
-        record.case_status = header->case_status;
-        for (size_t i = 0; i < header->ref_count; i++)
-            if (strcmp (header->refs [i].relation, "updates") == 0) {
-                record.case_id = certbus_codec_bytes (header->refs [i].id, CERTBUS_ID_SIZE);
-            }
-    }
-    record.decision = (char *) (decision ? decision : "");
-    record.rule = (char *) (rule ? rule : "");
-    record.reason = (char *) (reason ? reason : "");
-    record.sequence = sequence;
-    record.recipients = recipients;
-    record.n_recipients = recipient_count;
+    Certbus__AuditRecord record;
+    certbus_audit_record_fill (&record, &entry);
     if (broker_tree_append (ctx->auditlog->tree, &record))
         broker_publish_txn_fail (ctx);
 }

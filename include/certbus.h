@@ -21,6 +21,7 @@
 #include "certbus/control.h"
 #include "certbus/proof.h"
 #include "certbus/args.h"
+#include "certbus/auditrec.h"
 
 #define CERTBUS_VERSION "0.1.0"
 
