@@ -79,7 +79,9 @@ deps:
 	@if [ -n "$(strip $(DEPS_MISSING))" ] || ! command -v $(CLANG_FORMAT) >/dev/null 2>&1; \
 	then deploy/deps.sh; fi
 
-$(GEN_C) $(GEN_H): proto/certbus.proto
+# One protoc-c run writes both files (a grouped target: without it make may
+# run it once per file, and the second run leaves objects older than the header)
+$(GEN_C) $(GEN_H) &: proto/certbus.proto
 	@mkdir -p $(BUILD)/gen
 	protoc-c --c_out=$(BUILD)/gen $<
 
@@ -262,7 +264,7 @@ FUZZ_SRC := $(wildcard tests/fuzz/fuzz_*.c)
 FUZZ_BIN := $(FUZZ_SRC:tests/fuzz/%.c=$(FUZZ)/bin/%)
 FUZZ_SECONDS ?= 60
 
-$(FUZZ_GEN_C) $(FUZZ_GEN_H): proto/certbus.proto
+$(FUZZ_GEN_C) $(FUZZ_GEN_H) &: proto/certbus.proto
 	@mkdir -p $(FUZZ)/gen
 	protoc-c --c_out=$(FUZZ)/gen $<
 
