@@ -21,7 +21,7 @@ BUILD ?= build
 SAN_FLAGS :=
 endif
 
-PKGS := libzmq libczmq libprotobuf-c libsodium sqlite3 libmicrohttpd jansson
+PKGS := libzmq libczmq libprotobuf-c libsodium sqlite3 libpq libmicrohttpd jansson
 TEST_PKGS := cmocka
 DEP_COMMANDS := protoc-c sqlite3 python3
 
