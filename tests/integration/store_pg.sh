@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# store_pg.sh - the storage interface's unit tests (test_broker_store,
+# unchanged) against a throwaway PostgreSQL cluster, then what only a
+# server can show: the schema as made, and a commit whose session is lost.
+set -euo pipefail
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+BIN=${CERTBUS_BIN:-$(cd "$here/../../build" && pwd)}
+# shellcheck source=../lib/pgtmp.sh
+source "$here/../lib/pgtmp.sh"
+
+fail() { echo "FAIL: $*" >&2; exit 1; }
+pass() { echo "ok: $*"; }
+
+[ -x "$BIN/tests/test_broker_store" ] || fail "$BIN/tests/test_broker_store not built (make tests)"
+pgtmp_start
+pass "cluster on 127.0.0.1:$PGTMP_PORT"
+
+# Each test's store is its own database, which the store makes on open
+# (the template's %s is a name unique to each test)
+CERTBUS_TEST_STORE_URL="$PGTMP_URL/%s" nice "$BIN/tests/test_broker_store" \
+    || fail "test_broker_store against PostgreSQL"
+pass "test_broker_store against PostgreSQL"
+
+# The databases the tests made hold this build's schema version
+db=$(pgtmp_psql postgres "SELECT datname FROM pg_database WHERE datname LIKE 'store\_%'
+                          ORDER BY datname LIMIT 1")
+[ -n "$db" ] || fail "no test database was made"
+schema=$(pgtmp_psql "$db" "SELECT value FROM meta WHERE key = 'schema'")
+[ "$schema" = 3 ] || fail "schema version in $db is '$schema', want 3"
+pass "schema version $schema recorded in $db"
+
+# The postgres:// spelling opens the same store
+if [ -x "$BIN/tools/store_commit_lost" ]; then
+    CERTBUS_TEST_STORE_URL="postgres://$PGTMP_USER@127.0.0.1:$PGTMP_PORT/lost" \
+        nice "$BIN/tools/store_commit_lost" "postgres://$PGTMP_USER@127.0.0.1:$PGTMP_PORT/lost" \
+        "$PGTMP_BIN/psql -X -q -tA -h 127.0.0.1 -p $PGTMP_PORT -U $PGTMP_USER -d postgres" \
+        || fail "a commit whose session was lost"
+    pass "a commit whose session is lost fails and is not acknowledged"
+else
+    fail "$BIN/tools/store_commit_lost not built (make tests)"
+fi
