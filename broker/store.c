@@ -58,7 +58,8 @@ broker_store_open (const char *url, bool create)
     }
     //  A plain path names an SQLite file; any other URL is not ours
     if (!open && strstr (url, "://")) {
-        certbus_fail (CERTBUS_E_FIELD, "store %s: unknown URL scheme (this build knows sqlite: and postgresql://)",
+        certbus_fail (CERTBUS_E_FIELD,
+                      "store %s: unknown URL scheme (this build knows sqlite: and postgresql://)",
                       url);
         return NULL;
     }

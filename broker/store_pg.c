@@ -284,8 +284,10 @@ s_commit (broker_store_backend_t *self)
     assert (self->in_tx);
     if (self->tx_failed) {
         s_rollback (self);
-        return certbus_fail (CERTBUS_E_IO, "database %s: commit: a statement of the "
-                             "transaction failed; rolled back", self->name);
+        return certbus_fail (CERTBUS_E_IO,
+                             "database %s: commit: a statement of the "
+                             "transaction failed; rolled back",
+                             self->name);
     }
     PGresult *res = PQexec (self->conn, "COMMIT");
     ExecStatusType status = PQresultStatus (res);
@@ -293,9 +295,9 @@ s_commit (broker_store_backend_t *self)
     bool committed = status == PGRES_COMMAND_OK && strcmp (PQcmdStatus (res), "COMMIT") == 0;
     bool lost = !committed && PQstatus (self->conn) != CONNECTION_OK;
     char text [512];
-    snprintf (text, sizeof text, "%s", res && *PQresultErrorMessage (res)
-                                           ? PQresultErrorMessage (res)
-                                           : PQerrorMessage (self->conn));
+    snprintf (text, sizeof text, "%s",
+              res && *PQresultErrorMessage (res) ? PQresultErrorMessage (res)
+                                                 : PQerrorMessage (self->conn));
     text [strcspn (text, "\n")] = 0;
     PQclear (res);
     self->in_tx = false;
@@ -306,13 +308,14 @@ s_commit (broker_store_backend_t *self)
     s_counts_settle (self, false);
     if (lost) {
         self->counts_valid = false;
-        return certbus_fail (CERTBUS_E_IO, "database %s: the session was lost during COMMIT: "
+        return certbus_fail (CERTBUS_E_IO,
+                             "database %s: the session was lost during COMMIT: "
                              "the batch may or may not be stored (outcome unknown: %s)",
                              self->name, text);
     }
     s_rollback (self);
-    return certbus_fail (CERTBUS_E_IO, "database %s: commit failed, rolled back: %s",
-                         self->name, *text ? text : "the server aborted the transaction");
+    return certbus_fail (CERTBUS_E_IO, "database %s: commit failed, rolled back: %s", self->name,
+                         *text ? text : "the server aborted the transaction");
 }
 
 //  ---------------------------------------------------------------------

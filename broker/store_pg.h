@@ -187,8 +187,8 @@ int
 uint64_t
     broker_pg_cert_active (broker_store_backend_t *self, const char *org_id);
 int
-    broker_pg_cert_revoke (broker_store_backend_t *self, uint64_t serial,
-                           const uint8_t *revocation, size_t size, int64_t at, const char *reason);
+    broker_pg_cert_revoke (broker_store_backend_t *self, uint64_t serial, const uint8_t *revocation,
+                           size_t size, int64_t at, const char *reason);
 int
     broker_pg_certs_each (broker_store_backend_t *self, broker_blob_fn *fn, void *arg);
 int

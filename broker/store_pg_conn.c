@@ -88,12 +88,11 @@ static const char *s_sql [BROKER_PG_STATEMENTS] = {
                             " RETURNING msg_seq",
     [BROKER_PG_QUEUE_COUNT] = "SELECT COUNT (*) FROM queue WHERE recipient = $1",
     [BROKER_PG_QUEUE_COUNTS] = "SELECT recipient, COUNT (*) FROM queue GROUP BY recipient",
-    [BROKER_PG_OLDEST]
-    = "SELECT MIN (m.accepted_at) FROM messages m WHERE m.seq IN ("
-      " SELECT (SELECT msg_seq FROM queue WHERE recipient = $1 AND priority = 1"
-      "  ORDER BY qseq LIMIT 1)"
-      " UNION ALL SELECT (SELECT msg_seq FROM queue WHERE recipient = $1"
-      "  AND priority = 0 ORDER BY qseq LIMIT 1))",
+    [BROKER_PG_OLDEST] = "SELECT MIN (m.accepted_at) FROM messages m WHERE m.seq IN ("
+                         " SELECT (SELECT msg_seq FROM queue WHERE recipient = $1 AND priority = 1"
+                         "  ORDER BY qseq LIMIT 1)"
+                         " UNION ALL SELECT (SELECT msg_seq FROM queue WHERE recipient = $1"
+                         "  AND priority = 0 ORDER BY qseq LIMIT 1))",
     [BROKER_PG_EXPIRE] = "DELETE FROM messages WHERE expires_at < $1",
     [BROKER_PG_MSG_BY_SEQ] = "SELECT id, origin, kind, tlp, severity, audience FROM messages"
                              " WHERE seq = $1",
@@ -101,8 +100,9 @@ static const char *s_sql [BROKER_PG_STATEMENTS] = {
                                " FROM messages WHERE origin = $1",
     [BROKER_PG_QUEUE_ALL] = "SELECT qseq, recipient, msg_seq, priority, wrapped, digest FROM queue"
                             " ORDER BY qseq",
-    [BROKER_PG_QUEUE_ORPHAN] = "SELECT q.qseq FROM queue q LEFT JOIN messages m ON m.seq = q.msg_seq"
-                               " WHERE m.seq IS NULL ORDER BY q.qseq LIMIT 1",
+    [BROKER_PG_QUEUE_ORPHAN]
+    = "SELECT q.qseq FROM queue q LEFT JOIN messages m ON m.seq = q.msg_seq"
+      " WHERE m.seq IS NULL ORDER BY q.qseq LIMIT 1",
     [BROKER_PG_MSG_ALL] = "SELECT m.seq, m.digest, " s_MESSAGE_COLUMNS_M
                           " FROM messages m ORDER BY m.seq",
     [BROKER_PG_COUNT_MESSAGES] = "SELECT COUNT (*) FROM messages",
@@ -253,8 +253,7 @@ s_exec_plain (broker_store_backend_t *self, const char *sql, const char *what)
 {
     PGresult *res = PQexec (self->conn, sql);
     ExecStatusType status = PQresultStatus (res);
-    int rc = status == PGRES_COMMAND_OK || status == PGRES_TUPLES_OK ? 0
-                                                                     : s_fail (self, res, what);
+    int rc = status == PGRES_COMMAND_OK || status == PGRES_TUPLES_OK ? 0 : s_fail (self, res, what);
     PQclear (res);
     return rc;
 }
@@ -273,6 +272,26 @@ s_schema_create (broker_store_backend_t *self)
         rc = s_exec_plain (self, "COMMIT", "commit the schema");
     else
         PQclear (PQexec (self->conn, "ROLLBACK"));
+    return rc;
+}
+
+//  0 when the schema's tables are there (statements are prepared against
+//  them), else -1 with a reason an operator can act on
+static int
+s_schema_present (broker_store_backend_t *self)
+{
+    PGresult *res = PQexec (self->conn, "SELECT to_regclass ('meta') IS NOT NULL"
+                                        " AND to_regclass ('messages') IS NOT NULL");
+    int rc = -1;
+    if (PQresultStatus (res) != PGRES_TUPLES_OK || PQntuples (res) != 1)
+        s_fail (self, res, "look for the schema");
+    else if (strcmp (PQgetvalue (res, 0, 0), "t") != 0)
+        certbus_fail (CERTBUS_E_NOT_FOUND,
+                      "database %s holds no certbus store: make one with certbus-broker init",
+                      self->name);
+    else
+        rc = 0;
+    PQclear (res);
     return rc;
 }
 
@@ -311,13 +330,15 @@ broker_pg_connect (broker_store_backend_t *self, bool create)
         char text [512];
         snprintf (text, sizeof text, "%s", PQerrorMessage (self->conn));
         text [strcspn (text, "\n")] = 0;
-        return certbus_fail (CERTBUS_E_IO, "cannot reach the database of store %s: %s",
-                             self->url, text);
+        return certbus_fail (CERTBUS_E_IO, "cannot reach the database of store %s: %s", self->url,
+                             text);
     }
     s_name_set (self);
     if (s_exec_plain (self, s_session_sql, "set up the session"))
         return -1;
     if (create && s_schema_create (self))
+        return -1;
+    if (s_schema_present (self))
         return -1;
     return s_prepare_all (self);
 }
@@ -384,17 +405,20 @@ broker_pg_exec (broker_store_backend_t *self, broker_pg_statement_t stmt,
 {
     assert (stmt < BROKER_PG_STATEMENTS);
     if (self->in_tx && self->tx_failed) {
-        certbus_fail (CERTBUS_E_IO, "database %s: %s: an earlier statement of this transaction "
-                      "failed", self->name, what);
+        certbus_fail (CERTBUS_E_IO,
+                      "database %s: %s: an earlier statement of this transaction "
+                      "failed",
+                      self->name, what);
         return NULL;
     }
-    if (s_ready (self))
+    if (s_ready (self)) {
+        self->tx_failed = self->in_tx;
         return NULL;
+    }
     char name [16];
     snprintf (name, sizeof name, "s%d", (int) stmt);
     PGresult *res = PQexecPrepared (self->conn, name, params ? params->count : 0,
-                                    params ? params->values : NULL,
-                                    params ? params->lengths : NULL,
+                                    params ? params->values : NULL, params ? params->lengths : NULL,
                                     params ? params->formats : NULL, 1);
     ExecStatusType status = PQresultStatus (res);
     if (status != PGRES_TUPLES_OK && status != PGRES_COMMAND_OK) {

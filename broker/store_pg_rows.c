@@ -16,8 +16,7 @@
 //  The audit log and its tree
 
 int
-broker_pg_node_get (broker_store_backend_t *self, unsigned level, uint64_t index,
-                    uint8_t out [32])
+broker_pg_node_get (broker_store_backend_t *self, unsigned level, uint64_t index, uint8_t out [32])
 {
     broker_pg_params_t p = {0};
     broker_pg_param_int (&p, level);

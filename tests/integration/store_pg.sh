@@ -29,13 +29,10 @@ schema=$(pgtmp_psql "$db" "SELECT value FROM meta WHERE key = 'schema'")
 [ "$schema" = 3 ] || fail "schema version in $db is '$schema', want 3"
 pass "schema version $schema recorded in $db"
 
-# The postgres:// spelling opens the same store
-if [ -x "$BIN/tools/store_commit_lost" ]; then
-    CERTBUS_TEST_STORE_URL="postgres://$PGTMP_USER@127.0.0.1:$PGTMP_PORT/lost" \
-        nice "$BIN/tools/store_commit_lost" "postgres://$PGTMP_USER@127.0.0.1:$PGTMP_PORT/lost" \
-        "$PGTMP_BIN/psql -X -q -tA -h 127.0.0.1 -p $PGTMP_PORT -U $PGTMP_USER -d postgres" \
-        || fail "a commit whose session was lost"
-    pass "a commit whose session is lost fails and is not acknowledged"
-else
-    fail "$BIN/tools/store_commit_lost not built (make tests)"
-fi
+# What only a server can do to the store: a session lost in COMMIT, a
+# failed statement, another Council, a database without the schema. The
+# postgres:// spelling of the URL opens the same backend.
+[ -x "$BIN/tools/store_pg_faults" ] || fail "$BIN/tools/store_pg_faults not built (make tests)"
+nice "$BIN/tools/store_pg_faults" "postgres://$PGTMP_USER@127.0.0.1:$PGTMP_PORT/faults" \
+    || fail "store_pg_faults"
+pass "store_pg_faults"

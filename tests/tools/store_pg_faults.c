@@ -1,0 +1,165 @@
+/*  store_pg_faults.c - what the PostgreSQL store does when the server fails it
+    SPDX-License-Identifier: MPL-2.0
+
+    Run by tests/integration/store_pg.sh against a throwaway cluster:
+    store_pg_faults URL, where URL names a database the program may make.
+    Checks, through store.h only (and libpq to play the failing server):
+    a commit whose session is lost fails and stores nothing, and the store
+    reconnects for the next batch; a failed statement fails its batch;
+    a second Council's fingerprint is refused; a database without the
+    schema is refused when not asked to make it. Prints one line per
+    check; exits 0 when all pass.
+*/
+#include "certbus.h"
+#include "store.h"
+#include <libpq-fe.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static int s_failures = 0;
+
+static void
+s_check (bool ok, const char *what)
+{
+    printf ("%s: %s\n", ok ? "ok" : "FAIL", what);
+    if (!ok) {
+        printf ("      reason: %s\n", certbus_reason ());
+        s_failures++;
+    }
+}
+
+//  Ends every other session on the store's database, as a server restart
+//  or a failover does
+static bool
+s_kill_sessions (const char *url)
+{
+    PGconn *conn = PQconnectdb (url);
+    PGresult *res = PQexec (conn,
+                            "SELECT pg_terminate_backend (pid) FROM pg_stat_activity"
+                            " WHERE datname = current_database() AND pid <> pg_backend_pid()");
+    bool ok = PQresultStatus (res) == PGRES_TUPLES_OK && PQntuples (res) >= 1;
+    PQclear (res);
+    PQfinish (conn);
+    return ok;
+}
+
+//  Inserts one message for bravo; returns its id in id
+static bool
+s_publish (broker_store_t *store, uint8_t id [CERTBUS_ID_SIZE])
+{
+    certbus_header_t header = {0};
+    certbus_uuid7 (header.id);
+    memcpy (id, header.id, CERTBUS_ID_SIZE);
+    header.origin = "alpha";
+    header.kind = "advisory";
+    header.tlp = "amber";
+    header.severity = "medium";
+    header.audience = "org:bravo";
+    const uint8_t envelope [8] = {1, 2, 3, 4, 5, 6, 7, 8};
+    uint64_t seq = 0;
+    int64_t now = certbus_now_ms ();
+    return broker_store_message_insert (store, &header, envelope, sizeof envelope, now, now + 60000,
+                                        1, &seq)
+               == 0
+           && broker_store_queue_insert (store, "bravo", seq, 0, envelope, 4) == 0;
+}
+
+static bool
+s_known (broker_store_t *store, const uint8_t id [CERTBUS_ID_SIZE])
+{
+    uint64_t seq;
+    int64_t at;
+    return broker_store_message_lookup (store, "alpha", id, &seq, &at) == 1;
+}
+
+static void
+s_lost_commit (broker_store_t *store, const char *url)
+{
+    uint8_t id [CERTBUS_ID_SIZE];
+    broker_counts_t counts;
+    s_check (broker_store_counts (store, &counts) == 0 && counts.messages == 0,
+             "counts start at 0");
+    s_check (broker_store_begin (store) == 0 && s_publish (store, id), "a batch is written");
+    s_check (s_kill_sessions (url), "the server ends the store's session");
+    s_check (broker_store_commit (store) != 0, "its commit fails");
+    s_check (strstr (certbus_reason (), "lost during COMMIT") != NULL,
+             "the reason says the outcome is unknown");
+    s_check (!s_known (store, id), "the store reconnects; the batch is not there");
+    s_check (broker_store_counts (store, &counts) == 0 && counts.messages == 0
+                 && counts.queued == 0,
+             "the counts are counted again");
+    s_check (broker_store_begin (store) == 0 && s_publish (store, id)
+                 && broker_store_commit (store) == 0 && s_known (store, id),
+             "the next batch commits");
+    s_check (broker_store_counts (store, &counts) == 0 && counts.messages == 1
+                 && counts.queued == 1,
+             "and is counted");
+}
+
+static void
+s_failed_statement (broker_store_t *store)
+{
+    const uint8_t blob [2] = {1, 2};
+    s_check (broker_store_begin (store) == 0
+                 && broker_store_directory_put (store, 1, 1, blob, 2) == 0,
+             "a directory is written in a batch");
+    s_check (broker_store_directory_put (store, 1, 1, blob, 2) != 0,
+             "the same version again fails");
+    s_check (broker_store_commit (store) != 0, "the batch's commit fails");
+    s_check (broker_store_directory_serial (store) == 0, "and nothing of it is stored");
+}
+
+static void
+s_council (broker_store_t *store)
+{
+    s_check (broker_store_meta_set (store, "council_fingerprint", "aaaa") == 0,
+             "a Council's fingerprint is recorded");
+    s_check (broker_store_meta_set (store, "council_fingerprint", "aaaa") == 0,
+             "the same Council again is accepted");
+    s_check (broker_store_meta_set (store, "council_fingerprint", "bbbb") != 0
+                 && strstr (certbus_reason (), "another certbus Council"),
+             "another Council is refused");
+}
+
+//  A database that exists but holds no store is refused without create
+static void
+s_no_schema (const char *url)
+{
+    char *empty = zsys_sprintf ("%s_empty", url);
+    broker_store_t *store = broker_store_open (empty, true);
+    s_check (store != NULL, "a second database is made");
+    broker_store_destroy (&store);
+    PGconn *conn = PQconnectdb (empty);
+    PGresult *res = PQexec (conn, "DROP TABLE queue, messages, meta CASCADE");
+    bool dropped = PQresultStatus (res) == PGRES_COMMAND_OK;
+    PQclear (res);
+    PQfinish (conn);
+    s_check (dropped, "its tables are dropped");
+    store = broker_store_open (empty, false);
+    s_check (!store && strstr (certbus_reason (), "holds no certbus store"),
+             "without create, a database with no store is refused");
+    broker_store_destroy (&store);
+    zstr_free (&empty);
+}
+
+int
+main (int argc, char **argv)
+{
+    if (argc != 2) {
+        fprintf (stderr, "usage: store_pg_faults postgresql://USER@HOST:PORT/DBNAME\n");
+        return 2;
+    }
+    certbus_init ();
+    const char *url = argv [1];
+    broker_store_t *store = broker_store_open (url, true);
+    s_check (store != NULL, "the store opens");
+    if (!store)
+        return 1;
+    s_lost_commit (store, url);
+    s_failed_statement (store);
+    s_council (store);
+    broker_store_destroy (&store);
+    s_no_schema (url);
+    return s_failures ? 1 : 0;
+}
