@@ -718,8 +718,8 @@ broker_store_pg_open (const char *url, bool create, const broker_store_ops_t **o
     self->depths = zhashx_new ();
     zhashx_set_destructor (self->depths, s_depth_free);
     self->url = strdup (url);
-    self->name = strdup (url);
-    if (!self->url || !self->name)
+    self->name = broker_pg_url_name (url);
+    if (!self->url)
         abort ();
     if (broker_pg_connect (self, create) || s_schema_check (self) || s_check (self, false)) {
         s_destroy (&self);

@@ -102,6 +102,11 @@ struct broker_store_backend_t {
 int
     broker_pg_connect (broker_store_backend_t *self, bool create);
 
+//  host:port/dbname of a connection URI, for messages: never its password
+//  (a new string)
+char *
+    broker_pg_url_name (const char *url);
+
 //  Parameters of one statement: text values for numbers and strings,
 //  binary for blobs (borrowed; numbers are formatted into text [])
 #define BROKER_PG_PARAMS_MAX 12

@@ -196,12 +196,41 @@ s_name_set (broker_store_backend_t *self)
                                PQdb (self->conn) ? PQdb (self->conn) : "");
 }
 
-//  A session to url, or to its server's database other when not NULL
+char *
+broker_pg_url_name (const char *url)
+{
+    PQconninfoOption *options = PQconninfoParse (url, NULL);
+    const char *host = NULL, *port = NULL, *dbname = NULL;
+    for (PQconninfoOption *o = options; o && o->keyword; o++)
+        if (strcmp (o->keyword, "host") == 0)
+            host = o->val;
+        else if (strcmp (o->keyword, "port") == 0)
+            port = o->val;
+        else if (strcmp (o->keyword, "dbname") == 0)
+            dbname = o->val;
+    char *name = options ? zsys_sprintf ("%s:%s/%s", host ? host : "", port ? port : "",
+                                         dbname ? dbname : "")
+                         : strdup ("(an unreadable URL)");
+    PQconninfoFree (options);
+    if (!name)
+        abort ();
+    return name;
+}
+
+//  A session to url, or to its server's database other when not NULL.
+//  Unless the URL says otherwise, a dead server or network is noticed in
+//  seconds (keepalives, TCP user timeout), not after the kernel's minutes:
+//  a batch waiting on it fails instead of hanging the engine.
 static PGconn *
 s_connect (const char *url, const char *other)
 {
-    const char *keys [] = {"dbname", other ? "dbname" : NULL, NULL};
-    const char *values [] = {url, other, NULL};
+    //  Earlier keywords are overridden by the URL's own, expanded from dbname
+    const char *keys [] = {"connect_timeout",       "keepalives",
+                           "keepalives_idle",       "keepalives_interval",
+                           "keepalives_count",      "tcp_user_timeout",
+                           "application_name",      "dbname",
+                           other ? "dbname" : NULL, NULL};
+    const char *values [] = {"5", "1", "5", "2", "3", "10000", "certbus-broker", url, other, NULL};
     return PQconnectdbParams (keys, values, 1);
 }
 
@@ -220,8 +249,10 @@ s_database_create (const char *url)
     int rc = -1;
     PGconn *conn = NULL;
     if (!options || !dbname || !*dbname) {
-        certbus_fail (CERTBUS_E_FIELD, "store %s names no database%s%s", url, error ? ": " : "",
+        char *name = broker_pg_url_name (url);
+        certbus_fail (CERTBUS_E_FIELD, "store %s names no database%s%s", name, error ? ": " : "",
                       error ? error : "");
+        free (name);
         goto cleanup;
     }
     conn = s_connect (url, "postgres");
@@ -330,7 +361,7 @@ broker_pg_connect (broker_store_backend_t *self, bool create)
         char text [512];
         snprintf (text, sizeof text, "%s", PQerrorMessage (self->conn));
         text [strcspn (text, "\n")] = 0;
-        return certbus_fail (CERTBUS_E_IO, "cannot reach the database of store %s: %s", self->url,
+        return certbus_fail (CERTBUS_E_IO, "cannot reach the database of store %s: %s", self->name,
                              text);
     }
     s_name_set (self);
