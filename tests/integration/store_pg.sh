@@ -33,6 +33,12 @@ pass "schema version $schema recorded in $db"
 # failed statement, another Council, a database without the schema. The
 # postgres:// spelling of the URL opens the same backend.
 [ -x "$BIN/tools/store_pg_faults" ] || fail "$BIN/tools/store_pg_faults not built (make tests)"
+# A proxy that cuts the session after the server's COMMIT, before its answer
+coproc CUT { exec python3 "$here/../tools/pg_commit_cut.py" "$PGTMP_PORT"; }
+cut_pid=$CUT_PID
+pgtmp_at_exit 'kill "$cut_pid" 2>/dev/null || true'
+read -r -t 10 cut_port <&"${CUT[0]}" || fail "pg_commit_cut.py did not start"
 nice "$BIN/tools/store_pg_faults" "postgres://$PGTMP_USER@127.0.0.1:$PGTMP_PORT/faults" \
+    "postgresql://$PGTMP_USER@127.0.0.1:$cut_port/faults?sslmode=disable&gssencmode=disable" \
     || fail "store_pg_faults"
 pass "store_pg_faults"

@@ -9,6 +9,8 @@
 #   pgtmp_createdb DB  makes database DB
 #   pgtmp_stop         stops the cluster and removes its folder (pgtmp_start
 #                      sets it to run at exit, before any EXIT trap already set)
+#   pgtmp_at_exit CMD  runs CMD at exit before what is already set (use it,
+#                      not `trap ... EXIT`, which would drop pgtmp_stop)
 #
 # The server refuses to run as root: as root, initdb, pg_ctl and postgres
 # run as the system user certbus-pgtest (made when absent), or nobody. When
@@ -62,6 +64,13 @@ pgtmp_as() {
     fi
 }
 
+pgtmp_at_exit() {
+    local previous
+    previous=$(trap -p EXIT | sed -e "s/^trap -- '//" -e "s/' EXIT\$//")
+    # shellcheck disable=SC2064
+    trap "$*; ${previous:-:}" EXIT
+}
+
 pgtmp_free_port() {
     python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
 }
@@ -71,10 +80,7 @@ pgtmp_start() {
     pgtmp_pick_user
     PGTMP_DIR=$(mktemp -d /tmp/certbus-pg.XXXXXX)
     # Set before anything else can fail: the folder goes whatever happens
-    local previous
-    previous=$(trap -p EXIT | sed -e "s/^trap -- '//" -e "s/' EXIT\$//")
-    # shellcheck disable=SC2064
-    trap "pgtmp_stop; ${previous:-:}" EXIT
+    pgtmp_at_exit pgtmp_stop
     [ -z "$PGTMP_RUNAS" ] || chown "$PGTMP_RUNAS" "$PGTMP_DIR"
     pgtmp_as "$PGTMP_BIN/initdb" -A trust -U "$PGTMP_USER" -E UTF8 --no-locale --no-sync \
         -D "$PGTMP_DIR/data" >"$PGTMP_DIR/initdb.log" 2>&1 \

@@ -2,10 +2,13 @@
     SPDX-License-Identifier: MPL-2.0
 
     Run by tests/integration/store_pg.sh against a throwaway cluster:
-    store_pg_faults URL, where URL names a database the program may make.
+    store_pg_faults URL [CUT_URL], where URL names a database the program
+    may make, and CUT_URL the same database through pg_commit_cut.py (a
+    proxy that cuts the session once the server has committed).
     Checks, through store.h only (and libpq to play the failing server):
     a commit whose session is lost fails and stores nothing, and the store
-    reconnects for the next batch; a failed statement fails its batch;
+    reconnects for the next batch; a commit the server made but never
+    confirmed is not reported as done; a failed statement fails its batch;
     a second Council's fingerprint is refused; a database without the
     schema is refused when not asked to make it. Prints one line per
     check; exits 0 when all pass.
@@ -122,6 +125,27 @@ s_council (broker_store_t *store)
              "another Council is refused");
 }
 
+//  Through the proxy: the server commits, the answer never comes
+static void
+s_unknown_outcome (broker_store_t *direct, const char *cut_url)
+{
+    broker_store_t *store = broker_store_open (cut_url, false);
+    s_check (store != NULL, "the store opens through the proxy");
+    if (!store)
+        return;
+    uint8_t id [CERTBUS_ID_SIZE];
+    s_check (broker_store_begin (store) == 0 && s_publish (store, id), "a batch is written");
+    s_check (broker_store_commit (store) != 0
+                 && strstr (certbus_reason (), "lost during COMMIT") != NULL,
+             "a commit whose answer is cut fails as unknown");
+    s_check (s_known (direct, id), "though the server did commit it (a resend dedups)");
+    s_check (s_known (store, id), "the store reconnects and sees it");
+    broker_counts_t counts;
+    s_check (broker_store_counts (store, &counts) == 0 && counts.messages == 2,
+             "its counts are counted again");
+    broker_store_destroy (&store);
+}
+
 //  A database that exists but holds no store is refused without create
 static void
 s_no_schema (const char *url)
@@ -146,8 +170,8 @@ s_no_schema (const char *url)
 int
 main (int argc, char **argv)
 {
-    if (argc != 2) {
-        fprintf (stderr, "usage: store_pg_faults postgresql://USER@HOST:PORT/DBNAME\n");
+    if (argc != 2 && argc != 3) {
+        fprintf (stderr, "usage: store_pg_faults postgresql://USER@HOST:PORT/DBNAME [CUT_URL]\n");
         return 2;
     }
     certbus_init ();
@@ -159,6 +183,8 @@ main (int argc, char **argv)
     s_lost_commit (store, url);
     s_failed_statement (store);
     s_council (store);
+    if (argc == 3)
+        s_unknown_outcome (store, argv [2]);
     broker_store_destroy (&store);
     s_no_schema (url);
     return s_failures ? 1 : 0;
