@@ -252,8 +252,11 @@ s_begin (broker_store_backend_t *self)
 {
     assert (!self->in_tx);
     //  A lost session is reopened before the batch, never inside it
-    if (PQstatus (self->conn) != CONNECTION_OK && broker_pg_connect (self, false))
-        return -1;
+    if (PQstatus (self->conn) != CONNECTION_OK) {
+        self->counts_valid = false;
+        if (broker_pg_connect (self, false))
+            return -1;
+    }
     PGresult *res = PQexec (self->conn, "BEGIN");
     int rc = PQresultStatus (res) == PGRES_COMMAND_OK ? 0 : -1;
     if (rc)
@@ -289,7 +292,10 @@ s_commit (broker_store_backend_t *self)
                              "transaction failed; rolled back",
                              self->name);
     }
+    self->committing = true;
+    self->warning [0] = 0;
     PGresult *res = PQexec (self->conn, "COMMIT");
+    self->committing = false;
     ExecStatusType status = PQresultStatus (res);
     //  COMMIT of a transaction the server had aborted answers "ROLLBACK"
     bool committed = status == PGRES_COMMAND_OK && strcmp (PQcmdStatus (res), "COMMIT") == 0;
@@ -301,11 +307,18 @@ s_commit (broker_store_backend_t *self)
     text [strcspn (text, "\n")] = 0;
     PQclear (res);
     self->in_tx = false;
-    if (committed) {
+    if (committed && !*self->warning) {
         s_counts_settle (self, true);
         return 0;
     }
     s_counts_settle (self, false);
+    if (committed) {
+        self->counts_valid = false; //  the rows are here, uncounted
+        return certbus_fail (CERTBUS_E_IO,
+                             "database %s: COMMIT warned \"%s\": the batch is stored on this "
+                             "server but may not be replicated (outcome unknown)",
+                             self->name, self->warning);
+    }
     if (lost) {
         self->counts_valid = false;
         return certbus_fail (CERTBUS_E_IO,

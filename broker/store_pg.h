@@ -79,11 +79,13 @@ typedef struct {
 } broker_pg_depth_t;
 
 struct broker_store_backend_t {
-    PGconn *conn;   //  the database session
-    char *url;      //  the libpq connection URI it was opened with
-    char *name;     //  host:port/dbname, for messages (never a password)
-    bool in_tx;     //  between begin and commit or rollback
-    bool tx_failed; //  a statement failed: the server aborted the transaction
+    PGconn *conn;       //  the database session
+    char *url;          //  the libpq connection URI it was opened with
+    char *name;         //  host:port/dbname, for messages (never a password)
+    bool in_tx;         //  between begin and commit or rollback
+    bool tx_failed;     //  a statement failed: the server aborted the transaction
+    bool committing;    //  COMMIT is under way: a WARNING then is kept in warning
+    char warning [256]; //  e.g. "canceling wait for synchronous replication"
     //  Row counts for status and metrics, kept in memory as the SQLite
     //  store does (see store_sqlite.h). They hold only while this
     //  connection is the one writer: the lease (issue 12) must make a

@@ -342,6 +342,24 @@ s_prepare_all (broker_store_backend_t *self)
     return 0;
 }
 
+//  Notices from the server. A WARNING during COMMIT says the commit is not
+//  what it seems (a wait for synchronous replication cancelled: committed
+//  here, perhaps not on the standby): kept for s_commit, which fails it.
+//  Other warnings are logged; lesser notices are dropped.
+static void
+s_notice (void *arg, const PGresult *res)
+{
+    broker_store_backend_t *self = arg;
+    const char *severity = PQresultErrorField (res, PG_DIAG_SEVERITY_NONLOCALIZED);
+    const char *message = PQresultErrorField (res, PG_DIAG_MESSAGE_PRIMARY);
+    if (!severity || strcmp (severity, "WARNING") != 0)
+        return;
+    if (self->committing && !*self->warning)
+        snprintf (self->warning, sizeof self->warning, "%s", message ? message : "a warning");
+    else if (!self->committing)
+        zsys_warning ("broker: database %s: %s", self->name, message ? message : "");
+}
+
 //  The session's settings: UTC, our own failure on a wait for locks
 static const char *s_session_sql = "SET TIME ZONE 'UTC'; SET lock_timeout = '30s'";
 
@@ -365,6 +383,7 @@ broker_pg_connect (broker_store_backend_t *self, bool create)
                              text);
     }
     s_name_set (self);
+    PQsetNoticeReceiver (self->conn, s_notice, self);
     if (s_exec_plain (self, s_session_sql, "set up the session"))
         return -1;
     if (create && s_schema_create (self))
@@ -456,6 +475,9 @@ broker_pg_exec (broker_store_backend_t *self, broker_pg_statement_t stmt,
         s_fail (self, res, what);
         PQclear (res);
         self->tx_failed = self->in_tx;
+        //  A write cut off outside a transaction may or may not be done
+        if (PQstatus (self->conn) != CONNECTION_OK)
+            self->counts_valid = false;
         return NULL;
     }
     return res;

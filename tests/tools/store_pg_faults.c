@@ -8,14 +8,17 @@
     Checks, through store.h only (and libpq to play the failing server):
     a commit whose session is lost fails and stores nothing, and the store
     reconnects for the next batch; a commit the server made but never
-    confirmed is not reported as done; a failed statement fails its batch;
+    confirmed is not reported as done, nor one whose wait for a
+    synchronous standby was cancelled; a failed statement fails its batch;
     a second Council's fingerprint is refused; a database without the
     schema is refused when not asked to make it. Prints one line per
     check; exits 0 when all pass.
 */
 #include "certbus.h"
 #include "store.h"
+#include <czmq.h>
 #include <libpq-fe.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -146,6 +149,77 @@ s_unknown_outcome (broker_store_t *direct, const char *cut_url)
     broker_store_destroy (&store);
 }
 
+//  Runs sql on a new session to url; with want, true when its one value
+//  equals want
+static bool
+s_sql (const char *url, const char *sql, const char *want)
+{
+    PGconn *conn = PQconnectdb (url);
+    PGresult *res = PQexec (conn, sql);
+    ExecStatusType status = PQresultStatus (res);
+    bool ok = status == PGRES_COMMAND_OK || status == PGRES_TUPLES_OK;
+    if (ok && want)
+        ok = PQntuples (res) == 1 && strcmp (PQgetvalue (res, 0, 0), want) == 0;
+    PQclear (res);
+    PQfinish (conn);
+    return ok;
+}
+
+//  Polls for up to ten seconds until s_sql (url, sql, want) holds
+static bool
+s_wait_for (const char *url, const char *sql, const char *want)
+{
+    for (int tries = 0; tries < 200; tries++) {
+        if (s_sql (url, sql, want))
+            return true;
+        zclock_sleep (50);
+    }
+    return false;
+}
+
+//  Thread: cancels the session that waits for a synchronous standby
+static void *
+s_canceller (void *arg)
+{
+    const char *url = arg;
+    bool done = s_wait_for (url,
+                            "SELECT COUNT (pg_cancel_backend (pid)) FROM pg_stat_activity"
+                            " WHERE wait_event = 'SyncRep'",
+                            "1");
+    return done ? arg : NULL;
+}
+
+//  A synchronous standby that never answers, and an operator (or a
+//  failover) that cancels the wait: the server committed locally and said
+//  so only in a WARNING
+static void
+s_sync_cancelled (const char *url)
+{
+    s_check (s_sql (url, "ALTER SYSTEM SET synchronous_standby_names = 'certbus_absent'", NULL)
+                 && s_sql (url, "SELECT pg_reload_conf ()", NULL)
+                 && s_wait_for (url, "SHOW synchronous_standby_names", "certbus_absent"),
+             "the server waits for a synchronous standby that is not there");
+    broker_store_t *store = broker_store_open (url, false);
+    uint8_t id [CERTBUS_ID_SIZE];
+    s_check (store && broker_store_begin (store) == 0 && s_publish (store, id),
+             "a batch is written");
+    pthread_t thread;
+    s_check (pthread_create (&thread, NULL, s_canceller, (void *) url) == 0,
+             "a canceller waits for the commit's wait");
+    s_check (store && broker_store_commit (store) != 0
+                 && strstr (certbus_reason (), "may not be replicated") != NULL,
+             "a commit whose wait is cancelled fails as unknown");
+    void *done = NULL;
+    pthread_join (thread, &done);
+    s_check (done != NULL, "the wait was cancelled");
+    s_check (store && s_known (store, id), "the batch is stored locally (a resend dedups)");
+    broker_store_destroy (&store);
+    s_check (s_sql (url, "ALTER SYSTEM RESET synchronous_standby_names", NULL)
+                 && s_sql (url, "SELECT pg_reload_conf ()", NULL)
+                 && s_wait_for (url, "SHOW synchronous_standby_names", ""),
+             "the server waits for no standby again");
+}
+
 //  A database that exists but holds no store is refused without create
 static void
 s_no_schema (const char *url)
@@ -186,6 +260,7 @@ main (int argc, char **argv)
     if (argc == 3)
         s_unknown_outcome (store, argv [2]);
     broker_store_destroy (&store);
+    s_sync_cancelled (url);
     s_no_schema (url);
     return s_failures ? 1 : 0;
 }
