@@ -16,6 +16,7 @@
 */
 #include "certbus.h"
 #include "store.h"
+#include "tree.h"
 #include <czmq.h>
 #include <libpq-fe.h>
 #include <pthread.h>
@@ -69,6 +70,22 @@ s_publish (broker_store_t *store, uint8_t id [CERTBUS_ID_SIZE])
                                         1, &seq)
                == 0
            && broker_store_queue_insert (store, "bravo", seq, 0, envelope, 4) == 0;
+}
+
+//  Appends an audit record about message id to tree
+static bool
+s_audit (broker_tree_t *tree, uint8_t id [CERTBUS_ID_SIZE])
+{
+    Certbus__AuditRecord record = CERTBUS__AUDIT_RECORD__INIT;
+    record.time = certbus_now_ms ();
+    record.event = "publish";
+    record.org = "alpha";
+    record.message_id.data = id;
+    record.message_id.len = CERTBUS_ID_SIZE;
+    record.decision = "accept";
+    record.rule = "test";
+    record.reason = "";
+    return broker_tree_append (tree, &record) == 0;
 }
 
 static bool
@@ -137,10 +154,18 @@ s_unknown_outcome (broker_store_t *direct, const char *cut_url)
     if (!store)
         return;
     uint8_t id [CERTBUS_ID_SIZE];
-    s_check (broker_store_begin (store) == 0 && s_publish (store, id), "a batch is written");
+    broker_tree_t *tree = broker_tree_new (store);
+    s_check (tree != NULL, "an audit tree is kept over it");
+    int64_t size = tree ? broker_tree_size (tree) : -1;
+    s_check (broker_store_begin (store) == 0 && s_publish (store, id) && tree && s_audit (tree, id),
+             "a batch is written, with an audit record");
     s_check (broker_store_commit (store) != 0
                  && strstr (certbus_reason (), "lost during COMMIT") != NULL,
              "a commit whose answer is cut fails as unknown");
+    s_check (tree && broker_tree_size (tree) == size + 1
+                 && broker_store_audit_count (direct) == size + 1,
+             "the tree, reloaded, holds the record the server kept");
+    broker_tree_destroy (&tree);
     s_check (s_known (direct, id), "though the server did commit it (a resend dedups)");
     s_check (s_known (store, id), "the store reconnects and sees it");
     broker_counts_t counts;
