@@ -21,7 +21,7 @@ BUILD ?= build
 SAN_FLAGS :=
 endif
 
-PKGS := libzmq libczmq libprotobuf-c libsodium sqlite3 libmicrohttpd jansson
+PKGS := libzmq libczmq libprotobuf-c libsodium sqlite3 libpq libmicrohttpd jansson
 TEST_PKGS := cmocka
 DEP_COMMANDS := protoc-c sqlite3 python3
 
@@ -168,11 +168,18 @@ $(BUILD)/tests/%: %.c $$(call test_obj,$$*) $(TESTLIB) $(LIB) $(GEN_H)
 
 # Helper programs the integration scripts run (from $(BUILD)/tools/), and the
 # fuzz seed writer (run by hand: $(BUILD)/tools/make_seeds tests/fuzz/corpus).
-TOOL_BIN := $(BUILD)/tools/curve_stranger $(BUILD)/tools/db_digest $(BUILD)/tools/make_seeds
+TOOL_BIN := $(BUILD)/tools/curve_stranger $(BUILD)/tools/db_digest $(BUILD)/tools/make_seeds \
+            $(BUILD)/tools/store_pg_faults
 
 $(BUILD)/tools/%: tests/tools/%.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) $(CFLAGS) $(WARN) -o $@ $< $(LDFLAGS) $(LDLIBS)
+
+# store_pg_faults drives the store through store.h (tests/integration/store_pg.sh)
+$(BUILD)/tools/store_pg_faults: tests/tools/store_pg_faults.c $(broker_store_OBJ) $(LIB) $(GEN_H)
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) -Ibroker $(CFLAGS) $(WARN) -o $@ $< $(broker_store_OBJ) $(LIB) \
+	    $(LDFLAGS) $(LDLIBS)
 
 $(BUILD)/tools/make_seeds: $(BUILD)/obj/tests/fuzz/make_seeds.o $(BUILD)/obj/tests/fuzz/fixture.o \
                            $(LIB)

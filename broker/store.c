@@ -36,8 +36,11 @@ typedef broker_store_backend_t *(s_open_fn) (const char *path, bool create,
 static const struct {
     const char *scheme; //  "scheme:" starts its URLs
     s_open_fn *open;
+    bool whole_url; //  open takes the whole URL, not what follows the scheme
 } s_backends [] = {
-    {"sqlite:", broker_store_sqlite_open},
+    {"sqlite:", broker_store_sqlite_open, false},
+    {"postgresql://", broker_store_pg_open, true},
+    {"postgres://", broker_store_pg_open, true},
 };
 
 broker_store_t *
@@ -50,12 +53,13 @@ broker_store_open (const char *url, bool create)
         size_t length = strlen (s_backends [i].scheme);
         if (strncmp (url, s_backends [i].scheme, length) == 0) {
             open = s_backends [i].open;
-            path = url + length;
+            path = s_backends [i].whole_url ? url : url + length;
         }
     }
     //  A plain path names an SQLite file; any other URL is not ours
     if (!open && strstr (url, "://")) {
-        certbus_fail (CERTBUS_E_FIELD, "store %s: unknown URL scheme (this build knows sqlite:)",
+        certbus_fail (CERTBUS_E_FIELD,
+                      "store %s: unknown URL scheme (this build knows sqlite: and postgresql://)",
                       url);
         return NULL;
     }

@@ -45,9 +45,12 @@ typedef int (broker_delivery_fn) (void *arg, const broker_delivery_t *delivery);
 typedef bool (broker_delivery_skip_fn) (void *arg, uint64_t qseq);
 
 //  Opens (and with create, makes) the store at url: "sqlite:PATH" or a
-//  plain PATH (SQLite). Returns NULL with the reason set; a store whose
-//  Council tables (certificates, directories, tree heads, cases) fail
-//  their integrity check is refused, and so is an unknown URL scheme.
+//  plain PATH (SQLite), or a libpq connection URI "postgresql://..." or
+//  "postgres://..." (PostgreSQL; with create, the database is made when
+//  the role may, and the schema when absent). Returns NULL with the
+//  reason set; a store whose Council tables (certificates, directories,
+//  tree heads, cases) fail their integrity check is refused, and so is an
+//  unknown URL scheme.
 broker_store_t *
     broker_store_open (const char *url, bool create);
 

@@ -90,4 +90,10 @@ typedef struct {
 broker_store_backend_t *
     broker_store_sqlite_open (const char *path, bool create, const broker_store_ops_t **ops_p);
 
+//  Opens (and with create, makes) the PostgreSQL store at url, a libpq
+//  connection URI (postgresql://user@host:port/dbname?...); sets *ops_p.
+//  Returns NULL with the reason set. (store_pg.c)
+broker_store_backend_t *
+    broker_store_pg_open (const char *url, bool create, const broker_store_ops_t **ops_p);
+
 #endif

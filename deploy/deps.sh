@@ -11,6 +11,7 @@ packages=(
     libzmq3-dev libczmq-dev
     libprotobuf-c-dev protobuf-c-compiler
     libsodium-dev libsqlite3-dev sqlite3
+    libpq-dev postgresql
     libcmocka-dev libmicrohttpd-dev libjansson-dev
     python3 clang-format
 )

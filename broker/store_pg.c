@@ -1,0 +1,743 @@
+/*  store_pg.c - the broker's store in PostgreSQL: messages, queues, counts
+    SPDX-License-Identifier: MPL-2.0
+
+    A libpq session (store_pg_conn.c) to the database a postgresql:// URL
+    names. This file holds what the SQLite store's store_sqlite.c holds:
+    opening, transactions, the hot path (messages, queue rows, expiry) and
+    the row counts kept in memory; store_pg_rows.c holds the rest.
+
+    One transaction per batch, at the server's default isolation (READ
+    COMMITTED): nothing here relies on SERIALIZABLE. Like the SQLite
+    store, it assumes one writer: queue sequences handed out by one
+    session are committed in order, the audit log's indexes are numbered
+    by the caller, and the counts are kept in memory. A broker pair keeps
+    that true with its lease (issue 12), which must fence every write
+    transaction by epoch.
+*/
+#include "store_pg.h"
+#include "digest.h"
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+//  True when a message row's columns, from col on (id, origin, kind,
+//  tlp, severity, audience, recipients, accepted_at, expires_at,
+//  envelope), match the digest in column digest_col
+static bool
+s_message_row_intact (const PGresult *res, int r, int col, int digest_col)
+{
+    size_t id_size, digest_size, envelope_size;
+    const uint8_t *id = broker_pg_get_blob (res, r, col, &id_size);
+    const uint8_t *stored = broker_pg_get_blob (res, r, digest_col, &digest_size);
+    if (id_size != CERTBUS_ID_SIZE || digest_size != CERTBUS_HASH_SIZE)
+        return false;
+    broker_message_row_t row = {
+        .id = id,
+        .origin = broker_pg_get_text (res, r, col + 1),
+        .kind = broker_pg_get_text (res, r, col + 2),
+        .tlp = broker_pg_get_text (res, r, col + 3),
+        .severity = broker_pg_get_text (res, r, col + 4),
+        .audience = broker_pg_get_text (res, r, col + 5),
+        .recipients = broker_pg_get_int (res, r, col + 6),
+        .accepted_at = broker_pg_get_int (res, r, col + 7),
+        .expires_at = broker_pg_get_int (res, r, col + 8),
+        .envelope = broker_pg_get_blob (res, r, col + 9, &envelope_size),
+    };
+    row.envelope_size = envelope_size;
+    uint8_t digest [CERTBUS_HASH_SIZE];
+    broker_digest_message (digest, &row);
+    return broker_digest_equal (digest, stored, digest_size);
+}
+
+//  ---------------------------------------------------------------------
+//  Meta, the schema version and the Council's identity
+
+static int
+s_meta_set (broker_store_backend_t *self, const char *key, const char *value)
+{
+    broker_pg_params_t p = {0};
+    broker_pg_param_text (&p, key);
+    broker_pg_param_text (&p, value);
+    return broker_pg_run (self, BROKER_PG_META_SET, &p, "set a setting") < 0 ? -1 : 0;
+}
+
+static char *
+s_meta_get (broker_store_backend_t *self, const char *key)
+{
+    broker_pg_params_t p = {0};
+    broker_pg_param_text (&p, key);
+    PGresult *res = broker_pg_exec (self, BROKER_PG_META_GET, &p, "read a setting");
+    char *value = NULL;
+    if (res && PQntuples (res) == 1 && !PQgetisnull (res, 0, 0))
+        value = strdup (PQgetvalue (res, 0, 0));
+    PQclear (res);
+    return value;
+}
+
+//  The key the Council's fingerprint is kept under (council.c sets it at
+//  init): a database holding another Council's data is never written
+#define s_COUNCIL_KEY "council_fingerprint"
+
+//  meta_set, except that the Council's fingerprint is set once: a second
+//  Council's init on this database is refused (store.h has no place for
+//  the identity at open; issue 12 may give broker_store_open one)
+static int
+s_meta_set_checked (broker_store_backend_t *self, const char *key, const char *value)
+{
+    if (strcmp (key, s_COUNCIL_KEY) == 0) {
+        char *have = s_meta_get (self, key);
+        bool other = have && strcmp (have, value) != 0;
+        free (have);
+        if (other)
+            return certbus_fail (CERTBUS_E_FIELD,
+                                 "database %s holds another certbus Council's data; refusing to "
+                                 "write to it: give this Council a database of its own",
+                                 self->name);
+    }
+    return s_meta_set (self, key, value);
+}
+
+//  Rows are laid out and digested as this build expects (see the SQLite
+//  store's s_schema_check): another layout is refused with a plain reason
+static int
+s_schema_check (broker_store_backend_t *self)
+{
+    char want [16];
+    snprintf (want, sizeof want, "%d", BROKER_SCHEMA);
+    char *have = s_meta_get (self, "schema");
+    int rc = 0;
+    if (have && strcmp (have, want) != 0)
+        rc = certbus_fail (CERTBUS_E_VERSION,
+                           "database %s has schema %s; this build of certbus reads schema %s: "
+                           "run the certbus that wrote it, or give this broker a new database",
+                           self->name, have, want);
+    else if (!have) {
+        int64_t used = broker_pg_int64 (self, BROKER_PG_COUNT_MESSAGES, NULL, "count messages");
+        int64_t audits = broker_pg_int64 (self, BROKER_PG_COUNT_AUDIT, NULL, "count audit");
+        if (used < 0 || audits < 0)
+            rc = -1;
+        else if (used || audits)
+            rc = certbus_fail (CERTBUS_E_VERSION,
+                               "database %s holds rows but no schema version; this build reads "
+                               "schema %s: refusing it",
+                               self->name, want);
+        else
+            rc = s_meta_set (self, "schema", want);
+    }
+    free (have);
+    return rc;
+}
+
+//  PostgreSQL checks its own pages (with data checksums on, every read
+//  does): reading the Council's tables, or every table with full, finds
+//  a damaged page or a missing table.
+static int
+s_check (broker_store_backend_t *self, bool full)
+{
+    static const broker_pg_statement_t small [] = {BROKER_PG_COUNT_CERTS,
+                                                   BROKER_PG_DIRECTORY_SERIAL};
+    static const broker_pg_statement_t all [] = {BROKER_PG_COUNT_MESSAGES, BROKER_PG_COUNT_QUEUE,
+                                                 BROKER_PG_COUNT_AUDIT};
+    for (size_t i = 0; i < sizeof small / sizeof small [0]; i++)
+        if (broker_pg_int64 (self, small [i], NULL, "check the Council's tables") < 0)
+            return -1;
+    for (size_t i = 0; full && i < sizeof all / sizeof all [0]; i++)
+        if (broker_pg_int64 (self, all [i], NULL, "check the tables") < 0)
+            return -1;
+    return 0;
+}
+
+//  ---------------------------------------------------------------------
+//  Counts kept in memory (as the SQLite store's)
+
+static void
+s_depth_free (void **item_p)
+{
+    free (*item_p);
+    *item_p = NULL;
+}
+
+static broker_pg_depth_t *
+s_depth_entry (broker_store_backend_t *self, const char *recipient)
+{
+    broker_pg_depth_t *entry = zhashx_lookup (self->depths, recipient);
+    if (!entry) {
+        entry = certbus_calloc (1, sizeof *entry);
+        zhashx_insert (self->depths, recipient, entry);
+    }
+    return entry;
+}
+
+static void
+s_depth_move (broker_store_backend_t *self, const char *recipient, int64_t delta)
+{
+    if (!self->counts_valid)
+        return;
+    broker_pg_depth_t *entry = s_depth_entry (self, recipient);
+    if (!self->in_tx) {
+        entry->depth += delta;
+        return;
+    }
+    if (!entry->touched) {
+        if (self->touched_count == self->touched_cap) {
+            self->touched_cap = self->touched_cap ? self->touched_cap * 2 : 64;
+            self->touched = certbus_realloc (self->touched, self->touched_cap,
+                                             sizeof (broker_pg_depth_t *));
+        }
+        self->touched [self->touched_count++] = entry;
+        entry->touched = true;
+    }
+    entry->delta += delta;
+}
+
+static void
+s_counts_settle (broker_store_backend_t *self, bool committed)
+{
+    for (size_t i = 0; i < self->touched_count; i++) {
+        broker_pg_depth_t *entry = self->touched [i];
+        if (committed)
+            entry->depth += entry->delta;
+        entry->delta = 0;
+        entry->touched = false;
+    }
+    self->touched_count = 0;
+    if (committed) {
+        self->messages += self->messages_delta;
+        self->audits += self->audits_delta;
+    }
+    self->messages_delta = 0;
+    self->audits_delta = 0;
+}
+
+//  Counts the rows when the counts are not known; -1 inside a transaction
+//  (they would include uncommitted rows) or on error
+static int
+s_counts_load (broker_store_backend_t *self)
+{
+    if (self->counts_valid)
+        return 0;
+    if (self->in_tx)
+        return -1;
+    zhashx_purge (self->depths);
+    self->touched_count = 0;
+    PGresult *res = broker_pg_exec (self, BROKER_PG_QUEUE_COUNTS, NULL, "count queues");
+    if (!res)
+        return -1;
+    for (int r = 0; r < PQntuples (res); r++)
+        s_depth_entry (self, PQgetvalue (res, r, 0))->depth = broker_pg_get_int (res, r, 1);
+    PQclear (res);
+    self->messages = broker_pg_int64 (self, BROKER_PG_COUNT_MESSAGES, NULL, "count messages");
+    self->audits = broker_pg_audit_count (self);
+    self->messages_delta = self->audits_delta = 0;
+    if (self->messages < 0 || self->audits < 0)
+        return -1;
+    self->counts_valid = true;
+    return 0;
+}
+
+static void
+s_count_message (broker_store_backend_t *self)
+{
+    if (self->in_tx)
+        self->messages_delta++;
+    else
+        self->messages++;
+}
+
+//  ---------------------------------------------------------------------
+//  Transactions
+
+static int
+s_begin (broker_store_backend_t *self)
+{
+    assert (!self->in_tx);
+    //  A lost session is reopened before the batch, never inside it
+    if (PQstatus (self->conn) != CONNECTION_OK) {
+        self->counts_valid = false;
+        if (broker_pg_connect (self, false))
+            return -1;
+    }
+    PGresult *res = PQexec (self->conn, "BEGIN");
+    int rc = PQresultStatus (res) == PGRES_COMMAND_OK ? 0 : -1;
+    if (rc)
+        certbus_fail (CERTBUS_E_IO, "database %s: begin: %s", self->name,
+                      PQerrorMessage (self->conn));
+    PQclear (res);
+    self->in_tx = rc == 0;
+    self->tx_failed = false;
+    return rc;
+}
+
+static void
+s_rollback (broker_store_backend_t *self)
+{
+    if (self->in_tx && PQstatus (self->conn) == CONNECTION_OK)
+        PQclear (PQexec (self->conn, "ROLLBACK"));
+    self->in_tx = false;
+    self->tx_failed = false;
+    s_counts_settle (self, false);
+}
+
+//  COMMIT. A session lost before the server's answer leaves the outcome
+//  unknown: that is a failure (the caller acknowledges nothing; a resend
+//  and deduplication settle it), and the counts are counted again.
+static int
+s_commit (broker_store_backend_t *self)
+{
+    assert (self->in_tx);
+    if (self->tx_failed) {
+        s_rollback (self);
+        return certbus_fail (CERTBUS_E_IO,
+                             "database %s: commit: a statement of the "
+                             "transaction failed; rolled back",
+                             self->name);
+    }
+    self->committing = true;
+    self->warning [0] = 0;
+    PGresult *res = PQexec (self->conn, "COMMIT");
+    self->committing = false;
+    ExecStatusType status = PQresultStatus (res);
+    //  COMMIT of a transaction the server had aborted answers "ROLLBACK"
+    bool committed = status == PGRES_COMMAND_OK && strcmp (PQcmdStatus (res), "COMMIT") == 0;
+    bool lost = !committed && PQstatus (self->conn) != CONNECTION_OK;
+    char text [512];
+    snprintf (text, sizeof text, "%s",
+              res && *PQresultErrorMessage (res) ? PQresultErrorMessage (res)
+                                                 : PQerrorMessage (self->conn));
+    text [strcspn (text, "\n")] = 0;
+    PQclear (res);
+    self->in_tx = false;
+    if (committed && !*self->warning) {
+        s_counts_settle (self, true);
+        return 0;
+    }
+    s_counts_settle (self, false);
+    if (committed) {
+        self->counts_valid = false; //  the rows are here, uncounted
+        return certbus_fail (CERTBUS_E_IO,
+                             "database %s: COMMIT warned \"%s\": the batch is stored on this "
+                             "server but may not be replicated (outcome unknown)",
+                             self->name, self->warning);
+    }
+    if (lost) {
+        self->counts_valid = false;
+        return certbus_fail (CERTBUS_E_IO,
+                             "database %s: the session was lost during COMMIT: "
+                             "the batch may or may not be stored (outcome unknown: %s)",
+                             self->name, text);
+    }
+    s_rollback (self);
+    return certbus_fail (CERTBUS_E_IO, "database %s: commit failed, rolled back: %s", self->name,
+                         *text ? text : "the server aborted the transaction");
+}
+
+//  ---------------------------------------------------------------------
+//  Messages and queues
+
+static int
+s_message_lookup (broker_store_backend_t *self, const char *origin, const uint8_t *id,
+                  uint64_t *seq_p, int64_t *accepted_at_p)
+{
+    broker_pg_params_t p = {0};
+    broker_pg_param_blob (&p, id, CERTBUS_ID_SIZE);
+    broker_pg_param_text (&p, origin);
+    PGresult *res = broker_pg_exec (self, BROKER_PG_MSG_LOOKUP, &p, "look up message");
+    if (!res)
+        return -1;
+    int found = PQntuples (res) > 0;
+    if (found) {
+        *seq_p = (uint64_t) broker_pg_get_int (res, 0, 0);
+        *accepted_at_p = broker_pg_get_int (res, 0, 1);
+    }
+    PQclear (res);
+    return found;
+}
+
+static int
+s_message_insert (broker_store_backend_t *self, const certbus_header_t *header, const uint8_t *base,
+                  size_t base_size, int64_t accepted_at, int64_t expires_at, uint32_t recipients,
+                  uint64_t *seq_p)
+{
+    broker_message_row_t row = {
+        .id = header->id,
+        .origin = header->origin,
+        .kind = header->kind,
+        .tlp = header->tlp,
+        .severity = header->severity,
+        .audience = header->audience,
+        .recipients = recipients,
+        .accepted_at = accepted_at,
+        .expires_at = expires_at,
+        .envelope = base,
+        .envelope_size = base_size,
+    };
+    uint8_t digest [CERTBUS_HASH_SIZE];
+    broker_digest_message (digest, &row);
+    broker_pg_params_t p = {0};
+    broker_pg_param_blob (&p, header->id, CERTBUS_ID_SIZE);
+    broker_pg_param_text (&p, header->origin);
+    broker_pg_param_text (&p, header->kind);
+    broker_pg_param_text (&p, header->tlp);
+    broker_pg_param_text (&p, header->severity);
+    broker_pg_param_text (&p, header->audience);
+    broker_pg_param_int (&p, recipients);
+    broker_pg_param_int (&p, accepted_at);
+    broker_pg_param_int (&p, expires_at);
+    broker_pg_param_blob (&p, base, base_size);
+    broker_pg_param_blob (&p, digest, sizeof digest);
+    PGresult *res = broker_pg_exec (self, BROKER_PG_MSG_INSERT, &p, "insert message");
+    if (!res)
+        return -1;
+    *seq_p = (uint64_t) broker_pg_get_int (res, 0, 0);
+    PQclear (res);
+    s_count_message (self);
+    return 0;
+}
+
+static int
+s_queue_insert (broker_store_backend_t *self, const char *recipient, uint64_t msg_seq, int priority,
+                const uint8_t *wrapped, size_t wrapped_size)
+{
+    uint8_t digest [CERTBUS_HASH_SIZE];
+    broker_digest_queue (digest, recipient, msg_seq, priority, wrapped, wrapped_size);
+    broker_pg_params_t p = {0};
+    broker_pg_param_text (&p, recipient);
+    broker_pg_param_int (&p, (int64_t) msg_seq);
+    broker_pg_param_int (&p, priority);
+    if (wrapped)
+        broker_pg_param_blob (&p, wrapped, wrapped_size);
+    else
+        broker_pg_param_null (&p);
+    broker_pg_param_blob (&p, digest, sizeof digest);
+    if (broker_pg_run (self, BROKER_PG_QUEUE_INSERT, &p, "queue delivery") < 0)
+        return -1;
+    s_depth_move (self, recipient, 1);
+    return 0;
+}
+
+//  Row r of a fetch as a delivery, its digests checked. Columns: the
+//  queue row (0-5), the message digest (6), then the message's digested
+//  columns from 7 on (kind 9, accepted_at 14, envelope 16)
+static broker_delivery_t
+s_delivery (const PGresult *res, int r)
+{
+    const char *kind = broker_pg_get_text (res, r, 9);
+    size_t size;
+    broker_delivery_t delivery = {
+        .qseq = (uint64_t) broker_pg_get_int (res, r, 0),
+        .msg_seq = (uint64_t) broker_pg_get_int (res, r, 1),
+        .accepted_at = broker_pg_get_int (res, r, 14),
+        .incident = kind && strcmp (kind, "incident") == 0,
+    };
+    delivery.wrapped = broker_pg_get_blob (res, r, 2, &size);
+    delivery.wrapped_size = size;
+    delivery.envelope = broker_pg_get_blob (res, r, 16, &size);
+    delivery.envelope_size = size;
+    delivery.damaged = !s_message_row_intact (res, r, 7, 6);
+    uint8_t digest [CERTBUS_HASH_SIZE];
+    const char *recipient = broker_pg_get_text (res, r, 5);
+    broker_digest_queue (digest, recipient ? recipient : "", delivery.msg_seq,
+                         (int) broker_pg_get_int (res, r, 4), delivery.wrapped,
+                         delivery.wrapped_size);
+    const uint8_t *stored = broker_pg_get_blob (res, r, 3, &size);
+    if (!broker_digest_equal (digest, stored, size))
+        delivery.damaged = true;
+    return delivery;
+}
+
+static int
+s_queue_fetch (broker_store_backend_t *self, const char *recipient, int priority, uint64_t after,
+               int limit, broker_delivery_skip_fn *skip, broker_delivery_fn *fn, void *arg)
+{
+    broker_pg_params_t p = {0};
+    broker_pg_param_text (&p, recipient);
+    broker_pg_param_int (&p, limit);
+    broker_pg_param_int (&p, priority);
+    broker_pg_param_int (&p, (int64_t) after);
+    PGresult *res = broker_pg_exec (self, BROKER_PG_QUEUE_FETCH, &p, "fetch deliveries");
+    if (!res)
+        return -1;
+    int rows = 0;
+    for (int r = 0; r < PQntuples (res); r++) {
+        rows++;
+        if (skip && skip (arg, (uint64_t) broker_pg_get_int (res, r, 0)))
+            continue;
+        broker_delivery_t delivery = s_delivery (res, r);
+        if (fn (arg, &delivery) != 0)
+            break;
+    }
+    PQclear (res);
+    return rows;
+}
+
+static int
+s_queue_ack (broker_store_backend_t *self, const char *recipient, uint64_t qseq,
+             uint64_t *msg_seq_p)
+{
+    broker_pg_params_t p = {0};
+    broker_pg_param_int (&p, (int64_t) qseq);
+    broker_pg_param_text (&p, recipient);
+    PGresult *res = broker_pg_exec (self, BROKER_PG_QUEUE_ACK, &p, "acknowledge delivery");
+    if (!res)
+        return -1;
+    int found = PQntuples (res) > 0;
+    if (found && msg_seq_p)
+        *msg_seq_p = (uint64_t) broker_pg_get_int (res, 0, 0);
+    PQclear (res);
+    if (found)
+        s_depth_move (self, recipient, -1);
+    return found;
+}
+
+//  Accept time of recipient's oldest queued delivery, 0 when none
+static int64_t
+s_oldest (broker_store_backend_t *self, const char *recipient)
+{
+    broker_pg_params_t p = {0};
+    broker_pg_param_text (&p, recipient);
+    int64_t oldest = broker_pg_int64 (self, BROKER_PG_OLDEST, &p, "oldest delivery");
+    return oldest > 0 ? oldest : 0;
+}
+
+static int64_t
+s_queue_depth (broker_store_backend_t *self, const char *recipient, int64_t *oldest_p)
+{
+    int64_t depth = 0;
+    if (s_counts_load (self) == 0) {
+        broker_pg_depth_t *entry = zhashx_lookup (self->depths, recipient);
+        depth = entry ? entry->depth : 0;
+    }
+    else {
+        broker_pg_params_t p = {0};
+        broker_pg_param_text (&p, recipient);
+        depth = broker_pg_int64 (self, BROKER_PG_QUEUE_COUNT, &p, "count deliveries");
+    }
+    if (oldest_p)
+        *oldest_p = depth > 0 ? s_oldest (self, recipient) : 0;
+    return depth;
+}
+
+static int
+s_expire (broker_store_backend_t *self, int64_t now_ms)
+{
+    broker_pg_params_t p = {0};
+    broker_pg_param_int (&p, now_ms);
+    int64_t removed = broker_pg_run (self, BROKER_PG_EXPIRE, &p, "expire messages");
+    if (removed != 0)
+        self->counts_valid = false; //  the cascade removed queue rows too
+    return (int) removed;
+}
+
+//  A malloc copy of a text column ("" when NULL)
+static char *
+s_text_dup (const PGresult *res, int r, int col)
+{
+    const char *text = broker_pg_get_text (res, r, col);
+    char *copy = strdup (text ? text : "");
+    if (!copy)
+        abort ();
+    return copy;
+}
+
+static int
+s_message_by_seq (broker_store_backend_t *self, uint64_t seq, certbus_header_t *header)
+{
+    broker_pg_params_t p = {0};
+    broker_pg_param_int (&p, (int64_t) seq);
+    PGresult *res = broker_pg_exec (self, BROKER_PG_MSG_BY_SEQ, &p, "read message");
+    size_t id_size = 0;
+    const uint8_t *id = res && PQntuples (res) ? broker_pg_get_blob (res, 0, 0, &id_size) : NULL;
+    int found = id && id_size == CERTBUS_ID_SIZE;
+    if (found) {
+        memset (header, 0, sizeof *header);
+        memcpy (header->id, id, CERTBUS_ID_SIZE);
+        header->origin = s_text_dup (res, 0, 1);
+        header->kind = s_text_dup (res, 0, 2);
+        header->tlp = s_text_dup (res, 0, 3);
+        header->severity = s_text_dup (res, 0, 4);
+        header->audience = s_text_dup (res, 0, 5);
+    }
+    PQclear (res);
+    return found;
+}
+
+static int64_t
+s_origin_bytes (broker_store_backend_t *self, const char *origin)
+{
+    broker_pg_params_t p = {0};
+    broker_pg_param_text (&p, origin);
+    return broker_pg_int64 (self, BROKER_PG_ORIGIN_BYTES, &p, "sum sizes");
+}
+
+static int
+s_queue_depths (broker_store_backend_t *self, broker_depth_fn *fn, void *arg)
+{
+    if (s_counts_load (self))
+        return -1;
+    for (broker_pg_depth_t *entry = zhashx_first (self->depths); entry;
+         entry = zhashx_next (self->depths))
+        if (entry->depth > 0) {
+            const char *recipient = zhashx_cursor (self->depths);
+            fn (arg, recipient, entry->depth, s_oldest (self, recipient));
+        }
+    return 0;
+}
+
+//  ---------------------------------------------------------------------
+//  Damage
+
+static int64_t
+s_damaged_queue_row (broker_store_backend_t *self)
+{
+    PGresult *res = broker_pg_exec (self, BROKER_PG_QUEUE_ALL, NULL, "read the queue");
+    if (!res)
+        return -1;
+    int64_t damaged = 0;
+    for (int r = 0; r < PQntuples (res) && !damaged; r++) {
+        uint8_t digest [CERTBUS_HASH_SIZE];
+        const char *recipient = broker_pg_get_text (res, r, 1);
+        size_t size, stored_size;
+        const uint8_t *wrapped = broker_pg_get_blob (res, r, 4, &size);
+        broker_digest_queue (digest, recipient ? recipient : "",
+                             (uint64_t) broker_pg_get_int (res, r, 2),
+                             (int) broker_pg_get_int (res, r, 3), wrapped, size);
+        const uint8_t *stored = broker_pg_get_blob (res, r, 5, &stored_size);
+        if (!broker_digest_equal (digest, stored, stored_size))
+            damaged = broker_pg_get_int (res, r, 0);
+    }
+    PQclear (res);
+    if (damaged)
+        return damaged;
+    //  A queue row whose message row is gone would never be delivered
+    res = broker_pg_exec (self, BROKER_PG_QUEUE_ORPHAN, NULL, "read the queue");
+    if (!res)
+        return -1;
+    if (PQntuples (res))
+        damaged = broker_pg_get_int (res, 0, 0);
+    PQclear (res);
+    return damaged;
+}
+
+static int64_t
+s_damaged_message (broker_store_backend_t *self)
+{
+    PGresult *res = broker_pg_exec (self, BROKER_PG_MSG_ALL, NULL, "read the messages");
+    if (!res)
+        return -1;
+    int64_t damaged = 0;
+    for (int r = 0; r < PQntuples (res) && !damaged; r++)
+        if (!s_message_row_intact (res, r, 2, 1))
+            damaged = broker_pg_get_int (res, r, 0);
+    PQclear (res);
+    return damaged;
+}
+
+static int
+s_counts (broker_store_backend_t *self, broker_counts_t *counts)
+{
+    memset (counts, 0, sizeof *counts);
+    if (s_counts_load (self) == 0) {
+        counts->messages = self->messages;
+        counts->audit = self->audits;
+        for (broker_pg_depth_t *entry = zhashx_first (self->depths); entry;
+             entry = zhashx_next (self->depths))
+            counts->queued += entry->depth;
+    }
+    else {
+        //  In a transaction: what it sees
+        counts->messages = broker_pg_int64 (self, BROKER_PG_COUNT_MESSAGES, NULL, "count rows");
+        counts->queued = broker_pg_int64 (self, BROKER_PG_COUNT_QUEUE, NULL, "count rows");
+        counts->audit = broker_pg_audit_count (self);
+    }
+    counts->certificates = broker_pg_int64 (self, BROKER_PG_COUNT_CERTS, NULL, "count rows");
+    return counts->messages < 0 || counts->queued < 0 || counts->certificates < 0
+                   || counts->audit < 0
+               ? -1
+               : 0;
+}
+
+//  ---------------------------------------------------------------------
+//  Open and close
+
+static void
+s_destroy (broker_store_backend_t **self_p)
+{
+    assert (self_p);
+    broker_store_backend_t *self = *self_p;
+    if (!self)
+        return;
+    PQfinish (self->conn); //  an open transaction is rolled back by the server
+    zhashx_destroy (&self->depths);
+    free (self->touched);
+    free (self->url);
+    free (self->name);
+    free (self);
+    *self_p = NULL;
+}
+
+static const broker_store_ops_t s_ops = {
+    .destroy = s_destroy,
+    .begin = s_begin,
+    .commit = s_commit,
+    .rollback = s_rollback,
+    .node_get = broker_pg_node_get,
+    .check = s_check,
+    .meta_set = s_meta_set_checked,
+    .meta_get = s_meta_get,
+    .next_serial = broker_pg_next_serial,
+    .cert_insert = broker_pg_cert_insert,
+    .cert_active = broker_pg_cert_active,
+    .cert_revoke = broker_pg_cert_revoke,
+    .certs_each = broker_pg_certs_each,
+    .revocations_each = broker_pg_revocations_each,
+    .directory_serial = broker_pg_directory_serial,
+    .directory_put = broker_pg_directory_put,
+    .directory_latest = broker_pg_directory_latest,
+    .message_lookup = s_message_lookup,
+    .message_insert = s_message_insert,
+    .queue_insert = s_queue_insert,
+    .queue_fetch = s_queue_fetch,
+    .queue_ack = s_queue_ack,
+    .queue_depth = s_queue_depth,
+    .expire = s_expire,
+    .audit_put = broker_pg_audit_put,
+    .node_put = broker_pg_node_put,
+    .audit_count = broker_pg_audit_count,
+    .audit_find = broker_pg_audit_find,
+    .audit_find_each = broker_pg_audit_find_each,
+    .tree_head_add = broker_pg_tree_head_add,
+    .tree_head_latest = broker_pg_tree_head_latest,
+    .audit_each = broker_pg_audit_each,
+    .tree_heads_each = broker_pg_tree_heads_each,
+    .case_get = broker_pg_case_get,
+    .case_put = broker_pg_case_put,
+    .case_member = broker_pg_case_member,
+    .case_members = broker_pg_case_members,
+    .receipt_add = broker_pg_receipt_add,
+    .origin_bytes = s_origin_bytes,
+    .cases_each = broker_pg_cases_each,
+    .message_by_seq = s_message_by_seq,
+    .queue_depths = s_queue_depths,
+    .damaged_message = s_damaged_message,
+    .damaged_queue_row = s_damaged_queue_row,
+    .damaged_case_row = broker_pg_damaged_case_row,
+    .counts = s_counts,
+};
+
+broker_store_backend_t *
+broker_store_pg_open (const char *url, bool create, const broker_store_ops_t **ops_p)
+{
+    broker_store_backend_t *self = certbus_calloc (1, sizeof *self);
+    self->depths = zhashx_new ();
+    zhashx_set_destructor (self->depths, s_depth_free);
+    self->url = strdup (url);
+    self->name = broker_pg_url_name (url);
+    if (!self->url)
+        abort ();
+    if (broker_pg_connect (self, create) || s_schema_check (self) || s_check (self, false)) {
+        s_destroy (&self);
+        return NULL;
+    }
+    *ops_p = &s_ops;
+    return self;
+}
