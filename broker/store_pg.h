@@ -68,6 +68,7 @@ typedef enum {
     BROKER_PG_RECEIPTS_ALL,
     BROKER_PG_MEMBERS_ALL,
     BROKER_PG_CASES_ALL,
+    BROKER_PG_HEAD_LOCK,
     //  The lease (store_pg_lease.c); never wrapped in a fenced transaction
     BROKER_PG_LEASE_READ,
     BROKER_PG_LEASE_LOCK,

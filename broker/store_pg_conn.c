@@ -77,13 +77,14 @@ static const char *s_schema
 //  (unix ms), and whether the holder's session is still open
 #define s_MS(column) "(EXTRACT (EPOCH FROM " column ") * 1000)::BIGINT"
 #define s_BACKEND_START "(SELECT backend_start FROM pg_stat_activity WHERE pid = pg_backend_pid ())"
-#define s_LEASE_SELECT                                                                             \
-    "SELECT l.epoch, l.holder, CASE WHEN l.expires_at = '-infinity' THEN 0::BIGINT ELSE " s_MS (   \
-        "l.expires_at") " END, " s_MS ("clock_timestamp ()") ", EXISTS (SELECT 1 FROM "            \
-                                                             "pg_stat_activity a WHERE a.pid = "   \
-                                                             "l.holder_pid"                        \
-                                                             " AND a.backend_start = "             \
-                                                             "l.holder_start)::BIGINT FROM lease " \
+#define s_LEASE_SELECT                                                                            \
+    "SELECT l.epoch, l.holder, CASE WHEN l.expires_at = '-infinity' THEN 0::BIGINT ELSE " s_MS (  \
+        "l.expires_at") " END, " s_MS ("clock_timestamp ()") ", EXISTS (SELECT 1 FROM "           \
+                                                             "pg_stat_activity a WHERE a.pid = "  \
+                                                             "l.holder_pid"                       \
+                                                             " AND a.backend_start = "            \
+                                                             "l.holder_start)::INT::BIGINT FROM " \
+                                                             "lease "                             \
                                                              "l WHERE l.id = 1"
 
 //  Every statement, by broker_pg_statement_t
@@ -179,6 +180,9 @@ static const char *s_sql [BROKER_PG_STATEMENTS] = {
     [BROKER_PG_CASES_ALL]
     = "SELECT case_id, origin, severity, opened_at, status, updated_at,"
       " COALESCE (first_ack_at, 0), COALESCE (resolved_at, 0), tlp, digest FROM cases",
+    //  The audit head, locked until the transaction ends
+    [BROKER_PG_HEAD_LOCK] = "SELECT size, root FROM tree_heads ORDER BY size DESC LIMIT 1"
+                            " FOR UPDATE",
     //  The lease: times by the server's clock (clock_timestamp, not now ():
     //  a transaction's start may lie long before a paused broker's commit)
     [BROKER_PG_LEASE_READ] = s_LEASE_SELECT,
