@@ -128,7 +128,7 @@ $(NODE): $(NODE_OBJ) $(LIB)
 objs = $(patsubst %.c,%.o,$(wildcard $(1)))
 
 broker_store_OBJ := $(call objs,broker/store.c broker/store_*.c broker/digest.c broker/tree.c)
-broker_council_OBJ := broker/council.o broker/control.o $(broker_store_OBJ)
+broker_council_OBJ := broker/council.o broker/conf.o broker/control.o $(broker_store_OBJ)
 broker_metrics_OBJ := $(call objs,broker/metrics.c)
 node_store_OBJ := $(call objs,node/store.c node/store_*.c)
 

@@ -1,6 +1,7 @@
 /*  audit.c - the Council operator's audit commands: verify and list
     SPDX-License-Identifier: MPL-2.0
 */
+#include "conf.h"
 #include "audit.h"
 #include "council.h"
 #include "store.h"
@@ -193,11 +194,8 @@ audit_verify (const char *dir)
     char *path = council_path (dir, BROKER_PUB);
     int rc = certbus_pubfile_read (path, v.broker_key, NULL);
     free (path);
-    if (rc == 0) {
-        path = council_path (dir, BROKER_DB);
-        v.store = broker_store_open (path, false);
-        free (path);
-    }
+    if (rc == 0)
+        v.store = broker_conf_store_open (dir);
     if (!v.store) {
         char *reason = certbus_term_escape (certbus_reason ());
         fprintf (stderr, "certbus-broker: audit verify: %s\n", reason);
@@ -312,9 +310,7 @@ s_print_record (void *arg, const broker_audit_row_t *row)
 int
 audit_list (const char *dir, const char *org, int64_t since, bool json)
 {
-    char *path = council_path (dir, BROKER_DB);
-    broker_store_t *store = broker_store_open (path, false);
-    free (path);
+    broker_store_t *store = broker_conf_store_open (dir);
     if (!store)
         return -1;
     s_list_t list = {json};

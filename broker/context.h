@@ -34,6 +34,10 @@ typedef struct {
     broker_auditlog_t *auditlog;   //  audit records and tree heads
     broker_stats_t *stats;         //  counters and histograms
     char last_error [256];         //  the last failure, for STATS
+    //  A pair's lease (engine.c): active or standby, and takeovers made
+    bool active;
+    broker_lease_t lease;
+    uint64_t failovers;
 } broker_ctx_t;
 
 //  What a stage of the publish path decided against a message

@@ -5,6 +5,7 @@
     store's plain reads; the store only keeps the signed bytes.
 */
 #include "council.h"
+#include "conf.h"
 #include "control.h"
 #include "store.h"
 #include <errno.h>
@@ -36,11 +37,39 @@ s_private_dir (const char *dir)
     return rc == 0 ? 0 : -1;
 }
 
+//  Opens (makes) the store url names for a new Council in dir, refusing
+//  one that holds a Council already
+static broker_store_t *
+s_store_create (const char *dir, const char *url)
+{
+    char *resolved = broker_conf_url_resolve (dir, url);
+    broker_store_t *store = NULL;
+    bool local = strncmp (url, "sqlite:", 7) == 0;
+    if (local && access (resolved, F_OK) == 0)
+        certbus_fail (CERTBUS_E_EXISTS, "%s already holds a store (%s); refusing to overwrite it",
+                      dir, resolved);
+    else
+        store = broker_store_open (resolved, true);
+    if (local && store)
+        chmod (resolved, 0600);
+    char *have = store ? broker_store_meta_get (store, "council_fingerprint") : NULL;
+    if (have) {
+        certbus_fail (CERTBUS_E_EXISTS,
+                      "store %s holds another certbus Council's data (Council %s): give this "
+                      "Council a database of its own",
+                      broker_store_name (store), have);
+        broker_store_destroy (&store);
+    }
+    free (have);
+    free (resolved);
+    return store;
+}
+
 int
-council_init (const char *dir)
+council_init (const char *dir, const char *url)
 {
     int rc = -1;
-    char *db_path = council_path (dir, BROKER_DB);
+    char *conf = council_path (dir, BROKER_CONF);
     char *council_secret = council_path (dir, COUNCIL_SECRET);
     char *council_pub = council_path (dir, COUNCIL_PUB);
     char *broker_secret = council_path (dir, BROKER_SECRET);
@@ -48,18 +77,26 @@ council_init (const char *dir)
     char *policy = council_path (dir, BROKER_POLICY);
     certbus_identity_t *council = NULL, *broker = NULL;
     broker_store_t *store = NULL;
+    if (broker_conf_url_check (url))
+        goto cleanup;
     if (mkdir (dir, 0700) != 0 && errno != EEXIST) {
         certbus_fail (CERTBUS_E_IO, "cannot create %s: %s", dir, strerror (errno));
         goto cleanup;
     }
-    if (access (council_secret, F_OK) == 0 || access (db_path, F_OK) == 0) {
+    if (access (council_secret, F_OK) == 0 || access (conf, F_OK) == 0
+        || access (broker_secret, F_OK) == 0) {
         certbus_fail (CERTBUS_E_EXISTS, "%s already holds a Council (%s); refusing to overwrite it",
-                      dir, COUNCIL_SECRET);
+                      dir, access (council_secret, F_OK) == 0 ? COUNCIL_SECRET : BROKER_CONF);
         goto cleanup;
     }
     //  The folder will hold the Council's secret key: only its owner may
     //  list or enter it, whatever it was before and whatever the umask
     if (s_private_dir (dir))
+        goto cleanup;
+    //  The store first: a database that cannot be reached, or that holds
+    //  another Council, leaves no keys behind
+    store = s_store_create (dir, url);
+    if (!store)
         goto cleanup;
     council = certbus_identity_new ();
     broker = certbus_identity_new ();
@@ -70,12 +107,9 @@ council_init (const char *dir)
         || certbus_pubfile_write (broker_pub, "broker", certbus_identity_sign_public (broker),
                                   certbus_identity_curve_public (broker))
         || certbus_file_write (policy, s_default_policy, strlen ((const char *) s_default_policy),
-                               0644))
+                               0644)
+        || broker_conf_write (dir, url))
         goto cleanup;
-    store = broker_store_open (db_path, true);
-    if (!store)
-        goto cleanup;
-    chmod (db_path, 0600);
     uint64_t serial;
     if (broker_store_begin (store) || council_directory_publish (store, council, &serial)
         || broker_store_meta_set (store, "council_fingerprint",
@@ -87,7 +121,7 @@ cleanup:
     broker_store_destroy (&store);
     certbus_identity_destroy (&council);
     certbus_identity_destroy (&broker);
-    free (db_path);
+    free (conf);
     free (council_secret);
     free (council_pub);
     free (broker_secret);
@@ -99,15 +133,7 @@ cleanup:
 static broker_store_t *
 s_open_store (const char *dir)
 {
-    char *db_path = council_path (dir, BROKER_DB);
-    broker_store_t *store = NULL;
-    if (access (db_path, F_OK) != 0)
-        certbus_fail (CERTBUS_E_NOT_FOUND,
-                      "%s is not a broker folder (no %s): run certbus-broker init", dir, BROKER_DB);
-    else
-        store = broker_store_open (db_path, false);
-    free (db_path);
-    return store;
+    return broker_conf_store_open (dir);
 }
 
 static certbus_identity_t *
@@ -389,5 +415,67 @@ council_directory_publish (broker_store_t *store, certbus_identity_t *council, u
 cleanup:
     s_blobs_free (&certs);
     s_blobs_free (&revs);
+    return rc;
+}
+
+//  Copies dir/name to out/name with mode. Returns 0 or -1.
+static int
+s_copy (const char *dir, const char *out, const char *name, mode_t mode)
+{
+    char *from = council_path (dir, name);
+    char *to = council_path (out, name);
+    uint8_t *bytes = NULL;
+    size_t size = 0;
+    int rc = certbus_file_read (from, 1024 * 1024, &bytes, &size);
+    if (rc == 0)
+        rc = certbus_file_write (to, bytes, size, mode);
+    free (bytes);
+    free (from);
+    free (to);
+    return rc ? -1 : 0;
+}
+
+int
+council_pair (const char *dir, const char *out)
+{
+    char *url = broker_conf_store_url (dir);
+    if (!url)
+        return -1;
+    bool local = strncmp (url, "sqlite:", 7) == 0;
+    free (url);
+    if (local)
+        return certbus_fail (CERTBUS_E_USAGE,
+                             "%s keeps its store in SQLite, on this host only: a pair shares one "
+                             "PostgreSQL database (certbus-broker init --store postgresql://...)",
+                             dir),
+               -1;
+    //  The second broker must open the same store as the same Council
+    broker_store_t *store = broker_conf_store_open (dir);
+    if (!store)
+        return -1;
+    broker_store_destroy (&store);
+    if (mkdir (out, 0700) != 0) {
+        certbus_fail (CERTBUS_E_EXISTS, "cannot make %s: %s (give a new folder)", out,
+                      strerror (errno));
+        return -1;
+    }
+    if (s_private_dir (out))
+        return -1;
+    //  The broker's identity travels (the pair is one broker to members);
+    //  the Council's secret key never does
+    certbus_identity_t *broker = NULL;
+    char *secret = council_path (dir, BROKER_SECRET);
+    char *secret_out = council_path (out, BROKER_SECRET);
+    broker = certbus_identity_load (secret);
+    int rc = broker ? certbus_identity_save (broker, secret_out) : -1;
+    certbus_identity_destroy (&broker);
+    free (secret);
+    free (secret_out);
+    if (rc == 0)
+        rc = s_copy (dir, out, BROKER_PUB, 0644) || s_copy (dir, out, COUNCIL_PUB, 0644)
+                     || s_copy (dir, out, BROKER_POLICY, 0644)
+                     || s_copy (dir, out, BROKER_CONF, 0600)
+                 ? -1
+                 : 0;
     return rc;
 }

@@ -19,7 +19,12 @@
 //  keys do not prove possession, or whose sign, box or CURVE key a current
 //  certificate of another org holds.
 int
-    council_init (const char *dir);
+    council_init (const char *dir, const char *store_url);
+//  Writes out, a new folder (mode 0700), for the second broker of a pair
+//  on dir's PostgreSQL store: the broker identity, the public files, the
+//  policy and broker.conf, never council.secret. Returns 0 or -1.
+int
+    council_pair (const char *dir, const char *out);
 int
     council_issue (const char *dir, const char *tier, const char *sector, const char *region,
                    int days, const char *request_path, const char *out_path);

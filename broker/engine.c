@@ -14,6 +14,7 @@
 #include "admission.h"
 #include "auditlog.h"
 #include "context.h"
+#include "conf.h"
 #include "council.h"
 #include "publish.h"
 #include "sessions.h"
@@ -33,6 +34,9 @@ typedef struct {
     bool terminated;        //  $TERM received
     int64_t next_tick;      //  next heartbeat, unix ms
     int64_t next_expire;    //  next expiry sweep, unix ms
+    int64_t renewed_at;     //  the lease last renewed, unix ms
+    char step_down [512];   //  why we stopped being active, or ""
+    char holder [128];      //  our name in the lease: host:pid
     broker_ctx_t ctx;       //  what the concerns share
 } self_t;
 
@@ -62,6 +66,17 @@ broker_config_defaults (broker_config_t *config)
 //  ---------------------------------------------------------------------
 //  Timers
 
+//  Council commands on the other host of a pair cannot reach us over the
+//  control socket: a newer directory in the store is loaded here
+static void
+s_directory_poll (broker_ctx_t *ctx)
+{
+    int64_t stored = broker_store_directory_serial (ctx->store);
+    if (stored > (int64_t) certbus_directory_serial (ctx->admission->directory)
+        && broker_admission_load_directory (ctx) != 0)
+        zsys_error ("broker: cannot load the new directory: %s", certbus_reason ());
+}
+
 static void
 s_tick (self_t *self)
 {
@@ -73,6 +88,8 @@ s_tick (self_t *self)
     //  Council commands (issue, revoke) tell us over the control socket
     //  (DIRECTORY) when they change the directory
     broker_sessions_tick (ctx, now);
+    if (ctx->lease.supported)
+        s_directory_poll (ctx);
     broker_admission_probe_retired (ctx);
     broker_auditlog_noise_flush (ctx, false);
     broker_auditlog_issue_head (ctx, false);
@@ -86,6 +103,42 @@ s_tick (self_t *self)
         if (removed > 0)
             zsys_info ("broker: expired %d messages", removed);
     }
+}
+
+//  The lease: renewed a few times per lease (every commit renews it as
+//  well); lost (another broker took over, or the database could not be
+//  reached for a whole lease), the broker steps down
+static void
+s_lease_check (self_t *self)
+{
+    broker_ctx_t *ctx = &self->ctx;
+    if (!ctx->lease.supported)
+        return;
+    int64_t now = certbus_now_ms ();
+    bool lost = broker_store_lease_lost (ctx->store);
+    if (!lost && now - self->renewed_at >= self->config.lease_ms / 4) {
+        if (broker_store_lease_renew (ctx->store) == 0) {
+            self->renewed_at = now;
+            //  The lease as the database has it now, for status
+            broker_lease_t lease;
+            if (broker_store_lease_read (ctx->store, &lease) == 0)
+                ctx->lease = lease;
+        }
+        else if (broker_store_lease_lost (ctx->store))
+            lost = true;
+        else if (now - self->renewed_at > self->config.lease_ms)
+            snprintf (self->step_down, sizeof self->step_down,
+                      "the lease could not be renewed for %lld ms (%s): another broker may "
+                      "hold it now",
+                      (long long) (now - self->renewed_at), certbus_reason ());
+        else
+            zsys_warning ("broker: cannot renew the lease: %s", certbus_reason ());
+    }
+    if (lost)
+        snprintf (self->step_down, sizeof self->step_down,
+                  "the lease of epoch %llu is no longer ours: another broker took over, or it "
+                  "ended while this one was paused; nothing was committed after that",
+                  (unsigned long long) ctx->lease.epoch);
 }
 
 //  ---------------------------------------------------------------------
@@ -236,6 +289,15 @@ s_command_reload (broker_ctx_t *ctx)
 static char *
 s_command (self_t *self, const char *command)
 {
+    if (!self->ctx.active) {
+        if (streq (command, "STATS"))
+            return broker_stats_standby_json (&self->ctx);
+        if (streq (command, "METRICS"))
+            return broker_stats_standby_metrics (&self->ctx);
+        if (streq (command, "ENDPOINT"))
+            return strdup ("");
+        return strdup ("OK standby: another broker of the pair is active; nothing to do here");
+    }
     if (streq (command, "STATS"))
         return broker_stats_json (&self->ctx, self->endpoint);
     if (streq (command, "METRICS"))
@@ -282,7 +344,7 @@ s_handle_control (self_t *self)
 //  ---------------------------------------------------------------------
 //  Start and stop
 
-//  The broker's keys and its database, checked
+//  The broker's keys and its database (open already), checked
 static int
 s_open (self_t *self, uint8_t council_key [CERTBUS_KEY_SIZE])
 {
@@ -297,9 +359,6 @@ s_open (self_t *self, uint8_t council_key [CERTBUS_KEY_SIZE])
     free (path);
     if (rc)
         return -1;
-    path = council_path (self->config.dir, BROKER_DB);
-    ctx->store = broker_store_open (path, false);
-    free (path);
     if (!ctx->store)
         return -1;
     //  After a crash (or a first start) every page is checked before
@@ -401,16 +460,15 @@ s_start (self_t *self)
     }
     if (s_bind (self))
         return -1;
-    s_control_open (self);
     return 0;
 }
 
+//  Ends the active broker's state; the control socket and the pipe stay
 static void
 s_stop (self_t *self)
 {
     broker_ctx_t *ctx = &self->ctx;
     zsock_destroy (&ctx->router);
-    zsock_destroy (&self->control);
     broker_sessions_destroy (&ctx->sessions);
     broker_stats_destroy (&ctx->stats);
     broker_admission_destroy (&ctx->admission);
@@ -418,11 +476,12 @@ s_stop (self_t *self)
     broker_store_destroy (&ctx->store);
     certbus_identity_destroy (&ctx->identity);
     broker_publish_destroy (&ctx->publish);
-    free (self);
+    ctx->active = false;
+    self->endpoint [0] = 0;
 }
 
 //  The loop: poll, drain a batch, check signatures in parallel, handle,
-//  commit then acknowledge, pump, tick
+//  commit then acknowledge, pump, tick; until $TERM or the lease is lost
 static void
 s_serve (self_t *self)
 {
@@ -430,7 +489,7 @@ s_serve (self_t *self)
     zpoller_t *poller = zpoller_new (self->pipe, ctx->router, NULL);
     if (self->control)
         zpoller_add (poller, self->control);
-    while (!self->terminated) {
+    while (!self->terminated && !*self->step_down) {
         void *which = zpoller_wait (poller, self->config.heartbeat_ms / 2 + 1);
         if (which == self->pipe)
             s_handle_pipe (self);
@@ -438,14 +497,82 @@ s_serve (self_t *self)
             s_handle_control (self);
         s_handle_router (self);
         s_tick (self);
+        s_lease_check (self);
         if (zpoller_terminated (poller))
             break;
+    }
+    zpoller_destroy (&poller);
+    if (*self->step_down) {
+        //  Nothing more may be written: what is unacknowledged is resent
+        //  by the nodes to the broker that holds the lease now
+        zsys_error ("broker: stepping down: %s", self->step_down);
+        return;
     }
     broker_publish_flush (ctx);
     if (broker_store_meta_set (ctx->store, "clean_stop", "1") != 0)
         zsys_warning ("broker: cannot record the clean stop: %s", certbus_reason ());
-    zpoller_destroy (&poller);
+    //  A standby takes over at once rather than when the lease ends
+    broker_store_lease_release (ctx->store);
     zsys_info ("broker: stopped");
+}
+
+//  Waits up to ms for the pipe or the control socket, answering them
+static void
+s_wait (self_t *self, int ms)
+{
+    zpoller_t *poller = zpoller_new (self->pipe, NULL);
+    if (self->control)
+        zpoller_add (poller, self->control);
+    int64_t until = certbus_now_ms () + ms;
+    while (!self->terminated && certbus_now_ms () < until) {
+        void *which = zpoller_wait (poller, (int) (until - certbus_now_ms ()) + 1);
+        if (which == self->pipe)
+            s_handle_pipe (self);
+        else if (which && which == self->control)
+            s_handle_control (self);
+        else if (zpoller_terminated (poller))
+            break;
+    }
+    zpoller_destroy (&poller);
+}
+
+//  Waits as a standby until this broker holds the store's lease (at once
+//  on a store without leases). Returns 0 when it does, -1 when terminated
+static int
+s_standby (self_t *self)
+{
+    broker_ctx_t *ctx = &self->ctx;
+    bool announced = false;
+    int64_t warned_at = 0;
+    while (!self->terminated) {
+        if (!ctx->store)
+            ctx->store = broker_conf_store_open (self->config.dir);
+        int rc = ctx->store ? broker_store_lease_take (ctx->store, self->holder,
+                                                       self->config.lease_ms, &ctx->lease)
+                            : -1;
+        if (rc == 1) {
+            if (ctx->lease.epoch > 1)
+                ctx->failovers++;
+            self->renewed_at = certbus_now_ms ();
+            return 0;
+        }
+        if (rc < 0 && certbus_now_ms () - warned_at > 10000) {
+            warned_at = certbus_now_ms ();
+            zsys_warning ("broker: standby: cannot reach the store: %s", certbus_reason ());
+            broker_store_destroy (&ctx->store);
+        }
+        else if (rc == 0 && !announced) {
+            announced = true;
+            char until [40];
+            certbus_time_format (ctx->lease.expires_at, until, sizeof until);
+            zsys_info ("broker: standby: the lease is held by %s (epoch %llu) until %s",
+                       ctx->lease.holder, (unsigned long long) ctx->lease.epoch, until);
+            zstr_sendf (self->pipe, "STANDBY lease held by %s (epoch %llu) until %s",
+                        ctx->lease.holder, (unsigned long long) ctx->lease.epoch, until);
+        }
+        s_wait (self, BROKER_STANDBY_POLL_MS);
+    }
+    return -1;
 }
 
 void
@@ -455,18 +582,50 @@ broker_engine_actor (zsock_t *pipe, void *args)
     self_t *self = certbus_calloc (1, sizeof *self);
     self->pipe = pipe;
     self->config = *(broker_config_t *) args;
+    char host [64] = "localhost";
+    gethostname (host, sizeof host - 1);
+    snprintf (self->holder, sizeof self->holder, "%s:%d", host, (int) getpid ());
     zsock_signal (pipe, 0);
-    if (s_start (self) != 0) {
-        zstr_sendf (pipe, "ERROR %s", certbus_reason ());
+    s_control_open (self);
+    //  A folder that is no broker's, or a store refused at open, is fatal;
+    //  later, a store that cannot be reached is waited for
+    self->ctx.store = broker_conf_store_open (self->config.dir);
+    bool fatal = !self->ctx.store;
+    if (fatal)
+        zstr_sendf (pipe, "FATAL %s", certbus_reason ());
+    while (!self->terminated && !fatal) {
+        self->step_down [0] = 0;
+        if (s_standby (self))
+            break;
+        if (s_start (self) != 0) {
+            //  A broker that cannot start (a damaged store, a bad policy)
+            //  gives the lease back and says why
+            zstr_sendf (pipe, "FATAL %s", certbus_reason ());
+            broker_store_lease_release (self->ctx.store);
+            fatal = true;
+        }
+        else {
+            self->ctx.active = true;
+            zsys_info ("broker: serving %s as %s, window %d, %d signature helper threads, "
+                       "lease epoch %llu",
+                       self->endpoint, certbus_identity_fingerprint (self->ctx.identity),
+                       self->config.window, broker_verifier_threads (self->ctx.publish->verifier),
+                       (unsigned long long) self->ctx.lease.epoch);
+            zstr_sendf (pipe, "READY %s", self->endpoint);
+            s_serve (self);
+            if (*self->step_down)
+                zstr_sendf (pipe, "DOWN %s", self->step_down);
+        }
+        s_stop (self);
+    }
+    //  After FATAL the daemon destroys us: wait for $TERM
+    while (fatal && !self->terminated) {
         char *command = zstr_recv (pipe);
+        self->terminated = !command || streq (command, "$TERM");
+        if (!self->terminated)
+            zstr_send (pipe, "ERROR the broker did not start");
         zstr_free (&command);
     }
-    else {
-        zsys_info ("broker: serving %s as %s, window %d, %d signature helper threads",
-                   self->endpoint, certbus_identity_fingerprint (self->ctx.identity),
-                   self->config.window, broker_verifier_threads (self->ctx.publish->verifier));
-        zstr_sendf (pipe, "READY %s", self->endpoint);
-        s_serve (self);
-    }
-    s_stop (self);
+    zsock_destroy (&self->control);
+    free (self);
 }

@@ -44,6 +44,8 @@ typedef struct {
     int noise_burst;         //  refused or bad frames audited one by one per
                              //  member and interval; the rest in one record
     int noise_interval_ms;   //  the interval of that aggregation
+    int64_t lease_ms;        //  a pair's lease: how long the active broker
+                             //  holds it without renewing
 } broker_config_t;
 
 #define BROKER_DEFAULT_BIND "tcp://0.0.0.0:7447"
@@ -62,6 +64,9 @@ typedef struct {
 #define BROKER_DEFAULT_RECEIPT_MAX 4096
 #define BROKER_DEFAULT_NOISE_BURST 20
 #define BROKER_DEFAULT_NOISE_INTERVAL_MS 10000
+#define BROKER_DEFAULT_LEASE_MS 10000
+//  How often a standby tries to take the lease
+#define BROKER_STANDBY_POLL_MS 200
 //  Hellos a member may send at once, and how many more it earns per second
 #define BROKER_HELLO_BURST 8
 #define BROKER_HELLO_RATE 2

@@ -1,6 +1,7 @@
 /*  main.c - certbus-broker: the Council's command-line tool and daemon
     SPDX-License-Identifier: MPL-2.0
 */
+#include "conf.h"
 #include "audit.h"
 #include "control.h"
 #include "council.h"
@@ -19,8 +20,14 @@ static const char *s_usage
     = "usage: certbus-broker COMMAND --dir DIR [options]\n"
       "\n"
       "Council commands:\n"
-      "  init      --dir DIR                      Council key, broker identity, empty database;\n"
-      "                                           writes DIR/council.pub and DIR/broker.pub\n"
+      "  init      --dir DIR [--store URL]        Council key, broker identity, empty database;\n"
+      "                                           writes DIR/council.pub and DIR/broker.pub;\n"
+      "                                           URL: sqlite: (DIR/broker.db, the default) or\n"
+      "                                           postgresql://user@host:port/dbname?... (no\n"
+      "                                           password: ~/.pgpass, PGPASSFILE), kept in\n"
+      "                                           DIR/broker.conf\n"
+      "  pair      --dir DIR --out DIR2           folder for the second broker of a pair on\n"
+      "                                           the same PostgreSQL store (no council.secret)\n"
       "  issue     --dir DIR --tier TIER [--sector S] [--region R] [--days N] REQUEST --out CERT\n"
       "                                           sign a member's request (default 365 days)\n"
       "  revoke    --dir DIR ORG_ID [--reason TEXT]\n"
@@ -39,6 +46,9 @@ static const char *s_usage
       "            [--inflight-bytes BYTES]       deliveries in flight per member (8 MiB)\n"
       "            [--created-skew SECONDS]       how far a signed creation time may lie\n"
       "                                           ahead of the broker's clock (300)\n"
+      "            [--lease MS]                   on PostgreSQL, one broker of a pair is active;\n"
+      "                                           the other takes over when its lease (10000)\n"
+      "                                           ends or its database session is gone\n"
       "            [--audit-burst N]              refused or bad frames audited one by one\n"
       "                                           per member and 10 s (20); the rest go\n"
       "                                           into one 'suppressed' record\n"
@@ -80,7 +90,8 @@ s_fail (void)
 
 typedef struct {
     const char *dir, *tier, *sector, *region, *out, *reason, *bind, *org, *since, *overdue;
-    const char *metrics;
+    const char *metrics, *store;
+    int lease;
     int days, window, heartbeat, peer_timeout, expiry_days, head_records, head_interval;
     int verify_threads;
     long long quota_rate, quota_burst, quota_bytes, inflight_bytes, created_skew, audit_burst;
@@ -120,6 +131,8 @@ static const certbus_opt_t s_options [] = {
     {"inflight-bytes", CERTBUS_OPT_LLONG, offsetof (s_args_t, inflight_bytes)},
     {"created-skew", CERTBUS_OPT_LLONG, offsetof (s_args_t, created_skew)},
     {"audit-burst", CERTBUS_OPT_LLONG, offsetof (s_args_t, audit_burst)},
+    {"store", CERTBUS_OPT_STRING, offsetof (s_args_t, store)},
+    {"lease", CERTBUS_OPT_INT, offsetof (s_args_t, lease)},
     {"help", CERTBUS_OPT_FLAG, offsetof (s_args_t, help)},
 };
 
@@ -142,6 +155,7 @@ s_parse (int argc, char **argv, s_args_t *args)
     args->inflight_bytes = BROKER_DEFAULT_INFLIGHT_BYTES;
     args->created_skew = BROKER_DEFAULT_CREATED_SKEW_MS / 1000;
     args->audit_burst = BROKER_DEFAULT_NOISE_BURST;
+    args->lease = BROKER_DEFAULT_LEASE_MS;
     int first = certbus_args_parse (argc, argv, s_options, sizeof s_options / sizeof s_options [0],
                                     args);
     if (first < 0)
@@ -178,6 +192,42 @@ s_fetch_metrics (void *arg)
     return text;
 }
 
+//  The daemon's side of the engine's events
+typedef struct {
+    const char *dir;
+    char *endpoint_file; //  DIR/broker.endpoint: there while active
+} s_daemon_t;
+
+static bool
+s_is_event (const char *text)
+{
+    return strncmp (text, "READY ", 6) == 0 || strncmp (text, "STANDBY ", 8) == 0
+           || strncmp (text, "DOWN ", 5) == 0 || strncmp (text, "FATAL ", 6) == 0;
+}
+
+//  READY ENDPOINT: serving (write DIR/broker.endpoint); STANDBY TEXT:
+//  waiting for the lease; DOWN REASON: lost it, back to standby; FATAL
+//  REASON: the engine cannot go on. Returns 0, or 1 on FATAL.
+static int
+s_event (s_daemon_t *daemon, const char *event)
+{
+    if (!event || strncmp (event, "FATAL ", 6) == 0)
+        return s_error (event && strlen (event) > 6 ? event + 6 : "engine did not start");
+    if (strncmp (event, "READY ", 6) == 0) {
+        if (certbus_file_write (daemon->endpoint_file, event + 6, strlen (event + 6), 0644))
+            zsys_warning ("broker: %s", certbus_reason ());
+        printf ("certbus-broker: serving %s\n", event + 6);
+    }
+    else if (strncmp (event, "STANDBY ", 8) == 0)
+        printf ("certbus-broker: standby: %s\n", event + 8);
+    else if (strncmp (event, "DOWN ", 5) == 0) {
+        unlink (daemon->endpoint_file);
+        printf ("certbus-broker: stepped down: %s\n", event + 5);
+    }
+    fflush (stdout);
+    return 0;
+}
+
 static int
 s_run (s_args_t *args)
 {
@@ -185,6 +235,9 @@ s_run (s_args_t *args)
     broker_config_defaults (&config);
     config.dir = args->dir;
     config.bind = args->bind;
+    config.lease_ms = args->lease;
+    if (args->lease < 200 || args->lease > 600000)
+        return s_error ("--lease must be 200..600000 ms");
     if (args->window < 1 || args->window > 100000 || args->heartbeat < 10
         || args->peer_timeout < args->heartbeat || args->expiry_days < 1
         || args->verify_threads < -1 || args->verify_threads > 64)
@@ -212,41 +265,43 @@ s_run (s_args_t *args)
     config.created_skew_ms = args->created_skew * 1000;
     config.noise_burst = (int) args->audit_burst;
     signal (SIGHUP, s_on_hup);
+    s_daemon_t daemon = {.dir = args->dir};
+    daemon.endpoint_file = council_path (args->dir, "broker.endpoint");
     zactor_t *engine = zactor_new (broker_engine_actor, &config);
-    char *status = zstr_recv (engine);
-    if (!status || strncmp (status, "READY ", 6) != 0) {
-        int rc = s_error (status && strlen (status) > 6 ? status + 6 : "engine did not start");
-        zstr_free (&status);
-        zactor_destroy (&engine);
-        return rc;
-    }
-    char *endpoint_file = council_path (args->dir, "broker.endpoint");
-    if (certbus_file_write (endpoint_file, status + 6, strlen (status + 6), 0644))
-        zsys_warning ("broker: %s", certbus_reason ());
-    printf ("certbus-broker: serving %s\n", status + 6);
-    zstr_free (&status);
+    //  The engine says STANDBY (another broker of the pair is active) or
+    //  READY first; FATAL when it cannot start
+    char *event = zstr_recv (engine);
+    int rc = s_event (&daemon, event);
+    zstr_free (&event);
     broker_metrics_t *metrics = NULL;
-    if (args->metrics) {
+    if (rc == 0 && args->metrics) {
         metrics = broker_metrics_start (args->metrics, s_fetch_metrics, NULL);
-        if (!metrics) {
-            int rc = s_fail ();
-            zactor_destroy (&engine);
-            free (endpoint_file);
-            return rc;
-        }
-        printf ("certbus-broker: metrics on http://%s/metrics (port %d)\n", args->metrics,
-                broker_metrics_port (metrics));
+        if (metrics)
+            printf ("certbus-broker: metrics on http://%s/metrics (port %d)\n", args->metrics,
+                    broker_metrics_port (metrics));
+        else
+            rc = s_fail ();
     }
     fflush (stdout);
     zpoller_t *poller = zpoller_new (engine, NULL);
-    while (!zsys_interrupted) {
-        zpoller_wait (poller, 200);
+    while (rc == 0 && !zsys_interrupted) {
+        if (zpoller_wait (poller, 200) == engine) {
+            event = zstr_recv (engine);
+            rc = s_event (&daemon, event);
+            zstr_free (&event);
+        }
         if (zpoller_terminated (poller) && zsys_interrupted)
             break;
-        if (s_reload_requested) {
+        if (s_reload_requested && rc == 0) {
             s_reload_requested = 0;
             zstr_send (engine, "RELOAD");
+            //  Events may come before the reply
             char *reply = zstr_recv (engine);
+            while (reply && s_is_event (reply) && rc == 0) {
+                rc = s_event (&daemon, reply);
+                zstr_free (&reply);
+                reply = zstr_recv (engine);
+            }
             zsys_info ("broker: reload: %s", reply ? reply : "no answer");
             zstr_free (&reply);
         }
@@ -255,9 +310,9 @@ s_run (s_args_t *args)
     broker_metrics_stop (&metrics);
     zpoller_destroy (&poller);
     zactor_destroy (&engine);
-    unlink (endpoint_file);
-    free (endpoint_file);
-    return 0;
+    unlink (daemon.endpoint_file);
+    free (daemon.endpoint_file);
+    return rc;
 }
 
 //  A number of a STATS object, -1 when absent
@@ -286,8 +341,21 @@ s_print_stats (json_t *stats)
         certbus_time_format (head_ms, head_time, sizeof head_time);
     const char *last_error = s_string (stats, "last_error");
     char *error_text = certbus_term_escape (*last_error ? last_error : "none");
-    printf ("certbus-broker: running\n"
-            "  directory version   %lld (%lld members)\n"
+    const char *role = s_string (stats, "role");
+    char until [40] = "-";
+    if (s_number (stats, "lease_expires") > 0)
+        certbus_time_format (s_number (stats, "lease_expires"), until, sizeof until);
+    char *holder = certbus_term_escape (s_string (stats, "lease_holder"));
+    printf ("certbus-broker: running, %s\n"
+            "  lease               %s, epoch %lld, until %s (takeovers here: %lld)\n",
+            *role ? role : "active", *holder ? holder : "none (one host: SQLite)",
+            s_number (stats, "lease_epoch"), until, s_number (stats, "failovers"));
+    free (holder);
+    if (streq (role, "standby")) {
+        free (error_text);
+        return;
+    }
+    printf ("  directory version   %lld (%lld members)\n"
             "  policy              %lld rules, default deny\n"
             "  messages stored     %lld (queued deliveries %lld)\n"
             "  accepted/rejected   %lld / %lld (duplicates %lld)\n"
@@ -315,6 +383,14 @@ s_print_stats (json_t *stats)
     }
 }
 
+//  A field of the STATS object, or null (borrowed)
+static json_t *
+s_field (json_t *stats, const char *key)
+{
+    json_t *value = json_object_get (stats, key);
+    return value ? value : json_null ();
+}
+
 //  Prints a JSON object on one line, compact, keys in the order given,
 //  and frees it.
 static void
@@ -334,7 +410,12 @@ s_status (s_args_t *args)
     if (stats) {
         json_t *parsed = json_loads (stats, 0, NULL);
         if (args->json && parsed)
-            s_print_json (json_pack ("{s:b, s:O}", "running", 1, "broker", parsed));
+            s_print_json (json_pack ("{s:b, s:O, s:O, s:O, s:O, s:O, s:O}", "running", 1, "role",
+                                     s_field (parsed, "role"), "lease_holder",
+                                     s_field (parsed, "lease_holder"), "lease_epoch",
+                                     s_field (parsed, "lease_epoch"), "lease_expires",
+                                     s_field (parsed, "lease_expires"), "failovers",
+                                     s_field (parsed, "failovers"), "broker", parsed));
         else if (args->json)
             printf ("{\"running\":true,\"broker\":%s}\n", stats);
         else if (parsed)
@@ -344,26 +425,41 @@ s_status (s_args_t *args)
         free (stats);
         return rc;
     }
-    char *db_path = council_path (args->dir, BROKER_DB);
-    broker_store_t *store = broker_store_open (db_path, false);
-    free (db_path);
+    broker_store_t *store = broker_conf_store_open (args->dir);
     if (!store)
         return s_fail ();
     broker_counts_t counts = {0};
-    int rc = broker_store_counts (store, &counts);
+    broker_lease_t lease;
+    int rc = broker_store_counts (store, &counts) || broker_store_lease_read (store, &lease);
     broker_store_destroy (&store);
     if (rc)
         return s_fail ();
+    //  Not running here; the lease says whether a broker of the pair is
+    //  active elsewhere
+    bool held = lease.supported && lease.expires_at > lease.now;
+    char until [40] = "-";
+    if (lease.expires_at > 0)
+        certbus_time_format (lease.expires_at, until, sizeof until);
     if (args->json)
-        s_print_json (json_pack ("{s:b, s:I, s:I, s:I, s:I}", "running", 0, "messages",
+        s_print_json (json_pack ("{s:b, s:s, s:s, s:I, s:I, s:I, s:I, s:I, s:I}", "running", 0,
+                                 "role", "stopped", "lease_holder", lease.holder, "lease_epoch",
+                                 (json_int_t) lease.epoch, "lease_expires",
+                                 (json_int_t) lease.expires_at, "messages",
                                  (json_int_t) counts.messages, "queued", (json_int_t) counts.queued,
                                  "audit_size", (json_int_t) counts.audit, "certificates",
                                  (json_int_t) counts.certificates));
-    else
-        printf ("certbus-broker: not running\nmessages stored: %lld\ndeliveries queued: %lld\n"
+    else {
+        char *holder = certbus_term_escape (lease.holder);
+        printf ("certbus-broker: not running here\n");
+        if (lease.supported)
+            printf ("lease: %s %s, epoch %llu, until %s\n", held ? "held by" : "last held by",
+                    *holder ? holder : "nobody", (unsigned long long) lease.epoch, until);
+        free (holder);
+        printf ("messages stored: %lld\ndeliveries queued: %lld\n"
                 "audit records: %lld\ncertificates issued: %lld\n",
                 (long long) counts.messages, (long long) counts.queued, (long long) counts.audit,
                 (long long) counts.certificates);
+    }
     return 0;
 }
 
@@ -418,7 +514,7 @@ main (int argc, char **argv)
         return s_error ("--dir DIR is required (see certbus-broker --help)");
     int rc;
     if (streq (command, "init")) {
-        if (council_init (args.dir))
+        if (council_init (args.dir, args.store ? args.store : BROKER_STORE_DEFAULT))
             return s_fail ();
         printf ("initialised Council broker in %s\n"
                 "give members %s/council.pub and %s/broker.pub\n",
@@ -438,6 +534,17 @@ main (int argc, char **argv)
         if (args.argc != 1)
             return s_error ("usage: certbus-broker revoke --dir DIR ORG_ID [--reason TEXT]");
         rc = council_revoke (args.dir, args.argv [0], args.reason) ? s_fail () : 0;
+    }
+    else if (streq (command, "pair")) {
+        if (!args.out || args.argc != 0)
+            return s_error ("usage: certbus-broker pair --dir DIR --out DIR2");
+        if (council_pair (args.dir, args.out))
+            return s_fail ();
+        printf ("wrote %s for the second broker of the pair: the broker identity, public files, "
+                "policy and store (no council.secret)\n"
+                "copy it to the second host and run certbus-broker run --dir there\n",
+                args.out);
+        rc = 0;
     }
     else if (streq (command, "directory")) {
         if (!args.out)

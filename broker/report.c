@@ -1,6 +1,7 @@
 /*  report.c - incident response times for the Council
     SPDX-License-Identifier: MPL-2.0
 */
+#include "conf.h"
 #include "report.h"
 #include "council.h"
 #include "store.h"
@@ -245,14 +246,12 @@ report_print (const char *dir, int64_t since, bool json, const char *overdue)
     r.now = certbus_now_ms ();
     if (s_parse_thresholds (&r, overdue))
         return -1;
-    char *path = council_path (dir, BROKER_DB);
-    broker_store_t *store = broker_store_open (path, false);
-    free (path);
+    broker_store_t *store = broker_conf_store_open (dir);
     if (!store)
         return -1;
     uint8_t council [CERTBUS_KEY_SIZE], *bytes = NULL;
     size_t size;
-    path = council_path (dir, COUNCIL_PUB);
+    char *path = council_path (dir, COUNCIL_PUB);
     if (certbus_pubfile_read (path, council, NULL) == 0
         && broker_store_directory_latest (store, &bytes, &size) == 0
         && certbus_directory_decode (bytes, size, council, 0, &r.dir) != CERTBUS_OK)

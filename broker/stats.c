@@ -262,11 +262,67 @@ s_session_json (broker_ctx_t *ctx, broker_session_t *session)
     return object;
 }
 
+//  The role of this broker in a pair, and the lease
+static void
+s_role_json (broker_ctx_t *ctx, json_t *root)
+{
+    json_object_set_new (root, "role", json_string (ctx->active ? "active" : "standby"));
+    json_object_set_new (root, "lease_holder", s_json_string (ctx->lease.holder));
+    json_object_set_new (root, "lease_epoch", json_integer ((json_int_t) ctx->lease.epoch));
+    json_object_set_new (root, "lease_expires", json_integer (ctx->lease.expires_at));
+    json_object_set_new (root, "failovers", json_integer ((json_int_t) ctx->failovers));
+}
+
+static void
+s_role_metrics (broker_ctx_t *ctx, certbus_sb_t *sb)
+{
+    certbus_sb_printf (sb,
+                       "# HELP certbus_broker_active 1 when this broker is the active one of "
+                       "its pair, 0 on standby\n# TYPE certbus_broker_active gauge\n"
+                       "certbus_broker_active %d\n"
+                       "# HELP certbus_broker_lease_epoch Epoch of the pair's lease as this "
+                       "broker last saw it\n# TYPE certbus_broker_lease_epoch gauge\n"
+                       "certbus_broker_lease_epoch %llu\n"
+                       "# HELP certbus_broker_failovers_total Leases this broker took over from "
+                       "another\n# TYPE certbus_broker_failovers_total counter\n"
+                       "certbus_broker_failovers_total %llu\n",
+                       ctx->active ? 1 : 0, (unsigned long long) ctx->lease.epoch,
+                       (unsigned long long) ctx->failovers);
+}
+
+char *
+broker_stats_standby_json (broker_ctx_t *ctx)
+{
+    json_t *root = json_object ();
+    json_object_set_new (root, "endpoint", json_string (""));
+    s_role_json (ctx, root);
+    json_object_set_new (root, "sessions", json_array ());
+    char *text = json_dumps (root, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    json_decref (root);
+    if (!text)
+        abort ();
+    return text;
+}
+
+char *
+broker_stats_standby_metrics (broker_ctx_t *ctx)
+{
+    certbus_sb_t sb = {0};
+    certbus_sb_printf (&sb,
+                       "# HELP certbus_build_info certbus build\n"
+                       "# TYPE certbus_build_info gauge\n"
+                       "certbus_build_info{version=\"%s\"} 1\n",
+                       CERTBUS_VERSION);
+    s_role_metrics (ctx, &sb);
+    return sb.data;
+}
+
 char *
 broker_stats_json (broker_ctx_t *ctx, const char *endpoint)
 {
     json_t *root = json_object ();
     json_object_set_new (root, "endpoint", s_json_string (endpoint));
+    s_role_json (ctx, root);
     for (size_t i = 0; i < s_VALUES; i++)
         if (s_values [i].key)
             json_object_set_new (root, s_values [i].key,
@@ -445,6 +501,7 @@ broker_stats_metrics (broker_ctx_t *ctx)
                        "# TYPE certbus_build_info gauge\n"
                        "certbus_build_info{version=\"%s\"} 1\n",
                        CERTBUS_VERSION);
+    s_role_metrics (ctx, &sb);
     s_metric_publishes (ctx, &sb);
     s_metric_values (ctx, &sb);
     certbus_sb_printf (&sb, "# HELP certbus_queue_depth Deliveries waiting, per member\n"

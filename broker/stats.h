@@ -66,6 +66,12 @@ void
 char *
     broker_stats_json (broker_ctx_t *ctx, const char *endpoint);
 
+//  STATS and METRICS of a standby broker: its role and the lease only.
+char *
+    broker_stats_standby_json (broker_ctx_t *ctx);
+char *
+    broker_stats_standby_metrics (broker_ctx_t *ctx);
+
 //  The METRICS reply: Prometheus text exposition (caller frees).
 char *
     broker_stats_metrics (broker_ctx_t *ctx);

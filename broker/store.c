@@ -489,3 +489,51 @@ broker_store_counts (broker_store_t *self, broker_counts_t *counts)
     assert (self);
     return self->ops->counts (self->backend, counts);
 }
+
+//  ---------------------------------------------------------------------
+//  Leases; a backend without them has one broker, always active
+
+int
+broker_store_lease_take (broker_store_t *self, const char *holder, int64_t lease_ms,
+                         broker_lease_t *lease)
+{
+    assert (self);
+    assert (holder);
+    assert (lease);
+    memset (lease, 0, sizeof *lease);
+    if (!self->ops->lease_take)
+        return 1;
+    return self->ops->lease_take (self->backend, holder, lease_ms, lease);
+}
+
+int
+broker_store_lease_read (broker_store_t *self, broker_lease_t *lease)
+{
+    assert (self);
+    assert (lease);
+    memset (lease, 0, sizeof *lease);
+    return self->ops->lease_read ? self->ops->lease_read (self->backend, lease) : 0;
+}
+
+int
+broker_store_lease_renew (broker_store_t *self)
+{
+    assert (self);
+    return self->ops->lease_renew ? self->ops->lease_renew (self->backend) : 0;
+}
+
+void
+broker_store_lease_release (broker_store_t *self)
+{
+    if (!self)
+        return;
+    if (self->ops->lease_release)
+        self->ops->lease_release (self->backend);
+}
+
+bool
+broker_store_lease_lost (broker_store_t *self)
+{
+    assert (self);
+    return self->ops->lease_lost ? self->ops->lease_lost (self->backend) : false;
+}

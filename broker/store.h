@@ -89,6 +89,42 @@ int
 void
     broker_store_on_end_cancel (broker_store_t *self, broker_store_end_fn *fn, void *arg);
 
+//  The lease of a broker pair: exactly one broker of those sharing a store
+//  is active (writes); the others wait. A backend without leases (SQLite:
+//  one host) reports supported false, and its one broker is always active.
+typedef struct {
+    bool supported;     //  the store has a lease at all
+    uint64_t epoch;     //  grows at each takeover; 0 before the first
+    char holder [128];  //  who holds it (host:pid), "" before the first
+    int64_t expires_at; //  unix ms, by the database's clock
+    int64_t now;        //  the database's clock when read, unix ms
+    bool holder_alive;  //  the holder's database session is still open
+} broker_lease_t;
+
+//  Takes the lease for holder, for lease_ms, when it has ended or its
+//  holder's database session is gone (a killed broker). Returns 1 when
+//  taken (lease is then ours, with the new epoch), 0 when another holds it
+//  (lease says who, until when), -1 on error. From then on, every commit of
+//  this store renews the lease and checks it is still ours (the fencing
+//  token): when another broker took over, or the lease ended while we were
+//  paused, the commit fails with CERTBUS_E_FENCED and nothing is stored.
+int
+    broker_store_lease_take (broker_store_t *self, const char *holder, int64_t lease_ms,
+                             broker_lease_t *lease) CERTBUS_WARN_UNUSED;
+//  Reads the lease. Returns 0, or -1 with the reason set.
+int
+    broker_store_lease_read (broker_store_t *self, broker_lease_t *lease) CERTBUS_WARN_UNUSED;
+//  Renews the lease we hold, in a transaction of its own. Returns 0, or -1
+//  (CERTBUS_E_FENCED when it is no longer ours).
+int
+    broker_store_lease_renew (broker_store_t *self) CERTBUS_WARN_UNUSED;
+//  True once a commit found the lease was no longer ours (fenced).
+bool
+    broker_store_lease_lost (broker_store_t *self);
+//  Ends the lease we hold now, so that a standby takes over at once.
+void
+    broker_store_lease_release (broker_store_t *self);
+
 //  Key-value settings.
 int
     broker_store_meta_set (broker_store_t *self, const char *key, const char *value);

@@ -83,6 +83,14 @@ typedef struct {
     int64_t (*damaged_queue_row) (broker_store_backend_t *self);
     int (*damaged_case_row) (broker_store_backend_t *self, char **what_p);
     int (*counts) (broker_store_backend_t *self, broker_counts_t *counts);
+    //  Leases: NULL in a backend without them (the store is then always
+    //  active, unfenced)
+    int (*lease_take) (broker_store_backend_t *self, const char *holder, int64_t lease_ms,
+                       broker_lease_t *lease);
+    int (*lease_read) (broker_store_backend_t *self, broker_lease_t *lease);
+    int (*lease_renew) (broker_store_backend_t *self);
+    void (*lease_release) (broker_store_backend_t *self);
+    bool (*lease_lost) (broker_store_backend_t *self);
 } broker_store_ops_t;
 
 //  Opens (and with create, makes) the SQLite database at path; sets

@@ -247,10 +247,14 @@ s_count_message (broker_store_backend_t *self)
 //  ---------------------------------------------------------------------
 //  Transactions
 
-static int
-s_begin (broker_store_backend_t *self)
+int
+broker_pg_begin (broker_store_backend_t *self)
 {
     assert (!self->in_tx);
+    if (self->fenced)
+        return certbus_fail (CERTBUS_E_FENCED,
+                             "database %s: this broker lost its lease: it writes nothing more",
+                             self->name);
     //  A lost session is reopened before the batch, never inside it
     if (PQstatus (self->conn) != CONNECTION_OK) {
         self->counts_valid = false;
@@ -268,8 +272,8 @@ s_begin (broker_store_backend_t *self)
     return rc;
 }
 
-static void
-s_rollback (broker_store_backend_t *self)
+void
+broker_pg_rollback (broker_store_backend_t *self)
 {
     if (self->in_tx && PQstatus (self->conn) == CONNECTION_OK)
         PQclear (PQexec (self->conn, "ROLLBACK"));
@@ -281,12 +285,18 @@ s_rollback (broker_store_backend_t *self)
 //  COMMIT. A session lost before the server's answer leaves the outcome
 //  unknown: that is a failure (the caller acknowledges nothing; a resend
 //  and deduplication settle it), and the counts are counted again.
-static int
-s_commit (broker_store_backend_t *self)
+int
+broker_pg_commit (broker_store_backend_t *self)
 {
     assert (self->in_tx);
+    //  The fencing token: the lease is renewed in this transaction, or
+    //  it is no longer ours and nothing of it is committed
+    if (!self->tx_failed && self->lease_epoch && broker_pg_lease_fence (self)) {
+        broker_pg_rollback (self);
+        return -1;
+    }
     if (self->tx_failed) {
-        s_rollback (self);
+        broker_pg_rollback (self);
         return certbus_fail (CERTBUS_E_IO,
                              "database %s: commit: a statement of the "
                              "transaction failed; rolled back",
@@ -314,19 +324,19 @@ s_commit (broker_store_backend_t *self)
     s_counts_settle (self, false);
     if (committed) {
         self->counts_valid = false; //  the rows are here, uncounted
-        return certbus_fail (CERTBUS_E_IO,
+        return certbus_fail (CERTBUS_E_OUTCOME_UNKNOWN,
                              "database %s: COMMIT warned \"%s\": the batch is stored on this "
                              "server but may not be replicated (outcome unknown)",
                              self->name, self->warning);
     }
     if (lost) {
         self->counts_valid = false;
-        return certbus_fail (CERTBUS_E_IO,
+        return certbus_fail (CERTBUS_E_OUTCOME_UNKNOWN,
                              "database %s: the session was lost during COMMIT: "
                              "the batch may or may not be stored (outcome unknown: %s)",
                              self->name, text);
     }
-    s_rollback (self);
+    broker_pg_rollback (self);
     return certbus_fail (CERTBUS_E_IO, "database %s: commit failed, rolled back: %s", self->name,
                          *text ? text : "the server aborted the transaction");
 }
@@ -677,9 +687,9 @@ s_destroy (broker_store_backend_t **self_p)
 
 static const broker_store_ops_t s_ops = {
     .destroy = s_destroy,
-    .begin = s_begin,
-    .commit = s_commit,
-    .rollback = s_rollback,
+    .begin = broker_pg_begin,
+    .commit = broker_pg_commit,
+    .rollback = broker_pg_rollback,
     .node_get = broker_pg_node_get,
     .check = s_check,
     .meta_set = s_meta_set_checked,
@@ -722,6 +732,11 @@ static const broker_store_ops_t s_ops = {
     .damaged_queue_row = s_damaged_queue_row,
     .damaged_case_row = broker_pg_damaged_case_row,
     .counts = s_counts,
+    .lease_take = broker_pg_lease_take,
+    .lease_read = broker_pg_lease_read,
+    .lease_renew = broker_pg_lease_renew,
+    .lease_release = broker_pg_lease_release,
+    .lease_lost = broker_pg_lease_lost,
 };
 
 broker_store_backend_t *

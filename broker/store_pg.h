@@ -68,6 +68,14 @@ typedef enum {
     BROKER_PG_RECEIPTS_ALL,
     BROKER_PG_MEMBERS_ALL,
     BROKER_PG_CASES_ALL,
+    BROKER_PG_HEAD_LOCK,
+    //  The lease (store_pg_lease.c); never wrapped in a fenced transaction
+    BROKER_PG_LEASE_READ,
+    BROKER_PG_LEASE_LOCK,
+    BROKER_PG_LEASE_TAKE,
+    BROKER_PG_LEASE_RENEW,
+    BROKER_PG_LEASE_REBIND,
+    BROKER_PG_LEASE_RELEASE,
     BROKER_PG_STATEMENTS //  how many
 } broker_pg_statement_t;
 
@@ -96,7 +104,41 @@ struct broker_store_backend_t {
     size_t touched_count, touched_cap;
     int64_t messages, messages_delta;
     int64_t audits, audits_delta; //  audit records, as messages
+    //  The lease we hold (store_pg_lease.c): 0 when none. While held,
+    //  every commit renews it and fails when it is no longer ours, and a
+    //  write outside a transaction runs in a fenced one of its own.
+    uint64_t lease_epoch;
+    int64_t lease_ms;
+    bool lease_rebind; //  the session changed: the lease names the new one
+    bool fenced;       //  the lease was lost: nothing is committed again
 };
+
+//  Transactions (store_pg.c), for writes outside one while the lease is held
+int
+    broker_pg_begin (broker_store_backend_t *self);
+int
+    broker_pg_commit (broker_store_backend_t *self);
+void
+    broker_pg_rollback (broker_store_backend_t *self);
+
+//  store_pg_lease.c: the ops of store_impl.h, and the fence each commit
+//  runs (0, or -1 with CERTBUS_E_FENCED when the lease is not ours)
+int
+    broker_pg_lease_take (broker_store_backend_t *self, const char *holder, int64_t lease_ms,
+                          broker_lease_t *lease);
+int
+    broker_pg_lease_read (broker_store_backend_t *self, broker_lease_t *lease);
+int
+    broker_pg_lease_renew (broker_store_backend_t *self);
+void
+    broker_pg_lease_release (broker_store_backend_t *self);
+int
+    broker_pg_lease_fence (broker_store_backend_t *self);
+bool
+    broker_pg_lease_lost (broker_store_backend_t *self);
+//  Session settings a lease holder needs (after each connect)
+int
+    broker_pg_lease_session (broker_store_backend_t *self);
 
 //  (Re)opens the session to self->url and prepares every statement; with
 //  create, makes the database (when the role may) and the schema when

@@ -59,13 +59,33 @@ static const char *s_schema
       "  PRIMARY KEY (case_id, org));"
       "CREATE TABLE IF NOT EXISTS tree_heads ("
       "  size BIGINT PRIMARY KEY, stamp BIGINT NOT NULL, root BYTEA NOT NULL,"
-      "  head BYTEA NOT NULL);";
+      "  head BYTEA NOT NULL);"
+      "CREATE TABLE IF NOT EXISTS lease ("
+      "  id BIGINT PRIMARY KEY CHECK (id = 1), epoch BIGINT NOT NULL, holder TEXT NOT NULL,"
+      "  holder_pid BIGINT NOT NULL, holder_start TIMESTAMPTZ,"
+      "  expires_at TIMESTAMPTZ NOT NULL, taken_at TIMESTAMPTZ);"
+      "INSERT INTO lease VALUES (1, 0, '', 0, NULL, '-infinity', NULL)"
+      "  ON CONFLICT DO NOTHING;";
 
 //  The columns a message digest covers (digest.h), in the order
 //  store_pg.c's s_message_row_intact reads them
 #define s_MESSAGE_COLUMNS_M                                                               \
     "m.id, m.origin, m.kind, m.tlp, m.severity, m.audience, m.recipients, m.accepted_at," \
     " m.expires_at, m.envelope"
+
+//  The lease's columns: epoch, holder, expires_at and the server's clock
+//  (unix ms), and whether the holder's session is still open
+#define s_MS(column) "(EXTRACT (EPOCH FROM " column ") * 1000)::BIGINT"
+#define s_BACKEND_START "(SELECT backend_start FROM pg_stat_activity WHERE pid = pg_backend_pid ())"
+#define s_LEASE_SELECT                                                                            \
+    "SELECT l.epoch, l.holder, CASE WHEN l.expires_at = '-infinity' THEN 0::BIGINT ELSE " s_MS (  \
+        "l.expires_at") " END, " s_MS ("clock_timestamp ()") ", EXISTS (SELECT 1 FROM "           \
+                                                             "pg_stat_activity a WHERE a.pid = "  \
+                                                             "l.holder_pid"                       \
+                                                             " AND a.backend_start = "            \
+                                                             "l.holder_start)::INT::BIGINT FROM " \
+                                                             "lease "                             \
+                                                             "l WHERE l.id = 1"
 
 //  Every statement, by broker_pg_statement_t
 static const char *s_sql [BROKER_PG_STATEMENTS] = {
@@ -160,6 +180,27 @@ static const char *s_sql [BROKER_PG_STATEMENTS] = {
     [BROKER_PG_CASES_ALL]
     = "SELECT case_id, origin, severity, opened_at, status, updated_at,"
       " COALESCE (first_ack_at, 0), COALESCE (resolved_at, 0), tlp, digest FROM cases",
+    //  The audit head, locked until the transaction ends
+    [BROKER_PG_HEAD_LOCK] = "SELECT size, root FROM tree_heads ORDER BY size DESC LIMIT 1"
+                            " FOR UPDATE",
+    //  The lease: times by the server's clock (clock_timestamp, not now ():
+    //  a transaction's start may lie long before a paused broker's commit)
+    [BROKER_PG_LEASE_READ] = s_LEASE_SELECT,
+    [BROKER_PG_LEASE_LOCK] = s_LEASE_SELECT " FOR UPDATE OF l SKIP LOCKED",
+    [BROKER_PG_LEASE_TAKE]
+    = "UPDATE lease SET epoch = epoch + 1, holder = $1, holder_pid = pg_backend_pid (),"
+      " holder_start = " s_BACKEND_START ", taken_at = clock_timestamp (),"
+      " expires_at = clock_timestamp () + $2::FLOAT8 * INTERVAL '1 millisecond'"
+      " WHERE id = 1 RETURNING epoch, " s_MS ("expires_at"),
+    [BROKER_PG_LEASE_RENEW]
+    = "UPDATE lease SET expires_at = clock_timestamp () + $2::FLOAT8 * INTERVAL '1 millisecond'"
+      " WHERE id = 1 AND epoch = $1 AND expires_at > clock_timestamp ()",
+    [BROKER_PG_LEASE_REBIND]
+    = "UPDATE lease SET expires_at = clock_timestamp () + $2::FLOAT8 * INTERVAL '1 millisecond',"
+      " holder_pid = pg_backend_pid (), holder_start = " s_BACKEND_START
+      " WHERE id = 1 AND epoch = $1 AND expires_at > clock_timestamp ()",
+    [BROKER_PG_LEASE_RELEASE] = "UPDATE lease SET expires_at = clock_timestamp ()"
+                                " WHERE id = 1 AND epoch = $1",
 };
 
 //  ---------------------------------------------------------------------
@@ -388,9 +429,14 @@ broker_pg_connect (broker_store_backend_t *self, bool create)
         return -1;
     if (create && s_schema_create (self))
         return -1;
-    if (s_schema_present (self))
+    if (s_schema_present (self) || s_prepare_all (self))
         return -1;
-    return s_prepare_all (self);
+    //  A session of a lease holder: the lease names it at the next commit
+    if (self->lease_epoch) {
+        self->lease_rebind = true;
+        return broker_pg_lease_session (self);
+    }
+    return 0;
 }
 
 //  ---------------------------------------------------------------------
@@ -449,11 +495,49 @@ s_ready (broker_store_backend_t *self)
     return broker_pg_connect (self, false);
 }
 
+//  True for a statement that writes (the lease's own excepted)
+static bool
+s_writes (broker_pg_statement_t stmt)
+{
+    const char *sql = s_sql [stmt];
+    return stmt < BROKER_PG_LEASE_READ
+           && (strncmp (sql, "INSERT", 6) == 0 || strncmp (sql, "UPDATE", 6) == 0
+               || strncmp (sql, "DELETE", 6) == 0 || strncmp (sql, "WITH", 4) == 0);
+}
+
+static PGresult *
+s_exec (broker_store_backend_t *self, broker_pg_statement_t stmt, const broker_pg_params_t *params,
+        const char *what);
+
 PGresult *
 broker_pg_exec (broker_store_backend_t *self, broker_pg_statement_t stmt,
                 const broker_pg_params_t *params, const char *what)
 {
     assert (stmt < BROKER_PG_STATEMENTS);
+    //  While we hold the lease, a write outside a transaction is fenced
+    //  as a batch is: in a transaction of its own, whose commit checks
+    //  the lease is still ours
+    if (self->lease_epoch && !self->in_tx && s_writes (stmt)) {
+        if (broker_pg_begin (self))
+            return NULL;
+        PGresult *res = s_exec (self, stmt, params, what);
+        if (!res) {
+            broker_pg_rollback (self);
+            return NULL;
+        }
+        if (broker_pg_commit (self)) {
+            PQclear (res);
+            return NULL;
+        }
+        return res;
+    }
+    return s_exec (self, stmt, params, what);
+}
+
+static PGresult *
+s_exec (broker_store_backend_t *self, broker_pg_statement_t stmt, const broker_pg_params_t *params,
+        const char *what)
+{
     if (self->in_tx && self->tx_failed) {
         certbus_fail (CERTBUS_E_IO,
                       "database %s: %s: an earlier statement of this transaction "

@@ -47,6 +47,9 @@ static const struct {
     [CERTBUS_E_QUOTA] = {"quota", "a quota of this member is used up"},
     [CERTBUS_E_CLOCK] = {"clock", "a signed time lies ahead of the broker's clock"},
     [CERTBUS_E_SESSION_EXPIRED] = {"session-expired", "session expired: say Hello again"},
+    [CERTBUS_E_FENCED] = {"fenced", "another broker holds the lease: this one stepped down"},
+    [CERTBUS_E_OUTCOME_UNKNOWN] = {"outcome-unknown",
+                                   "the commit may or may not have happened: resend"},
 };
 
 const char *

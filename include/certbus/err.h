@@ -51,6 +51,8 @@ typedef enum {
     CERTBUS_E_QUOTA = 35,           //  a member's storage or rate quota is used up
     CERTBUS_E_CLOCK = 36,           //  a signed time lies too far ahead of the broker's
     CERTBUS_E_SESSION_EXPIRED = 37, //  the broker closed the session: say Hello again
+    CERTBUS_E_FENCED = 38,          //  a broker's lease moved to another: it stepped down
+    CERTBUS_E_OUTCOME_UNKNOWN = 39, //  a commit that may or may not have happened
     CERTBUS_E__COUNT
 } certbus_err_t;
 
