@@ -10,9 +10,11 @@
 #   topology.sh down PREFIX    remove them (either topology)
 #   topology.sh up-pair PREFIX a Council broker pair on one database:
 #                              PREFIX-hub (bridge), PREFIX-brokera 10.77.0.2,
-#                              PREFIX-brokerb .3, PREFIX-db .31, and member
-#                              hosts PREFIX-cert1 .11, PREFIX-cert2 .12,
-#                              PREFIX-org .21
+#                              PREFIX-brokerb .3, PREFIX-db .31 (db1), and
+#                              member hosts PREFIX-cert1 .11, PREFIX-cert2 .12,
+#                              PREFIX-org .21; for a replicated database
+#                              (ha-db.sh) also PREFIX-db2 .32 and
+#                              PREFIX-witness .33
 #   topology.sh down-pair PREFIX   the same as down
 #   topology.sh cut PREFIX HOST / restore PREFIX HOST
 #                              take a host's link down / up again
@@ -22,8 +24,8 @@ set -euo pipefail
 cmd=${1:-}; prefix=${2:-cb}
 # NAME:LAST-OCTET; a name has one address in every topology
 single=(council:1 cert1:11 cert2:12 org:21)
-pair=(brokera:2 brokerb:3 db:31 cert1:11 cert2:12 org:21)
-every=(council:1 brokera:2 brokerb:3 db:31 cert1:11 cert2:12 org:21)
+pair=(brokera:2 brokerb:3 db:31 db2:32 witness:33 cert1:11 cert2:12 org:21)
+every=(council:1 brokera:2 brokerb:3 db:31 db2:32 witness:33 cert1:11 cert2:12 org:21)
 hosts=("${single[@]}")
 
 up() {
