@@ -358,6 +358,16 @@ if problems:
 EOF
 pass "deploy/ha: Patroni YAML (synchronous_mode_strict), etcd members, placeholders only"
 
+# etcd's own options, when etcd is installed: each ETCD_X is a flag --x
+if command -v etcd >/dev/null 2>&1; then
+    flags=$(etcd --help 2>&1 | sed -n 's/^ *--\([a-z0-9-]*\).*/\1/p')
+    for key in $(grep -h '^ETCD_' "$DEPLOY"/ha/etcd-*.env | cut -d= -f1 | sort -u); do
+        flag=$(echo "${key#ETCD_}" | tr 'A-Z_' 'a-z-')
+        echo "$flags" | grep -qx -- "$flag" || fail "etcd has no --$flag (deploy/ha sets $key)"
+    done
+    pass "every ETCD_ variable of deploy/ha is an option of $(etcd --version | head -n 1)"
+fi
+
 # Patroni's own validator, when Patroni is installed. The example's etcd
 # hosts do not answer here; a bin_dir of a PostgreSQL version this machine
 # lacks is the machine's doing, not the file's.
