@@ -254,7 +254,7 @@ node_cmd_status (node_args_t *args)
                     connected ? "connected" : "NOT connected",
                     certbus_json_number (json, "broker_silent_ms"),
                     //  with a list of endpoints, the one in use
-                    several ? "  broker endpoint     " : "", several ? node_esc (&e, current) : "",
+                    several ? "  broker in use       " : "", several ? node_esc (&e, current) : "",
                     several ? "\n" : "", directory, certbus_json_number (json, "outbox_pending"),
                     certbus_json_number (json, "outbox_rejected"),
                     certbus_json_number (json, "inbox"), certbus_json_number (json, "delivered"),

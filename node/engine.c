@@ -84,8 +84,8 @@ s_hello (self_t *self)
 //  so that a node whose brokers are all down does not spin. With a single
 //  endpoint there is no watch and the node reconnects to it, as always.
 
-#define s_ROUND_PAUSE_MS 100     //  pause before a move, per unanswered round
-#define s_ROUND_PAUSE_MAX_MS 500 //  and at most
+#define s_ROUND_PAUSE_MS 100      //  pause before a move, per unanswered round
+#define s_ROUND_PAUSE_MAX_MS 1000 //  and at most
 
 //  The endpoint the dealer dials (borrowed)
 static const char *
