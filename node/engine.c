@@ -176,9 +176,8 @@ s_handle_watch (self_t *self)
         node_link_event_t event = node_link_event (self->watch);
         if (event == NODE_LINK_UP)
             self->move_at = 0;
-        else if (event == NODE_LINK_DOWN && !self->move_at) {
+        else if (event == NODE_LINK_DOWN && !self->move_at)
             self->move_at = certbus_now_ms () + s_move_pause (self);
-        }
     }
 }
 
