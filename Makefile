@@ -169,16 +169,19 @@ $(BUILD)/tests/%: %.c $$(call test_obj,$$*) $(TESTLIB) $(LIB) $(GEN_H)
 # Helper programs the integration scripts run (from $(BUILD)/tools/), and the
 # fuzz seed writer (run by hand: $(BUILD)/tools/make_seeds tests/fuzz/corpus).
 TOOL_BIN := $(BUILD)/tools/curve_stranger $(BUILD)/tools/db_digest $(BUILD)/tools/make_seeds \
-            $(BUILD)/tools/store_pg_faults
+            $(BUILD)/tools/store_pg_faults $(BUILD)/tools/store_pg_lease
 
 $(BUILD)/tools/%: tests/tools/%.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) $(CFLAGS) $(WARN) -o $@ $< $(LDFLAGS) $(LDLIBS)
 
-# store_pg_faults drives the store through store.h (tests/integration/store_pg.sh)
-$(BUILD)/tools/store_pg_faults: tests/tools/store_pg_faults.c $(broker_store_OBJ) $(LIB) $(GEN_H)
+# store_pg_faults and store_pg_lease drive the store through store.h
+# (tests/integration/store_pg.sh)
+STORE_TOOL_OBJ := $(addprefix $(BUILD)/obj/,$(broker_store_OBJ))
+$(BUILD)/tools/store_pg_faults $(BUILD)/tools/store_pg_lease: \
+    $(BUILD)/tools/store_pg_%: tests/tools/store_pg_%.c $(STORE_TOOL_OBJ) $(LIB) $(GEN_H)
 	@mkdir -p $(dir $@)
-	$(CC) $(CPPFLAGS) -Ibroker $(CFLAGS) $(WARN) -o $@ $< $(broker_store_OBJ) $(LIB) \
+	$(CC) $(CPPFLAGS) -Ibroker $(CFLAGS) $(WARN) -o $@ $< $(STORE_TOOL_OBJ) $(LIB) \
 	    $(LDFLAGS) $(LDLIBS)
 
 $(BUILD)/tools/make_seeds: $(BUILD)/obj/tests/fuzz/make_seeds.o $(BUILD)/obj/tests/fuzz/fixture.o \

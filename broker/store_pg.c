@@ -262,6 +262,15 @@ broker_pg_begin (broker_store_backend_t *self)
             return -1;
     }
     PGresult *res = PQexec (self->conn, "BEGIN");
+    //  A session the server ended since our last statement (a restart,
+    //  a failover) is only seen now: nothing was begun, so open it again
+    if (PQresultStatus (res) != PGRES_COMMAND_OK && PQstatus (self->conn) != CONNECTION_OK) {
+        PQclear (res);
+        self->counts_valid = false;
+        if (broker_pg_connect (self, false))
+            return -1;
+        res = PQexec (self->conn, "BEGIN");
+    }
     int rc = PQresultStatus (res) == PGRES_COMMAND_OK ? 0 : -1;
     if (rc)
         certbus_fail (CERTBUS_E_IO, "database %s: begin: %s", self->name,
