@@ -61,6 +61,7 @@ broker_config_defaults (broker_config_t *config)
     config->receipt_max = BROKER_DEFAULT_RECEIPT_MAX;
     config->noise_burst = BROKER_DEFAULT_NOISE_BURST;
     config->noise_interval_ms = BROKER_DEFAULT_NOISE_INTERVAL_MS;
+    config->lease_ms = BROKER_DEFAULT_LEASE_MS;
 }
 
 //  ---------------------------------------------------------------------
