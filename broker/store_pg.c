@@ -284,6 +284,7 @@ broker_pg_begin (broker_store_backend_t *self)
 void
 broker_pg_rollback (broker_store_backend_t *self)
 {
+    broker_pg_drain (self);
     if (self->in_tx && PQstatus (self->conn) == CONNECTION_OK)
         PQclear (PQexec (self->conn, "ROLLBACK"));
     self->in_tx = false;
@@ -298,6 +299,11 @@ int
 broker_pg_commit (broker_store_backend_t *self)
 {
     assert (self->in_tx);
+    //  Every write sent ahead is answered before COMMIT
+    if (broker_pg_drain (self)) {
+        broker_pg_rollback (self);
+        return -1;
+    }
     //  The fencing token: the lease is renewed in this transaction, or
     //  it is no longer ours and nothing of it is committed
     if (!self->tx_failed && self->lease_epoch && broker_pg_lease_fence (self)) {
