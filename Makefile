@@ -23,7 +23,7 @@ endif
 
 PKGS := libzmq libczmq libprotobuf-c libsodium sqlite3 libpq libmicrohttpd jansson
 TEST_PKGS := cmocka
-DEP_COMMANDS := protoc-c sqlite3 python3
+DEP_COMMANDS := protoc-c sqlite3 python3 psql pg_dump
 
 # Parsing this Makefile installs nothing. `make deps` installs what is
 # missing (deploy/deps.sh); `make check` and `make demo` run it first and
@@ -75,8 +75,10 @@ all: $(LIB) $(BROKER) $(NODE)
 
 # Installs the Debian packages the build and the tests use, only when one of
 # them is missing (deploy/deps.sh checks each package again).
+# The PostgreSQL server the store tests start is not on PATH: look for initdb
 deps:
-	@if [ -n "$(strip $(DEPS_MISSING))" ] || ! command -v $(CLANG_FORMAT) >/dev/null 2>&1; \
+	@if [ -n "$(strip $(DEPS_MISSING))" ] || ! command -v $(CLANG_FORMAT) >/dev/null 2>&1 \
+	    || ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; \
 	then deploy/deps.sh; fi
 
 # One protoc-c run writes both files (a grouped target: without it make may
