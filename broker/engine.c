@@ -627,6 +627,7 @@ broker_engine_actor (zsock_t *pipe, void *args)
             zstr_send (pipe, "ERROR the broker did not start");
         zstr_free (&command);
     }
+    broker_store_destroy (&self->ctx.store); //  a standby's, when stopped waiting
     zsock_destroy (&self->control);
     free (self);
 }
