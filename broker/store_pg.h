@@ -116,6 +116,10 @@ struct broker_store_backend_t {
     //  their results collected before the next statement that answers,
     //  or the commit (broker_pg_drain): a batch costs fewer round trips
     int pipelined; //  statements sent and not yet collected
+    //  The last acknowledged delivery's message row (QUEUE_ACK answers it),
+    //  for the message_by_seq that follows; forgotten when the transaction ends
+    PGresult *acked;
+    uint64_t acked_seq;
 };
 
 //  Collects what was sent in pipeline mode and leaves it. Returns 0, or -1

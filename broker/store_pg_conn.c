@@ -104,8 +104,12 @@ static const char *s_sql [BROKER_PG_STATEMENTS] = {
       " m.digest, " s_MESSAGE_COLUMNS_M " FROM queue q JOIN messages m ON m.seq = q.msg_seq"
       " WHERE q.recipient = $1 AND q.priority = $3 AND q.qseq > $4"
       " ORDER BY q.qseq LIMIT $2",
-    [BROKER_PG_QUEUE_ACK] = "DELETE FROM queue WHERE qseq = $1 AND recipient = $2"
-                            " RETURNING msg_seq",
+    //  With the message's fields, which the audit record of the delivery
+    //  reads next (broker_store_message_by_seq): one round trip for both
+    [BROKER_PG_QUEUE_ACK]
+    = "WITH d AS (DELETE FROM queue WHERE qseq = $1 AND recipient = $2 RETURNING msg_seq)"
+      " SELECT d.msg_seq, m.id, m.origin, m.kind, m.tlp, m.severity, m.audience"
+      " FROM d LEFT JOIN messages m ON m.seq = d.msg_seq",
     [BROKER_PG_QUEUE_COUNT] = "SELECT COUNT (*) FROM queue WHERE recipient = $1",
     [BROKER_PG_QUEUE_COUNTS] = "SELECT recipient, COUNT (*) FROM queue GROUP BY recipient",
     [BROKER_PG_OLDEST] = "SELECT MIN (m.accepted_at) FROM messages m WHERE m.seq IN ("
