@@ -56,7 +56,7 @@ grep -qE '^ExecStart=/usr/local/bin/certbus-broker run --dir /var/lib/certbus-br
     "$PAIR_UNIT" || fail "deploy/ha broker ExecStart is not make install's default path"
 if grep -qiE 'PGPASSWORD|password=' "$PAIR_UNIT"; then fail "deploy/ha unit holds a password"; fi
 # Drop-ins for Debian's units: only the sections a drop-in may hold
-for dropin in "$HA"/patroni.service.d/certbus.conf "$HA"/etcd.service.d/certbus.conf; do
+for dropin in "$HA"/patroni-dropin.conf "$HA"/etcd-dropin.conf; do
     [ -f "$dropin" ] || fail "missing $dropin"
     bad=$(grep -vE '^(#.*|\[(Unit|Service)\]|[A-Za-z]+=.*|)$' "$dropin" || true)
     [ -z "$bad" ] || fail "$dropin: not a unit line: $bad"
@@ -117,13 +117,13 @@ for name in patroni etcd; do
         printf '[Unit]\nDescription=stub of %s\n[Service]\nExecStart=/bin/true\n' "$name" \
             >"$T/dropins/$name.service"
     fi
-    cp "$HA/$name.service.d/certbus.conf" "$T/dropins/$name.service.d/certbus.conf"
+    cp "$HA/$name-dropin.conf" "$T/dropins/$name.service.d/certbus.conf"
     out=$(systemd-analyze verify --man=no "$T/dropins/$name.service" 2>&1) || true
     if echo "$out" | grep -q 'certbus.conf'; then
         echo "$out"
-        fail "systemd-analyze verify warns about deploy/ha/$name.service.d/certbus.conf"
+        fail "systemd-analyze verify warns about deploy/ha/$name-dropin.conf"
     fi
-    echo "$name.service.d/certbus.conf: verified on ${base:-a stub unit}"
+    echo "$name-dropin.conf: verified on ${base:-a stub unit}"
 done
 pass "systemd-analyze verify: the patroni and etcd drop-ins"
 
