@@ -29,7 +29,6 @@ stop_all() {
     for p in "${PIDS[@]}" "${NODE_PIDS[@]}"; do kill -9 "$p" 2>/dev/null || true; done
     wait 2>/dev/null || true
 }
-# (set +e: under set -e the trap would end at the first failing step)
 HA_DB=$(cd "$(dirname "$0")/../../deploy/netns" && pwd)/ha-db.sh
 HA_WORK=
 ha_down() {
@@ -37,6 +36,7 @@ ha_down() {
     "$HA_DB" down "$P" "$HA_WORK"
     [ "${PAIR_KEEP:-0}" = 1 ] && echo "kept $HA_WORK" || rm -rf "$HA_WORK"
 }
+# (set +e: under set -e the trap would end at the first failing step)
 AT_EXIT='s_rc=$?; set +e; stop_all; pgtmp_stop; ha_down; "$TOPO" down "$P"; (exit $s_rc); cleanup'
 # shellcheck disable=SC2064  # AT_EXIT is single-quoted: it expands at exit
 trap "$AT_EXIT" EXIT
