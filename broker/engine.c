@@ -382,7 +382,7 @@ s_open (self_t *self, uint8_t council_key [CERTBUS_KEY_SIZE])
     char *clean = broker_store_meta_get (ctx->store, "clean_stop");
     bool full = !clean || strcmp (clean, "1") != 0 || self->config.full_check;
     free (clean);
-    if (full)
+    if (full && !ctx->lease.supported)
         zsys_info ("broker: checking every page of the database (last stop was not clean)");
     if (broker_store_check (ctx->store, full)
         || broker_store_meta_set (ctx->store, "clean_stop", "0"))
