@@ -49,7 +49,10 @@ s_ask (node_ctx_t *ctx, const uint8_t *id, uint64_t old_size)
     zsock_t *link = NULL;
     node_link_opts_t opts = {.send_timeout_ms = 5000};
     Certbus__Packet *reply = NULL;
-    if (node_link_open (&link, ctx, &opts) != 0
+    //  Finding a broker that answers (one of a pair) counts against the
+    //  same 10 s as the answer itself
+    int64_t deadline = certbus_now_ms () + 10000;
+    if (node_link_dial (&link, ctx, &opts, deadline) != 0
         || certbus_packet_send_proof_request (link, NULL, id, CERTBUS_ID_SIZE, old_size) != 0) {
         node_cli_error ("cannot reach the broker at %s", ctx->endpoint);
         zsock_destroy (&link);
@@ -57,7 +60,7 @@ s_ask (node_ctx_t *ctx, const uint8_t *id, uint64_t old_size)
     }
     //  Skip anything but the proof (an error, or nothing, says why)
     while (!reply) {
-        Certbus__Packet *packet_in = node_link_recv (link, certbus_now_ms () + 10000);
+        Certbus__Packet *packet_in = node_link_recv (link, deadline);
         if (!packet_in) {
             node_cli_error ("no answer from the broker at %s", ctx->endpoint);
             break;

@@ -225,11 +225,13 @@ node_cmd_status (node_args_t *args)
         if (args->json)
             printf ("%s\n", json);
         else {
-            char org [CERTBUS_MAX_NAME + 1], broker [256], error [256];
+            char org [CERTBUS_MAX_NAME + 1], broker [1024], current [256], error [256];
             certbus_json_string (json, "org", org, sizeof org);
             certbus_json_string (json, "broker", broker, sizeof broker);
+            certbus_json_string (json, "broker_current", current, sizeof current);
             certbus_json_string (json, "last_error", error, sizeof error);
             bool connected = strstr (json, "\"connected\":true") != NULL;
+            bool several = *current && !streq (current, broker);
             bool stale = strstr (json, "\"directory_stale\":true") != NULL;
             long long have = certbus_json_number (json, "directory");
             long long known = certbus_json_number (json, "directory_known");
@@ -242,6 +244,7 @@ node_cmd_status (node_args_t *args)
             node_esc_t e = {0};
             printf ("certbus-node: %s running\n"
                     "  broker              %s (%s, last heard %lld ms ago)\n"
+                    "%s%s%s"
                     "  directory version   %s\n"
                     "  outbox              %lld pending, %lld rejected\n"
                     "  inbox               %lld messages (%lld delivered this run, %lld refused)\n"
@@ -249,8 +252,10 @@ node_cmd_status (node_args_t *args)
                     "  last error          %s\n",
                     node_esc (&e, org), node_esc (&e, broker),
                     connected ? "connected" : "NOT connected",
-                    certbus_json_number (json, "broker_silent_ms"), directory,
-                    certbus_json_number (json, "outbox_pending"),
+                    certbus_json_number (json, "broker_silent_ms"),
+                    //  with a list of endpoints, the one in use
+                    several ? "  broker in use       " : "", several ? node_esc (&e, current) : "",
+                    several ? "\n" : "", directory, certbus_json_number (json, "outbox_pending"),
                     certbus_json_number (json, "outbox_rejected"),
                     certbus_json_number (json, "inbox"), certbus_json_number (json, "delivered"),
                     certbus_json_number (json, "refused"), certbus_json_number (json, "reconnects"),

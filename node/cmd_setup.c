@@ -95,8 +95,15 @@ int
 node_cmd_enroll (node_args_t *args)
 {
     if (!args->cert || !args->broker || !args->council || !args->broker_key)
-        return node_cli_error ("usage: certbus-node enroll --dir DIR --cert CERT --broker ENDPOINT "
-                               "--council COUNCIL_PUB --broker-key BROKER_PUB [--directory FILE]");
+        return node_cli_error ("usage: certbus-node enroll --dir DIR --cert CERT --broker "
+                               "ENDPOINT[,ENDPOINT...] --council COUNCIL_PUB --broker-key "
+                               "BROKER_PUB [--directory FILE]");
+    //  Several endpoints are the addresses of one broker identity (a
+    //  broker pair); the list is kept as given
+    node_endpoints_t *endpoints = node_endpoints_new (args->broker);
+    if (!endpoints)
+        return node_cli_error ("--broker: %s", certbus_reason ());
+    node_endpoints_destroy (&endpoints);
     node_ctx_t *ctx = node_ctx_open (args->dir, false);
     if (!ctx)
         return node_cli_fail ();

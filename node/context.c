@@ -43,6 +43,8 @@ node_ctx_open (const char *dir, bool enrolled)
     }
     self->org = strdup (zconfig_get (conf, "node/org", ""));
     self->endpoint = strdup (zconfig_get (conf, "node/broker", ""));
+    //  enroll checked the list; one it did not write is used as it is
+    self->endpoints = node_endpoints_new_lenient (self->endpoint);
     self->receipts = atoi (zconfig_get (conf, "node/receipts", "1")) != 0;
     zconfig_destroy (&conf);
     path = node_path (dir, NODE_SECRET);
@@ -112,6 +114,7 @@ node_ctx_destroy (node_ctx_t **self_p)
     free (self->dir);
     free (self->org);
     free (self->endpoint);
+    node_endpoints_destroy (&self->endpoints);
     certbus_identity_destroy (&self->identity);
     certbus_cert_destroy (&self->cert);
     node_store_destroy (&self->store);

@@ -7,6 +7,7 @@
 
 #include "certbus.h"
 #include "store.h"
+#include "endpoints.h"
 
 #define NODE_SECRET "node.secret"
 #define NODE_REQUEST "request"
@@ -23,7 +24,8 @@
 typedef struct {
     char *dir;                    //  the node folder
     char *org;                    //  our org id
-    char *endpoint;               //  broker endpoint ("" before enrol)
+    char *endpoint;               //  broker endpoints, a comma list ("" before enrol)
+    node_endpoints_t *endpoints;  //  the same, split (one "" before enrol)
     certbus_identity_t *identity; //  our keys
     certbus_cert_t *cert;         //  our certificate (NULL before enrol)
     uint8_t council_key [CERTBUS_KEY_SIZE];

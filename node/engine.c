@@ -69,25 +69,104 @@ s_hello (self_t *self)
                                "certbus-node " CERTBUS_VERSION);
 }
 
+//  ---------------------------------------------------------------------
+//  The session: one dealer, to one endpoint at a time
+//
+//  A node may list several endpoints of one broker identity (a broker
+//  pair: the active one serves, the standby does not bind). It starts with
+//  the first of its list each time it starts, stays on the one that
+//  answers, and when that one refuses, drops the connection, gives no
+//  welcome within the patience or falls silent past the peer timeout, it
+//  moves to the next one of the list, wrapping around. A refusal or a drop
+//  is seen at once (a watch on the dealer) rather than at the next tick;
+//  once a whole round has gone unanswered, each further move waits a
+//  little longer (s_ROUND_PAUSE_MS per round, at most s_ROUND_PAUSE_MAX_MS),
+//  so that a node whose brokers are all down does not spin. With a single
+//  endpoint there is no watch and the node reconnects to it, as always.
+
+#define s_ROUND_PAUSE_MS 100      //  pause before a move, per unanswered round
+#define s_ROUND_PAUSE_MAX_MS 1000 //  and at most
+
+//  The endpoint the dealer dials (borrowed)
+static const char *
+s_endpoint (self_t *self)
+{
+    return node_endpoints_at (self->ctx->endpoints, self->current);
+}
+
+static size_t
+s_endpoint_count (self_t *self)
+{
+    return node_endpoints_count (self->ctx->endpoints);
+}
+
 static void
 s_connect (self_t *self)
 {
     if (self->dealer) {
         zpoller_remove (self->poller, self->dealer);
+        if (self->watch)
+            zpoller_remove (self->poller, self->watch);
+        node_link_unwatch (&self->watch, self->dealer);
         zsock_destroy (&self->dealer);
         self->stats.reconnects++;
     }
     self->connected = false;
+    self->move_at = 0;
     //  Never block the engine: a full or absent connection fails the send
     node_link_opts_t opts = {.send_timeout_ms = 0,
                              .heartbeat_ms = self->config.heartbeat_ms,
                              .peer_timeout_ms = self->config.peer_timeout_ms};
-    if (node_link_open (&self->dealer, self->ctx, &opts) != 0)
+    zsock_t **watch_p = s_endpoint_count (self) > 1 ? &self->watch : NULL;
+    if (node_link_open (&self->dealer, watch_p, self->ctx, s_endpoint (self), &opts) != 0)
         snprintf (self->last_error, sizeof self->last_error, "cannot connect to %s",
-                  self->ctx->endpoint);
+                  s_endpoint (self));
     zpoller_add (self->poller, self->dealer);
+    if (self->watch)
+        zpoller_add (self->poller, self->watch);
     self->last_rx = self->connect_at = certbus_now_ms ();
     s_hello (self);
+}
+
+//  Connects again: to the next endpoint of the list when there are
+//  several, else to the same one. why says what the current one did
+//  ("unreachable", "silent"); each move of the first round is logged, then
+//  one line says that none answers, until one welcomes us again.
+static void
+s_move (self_t *self, const char *why)
+{
+    size_t count = s_endpoint_count (self);
+    if (count > 1) {
+        const char *from = s_endpoint (self);
+        self->current = (self->current + 1) % count;
+        self->moves++;
+        if (self->moves < count)
+            zsys_notice ("node: broker at %s %s: trying %s", from, why, s_endpoint (self));
+        else if (self->moves == count)
+            zsys_warning ("node: broker at %s %s: no endpoint of the %zu answers; trying them "
+                          "in turn",
+                          from, why, count);
+    }
+    s_connect (self);
+}
+
+//  Reads the dealer's connection events: a refusal or a drop makes a
+//  move due, at once in the first round, later in the next ones; a
+//  completed handshake cancels it
+static void
+s_handle_watch (self_t *self)
+{
+    for (int n = 0; n < 64 && self->watch && (zsock_events (self->watch) & ZMQ_POLLIN); n++) {
+        node_link_event_t event = node_link_event (self->watch);
+        if (event == NODE_LINK_UP)
+            self->move_at = 0;
+        else if (event == NODE_LINK_DOWN && !self->move_at) {
+            int64_t pause = s_ROUND_PAUSE_MS * (int64_t) (self->moves / s_endpoint_count (self));
+            if (pause > s_ROUND_PAUSE_MAX_MS)
+                pause = s_ROUND_PAUSE_MAX_MS;
+            self->move_at = certbus_now_ms () + pause;
+        }
+    }
 }
 
 //  ---------------------------------------------------------------------
@@ -221,9 +300,10 @@ s_handle_packet (self_t *self, Certbus__Packet *packet, node_acks_t *acks)
     switch (packet->body_case) {
         case CERTBUS__PACKET__BODY_HELLO:
             if (!self->connected)
-                zsys_info ("node: connected to %s (broker directory %llu)", self->ctx->endpoint,
+                zsys_info ("node: connected to %s (broker directory %llu)", s_endpoint (self),
                            (unsigned long long) packet->hello->directory_serial);
             self->connected = true;
+            self->moves = 0;
             self->last_error [0] = 0;
             self->ack_window = self->config.credit;
             if (packet->hello->credit > 0 && (int) packet->hello->credit < self->ack_window)
@@ -335,6 +415,10 @@ s_tick (self_t *self)
 {
     int64_t now = certbus_now_ms ();
     node_engine_answer_waiters (self, false);
+    if (self->move_at && now >= self->move_at) {
+        s_move (self, "unreachable");
+        return;
+    }
     if (now < self->next_tick)
         return;
     self->next_tick = now + self->config.heartbeat_ms;
@@ -342,14 +426,14 @@ s_tick (self_t *self)
     //  after we first knocked) is retried on a fresh socket, with backoff
     int64_t patience = 2 * self->config.heartbeat_ms * (1 + (int64_t) self->stats.reconnects % 4);
     if (!self->connected && now - self->connect_at > patience) {
-        s_connect (self);
+        s_move (self, "unreachable");
         return;
     }
     if (now - self->last_rx > self->config.peer_timeout_ms) {
-        if (self->connected)
+        if (self->connected && s_endpoint_count (self) == 1)
             zsys_notice ("node: broker silent for %lld ms: reconnecting",
                          (long long) (now - self->last_rx));
-        s_connect (self);
+        s_move (self, self->connected ? "silent" : "unreachable");
         return;
     }
     if (!self->connected)
@@ -431,6 +515,8 @@ node_engine_actor (zsock_t *pipe, void *args)
                 node_engine_handle_control (self);
             if (zsock_events (self->dealer) & ZMQ_POLLIN)
                 s_handle_dealer (self);
+            if (self->watch)
+                s_handle_watch (self);
             s_tick (self);
             if (zpoller_terminated (self->poller))
                 break;
@@ -452,6 +538,7 @@ node_engine_actor (zsock_t *pipe, void *args)
         free (waiter);
     }
     zlist_destroy (&self->waiters);
+    node_link_unwatch (&self->watch, self->dealer);
     zsock_destroy (&self->dealer);
     zsock_destroy (&self->control);
     node_ctx_destroy (&self->ctx);

@@ -67,6 +67,8 @@ node_engine_status_json (self_t *self)
     certbus_sb_json_str (&sb, self->ctx->org);
     certbus_sb_printf (&sb, ",\"running\":true,\"broker\":");
     certbus_sb_json_str (&sb, self->ctx->endpoint);
+    certbus_sb_printf (&sb, ",\"broker_current\":");
+    certbus_sb_json_str (&sb, node_endpoints_at (self->ctx->endpoints, self->current));
     certbus_sb_printf (
         &sb,
         ",\"connected\":%s,\"broker_silent_ms\":%lld,\"directory\":%llu,"

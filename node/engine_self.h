@@ -41,10 +41,14 @@ typedef struct {
     node_config_t config;
     zsock_t *pipe;
     zsock_t *dealer;  //  to the broker
+    zsock_t *watch;   //  the dealer's connection events; NULL with one endpoint
     zsock_t *control; //  CLI requests
     zpoller_t *poller;
     node_ctx_t *ctx;
     bool connected;     //  the broker answered our hello
+    size_t current;     //  the endpoint (of ctx->endpoints) the dealer dials
+    size_t moves;       //  moves to another endpoint since the last welcome
+    int64_t move_at;    //  when the due move to the next endpoint is; 0: none
     int ack_window;     //  most sequences one deliver-ack may list
     int64_t last_rx;    //  last packet from the broker
     int64_t connect_at; //  when the socket was last (re)made

@@ -80,12 +80,12 @@ s_publish_direct (node_ctx_t *ctx, const uint8_t *id, const uint8_t *envelope, s
     zsock_t *link = NULL;
     node_link_opts_t opts = {.send_timeout_ms = wait_ms};
     answer->outcome = NODE_OUTCOME_QUEUED;
-    if (node_link_open (&link, ctx, &opts) != 0) {
-        answer->reason = zsys_sprintf ("cannot connect to %s", ctx->endpoint);
-        zsock_destroy (&link);
+    //  One deadline for finding a broker that answers and for its answer
+    int64_t deadline = certbus_now_ms () + wait_ms;
+    if (node_link_dial (&link, ctx, &opts, deadline) != 0) {
+        answer->reason = strdup (certbus_reason ());
         return;
     }
-    int64_t deadline = certbus_now_ms () + wait_ms;
     bool settled = false;
     if (certbus_packet_send_publish (link, NULL, envelope, size) == 0) {
         node_store_outbox_sent (ctx->store, id, certbus_now_ms ());
