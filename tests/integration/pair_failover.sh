@@ -157,9 +157,9 @@ kill_active() {
 # without the epoch check in every commit, X would commit the publishes
 # its nodes sent while it was stopped (they sit in its socket buffers) and
 # their notes would carry X's name and a time after taken_at. X must also
-# have committed something before (the instrument works) and have had
-# work waiting when it woke (its log shows it handled a batch or stepped
-# down on a commit; the step-down line is required).
+# have committed something before (the instrument works) and must log its
+# step-down. (Whether X had a batch waiting when it woke is likely, as
+# the nodes keep sending to it until their peer timeout, but not asserted.)
 fence_check() {
     local x y epoch taken before downs after stopped_at
     x=$(pair_wait_active 30) || fail "no active broker to stop"
