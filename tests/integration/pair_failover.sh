@@ -18,7 +18,8 @@
 #
 # Environment: PAIR_KILLS (default 10), PAIR_MESSAGES (default 5000, over
 # the four publishers), PAIR_LANES (publishing processes per publisher,
-# default 2), PAIR_LEASE (ms, default 2000), PAIR_DRAIN (s, default 180).
+# default 2), PAIR_LEASE (ms, default 2000), PAIR_DRAIN (s, default 180),
+# PAIR_KEEP_LOGS (a folder that gets every log of a failed run).
 # The kill cadence (a random 0.5 to 2.4 s between kills) is this test's
 # definition; every other wait is a bounded poll. Only 127.0.0.1.
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -43,6 +44,10 @@ pgtmp_start
 s_exit() {
     local rc=$?
     pair_stop_all
+    # PAIR_KEEP_LOGS=DIR keeps every log of a failed run there
+    if [ $rc -ne 0 ] && [ -n "${PAIR_KEEP_LOGS:-}" ]; then
+        mkdir -p "$PAIR_KEEP_LOGS" && cp "$T"/*.log "$PAIR_KEEP_LOGS"/ 2>/dev/null || true
+    fi
     if [ $rc -ne 0 ]; then (exit $rc) || cleanup; else true; cleanup; fi
     pgtmp_stop
 }
@@ -234,7 +239,11 @@ for pub in "${NODES[@]}"; do
         "unexpected $unexpected, duplicates $dups, rejected $rejected"
     [ "$lost" -eq 0 ] || comm -23 "$T/want.$to" <(sort -u "$T/got.$to") | head -n 5 >&2
     [ "$want" -eq "$per" ] || fail "$pub: only $want of $per publishes were accepted"
-    [ "$rejected" = 0 ] || fail "$pub: the broker rejected $rejected publishes"
+    if [ "$rejected" != 0 ]; then
+        grep -h "rejected publish org=$pub " "$T"/broker-*.log | head -n 5 >&2 || true
+        grep -h -i "reject" "$T/$pub.log" | head -n 5 >&2 || true
+        fail "$pub: the broker rejected $rejected publishes"
+    fi
     total_lost=$((total_lost + lost)) total_dups=$((total_dups + dups))
     total_unexpected=$((total_unexpected + unexpected)) total_acked=$((total_acked + want))
 done
