@@ -199,7 +199,7 @@ while [ $kills -lt "$KILLS" ]; do
     sleep "0.$((RANDOM % 5 + 5))"
     [ $((RANDOM % 2)) = 0 ] && sleep "1.$((RANDOM % 5))"
     kill_active
-    echo "kill $kills: $(delivered) delivered so far, $(publishing && echo publishing || echo publishing done)"
+    echo "kill $kills: $(delivered) delivered so far, $(publishing && echo publishing || echo "publishing done")"
     if [ $kills -eq "$stop_at" ]; then fence_check; fi
 done
 [ "$KILLS" -gt 0 ] || fence_check

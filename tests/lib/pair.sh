@@ -95,7 +95,7 @@ pair_active() {
 }
 
 pair_wait_active() {
-    local limit=$1 min=${2:-1} end=$((SECONDS + $1)) x epoch
+    local min=${2:-1} end=$((SECONDS + $1)) x epoch
     while [ $SECONDS -lt "$end" ]; do
         x=$(pair_active)
         if [ -n "$x" ]; then
