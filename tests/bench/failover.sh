@@ -16,7 +16,7 @@
 #   does not complete within 60 s.
 set -euo pipefail
 OUT_JSON=${1:?usage: tests/bench/failover.sh OUT.json [BUILD]}
-[ -z "${2:-}" ] || export CERTBUS_BIN=$(cd "$2" && pwd)
+if [ -n "${2:-}" ]; then CERTBUS_BIN=$(cd "$2" && pwd); export CERTBUS_BIN; fi
 OUT_JSON=$(cd "$(dirname "$OUT_JSON")" && pwd)/$(basename "$OUT_JSON")
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 source "$here/../integration/lib.sh"
@@ -69,7 +69,7 @@ stream() {
 }
 stream &
 stream_pid=$!
-PIDS+=($stream_pid)
+PIDS+=("$stream_pid")
 
 now() { date +%s.%N; }
 seq=0
