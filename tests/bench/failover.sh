@@ -5,8 +5,8 @@
 #   after it (through the broker that took over), while a second publisher
 #   keeps a steady stream going. Prints p50 and p99 in seconds and the
 #   stream's lost and duplicated messages (accepted by the node's daemon,
-#   missing from / twice in the recipient's inbox), as RESULT lines and
-#   as one JSON object in OUT.
+#   missing from / twice in the recipient's inbox), and writes them as
+#   one JSON object to OUT (tests/bench/run.sh flattens it into results).
 #   SPDX-License-Identifier: MPL-2.0
 #
 #   usage: tests/bench/failover.sh OUT.json [BUILD]
@@ -121,11 +121,6 @@ read -r p50 p99 count < <(sort -n "$T/times" | awk '{ v[NR] = $1 }
     function pct(p,   i) { i = int(p * NR + 0.999999); if (i < 1) i = 1; return v[i] }
     END { printf "%.3f %.3f %d\n", pct(0.50), pct(0.99), NR }')
 echo "failovers $count: p50 $p50 s, p99 $p99 s; stream of $want messages: lost $lost, duplicates $dups"
-echo "RESULT failover_count $count"
-echo "RESULT failover_p50_s $p50"
-echo "RESULT failover_p99_s $p99"
-echo "RESULT failover_lost $lost"
-echo "RESULT failover_duplicates $dups"
 printf '{"failover_count": %d, "failover_p50_s": %s, "failover_p99_s": %s, "failover_lost": %d, "failover_duplicates": %d}\n' \
     "$count" "$p50" "$p99" "$lost" "$dups" > "$OUT_JSON"
 echo "results: $OUT_JSON"
