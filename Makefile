@@ -23,7 +23,7 @@ endif
 
 PKGS := libzmq libczmq libprotobuf-c libsodium sqlite3 libpq libmicrohttpd jansson
 TEST_PKGS := cmocka
-DEP_COMMANDS := protoc-c sqlite3 python3
+DEP_COMMANDS := protoc-c sqlite3 python3 psql pg_dump
 
 # Parsing this Makefile installs nothing. `make deps` installs what is
 # missing (deploy/deps.sh); `make check` and `make demo` run it first and
@@ -75,8 +75,10 @@ all: $(LIB) $(BROKER) $(NODE)
 
 # Installs the Debian packages the build and the tests use, only when one of
 # them is missing (deploy/deps.sh checks each package again).
+# The PostgreSQL server the store tests start is not on PATH: look for initdb
 deps:
-	@if [ -n "$(strip $(DEPS_MISSING))" ] || ! command -v $(CLANG_FORMAT) >/dev/null 2>&1; \
+	@if [ -n "$(strip $(DEPS_MISSING))" ] || ! command -v $(CLANG_FORMAT) >/dev/null 2>&1 \
+	    || ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; \
 	then deploy/deps.sh; fi
 
 # One protoc-c run writes both files (a grouped target: without it make may
@@ -128,7 +130,7 @@ $(NODE): $(NODE_OBJ) $(LIB)
 objs = $(patsubst %.c,%.o,$(wildcard $(1)))
 
 broker_store_OBJ := $(call objs,broker/store.c broker/store_*.c broker/digest.c broker/tree.c)
-broker_council_OBJ := broker/council.o broker/control.o $(broker_store_OBJ)
+broker_council_OBJ := broker/council.o broker/conf.o broker/control.o $(broker_store_OBJ)
 broker_metrics_OBJ := $(call objs,broker/metrics.c)
 node_store_OBJ := $(call objs,node/store.c node/store_*.c)
 
@@ -169,16 +171,19 @@ $(BUILD)/tests/%: %.c $$(call test_obj,$$*) $(TESTLIB) $(LIB) $(GEN_H)
 # Helper programs the integration scripts run (from $(BUILD)/tools/), and the
 # fuzz seed writer (run by hand: $(BUILD)/tools/make_seeds tests/fuzz/corpus).
 TOOL_BIN := $(BUILD)/tools/curve_stranger $(BUILD)/tools/db_digest $(BUILD)/tools/make_seeds \
-            $(BUILD)/tools/store_pg_faults
+            $(BUILD)/tools/store_pg_faults $(BUILD)/tools/store_pg_lease
 
 $(BUILD)/tools/%: tests/tools/%.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) $(CFLAGS) $(WARN) -o $@ $< $(LDFLAGS) $(LDLIBS)
 
-# store_pg_faults drives the store through store.h (tests/integration/store_pg.sh)
-$(BUILD)/tools/store_pg_faults: tests/tools/store_pg_faults.c $(broker_store_OBJ) $(LIB) $(GEN_H)
+# store_pg_faults and store_pg_lease drive the store through store.h
+# (tests/integration/store_pg.sh)
+STORE_TOOL_OBJ := $(addprefix $(BUILD)/obj/,$(broker_store_OBJ))
+$(BUILD)/tools/store_pg_faults $(BUILD)/tools/store_pg_lease: \
+    $(BUILD)/tools/store_pg_%: tests/tools/store_pg_%.c $(STORE_TOOL_OBJ) $(LIB) $(GEN_H)
 	@mkdir -p $(dir $@)
-	$(CC) $(CPPFLAGS) -Ibroker $(CFLAGS) $(WARN) -o $@ $< $(broker_store_OBJ) $(LIB) \
+	$(CC) $(CPPFLAGS) -Ibroker $(CFLAGS) $(WARN) -o $@ $< $(STORE_TOOL_OBJ) $(LIB) \
 	    $(LDFLAGS) $(LDLIBS)
 
 $(BUILD)/tools/make_seeds: $(BUILD)/obj/tests/fuzz/make_seeds.o $(BUILD)/obj/tests/fuzz/fixture.o \

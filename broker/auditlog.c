@@ -10,6 +10,42 @@
 #include <stdlib.h>
 #include <string.h>
 
+//  Before a broker signs a head (after a takeover, a crash, any start):
+//  the tree loaded from the store has the root of the last signed head at
+//  that head's size, and extends it (a consistency proof from the stored
+//  nodes verifies), so that the log never forks. Returns 0 or -1.
+static int
+s_head_check (broker_auditlog_t *self, broker_store_t *store)
+{
+    int64_t size = broker_tree_size (self->tree);
+    if (!self->have_head)
+        return 0;
+    const char *name = broker_store_name (store);
+    if ((int64_t) self->head.size > size)
+        return certbus_fail (CERTBUS_E_IO,
+                             "%s: the last signed tree head covers %llu records but only %lld "
+                             "are stored: the audit log was rolled back; run certbus-broker "
+                             "audit verify",
+                             name, (unsigned long long) self->head.size, (long long) size);
+    uint8_t at_head [32], now [32], proof [CERTBUS_MERKLE_PROOF_MAX_BYTES];
+    size_t proof_len = 0;
+    broker_tree_root (self->tree, now);
+    if (certbus_merkle_tree_root (at_head, self->head.size, broker_store_node_get, store)
+        || certbus_merkle_consistency_proof (proof, &proof_len, self->head.size, (uint64_t) size,
+                                             broker_store_node_get, store))
+        return certbus_fail (CERTBUS_E_IO, "%s: cannot recompute the audit tree: %s", name,
+                             certbus_reason ());
+    if (memcmp (at_head, self->head.root, 32) != 0
+        || certbus_merkle_verify_consistency (self->head.size, (uint64_t) size, proof, proof_len,
+                                              self->head.root, 32, now, 32))
+        return certbus_fail (CERTBUS_E_IO,
+                             "%s: the stored audit tree is not consistent with the last signed "
+                             "head (size %llu): refusing to sign another; run certbus-broker "
+                             "audit verify",
+                             name, (unsigned long long) self->head.size);
+    return 0;
+}
+
 broker_auditlog_t *
 broker_auditlog_new (broker_store_t *store)
 {
@@ -20,6 +56,10 @@ broker_auditlog_new (broker_store_t *store)
         return NULL;
     }
     self->have_head = broker_store_tree_head_latest (store, &self->head, NULL, NULL) == 1;
+    if (s_head_check (self, store)) {
+        broker_auditlog_destroy (&self);
+        return NULL;
+    }
     return self;
 }
 

@@ -61,6 +61,7 @@ broker_config_defaults (broker_config_t *config)
     config->receipt_max = BROKER_DEFAULT_RECEIPT_MAX;
     config->noise_burst = BROKER_DEFAULT_NOISE_BURST;
     config->noise_interval_ms = BROKER_DEFAULT_NOISE_INTERVAL_MS;
+    config->lease_ms = BROKER_DEFAULT_LEASE_MS;
 }
 
 //  ---------------------------------------------------------------------
@@ -626,6 +627,7 @@ broker_engine_actor (zsock_t *pipe, void *args)
             zstr_send (pipe, "ERROR the broker did not start");
         zstr_free (&command);
     }
+    broker_store_destroy (&self->ctx.store); //  a standby's, when stopped waiting
     zsock_destroy (&self->control);
     free (self);
 }

@@ -247,6 +247,9 @@ s_count_message (broker_store_backend_t *self)
 //  ---------------------------------------------------------------------
 //  Transactions
 
+static void
+s_acked_forget (broker_store_backend_t *self);
+
 int
 broker_pg_begin (broker_store_backend_t *self)
 {
@@ -262,6 +265,15 @@ broker_pg_begin (broker_store_backend_t *self)
             return -1;
     }
     PGresult *res = PQexec (self->conn, "BEGIN");
+    //  A session the server ended since our last statement (a restart,
+    //  a failover) is only seen now: nothing was begun, so open it again
+    if (PQresultStatus (res) != PGRES_COMMAND_OK && PQstatus (self->conn) != CONNECTION_OK) {
+        PQclear (res);
+        self->counts_valid = false;
+        if (broker_pg_connect (self, false))
+            return -1;
+        res = PQexec (self->conn, "BEGIN");
+    }
     int rc = PQresultStatus (res) == PGRES_COMMAND_OK ? 0 : -1;
     if (rc)
         certbus_fail (CERTBUS_E_IO, "database %s: begin: %s", self->name,
@@ -275,6 +287,8 @@ broker_pg_begin (broker_store_backend_t *self)
 void
 broker_pg_rollback (broker_store_backend_t *self)
 {
+    broker_pg_drain (self);
+    s_acked_forget (self);
     if (self->in_tx && PQstatus (self->conn) == CONNECTION_OK)
         PQclear (PQexec (self->conn, "ROLLBACK"));
     self->in_tx = false;
@@ -289,6 +303,12 @@ int
 broker_pg_commit (broker_store_backend_t *self)
 {
     assert (self->in_tx);
+    s_acked_forget (self);
+    //  Every write sent ahead is answered before COMMIT
+    if (broker_pg_drain (self)) {
+        broker_pg_rollback (self);
+        return -1;
+    }
     //  The fencing token: the lease is renewed in this transaction, or
     //  it is no longer ours and nothing of it is committed
     if (!self->tx_failed && self->lease_epoch && broker_pg_lease_fence (self)) {
@@ -480,10 +500,19 @@ s_queue_fetch (broker_store_backend_t *self, const char *recipient, int priority
     return rows;
 }
 
+static void
+s_acked_forget (broker_store_backend_t *self)
+{
+    PQclear (self->acked);
+    self->acked = NULL;
+    self->acked_seq = 0;
+}
+
 static int
 s_queue_ack (broker_store_backend_t *self, const char *recipient, uint64_t qseq,
              uint64_t *msg_seq_p)
 {
+    s_acked_forget (self);
     broker_pg_params_t p = {0};
     broker_pg_param_int (&p, (int64_t) qseq);
     broker_pg_param_text (&p, recipient);
@@ -491,9 +520,15 @@ s_queue_ack (broker_store_backend_t *self, const char *recipient, uint64_t qseq,
     if (!res)
         return -1;
     int found = PQntuples (res) > 0;
+    uint64_t msg_seq = found ? (uint64_t) broker_pg_get_int (res, 0, 0) : 0;
     if (found && msg_seq_p)
-        *msg_seq_p = (uint64_t) broker_pg_get_int (res, 0, 0);
-    PQclear (res);
+        *msg_seq_p = msg_seq;
+    if (found && self->in_tx) {
+        self->acked = res;
+        self->acked_seq = msg_seq;
+    }
+    else
+        PQclear (res);
     if (found)
         s_depth_move (self, recipient, -1);
     return found;
@@ -552,22 +587,31 @@ s_text_dup (const PGresult *res, int r, int col)
 static int
 s_message_by_seq (broker_store_backend_t *self, uint64_t seq, certbus_header_t *header)
 {
-    broker_pg_params_t p = {0};
-    broker_pg_param_int (&p, (int64_t) seq);
-    PGresult *res = broker_pg_exec (self, BROKER_PG_MSG_BY_SEQ, &p, "read message");
+    //  The row QUEUE_ACK just answered, columns from 1; else a query
+    bool cached = self->acked && self->acked_seq == seq;
+    PGresult *res = cached ? self->acked : NULL;
+    int col = cached ? 1 : 0;
+    if (!cached) {
+        broker_pg_params_t p = {0};
+        broker_pg_param_int (&p, (int64_t) seq);
+        res = broker_pg_exec (self, BROKER_PG_MSG_BY_SEQ, &p, "read message");
+    }
     size_t id_size = 0;
-    const uint8_t *id = res && PQntuples (res) ? broker_pg_get_blob (res, 0, 0, &id_size) : NULL;
+    const uint8_t *id = res && PQntuples (res) ? broker_pg_get_blob (res, 0, col, &id_size) : NULL;
     int found = id && id_size == CERTBUS_ID_SIZE;
     if (found) {
         memset (header, 0, sizeof *header);
         memcpy (header->id, id, CERTBUS_ID_SIZE);
-        header->origin = s_text_dup (res, 0, 1);
-        header->kind = s_text_dup (res, 0, 2);
-        header->tlp = s_text_dup (res, 0, 3);
-        header->severity = s_text_dup (res, 0, 4);
-        header->audience = s_text_dup (res, 0, 5);
+        header->origin = s_text_dup (res, 0, col + 1);
+        header->kind = s_text_dup (res, 0, col + 2);
+        header->tlp = s_text_dup (res, 0, col + 3);
+        header->severity = s_text_dup (res, 0, col + 4);
+        header->audience = s_text_dup (res, 0, col + 5);
     }
-    PQclear (res);
+    if (cached)
+        s_acked_forget (self);
+    else
+        PQclear (res);
     return found;
 }
 
@@ -676,6 +720,7 @@ s_destroy (broker_store_backend_t **self_p)
     broker_store_backend_t *self = *self_p;
     if (!self)
         return;
+    PQclear (self->acked);
     PQfinish (self->conn); //  an open transaction is rolled back by the server
     zhashx_destroy (&self->depths);
     free (self->touched);

@@ -68,6 +68,7 @@ typedef enum {
     BROKER_PG_RECEIPTS_ALL,
     BROKER_PG_MEMBERS_ALL,
     BROKER_PG_CASES_ALL,
+    BROKER_PG_HEAD_LOCK,
     //  The lease (store_pg_lease.c); never wrapped in a fenced transaction
     BROKER_PG_LEASE_READ,
     BROKER_PG_LEASE_LOCK,
@@ -110,7 +111,21 @@ struct broker_store_backend_t {
     int64_t lease_ms;
     bool lease_rebind; //  the session changed: the lease names the new one
     bool fenced;       //  the lease was lost: nothing is committed again
+    //  Writes whose answer nobody waits for (queue rows, audit rows and
+    //  nodes) are sent in libpq's pipeline mode inside a transaction, and
+    //  their results collected before the next statement that answers,
+    //  or the commit (broker_pg_drain): a batch costs fewer round trips
+    int pipelined; //  statements sent and not yet collected
+    //  The last acknowledged delivery's message row (QUEUE_ACK answers it),
+    //  for the message_by_seq that follows; forgotten when the transaction ends
+    PGresult *acked;
+    uint64_t acked_seq;
 };
+
+//  Collects what was sent in pipeline mode and leaves it. Returns 0, or -1
+//  with the first failure's reason (the transaction has then failed).
+int
+    broker_pg_drain (broker_store_backend_t *self);
 
 //  Transactions (store_pg.c), for writes outside one while the lease is held
 int

@@ -77,13 +77,14 @@ static const char *s_schema
 //  (unix ms), and whether the holder's session is still open
 #define s_MS(column) "(EXTRACT (EPOCH FROM " column ") * 1000)::BIGINT"
 #define s_BACKEND_START "(SELECT backend_start FROM pg_stat_activity WHERE pid = pg_backend_pid ())"
-#define s_LEASE_SELECT                                                                             \
-    "SELECT l.epoch, l.holder, CASE WHEN l.expires_at = '-infinity' THEN 0::BIGINT ELSE " s_MS (   \
-        "l.expires_at") " END, " s_MS ("clock_timestamp ()") ", EXISTS (SELECT 1 FROM "            \
-                                                             "pg_stat_activity a WHERE a.pid = "   \
-                                                             "l.holder_pid"                        \
-                                                             " AND a.backend_start = "             \
-                                                             "l.holder_start)::BIGINT FROM lease " \
+#define s_LEASE_SELECT                                                                            \
+    "SELECT l.epoch, l.holder, CASE WHEN l.expires_at = '-infinity' THEN 0::BIGINT ELSE " s_MS (  \
+        "l.expires_at") " END, " s_MS ("clock_timestamp ()") ", EXISTS (SELECT 1 FROM "           \
+                                                             "pg_stat_activity a WHERE a.pid = "  \
+                                                             "l.holder_pid"                       \
+                                                             " AND a.backend_start = "            \
+                                                             "l.holder_start)::INT::BIGINT FROM " \
+                                                             "lease "                             \
                                                              "l WHERE l.id = 1"
 
 //  Every statement, by broker_pg_statement_t
@@ -103,8 +104,12 @@ static const char *s_sql [BROKER_PG_STATEMENTS] = {
       " m.digest, " s_MESSAGE_COLUMNS_M " FROM queue q JOIN messages m ON m.seq = q.msg_seq"
       " WHERE q.recipient = $1 AND q.priority = $3 AND q.qseq > $4"
       " ORDER BY q.qseq LIMIT $2",
-    [BROKER_PG_QUEUE_ACK] = "DELETE FROM queue WHERE qseq = $1 AND recipient = $2"
-                            " RETURNING msg_seq",
+    //  With the message's fields, which the audit record of the delivery
+    //  reads next (broker_store_message_by_seq): one round trip for both
+    [BROKER_PG_QUEUE_ACK]
+    = "WITH d AS (DELETE FROM queue WHERE qseq = $1 AND recipient = $2 RETURNING msg_seq)"
+      " SELECT d.msg_seq, m.id, m.origin, m.kind, m.tlp, m.severity, m.audience"
+      " FROM d LEFT JOIN messages m ON m.seq = d.msg_seq",
     [BROKER_PG_QUEUE_COUNT] = "SELECT COUNT (*) FROM queue WHERE recipient = $1",
     [BROKER_PG_QUEUE_COUNTS] = "SELECT recipient, COUNT (*) FROM queue GROUP BY recipient",
     [BROKER_PG_OLDEST] = "SELECT MIN (m.accepted_at) FROM messages m WHERE m.seq IN ("
@@ -179,6 +184,9 @@ static const char *s_sql [BROKER_PG_STATEMENTS] = {
     [BROKER_PG_CASES_ALL]
     = "SELECT case_id, origin, severity, opened_at, status, updated_at,"
       " COALESCE (first_ack_at, 0), COALESCE (resolved_at, 0), tlp, digest FROM cases",
+    //  The audit head, locked until the transaction ends
+    [BROKER_PG_HEAD_LOCK] = "SELECT size, root FROM tree_heads ORDER BY size DESC LIMIT 1"
+                            " FOR UPDATE",
     //  The lease: times by the server's clock (clock_timestamp, not now ():
     //  a transaction's start may lie long before a paused broker's commit)
     [BROKER_PG_LEASE_READ] = s_LEASE_SELECT,
@@ -505,6 +513,77 @@ static PGresult *
 s_exec (broker_store_backend_t *self, broker_pg_statement_t stmt, const broker_pg_params_t *params,
         const char *what);
 
+//  Writes whose callers need only know the batch failed, at its commit
+static bool
+s_deferrable (broker_pg_statement_t stmt)
+{
+    return stmt == BROKER_PG_QUEUE_INSERT || stmt == BROKER_PG_AUDIT_INSERT
+           || stmt == BROKER_PG_NODE_PUT || stmt == BROKER_PG_MEMBER_ADD;
+}
+
+int
+broker_pg_drain (broker_store_backend_t *self)
+{
+    if (!self->pipelined)
+        return 0;
+    int rc = PQpipelineSync (self->conn) == 1 ? 0 : s_fail (self, NULL, "send the batch");
+    //  One result and a NULL per statement sent, then the sync
+    int nulls = 0;
+    bool synced = false;
+    while (rc == 0 && !synced) {
+        PGresult *res = PQgetResult (self->conn);
+        if (!res) {
+            if (++nulls > self->pipelined || PQstatus (self->conn) != CONNECTION_OK)
+                rc = s_fail (self, NULL, "collect the batch's results");
+            continue;
+        }
+        ExecStatusType status = PQresultStatus (res);
+        if (status == PGRES_PIPELINE_SYNC)
+            synced = true;
+        else if (status != PGRES_COMMAND_OK && status != PGRES_TUPLES_OK && !self->tx_failed) {
+            s_fail (self, res, "write the batch");
+            self->tx_failed = true;
+        }
+        PQclear (res);
+    }
+    self->pipelined = 0;
+    if (rc == 0 && PQexitPipelineMode (self->conn) != 1)
+        rc = s_fail (self, NULL, "leave pipeline mode");
+    if (rc) {
+        //  A session whose pipeline is in an unknown state is not reused:
+        //  the next transaction opens another
+        self->tx_failed = true;
+        PQfinish (self->conn);
+        self->conn = NULL;
+    }
+    return rc || self->tx_failed ? -1 : 0;
+}
+
+//  Sends a deferrable write without waiting for its answer. Returns an
+//  empty result (no rows changed are counted), or NULL.
+static PGresult *
+s_send (broker_store_backend_t *self, broker_pg_statement_t stmt, const broker_pg_params_t *params,
+        const char *what)
+{
+    if (!self->pipelined && PQenterPipelineMode (self->conn) != 1) {
+        s_fail (self, NULL, what);
+        self->tx_failed = true;
+        return NULL;
+    }
+    char name [16];
+    snprintf (name, sizeof name, "s%d", (int) stmt);
+    self->pipelined++; //  drain collects whatever did go
+    if (PQsendQueryPrepared (self->conn, name, params ? params->count : 0,
+                             params ? params->values : NULL, params ? params->lengths : NULL,
+                             params ? params->formats : NULL, 1)
+        != 1) {
+        s_fail (self, NULL, what);
+        self->tx_failed = true;
+        return NULL;
+    }
+    return PQmakeEmptyPGresult (self->conn, PGRES_COMMAND_OK);
+}
+
 PGresult *
 broker_pg_exec (broker_store_backend_t *self, broker_pg_statement_t stmt,
                 const broker_pg_params_t *params, const char *what)
@@ -534,6 +613,12 @@ static PGresult *
 s_exec (broker_store_backend_t *self, broker_pg_statement_t stmt, const broker_pg_params_t *params,
         const char *what)
 {
+    if (self->in_tx && !self->tx_failed && s_deferrable (stmt)
+        && PQstatus (self->conn) == CONNECTION_OK)
+        return s_send (self, stmt, params, what);
+    //  A statement that answers: what was sent before it is collected first
+    if (self->pipelined && broker_pg_drain (self))
+        return NULL;
     if (self->in_tx && self->tx_failed) {
         certbus_fail (CERTBUS_E_IO,
                       "database %s: %s: an earlier statement of this transaction "

@@ -155,10 +155,26 @@ broker_pg_audit_each (broker_store_backend_t *self, const char *org, int64_t sin
 //  ---------------------------------------------------------------------
 //  Tree heads
 
+//  The newest head is locked (SELECT ... FOR UPDATE) before another is
+//  added: two brokers can never both add one, and a head that is not
+//  above the newest (a second head of one size, with another root or the
+//  same) is refused, so the log cannot fork even past the lease
 int
 broker_pg_tree_head_add (broker_store_backend_t *self, const certbus_tree_head_t *head,
                          const uint8_t *bytes, size_t size)
 {
+    PGresult *res = broker_pg_exec (self, BROKER_PG_HEAD_LOCK, NULL, "lock the audit head");
+    if (!res)
+        return -1;
+    bool below = PQntuples (res) == 1 && (uint64_t) broker_pg_get_int (res, 0, 0) >= head->size;
+    uint64_t newest = PQntuples (res) == 1 ? (uint64_t) broker_pg_get_int (res, 0, 0) : 0;
+    PQclear (res);
+    if (below)
+        return certbus_fail (CERTBUS_E_INTERNAL,
+                             "database %s: a tree head of size %llu is refused: one of size "
+                             "%llu is signed already (the audit log must not fork)",
+                             self->name, (unsigned long long) head->size,
+                             (unsigned long long) newest);
     broker_pg_params_t p = {0};
     broker_pg_param_int (&p, (int64_t) head->size);
     broker_pg_param_int (&p, head->timestamp);

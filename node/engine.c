@@ -78,14 +78,17 @@ s_hello (self_t *self)
 //  answers, and when that one refuses, drops the connection, gives no
 //  welcome within the patience or falls silent past the peer timeout, it
 //  moves to the next one of the list, wrapping around. A refusal or a drop
-//  is seen at once (a watch on the dealer) rather than at the next tick;
-//  once a whole round has gone unanswered, each further move waits a
-//  little longer (s_ROUND_PAUSE_MS per round, at most s_ROUND_PAUSE_MAX_MS),
-//  so that a node whose brokers are all down does not spin. With a single
-//  endpoint there is no watch and the node reconnects to it, as always.
+//  is seen at once (a watch on the dealer) rather than at the next tick.
+//  The first round goes without a pause; then, while a standby takes over
+//  (about a second), each move waits s_ROUND_PAUSE_MS, and after
+//  s_FAST_ROUNDS unanswered rounds a little longer at each round, up to
+//  s_ROUND_PAUSE_MAX_MS, so that a node whose brokers are all down does
+//  not spin. With a single endpoint there is no watch and the node
+//  reconnects to it, as always.
 
-#define s_ROUND_PAUSE_MS 100      //  pause before a move, per unanswered round
-#define s_ROUND_PAUSE_MAX_MS 1000 //  and at most
+#define s_ROUND_PAUSE_MS 100      //  pause before a move after the first round
+#define s_FAST_ROUNDS 10          //  rounds at that pause, then it grows
+#define s_ROUND_PAUSE_MAX_MS 1000 //  up to this
 
 //  The endpoint the dealer dials (borrowed)
 static const char *
@@ -150,6 +153,19 @@ s_move (self_t *self, const char *why)
     s_connect (self);
 }
 
+//  How long the next move waits, by the rounds of moves gone unanswered
+static int64_t
+s_move_pause (self_t *self)
+{
+    int64_t rounds = (int64_t) (self->moves / s_endpoint_count (self));
+    if (rounds == 0)
+        return 0;
+    if (rounds <= s_FAST_ROUNDS)
+        return s_ROUND_PAUSE_MS;
+    int64_t pause = s_ROUND_PAUSE_MS * (rounds - s_FAST_ROUNDS + 1);
+    return pause < s_ROUND_PAUSE_MAX_MS ? pause : s_ROUND_PAUSE_MAX_MS;
+}
+
 //  Reads the dealer's connection events: a refusal or a drop makes a
 //  move due, at once in the first round, later in the next ones; a
 //  completed handshake cancels it
@@ -160,12 +176,8 @@ s_handle_watch (self_t *self)
         node_link_event_t event = node_link_event (self->watch);
         if (event == NODE_LINK_UP)
             self->move_at = 0;
-        else if (event == NODE_LINK_DOWN && !self->move_at) {
-            int64_t pause = s_ROUND_PAUSE_MS * (int64_t) (self->moves / s_endpoint_count (self));
-            if (pause > s_ROUND_PAUSE_MAX_MS)
-                pause = s_ROUND_PAUSE_MAX_MS;
-            self->move_at = certbus_now_ms () + pause;
-        }
+        else if (event == NODE_LINK_DOWN && !self->move_at)
+            self->move_at = certbus_now_ms () + s_move_pause (self);
     }
 }
 

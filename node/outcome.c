@@ -14,7 +14,10 @@ node_puback_outcome (const Certbus__PubAck *ack)
         return NODE_OUTCOME_ACCEPTED;
     if (ack->status == CERTBUS__STATUS__STATUS_DUPLICATE)
         return NODE_OUTCOME_DUPLICATE;
+    //  What the broker could not store (full, failed, fenced, unknown
+    //  outcome) stays in the outbox to be sent again
     if (ack->code == CERTBUS_E_STORAGE_FULL || ack->code == CERTBUS_E_IO
+        || ack->code == CERTBUS_E_FENCED || ack->code == CERTBUS_E_OUTCOME_UNKNOWN
         || ack->status != CERTBUS__STATUS__STATUS_REJECTED)
         return NODE_OUTCOME_QUEUED;
     return NODE_OUTCOME_REJECTED;

@@ -55,10 +55,13 @@ b_proc_kib (pid_t pid, const char *field)
 void
 b_result (const char *key, double value)
 {
+    //  CERTBUS_BENCH_RESULT_PREFIX names a second run's figures (pg_)
+    const char *prefix = getenv ("CERTBUS_BENCH_RESULT_PREFIX");
+    prefix = prefix ? prefix : "";
     if (value == (double) (long long) value && value < 1e15 && value > -1e15)
-        printf ("RESULT %s %lld\n", key, (long long) value);
+        printf ("RESULT %s%s %lld\n", prefix, key, (long long) value);
     else
-        printf ("RESULT %s %.6g\n", key, value);
+        printf ("RESULT %s%s %.6g\n", prefix, key, value);
     fflush (stdout);
 }
 
@@ -303,7 +306,17 @@ b_council_new (const char *name, size_t count, const char *prefix, const char *c
 {
     b_council_t *self = calloc (1, sizeof *self);
     self->dir = b_tmpdir (name);
-    if (council_init (self->dir))
+    //  CERTBUS_BENCH_STORE_URL (a libpq URI template whose %s names a
+    //  database of each Council) puts the store on PostgreSQL
+    static int councils = 0;
+    const char *store = getenv ("CERTBUS_BENCH_STORE_URL");
+    char url [512] = "sqlite:";
+    if (store && *store) {
+        char db [64];
+        snprintf (db, sizeof db, "bench_%d_%d", (int) getpid (), councils++);
+        snprintf (url, sizeof url, store, db);
+    }
+    if (council_init (self->dir, url))
         b_die ("council_init %s: %s", self->dir, certbus_reason ());
     char *path = council_path (self->dir, COUNCIL_PUB);
     if (certbus_pubfile_read (path, self->council_key, NULL))

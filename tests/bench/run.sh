@@ -6,7 +6,9 @@
 #   SPDX-License-Identifier: MPL-2.0
 #
 #   usage: tests/bench/run.sh BUILD [CASE...]
-#       CASE: relay e2e fanout backlog audit mqtt (default: all, in that order)
+#       CASE: relay e2e fanout backlog audit mqtt pg failover (default: all,
+#       in that order; pg runs relay and e2e again with the store in a
+#       throwaway PostgreSQL cluster, fsync on, as pg_* figures)
 #   BENCH_QUICK=1 shrinks the sizes for a smoke run (each program says which).
 #   BENCH_TMP=DIR puts the scratch folders (up to ~3 GB for the 10^6 cases)
 #   somewhere other than /tmp.
@@ -18,7 +20,7 @@ set -euo pipefail
 BUILD=${1:?usage: tests/bench/run.sh BUILD [CASE...]}
 shift
 CASES=("$@")
-[ ${#CASES[@]} -eq 0 ] && CASES=(relay e2e fanout backlog audit mqtt)
+[ ${#CASES[@]} -eq 0 ] && CASES=(relay e2e fanout backlog audit mqtt pg failover)
 
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$ROOT"
@@ -87,6 +89,32 @@ for case in "${CASES[@]}"; do
                 echo "== case 6: mosquitto is installed but libmosquitto-dev is not: skipped"
                 echo 'mosquitto_skipped "libmosquitto-dev not installed"' >> "$RESULTS"
             fi ;;
+        pg)
+            # shellcheck source=../lib/pgtmp.sh
+            source "$ROOT/tests/lib/pgtmp.sh"
+            PGTMP_FSYNC=on pgtmp_start
+            echo "== PostgreSQL store: relay and end to end again, the store on 127.0.0.1:$PGTMP_PORT (fsync on)"
+            CERTBUS_BENCH_STORE_URL="$PGTMP_URL/%s" CERTBUS_BENCH_RESULT_PREFIX=pg_ \
+                run_case pg_relay "$BIN/bench_relay" "$LOGS/pg_relay.log"
+            CERTBUS_BENCH_STORE_URL="$PGTMP_URL/%s" CERTBUS_BENCH_RESULT_PREFIX=pg_ \
+                run_case pg_e2e "$BIN/bench_e2e" "$LOGS/pg_e2e.log"
+            pgtmp_stop
+            awk '{ v[$1] = $2 }
+                 END {
+                     if (v["relay_msgs_per_s"] > 0 && v["pg_relay_msgs_per_s"] != "")
+                         printf "pg_over_sqlite_relay %.3f\n", v["pg_relay_msgs_per_s"] / v["relay_msgs_per_s"]
+                     if (v["e2e_msgs_per_s"] > 0 && v["pg_e2e_msgs_per_s"] != "")
+                         printf "pg_over_sqlite_e2e %.3f\n", v["pg_e2e_msgs_per_s"] / v["e2e_msgs_per_s"]
+                 }' "$RESULTS" | tee -a "$RESULTS" | sed 's/^/   /' ;;
+        failover)
+            if [ -x "$ROOT/tests/bench/failover.sh" ]; then
+                run_case failover bash "$ROOT/tests/bench/failover.sh" "$LOGS/failover.json"
+                # its JSON keys, flattened into results
+                tr -d '{}" ' < "$LOGS/failover.json" | tr ',' '\n' | sed -n 's/^\([a-z0-9_]*\):\(.*\)$/\1 \2/p' \
+                    >> "$RESULTS" || true
+            else
+                echo "== failover: tests/bench/failover.sh missing: skipped"
+            fi ;;
         *) echo "unknown case $case" >&2; exit 2 ;;
     esac
 done
@@ -106,6 +134,8 @@ awk '{ v[$1] = $2 }
          ratio = (v["relay_msgs_per_s"] != "" && v["verify_one_core_ops_per_s"] > 0) ? v["relay_msgs_per_s"] / v["verify_one_core_ops_per_s"] : ""
          show("relay / one-core verify", ratio, ">=", 0.8, "")
          show("end-to-end p99 at half max", v["e2e_p99_ms"], "<=", 10, "ms")
+         show("PostgreSQL relay / SQLite relay", v["pg_over_sqlite_relay"], ">=", 0.6, "")
+         show("failover p99 (SIGKILL to first ack)", v["failover_p99_s"], "<=", 3, "s")
          show("fan-out to " (v["fanout_members"] != "" ? v["fanout_members"] : 1000) " members", v["fanout_1000_s"], "<=", 1, "s")
          show("broker RSS, idle members", v["rss_1000_idle_mib"], "<=", 100, "MiB")
          show("broker RSS, " (v["backlog_messages"] != "" ? v["backlog_messages"] : 1000000) " backlog", v["rss_1m_backlog_mib"], "<=", 100, "MiB")

@@ -157,18 +157,15 @@ umask "$old_umask"
 pass "tail --exec gets CERTBUS_FORWARDERS; the control socket is 0600 under umask 000"
 
 # the broker's record of cases and participants is covered by digests:
-# each change made behind its back (sqlite3 on a copy) fails audit verify
+# each change made behind its back (SQL on a copy) fails audit verify
 for change in "case_members org=org||'x'" "cases status=status||'x'" "cases tlp=tlp||'x'" \
               "cases origin=origin||'x'"; do
     table=${change%% *} set=${change#* }
-    rm -rf "$T/tamper"; mkdir -p "$T/tamper"
-    for f in broker.db broker.db-wal broker.db-shm broker.secret broker.pub council.pub policy.zpl; do
-        [ -e "$T/council/$f" ] && cp -p "$T/council/$f" "$T/tamper/$f"
-    done
-    sqlite3 "$T/tamper/broker.db" "UPDATE $table SET $set WHERE rowid IN (SELECT rowid FROM $table LIMIT 1)" 2>/dev/null \
-        || sqlite3 "$T/tamper/broker.db" "UPDATE $table SET $set WHERE case_id = (SELECT MIN(case_id) FROM $table)" \
-        || fail "sqlite3 could not apply: $change"
-    if out=$("$BROKER" audit verify --dir "$T/tamper" 2>&1); then
+    n=$((${n:-0} + 1))
+    store_copy "$T/council" "$T/tamper$n"
+    store_sql "$T/tamper$n" "UPDATE $table SET $set WHERE case_id = (SELECT MIN(case_id) FROM $table)" \
+        >/dev/null || fail "could not apply: $change"
+    if out=$("$BROKER" audit verify --dir "$T/tamper$n" 2>&1); then
         fail "UPDATE $table SET $set: audit verify did not notice"
     fi
     [[ "$out" == *altered* ]] || fail "UPDATE $table SET $set: unclear ($out)"

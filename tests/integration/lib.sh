@@ -40,8 +40,39 @@ wait_for() {
     done
 }
 
+# The Council's store: SQLite in the folder, or CERTBUS_TEST_STORE (a
+# PostgreSQL URI, as council_pg.sh sets) when given
 council_init() {
-    "$BROKER" init --dir "$T/council" >/dev/null
+    "$BROKER" init --dir "$T/council" ${CERTBUS_TEST_STORE:+--store "$CERTBUS_TEST_STORE"} \
+        >/dev/null
+}
+
+# The store a broker folder names in broker.conf
+store_url() { sed -n 's/^ *url = "\(.*\)"$/\1/p' "$1/broker.conf"; }
+
+# store_sql DIR SQL: runs SQL on broker folder DIR's store (sqlite3 on
+# DIR/broker.db, or psql on its PostgreSQL database), rows on stdout
+store_sql() {
+    if [ -n "${CERTBUS_TEST_STORE:-}" ]; then
+        psql -X -q -At -v ON_ERROR_STOP=1 "$(store_url "$1")" -c "$2"
+    else
+        sqlite3 "$1/broker.db" "$2"
+    fi
+}
+
+# store_copy SRC DST: broker folder DST, a copy of SRC with a copy of its
+# store (on PostgreSQL a new database filled by pg_dump of SRC's)
+store_copy() {
+    cp -a "$1" "$2"
+    [ -n "${CERTBUS_TEST_STORE:-}" ] || return 0
+    local url base new
+    url=$(store_url "$1")
+    base=${url%/*}
+    new="${url##*/}_$(basename "$2" | tr -c 'a-z0-9\n' '_')"
+    psql -X -q "$base/postgres" -c "CREATE DATABASE \"$new\"" >/dev/null \
+        && pg_dump --no-owner "$url" 2>/dev/null | psql -X -q -v ON_ERROR_STOP=1 "$base/$new" >/dev/null \
+        || fail "cannot copy the database of $1 to $new"
+    sed -i "s|^\( *url = \).*|\1\"$base/$new\"|" "$2/broker.conf"
 }
 
 # broker_start [PORT]: runs the broker on 127.0.0.1 (an ephemeral port by

@@ -42,3 +42,9 @@ nice "$BIN/tools/store_pg_faults" "postgres://$PGTMP_USER@127.0.0.1:$PGTMP_PORT/
     "postgresql://$PGTMP_USER@127.0.0.1:$cut_port/faults?sslmode=disable&gssencmode=disable" \
     || fail "store_pg_faults"
 pass "store_pg_faults"
+
+# The lease of a broker pair and its fencing, with several store handles
+# as the brokers
+[ -x "$BIN/tools/store_pg_lease" ] || fail "$BIN/tools/store_pg_lease not built (make tests)"
+nice "$BIN/tools/store_pg_lease" "$PGTMP_URL/lease" || fail "store_pg_lease"
+pass "store_pg_lease"

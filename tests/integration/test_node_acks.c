@@ -93,7 +93,7 @@ s_setup (void **state)
     *state = fx;
     fx->dir = tu_tmpdir_new ();
     char *dir = fx->dir;
-    if (council_init (dir))
+    if (council_init (dir, "sqlite:"))
         fail_msg ("council_init: %s", certbus_reason ());
     fx->council_pub = tu_path (dir, COUNCIL_PUB);
     fx->broker_pub = tu_path (dir, BROKER_PUB);

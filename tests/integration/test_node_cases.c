@@ -508,7 +508,7 @@ s_setup (void **state)
     s_fx_t *fx = calloc (1, sizeof *fx);
     assert_non_null (fx);
     fx->dir = tu_tmpdir_new ();
-    if (council_init (fx->dir))
+    if (council_init (fx->dir, "sqlite:"))
         fail_msg ("council_init: %s", certbus_reason ());
     char *council_pub = tu_path (fx->dir, COUNCIL_PUB);
     char *broker_pub = tu_path (fx->dir, BROKER_PUB);

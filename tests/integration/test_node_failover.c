@@ -95,7 +95,7 @@ s_setup (void **state)
     assert_non_null (fx);
     *state = fx;
     fx->dir = tu_tmpdir_new ();
-    if (council_init (fx->dir))
+    if (council_init (fx->dir, "sqlite:"))
         fail_msg ("council_init: %s", certbus_reason ());
     fx->council_pub = tu_path (fx->dir, COUNCIL_PUB);
     fx->broker_pub = tu_path (fx->dir, BROKER_PUB);

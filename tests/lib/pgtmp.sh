@@ -9,6 +9,8 @@
 #   pgtmp_createdb DB  makes database DB
 #   pgtmp_stop         stops the cluster and removes its folder (pgtmp_start
 #                      sets it to run at exit, before any EXIT trap already set)
+#   PGTMP_FSYNC=on     makes the server sync to disk as in production (the
+#                      default, off, suits tests; benchmarks turn it on)
 #   pgtmp_at_exit CMD  runs CMD at exit before what is already set (use it,
 #                      not `trap ... EXIT`, which would drop pgtmp_stop)
 #
@@ -90,7 +92,7 @@ pgtmp_start() {
     for try in 1 2 3 4 5; do
         PGTMP_PORT=$(pgtmp_free_port)
         if pgtmp_as "$PGTMP_BIN/pg_ctl" -D "$PGTMP_DIR/data" -l "$PGTMP_DIR/server.log" -w -t 60 \
-            -o "-k $PGTMP_DIR -h 127.0.0.1 -p $PGTMP_PORT -c fsync=off" start \
+            -o "-k $PGTMP_DIR -h 127.0.0.1 -p $PGTMP_PORT -c fsync=${PGTMP_FSYNC:-off}" start \
             >"$PGTMP_DIR/pg_ctl.log" 2>&1; then
             PGTMP_URL="postgresql://$PGTMP_USER@127.0.0.1:$PGTMP_PORT"
             return 0

@@ -67,7 +67,7 @@ tw_setup (void **state, const tw_options_t *options)
     fx->clients = zlist_new ();
     assert_non_null (fx->clients);
     fx->dir = tu_tmpdir_new ();
-    if (council_init (fx->dir))
+    if (council_init (fx->dir, "sqlite:"))
         fail_msg ("council_init: %s", certbus_reason ());
     char *path = tu_path (fx->dir, COUNCIL_PUB);
     assert_int_equal (certbus_pubfile_read (path, fx->council_key, NULL), 0);

@@ -30,7 +30,7 @@ s_setup (void **state)
     fixture_t *self = tu_fixture_new (state, sizeof *self);
     self->tmp = tu_tmpdir_new ();
     self->dir = tu_path (self->tmp, "broker");
-    if (council_init (self->dir))
+    if (council_init (self->dir, "sqlite:"))
         fail_msg ("council_init: %s", certbus_reason ());
     char *pub = tu_path (self->dir, COUNCIL_PUB);
     assert_int_equal (certbus_pubfile_read (pub, self->council_key, NULL), 0);
@@ -139,7 +139,7 @@ test_init_makes_private_folder (void **state)
     //  A new folder, under a permissive umask
     mode_t old_umask = umask (0);
     char *fresh = tu_path (tmp, "fresh");
-    int rc = council_init (fresh);
+    int rc = council_init (fresh, "sqlite:");
     umask (old_umask);
     if (rc)
         fail_msg ("council_init: %s", certbus_reason ());
@@ -154,7 +154,7 @@ test_init_makes_private_folder (void **state)
         char *dir = tu_path (tmp, existing [i].name);
         assert_int_equal (mkdir (dir, 0700), 0);
         assert_int_equal (chmod (dir, existing [i].mode), 0);
-        if (council_init (dir))
+        if (council_init (dir, "sqlite:"))
             fail_msg ("council_init: %s", certbus_reason ());
         assert_int_equal (s_mode (dir), 0700);
         free (dir);
