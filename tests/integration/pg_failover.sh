@@ -15,7 +15,8 @@
 # promoted server has it: a loss would show as an inbox short of messages.
 #
 # Environment: PGF_MESSAGES (default 1200, over both publishers),
-# PGF_DRAIN (s, default 180). Only 127.0.0.1.
+# PGF_DRAIN (s, default 180), PGF_KEEP_LOGS (a folder that gets the logs
+# when audit verify fails). Only 127.0.0.1.
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 source "$here/lib.sh"
 # shellcheck source=../lib/pgtmp.sh
@@ -167,6 +168,20 @@ done
 pass "primary lost mid-burst: lost 0, unexpected 0, duplicates 0"
 
 # The Council's commands follow the URL to the promoted server
-"$BROKER" audit verify --dir "${PAIR_DIR[a]}" || fail "audit verify after the promotion"
+# On failure, what the promoted server holds of the audit log
+audit_summary() {
+    pgtmp_replica_psql council "SELECT 'audit rows ' || COUNT (*) || ', idx ' || COALESCE (MIN (idx), -1)
+                                || '..' || COALESCE (MAX (idx), -1) FROM audit" >&2 || true
+    pgtmp_replica_psql council "SELECT 'tree heads ' || string_agg (size::TEXT, ' ' ORDER BY size)
+                                FROM tree_heads" >&2 || true
+    pgtmp_replica_psql council "SELECT 'after record ' || a.idx || ' the next is missing'
+                                FROM audit a WHERE NOT EXISTS (SELECT 1 FROM audit b
+                                WHERE b.idx = a.idx + 1) ORDER BY a.idx LIMIT 5" >&2 || true
+    pgtmp_replica_psql council "SELECT 'record ' || idx || ': ' || event || ' by ' || org || ' at '
+                                || time_ms FROM audit WHERE idx < 0 LIMIT 5" >&2 || true
+    [ -z "${PGF_KEEP_LOGS:-}" ] || { mkdir -p "$PGF_KEEP_LOGS"; cp "$T"/*.log "$PGTMP_DIR/server.log" \
+        "$PGF_KEEP_LOGS"/ 2>/dev/null; cp "$PGTMP_REPLICA_DIR/server.log" "$PGF_KEEP_LOGS/replica.log"; } || true
+}
+"$BROKER" audit verify --dir "${PAIR_DIR[a]}" || { audit_summary; fail "audit verify after the promotion"; }
 "$TOOLS/heads_consistent" "$PAIR_URL_A" "${PAIR_DIR[a]}/broker.pub" || fail "signed tree heads"
 pass "audit verify and every pair of tree heads consistent on the promoted server ($((SECONDS - started)) s)"
