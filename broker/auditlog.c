@@ -55,8 +55,9 @@ broker_auditlog_new (broker_store_t *store)
         free (self);
         return NULL;
     }
-    self->have_head = broker_store_tree_head_latest (store, &self->head, NULL, NULL) == 1;
-    if (s_head_check (self, store)) {
+    int latest = broker_store_tree_head_latest (store, &self->head, NULL, NULL);
+    self->have_head = latest == 1;
+    if (latest < 0 || s_head_check (self, store)) {
         broker_auditlog_destroy (&self);
         return NULL;
     }
@@ -244,6 +245,12 @@ broker_auditlog_issue_head (broker_ctx_t *ctx, bool force)
                || now - self->head.timestamp >= ctx->config->head_ms;
     if (!due || broker_publish_in_txn (ctx))
         return 0;
+    if (broker_tree_check (self->tree)) {
+        snprintf (ctx->last_error, sizeof ctx->last_error, "tree head: %s", certbus_reason ());
+        zsys_error ("broker: %s", ctx->last_error);
+        return -1;
+    }
+    size = broker_auditlog_size (ctx); //  as reloaded, when it was
     certbus_tree_head_t head;
     head.size = (uint64_t) size;
     head.timestamp = self->have_head && now <= self->head.timestamp ? self->head.timestamp + 1

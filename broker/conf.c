@@ -12,6 +12,7 @@
 #include "conf.h"
 #include "council.h"
 #include <czmq.h>
+#include <libpq-fe.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -22,21 +23,32 @@ s_is_postgres (const char *url)
     return strncmp (url, "postgresql://", 13) == 0 || strncmp (url, "postgres://", 11) == 0;
 }
 
-//  True when a libpq URI carries a password: user:password@ before the
-//  hosts, or a password= parameter
-static bool
-s_has_password (const char *url)
+//  True when a libpq URI carries a password or a key's passphrase, as
+//  libpq itself reads it (so that percent-encoded names are caught too);
+//  a URI libpq cannot parse is refused with its reason
+static int
+s_password_check (const char *url)
 {
-    const char *hosts = strstr (url, "://") + 3;
-    const char *at = strchr (hosts, '@');
-    const char *slash = strchr (hosts, '/');
-    if (at && (!slash || at < slash)) {
-        const char *colon = memchr (hosts, ':', (size_t) (at - hosts));
-        if (colon)
-            return true;
+    char *error = NULL;
+    PQconninfoOption *options = PQconninfoParse (url, &error);
+    if (!options) {
+        int rc = certbus_fail (CERTBUS_E_USAGE, "--store: %s",
+                               error ? error : "not a PostgreSQL connection URI");
+        PQfreemem (error);
+        return rc;
     }
-    const char *query = strchr (hosts, '?');
-    return query && (strstr (query, "?password=") || strstr (query, "&password="));
+    bool secret = false;
+    for (PQconninfoOption *option = options; option->keyword; option++)
+        if ((streq (option->keyword, "password") || streq (option->keyword, "sslpassword"))
+            && option->val && *option->val)
+            secret = true;
+    PQconninfoFree (options);
+    if (secret)
+        return certbus_fail (CERTBUS_E_USAGE,
+                             "--store: a password never goes into broker.conf; give it to libpq "
+                             "in ~/.pgpass (mode 0600), PGPASSFILE or a client certificate "
+                             "(sslcert, sslkey)");
+    return 0;
 }
 
 int
@@ -50,12 +62,7 @@ broker_conf_url_check (const char *url)
                              "--store takes sqlite: (the default) or a PostgreSQL URI "
                              "postgresql://user@host:port/dbname, not '%s'",
                              url);
-    if (s_has_password (url))
-        return certbus_fail (CERTBUS_E_USAGE,
-                             "--store: a password never goes into broker.conf; give it to libpq "
-                             "in ~/.pgpass (mode 0600), PGPASSFILE or a client certificate "
-                             "(sslcert, sslkey)");
-    return 0;
+    return s_password_check (url);
 }
 
 char *

@@ -118,6 +118,19 @@ council_init (const char *dir, const char *url)
         goto cleanup;
     rc = 0;
 cleanup:
+    //  A failed init leaves nothing it wrote, so that it can be run again
+    if (rc && store) {
+        const char *written [] = {council_secret, broker_secret, council_pub,
+                                  broker_pub,     policy,        conf};
+        for (size_t i = 0; i < sizeof written / sizeof written [0]; i++)
+            unlink (written [i]);
+        if (strncmp (url, "sqlite:", 7) == 0) {
+            char *db = broker_conf_url_resolve (dir, url);
+            broker_store_destroy (&store);
+            unlink (db);
+            free (db);
+        }
+    }
     broker_store_destroy (&store);
     certbus_identity_destroy (&council);
     certbus_identity_destroy (&broker);

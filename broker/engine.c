@@ -34,7 +34,8 @@ typedef struct {
     bool terminated;        //  $TERM received
     int64_t next_tick;      //  next heartbeat, unix ms
     int64_t next_expire;    //  next expiry sweep, unix ms
-    int64_t renewed_at;     //  the lease last renewed, unix ms
+    int64_t renewed_at;     //  the lease last renewed, zclock_mono ms
+    char renew_error [256]; //  why the last renewal failed, or ""
     char step_down [512];   //  why we stopped being active, or ""
     char holder [128];      //  our name in the lease: host:pid
     broker_ctx_t ctx;       //  what the concerns share
@@ -115,11 +116,27 @@ s_lease_check (self_t *self)
     broker_ctx_t *ctx = &self->ctx;
     if (!ctx->lease.supported)
         return;
-    int64_t now = certbus_now_ms ();
+    //  Monotonic: a clock stepped back must not delay a renewal
+    int64_t now = zclock_mono ();
     bool lost = broker_store_lease_lost (ctx->store);
+    //  The batch a timer opened (noise records) is committed first: its
+    //  commit renews the lease, and a renewal never nests in it
+    if (!lost && broker_publish_in_txn (ctx)) {
+        broker_publish_flush (ctx);
+        lost = broker_store_lease_lost (ctx->store);
+    }
+    if (!lost && now - self->renewed_at > self->config.lease_ms) {
+        snprintf (self->step_down, sizeof self->step_down,
+                  "the lease could not be renewed for %lld ms (%s): another broker may "
+                  "hold it now",
+                  (long long) (now - self->renewed_at),
+                  *self->renew_error ? self->renew_error : "no answer");
+        return;
+    }
     if (!lost && now - self->renewed_at >= self->config.lease_ms / 4) {
         if (broker_store_lease_renew (ctx->store) == 0) {
-            self->renewed_at = now;
+            self->renewed_at = zclock_mono ();
+            self->renew_error [0] = 0;
             //  The lease as the database has it now, for status
             broker_lease_t lease;
             if (broker_store_lease_read (ctx->store, &lease) == 0)
@@ -127,13 +144,10 @@ s_lease_check (self_t *self)
         }
         else if (broker_store_lease_lost (ctx->store))
             lost = true;
-        else if (now - self->renewed_at > self->config.lease_ms)
-            snprintf (self->step_down, sizeof self->step_down,
-                      "the lease could not be renewed for %lld ms (%s): another broker may "
-                      "hold it now",
-                      (long long) (now - self->renewed_at), certbus_reason ());
-        else
+        else {
+            snprintf (self->renew_error, sizeof self->renew_error, "%s", certbus_reason ());
             zsys_warning ("broker: cannot renew the lease: %s", certbus_reason ());
+        }
     }
     if (lost)
         snprintf (self->step_down, sizeof self->step_down,
@@ -490,15 +504,20 @@ s_serve (self_t *self)
     zpoller_t *poller = zpoller_new (self->pipe, ctx->router, NULL);
     if (self->control)
         zpoller_add (poller, self->control);
+    //  A turn at least four times per lease, so that it is renewed in time
+    int wait = (int) self->config.heartbeat_ms / 2 + 1;
+    if (ctx->lease.supported && wait > self->config.lease_ms / 8)
+        wait = (int) (self->config.lease_ms / 8) + 1;
     while (!self->terminated && !*self->step_down) {
-        void *which = zpoller_wait (poller, self->config.heartbeat_ms / 2 + 1);
+        void *which = zpoller_wait (poller, wait);
         if (which == self->pipe)
             s_handle_pipe (self);
         else if (which == self->control && self->control)
             s_handle_control (self);
         s_handle_router (self);
-        s_tick (self);
         s_lease_check (self);
+        if (!*self->step_down)
+            s_tick (self);
         if (zpoller_terminated (poller))
             break;
     }
@@ -554,7 +573,7 @@ s_standby (self_t *self)
         if (rc == 1) {
             if (ctx->lease.epoch > 1)
                 ctx->failovers++;
-            self->renewed_at = certbus_now_ms ();
+            self->renewed_at = zclock_mono ();
             return 0;
         }
         if (rc < 0 && certbus_now_ms () - warned_at > 10000) {
@@ -599,6 +618,22 @@ broker_engine_actor (zsock_t *pipe, void *args)
         if (s_standby (self))
             break;
         if (s_start (self) != 0) {
+            certbus_err_t code = certbus_reason_code ();
+            bool transient = self->ctx.lease.supported
+                             && (code == CERTBUS_E_FENCED || code == CERTBUS_E_IO
+                                 || code == CERTBUS_E_OUTCOME_UNKNOWN);
+            if (transient) {
+                //  Of a pair, a start cut short by the database (unreachable,
+                //  or the lease lost meanwhile) waits as a standby again
+                snprintf (self->step_down, sizeof self->step_down, "could not start: %s",
+                          certbus_reason ());
+                zsys_error ("broker: %s", self->step_down);
+                zstr_sendf (pipe, "DOWN %s", self->step_down);
+                broker_store_lease_release (self->ctx.store);
+                s_stop (self);
+                s_wait (self, 1000);
+                continue;
+            }
             //  A broker that cannot start (a damaged store, a bad policy)
             //  gives the lease back and says why
             zstr_sendf (pipe, "FATAL %s", certbus_reason ());

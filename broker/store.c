@@ -43,6 +43,26 @@ static const struct {
     {"postgres://", broker_store_pg_open, true},
 };
 
+//  The URL as messages show it: no query (it may hold settings an
+//  operator did not mean to print) and no user:password (a new string)
+static char *
+s_name (const char *url)
+{
+    char *name = strdup (url);
+    if (!name)
+        abort ();
+    char *hosts = strstr (name, "://");
+    if (hosts) {
+        hosts += 3;
+        name [strcspn (name, "?")] = 0;
+        char *at = strchr (hosts, '@');
+        char *colon = at ? memchr (hosts, ':', (size_t) (at - hosts)) : NULL;
+        if (colon)
+            memmove (colon, at, strlen (at) + 1);
+    }
+    return name;
+}
+
 broker_store_t *
 broker_store_open (const char *url, bool create)
 {
@@ -70,9 +90,7 @@ broker_store_open (const char *url, bool create)
         return NULL;
     }
     broker_store_t *self = certbus_calloc (1, sizeof *self);
-    self->name = strdup (url);
-    if (!self->name)
-        abort ();
+    self->name = s_name (url);
     self->backend = open (path, create, &self->ops);
     if (!self->backend) {
         broker_store_destroy (&self);

@@ -69,6 +69,7 @@ typedef enum {
     BROKER_PG_MEMBERS_ALL,
     BROKER_PG_CASES_ALL,
     BROKER_PG_HEAD_LOCK,
+    BROKER_PG_META_ADD,
     //  The lease (store_pg_lease.c); never wrapped in a fenced transaction
     BROKER_PG_LEASE_READ,
     BROKER_PG_LEASE_LOCK,
@@ -108,6 +109,7 @@ struct broker_store_backend_t {
     //  every commit renews it and fails when it is no longer ours, and a
     //  write outside a transaction runs in a fenced one of its own.
     uint64_t lease_epoch;
+    char lease_token [33]; //  this takeover's, in hex
     int64_t lease_ms;
     bool lease_rebind; //  the session changed: the lease names the new one
     bool fenced;       //  the lease was lost: nothing is committed again
@@ -115,7 +117,8 @@ struct broker_store_backend_t {
     //  nodes) are sent in libpq's pipeline mode inside a transaction, and
     //  their results collected before the next statement that answers,
     //  or the commit (broker_pg_drain): a batch costs fewer round trips
-    int pipelined; //  statements sent and not yet collected
+    int pipelined;         //  statements sent and not yet collected
+    size_t pipelined_size; //  about how many bytes they hold
     //  The last acknowledged delivery's message row (QUEUE_ACK answers it),
     //  for the message_by_seq that follows; forgotten when the transaction ends
     PGresult *acked;

@@ -63,8 +63,8 @@ static const char *s_schema
       "CREATE TABLE IF NOT EXISTS lease ("
       "  id BIGINT PRIMARY KEY CHECK (id = 1), epoch BIGINT NOT NULL, holder TEXT NOT NULL,"
       "  holder_pid BIGINT NOT NULL, holder_start TIMESTAMPTZ,"
-      "  expires_at TIMESTAMPTZ NOT NULL, taken_at TIMESTAMPTZ);"
-      "INSERT INTO lease VALUES (1, 0, '', 0, NULL, '-infinity', NULL)"
+      "  expires_at TIMESTAMPTZ NOT NULL, taken_at TIMESTAMPTZ, token TEXT NOT NULL);"
+      "INSERT INTO lease VALUES (1, 0, '', 0, NULL, '-infinity', NULL, '')"
       "  ON CONFLICT DO NOTHING;";
 
 //  The columns a message digest covers (digest.h), in the order
@@ -77,15 +77,19 @@ static const char *s_schema
 //  (unix ms), and whether the holder's session is still open
 #define s_MS(column) "(EXTRACT (EPOCH FROM " column ") * 1000)::BIGINT"
 #define s_BACKEND_START "(SELECT backend_start FROM pg_stat_activity WHERE pid = pg_backend_pid ())"
-#define s_LEASE_SELECT                                                                            \
-    "SELECT l.epoch, l.holder, CASE WHEN l.expires_at = '-infinity' THEN 0::BIGINT ELSE " s_MS (  \
-        "l.expires_at") " END, " s_MS ("clock_timestamp ()") ", EXISTS (SELECT 1 FROM "           \
-                                                             "pg_stat_activity a WHERE a.pid = "  \
-                                                             "l.holder_pid"                       \
-                                                             " AND a.backend_start = "            \
-                                                             "l.holder_start)::INT::BIGINT FROM " \
-                                                             "lease "                             \
-                                                             "l WHERE l.id = 1"
+//  The holder is alive while a session of its backend's pid is open on
+//  this database. Its start time is compared when we may see it: another
+//  role's backend_start reads NULL without pg_read_all_stats.
+// clang-format off
+#define s_LEASE_SELECT \
+    "SELECT l.epoch, l.holder," \
+    " CASE WHEN l.expires_at = '-infinity' THEN 0::BIGINT ELSE " s_MS ("l.expires_at") " END," \
+    " " s_MS ("clock_timestamp ()") "," \
+    " EXISTS (SELECT 1 FROM pg_stat_activity a WHERE a.pid = l.holder_pid" \
+    "   AND a.datname = current_database ()" \
+    "   AND (a.backend_start IS NULL OR a.backend_start = l.holder_start))::INT::BIGINT" \
+    " FROM lease l WHERE l.id = 1"
+// clang-format on
 
 //  Every statement, by broker_pg_statement_t
 static const char *s_sql [BROKER_PG_STATEMENTS] = {
@@ -184,6 +188,7 @@ static const char *s_sql [BROKER_PG_STATEMENTS] = {
     [BROKER_PG_CASES_ALL]
     = "SELECT case_id, origin, severity, opened_at, status, updated_at,"
       " COALESCE (first_ack_at, 0), COALESCE (resolved_at, 0), tlp, digest FROM cases",
+    [BROKER_PG_META_ADD] = "INSERT INTO meta VALUES ($1, $2) ON CONFLICT (key) DO NOTHING",
     //  The audit head, locked until the transaction ends
     [BROKER_PG_HEAD_LOCK] = "SELECT size, root FROM tree_heads ORDER BY size DESC LIMIT 1"
                             " FOR UPDATE",
@@ -194,17 +199,17 @@ static const char *s_sql [BROKER_PG_STATEMENTS] = {
     [BROKER_PG_LEASE_TAKE]
     = "UPDATE lease SET epoch = epoch + 1, holder = $1, holder_pid = pg_backend_pid (),"
       " holder_start = " s_BACKEND_START ", taken_at = clock_timestamp (),"
-      " expires_at = clock_timestamp () + $2::FLOAT8 * INTERVAL '1 millisecond'"
+      " expires_at = clock_timestamp () + $2::FLOAT8 * INTERVAL '1 millisecond', token = $3"
       " WHERE id = 1 RETURNING epoch, " s_MS ("expires_at"),
     [BROKER_PG_LEASE_RENEW]
     = "UPDATE lease SET expires_at = clock_timestamp () + $2::FLOAT8 * INTERVAL '1 millisecond'"
-      " WHERE id = 1 AND epoch = $1 AND expires_at > clock_timestamp ()",
+      " WHERE id = 1 AND epoch = $1 AND token = $3 AND expires_at > clock_timestamp ()",
     [BROKER_PG_LEASE_REBIND]
     = "UPDATE lease SET expires_at = clock_timestamp () + $2::FLOAT8 * INTERVAL '1 millisecond',"
       " holder_pid = pg_backend_pid (), holder_start = " s_BACKEND_START
-      " WHERE id = 1 AND epoch = $1 AND expires_at > clock_timestamp ()",
+      " WHERE id = 1 AND epoch = $1 AND token = $3 AND expires_at > clock_timestamp ()",
     [BROKER_PG_LEASE_RELEASE] = "UPDATE lease SET expires_at = clock_timestamp ()"
-                                " WHERE id = 1 AND epoch = $1",
+                                " WHERE id = 1 AND epoch = $1 AND token = $2",
 };
 
 //  ---------------------------------------------------------------------
@@ -406,7 +411,11 @@ s_notice (void *arg, const PGresult *res)
 }
 
 //  The session's settings: UTC, our own failure on a wait for locks
-static const char *s_session_sql = "SET TIME ZONE 'UTC'; SET lock_timeout = '30s'";
+//  and the server's keepalives on our session, so that a broker whose
+//  link is cut is noticed (its session ends) in seconds, not hours
+static const char *s_session_sql = "SET TIME ZONE 'UTC'; SET lock_timeout = '30s';"
+                                   " SET tcp_keepalives_idle = 5; SET tcp_keepalives_interval = 2;"
+                                   " SET tcp_keepalives_count = 3";
 
 int
 broker_pg_connect (broker_store_backend_t *self, bool create)
@@ -513,6 +522,14 @@ static PGresult *
 s_exec (broker_store_backend_t *self, broker_pg_statement_t stmt, const broker_pg_params_t *params,
         const char *what);
 
+//  Bytes sent ahead before they are collected: libpq pushes out its
+//  buffer in 8 KiB pieces once it holds 8 KiB (pqPutMsgEnd), and a server
+//  that has part of a pipeline and no Sync is "active", never "idle in
+//  transaction", so a holder paused then would escape
+//  idle_in_transaction_session_timeout and keep its locks. Below that
+//  size nothing is sent before the Sync.
+#define s_PIPELINE_BYTES (6 * 1024)
+
 //  Writes whose callers need only know the batch failed, at its commit
 static bool
 s_deferrable (broker_pg_statement_t stmt)
@@ -547,6 +564,7 @@ broker_pg_drain (broker_store_backend_t *self)
         PQclear (res);
     }
     self->pipelined = 0;
+    self->pipelined_size = 0;
     if (rc == 0 && PQexitPipelineMode (self->conn) != 1)
         rc = s_fail (self, NULL, "leave pipeline mode");
     if (rc) {
@@ -565,6 +583,15 @@ static PGresult *
 s_send (broker_store_backend_t *self, broker_pg_statement_t stmt, const broker_pg_params_t *params,
         const char *what)
 {
+    size_t size = 96; //  Bind, Describe and Execute around the values
+    for (int i = 0; params && i < params->count; i++)
+        size += params->formats [i] ? (size_t) params->lengths [i] : strlen (params->values [i]);
+    //  What was sent ahead is collected first when this would pass the
+    //  bound; a statement larger than the bound is not sent ahead at all
+    if (self->pipelined && self->pipelined_size + size > s_PIPELINE_BYTES && broker_pg_drain (self))
+        return NULL;
+    if (size > s_PIPELINE_BYTES)
+        return NULL;
     if (!self->pipelined && PQenterPipelineMode (self->conn) != 1) {
         s_fail (self, NULL, what);
         self->tx_failed = true;
@@ -573,6 +600,7 @@ s_send (broker_store_backend_t *self, broker_pg_statement_t stmt, const broker_p
     char name [16];
     snprintf (name, sizeof name, "s%d", (int) stmt);
     self->pipelined++; //  drain collects whatever did go
+    self->pipelined_size += size;
     if (PQsendQueryPrepared (self->conn, name, params ? params->count : 0,
                              params ? params->values : NULL, params ? params->lengths : NULL,
                              params ? params->formats : NULL, 1)
@@ -589,6 +617,12 @@ broker_pg_exec (broker_store_backend_t *self, broker_pg_statement_t stmt,
                 const broker_pg_params_t *params, const char *what)
 {
     assert (stmt < BROKER_PG_STATEMENTS);
+    if (self->fenced && s_writes (stmt)) {
+        certbus_fail (CERTBUS_E_FENCED,
+                      "database %s: %s: this broker lost its lease: it writes nothing more",
+                      self->name, what);
+        return NULL;
+    }
     //  While we hold the lease, a write outside a transaction is fenced
     //  as a batch is: in a transaction of its own, whose commit checks
     //  the lease is still ours
@@ -614,8 +648,12 @@ s_exec (broker_store_backend_t *self, broker_pg_statement_t stmt, const broker_p
         const char *what)
 {
     if (self->in_tx && !self->tx_failed && s_deferrable (stmt)
-        && PQstatus (self->conn) == CONNECTION_OK)
-        return s_send (self, stmt, params, what);
+        && PQstatus (self->conn) == CONNECTION_OK) {
+        PGresult *sent = s_send (self, stmt, params, what);
+        if (sent || self->tx_failed)
+            return sent;
+        //  too large to send ahead: sent and answered now, below
+    }
     //  A statement that answers: what was sent before it is collected first
     if (self->pipelined && broker_pg_drain (self))
         return NULL;

@@ -15,13 +15,25 @@
     the whole protocol.
 */
 #include "store_pg.h"
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sodium.h>
 #include <string.h>
+#include <sys/socket.h>
 
 //  A holder paused inside a transaction would keep the row locked: the
 //  server ends such a session after the lease's length, releasing it
 int
 broker_pg_lease_session (broker_store_backend_t *self)
 {
+    //  A link to the database that dies unanswered fails our statements
+    //  within half a lease, so that a cut broker steps down in time
+    unsigned int timeout = (unsigned int) (self->lease_ms / 2);
+    if (setsockopt (PQsocket (self->conn), IPPROTO_TCP, TCP_USER_TIMEOUT, &timeout, sizeof timeout)
+        != 0)
+        zsys_warning ("broker: database %s: cannot set TCP_USER_TIMEOUT: %s", self->name,
+                      strerror (errno));
     char sql [96];
     snprintf (sql, sizeof sql, "SET idle_in_transaction_session_timeout = %lld",
               (long long) self->lease_ms);
@@ -98,9 +110,17 @@ broker_pg_lease_take (broker_store_backend_t *self, const char *holder, int64_t 
         broker_pg_rollback (self);
         return rc;
     }
+    //  A token of this takeover beside the epoch: a lease row that went
+    //  back (a restored backup, a standby promoted without our takeover)
+    //  may repeat an epoch, never a token
+    uint8_t token [16];
+    randombytes_buf (token, sizeof token);
+    char token_hex [33];
+    sodium_bin2hex (token_hex, sizeof token_hex, token, sizeof token);
     broker_pg_params_t p = {0};
     broker_pg_param_text (&p, holder);
     broker_pg_param_int (&p, lease_ms);
+    broker_pg_param_text (&p, token_hex);
     PGresult *res = broker_pg_exec (self, BROKER_PG_LEASE_TAKE, &p, "take the lease");
     uint64_t epoch = 0;
     int64_t expires_at = 0;
@@ -119,6 +139,7 @@ broker_pg_lease_take (broker_store_backend_t *self, const char *holder, int64_t 
     if (broker_pg_lease_session (self))
         return -1;
     self->lease_epoch = epoch;
+    memcpy (self->lease_token, token_hex, sizeof token_hex);
     self->lease_rebind = false;
     //  Another broker wrote until now: the counts kept in memory are stale
     self->counts_valid = false;
@@ -136,6 +157,7 @@ broker_pg_lease_fence (broker_store_backend_t *self)
     broker_pg_params_t p = {0};
     broker_pg_param_int (&p, (int64_t) self->lease_epoch);
     broker_pg_param_int (&p, self->lease_ms);
+    broker_pg_param_text (&p, self->lease_token);
     int64_t changed
         = broker_pg_run (self, self->lease_rebind ? BROKER_PG_LEASE_REBIND : BROKER_PG_LEASE_RENEW,
                          &p, "renew the lease");
@@ -158,6 +180,9 @@ broker_pg_lease_fence (broker_store_backend_t *self)
 int
 broker_pg_lease_renew (broker_store_backend_t *self)
 {
+    //  A batch is open: its commit renews the lease
+    if (self->in_tx)
+        return 0;
     if (!self->lease_epoch)
         return self->fenced ? certbus_fail (CERTBUS_E_FENCED,
                                             "database %s: this broker lost its lease", self->name)
@@ -175,6 +200,7 @@ broker_pg_lease_release (broker_store_backend_t *self)
         return;
     broker_pg_params_t p = {0};
     broker_pg_param_int (&p, (int64_t) self->lease_epoch);
+    broker_pg_param_text (&p, self->lease_token);
     self->lease_epoch = 0;
     if (broker_pg_run (self, BROKER_PG_LEASE_RELEASE, &p, "release the lease") < 0)
         zsys_warning ("broker: %s", certbus_reason ());

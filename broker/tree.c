@@ -4,33 +4,40 @@
 #include "tree.h"
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 struct broker_tree_t {
     broker_store_t *store;              //  holds the records and nodes, not ours
     int64_t size;                       //  records in the audit log
     certbus_merkle_frontier_t frontier; //  of the audit tree, in memory
+    bool stale;                         //  a reload failed: size and frontier are not to be used
 };
 
-//  Reads the frontier again from the stored records and nodes
+//  Reads the frontier again from the stored records and nodes, into self
+//  only when both read: otherwise the tree is stale until a reload works
 static int
 s_load (broker_tree_t *self)
 {
-    self->size = broker_store_audit_count (self->store);
-    if (self->size < 0)
-        return -1;
-    certbus_merkle_frontier_init (&self->frontier);
-    if (self->size > 0
-        && certbus_merkle_frontier_from_nodes (&self->frontier, (uint64_t) self->size,
-                                               broker_store_node_get, self->store)) {
+    int64_t size = broker_store_audit_count (self->store);
+    certbus_merkle_frontier_t frontier;
+    certbus_merkle_frontier_init (&frontier);
+    int rc = size < 0 ? -1 : 0;
+    if (rc == 0 && size > 0
+        && certbus_merkle_frontier_from_nodes (&frontier, (uint64_t) size, broker_store_node_get,
+                                               self->store)) {
         char reason [CERTBUS_REASON_MAX];
         snprintf (reason, sizeof reason, "%s", certbus_reason ());
-        certbus_fail (CERTBUS_E_IO,
-                      "%s: the audit tree does not match its %lld records (%s); run "
-                      "certbus-broker audit verify",
-                      broker_store_name (self->store), (long long) self->size, reason);
-        return -1;
+        rc = certbus_fail (CERTBUS_E_IO,
+                           "%s: the audit tree does not match its %lld records (%s); run "
+                           "certbus-broker audit verify",
+                           broker_store_name (self->store), (long long) size, reason);
     }
-    return 0;
+    self->stale = rc != 0;
+    if (rc == 0) {
+        self->size = size;
+        self->frontier = frontier;
+    }
+    return rc;
 }
 
 //  At the end of a transaction: a rolled-back append is forgotten
@@ -72,6 +79,10 @@ broker_tree_append (broker_tree_t *self, Certbus__AuditRecord *record)
 {
     assert (self);
     assert (record);
+    //  After a rolled-back batch whose reload failed (the database was
+    //  gone): nothing is appended to a tree that may not be the stored one
+    if (self->stale && s_load (self))
+        return -1;
     record->version = CERTBUS_WIRE_MAJOR;
     record->index = (uint64_t) self->size;
     size_t size;
@@ -125,4 +136,28 @@ broker_tree_node (void *ctx, unsigned level, uint64_t index, uint8_t out [32])
     broker_tree_t *self = ctx;
     assert (self);
     return broker_store_node_get (self->store, level, index, out);
+}
+
+int
+broker_tree_check (broker_tree_t *self)
+{
+    assert (self);
+    if (self->stale && s_load (self))
+        return -1;
+    if (self->size == 0)
+        return 0;
+    uint8_t stored [32], ours [32];
+    certbus_merkle_frontier_root (&self->frontier, ours);
+    if (certbus_merkle_tree_root (stored, (uint64_t) self->size, broker_store_node_get,
+                                  self->store))
+        return certbus_fail (CERTBUS_E_IO, "%s: cannot read the audit tree: %s",
+                             broker_store_name (self->store), certbus_reason ());
+    if (memcmp (stored, ours, 32) != 0) {
+        self->stale = true;
+        return certbus_fail (CERTBUS_E_IO,
+                             "%s: the audit tree in memory is not the stored one (%lld records): "
+                             "no tree head is signed; run certbus-broker audit verify",
+                             broker_store_name (self->store), (long long) self->size);
+    }
+    return 0;
 }

@@ -44,4 +44,10 @@ void
 int
     broker_tree_node (void *ctx, unsigned level, uint64_t index, uint8_t out [32]);
 
+//  Before a tree head is signed: the tree in memory is the stored one (its
+//  root recomputed from the stored nodes), reloaded first when a reload
+//  failed. Returns 0, or -1 with the reason set.
+int
+    broker_tree_check (broker_tree_t *self) CERTBUS_WARN_UNUSED;
+
 #endif

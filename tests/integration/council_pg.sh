@@ -11,7 +11,8 @@ pass "cluster on 127.0.0.1:$PGTMP_PORT"
 
 for script in council incidents; do
     CERTBUS_TEST_STORE="$PGTMP_URL/${script}_sh" bash "$here/$script.sh" >"$T/$script.log" 2>&1 \
-        || { tail -n 40 "$T/$script.log" >&2; fail "$script.sh on PostgreSQL"; }
+        || { grep -E '^(ok|FAIL)' "$T/$script.log" >&2; tail -n 30 "$T/$script.log" >&2
+             fail "$script.sh on PostgreSQL"; }
     pass "$script.sh passes with its store on PostgreSQL ($(grep -c '^ok:' "$T/$script.log") checks)"
 done
 

@@ -46,7 +46,7 @@ for org in cert-national cert-federal cert-punjab telco-01; do
 done
 first=$("$NODE" inbox --dir "$T/bank-01" --json)
 for key in id origin kind tlp topic severity created type size; do
-    echo "$first" | grep -q "\"$key\":" || fail "inbox --json lacks $key"
+    grep -q "\"$key\":" <<<"$first" || fail "inbox --json lacks $key"
 done
 echo "$first" | grep -q '"origin":"cert-national"' || fail "inbox --json: wrong origin"
 pass "$n corpus documents reached exactly the 3 banking members, byte for byte"

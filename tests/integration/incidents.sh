@@ -163,7 +163,7 @@ for change in "case_members org=org||'x'" "cases status=status||'x'" "cases tlp=
     table=${change%% *} set=${change#* }
     n=$((${n:-0} + 1))
     store_copy "$T/council" "$T/tamper$n"
-    store_sql "$T/tamper$n" "UPDATE $table SET $set WHERE case_id = (SELECT MIN(case_id) FROM $table)" \
+    store_sql "$T/tamper$n" "UPDATE $table SET $set WHERE case_id = (SELECT case_id FROM $table ORDER BY case_id LIMIT 1)" \
         >/dev/null || fail "could not apply: $change"
     if out=$("$BROKER" audit verify --dir "$T/tamper$n" 2>&1); then
         fail "UPDATE $table SET $set: audit verify did not notice"

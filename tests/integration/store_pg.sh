@@ -48,3 +48,14 @@ pass "store_pg_faults"
 [ -x "$BIN/tools/store_pg_lease" ] || fail "$BIN/tools/store_pg_lease not built (make tests)"
 nice "$BIN/tools/store_pg_lease" "$PGTMP_URL/lease" || fail "store_pg_lease"
 pass "store_pg_lease"
+
+# The database stopped at once during a commit, then started again: the
+# audit tree appends nothing while it cannot reload, then numbers on from
+# what is stored. (The cluster is stopped and started in place.)
+[ -x "$BIN/tools/store_pg_restart" ] || fail "$BIN/tools/store_pg_restart not built (make tests)"
+as=${PGTMP_RUNAS:+runuser -u $PGTMP_RUNAS --}
+stop="$as $PGTMP_BIN/pg_ctl -D $PGTMP_DIR/data -m immediate -w -t 60 stop >/dev/null"
+start="$as $PGTMP_BIN/pg_ctl -D $PGTMP_DIR/data -l $PGTMP_DIR/server.log -w -t 60 \
+    -o '-k $PGTMP_DIR -h 127.0.0.1 -p $PGTMP_PORT -c fsync=off' start >/dev/null"
+nice "$BIN/tools/store_pg_restart" "$PGTMP_URL/restart" "$stop" "$start" || fail "store_pg_restart"
+pass "store_pg_restart"
