@@ -155,8 +155,10 @@ for pub in "${NODES[@]}"; do
     lost=$(comm -23 "$T/want.$to" <(sort -u "$T/got.$to") | wc -l)
     dups=$(uniq -d "$T/got.$to" | wc -l)
     unexpected=$(comm -13 "$T/sent_all.$to" <(sort -u "$T/got.$to") | wc -l)
+    rejected=$("$NODE" status --dir "$T/$pub" --json | json_field outbox_rejected)
     echo "$pub -> $to: accepted $want, in inbox $(wc -l < "$T/got.$to"), lost $lost," \
-        "unexpected $unexpected, duplicates $dups"
+        "unexpected $unexpected, duplicates $dups, rejected $rejected"
+    [ "$rejected" = 0 ] || fail "$pub: the broker rejected $rejected publishes (none may be)"
     [ "$lost" -eq 0 ] || comm -23 "$T/want.$to" <(sort -u "$T/got.$to") | head -n 5 >&2
     [ "$want" -ge "$per" ] || fail "$pub: only $want of $per publishes were accepted"
     total_lost=$((total_lost + lost)) total_dups=$((total_dups + dups))
