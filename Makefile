@@ -172,17 +172,18 @@ $(BUILD)/tests/%: %.c $$(call test_obj,$$*) $(TESTLIB) $(LIB) $(GEN_H)
 # fuzz seed writer (run by hand: $(BUILD)/tools/make_seeds tests/fuzz/corpus).
 TOOL_BIN := $(BUILD)/tools/curve_stranger $(BUILD)/tools/db_digest $(BUILD)/tools/make_seeds \
             $(BUILD)/tools/store_pg_faults $(BUILD)/tools/store_pg_lease \
-            $(BUILD)/tools/store_pg_restart
+            $(BUILD)/tools/store_pg_restart $(BUILD)/tools/heads_consistent
 
 $(BUILD)/tools/%: tests/tools/%.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) $(CFLAGS) $(WARN) -o $@ $< $(LDFLAGS) $(LDLIBS)
 
-# store_pg_faults, _lease and _restart drive the store through store.h
+# store_pg_faults, _lease, _restart and heads_consistent drive the store through store.h
 # (tests/integration/store_pg.sh)
 STORE_TOOL_OBJ := $(addprefix $(BUILD)/obj/,$(broker_store_OBJ))
-$(BUILD)/tools/store_pg_faults $(BUILD)/tools/store_pg_lease $(BUILD)/tools/store_pg_restart: \
-    $(BUILD)/tools/store_pg_%: tests/tools/store_pg_%.c $(STORE_TOOL_OBJ) $(LIB) $(GEN_H)
+$(BUILD)/tools/store_pg_faults $(BUILD)/tools/store_pg_lease $(BUILD)/tools/store_pg_restart \
+$(BUILD)/tools/heads_consistent: \
+    $(BUILD)/tools/%: tests/tools/%.c $(STORE_TOOL_OBJ) $(LIB) $(GEN_H)
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) -Ibroker $(CFLAGS) $(WARN) -o $@ $< $(STORE_TOOL_OBJ) $(LIB) \
 	    $(LDFLAGS) $(LDLIBS)
@@ -318,8 +319,10 @@ fuzz:
 	@deploy/deps.sh --with-fuzz
 	@tests/fuzz/run.sh $(FUZZ_SECONDS)
 
-soak: all
+soak: all $(TOOL_BIN)
+	@$(MAKE) --no-print-directory deps
 	@tests/soak/run.sh $(BUILD)
+	@tests/soak/pair.sh $(BUILD)
 
 install: all
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(LIBDIR) $(DESTDIR)$(INCLUDEDIR)/certbus \

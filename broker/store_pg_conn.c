@@ -40,7 +40,7 @@ static const char *s_schema
       "CREATE INDEX IF NOT EXISTS queue_by_recipient ON queue (recipient, priority DESC, qseq);"
       "CREATE INDEX IF NOT EXISTS queue_by_message ON queue (msg_seq);"
       "CREATE TABLE IF NOT EXISTS audit ("
-      "  idx BIGINT PRIMARY KEY, time_ms BIGINT NOT NULL, event TEXT NOT NULL,"
+      "  idx BIGINT PRIMARY KEY CHECK (idx >= 0), time_ms BIGINT NOT NULL, event TEXT NOT NULL,"
       "  org TEXT NOT NULL, message_id BYTEA, record BYTEA NOT NULL, leaf_hash BYTEA NOT NULL);"
       "CREATE INDEX IF NOT EXISTS audit_by_org ON audit (org, time_ms);"
       "CREATE INDEX IF NOT EXISTS audit_by_message ON audit (message_id);"

@@ -108,7 +108,7 @@ for case in "${CASES[@]}"; do
                  }' "$RESULTS" | tee -a "$RESULTS" | sed 's/^/   /' ;;
         failover)
             if [ -x "$ROOT/tests/bench/failover.sh" ]; then
-                run_case failover bash "$ROOT/tests/bench/failover.sh" "$LOGS/failover.json"
+                run_case failover bash "$ROOT/tests/bench/failover.sh" "$LOGS/failover.json" "$BUILD"
                 # its JSON keys, flattened into results
                 tr -d '{}" ' < "$LOGS/failover.json" | tr ',' '\n' | sed -n 's/^\([a-z0-9_]*\):\(.*\)$/\1 \2/p' \
                     >> "$RESULTS" || true
