@@ -646,38 +646,6 @@ s_queue_depths (broker_store_backend_t *self, broker_depth_fn *fn, void *arg)
 //  Damage
 
 static int64_t
-s_damaged_queue_row (broker_store_backend_t *self)
-{
-    PGresult *res = broker_pg_exec (self, BROKER_PG_QUEUE_ALL, NULL, "read the queue");
-    if (!res)
-        return -1;
-    int64_t damaged = 0;
-    for (int r = 0; r < PQntuples (res) && !damaged; r++) {
-        uint8_t digest [CERTBUS_HASH_SIZE];
-        const char *recipient = broker_pg_get_text (res, r, 1);
-        size_t size, stored_size;
-        const uint8_t *wrapped = broker_pg_get_blob (res, r, 4, &size);
-        broker_digest_queue (digest, recipient ? recipient : "",
-                             (uint64_t) broker_pg_get_int (res, r, 2),
-                             (int) broker_pg_get_int (res, r, 3), wrapped, size);
-        const uint8_t *stored = broker_pg_get_blob (res, r, 5, &stored_size);
-        if (!broker_digest_equal (digest, stored, stored_size))
-            damaged = broker_pg_get_int (res, r, 0);
-    }
-    PQclear (res);
-    if (damaged)
-        return damaged;
-    //  A queue row whose message row is gone would never be delivered
-    res = broker_pg_exec (self, BROKER_PG_QUEUE_ORPHAN, NULL, "read the queue");
-    if (!res)
-        return -1;
-    if (PQntuples (res))
-        damaged = broker_pg_get_int (res, 0, 0);
-    PQclear (res);
-    return damaged;
-}
-
-static int64_t
 s_damaged_message (broker_store_backend_t *self)
 {
     PGresult *res = broker_pg_exec (self, BROKER_PG_MSG_ALL, NULL, "read the messages");
@@ -779,7 +747,7 @@ static const broker_store_ops_t s_ops = {
     .message_by_seq = s_message_by_seq,
     .queue_depths = s_queue_depths,
     .damaged_message = s_damaged_message,
-    .damaged_queue_row = s_damaged_queue_row,
+    .damaged_queue_row = broker_pg_damaged_queue_row,
     .damaged_case_row = broker_pg_damaged_case_row,
     .counts = s_counts,
     .lease_take = broker_pg_lease_take,

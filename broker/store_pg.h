@@ -284,5 +284,7 @@ int
                            const char *publisher, const char *org);
 int
     broker_pg_damaged_case_row (broker_store_backend_t *self, char **what_p);
+int64_t
+    broker_pg_damaged_queue_row (broker_store_backend_t *self);
 
 #endif
