@@ -180,12 +180,13 @@ $(BUILD)/tools/%: tests/tools/%.c
 
 # store_pg_faults, _lease, _restart and heads_consistent drive the store through store.h
 # (tests/integration/store_pg.sh)
-STORE_TOOL_OBJ := $(addprefix $(BUILD)/obj/,$(broker_store_OBJ))
+STORE_TOOL_OBJ := $(addprefix $(BUILD)/obj/,$(broker_store_OBJ)) $(BUILD)/obj/tests/tools/pgtool.o
+$(BUILD)/obj/tests/tools/pgtool.o: CPPFLAGS += -Ibroker
 $(BUILD)/tools/store_pg_faults $(BUILD)/tools/store_pg_lease $(BUILD)/tools/store_pg_restart \
 $(BUILD)/tools/heads_consistent: \
     $(BUILD)/tools/%: tests/tools/%.c $(STORE_TOOL_OBJ) $(LIB) $(GEN_H)
 	@mkdir -p $(dir $@)
-	$(CC) $(CPPFLAGS) -Ibroker $(CFLAGS) $(WARN) -o $@ $< $(STORE_TOOL_OBJ) $(LIB) \
+	$(CC) $(CPPFLAGS) -Ibroker -Itests/tools $(CFLAGS) $(WARN) -o $@ $< $(STORE_TOOL_OBJ) $(LIB) \
 	    $(LDFLAGS) $(LDLIBS)
 
 $(BUILD)/tools/make_seeds: $(BUILD)/obj/tests/fuzz/make_seeds.o $(BUILD)/obj/tests/fuzz/fixture.o \

@@ -155,98 +155,29 @@ s_check (broker_store_backend_t *self, bool full)
 //  ---------------------------------------------------------------------
 //  Counts kept in memory (as the SQLite store's)
 
-static void
-s_depth_free (void **item_p)
-{
-    free (*item_p);
-    *item_p = NULL;
-}
-
-static broker_pg_depth_t *
-s_depth_entry (broker_store_backend_t *self, const char *recipient)
-{
-    broker_pg_depth_t *entry = zhashx_lookup (self->depths, recipient);
-    if (!entry) {
-        entry = certbus_calloc (1, sizeof *entry);
-        zhashx_insert (self->depths, recipient, entry);
-    }
-    return entry;
-}
-
-static void
-s_depth_move (broker_store_backend_t *self, const char *recipient, int64_t delta)
-{
-    if (!self->counts_valid)
-        return;
-    broker_pg_depth_t *entry = s_depth_entry (self, recipient);
-    if (!self->in_tx) {
-        entry->depth += delta;
-        return;
-    }
-    if (!entry->touched) {
-        if (self->touched_count == self->touched_cap) {
-            self->touched_cap = self->touched_cap ? self->touched_cap * 2 : 64;
-            self->touched = certbus_realloc (self->touched, self->touched_cap,
-                                             sizeof (broker_pg_depth_t *));
-        }
-        self->touched [self->touched_count++] = entry;
-        entry->touched = true;
-    }
-    entry->delta += delta;
-}
-
-static void
-s_counts_settle (broker_store_backend_t *self, bool committed)
-{
-    for (size_t i = 0; i < self->touched_count; i++) {
-        broker_pg_depth_t *entry = self->touched [i];
-        if (committed)
-            entry->depth += entry->delta;
-        entry->delta = 0;
-        entry->touched = false;
-    }
-    self->touched_count = 0;
-    if (committed) {
-        self->messages += self->messages_delta;
-        self->audits += self->audits_delta;
-    }
-    self->messages_delta = 0;
-    self->audits_delta = 0;
-}
-
 //  Counts the rows when the counts are not known; -1 inside a transaction
 //  (they would include uncommitted rows) or on error
 static int
 s_counts_load (broker_store_backend_t *self)
 {
-    if (self->counts_valid)
+    if (self->tally.valid)
         return 0;
     if (self->in_tx)
         return -1;
-    zhashx_purge (self->depths);
-    self->touched_count = 0;
+    broker_store_tally_reset (&self->tally);
     PGresult *res = broker_pg_exec (self, BROKER_PG_QUEUE_COUNTS, NULL, "count queues");
     if (!res)
         return -1;
     for (int r = 0; r < PQntuples (res); r++)
-        s_depth_entry (self, PQgetvalue (res, r, 0))->depth = broker_pg_get_int (res, r, 1);
+        broker_store_tally_set_depth (&self->tally, PQgetvalue (res, r, 0),
+                                      broker_pg_get_int (res, r, 1));
     PQclear (res);
-    self->messages = broker_pg_int64 (self, BROKER_PG_COUNT_MESSAGES, NULL, "count messages");
-    self->audits = broker_pg_audit_count (self);
-    self->messages_delta = self->audits_delta = 0;
-    if (self->messages < 0 || self->audits < 0)
+    int64_t messages = broker_pg_int64 (self, BROKER_PG_COUNT_MESSAGES, NULL, "count messages");
+    int64_t audits = broker_pg_audit_count (self);
+    if (messages < 0 || audits < 0)
         return -1;
-    self->counts_valid = true;
+    broker_store_tally_loaded (&self->tally, messages, audits);
     return 0;
-}
-
-static void
-s_count_message (broker_store_backend_t *self)
-{
-    if (self->in_tx)
-        self->messages_delta++;
-    else
-        self->messages++;
 }
 
 //  ---------------------------------------------------------------------
@@ -265,7 +196,7 @@ broker_pg_begin (broker_store_backend_t *self)
                              self->name);
     //  A lost session is reopened before the batch, never inside it
     if (PQstatus (self->conn) != CONNECTION_OK) {
-        self->counts_valid = false;
+        self->tally.valid = false;
         if (broker_pg_connect (self, false))
             return -1;
     }
@@ -274,7 +205,7 @@ broker_pg_begin (broker_store_backend_t *self)
     //  a failover) is only seen now: nothing was begun, so open it again
     if (PQresultStatus (res) != PGRES_COMMAND_OK && PQstatus (self->conn) != CONNECTION_OK) {
         PQclear (res);
-        self->counts_valid = false;
+        self->tally.valid = false;
         if (broker_pg_connect (self, false))
             return -1;
         res = PQexec (self->conn, "BEGIN");
@@ -298,7 +229,7 @@ broker_pg_rollback (broker_store_backend_t *self)
         PQclear (PQexec (self->conn, "ROLLBACK"));
     self->in_tx = false;
     self->tx_failed = false;
-    s_counts_settle (self, false);
+    broker_store_tally_settle (&self->tally, false);
 }
 
 //  COMMIT. A session lost before the server's answer leaves the outcome
@@ -343,19 +274,19 @@ broker_pg_commit (broker_store_backend_t *self)
     PQclear (res);
     self->in_tx = false;
     if (committed && !*self->warning) {
-        s_counts_settle (self, true);
+        broker_store_tally_settle (&self->tally, true);
         return 0;
     }
-    s_counts_settle (self, false);
+    broker_store_tally_settle (&self->tally, false);
     if (committed) {
-        self->counts_valid = false; //  the rows are here, uncounted
+        self->tally.valid = false; //  the rows are here, uncounted
         return certbus_fail (CERTBUS_E_OUTCOME_UNKNOWN,
                              "database %s: COMMIT warned \"%s\": the batch is stored on this "
                              "server but may not be replicated (outcome unknown)",
                              self->name, self->warning);
     }
     if (lost) {
-        self->counts_valid = false;
+        self->tally.valid = false;
         return certbus_fail (CERTBUS_E_OUTCOME_UNKNOWN,
                              "database %s: the session was lost during COMMIT: "
                              "the batch may or may not be stored (outcome unknown: %s)",
@@ -425,7 +356,7 @@ s_message_insert (broker_store_backend_t *self, const certbus_header_t *header, 
         return -1;
     *seq_p = (uint64_t) broker_pg_get_int (res, 0, 0);
     PQclear (res);
-    s_count_message (self);
+    broker_store_tally_message (&self->tally, self->in_tx);
     return 0;
 }
 
@@ -446,7 +377,7 @@ s_queue_insert (broker_store_backend_t *self, const char *recipient, uint64_t ms
     broker_pg_param_blob (&p, digest, sizeof digest);
     if (broker_pg_run (self, BROKER_PG_QUEUE_INSERT, &p, "queue delivery") < 0)
         return -1;
-    s_depth_move (self, recipient, 1);
+    broker_store_tally_move (&self->tally, self->in_tx, recipient, 1);
     return 0;
 }
 
@@ -535,7 +466,7 @@ s_queue_ack (broker_store_backend_t *self, const char *recipient, uint64_t qseq,
     else
         PQclear (res);
     if (found)
-        s_depth_move (self, recipient, -1);
+        broker_store_tally_move (&self->tally, self->in_tx, recipient, -1);
     return found;
 }
 
@@ -553,10 +484,8 @@ static int64_t
 s_queue_depth (broker_store_backend_t *self, const char *recipient, int64_t *oldest_p)
 {
     int64_t depth = 0;
-    if (s_counts_load (self) == 0) {
-        broker_pg_depth_t *entry = zhashx_lookup (self->depths, recipient);
-        depth = entry ? entry->depth : 0;
-    }
+    if (s_counts_load (self) == 0)
+        depth = broker_store_tally_depth (&self->tally, recipient);
     else {
         broker_pg_params_t p = {0};
         broker_pg_param_text (&p, recipient);
@@ -574,7 +503,7 @@ s_expire (broker_store_backend_t *self, int64_t now_ms)
     broker_pg_param_int (&p, now_ms);
     int64_t removed = broker_pg_run (self, BROKER_PG_EXPIRE, &p, "expire messages");
     if (removed != 0)
-        self->counts_valid = false; //  the cascade removed queue rows too
+        self->tally.valid = false; //  the cascade removed queue rows too
     return (int) removed;
 }
 
@@ -633,10 +562,10 @@ s_queue_depths (broker_store_backend_t *self, broker_depth_fn *fn, void *arg)
 {
     if (s_counts_load (self))
         return -1;
-    for (broker_pg_depth_t *entry = zhashx_first (self->depths); entry;
-         entry = zhashx_next (self->depths))
+    zhashx_t *depths = self->tally.depths;
+    for (broker_store_depth_t *entry = zhashx_first (depths); entry; entry = zhashx_next (depths))
         if (entry->depth > 0) {
-            const char *recipient = zhashx_cursor (self->depths);
+            const char *recipient = zhashx_cursor (depths);
             fn (arg, recipient, entry->depth, s_oldest (self, recipient));
         }
     return 0;
@@ -664,11 +593,9 @@ s_counts (broker_store_backend_t *self, broker_counts_t *counts)
 {
     memset (counts, 0, sizeof *counts);
     if (s_counts_load (self) == 0) {
-        counts->messages = self->messages;
-        counts->audit = self->audits;
-        for (broker_pg_depth_t *entry = zhashx_first (self->depths); entry;
-             entry = zhashx_next (self->depths))
-            counts->queued += entry->depth;
+        counts->messages = self->tally.messages;
+        counts->audit = self->tally.audits;
+        counts->queued = broker_store_tally_queued (&self->tally);
     }
     else {
         //  In a transaction: what it sees
@@ -695,8 +622,7 @@ s_destroy (broker_store_backend_t **self_p)
         return;
     PQclear (self->acked);
     PQfinish (self->conn); //  an open transaction is rolled back by the server
-    zhashx_destroy (&self->depths);
-    free (self->touched);
+    broker_store_tally_fini (&self->tally);
     free (self->url);
     free (self->name);
     free (self);
@@ -761,8 +687,7 @@ broker_store_backend_t *
 broker_store_pg_open (const char *url, bool create, const broker_store_ops_t **ops_p)
 {
     broker_store_backend_t *self = certbus_calloc (1, sizeof *self);
-    self->depths = zhashx_new ();
-    zhashx_set_destructor (self->depths, s_depth_free);
+    broker_store_tally_init (&self->tally);
     self->url = strdup (url);
     self->name = broker_pg_url_name (url);
     if (!self->url)

@@ -17,6 +17,7 @@
 #include "store_impl.h"
 #include <czmq.h>
 #include <libpq-fe.h>
+#include "store_tally.h"
 
 //  The prepared statements, by number (SQL in store_pg.c's s_sql)
 typedef enum {
@@ -80,13 +81,6 @@ typedef enum {
     BROKER_PG_STATEMENTS //  how many
 } broker_pg_statement_t;
 
-//  One recipient's queue depth
-typedef struct {
-    int64_t depth; //  committed queue rows
-    int64_t delta; //  change in the open transaction
-    bool touched;
-} broker_pg_depth_t;
-
 struct broker_store_backend_t {
     PGconn *conn;       //  the database session
     char *url;          //  the libpq connection URI it was opened with
@@ -95,16 +89,10 @@ struct broker_store_backend_t {
     bool tx_failed;     //  a statement failed: the server aborted the transaction
     bool committing;    //  COMMIT is under way: a WARNING then is kept in warning
     char warning [256]; //  e.g. "canceling wait for synchronous replication"
-    //  Row counts for status and metrics, kept in memory as the SQLite
-    //  store does (see store_sqlite.h). They hold only while this
-    //  connection is the one writer: the lease (issue 12) must make a
-    //  broker that becomes active count again (counts_valid = false).
-    bool counts_valid;
-    zhashx_t *depths;            //  recipient -> broker_pg_depth_t
-    broker_pg_depth_t **touched; //  entries with a delta in this transaction
-    size_t touched_count, touched_cap;
-    int64_t messages, messages_delta;
-    int64_t audits, audits_delta; //  audit records, as messages
+    //  Row counts for status and metrics (store_tally.h). They hold only
+    //  while this session is the one writer: taking the lease, or a commit
+    //  of unknown outcome, makes them be counted again.
+    broker_store_tally_t tally;
     //  The lease we hold (store_pg_lease.c): 0 when none. While held,
     //  every commit renews it and fails when it is no longer ours, and a
     //  write outside a transaction runs in a fenced one of its own.

@@ -504,7 +504,7 @@ s_ready (broker_store_backend_t *self)
     if (self->in_tx)
         return certbus_fail (CERTBUS_E_IO, "database %s: the session was lost in a transaction",
                              self->name);
-    self->counts_valid = false;
+    self->tally.valid = false;
     return broker_pg_connect (self, false);
 }
 
@@ -680,7 +680,7 @@ s_exec (broker_store_backend_t *self, broker_pg_statement_t stmt, const broker_p
         self->tx_failed = self->in_tx;
         //  A write cut off outside a transaction may or may not be done
         if (PQstatus (self->conn) != CONNECTION_OK)
-            self->counts_valid = false;
+            self->tally.valid = false;
         return NULL;
     }
     return res;

@@ -142,7 +142,7 @@ broker_pg_lease_take (broker_store_backend_t *self, const char *holder, int64_t 
     memcpy (self->lease_token, token_hex, sizeof token_hex);
     self->lease_rebind = false;
     //  Another broker wrote until now: the counts kept in memory are stale
-    self->counts_valid = false;
+    self->tally.valid = false;
     lease->epoch = epoch;
     snprintf (lease->holder, sizeof lease->holder, "%s", holder);
     lease->expires_at = expires_at;

@@ -63,10 +63,7 @@ broker_pg_audit_put (broker_store_backend_t *self, const broker_audit_row_t *row
     broker_pg_param_blob (&p, row->leaf_hash, row->leaf_hash_size);
     if (broker_pg_run (self, BROKER_PG_AUDIT_INSERT, &p, "append audit record") < 0)
         return -1;
-    if (self->in_tx)
-        self->audits_delta++;
-    else
-        self->audits++;
+    broker_store_tally_audit (&self->tally, self->in_tx);
     return 0;
 }
 

@@ -59,9 +59,6 @@ static const char *s_schema
       "  size INTEGER PRIMARY KEY, timestamp INTEGER NOT NULL, root BLOB NOT NULL,"
       "  head BLOB NOT NULL);";
 
-static void
-s_depth_free (void **item_p);
-
 //  The columns a message digest covers, in the order s_message_row_intact
 //  reads them: everything in the row but its sequence (the queue rows'
 //  digests cover that) and the digest itself
@@ -205,73 +202,10 @@ s_destroy (broker_store_backend_t **self_p)
     certbus_db_finalize_all (self, s_statements, s_STATEMENTS);
     sqlite3_finalize (self->oldest);
     sqlite3_close (self->db);
-    zhashx_destroy (&self->depths);
-    free (self->touched);
+    broker_store_tally_fini (&self->tally);
     free (self->path);
     free (self);
     *self_p = NULL;
-}
-
-static void
-s_depth_free (void **item_p)
-{
-    free (*item_p);
-    *item_p = NULL;
-}
-
-//  The entry for recipient, made when absent
-static broker_sqlite_depth_t *
-s_depth_entry (broker_store_backend_t *self, const char *recipient)
-{
-    broker_sqlite_depth_t *entry = zhashx_lookup (self->depths, recipient);
-    if (!entry) {
-        entry = certbus_calloc (1, sizeof *entry);
-        zhashx_insert (self->depths, recipient, entry);
-    }
-    return entry;
-}
-
-//  Records a change of delta rows for recipient in the open transaction
-static void
-s_depth_move (broker_store_backend_t *self, const char *recipient, int64_t delta)
-{
-    if (!self->counts_valid)
-        return;
-    broker_sqlite_depth_t *entry = s_depth_entry (self, recipient);
-    if (sqlite3_get_autocommit (self->db)) {
-        entry->depth += delta; //  a statement outside a transaction
-        return;
-    }
-    if (!entry->touched) {
-        if (self->touched_count == self->touched_cap) {
-            self->touched_cap = self->touched_cap ? self->touched_cap * 2 : 64;
-            self->touched = certbus_realloc (self->touched, self->touched_cap,
-                                             sizeof (broker_sqlite_depth_t *));
-        }
-        self->touched [self->touched_count++] = entry;
-        entry->touched = true;
-    }
-    entry->delta += delta;
-}
-
-//  At the end of a transaction: committed changes count, others are dropped
-static void
-s_counts_settle (broker_store_backend_t *self, bool committed)
-{
-    for (size_t i = 0; i < self->touched_count; i++) {
-        broker_sqlite_depth_t *entry = self->touched [i];
-        if (committed)
-            entry->depth += entry->delta;
-        entry->delta = 0;
-        entry->touched = false;
-    }
-    self->touched_count = 0;
-    if (committed)
-        self->messages += self->messages_delta;
-    if (committed)
-        self->audits += self->audits_delta;
-    self->messages_delta = 0;
-    self->audits_delta = 0;
 }
 
 //  Counts the rows when the counts are not known. Inside a transaction
@@ -280,34 +214,31 @@ s_counts_settle (broker_store_backend_t *self, bool committed)
 static int
 s_counts_load (broker_store_backend_t *self)
 {
-    if (self->counts_valid)
+    if (self->tally.valid)
         return 0;
     if (!sqlite3_get_autocommit (self->db))
         return -1;
-    zhashx_purge (self->depths);
-    self->touched_count = 0;
+    broker_store_tally_reset (&self->tally);
     sqlite3_stmt *stmt
         = certbus_db_prepare (self->db,
                               "SELECT recipient, COUNT (*) FROM queue GROUP BY recipient");
     if (!stmt)
         return -1;
     while (sqlite3_step (stmt) == SQLITE_ROW)
-        s_depth_entry (self, (const char *) sqlite3_column_text (stmt, 0))->depth
-            = sqlite3_column_int64 (stmt, 1);
+        broker_store_tally_set_depth (&self->tally, (const char *) sqlite3_column_text (stmt, 0),
+                                      sqlite3_column_int64 (stmt, 1));
     sqlite3_finalize (stmt);
     stmt = certbus_db_prepare (self->db, "SELECT COUNT (*) FROM messages");
     if (!stmt || sqlite3_step (stmt) != SQLITE_ROW) {
         sqlite3_finalize (stmt);
         return -1;
     }
-    self->messages = sqlite3_column_int64 (stmt, 0);
-    self->messages_delta = 0;
+    int64_t messages = sqlite3_column_int64 (stmt, 0);
     sqlite3_finalize (stmt);
-    self->audits = broker_sqlite_audit_count (self);
-    self->audits_delta = 0;
-    if (self->audits < 0)
+    int64_t audits = broker_sqlite_audit_count (self);
+    if (audits < 0)
         return -1;
-    self->counts_valid = true;
+    broker_store_tally_loaded (&self->tally, messages, audits);
     return 0;
 }
 
@@ -345,7 +276,7 @@ static void
 s_rollback (broker_store_backend_t *self)
 {
     certbus_db_rollback (self->db);
-    s_counts_settle (self, false);
+    broker_store_tally_settle (&self->tally, false);
 }
 
 static int
@@ -355,7 +286,7 @@ s_commit (broker_store_backend_t *self)
         s_rollback (self); //  forgets the batch's counts
         return -1;
     }
-    s_counts_settle (self, true);
+    broker_store_tally_settle (&self->tally, true);
     return 0;
 }
 
@@ -429,10 +360,7 @@ s_message_insert (broker_store_backend_t *self, const certbus_header_t *header, 
     sqlite3_reset (stmt);
     if (rc == 0) {
         *seq_p = (uint64_t) sqlite3_last_insert_rowid (self->db);
-        if (sqlite3_get_autocommit (self->db))
-            self->messages++;
-        else
-            self->messages_delta++;
+        broker_store_tally_message (&self->tally, !sqlite3_get_autocommit (self->db));
     }
     return rc;
 }
@@ -453,7 +381,7 @@ s_queue_insert (broker_store_backend_t *self, const char *recipient, uint64_t ms
     int rc = sqlite3_step (stmt) == SQLITE_DONE ? 0 : certbus_db_fail (self->db, "queue delivery");
     sqlite3_reset (stmt);
     if (rc == 0)
-        s_depth_move (self, recipient, 1);
+        broker_store_tally_move (&self->tally, !sqlite3_get_autocommit (self->db), recipient, 1);
     return rc;
 }
 
@@ -522,7 +450,7 @@ s_queue_ack (broker_store_backend_t *self, const char *recipient, uint64_t qseq,
         found = certbus_db_fail (self->db, "acknowledge delivery");
     sqlite3_reset (stmt);
     if (found > 0)
-        s_depth_move (self, recipient, -1);
+        broker_store_tally_move (&self->tally, !sqlite3_get_autocommit (self->db), recipient, -1);
     return found;
 }
 
@@ -530,10 +458,8 @@ static int64_t
 s_queue_depth (broker_store_backend_t *self, const char *recipient, int64_t *oldest_p)
 {
     int64_t depth = 0;
-    if (s_counts_load (self) == 0) {
-        broker_sqlite_depth_t *entry = zhashx_lookup (self->depths, recipient);
-        depth = entry ? entry->depth : 0;
-    }
+    if (s_counts_load (self) == 0)
+        depth = broker_store_tally_depth (&self->tally, recipient);
     else {
         sqlite3_stmt *stmt
             = certbus_db_prepare (self->db, "SELECT COUNT (*) FROM queue WHERE recipient = ?1");
@@ -560,7 +486,7 @@ s_expire (broker_store_backend_t *self, int64_t now_ms)
                                                 : certbus_db_fail (self->db, "expire messages");
     sqlite3_finalize (stmt);
     if (rc != 0)
-        self->counts_valid = false; //  the cascade removed queue rows too
+        self->tally.valid = false; //  the cascade removed queue rows too
     return rc;
 }
 
@@ -605,10 +531,10 @@ s_queue_depths (broker_store_backend_t *self, broker_depth_fn *fn, void *arg)
 {
     if (s_counts_load (self))
         return -1;
-    for (broker_sqlite_depth_t *entry = zhashx_first (self->depths); entry;
-         entry = zhashx_next (self->depths))
+    zhashx_t *depths = self->tally.depths;
+    for (broker_store_depth_t *entry = zhashx_first (depths); entry; entry = zhashx_next (depths))
         if (entry->depth > 0) {
-            const char *recipient = zhashx_cursor (self->depths);
+            const char *recipient = zhashx_cursor (depths);
             fn (arg, recipient, entry->depth, s_oldest (self, recipient));
         }
     return 0;
@@ -678,11 +604,9 @@ s_counts (broker_store_backend_t *self, broker_counts_t *counts)
 {
     memset (counts, 0, sizeof *counts);
     if (s_counts_load (self) == 0) {
-        counts->messages = self->messages;
-        counts->audit = self->audits;
-        for (broker_sqlite_depth_t *entry = zhashx_first (self->depths); entry;
-             entry = zhashx_next (self->depths))
-            counts->queued += entry->depth;
+        counts->messages = self->tally.messages;
+        counts->audit = self->tally.audits;
+        counts->queued = broker_store_tally_queued (&self->tally);
     }
     else {
         //  In a transaction: what it sees
@@ -750,8 +674,7 @@ broker_store_backend_t *
 broker_store_sqlite_open (const char *path, bool create, const broker_store_ops_t **ops_p)
 {
     broker_store_backend_t *self = certbus_calloc (1, sizeof *self);
-    self->depths = zhashx_new ();
-    zhashx_set_destructor (self->depths, s_depth_free);
+    broker_store_tally_init (&self->tally);
     self->path = strdup (path);
     self->db = certbus_db_open (path, create, s_schema);
     if (!self->db || s_schema_check (self) != 0) {

@@ -12,13 +12,7 @@
 #include "store_impl.h"
 #include "certbus/db.h"
 #include <czmq.h>
-
-//  One recipient's queue depth
-typedef struct {
-    int64_t depth; //  committed queue rows
-    int64_t delta; //  change in the open transaction
-    bool touched;
-} broker_sqlite_depth_t;
+#include "store_tally.h"
 
 struct broker_store_backend_t {
     sqlite3 *db;              //  the database connection
@@ -34,16 +28,9 @@ struct broker_store_backend_t {
     sqlite3_stmt *msg_by_seq;
     sqlite3_stmt *audit_by_message; //  every publish checks one
     sqlite3_stmt *oldest;           //  s_oldest's, prepared on first use
-    //  Row counts for status and metrics, kept in memory: COUNT (*) over a
-    //  backlog of a million rows blocks the engine for seconds. Counted
-    //  once on first use, then moved by the committed inserts and acks;
-    //  an expiry (which cascades) makes them be counted again.
-    bool counts_valid;
-    zhashx_t *depths;                //  recipient -> broker_sqlite_depth_t
-    broker_sqlite_depth_t **touched; //  entries with a delta in this transaction
-    size_t touched_count, touched_cap;
-    int64_t messages, messages_delta;
-    int64_t audits, audits_delta; //  audit records, as messages
+    //  Row counts for status and metrics (store_tally.h); an expiry
+    //  (which cascades) makes them be counted again
+    broker_store_tally_t tally;
 };
 
 //  store_sqlite_rows.c: the audit log, the Council's rows, cases

@@ -69,10 +69,8 @@ broker_sqlite_audit_put (broker_store_backend_t *self, const broker_audit_row_t 
     int rc = sqlite3_step (stmt) == SQLITE_DONE ? 0
                                                 : certbus_db_fail (self->db, "append audit record");
     sqlite3_reset (stmt);
-    if (rc == 0 && sqlite3_get_autocommit (self->db))
-        self->audits++;
-    else if (rc == 0)
-        self->audits_delta++;
+    if (rc == 0)
+        broker_store_tally_audit (&self->tally, !sqlite3_get_autocommit (self->db));
     return rc;
 }
 

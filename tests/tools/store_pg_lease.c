@@ -14,6 +14,7 @@
     signed is refused whatever its root. Prints one line per check; exits
     0 when all pass.
 */
+#include "pgtool.h"
 #include "certbus.h"
 #include "store.h"
 #include <czmq.h>
@@ -24,42 +25,14 @@
 
 #define s_LEASE_MS 400
 
-static int s_failures = 0;
-
-static void
-s_check (bool ok, const char *what)
-{
-    printf ("%s: %s\n", ok ? "ok" : "FAIL", what);
-    if (!ok) {
-        printf ("      reason: %s\n", certbus_reason ());
-        s_failures++;
-    }
-}
-
 //  One message for bravo, in its own transaction; returns the commit's rc.
 //  With keep_id, id is the message's id; else a new one is written there.
 static int
 s_publish_id (broker_store_t *store, uint8_t id [CERTBUS_ID_SIZE], bool keep_id)
 {
-    certbus_header_t header = {0};
-    if (keep_id)
-        memcpy (header.id, id, CERTBUS_ID_SIZE);
-    else
-        certbus_uuid7 (header.id);
-    memcpy (id, header.id, CERTBUS_ID_SIZE);
-    header.origin = "alpha";
-    header.kind = "advisory";
-    header.tlp = "amber";
-    header.severity = "medium";
-    header.audience = "org:bravo";
-    const uint8_t envelope [8] = {1, 2, 3, 4, 5, 6, 7, 8};
-    uint64_t seq = 0;
-    int64_t now = certbus_now_ms ();
     if (broker_store_begin (store))
         return -1;
-    if (broker_store_message_insert (store, &header, envelope, sizeof envelope, now, now + 60000, 1,
-                                     &seq)
-        || broker_store_queue_insert (store, "bravo", seq, 0, envelope, 4)) {
+    if (!pgtool_write_message (store, id, keep_id)) {
         broker_store_rollback (store);
         return -1;
     }
@@ -70,14 +43,6 @@ static int
 s_publish (broker_store_t *store, uint8_t id [CERTBUS_ID_SIZE])
 {
     return s_publish_id (store, id, false);
-}
-
-static bool
-s_known (broker_store_t *store, const uint8_t id [CERTBUS_ID_SIZE])
-{
-    uint64_t seq = 0;
-    int64_t at = 0;
-    return broker_store_message_lookup (store, "alpha", id, &seq, &at) == 1;
 }
 
 static broker_store_t *
@@ -109,13 +74,14 @@ static void
 s_one_holder (broker_store_t *a, broker_store_t *b, uint64_t *epoch_p)
 {
     broker_lease_t lease, seen;
-    s_check (broker_store_lease_take (a, "broker-a", s_LEASE_MS, &lease) == 1 && lease.epoch >= 1,
-             "broker A takes the lease");
+    pgtool_check (broker_store_lease_take (a, "broker-a", s_LEASE_MS, &lease) == 1
+                      && lease.epoch >= 1,
+                  "broker A takes the lease");
     *epoch_p = lease.epoch;
-    s_check (broker_store_lease_take (b, "broker-b", s_LEASE_MS, &seen) == 0
-                 && streq (seen.holder, "broker-a") && seen.epoch == lease.epoch
-                 && seen.holder_alive,
-             "broker B cannot take it: it names A, alive, at the same epoch");
+    pgtool_check (broker_store_lease_take (b, "broker-b", s_LEASE_MS, &seen) == 0
+                      && streq (seen.holder, "broker-a") && seen.epoch == lease.epoch
+                      && seen.holder_alive,
+                  "broker B cannot take it: it names A, alive, at the same epoch");
     uint8_t id [CERTBUS_ID_SIZE];
     //  A keeps renewing for longer than a lease: B still cannot take it
     bool renewed = true;
@@ -123,11 +89,12 @@ s_one_holder (broker_store_t *a, broker_store_t *b, uint64_t *epoch_p)
         renewed = renewed && s_publish (a, id) == 0;
         zclock_sleep (s_LEASE_MS / 4);
     }
-    s_check (renewed && broker_store_lease_take (b, "broker-b", s_LEASE_MS, &seen) == 0,
-             "A's commits renew the lease past its length: B still waits");
-    s_check (broker_store_begin (a) == 0 && broker_store_lease_renew (a) == 0
-                 && broker_store_meta_set (a, "in-batch", "1") == 0 && broker_store_commit (a) == 0,
-             "a renewal asked for inside an open batch waits for the batch's commit");
+    pgtool_check (renewed && broker_store_lease_take (b, "broker-b", s_LEASE_MS, &seen) == 0,
+                  "A's commits renew the lease past its length: B still waits");
+    pgtool_check (broker_store_begin (a) == 0 && broker_store_lease_renew (a) == 0
+                      && broker_store_meta_set (a, "in-batch", "1") == 0
+                      && broker_store_commit (a) == 0,
+                  "a renewal asked for inside an open batch waits for the batch's commit");
 }
 
 //  The lease ends (A paused): B takes over, and A commits nothing more
@@ -136,23 +103,23 @@ s_fenced (broker_store_t *a, broker_store_t *b, uint64_t epoch)
 {
     broker_lease_t lease;
     zclock_sleep (2 * s_LEASE_MS);
-    s_check (broker_store_lease_take (b, "broker-b", s_LEASE_MS, &lease) == 1
-                 && lease.epoch == epoch + 1,
-             "after A's lease ends B takes it over, at the next epoch");
+    pgtool_check (broker_store_lease_take (b, "broker-b", s_LEASE_MS, &lease) == 1
+                      && lease.epoch == epoch + 1,
+                  "after A's lease ends B takes it over, at the next epoch");
     uint8_t id [CERTBUS_ID_SIZE];
     int rc = s_publish (a, id);
-    s_check (rc != 0 && certbus_reason_code () == CERTBUS_E_FENCED,
-             "A wakes: its next commit fails as fenced");
-    s_check (!s_known (b, id), "and nothing of A's batch is stored");
-    s_check (broker_store_lease_lost (a), "A knows it lost the lease");
-    s_check (broker_store_begin (a) != 0 && certbus_reason_code () == CERTBUS_E_FENCED,
-             "A cannot even begin another transaction");
+    pgtool_check (rc != 0 && certbus_reason_code () == CERTBUS_E_FENCED,
+                  "A wakes: its next commit fails as fenced");
+    pgtool_check (!pgtool_known (b, id), "and nothing of A's batch is stored");
+    pgtool_check (broker_store_lease_lost (a), "A knows it lost the lease");
+    pgtool_check (broker_store_begin (a) != 0 && certbus_reason_code () == CERTBUS_E_FENCED,
+                  "A cannot even begin another transaction");
     int wrote = broker_store_meta_set (a, "fenced-probe", "from-a");
     char *value = broker_store_meta_get (b, "fenced-probe");
-    s_check (wrote != 0 && certbus_reason_code () == CERTBUS_E_FENCED && !value,
-             "nor write outside one (every later write is refused, not only the next)");
+    pgtool_check (wrote != 0 && certbus_reason_code () == CERTBUS_E_FENCED && !value,
+                  "nor write outside one (every later write is refused, not only the next)");
     free (value);
-    s_check (s_publish (b, id) == 0 && s_known (b, id), "B commits");
+    pgtool_check (s_publish (b, id) == 0 && pgtool_known (b, id), "B commits");
 }
 
 //  A write outside a transaction is fenced as a batch is
@@ -161,14 +128,14 @@ s_fenced_autocommit (broker_store_t *b, broker_store_t *c)
 {
     broker_lease_t lease;
     zclock_sleep (2 * s_LEASE_MS);
-    s_check (broker_store_lease_take (c, "broker-c", s_LEASE_MS, &lease) == 1,
-             "B's lease ends and C takes it");
+    pgtool_check (broker_store_lease_take (c, "broker-c", s_LEASE_MS, &lease) == 1,
+                  "B's lease ends and C takes it");
     int rc = broker_store_meta_set (b, "probe", "from-b");
     char *value = broker_store_meta_get (c, "probe");
-    s_check (rc != 0 && certbus_reason_code () == CERTBUS_E_FENCED && !value,
-             "B's write outside a transaction fails as fenced and is not stored");
+    pgtool_check (rc != 0 && certbus_reason_code () == CERTBUS_E_FENCED && !value,
+                  "B's write outside a transaction fails as fenced and is not stored");
     free (value);
-    s_check (broker_store_meta_set (c, "probe", "from-c") == 0, "C's is stored");
+    pgtool_check (broker_store_meta_set (c, "probe", "from-c") == 0, "C's is stored");
 }
 
 //  A holder whose session is gone (a killed broker) is taken over at once
@@ -178,28 +145,14 @@ s_session_gone (const char *url, broker_store_t **c_p)
     broker_store_t *d = s_open (url);
     broker_lease_t lease;
     //  C's lease would last; its session ends with its handle
-    s_check (broker_store_lease_renew (*c_p) == 0, "C renews");
+    pgtool_check (broker_store_lease_renew (*c_p) == 0, "C renews");
     broker_store_destroy (c_p);
     int64_t start = certbus_now_ms ();
     int rc = s_take (d, "broker-d", &lease);
-    s_check (rc == 1, "C's session ends: D takes the lease");
+    pgtool_check (rc == 1, "C's session ends: D takes the lease");
     printf ("      (taken %lld ms after C's session closed; the lease lasts %d ms)\n",
             (long long) (certbus_now_ms () - start), s_LEASE_MS);
     broker_store_destroy (&d);
-}
-
-//  Terminates every session on the database but the caller's
-static bool
-s_kill_sessions (const char *url)
-{
-    PGconn *conn = PQconnectdb (url);
-    PGresult *res = PQexec (conn,
-                            "SELECT pg_terminate_backend (pid) FROM pg_stat_activity"
-                            " WHERE datname = current_database() AND pid <> pg_backend_pid()");
-    bool ok = PQresultStatus (res) == PGRES_TUPLES_OK && PQntuples (res) >= 1;
-    PQclear (res);
-    PQfinish (conn);
-    return ok;
 }
 
 //  A holder whose session is cut (a database restart) reconnects and keeps
@@ -211,13 +164,13 @@ s_rebind (const char *url)
     broker_store_t *e = s_open (url);
     broker_store_t *f = s_open (url);
     broker_lease_t lease;
-    s_check (s_take (e, "broker-e", &lease) == 1, "E takes the lease");
-    s_check (s_kill_sessions (url), "every session is cut");
+    pgtool_check (s_take (e, "broker-e", &lease) == 1, "E takes the lease");
+    pgtool_check (pgtool_kill_sessions (url), "every session is cut");
     uint8_t id [CERTBUS_ID_SIZE];
-    s_check (s_publish (e, id) == 0 && s_known (e, id), "E reconnects and commits");
-    s_check (broker_store_lease_take (f, "broker-f", s_LEASE_MS, &lease) == 0
-                 && streq (lease.holder, "broker-e") && lease.holder_alive,
-             "the lease names E's new session: F cannot take it");
+    pgtool_check (s_publish (e, id) == 0 && pgtool_known (e, id), "E reconnects and commits");
+    pgtool_check (broker_store_lease_take (f, "broker-f", s_LEASE_MS, &lease) == 0
+                      && streq (lease.holder, "broker-e") && lease.holder_alive,
+                  "the lease names E's new session: F cannot take it");
     broker_store_destroy (&e);
     broker_store_destroy (&f);
 }
@@ -232,7 +185,7 @@ s_paused_in_transaction (const char *url)
     broker_store_t *g = s_open (url);
     broker_store_t *h = s_open (url);
     broker_lease_t lease;
-    s_check (s_take (g, "broker-g", &lease) == 1, "G takes the lease");
+    pgtool_check (s_take (g, "broker-g", &lease) == 1, "G takes the lease");
     certbus_header_t header = {0};
     certbus_uuid7 (header.id);
     header.origin = "alpha";
@@ -253,19 +206,19 @@ s_paused_in_transaction (const char *url)
         snprintf (recipient, sizeof recipient, "org-%03d", i);
         began = broker_store_queue_insert (g, recipient, seq, 0, wrapped, sizeof wrapped) == 0;
     }
-    s_check (began, "G opens a batch: a message for 300 recipients (60 KB of queue rows)");
+    pgtool_check (began, "G opens a batch: a message for 300 recipients (60 KB of queue rows)");
     zclock_sleep (3 * s_LEASE_MS);
-    s_check (s_take (h, "broker-h", &lease) == 1, "G pauses inside it: H takes the lease");
+    pgtool_check (s_take (h, "broker-h", &lease) == 1, "G pauses inside it: H takes the lease");
     uint8_t id [CERTBUS_ID_SIZE];
     memcpy (id, header.id, CERTBUS_ID_SIZE);
-    s_check (s_publish_id (h, id, true) == 0,
-             "H stores the same message (G's locks went with its session)");
+    pgtool_check (s_publish_id (h, id, true) == 0,
+                  "H stores the same message (G's locks went with its session)");
     int rc = broker_store_commit (g);
-    s_check (rc != 0, "G wakes: its commit fails");
+    pgtool_check (rc != 0, "G wakes: its commit fails");
     broker_counts_t counts;
-    s_check (broker_store_counts (h, &counts) == 0 && counts.queued >= 1
-                 && broker_store_queue_depth (h, "org-000", NULL) == 0,
-             "and none of G's queue rows is stored");
+    pgtool_check (broker_store_counts (h, &counts) == 0 && counts.queued >= 1
+                      && broker_store_queue_depth (h, "org-000", NULL) == 0,
+                  "and none of G's queue rows is stored");
     broker_store_destroy (&g);
     broker_store_destroy (&h);
 }
@@ -277,31 +230,31 @@ s_heads (const char *url)
 {
     broker_store_t *k = s_open (url);
     broker_lease_t lease;
-    s_check (s_take (k, "broker-k", &lease) == 1, "K takes the lease");
+    pgtool_check (s_take (k, "broker-k", &lease) == 1, "K takes the lease");
     certbus_tree_head_t head = {.size = 1000000, .timestamp = certbus_now_ms ()};
     memset (head.root, 0xaa, 32);
     bool added = broker_store_begin (k) == 0
                  && broker_store_tree_head_add (k, &head, (const uint8_t *) "h1", 2) == 0
                  && broker_store_commit (k) == 0;
-    s_check (added, "a head of size 1000000 is stored");
+    pgtool_check (added, "a head of size 1000000 is stored");
     memset (head.root, 0xbb, 32);
     int rc = broker_store_begin (k) == 0
                  ? broker_store_tree_head_add (k, &head, (const uint8_t *) "h2", 2)
                  : -1;
     broker_store_rollback (k);
-    s_check (rc != 0 && strstr (certbus_reason (), "must not fork"),
-             "a second head of that size with another root is refused");
+    pgtool_check (rc != 0 && strstr (certbus_reason (), "must not fork"),
+                  "a second head of that size with another root is refused");
     memset (head.root, 0xaa, 32);
     head.size = 999999;
     rc = broker_store_begin (k) == 0
              ? broker_store_tree_head_add (k, &head, (const uint8_t *) "h3", 2)
              : -1;
     broker_store_rollback (k);
-    s_check (rc != 0, "so is a head below the newest");
+    pgtool_check (rc != 0, "so is a head below the newest");
     certbus_tree_head_t latest;
-    s_check (broker_store_tree_head_latest (k, &latest, NULL, NULL) == 1 && latest.size == 1000000
-                 && latest.root [0] == 0xaa,
-             "the newest head is the first one");
+    pgtool_check (broker_store_tree_head_latest (k, &latest, NULL, NULL) == 1
+                      && latest.size == 1000000 && latest.root [0] == 0xaa,
+                  "the newest head is the first one");
     broker_store_destroy (&k);
 }
 
@@ -327,5 +280,5 @@ main (int argc, char **argv)
     s_rebind (url);
     s_paused_in_transaction (url);
     s_heads (url);
-    return s_failures ? 1 : 0;
+    return pgtool_failures () ? 1 : 0;
 }
