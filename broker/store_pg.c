@@ -319,6 +319,25 @@ s_message_lookup (broker_store_backend_t *self, const char *origin, const uint8_
     return found;
 }
 
+//  The next message sequence, from the block taken ahead (a new block of
+//  64 when it is used up: one round trip per 64 messages). 0 on error.
+static int64_t
+s_seq_take (broker_store_backend_t *self)
+{
+    if (self->seq_next == self->seq_count) {
+        PGresult *res = broker_pg_exec (self, BROKER_PG_SEQ_BLOCK, NULL, "take message sequences");
+        int rows = res ? PQntuples (res) : 0;
+        for (int r = 0; r < rows && r < 64; r++)
+            self->seqs [r] = broker_pg_get_int (res, r, 0);
+        PQclear (res);
+        self->seq_count = rows < 64 ? rows : 64;
+        self->seq_next = 0;
+        if (!self->seq_count)
+            return 0;
+    }
+    return self->seqs [self->seq_next++];
+}
+
 static int
 s_message_insert (broker_store_backend_t *self, const certbus_header_t *header, const uint8_t *base,
                   size_t base_size, int64_t accepted_at, int64_t expires_at, uint32_t recipients,
@@ -351,11 +370,15 @@ s_message_insert (broker_store_backend_t *self, const certbus_header_t *header, 
     broker_pg_param_int (&p, expires_at);
     broker_pg_param_blob (&p, base, base_size);
     broker_pg_param_blob (&p, digest, sizeof digest);
+    int64_t seq = s_seq_take (self);
+    if (seq <= 0)
+        return -1;
+    broker_pg_param_int (&p, seq);
     PGresult *res = broker_pg_exec (self, BROKER_PG_MSG_INSERT, &p, "insert message");
     if (!res)
         return -1;
-    *seq_p = (uint64_t) broker_pg_get_int (res, 0, 0);
     PQclear (res);
+    *seq_p = (uint64_t) seq;
     broker_store_tally_message (&self->tally, self->in_tx);
     return 0;
 }

@@ -71,6 +71,7 @@ typedef enum {
     BROKER_PG_CASES_ALL,
     BROKER_PG_HEAD_LOCK,
     BROKER_PG_META_ADD,
+    BROKER_PG_SEQ_BLOCK,
     //  The lease (store_pg_lease.c); never wrapped in a fenced transaction
     BROKER_PG_LEASE_READ,
     BROKER_PG_LEASE_LOCK,
@@ -111,6 +112,10 @@ struct broker_store_backend_t {
     //  for the message_by_seq that follows; forgotten when the transaction ends
     PGresult *acked;
     uint64_t acked_seq;
+    //  Message sequences taken ahead from the database (never handed out
+    //  twice, as the identity's own); used from the front
+    int64_t seqs [64];
+    int seq_count, seq_next;
 };
 
 //  Collects what was sent in pipeline mode and leaves it. Returns 0, or -1

@@ -97,10 +97,12 @@ static const char *s_sql [BROKER_PG_STATEMENTS] = {
                            " ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value",
     [BROKER_PG_META_GET] = "SELECT value FROM meta WHERE key = $1",
     [BROKER_PG_MSG_LOOKUP] = "SELECT seq, accepted_at FROM messages WHERE origin = $2 AND id = $1",
+    //  The sequence comes from a block the store took from the identity's
+    //  sequence (SEQ_BLOCK), so that the insert needs no answer
     [BROKER_PG_MSG_INSERT]
-    = "INSERT INTO messages (id, origin, kind, tlp, severity, audience, recipients,"
+    = "INSERT INTO messages (seq, id, origin, kind, tlp, severity, audience, recipients,"
       " accepted_at, expires_at, envelope, digest)"
-      " VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11) RETURNING seq",
+      " VALUES ($12,$1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11)",
     [BROKER_PG_QUEUE_INSERT] = "INSERT INTO queue (recipient, msg_seq, priority, wrapped, digest)"
                                " VALUES ($1,$2,$3,$4,$5)",
     [BROKER_PG_QUEUE_FETCH]
@@ -188,6 +190,8 @@ static const char *s_sql [BROKER_PG_STATEMENTS] = {
     [BROKER_PG_CASES_ALL]
     = "SELECT case_id, origin, severity, opened_at, status, updated_at,"
       " COALESCE (first_ack_at, 0), COALESCE (resolved_at, 0), tlp, digest FROM cases",
+    [BROKER_PG_SEQ_BLOCK] = "SELECT nextval (pg_get_serial_sequence ('messages', 'seq'))"
+                            " FROM generate_series (1, 64)",
     [BROKER_PG_META_ADD] = "INSERT INTO meta VALUES ($1, $2) ON CONFLICT (key) DO NOTHING",
     //  The audit head, locked until the transaction ends
     [BROKER_PG_HEAD_LOCK] = "SELECT size, root FROM tree_heads ORDER BY size DESC LIMIT 1"
@@ -534,18 +538,21 @@ s_exec (broker_store_backend_t *self, broker_pg_statement_t stmt, const broker_p
 static bool
 s_deferrable (broker_pg_statement_t stmt)
 {
-    return stmt == BROKER_PG_QUEUE_INSERT || stmt == BROKER_PG_AUDIT_INSERT
-           || stmt == BROKER_PG_NODE_PUT || stmt == BROKER_PG_MEMBER_ADD;
+    return stmt == BROKER_PG_MSG_INSERT || stmt == BROKER_PG_QUEUE_INSERT
+           || stmt == BROKER_PG_AUDIT_INSERT || stmt == BROKER_PG_NODE_PUT
+           || stmt == BROKER_PG_MEMBER_ADD;
 }
 
-int
-broker_pg_drain (broker_store_backend_t *self)
+//  Sends the Sync and collects the result of every statement sent ahead.
+//  With last_p, the last one sent is a statement that answers: its result
+//  is returned there (NULL when it, or one before it, failed). Leaves
+//  pipeline mode. Returns 0, or -1 with the first failure's reason.
+static int
+s_collect (broker_store_backend_t *self, PGresult **last_p, const char *what)
 {
-    if (!self->pipelined)
-        return 0;
     int rc = PQpipelineSync (self->conn) == 1 ? 0 : s_fail (self, NULL, "send the batch");
     //  One result and a NULL per statement sent, then the sync
-    int nulls = 0;
+    int nulls = 0, seen = 0;
     bool synced = false;
     while (rc == 0 && !synced) {
         PGresult *res = PQgetResult (self->conn);
@@ -555,10 +562,15 @@ broker_pg_drain (broker_store_backend_t *self)
             continue;
         }
         ExecStatusType status = PQresultStatus (res);
+        bool ok = status == PGRES_COMMAND_OK || status == PGRES_TUPLES_OK;
         if (status == PGRES_PIPELINE_SYNC)
             synced = true;
-        else if (status != PGRES_COMMAND_OK && status != PGRES_TUPLES_OK && !self->tx_failed) {
-            s_fail (self, res, "write the batch");
+        else if (++seen == self->pipelined && last_p && ok && !self->tx_failed) {
+            *last_p = res; //  the answer asked for
+            continue;
+        }
+        else if (!ok && !self->tx_failed) {
+            s_fail (self, res, seen == self->pipelined && what ? what : "write the batch");
             self->tx_failed = true;
         }
         PQclear (res);
@@ -574,32 +586,45 @@ broker_pg_drain (broker_store_backend_t *self)
         PQfinish (self->conn);
         self->conn = NULL;
     }
+    if ((rc || self->tx_failed) && last_p && *last_p) {
+        PQclear (*last_p);
+        *last_p = NULL;
+    }
     return rc || self->tx_failed ? -1 : 0;
 }
 
-//  Sends a deferrable write without waiting for its answer. Returns an
-//  empty result (no rows changed are counted), or NULL.
-static PGresult *
-s_send (broker_store_backend_t *self, broker_pg_statement_t stmt, const broker_pg_params_t *params,
-        const char *what)
+int
+broker_pg_drain (broker_store_backend_t *self)
+{
+    return self->pipelined ? s_collect (self, NULL, NULL) : 0;
+}
+
+//  The size on the wire of a statement with params, about
+static size_t
+s_wire_size (const broker_pg_params_t *params)
 {
     size_t size = 96; //  Bind, Describe and Execute around the values
     for (int i = 0; params && i < params->count; i++)
-        size += params->formats [i] ? (size_t) params->lengths [i] : strlen (params->values [i]);
-    //  What was sent ahead is collected first when this would pass the
-    //  bound; a statement larger than the bound is not sent ahead at all
-    if (self->pipelined && self->pipelined_size + size > s_PIPELINE_BYTES && broker_pg_drain (self))
-        return NULL;
-    if (size > s_PIPELINE_BYTES)
-        return NULL;
+        size += params->formats [i]  ? (size_t) params->lengths [i]
+                : params->values [i] ? strlen (params->values [i])
+                                     : 0; //  a NULL
+    return size;
+}
+
+//  Queues stmt in pipeline mode (entering it when needed). Returns 0, or
+//  -1 with the transaction failed.
+static int
+s_queue (broker_store_backend_t *self, broker_pg_statement_t stmt, const broker_pg_params_t *params,
+         size_t size, const char *what)
+{
     if (!self->pipelined && PQenterPipelineMode (self->conn) != 1) {
         s_fail (self, NULL, what);
         self->tx_failed = true;
-        return NULL;
+        return -1;
     }
     char name [16];
     snprintf (name, sizeof name, "s%d", (int) stmt);
-    self->pipelined++; //  drain collects whatever did go
+    self->pipelined++; //  collect gathers whatever did go
     self->pipelined_size += size;
     if (PQsendQueryPrepared (self->conn, name, params ? params->count : 0,
                              params ? params->values : NULL, params ? params->lengths : NULL,
@@ -607,9 +632,49 @@ s_send (broker_store_backend_t *self, broker_pg_statement_t stmt, const broker_p
         != 1) {
         s_fail (self, NULL, what);
         self->tx_failed = true;
-        return NULL;
+        return -1;
     }
+    return 0;
+}
+
+//  Sends a deferrable write without waiting for its answer. Returns an
+//  empty result (no rows changed are counted), or NULL: failed, or (with
+//  the transaction intact) too large to send ahead.
+static PGresult *
+s_send (broker_store_backend_t *self, broker_pg_statement_t stmt, const broker_pg_params_t *params,
+        const char *what)
+{
+    size_t size = s_wire_size (params);
+    //  What was sent ahead is collected first when this would pass the
+    //  bound; a statement larger than the bound is not sent ahead at all
+    if (self->pipelined && self->pipelined_size + size > s_PIPELINE_BYTES && broker_pg_drain (self))
+        return NULL;
+    if (size > s_PIPELINE_BYTES)
+        return NULL;
+    if (s_queue (self, stmt, params, size, what))
+        return NULL;
     return PQmakeEmptyPGresult (self->conn, PGRES_COMMAND_OK);
+}
+
+//  A statement that answers, after writes sent ahead: sent behind them and
+//  answered in the same round trip when all of it stays under the bound.
+//  Returns its result, or NULL.
+static PGresult *
+s_send_answered (broker_store_backend_t *self, broker_pg_statement_t stmt,
+                 const broker_pg_params_t *params, const char *what)
+{
+    size_t size = s_wire_size (params);
+    if (self->pipelined_size + size > s_PIPELINE_BYTES) {
+        if (broker_pg_drain (self))
+            return NULL;
+        return s_exec (self, stmt, params, what);
+    }
+    PGresult *res = NULL;
+    if (s_queue (self, stmt, params, size, what) == 0)
+        s_collect (self, &res, what);
+    else
+        broker_pg_drain (self);
+    return res;
 }
 
 PGresult *
@@ -654,9 +719,9 @@ s_exec (broker_store_backend_t *self, broker_pg_statement_t stmt, const broker_p
             return sent;
         //  too large to send ahead: sent and answered now, below
     }
-    //  A statement that answers: what was sent before it is collected first
-    if (self->pipelined && broker_pg_drain (self))
-        return NULL;
+    //  A statement that answers, behind what was sent before it
+    if (self->pipelined)
+        return s_send_answered (self, stmt, params, what);
     if (self->in_tx && self->tx_failed) {
         certbus_fail (CERTBUS_E_IO,
                       "database %s: %s: an earlier statement of this transaction "
