@@ -156,6 +156,14 @@ int
 int
     broker_pg_connect (broker_store_backend_t *self, bool create);
 
+//  Sets the reason from res (or the session) and returns -1: the disk
+//  full as CERTBUS_E_STORAGE_FULL, everything else CERTBUS_E_IO
+int
+    broker_pg_fail (broker_store_backend_t *self, const PGresult *res, const char *what);
+//  The SQL of a statement
+const char *
+    broker_pg_sql (broker_pg_statement_t stmt);
+
 //  host:port/dbname of a connection URI, for messages: never its password
 //  (a new string)
 char *
