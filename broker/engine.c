@@ -510,6 +510,11 @@ s_serve (self_t *self)
         wait = (int) (self->config.lease_ms / 8) + 1;
     while (!self->terminated && !*self->step_down) {
         void *which = zpoller_wait (poller, wait);
+        //  A broker that wakes past its lease (paused, starved) steps down
+        //  before it handles what queued up meanwhile
+        s_lease_check (self);
+        if (*self->step_down)
+            break;
         if (which == self->pipe)
             s_handle_pipe (self);
         else if (which == self->control && self->control)

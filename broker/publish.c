@@ -562,7 +562,11 @@ broker_publish_flush (broker_ctx_t *ctx)
     bool full = self->error_code == CERTBUS_E_STORAGE_FULL;
     for (size_t i = 0; i < self->reply_count; i++) {
         broker_reply_t *reply = &self->replies [i];
-        if (!ok && reply->ack.status != CERTBUS_PUBACK_REJECTED) {
+        //  A batch whose transaction failed decided nothing for good: a
+        //  refusal may rest on a read the failure spoiled (a receipt's
+        //  "was it delivered to you?"), and its audit record is gone with
+        //  the rest, so every answer says send it again
+        if (!ok) {
             reply->ack.status = CERTBUS_PUBACK_REJECTED;
             reply->ack.code = full ? CERTBUS_E_STORAGE_FULL : CERTBUS_E_IO;
             free (reply->reason);
